@@ -1,0 +1,88 @@
+"""Plots: functions return matplotlib figures; ``save_figure`` writes a PNG (headless, atomic)."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..io import atomic_write_bytes  # noqa: E402
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def loss_curve(history: list[dict]):
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    epochs = [r["epoch"] for r in history]
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        if history and key in history[0]:
+            ax.plot(epochs, [r[key] for r in history], marker="o", ms=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per example")
+    ax.set_title("training curve")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def _as_image(x: np.ndarray) -> np.ndarray:
+    # (C, H, W) -> (H, W) or (H, W, C) for display
+    return x[0] if x.shape[0] == 1 else np.moveaxis(x[:3], 0, -1).clip(0, 1)
+
+
+def comparison_grid(rows: dict[str, np.ndarray], n: int = 10, title: str = ""):
+    """Each entry is a row of examples (N, C, H, W) or (N, D): e.g. input / noisy / reconstruction."""
+    names = list(rows)
+    n = min(n, *(len(v) for v in rows.values()))
+    first = rows[names[0]]
+    if first.ndim == 4:
+        fig, axes = plt.subplots(len(names), n, figsize=(1.1 * n, 1.2 * len(names)), squeeze=False)
+        for r, name in enumerate(names):
+            for c in range(n):
+                ax = axes[r][c]
+                ax.imshow(_as_image(rows[name][c]), cmap="gray", vmin=float(first.min()), vmax=float(first.max()))
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[r][0].set_ylabel(name, fontsize=8)
+    else:
+        fig, axes = plt.subplots(n, 1, figsize=(7, 1.2 * n), squeeze=False, sharex=True)
+        for c in range(n):
+            for name in names:
+                axes[c][0].plot(rows[name][c].reshape(-1), lw=0.8, label=name)
+        axes[0][0].legend(fontsize=7, loc="upper right")
+        axes[-1][0].set_xlabel("feature")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str = "latent space"):
+    """2-D scatter of codes coloured by label; codes with more dimensions are shown by their PCA projection."""
+    method = "latent dims 1-2"
+    if z.shape[1] > 2:
+        zc = z - z.mean(0)
+        _, _, vt = np.linalg.svd(zc, full_matrices=False)
+        z = zc @ vt[:2].T
+        method = "PCA projection of the latent space"
+    elif z.shape[1] == 1:
+        z = np.concatenate([z, np.zeros_like(z)], 1)
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    if labels is not None:
+        sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=6, alpha=0.8)
+        fig.colorbar(sc, ax=ax, label="label")
+    else:
+        ax.scatter(z[:, 0], z[:, 1], s=6, alpha=0.8)
+    ax.set_xlabel("z1" if method.startswith("latent") else "PC 1")
+    ax.set_ylabel("z2" if method.startswith("latent") else "PC 2")
+    ax.set_title(f"{title} ({method})")
+    return fig

@@ -1,0 +1,90 @@
+"""The model catalogue: each name ties a network class to its objective and their default options.
+
+``build("denoising-ae", input_shape=(1, 28, 28), latent_dim=8, noise_level=0.3)`` routes each option to
+the config that owns it and refuses options that neither owns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .errors import ConfigError
+from .models import ConvAutoencoder, LinearAutoencoder, MLPAutoencoder, TiedAutoencoder
+from .objectives import DenoisingObjective, ReconstructionObjective, SparseObjective
+from .registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    model_class: type
+    objective_class: type
+    summary: str
+    family: str = "autoencoder"
+    model_defaults: dict = field(default_factory=dict)
+    objective_defaults: dict = field(default_factory=dict)
+
+    @property
+    def model_config_class(self) -> type[Config]:
+        return self.model_class.config_class
+
+    @property
+    def objective_config_class(self) -> type[Config]:
+        return self.objective_class.config_class
+
+    def split_options(self, options: dict[str, Any]) -> tuple[dict, dict]:
+        m_names = {f.name for f in dataclasses.fields(self.model_config_class)}
+        o_names = {f.name for f in dataclasses.fields(self.objective_config_class)}
+        unknown = sorted(set(options) - m_names - o_names)
+        if unknown:
+            raise ConfigError(
+                f"model {self.name!r} has no option(s) {', '.join(unknown)}; its options: "
+                f"{', '.join(sorted((m_names | o_names) - {'input_shape'}))}"
+            )
+        m = {**self.model_defaults, **{k: v for k, v in options.items() if k in m_names}}
+        o = {**self.objective_defaults, **{k: v for k, v in options.items() if k in o_names}}
+        return m, o
+
+    def configs(self, input_shape=(), **options):
+        m, o = self.split_options(options)
+        if input_shape:
+            m["input_shape"] = tuple(int(s) for s in input_shape)
+        return self.model_config_class(**m), self.objective_config_class(**o)
+
+    def build(self, model_config, objective_config):
+        model = self.model_class(model_config)
+        objective = self.objective_class(objective_config)
+        objective.check_model(model)
+        return model, objective
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+for _spec in [
+    ModelSpec("ae", MLPAutoencoder, ReconstructionObjective,
+              "MLP encoder / decoder with a narrow bottleneck"),
+    ModelSpec("linear-ae", LinearAutoencoder, ReconstructionObjective,
+              "linear encoder / decoder; learns the PCA subspace", objective_defaults={"loss": "mse"}),
+    ModelSpec("tied-ae", TiedAutoencoder, ReconstructionObjective,
+              "MLP autoencoder whose decoder uses the encoder's transposed weights"),
+    ModelSpec("conv-ae", ConvAutoencoder, ReconstructionObjective,
+              "Conv + MaxPool encoder, UpSampling / ConvTranspose decoder, any image size"),
+    ModelSpec("denoising-ae", MLPAutoencoder, DenoisingObjective,
+              "MLP autoencoder trained on corrupted inputs against clean targets", model_defaults={"latent_dim": 32}),
+    ModelSpec("denoising-conv-ae", ConvAutoencoder, DenoisingObjective,
+              "convolutional autoencoder trained on corrupted inputs against clean targets",
+              model_defaults={"latent_dim": 32}),
+    ModelSpec("sparse-ae", MLPAutoencoder, SparseObjective,
+              "MLP autoencoder with an L1 or KL sparsity penalty on a wide code",
+              model_defaults={"latent_dim": 64, "code_activation": "relu"}),
+]:
+    MODELS.register(_spec.name, _spec)
+
+
+def build(name: str, input_shape, **options):
+    """Build (model, objective) for a catalogue name with options routed to their configs."""
+    spec = MODELS.get(name)
+    return spec.build(*spec.configs(input_shape, **options))

@@ -1,0 +1,285 @@
+"""The ``latentforge`` command: each subcommand parses its arguments and calls the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..catalog import MODELS
+from ..config import TrainConfig
+from ..errors import LatentforgeError
+
+SKIP_FIELDS = {"input_shape"}
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,64, got {text!r}") from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title: str,
+                     defaults: dict | None = None) -> list[str]:
+    """One flag per dataclass field (``latent_dim`` -> ``--latent-dim``); returns the destinations added."""
+    group = parser.add_argument_group(title)
+    hints = typing.get_type_hints(config_class)
+    dests = []
+    for f in dataclasses.fields(config_class):
+        if f.name in SKIP_FIELDS:
+            continue
+        default = (defaults or {}).get(f.name, f.default)
+        tp = hints[f.name]
+        kw: dict[str, Any] = {"dest": f.name, "default": None}
+        help_text = f.metadata.get("help", "")
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        if tp is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = _int_tuple if typing.get_origin(tp) is tuple else tp
+            kw["metavar"] = f.name.upper().replace("_", "-") if not f.metadata.get("choices") else None
+            if f.metadata.get("choices"):
+                kw["choices"] = f.metadata["choices"]
+        group.add_argument("--" + f.name.replace("_", "-"), help=f"{help_text} (default: {shown})", **kw)
+        dests.append(f.name)
+    return dests
+
+
+def _data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=required,
+                   help="a built-in dataset name (see `latentforge datasets`) or a file: .npy, .npz, .h5/.hdf5, "
+                        "MNIST idx (.idx, *-ubyte, optionally .gz)")
+    g.add_argument("--key", help="array / dataset name inside an .npz or HDF5 file")
+    g.add_argument("--labels-key", help="labels array / dataset name inside an .npz or HDF5 file")
+    g.add_argument("--labels", help="a separate labels file (.npy, .npz, idx)")
+    g.add_argument("--channels-last", action="store_true", help="images are stored (N, H, W, C)")
+
+
+def _data_kw(a: argparse.Namespace) -> dict[str, Any]:
+    return {"key": a.key, "labels_key": a.labels_key, "labels": a.labels, "channels_last": a.channels_last}
+
+
+def _split_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--split", choices=("all", "train", "val", "test", "auto"), default=default,
+                   help="which part of DATA to use; train/val/test repeat the run's seeded split; auto: test when "
+                        f"DATA is the training data, else all (default: {default})")
+
+
+def _resolve_split(run, a: argparse.Namespace) -> str:
+    if a.split != "auto":
+        return a.split
+    return "test" if str(a.data) == str(run.data_info.get("source")) else "all"
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(o: Any):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+def _save_npz(path: str, **arrays: np.ndarray) -> None:
+    import io
+
+    from ..io import atomic_write_bytes
+
+    if not path.endswith(".npz"):
+        raise LatentforgeError(f"--out {path}: give a file name ending in .npz")
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: v for k, v in arrays.items() if v is not None})
+    atomic_write_bytes(path, buf.getvalue())
+    print(f"wrote {path} ({', '.join(k for k, v in arrays.items() if v is not None)})")
+
+
+# ---------------------------------------------------------------------------------------------- train
+def _train_parser(model: str | None) -> argparse.ArgumentParser:
+    models = "\n".join(f"  {n:<18} {MODELS.get(n).summary}" for n in MODELS)
+    p = argparse.ArgumentParser(
+        prog="latentforge train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a model and write a run directory.\n\nmodels:\n" + models +
+                    "\n\n`latentforge train MODEL --help` lists that model's own options.")
+    p.add_argument("model", choices=MODELS.names(), metavar="MODEL", help="one of the models above")
+    _data_flags(p)
+    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_config_flags(p, TrainConfig, "training")
+    if model in MODELS:
+        spec = MODELS.get(model)
+        add_config_flags(p, spec.model_config_class, f"model options ({model})", spec.model_defaults)
+        add_config_flags(p, spec.objective_config_class, f"objective options ({model})", spec.objective_defaults)
+    return p
+
+
+def cmd_train(argv: Sequence[str]) -> int:
+    from ..api import train
+
+    model = next((a for a in argv if not a.startswith("-")), None)
+    a = _train_parser(model).parse_args(argv)
+    spec = MODELS.get(a.model)
+    names = [f.name for c in (TrainConfig, spec.model_config_class, spec.objective_config_class)
+             for f in dataclasses.fields(c) if f.name not in SKIP_FIELDS]
+    options = {n: getattr(a, n) for n in names if getattr(a, n, None) is not None}
+    run = train(a.model, a.data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
+                **_data_kw(a), **options)
+    last = run.history[-1] if run.history else {}
+    print(f"trained {a.model} ({run.n_parameters} parameters) for {last.get('epoch', 0)} epochs: "
+          + ", ".join(f"{k}={v:.5g}" for k, v in last.items() if k.endswith("_loss")))
+    print(f"run directory: {a.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- others
+def cmd_encode(a) -> int:
+    from ..api import load
+
+    run = load(a.run_dir)
+    ds = run.select(a.data, _resolve_split(run, a), **_data_kw(a))
+    _save_npz(a.out, z=run.encode(ds), labels=ds.y)
+    return 0
+
+
+def cmd_reconstruct(a) -> int:
+    from ..api import load
+
+    run = load(a.run_dir)
+    ds = run.select(a.data, _resolve_split(run, a), **_data_kw(a))
+    _save_npz(a.out, reconstruction=run.reconstruct(ds), input=ds.x, labels=ds.y)
+    return 0
+
+
+def cmd_denoise(a) -> int:
+    from ..analysis import psnr
+    from ..api import load
+
+    run = load(a.run_dir)
+    ds = run.select(a.data, _resolve_split(run, a), **_data_kw(a))
+    if a.add_noise:
+        noisy = run.add_noise(ds.x, seed=a.seed)
+        den = run.reconstruct(noisy)
+        peak = float(ds.x.max() - ds.x.min())
+        print(json.dumps({"psnr_noisy": psnr(ds.x, noisy, peak), "psnr_denoised": psnr(ds.x, den, peak)}))
+        _save_npz(a.out, denoised=den, noisy=noisy, clean=ds.x, labels=ds.y)
+    else:
+        _save_npz(a.out, denoised=run.reconstruct(ds), input=ds.x, labels=ds.y)
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from ..api import load
+
+    run = load(a.run_dir)
+    _print_json(run.evaluate(a.data, _resolve_split(run, a), seed=a.seed, **_data_kw(a)))
+    return 0
+
+
+def cmd_info(a) -> int:
+    from ..api import load
+
+    _print_json(load(a.run_dir).info())
+    return 0
+
+
+def cmd_datasets(a) -> int:
+    from ..data import dataset_table
+
+    rows = dataset_table()
+    if a.json:
+        _print_json(rows)
+        return 0
+    print(f"{'name':<15}{'examples':>9}  {'shape':<11}{'installed':<10} source / licence")
+    for r in rows:
+        print(f"{r['name']:<15}{r['examples']:>9}  {'x'.join(map(str, r['shape'])):<11}"
+              f"{'yes' if r['available'] else 'no':<10} {r['source']}")
+        print(f"{'':<45} licence: {r['licence']}" + (f"; install: {r['install']}" if "install" in r else ""))
+    print("\nFiles work too: --data PATH with .npy, .npz, .h5/.hdf5 (--key NAME) or MNIST idx (optionally .gz).")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from ..demo import run_demo
+
+    run_demo(out=a.out, data=a.data, epochs=a.epochs, progress=not a.no_progress, overwrite=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="latentforge",
+                                description="Autoencoders, VAEs and GANs for scientists. "
+                                            "`latentforge COMMAND --help` explains each command.")
+    from .. import __version__
+
+    p.add_argument("--version", action="version", version=f"latentforge {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("train", help="train a model: latentforge train MODEL --data DATA --out RUN_DIR", add_help=False)
+
+    def run_cmd(name: str, help_text: str, out: bool = True, split: str = "all"):
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `latentforge train`")
+        _data_flags(sp)
+        _split_flag(sp, split)
+        if out:
+            sp.add_argument("--out", required=True, help="output .npz file")
+        return sp
+
+    run_cmd("encode", "encode DATA to latent codes (npz key z, plus labels)").set_defaults(fn=cmd_encode)
+    run_cmd("reconstruct", "reconstruct DATA (npz keys reconstruction, input)").set_defaults(fn=cmd_reconstruct)
+    d = run_cmd("denoise", "denoise DATA with a denoising model (npz key denoised)")
+    d.add_argument("--add-noise", action="store_true",
+                   help="first corrupt DATA the way the model was trained, then denoise; prints PSNRs")
+    d.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
+    d.set_defaults(fn=cmd_denoise)
+    e = run_cmd("evaluate", "print metrics as one JSON object (recon_mse, psnr_* for denoising models ...)",
+                out=False, split="auto")
+    e.add_argument("--seed", type=int, default=0, help="seed of evaluation randomness such as corruption")
+    e.set_defaults(fn=cmd_evaluate)
+    i = sub.add_parser("info", help="describe a run: model, parameters, config, training result")
+    i.add_argument("run_dir", metavar="RUN_DIR")
+    i.set_defaults(fn=cmd_info)
+    ds = sub.add_parser("datasets", help="list the built-in datasets with size, shape, source and licence")
+    ds.add_argument("--json", action="store_true", help="print JSON")
+    ds.set_defaults(fn=cmd_datasets)
+    dm = sub.add_parser("demo", help="train a 2-D autoencoder on built-in MNIST digits and write its plots")
+    dm.add_argument("--out", default="latentforge-demo", help="run directory (default: latentforge-demo)")
+    dm.add_argument("--data", default="mnist", help="built-in dataset (default: mnist)")
+    dm.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
+    dm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    dm.set_defaults(fn=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "train":
+            return cmd_train(argv[1:])
+        parser = build_parser()
+        a = parser.parse_args(argv)
+        if not getattr(a, "fn", None):
+            parser.print_help()
+            return 0 if not argv else 2
+        return a.fn(a)
+    except LatentforgeError as e:
+        print(f"latentforge: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("latentforge: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Frozen configuration dataclasses with validation and a JSON round-trip.
+
+Each field carries its help text (and allowed choices) in its metadata, so the command line can offer
+every option as a flag without a second list of names to keep in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .errors import ConfigError
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity")
+OUTPUTS = ("sigmoid", "identity")
+LOSSES = ("bce", "mse")
+CORRUPTIONS = ("gaussian", "masking", "salt-pepper")
+SCALINGS = ("minmax", "standard", "none")
+
+
+def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
+    """A dataclass field with its command-line help (and choices) attached."""
+    meta = {"help": help, "choices": choices}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("mutable defaults are not allowed; use a tuple")
+    return field(default=default, metadata=meta)
+
+
+class Config:
+    """Mixin for frozen config dataclasses: validation, dict/JSON round-trip, replace."""
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            # JSON gives lists where the config holds tuples
+            if _is_tuple_type(hints[f.name]) and isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+                value = tuple(value)
+            choices = f.metadata.get("choices")
+            if choices and value not in choices:
+                raise ConfigError(
+                    f"{type(self).__name__}.{f.name} = {value!r} is not allowed; choose one of {', '.join(choices)}"
+                )
+        self.validate()
+
+    def validate(self) -> None:  # overridden where values constrain each other
+        pass
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__} must be a JSON object, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(
+                f"unknown {cls.__name__} option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(names))}"
+            )
+        return cls(**data)
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def _is_tuple_type(tp: Any) -> bool:
+    return tp is tuple or typing.get_origin(tp) is tuple
+
+
+def _positive(obj: Any, *names: str) -> None:
+    for n in names:
+        v = getattr(obj, n)
+        if not v > 0:
+            raise ConfigError(f"{type(obj).__name__}.{n} must be > 0, got {v!r}")
+
+
+def _widths(obj: Any, name: str) -> None:
+    v = getattr(obj, name)
+    if any((not isinstance(w, int)) or w <= 0 for w in v):
+        raise ConfigError(f"{type(obj).__name__}.{name} must be positive integers (e.g. 256,64), got {v!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# models
+
+
+@dataclass(frozen=True)
+class MLPAutoencoderConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one example, e.g. 1,28,28 (filled in from the data)")
+    latent_dim: int = option(2, "size of the bottleneck (the code)")
+    hidden: tuple[int, ...] = option((256, 64), "encoder hidden widths, comma separated; the decoder mirrors them")
+    activation: str = option("relu", "hidden-layer nonlinearity", ACTIVATIONS)
+    output: str = option("sigmoid", "decoder output: sigmoid for data in [0, 1], identity for real values", OUTPUTS)
+    code_activation: str = option("identity", "nonlinearity applied to the code", ACTIVATIONS)
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim")
+        _widths(self, "hidden")
+        _widths(self, "input_shape")
+
+
+@dataclass(frozen=True)
+class LinearAutoencoderConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    latent_dim: int = option(2, "size of the bottleneck (the number of principal directions learned)")
+    hidden: tuple[int, ...] = option((), "optional linear hidden widths (the map stays linear)")
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim")
+        _widths(self, "hidden")
+        _widths(self, "input_shape")
+
+
+@dataclass(frozen=True)
+class ConvAutoencoderConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    latent_dim: int = option(16, "size of the bottleneck (the code)")
+    channels: tuple[int, ...] = option((16, 32), "conv channels per level; each level halves H and W by max-pooling")
+    kernel_size: int = option(3, "convolution kernel size (odd)")
+    activation: str = option("relu", "nonlinearity", ACTIVATIONS)
+    output: str = option("sigmoid", "decoder output: sigmoid for data in [0, 1], identity for real values", OUTPUTS)
+    upsample: str = option("nearest", "decoder up-sampling: nearest (UpSampling + conv) or transpose (ConvTranspose)",
+                           ("nearest", "transpose"))
+    code_activation: str = option("identity", "nonlinearity applied to the code", ACTIVATIONS)
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim", "kernel_size")
+        _widths(self, "channels")
+        _widths(self, "input_shape")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"ConvAutoencoderConfig.kernel_size must be odd to keep sizes, got {self.kernel_size}")
+        if not self.channels:
+            raise ConfigError("ConvAutoencoderConfig.channels needs at least one level, e.g. 16,32")
+        if self.input_shape and len(self.input_shape) != 3:
+            raise ConfigError(
+                f"conv models need images of shape (C, H, W), got {self.input_shape}; "
+                "use an MLP model (ae) for vector data"
+            )
+
+
+# ----------------------------------------------------------------------------------------------------
+# objectives
+
+
+@dataclass(frozen=True)
+class ReconstructionConfig(Config):
+    loss: str = option("bce", "reconstruction loss: bce (data in [0, 1]) or mse", LOSSES)
+
+
+@dataclass(frozen=True)
+class DenoisingConfig(Config):
+    loss: str = option("bce", "reconstruction loss against the clean input: bce or mse", LOSSES)
+    corruption: str = option("gaussian", "how inputs are corrupted during training", CORRUPTIONS)
+    noise_level: float = option(0.5, "gaussian: sigma (scaled units); masking / salt-pepper: fraction of values hit")
+    clip: bool = option(True, "clip corrupted inputs to [0, 1]")
+
+    def validate(self) -> None:
+        if self.noise_level < 0:
+            raise ConfigError(f"noise_level must be >= 0, got {self.noise_level}")
+        if self.corruption != "gaussian" and self.noise_level > 1:
+            raise ConfigError(f"noise_level is a fraction for {self.corruption} corruption; got {self.noise_level}")
+
+
+@dataclass(frozen=True)
+class SparseConfig(Config):
+    loss: str = option("bce", "reconstruction loss: bce or mse", LOSSES)
+    penalty: str = option("l1", "sparsity penalty on the code: l1 (mean |z|) or kl (KL to a target rate)", ("l1", "kl"))
+    sparsity_weight: float = option(1e-3, "weight of the sparsity penalty")
+    target_sparsity: float = option(0.05, "kl penalty: the target mean activation rho of each unit")
+    active_threshold: float = option(0.05, "a code unit counts as active on an example when |z| exceeds this")
+
+    def validate(self) -> None:
+        if self.sparsity_weight < 0:
+            raise ConfigError(f"sparsity_weight must be >= 0, got {self.sparsity_weight}")
+        if not 0 < self.target_sparsity < 1:
+            raise ConfigError(f"target_sparsity must lie in (0, 1), got {self.target_sparsity}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# training
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    epochs: int = option(20, "number of passes over the training set")
+    batch_size: int = option(128, "examples per optimiser step")
+    lr: float = option(1e-3, "Adam learning rate")
+    weight_decay: float = option(0.0, "Adam weight decay")
+    seed: int = option(0, "seed for the split, initialisation, shuffling and corruption")
+    patience: int = option(10, "stop after this many epochs without a better validation loss (0: never)")
+    val_fraction: float = option(0.1, "fraction of the data held out for validation")
+    test_fraction: float = option(0.1, "fraction of the data held out for testing")
+    scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none",
+                          SCALINGS)
+    threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
+
+    fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads")
+
+    def validate(self) -> None:
+        _positive(self, "epochs", "batch_size", "lr")
+        if self.patience < 0 or self.threads < 0:
+            raise ConfigError("patience and threads must be >= 0")
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
+                and self.val_fraction + self.test_fraction < 1):
+            raise ConfigError(
+                f"val_fraction ({self.val_fraction}) and test_fraction ({self.test_fraction}) must be in [0, 1) "
+                "and leave data for training"
+            )

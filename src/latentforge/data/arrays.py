@@ -1,0 +1,101 @@
+"""The in-memory dataset container and the checks every array passes before training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import DataError
+
+
+@dataclass
+class ArrayDataset:
+    """Examples ``x`` of shape (N, D) for vectors or (N, C, H, W) for images, optional labels ``y`` (N,)."""
+
+    x: np.ndarray
+    y: np.ndarray | None = None
+    name: str = "array"
+    source: str = ""
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.x, self.y = check_arrays(self.x, self.y, what=self.name)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def example_shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.x.shape[1:])
+
+    @property
+    def is_image(self) -> bool:
+        return self.x.ndim == 4
+
+    def subset(self, index: np.ndarray) -> "ArrayDataset":
+        y = None if self.y is None else self.y[index]
+        return ArrayDataset(self.x[index], y, name=self.name, source=self.source, info=dict(self.info))
+
+
+def as_examples(x: np.ndarray, *, channels_last: bool = False, what: str = "data") -> np.ndarray:
+    """Bring an array into (N, D) or (N, C, H, W) form, float32; refuse what cannot be meant."""
+    x = np.asarray(x)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert it with np.asarray(x, float)")
+    if x.ndim not in (2, 3, 4):
+        raise DataError(
+            f"{what}: expected vectors (N, D), images (N, H, W) or (N, C, H, W), got an array of shape {x.shape}; "
+            "reshape it to one of these"
+        )
+    if x.shape[0] == 0 or x.size == 0:
+        raise DataError(f"{what}: the array is empty (shape {x.shape}); it needs at least one example with values")
+    if x.ndim == 4 and channels_last:
+        x = np.moveaxis(x, -1, 1)
+    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        raise DataError(
+            f"{what}: shape {x.shape} looks channels-last (N, H, W, C); pass channels_last=True "
+            "(CLI: --channels-last) or move the channel axis to position 1"
+        )
+    if x.ndim == 3:
+        x = x[:, None, :, :]
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def check_arrays(x: np.ndarray, y: np.ndarray | None, *, what: str = "data"):
+    x = as_examples(x, what=what)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        rows = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
+        kinds = []
+        if np.isnan(x).any():
+            kinds.append("NaN")
+        if np.isinf(x).any():
+            kinds.append("Inf")
+        raise DataError(
+            f"{what}: {int(bad.sum())} {'/'.join(kinds)} value(s) in {len(rows)} example(s) (first at index "
+            f"{int(rows[0])}); remove those examples or replace the values (masked pixels belong in a mask array)"
+        )
+    if y is not None:
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise DataError(f"{what}: labels must be one value per example, shape (N,), got {y.shape}")
+        if len(y) != len(x):
+            raise DataError(
+                f"{what}: {len(y)} labels for {len(x)} examples; labels must have the same length as the data"
+            )
+        if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+            raise DataError(f"{what}: labels contain NaN or Inf")
+    return x, y
+
+
+def check_unit_range(x: np.ndarray, *, what: str = "data", fix: str = "") -> None:
+    """BCE and sigmoid outputs need values in [0, 1]."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if lo < 0 or hi > 1:
+        raise DataError(
+            f"{what}: values span [{lo:.4g}, {hi:.4g}] but a BCE likelihood needs data in [0, 1]; "
+            + (fix or "use --scaling minmax, or --loss mse with --output identity for real-valued data")
+        )

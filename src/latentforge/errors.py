@@ -1,0 +1,25 @@
+"""The project's own exception types.
+
+Every error a user can cause (bad data, bad config, a damaged artifact) is raised as one of these,
+with a message that names the problem and the fix.
+"""
+
+
+class LatentforgeError(Exception):
+    """Base class of every error latentforge raises on purpose."""
+
+
+class DataError(LatentforgeError, ValueError):
+    """The data cannot be used as given (shape, values, labels, unknown dataset, unreadable file)."""
+
+
+class ConfigError(LatentforgeError, ValueError):
+    """A configuration value is invalid or inconsistent."""
+
+
+class ArtifactError(LatentforgeError, OSError):
+    """A run directory or artifact file is missing, truncated, foreign or would be overwritten."""
+
+
+class TrainingDiverged(LatentforgeError, RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""

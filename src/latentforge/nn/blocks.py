@@ -1,0 +1,102 @@
+"""Building blocks shared by every model: an MLP stack and conv down / up paths for any image size."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+from torch import nn
+
+_ACT = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "identity": nn.Identity,
+}
+
+
+def activation(name: str) -> nn.Module:
+    return _ACT[name]()
+
+
+class MLP(nn.Sequential):
+    """Linear layers of the given widths with ``act`` between them (none after the last layer)."""
+
+    def __init__(self, widths: Sequence[int], act: str = "relu", *, bias: bool = True):
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+            layers.append(nn.Linear(a, b, bias=bias))
+            if i < len(widths) - 2 and act != "identity":
+                layers.append(activation(act))
+        super().__init__(*layers)
+
+    @property
+    def linears(self) -> list[nn.Linear]:
+        return [m for m in self if isinstance(m, nn.Linear)]
+
+
+def conv_sizes(h: int, w: int, levels: int) -> list[tuple[int, int]]:
+    """Spatial sizes after each 2x2 max-pool with ceil mode: [(H, W), (ceil(H/2), ceil(W/2)), ...]."""
+    sizes = [(h, w)]
+    for _ in range(levels):
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+        sizes.append((h, w))
+    return sizes
+
+
+class ConvEncoder(nn.Module):
+    """(B, C, H, W) -> (B, out_features): [conv, act, maxpool] per level, then flatten and a linear map."""
+
+    def __init__(self, in_shape: Sequence[int], channels: Sequence[int], out_features: int, *,
+                 kernel_size: int = 3, act: str = "relu"):
+        super().__init__()
+        c, h, w = in_shape
+        layers: list[nn.Module] = []
+        for c_out in channels:
+            layers += [nn.Conv2d(c, c_out, kernel_size, padding=kernel_size // 2), activation(act),
+                       nn.MaxPool2d(2, ceil_mode=True)]
+            c = c_out
+        self.features = nn.Sequential(*layers)
+        hl, wl = conv_sizes(h, w, len(channels))[-1]
+        self.head = nn.Linear(c * hl * wl, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))  # (B, out_features)
+
+
+class ConvDecoder(nn.Module):
+    """(B, in_features) -> (B, C, H, W), mirroring ConvEncoder; every level returns exactly the encoder's size.
+
+    ``upsample="nearest"`` uses nearest-neighbour up-sampling to the recorded size and a conv;
+    ``upsample="transpose"`` uses a stride-2 ConvTranspose with the output padding that lands on that size.
+    """
+
+    def __init__(self, out_shape: Sequence[int], channels: Sequence[int], in_features: int, *,
+                 kernel_size: int = 3, act: str = "relu", upsample: str = "nearest"):
+        super().__init__()
+        c_img, h, w = out_shape
+        sizes = conv_sizes(h, w, len(channels))
+        rev = list(channels)[::-1]
+        self.start_shape = (rev[0], *sizes[-1])
+        self.head = nn.Linear(in_features, rev[0] * sizes[-1][0] * sizes[-1][1])
+        layers: list[nn.Module] = [activation(act)]
+        outs = rev[1:] + [rev[-1]]
+        for i, (c_in, c_out) in enumerate(zip(rev, outs)):
+            (hs, ws), (ht, wt) = sizes[-1 - i], sizes[-2 - i]
+            if upsample == "nearest":
+                layers += [nn.Upsample(size=(ht, wt), mode="nearest"),
+                           nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2)]
+            else:  # out = 2*s - 1 + output_padding for kernel 3, stride 2, padding 1
+                layers.append(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1,
+                                                 output_padding=(ht - (2 * hs - 1), wt - (2 * ws - 1))))
+            layers.append(activation(act))
+        layers.append(nn.Conv2d(outs[-1], c_img, kernel_size, padding=kernel_size // 2))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.head(z).view(z.shape[0], *self.start_shape)  # (B, C_last, H_last, W_last)
+        return self.body(h)  # (B, C, H, W), pre-activation

@@ -1,0 +1,188 @@
+"""One readable training loop for single-network models.
+
+Batches are sliced from in-memory tensors with a seeded permutation (no per-sample Python work), Adam
+updates, validation every epoch, early stopping on the validation loss, and a full, resumable state
+(weights, optimiser, RNG streams, early-stopping bookkeeping, history). Writing that state to disk is
+the caller's business (see ``latentforge.api``): the trainer hands it over through callbacks.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from typing import Any, Callable, Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import TrainConfig
+from ..errors import ArtifactError, TrainingDiverged
+
+EVAL_BATCH = 1024
+
+
+def _mean_terms(sums: dict[str, float], n: int) -> dict[str, float]:
+    return {k: v / n for k, v in sums.items()}
+
+
+@torch.no_grad()
+def evaluate_objective(model: torch.nn.Module, objective: Callable, x: torch.Tensor, *, seed: int) -> dict[str, float]:
+    """Objective terms averaged over ``x`` in eval mode; randomness (corruption) from ``seed``, so repeatable."""
+    was_training = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    sums: dict[str, float] = {}
+    for start in range(0, x.shape[0], EVAL_BATCH):
+        xb = x[start:start + EVAL_BATCH]
+        for k, v in objective(model, xb, g).items():
+            sums[k] = sums.get(k, 0.0) + float(v) * xb.shape[0]
+    model.train(was_training)
+    return _mean_terms(sums, x.shape[0])
+
+
+class Trainer:
+    def __init__(self, model: torch.nn.Module, objective: Callable, config: TrainConfig, *,
+                 progress: bool = True, callbacks: Iterable[Callable[["Trainer", dict], None]] = ()):
+        self.model = model
+        self.objective = objective
+        self.config = config
+        self.progress = progress
+        self.callbacks = list(callbacks)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # one stream for shuffling and objective randomness (corruption); the global torch RNG serves dropout
+        self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.best_loss = math.inf
+        self.best_epoch = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.bad_epochs = 0
+        self.stopped_early = False
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, train_x: torch.Tensor, val_x: torch.Tensor | None = None) -> list[dict[str, Any]]:
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        n = train_x.shape[0]
+        bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
+                   leave=False, dynamic_ncols=True)
+        try:
+            while self.epoch < cfg.epochs and not self.stopped_early:
+                t0 = time.perf_counter()
+                epoch = self.epoch + 1
+                self.model.train()
+                sums: dict[str, float] = {}
+                perm = torch.randperm(n, generator=self.generator)
+                for b, start in enumerate(range(0, n, cfg.batch_size)):
+                    xb = train_x[perm[start:start + cfg.batch_size]]  # (B, ...)
+                    terms = self.objective(self.model, xb, self.generator)
+                    loss = terms["loss"]
+                    if not torch.isfinite(loss):
+                        raise TrainingDiverged(self._diverged_message(epoch, b, float(loss)))
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    for k, v in terms.items():
+                        sums[k] = sums.get(k, 0.0) + float(v.detach()) * xb.shape[0]
+                row: dict[str, Any] = {"epoch": epoch}
+                row.update({f"train_{k}": v for k, v in _mean_terms(sums, n).items()})
+                if val_x is not None and len(val_x):
+                    row.update({f"val_{k}": v for k, v in self.evaluate(val_x).items()})
+                monitor = row.get("val_loss", row["train_loss"])
+                if not math.isfinite(monitor):
+                    raise TrainingDiverged(self._diverged_message(epoch, None, monitor))
+                if monitor < self.best_loss:
+                    self.best_loss, self.best_epoch, self.bad_epochs = monitor, epoch, 0
+                    self.best_state = copy.deepcopy(self.model.state_dict())
+                else:
+                    self.bad_epochs += 1
+                    if cfg.patience and self.bad_epochs >= cfg.patience:
+                        self.stopped_early = True
+                row["seconds"] = round(time.perf_counter() - t0, 4)
+                row["samples_per_s"] = round(n / max(row["seconds"], 1e-9), 1)
+                self.epoch = epoch
+                self.history.append(row)
+                bar.update(1)
+                bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_loss") if k in row})
+                for cb in self.callbacks:
+                    cb(self, row)
+        finally:
+            bar.close()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.history
+
+    def evaluate(self, x: torch.Tensor) -> dict[str, float]:
+        return evaluate_objective(self.model, self.objective, x, seed=self.config.seed + 2)
+
+    def _diverged_message(self, epoch: int, batch: int | None, value: float) -> str:
+        where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else " (validation)")
+        kept = (f"the last good checkpoint (epoch {self.epoch}) is kept" if self.epoch else
+                "no epoch finished, so there is no checkpoint")
+        return (f"the loss became {value} at {where}; {kept}. Try a lower learning rate (--lr, now "
+                f"{self.config.lr:g}), check the data scaling (--scaling) and that the loss fits the data "
+                "(bce needs values in [0, 1]), or a smaller model.")
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(tensors, json-able metadata) that restore this trainer exactly."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        if self.best_state is not None:
+            tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
+        opt = self.optimizer.state_dict()
+        opt_scalars: dict[str, dict[str, Any]] = {}
+        for idx, st in opt["state"].items():
+            for k, v in st.items():
+                if torch.is_tensor(v):
+                    tensors[f"optim.{idx}.{k}"] = v
+                else:
+                    opt_scalars.setdefault(str(idx), {})[k] = v
+        tensors["rng.generator"] = self.generator.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        meta = {
+            "epoch": self.epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "history": self.history,
+            "optim_param_groups": opt["param_groups"], "optim_scalars": opt_scalars,
+        }
+        return tensors, meta
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        try:
+            self.model.load_state_dict(part("model."))
+            best = part("best.")
+            self.best_state = best or None
+            state: dict[int, dict[str, Any]] = {}
+            for k, v in part("optim.").items():
+                idx, name = k.split(".", 1)
+                state.setdefault(int(idx), {})[name] = v
+            for idx, sc in meta.get("optim_scalars", {}).items():
+                state.setdefault(int(idx), {}).update(sc)
+            self.optimizer.load_state_dict({"state": state, "param_groups": meta["optim_param_groups"]})
+            self.generator.set_state(tensors["rng.generator"])
+            torch.set_rng_state(tensors["rng.torch"])
+            self.epoch = int(meta["epoch"])
+            self.best_loss = float(meta["best_loss"])
+            self.best_epoch = int(meta["best_epoch"])
+            self.bad_epochs = int(meta["bad_epochs"])
+            self.stopped_early = bool(meta["stopped_early"])
+            self.history = list(meta["history"])
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise ArtifactError(f"checkpoint does not fit this model / trainer ({e}); it belongs to another run") \
+                from None
+
+
+def meta_to_strings(meta: dict[str, Any]) -> dict[str, str]:
+    return {"trainer": json.dumps(meta)}
+
+
+def meta_from_strings(meta: dict[str, str]) -> dict[str, Any]:
+    try:
+        return json.loads(meta["trainer"])
+    except (KeyError, json.JSONDecodeError) as e:
+        raise ArtifactError(f"checkpoint metadata is missing or damaged ({e})") from None
