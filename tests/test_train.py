@@ -1,0 +1,172 @@
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import latentforge as lf
+from latentforge.io import load_tensors
+
+COMMON = dict(hidden=(32,), latent_dim=4, batch_size=64, seed=3, progress=False)
+
+
+def weights(path):
+    return load_tensors(path)[0]
+
+
+@pytest.mark.parametrize("name,extra", [("ae", {}), ("denoising-ae", {"corruption": "masking", "noise_level": 0.3})])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digits, tmp_path, name, extra):
+    full = tmp_path / "full"
+    part = tmp_path / "part"
+    lf.train(name, digits, out=full, epochs=5, **COMMON, **extra)
+    lf.train(name, digits, out=part, epochs=2, **COMMON, **extra)
+    resumed = lf.train(name, digits, out=part, epochs=5, resume=True, **COMMON, **extra)
+    a, b = weights(full / "model.safetensors"), weights(part / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ca, cb = weights(full / "checkpoint.safetensors"), weights(part / "checkpoint.safetensors")
+    for k in ca:  # optimiser moments and RNG streams match too
+        assert torch.equal(ca[k], cb[k]), k
+    rows = [json.loads(line) for line in (part / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]
+    assert len(resumed.history) == 5
+
+
+def test_resume_refuses_changed_options_and_missing_checkpoint(digits, tmp_path):
+    lf.train("ae", digits, out=tmp_path / "r", epochs=1, **COMMON)
+    with pytest.raises(lf.ConfigError, match="model_config.*only --epochs"):
+        lf.train("ae", digits, out=tmp_path / "r", epochs=2, resume=True, **{**COMMON, "latent_dim": 5})
+    with pytest.raises(lf.ConfigError, match=r"train_config \(lr\)"):
+        lf.train("ae", digits, out=tmp_path / "r", epochs=2, resume=True, lr=0.1, **COMMON)
+    with pytest.raises(lf.ArtifactError, match="no checkpoint.safetensors to resume"):
+        lf.train("ae", digits, out=tmp_path / "new", epochs=2, resume=True, **COMMON)
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(digits):
+    a = lf.train("ae", digits, epochs=2, **COMMON)
+    b = lf.train("ae", digits, epochs=2, **COMMON)
+    c = lf.train("ae", digits, epochs=2, **{**COMMON, "seed": 4})
+    x = digits.x[:50]
+    np.testing.assert_array_equal(a.encode(x), b.encode(x))
+    assert not np.allclose(a.encode(x), c.encode(x))
+
+
+def test_existing_run_is_not_overwritten_without_asking(digits, tmp_path):
+    out = tmp_path / "run"
+    lf.train("ae", digits, out=out, epochs=1, **COMMON)
+    before = (out / "model.safetensors").read_bytes()
+    with pytest.raises(lf.ArtifactError, match="already holds files.*--overwrite"):
+        lf.train("ae", digits, out=out, epochs=1, **{**COMMON, "seed": 9})
+    assert (out / "model.safetensors").read_bytes() == before
+    lf.train("ae", digits, out=out, epochs=1, overwrite=True, **{**COMMON, "seed": 9})
+    assert (out / "model.safetensors").read_bytes() != before
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.tex").write_text("precious")
+    with pytest.raises(lf.ArtifactError, match="no latentforge run; refusing"):
+        lf.train("ae", digits, out=other, epochs=1, overwrite=True, **COMMON)
+    assert (other / "thesis.tex").read_text() == "precious"
+
+
+def test_nan_loss_stops_with_advice_and_keeps_last_checkpoint(digits, tmp_path, monkeypatch):
+    from latentforge.objectives import ReconstructionObjective
+
+    calls = {"n": 0}
+    original = ReconstructionObjective.__call__
+
+    def poisoned(self, model, x, generator=None):
+        terms = original(self, model, x, generator)
+        calls["n"] += 1
+        if model.training and calls["n"] > 30:  # digits: 23 batches per epoch -> NaN in epoch 2
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(ReconstructionObjective, "__call__", poisoned)
+    out = tmp_path / "nan"
+    with pytest.raises(lf.TrainingDiverged, match=r"nan at epoch 2.*checkpoint \(epoch 1\) is kept.*--lr"):
+        lf.train("ae", digits, out=out, epochs=5, **COMMON)
+    tensors, meta = load_tensors(out / "checkpoint.safetensors")
+    assert json.loads(meta["trainer"])["epoch"] == 1
+    assert all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith("model."))
+
+
+def test_early_stopping_restores_the_best_epoch(digits):
+    run = lf.train("ae", digits, epochs=200, patience=2, lr=0.05, **{k: v for k, v in COMMON.items() if k != "lr"})
+    hist = run.history
+    assert len(hist) < 200
+    best = min(hist, key=lambda r: r["val_loss"])
+    assert all(r["val_loss"] >= best["val_loss"] for r in hist[-2:])
+    x_val = run.to_model_space(run.select(digits, "val"))
+    from latentforge.train import evaluate_objective
+
+    assert evaluate_objective(run.model, run.objective, x_val, seed=3 + 2)["loss"] == pytest.approx(best["val_loss"])
+
+
+def test_bce_needs_unit_range(tmp_path, rng):
+    np.save(tmp_path / "x.npy", rng.normal(size=(50, 6)))
+    with pytest.raises(lf.DataError, match="BCE likelihood needs data in \\[0, 1\\]"):
+        lf.train("ae", tmp_path / "x.npy", scaling="standard", epochs=1, progress=False)
+    run = lf.train("ae", tmp_path / "x.npy", scaling="standard", loss="mse", output="identity", epochs=1,
+                   progress=False)
+    assert run.reconstruct(np.zeros((2, 6))).shape == (2, 6)
+
+
+def test_damaged_or_foreign_artifacts_give_clear_errors(digits, tmp_path):
+    out = tmp_path / "run"
+    lf.train("ae", digits, out=out, epochs=1, **COMMON)
+    good = (out / "model.safetensors").read_bytes()
+    (out / "model.safetensors").write_bytes(good[: len(good) // 2])
+    with pytest.raises(lf.ArtifactError, match="model.safetensors.*truncated, damaged"):
+        lf.load(out)
+    # a pickle renamed as weights is refused, never executed
+    (out / "model.safetensors").write_bytes(pickle.dumps({"w": [1, 2, 3]}))
+    with pytest.raises(lf.ArtifactError, match="not a readable safetensors"):
+        lf.load(out)
+    (out / "model.safetensors").write_bytes(good)
+    assert lf.load(out).n_parameters > 0
+    cfg = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({"hello": "world"}))
+    with pytest.raises(lf.ArtifactError, match="not a latentforge run configuration"):
+        lf.load(out)
+    (out / "config.json").write_text(json.dumps(cfg)[:40])
+    with pytest.raises(lf.ArtifactError, match="truncated or foreign"):
+        lf.load(out)
+    cfg["model_config"]["hidden"] = [16]
+    (out / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(lf.ArtifactError, match="weights do not match config.json"):
+        lf.load(out)
+    with pytest.raises(lf.ArtifactError, match="no such run directory"):
+        lf.load(tmp_path / "nope")
+
+
+def test_atomic_write_leaves_old_file_when_the_write_fails(tmp_path, monkeypatch):
+    import os
+
+    from latentforge.io import atomic_write_bytes
+
+    p = tmp_path / "f.bin"
+    atomic_write_bytes(p, b"old")
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(p, b"new")
+    assert p.read_bytes() == b"old"
+    assert [f.name for f in tmp_path.iterdir()] == ["f.bin"]  # no temporary left behind
+
+
+def test_estimator_follows_sklearn_conventions(digits):
+    X = digits.x.reshape(len(digits), -1)
+    est = lf.AutoencoderEstimator("ae", latent_dim=2, hidden=(32,), epochs=3, seed=0)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        est.transform(X)
+    assert est.fit(X) is est
+    Z = est.transform(X)
+    assert Z.shape == (len(X), 2)
+    assert est.inverse_transform(Z).shape == X.shape
+    assert est.score(X) < 0 and est.score(X) > -np.var(X) * 1.5
+    assert est.get_params()["latent_dim"] == 2
