@@ -26,5 +26,5 @@ def test_readme_python_example_runs(capsys):
     code = re.findall(r"```python\n(.*?)```", readme, re.S)[0]
     exec(compile(code, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
-    assert 0 < float(printed[0]) < 0.1  # test-set reconstruction MSE in scaled units
+    assert 0 < float(printed[0]) < 0.08  # test MSE in scaled units; predicting the mean gives about 0.14
     assert printed[1] == "(1797, 3)"
