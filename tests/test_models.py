@@ -14,6 +14,9 @@ TINY = {
     "denoising-ae": {"hidden": (32,), "latent_dim": 8},
     "denoising-conv-ae": {"channels": (4,), "latent_dim": 8},
     "sparse-ae": {"hidden": (32,), "latent_dim": 16},
+    "vae": {"hidden": (32,), "latent_dim": 3},
+    "conv-vae": {"channels": (4, 8), "latent_dim": 3},
+    "cvae": {"hidden": (32,), "latent_dim": 3, "condition_dim": 10},
 }
 
 
@@ -25,12 +28,13 @@ def test_every_catalogue_model_has_a_tiny_config():
 def test_shapes_encode_decode(name):
     model, _ = lf.build(name, (1, 8, 8), **TINY[name])
     x = torch.rand(5, 1, 8, 8)
-    z = model.encode(x)
+    c = (torch.eye(10)[:5],) if name == "cvae" else ()
+    z = model.encode(x, *c)
     assert z.shape == (5, TINY[name]["latent_dim"])
-    assert model.decode(z).shape == (5, 1, 8, 8)
-    assert model.reconstruct(x).shape == (5, 1, 8, 8)
+    assert model.decode(z, *c).shape == (5, 1, 8, 8)
+    assert model.reconstruct(x, *c).shape == (5, 1, 8, 8)
     with pytest.raises(lf.ConfigError, match="expects examples of shape"):
-        model.encode(torch.rand(5, 1, 8, 9))
+        model.encode(torch.rand(5, 1, 8, 9), *c)
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
@@ -38,9 +42,10 @@ def test_loss_falls_on_real_data_and_save_load_is_identical(name, digits, tmp_pa
     opts = dict(TINY[name])
     if name == "linear-ae":
         opts["lr"] = 1e-2
+    opts.pop("condition_dim", None)  # filled in from the data
     run = lf.train(name, digits, out=tmp_path / name, epochs=4, batch_size=64, seed=1, progress=False, **opts)
     # loss on held-out data is lower than the untrained network's
-    x_val = run.to_model_space(run.select(digits, "val"))
+    x_val = run.batch(run.select(digits, "val"))
     torch.manual_seed(1)
     untrained, objective = lf.build(name, (1, 8, 8), **TINY[name])
     before = evaluate_objective(untrained, objective, x_val, seed=0)["loss"]
@@ -49,13 +54,19 @@ def test_loss_falls_on_real_data_and_save_load_is_identical(name, digits, tmp_pa
     # artifacts rebuild the same model
     loaded = lf.load(tmp_path / name)
     assert loaded.name == name and loaded.n_parameters == run.n_parameters
-    x = digits.x[:20]
+    x = digits.subset(np.arange(0, 1797, 90))  # carries labels, which the cvae is conditioned on
+    cond = x.y if name == "cvae" else None
     np.testing.assert_array_equal(loaded.encode(x), run.encode(x))
     np.testing.assert_array_equal(loaded.reconstruct(x), run.reconstruct(x))
-    np.testing.assert_array_equal(loaded.decode(run.encode(x)), run.reconstruct(x))
-    for f in ("config.json", "model.safetensors", "transform.json", "metrics.jsonl", "checkpoint.safetensors",
-              "loss.png", "reconstructions.png", "latent.png"):
+    np.testing.assert_array_equal(loaded.decode(run.encode(x), cond), run.reconstruct(x))
+    files = ["config.json", "model.safetensors", "transform.json", "metrics.jsonl", "checkpoint.safetensors",
+             "loss.png", "reconstructions.png", "latent.png"] + (["samples.png"] if "vae" in name else [])
+    for f in files:
         assert (tmp_path / name / f).stat().st_size > 0, f
+    if "vae" in name:
+        s1 = loaded.sample(8, *([3] if name == "cvae" else []), seed=5)
+        s2 = run.sample(8, *([3] if name == "cvae" else []), seed=5)
+        np.testing.assert_array_equal(s1, s2)
 
 
 def test_tied_autoencoder_shares_weights():

@@ -18,14 +18,16 @@ import numpy as np
 import torch
 
 from . import __version__
-from .analysis import comparison_grid, latent_scatter, loss_curve, mse, psnr, save_figure
+from .analysis import comparison_grid, image_grid, latent_scatter, loss_curve, mse, psnr, save_figure
 from .catalog import MODELS, ModelSpec
 from .config import TrainConfig
-from .data import ArrayDataset, Scaler, check_unit_range, corrupt, load_dataset, split_indices
+from .data import ArrayDataset, Conditioner, Scaler, check_unit_range, corrupt, load_dataset, split_indices
 from .errors import ArtifactError, ConfigError, DataError
 from .io import (append_jsonl, check_run_config, load_tensors, read_json, save_tensors, write_json,
                  write_jsonl)
+from .objectives.elbo import importance_weights, iwae_bound, model_input
 from .train import Trainer, evaluate_objective
+from .train.trainer import take
 from .train.trainer import meta_from_strings, meta_to_strings
 
 INFER_BATCH = 2048
@@ -34,15 +36,19 @@ METRICS_FILE, CHECKPOINT_FILE = "metrics.jsonl", "checkpoint.safetensors"
 SPLITS = ("all", "train", "val", "test")
 
 
-def as_dataset(data: Any, *, key: str | None = None, labels_key: str | None = None, labels: Any = None,
-               channels_last: bool = False) -> ArrayDataset:
-    """A built-in name, a file path, an ArrayDataset or an array (with optional labels array) -> ArrayDataset."""
+DATA_KEYWORDS = ("key", "labels_key", "labels", "channels_last", "sigma_key", "ivar_key", "mask_key", "cond_key")
+
+
+def as_dataset(data: Any, *, labels: Any = None, channels_last: bool = False, **keys: Any) -> ArrayDataset:
+    """A built-in name, a file path, an ArrayDataset or an array (with optional labels array) -> ArrayDataset.
+
+    ``keys``: key, labels_key, sigma_key, ivar_key, mask_key, cond_key name arrays inside .npz / HDF5 files.
+    """
     if isinstance(data, ArrayDataset):
         return data
     if isinstance(data, (str, os.PathLike)):
-        return load_dataset(data, key=key, labels_key=labels_key,
-                            labels=labels if isinstance(labels, (str, os.PathLike)) else None,
-                            channels_last=channels_last)
+        return load_dataset(data, labels=labels if isinstance(labels, (str, os.PathLike)) else None,
+                            channels_last=channels_last, **{k: v for k, v in keys.items() if v is not None})
     from .data import as_examples
 
     x = as_examples(data, channels_last=channels_last, what="array")
@@ -55,11 +61,12 @@ class TrainedModel:
 
     def __init__(self, name: str, model: torch.nn.Module, objective, scaler: Scaler, train_config: TrainConfig,
                  data_info: dict | None = None, run_dir: str | os.PathLike | None = None,
-                 history: list[dict] | None = None):
+                 history: list[dict] | None = None, conditioner: Conditioner | None = None):
         self.name = name
         self.model = model.eval()
         self.objective = objective
         self.scaler = scaler
+        self.conditioner = conditioner
         self.train_config = train_config
         self.data_info = data_info or {}
         self.run_dir = Path(run_dir) if run_dir else None
@@ -69,6 +76,14 @@ class TrainedModel:
     @property
     def spec(self) -> ModelSpec:
         return MODELS.get(self.name)
+
+    @property
+    def family(self) -> str:
+        return self.spec.family
+
+    @property
+    def conditional(self) -> bool:
+        return bool(getattr(self.model, "conditional", False))
 
     @property
     def n_parameters(self) -> int:
@@ -81,17 +96,23 @@ class TrainedModel:
     def config_dict(self) -> dict[str, Any]:
         return {
             "format": "latentforge-run", "version": 1, "latentforge_version": __version__,
-            "model": self.name, "family": self.spec.family,
+            "model": self.name, "family": self.family,
             "model_config": self.model.config.to_dict(), "objective_config": self.objective.config.to_dict(),
             "train_config": self.train_config.to_dict(), "data": self.data_info,
         }
 
+    def transform_state(self) -> dict[str, Any]:
+        return {"scaler": self.scaler.state_dict(),
+                "condition": self.conditioner.state_dict() if self.conditioner else None}
+
     def info(self) -> dict[str, Any]:
-        out = {"model": self.name, "summary": self.spec.summary, "n_parameters": self.n_parameters,
-               "input_shape": list(self.input_shape), "latent_dim": self.model.latent_dim,
-               "scaling": self.scaler.kind, "data": self.data_info,
+        out = {"model": self.name, "family": self.family, "summary": self.spec.summary,
+               "n_parameters": self.n_parameters, "input_shape": list(self.input_shape),
+               "latent_dim": self.model.latent_dim, "scaling": self.scaler.kind, "data": self.data_info,
                "model_config": self.model.config.to_dict(), "objective_config": self.objective.config.to_dict(),
                "train_config": self.train_config.to_dict()}
+        if self.conditioner:
+            out["condition"] = self.conditioner.state_dict()
         if self.history:
             best = min(self.history, key=lambda r: r.get("val_loss", r["train_loss"]))
             out.update(epochs_trained=self.history[-1]["epoch"], best_epoch=best["epoch"],
@@ -99,31 +120,138 @@ class TrainedModel:
         return out
 
     # ------------------------------------------------------------------ raw <-> model space
-    def to_model_space(self, x: Any) -> torch.Tensor:
+    def _dataset(self, data: Any) -> ArrayDataset:
+        ds = data if isinstance(data, ArrayDataset) else ArrayDataset(data, name="input")
+        if tuple(ds.x.shape[1:]) != tuple(self.input_shape):
+            raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got {tuple(ds.x.shape[1:])}")
+        return ds
+
+    def to_model_space(self, data: Any) -> torch.Tensor:
         """Raw examples -> scaled float tensor of the model's input shape."""
-        from .data import as_examples
+        return torch.from_numpy(self.scaler.transform(self._dataset(data).x))
 
-        x = x.x if isinstance(x, ArrayDataset) else as_examples(x, what="input")
-        if tuple(x.shape[1:]) != tuple(self.input_shape):
-            raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got {tuple(x.shape[1:])}")
-        return torch.from_numpy(self.scaler.transform(x))
+    def condition_vectors(self, n: int, condition: Any = None, ds: ArrayDataset | None = None) -> torch.Tensor:
+        """Condition vectors (n, condition_dim) from explicit values, or from the dataset's labels / cond."""
+        if not self.conditional:
+            if condition is not None:
+                raise ConfigError(f"model {self.name!r} is not conditional; drop the condition")
+            return None
+        kind = self.conditioner.kind
+        if condition is None and ds is not None:
+            condition = ds.y if kind == "label" else ds.cond
+        if condition is None:
+            what = "class labels" if kind == "label" else f"{self.conditioner.dim} parameter value(s) per example"
+            raise ConfigError(f"model {self.name!r} is conditional: give a condition ({what}; CLI: --condition)")
+        values = np.asarray(condition)
+        if kind == "label":
+            values = np.broadcast_to(values.reshape(-1), (n,)) if values.size in (1, n) else values
+        else:
+            values = values.reshape(-1, self.conditioner.dim)
+            values = np.broadcast_to(values, (n, self.conditioner.dim)) if len(values) == 1 else values
+        if len(values) != n:
+            raise ConfigError(f"{len(values)} conditions for {n} examples; give one, or one per example")
+        return torch.from_numpy(self.conditioner.transform(values))
 
-    def _batched(self, fn, x: torch.Tensor) -> torch.Tensor:
+    def batch(self, data: Any, condition: Any = None) -> dict[str, torch.Tensor]:
+        """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply."""
+        ds = self._dataset(data)
+        b = {"x": torch.from_numpy(self.scaler.transform(ds.x))}
+        if ds.sigma is not None:
+            b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma))
+        if ds.mask is not None:
+            b["mask"] = torch.from_numpy(ds.mask)
+        c = self.condition_vectors(len(ds), condition, ds)
+        if c is not None:
+            b["c"] = c
+        return b
+
+    def _map(self, fn, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """fn(batch slice) over slices of INFER_BATCH rows, concatenated; no gradients."""
+        n = batch["x"].shape[0]
         with torch.no_grad():
-            return torch.cat([fn(x[i:i + INFER_BATCH]) for i in range(0, x.shape[0], INFER_BATCH)])
+            return torch.cat([fn(take(batch, slice(i, i + INFER_BATCH))) for i in range(0, n, INFER_BATCH)])
 
-    def encode(self, x: Any) -> np.ndarray:
-        """Raw examples -> codes (N, latent_dim)."""
-        return self._batched(self.model.encode, self.to_model_space(x)).numpy()
+    def _encode(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.family == "vae":
+            return self.model.encode(model_input(b), b.get("c"))
+        return self.model.encode(b["x"])
 
-    def decode(self, z: Any) -> np.ndarray:
-        """Codes (N, latent_dim) -> raw-space outputs."""
+    def _decode(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        return self.model.decode(z, c) if self.family == "vae" else self.model.decode(z)
+
+    def _raw(self, t: torch.Tensor) -> np.ndarray:
+        return self.scaler.inverse_transform(t.numpy())
+
+    def encode(self, data: Any, condition: Any = None) -> np.ndarray:
+        """Raw examples -> codes (N, latent_dim); for a VAE the posterior mean."""
+        return self._map(self._encode, self.batch(data, condition)).numpy()
+
+    def decode(self, z: Any, condition: Any = None) -> np.ndarray:
+        """Codes (N, latent_dim) -> raw-space outputs (a VAE gives its decoder's mean)."""
         z = torch.as_tensor(np.asarray(z, dtype=np.float32))
-        return self.scaler.inverse_transform(self._batched(self.model.decode, z).numpy())
+        b = {"x": z}
+        c = self.condition_vectors(len(z), condition)
+        if c is not None:
+            b["c"] = c
+        return self._raw(self._map(lambda s: self._decode(s["x"], s.get("c")), b))
 
-    def reconstruct(self, x: Any) -> np.ndarray:
+    def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
         """Raw examples -> raw reconstructions (for a denoising model: the denoised estimate)."""
-        return self.scaler.inverse_transform(self._batched(self.model.reconstruct, self.to_model_space(x)).numpy())
+        return self._raw(self._map(lambda s: self._decode(self._encode(s), s.get("c")), self.batch(data, condition)))
+
+    def _need_vae(self, what: str) -> None:
+        if self.family != "vae":
+            raise ConfigError(f"{what} needs a model with a prior and a probabilistic decoder (a VAE); "
+                              f"{self.name!r} is a {self.family}")
+
+    def sample(self, n: int, condition: Any = None, *, seed: int = 0) -> np.ndarray:
+        """Generate n examples (raw units): z ~ N(0, I) through the decoder's mean."""
+        self._need_vae("sampling")
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.model.latent_dim, generator=g)
+        return self.decode(z.numpy(), condition)
+
+    def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
+                include_decoder_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive mean and standard deviation (raw units) of the reconstruction.
+
+        z_k ~ q(z|x) for k = 1..samples, decoded; var = Var_k[mean_k] + E_k[sigma_k^2] where sigma_k is the
+        decoder's own standard deviation (sqrt(p(1-p)) for a Bernoulli decoder).
+        """
+        self._need_vae("predictive uncertainty")
+        if samples < 1:
+            raise ConfigError("samples must be >= 1")
+        g = torch.Generator().manual_seed(seed)
+
+        def one(b):
+            q = self.model.encode_dist(model_input(b), b.get("c"))
+            z = q.sample(g, n=samples)  # (K, B, latent)
+            k, nb, d = z.shape
+            c = b.get("c")
+            cc = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(k * nb, -1)
+            mean_k = self.model.decode(z.reshape(k * nb, d), cc).reshape(k, nb, *self.input_shape)
+            var = mean_k.var(0, unbiased=False)
+            if include_decoder_noise:
+                std_k = self.model.decode_std(z.reshape(k * nb, d), cc).reshape(k, nb, *self.input_shape)
+                var = var + std_k.pow(2).mean(0)
+            return torch.stack([mean_k.mean(0), var.sqrt()], 1)  # (B, 2, ...)
+
+        out = self._map(one, self.batch(data, condition))
+        return self._raw(out[:, 0]), self.scaler.sigma_to_raw(out[:, 1].numpy())
+
+    def log_likelihood(self, data: Any, k: int = 1000, *, seed: int = 0, condition: Any = None,
+                       batch_size: int = 100) -> dict[str, np.ndarray]:
+        """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats."""
+        self._need_vae("the log-likelihood")
+        g = torch.Generator().manual_seed(seed)
+        b = self.batch(data, condition)
+        n = b["x"].shape[0]
+        elbo, iwae = [], []
+        for i in range(0, n, batch_size):
+            lw = importance_weights(self.model, take(b, slice(i, i + batch_size)), k, generator=g)
+            elbo.append(lw.mean(0))
+            iwae.append(iwae_bound(lw))
+        return {"elbo": torch.cat(elbo).numpy(), "iwae": torch.cat(iwae).numpy()}
 
     def add_noise(self, x: Any, *, seed: int = 0) -> np.ndarray:
         """Corrupt raw examples the way this model was trained (kind and level from its config)."""
@@ -148,31 +276,41 @@ class TrainedModel:
             raise DataError(f"the {split} split is empty (fraction 0 in training); use --split all")
         return ds.subset(idx[split])
 
-    def evaluate(self, data: Any, split: str = "all", *, seed: int = 0, **data_kw) -> dict[str, Any]:
+    def evaluate(self, data: Any, split: str = "all", *, seed: int = 0, k: int = 1000, **data_kw) -> dict[str, Any]:
+        """Metrics as a flat dict: recon_mse for every model; psnr_* for denoising models;
+        elbo, nll_iwae (with K), kl for VAEs (nats per example)."""
         ds = self.select(data, split, **data_kw)
-        x = self.to_model_space(ds)
-        recon = self._batched(self.model.reconstruct, x).numpy()
+        b = self.batch(ds)
+        x = b["x"]
+        recon = self._map(lambda s: self._decode(self._encode(s), s.get("c")), b).numpy()
         xs = x.numpy()
+        keep = ~ds.mask if ds.mask is not None else np.ones(xs.shape, bool)
         out: dict[str, Any] = {"model": self.name, "data": str(getattr(ds, "source", "")), "split": split,
-                               "n": len(ds), "recon_mse": mse(recon, xs),
-                               "recon_mse_raw": mse(self.scaler.inverse_transform(recon), ds.x)}
-        terms = evaluate_objective(self.model, self.objective, x, seed=seed)
-        out.update({("loss" if k == "loss" else f"loss_{k}" if not k.startswith(("penalty_", "active")) else k): v
-                    for k, v in terms.items()})
+                               "n": len(ds), "recon_mse": mse(recon[keep], xs[keep]),
+                               "recon_mse_raw": mse(self._raw(torch.from_numpy(recon))[keep], ds.x[keep])}
+        terms = evaluate_objective(self.model, self.objective, b, seed=seed)
+        for name, v in terms.items():
+            out[name if name == "loss" or name.startswith(("penalty_", "active")) else f"loss_{name}"] = v
         peak = 1.0 if self.scaler.kind == "minmax" else float(xs.max() - xs.min())
-        out["psnr_recon"] = psnr(xs, recon, peak)
+        out["psnr_recon"] = psnr(xs[keep], recon[keep], peak)
         c = self.objective.config
         if hasattr(c, "corruption"):
             g = torch.Generator().manual_seed(seed)
             noisy = corrupt(x, c.corruption, c.noise_level, generator=g, clip=c.clip)
-            den = self._batched(self.model.reconstruct, noisy).numpy()
+            den = self._map(lambda s: self.model.reconstruct(s["x"]), {"x": noisy}).numpy()
             out.update(corruption=c.corruption, noise_level=c.noise_level, psnr_peak=peak,
                        psnr_noisy=psnr(xs, noisy.numpy(), peak), psnr_denoised=psnr(xs, den, peak))
             out["psnr_gain_db"] = out["psnr_denoised"] - out["psnr_noisy"]
         if hasattr(c, "active_threshold"):
-            z = self._batched(self.model.encode, x).numpy()
+            z = self._map(self._encode, b).numpy()
             out["active_fraction"] = float(np.mean(np.abs(z) > c.active_threshold))
             out["active_threshold"] = c.active_threshold
+        if self.family == "vae":
+            ll = self.log_likelihood(ds, k, seed=seed)
+            q_kl = self._map(lambda s: self.model.encode_dist(model_input(s), s.get("c")).kl(), b)
+            out.update(elbo=float(ll["elbo"].mean()), nll_iwae=float(-ll["iwae"].mean()), K=k,
+                       kl=float(q_kl.mean()), likelihood=self.model.likelihood,
+                       beta=self.objective.config.beta)
         return out
 
     # ------------------------------------------------------------------ persistence
@@ -182,7 +320,7 @@ class TrainedModel:
             raise ArtifactError("no run directory given; pass save(run_dir)")
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / CONFIG_FILE, self.config_dict())
-        write_json(run_dir / TRANSFORM_FILE, self.scaler.state_dict())
+        write_json(run_dir / TRANSFORM_FILE, self.transform_state())
         save_tensors(run_dir / MODEL_FILE, self.model.state_dict(), metadata={"format": "latentforge-model"})
         self.run_dir = run_dir
         return run_dir
@@ -206,9 +344,13 @@ class TrainedModel:
             model.load_state_dict(tensors)
         except RuntimeError as e:
             raise ArtifactError(f"{run_dir / MODEL_FILE}: weights do not match config.json ({e})") from None
-        scaler = Scaler.from_state_dict(read_json(run_dir / TRANSFORM_FILE, "transform state"))
+        state = read_json(run_dir / TRANSFORM_FILE, "transform state")
+        if not isinstance(state, dict) or "scaler" not in state:
+            raise ArtifactError(f"{run_dir / TRANSFORM_FILE}: not a latentforge transform state")
+        scaler = Scaler.from_state_dict(state["scaler"])
+        conditioner = Conditioner.from_state_dict(state["condition"]) if state.get("condition") else None
         history = _read_metrics(run_dir / METRICS_FILE)
-        return cls(cfg["model"], model, objective, scaler, tcfg, cfg.get("data", {}), run_dir, history)
+        return cls(cfg["model"], model, objective, scaler, tcfg, cfg.get("data", {}), run_dir, history, conditioner)
 
 
 def _read_metrics(path: Path) -> list[dict]:
@@ -264,11 +406,11 @@ def _resume_compatible(saved: dict, new: dict) -> None:
 
 
 def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_config: TrainConfig | None = None,
-          progress: bool = True, resume: bool = False, overwrite: bool = False, key: str | None = None,
-          labels_key: str | None = None, labels: Any = None, channels_last: bool = False,
-          **options: Any) -> TrainedModel:
-    """Train catalogue model ``model`` on ``data``; options not in TrainConfig go to the model / objective.
+          progress: bool = True, resume: bool = False, overwrite: bool = False, **options: Any) -> TrainedModel:
+    """Train catalogue model ``model`` on ``data``.
 
+    ``options`` may hold TrainConfig fields (epochs, lr, seed ...), data keywords (key, labels, labels_key,
+    sigma_key, ivar_key, mask_key, cond_key, channels_last) and the model's / objective's own options.
     With ``out`` the run directory gets config.json, transform.json, metrics.jsonl, a checkpoint each epoch,
     model.safetensors and plots. ``resume=True`` continues from the checkpoint there.
     """
@@ -276,24 +418,30 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     tc_fields = set(TrainConfig.__dataclass_fields__)
     tc_opts = {k: options.pop(k) for k in list(options) if k in tc_fields}
     tc = (train_config or TrainConfig()).replace(**tc_opts) if tc_opts else (train_config or TrainConfig())
+    data_kw = {k: options.pop(k) for k in list(options) if k in DATA_KEYWORDS}
 
-    ds = as_dataset(data, key=key, labels_key=labels_key, labels=labels, channels_last=channels_last)
+    ds = as_dataset(data, **data_kw)
     idx = split_indices(len(ds), val_fraction=tc.val_fraction, test_fraction=tc.test_fraction, seed=tc.seed)
+    conditioner = _fit_conditioner(spec, options, ds, idx["train"])
+    if conditioner is not None:
+        options["condition_dim"] = conditioner.dim
     mcfg, ocfg = spec.configs(ds.example_shape, **options)
     data_info = {"source": ds.source, "n": len(ds), "example_shape": list(ds.example_shape),
-                 **({"key": key} if key else {}), **({"labels_key": labels_key} if labels_key else {}),
-                 **({"channels_last": True} if channels_last else {})}
+                 **{k: v for k, v in data_kw.items() if v and not isinstance(v, np.ndarray) and k != "labels"},
+                 **({"labels": str(data_kw["labels"])} if isinstance(data_kw.get("labels"), (str, os.PathLike))
+                    else {}),
+                 **{f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None}}
 
     torch.manual_seed(tc.seed)  # initialisation
     net, objective = spec.build(mcfg, ocfg)
     scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]])
-    run = TrainedModel(model, net, objective, scaler, tc, data_info, out)
-    x_train = torch.from_numpy(scaler.transform(ds.x[idx["train"]]))
-    x_val = torch.from_numpy(scaler.transform(ds.x[idx["val"]])) if len(idx["val"]) else None
+    run = TrainedModel(model, net, objective, scaler, tc, data_info, out, conditioner=conditioner)
+    train_b = run.batch(ds.subset(idx["train"]))
+    val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None
     if objective.needs_unit_range:
-        for part, arr in (("training data", x_train), ("validation data", x_val)):
-            if arr is not None:
-                check_unit_range(arr.numpy(), what=f"{ds.source} {part} after {tc.scaling} scaling")
+        for part, b in (("training data", train_b), ("validation data", val_b)):
+            if b is not None:
+                check_unit_range(b["x"].numpy(), what=f"{ds.source} {part} after {tc.scaling} scaling")
 
     callbacks = []
     out_dir = Path(out) if out else None
@@ -302,7 +450,7 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
         if resume:
             _resume_compatible(read_json(out_dir / CONFIG_FILE, "run configuration"), run.config_dict())
         write_json(out_dir / CONFIG_FILE, run.config_dict())
-        write_json(out_dir / TRANSFORM_FILE, scaler.state_dict())
+        write_json(out_dir / TRANSFORM_FILE, run.transform_state())
         callbacks.append(_checkpoint_callback(out_dir))
 
     trainer = Trainer(net, objective, tc, progress=progress, callbacks=callbacks)
@@ -312,13 +460,31 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
         write_jsonl(out_dir / METRICS_FILE, trainer.history)  # drop lines newer than the checkpoint
     elif out_dir is not None:
         write_jsonl(out_dir / METRICS_FILE, [])
-    trainer.fit(x_train, x_val)
+    trainer.fit(train_b, val_b)
     run.history = trainer.history
     run.model.eval()
     if out_dir is not None:
         run.save(out_dir)
         write_plots(run, ds.subset(idx["test"] if len(idx["test"]) else idx["train"]), out_dir)
     return run
+
+
+def _fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx: np.ndarray):
+    fields = spec.model_config_class.__dataclass_fields__
+    if "condition" not in fields:
+        return None
+    kind = options.get("condition", spec.model_defaults.get("condition", fields["condition"].default))
+    if kind == "none":
+        return None
+    if kind == "label":
+        if ds.y is None:
+            raise DataError(f"{ds.source}: conditioning on labels needs labels (npz/HDF5 key y or --labels-key, or "
+                            "--labels FILE); or use --condition vector with --cond-key")
+        return Conditioner("label").fit(ds.y[train_idx])
+    if ds.cond is None:
+        raise DataError(f"{ds.source}: conditioning on a parameter vector needs a cond array; name it with "
+                        "--cond-key (npz key / HDF5 dataset of shape (N, P))")
+    return Conditioner("vector").fit(ds.cond[train_idx])
 
 
 def _checkpoint_callback(out_dir: Path):
@@ -344,10 +510,26 @@ def write_plots(run: TrainedModel, ds: ArrayDataset, out_dir: Path, n: int = 10)
         noisy = run.add_noise(x, seed=run.train_config.seed)
         rows.update(noisy=noisy, denoised=run.reconstruct(noisy))
     else:
-        rows["reconstruction"] = run.reconstruct(x)
+        rows["reconstruction"] = run.reconstruct(ds)
     save_figure(comparison_grid(rows, n=n, title=f"{run.name}: held-out examples"), out_dir / "reconstructions.png")
     paths.append(out_dir / "reconstructions.png")
     if full.y is not None:
-        save_figure(latent_scatter(run.encode(full.x), full.y, title=f"{run.name} codes"), out_dir / "latent.png")
+        save_figure(latent_scatter(run.encode(full), full.y, title=f"{run.name} codes"), out_dir / "latent.png")
         paths.append(out_dir / "latent.png")
+    if run.family == "vae" and len(run.input_shape) == 3:
+        save_figure(sample_grid_figure(run, seed=run.train_config.seed), out_dir / "samples.png")
+        paths.append(out_dir / "samples.png")
     return paths
+
+
+def sample_grid_figure(run: TrainedModel, n: int = 64, *, seed: int = 0, condition: Any = None):
+    """Prior samples as an image grid; a label-conditional model gets one row per class."""
+    if run.conditional and condition is None and run.conditioner.kind == "label":
+        classes = run.conditioner.classes
+        per = max(1, min(10, n // len(classes)))
+        cond = np.repeat(np.asarray(classes), per)
+        x = run.sample(len(cond), cond, seed=seed)
+        return image_grid(x, ncols=per, title=f"{run.name}: prior samples, one row per class "
+                                               f"({', '.join(map(str, classes))})")
+    x = run.sample(n, condition, seed=seed)
+    return image_grid(x, title=f"{run.name}: samples from the prior N(0, I)")

@@ -12,8 +12,8 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError
-from .models import ConvAutoencoder, LinearAutoencoder, MLPAutoencoder, TiedAutoencoder
-from .objectives import DenoisingObjective, ReconstructionObjective, SparseObjective
+from .models import ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, TiedAutoencoder
+from .objectives import DenoisingObjective, ELBOObjective, ReconstructionObjective, SparseObjective
 from .registry import Registry
 
 
@@ -80,6 +80,14 @@ for _spec in [
     ModelSpec("sparse-ae", MLPAutoencoder, SparseObjective,
               "MLP autoencoder with an L1 or KL sparsity penalty on a wide code",
               model_defaults={"latent_dim": 64, "code_activation": "relu"}),
+    ModelSpec("vae", MLPVAE, ELBOObjective,
+              "MLP variational autoencoder: Bernoulli or Gaussian decoder (fixed, shared or per-output sigma)",
+              family="vae"),
+    ModelSpec("conv-vae", ConvVAE, ELBOObjective, "convolutional variational autoencoder, any image size",
+              family="vae"),
+    ModelSpec("cvae", MLPVAE, ELBOObjective,
+              "conditional VAE: encoder and decoder both see a class label or a parameter vector",
+              family="vae", model_defaults={"condition": "label"}),
 ]:
     MODELS.register(_spec.name, _spec)
 

@@ -147,6 +147,55 @@ class ConvAutoencoderConfig(Config):
             )
 
 
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-shared", "gaussian-hetero")
+
+
+@dataclass(frozen=True)
+class VAEConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    latent_dim: int = option(16, "number of latent dimensions")
+    hidden: tuple[int, ...] = option((512, 256), "encoder hidden widths, comma separated; the decoder mirrors them")
+    activation: str = option("relu", "hidden-layer nonlinearity", ACTIVATIONS)
+    likelihood: str = option(
+        "bernoulli",
+        "p(x|z): bernoulli (BCE on logits, data in [0, 1]); gaussian (fixed --sigma); gaussian-shared (one "
+        "learned sigma); gaussian-hetero (the decoder predicts a sigma per output)", LIKELIHOODS)
+    sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
+    condition: str = option("none", "what the model is conditioned on: none, label (one-hot class) or vector "
+                            "(continuous parameters from --cond-key)", ("none", "label", "vector"))
+    condition_dim: int = option(0, "length of the condition vector (filled in from the data)")
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim", "sigma")
+        _widths(self, "hidden")
+        _widths(self, "input_shape")
+        if self.condition != "none" and self.input_shape and self.condition_dim <= 0:
+            raise ConfigError("a conditional model needs condition_dim > 0 (it is filled in from the data)")
+
+
+@dataclass(frozen=True)
+class ConvVAEConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    latent_dim: int = option(16, "number of latent dimensions")
+    channels: tuple[int, ...] = option((32, 64), "conv channels per level; each level halves H and W by max-pooling")
+    kernel_size: int = option(3, "convolution kernel size (odd)")
+    activation: str = option("relu", "nonlinearity", ACTIVATIONS)
+    upsample: str = option("nearest", "decoder up-sampling: nearest (UpSampling + conv) or transpose (ConvTranspose)",
+                           ("nearest", "transpose"))
+    likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared or gaussian-hetero",
+                             LIKELIHOODS)
+    sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim", "kernel_size", "sigma")
+        _widths(self, "channels")
+        _widths(self, "input_shape")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"ConvVAEConfig.kernel_size must be odd to keep sizes, got {self.kernel_size}")
+        if self.input_shape and len(self.input_shape) != 3:
+            raise ConfigError(f"conv-vae needs images of shape (C, H, W), got {self.input_shape}; use vae for vectors")
+
+
 # ----------------------------------------------------------------------------------------------------
 # objectives
 
@@ -183,6 +232,18 @@ class SparseConfig(Config):
             raise ConfigError(f"sparsity_weight must be >= 0, got {self.sparsity_weight}")
         if not 0 < self.target_sparsity < 1:
             raise ConfigError(f"target_sparsity must lie in (0, 1), got {self.target_sparsity}")
+
+
+@dataclass(frozen=True)
+class ELBOConfig(Config):
+    beta: float = option(1.0, "weight C of the KL term: loss = reconstruction + beta * KL")
+    warmup_epochs: int = option(0, "linear KL warm-up: beta grows from beta/warmup to beta over this many epochs")
+    mc_samples: int = option(1, "latent samples per example for the reconstruction term during training")
+
+    def validate(self) -> None:
+        if self.beta < 0 or self.warmup_epochs < 0:
+            raise ConfigError("beta and warmup_epochs must be >= 0")
+        _positive(self, "mc_samples")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -66,6 +66,24 @@ def comparison_grid(rows: dict[str, np.ndarray], n: int = 10, title: str = ""):
     return fig
 
 
+def image_grid(x: np.ndarray, ncols: int | None = None, title: str = ""):
+    """Images (N, C, H, W) in a grid without axes; grey levels scaled over the whole set."""
+    n = len(x)
+    ncols = ncols or int(np.ceil(np.sqrt(n)))
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(0.9 * ncols + 0.4, 0.9 * nrows + 0.6), squeeze=False)
+    lo, hi = float(np.min(x)), float(np.max(x))
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.axis("off")
+        if i < n:
+            ax.imshow(_as_image(x[i]), cmap="gray", vmin=lo, vmax=hi)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
 def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str = "latent space"):
     """2-D scatter of codes coloured by label; codes with more dimensions are shown by their PCA projection."""
     method = "latent dims 1-2"
@@ -77,8 +95,15 @@ def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str =
     elif z.shape[1] == 1:
         z = np.concatenate([z, np.zeros_like(z)], 1)
     fig, ax = plt.subplots(figsize=(5.5, 5))
-    if labels is not None:
-        sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="tab10", s=6, alpha=0.8)
+    labels = None if labels is None else np.asarray(labels)
+    if labels is not None and np.issubdtype(labels.dtype, np.integer) and len(np.unique(labels)) <= 20:
+        cmap = plt.get_cmap("tab10" if len(np.unique(labels)) <= 10 else "tab20")
+        for i, lab in enumerate(np.unique(labels)):
+            sel = labels == lab
+            ax.scatter(z[sel, 0], z[sel, 1], s=6, alpha=0.8, color=cmap(i), label=str(lab))
+        ax.legend(title="label", markerscale=3, fontsize=7, loc="best")
+    elif labels is not None:
+        sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="viridis", s=6, alpha=0.8)
         fig.colorbar(sc, ax=ax, label="label")
     else:
         ax.scatter(z[:, 0], z[:, 1], s=6, alpha=0.8)

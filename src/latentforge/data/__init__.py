@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from ..errors import DataError
 from .arrays import ArrayDataset, as_examples, check_arrays, check_unit_range
 from .builtin import DATASETS, dataset_table, load_builtin
 from .corruption import corrupt
 from .files import read_file
 from .split import split_indices
-from .transforms import Scaler
+from .transforms import Conditioner, Scaler
 
-__all__ = ["ArrayDataset", "DATASETS", "Scaler", "as_examples", "check_arrays", "check_unit_range", "corrupt",
+__all__ = ["ArrayDataset", "Conditioner", "DATASETS", "Scaler", "as_examples", "check_arrays", "check_unit_range", "corrupt",
            "dataset_table", "load_dataset", "read_file", "split_indices"]
 
 
 def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None,
-                 labels: str | os.PathLike | None = None, channels_last: bool = False) -> ArrayDataset:
-    """Load a built-in dataset by name, or a file (.npy, .npz, .h5/.hdf5, idx) by path."""
+                 labels: str | os.PathLike | None = None, channels_last: bool = False, sigma_key: str | None = None,
+                 ivar_key: str | None = None, mask_key: str | None = None,
+                 cond_key: str | None = None) -> ArrayDataset:
+    """Load a built-in dataset by name, or a file (.npy, .npz, .h5/.hdf5, idx) by path.
+
+    Containers (.npz, HDF5) may also carry per-point ``sigma`` (or ``ivar``) and ``mask`` arrays and a
+    ``cond`` array of per-example parameters; see :func:`latentforge.data.files.read_file`.
+    """
     s = str(source)
     if s in DATASETS:
         x, y = load_builtin(s)
@@ -27,6 +35,10 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     if not looks_like_path:
         raise DataError(f"unknown dataset {s!r}; built-in datasets: {', '.join(DATASETS.names())}; "
                         "or give a file path (.npy, .npz, .h5, .hdf5, idx)")
-    x, y = read_file(s, key=key, labels_key=labels_key, labels=labels)
-    x = as_examples(x, channels_last=channels_last, what=s)
-    return ArrayDataset(x, y, name=os.path.basename(s), source=s)
+    arrays = read_file(s, key=key, labels_key=labels_key, labels=labels, sigma_key=sigma_key, ivar_key=ivar_key,
+                       mask_key=mask_key, cond_key=cond_key)
+    x = as_examples(arrays["x"], channels_last=channels_last, what=s)
+    extra = {k: arrays[k] for k in ("sigma", "mask")}
+    if channels_last:
+        extra = {k: (None if v is None else np.moveaxis(np.asarray(v), -1, 1)) for k, v in extra.items()}
+    return ArrayDataset(x, arrays["y"], name=os.path.basename(s), source=s, cond=arrays["cond"], **extra)

@@ -11,16 +11,51 @@ from ..errors import DataError
 
 @dataclass
 class ArrayDataset:
-    """Examples ``x`` of shape (N, D) for vectors or (N, C, H, W) for images, optional labels ``y`` (N,)."""
+    """Examples ``x`` of shape (N, D) for vectors or (N, C, H, W) for images, and optionally
+
+    ``y``     labels (N,)
+    ``sigma`` per-point measurement errors, same shape as ``x`` (standard deviations, raw units)
+    ``mask``  per-point flags, same shape as ``x``: True means *masked* (ignored by likelihoods)
+    ``cond``  continuous per-example parameters (N, P) for conditional models
+
+    Values of ``x`` at masked points may be NaN; they are replaced by 0 and never used.
+    """
 
     x: np.ndarray
     y: np.ndarray | None = None
     name: str = "array"
     source: str = ""
     info: dict = field(default_factory=dict)
+    sigma: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    cond: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        self.x, self.y = check_arrays(self.x, self.y, what=self.name)
+        x = as_examples(self.x, what=self.name)
+        if self.mask is not None:
+            self.mask = _same_shape(self.mask, x, "mask", self.name).astype(bool)
+            x = np.where(self.mask, 0.0, x).astype(np.float32)
+        self.x, self.y = check_arrays(x, self.y, what=self.name)
+        if self.sigma is not None:
+            sigma = _same_shape(self.sigma, x, "sigma", self.name).astype(np.float32)
+            valid = ~self.mask if self.mask is not None else np.ones(sigma.shape, bool)
+            bad = valid & ~(np.isfinite(sigma) & (sigma > 0))
+            if bad.any():
+                raise DataError(
+                    f"{self.name}: {int(bad.sum())} unmasked point(s) have a sigma that is not finite and > 0; "
+                    "mask those points (mask=True) or give their measurement error"
+                )
+            self.sigma = np.where(valid, sigma, 1.0).astype(np.float32)
+        if self.cond is not None:
+            c = np.asarray(self.cond, dtype=np.float32)
+            if c.ndim == 1:
+                c = c[:, None]
+            if c.ndim != 2 or len(c) != len(self.x):
+                raise DataError(f"{self.name}: conditions must have shape (N, P) with N = {len(self.x)}, "
+                                f"got {c.shape}")
+            if not np.isfinite(c).all():
+                raise DataError(f"{self.name}: conditions contain NaN or Inf")
+            self.cond = c
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -34,8 +69,21 @@ class ArrayDataset:
         return self.x.ndim == 4
 
     def subset(self, index: np.ndarray) -> "ArrayDataset":
-        y = None if self.y is None else self.y[index]
-        return ArrayDataset(self.x[index], y, name=self.name, source=self.source, info=dict(self.info))
+        def part(a):
+            return None if a is None else a[index]
+
+        return ArrayDataset(self.x[index], part(self.y), name=self.name, source=self.source, info=dict(self.info),
+                            sigma=part(self.sigma), mask=part(self.mask), cond=part(self.cond))
+
+
+def _same_shape(a, x: np.ndarray, what: str, name: str) -> np.ndarray:
+    a = np.asarray(a)
+    if a.ndim == x.ndim - 1 and x.ndim == 4 and x.shape[1] == 1:
+        a = a[:, None]
+    if a.shape != x.shape:
+        raise DataError(f"{name}: the {what} array has shape {a.shape} but the data has {x.shape}; "
+                        f"{what} must give one value per data point")
+    return a
 
 
 def as_examples(x: np.ndarray, *, channels_last: bool = False, what: str = "data") -> np.ndarray:
@@ -74,7 +122,8 @@ def check_arrays(x: np.ndarray, y: np.ndarray | None, *, what: str = "data"):
             kinds.append("Inf")
         raise DataError(
             f"{what}: {int(bad.sum())} {'/'.join(kinds)} value(s) in {len(rows)} example(s) (first at index "
-            f"{int(rows[0])}); remove those examples or replace the values (masked pixels belong in a mask array)"
+            f"{int(rows[0])}); remove those examples, replace the values, or flag them in a mask array "
+            "(mask=True points are ignored)"
         )
     if y is not None:
         y = np.asarray(y)

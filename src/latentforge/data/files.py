@@ -90,35 +90,40 @@ def _h5_datasets(f) -> list[str]:
     return names
 
 
+EXTRA_KEYS = {"sigma": ("sigma",), "ivar": ("ivar",), "mask": ("mask",), "cond": ()}
+
+
 def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None,
-              labels: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read examples (and labels if present) from a file. Labels may also come from their own file."""
+              labels: str | os.PathLike | None = None, sigma_key: str | None = None, ivar_key: str | None = None,
+              mask_key: str | None = None, cond_key: str | None = None) -> dict[str, np.ndarray | None]:
+    """Read a file into a dict with ``x`` and, where present, ``y``, ``sigma``, ``mask`` and ``cond``.
+
+    In .npz / HDF5 containers the arrays are picked by name: the ``*_key`` arguments name them; without
+    them ``y``/``labels``, ``sigma``, ``ivar`` (inverse variance, turned into sigma; ivar = 0 masks the
+    point) and ``mask`` (True = ignore the point) are used when present. Labels may come from their own file.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file; give a built-in dataset name or an existing file path")
     kind = file_kind(path)
-    y = None
+    out: dict[str, np.ndarray | None] = {"y": None, "sigma": None, "mask": None, "cond": None}
+    wanted = {"sigma": sigma_key, "ivar": ivar_key, "mask": mask_key, "cond": cond_key}
     try:
         if kind == "npy":
-            x = np.load(path, allow_pickle=False)
-        elif kind == "npz":
-            with np.load(path, allow_pickle=False) as z:
-                names = list(z.files)
+            out["x"] = np.load(path, allow_pickle=False)
+        elif kind in ("npz", "hdf5"):
+            with _container(path, kind) as (names, get):
                 k = _pick_key(names, key, DATA_KEYS, path, "data")
-                x = z[k]
-                lk = _pick_key([n for n in names if n != k], labels_key, LABEL_KEYS, path, "labels")
-                y = z[lk] if lk else None
-        elif kind == "hdf5":
-            import h5py
-
-            with h5py.File(path, "r") as f:
-                names = _h5_datasets(f)
-                k = _pick_key(names, key, DATA_KEYS, path, "data")
-                x = f[k][()]
-                lk = _pick_key([n for n in names if n != k], labels_key, LABEL_KEYS, path, "labels")
-                y = f[lk][()] if lk else None
+                out["x"] = get(k)
+                rest = [n for n in names if n != k]
+                lk = _pick_key(rest, labels_key, LABEL_KEYS, path, "labels")
+                out["y"] = get(lk) if lk else None
+                extras = {}
+                for what, explicit in wanted.items():
+                    name = _pick_key(rest, explicit, EXTRA_KEYS[what], path, what)
+                    extras[what] = get(name) if name else None
         else:
-            x = read_idx(path)
+            out["x"] = read_idx(path)
             if labels is None:
                 sibling = _idx_label_sibling(path)
                 if sibling is not None:
@@ -130,12 +135,43 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     except (OSError, EOFError, KeyError, zipfile_error()) as e:
         raise DataError(f"{path}: cannot read as {kind} ({type(e).__name__}: {e}); is it truncated or damaged?") \
             from None
+    if kind in ("npz", "hdf5"):
+        if extras["sigma"] is not None and extras["ivar"] is not None:
+            raise DataError(f"{path}: holds both sigma and ivar arrays; name the one to use with sigma_key / ivar_key")
+        if extras["ivar"] is not None:
+            ivar = np.asarray(extras["ivar"], dtype=np.float64)
+            if (ivar < 0).any() or not np.isfinite(ivar).all():
+                raise DataError(f"{path}: inverse variances must be finite and >= 0 (0 marks a point without data)")
+            zero = ivar == 0
+            extras["sigma"] = np.where(zero, 1.0, 1.0 / np.sqrt(np.where(zero, 1.0, ivar)))
+            m = np.asarray(extras["mask"], bool) if extras["mask"] is not None else np.zeros(ivar.shape, bool)
+            extras["mask"] = m | zero
+        out.update(sigma=extras["sigma"], mask=extras["mask"], cond=extras["cond"])
     if labels is not None:
-        y, _ = read_file(labels, key=labels_key)
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-    return x, y
+        lab = read_file(labels, key=labels_key)["x"]
+        lab = np.asarray(lab)
+        out["y"] = lab[:, 0] if lab.ndim == 2 and lab.shape[1] == 1 else lab
+    return out
+
+
+class _container:
+    """Context manager giving (names, getter) for an .npz or HDF5 file."""
+
+    def __init__(self, path: Path, kind: str):
+        self.path, self.kind = path, kind
+
+    def __enter__(self):
+        if self.kind == "npz":
+            self.f = np.load(self.path, allow_pickle=False)
+            return list(self.f.files), lambda k: self.f[k]
+        import h5py
+
+        self.f = h5py.File(self.path, "r")
+        return _h5_datasets(self.f), lambda k: self.f[k][()]
+
+    def __exit__(self, *exc):
+        self.f.close()
+        return False
 
 
 def zipfile_error() -> type[Exception]:

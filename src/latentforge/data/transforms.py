@@ -61,13 +61,20 @@ class Scaler:
             return (x * self.params["std"] + self.params["mean"]).astype(np.float32)
         return x
 
-    def scale_of(self, x: np.ndarray) -> np.ndarray:
-        """Multiply a standard deviation in scaled units by this to get raw units."""
+    def _unit(self) -> np.ndarray | float:
         if self.kind == "minmax":
-            return np.asarray(x) * float(self.params["hi"] - self.params["lo"])
+            return float(self.params["hi"] - self.params["lo"])
         if self.kind == "standard":
-            return np.asarray(x) * self.params["std"]
-        return np.asarray(x)
+            return self.params["std"]
+        return 1.0
+
+    def sigma_to_raw(self, sigma: np.ndarray) -> np.ndarray:
+        """A standard deviation in scaled units -> raw units."""
+        return (np.asarray(sigma) * self._unit()).astype(np.float32)
+
+    def sigma_to_model(self, sigma: np.ndarray) -> np.ndarray:
+        """A standard deviation (measurement error) in raw units -> scaled units."""
+        return (np.asarray(sigma) / self._unit()).astype(np.float32)
 
     def _check_shape(self, x: np.ndarray) -> None:
         want = self.params["mean"].shape
@@ -87,3 +94,69 @@ class Scaler:
         except (KeyError, TypeError, ValueError) as e:
             raise ArtifactError(f"transform state is damaged ({e}); retrain or restore transform.json") from None
         return s
+
+
+class Conditioner:
+    """Turns what a conditional model is conditioned on into a vector.
+
+    ``label``: integer class labels -> one-hot over the classes seen in training;
+    ``vector``: continuous parameters (N, P) -> standardised with the training mean and std.
+    """
+
+    KINDS = ("label", "vector")
+
+    def __init__(self, kind: str):
+        if kind not in self.KINDS:
+            raise ConfigError(f"unknown condition kind {kind!r}; choose one of {', '.join(self.KINDS)}")
+        self.kind = kind
+        self.classes: list = []
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        return len(self.classes) if self.kind == "label" else int(self.mean.shape[0])
+
+    def fit(self, values: np.ndarray) -> "Conditioner":
+        values = np.asarray(values)
+        if self.kind == "label":
+            self.classes = sorted(np.unique(values).tolist())
+        else:
+            v = values.reshape(len(values), -1).astype(np.float64)
+            self.mean = v.mean(0)
+            std = v.std(0)
+            self.std = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def transform(self, values) -> np.ndarray:
+        values = np.asarray(values)
+        if self.kind == "label":
+            lookup = {c: i for i, c in enumerate(self.classes)}
+            flat = values.reshape(-1).tolist()
+            unknown = sorted({v for v in flat if v not in lookup})
+            if unknown:
+                raise ConfigError(f"condition label(s) {unknown} were not seen in training; known: {self.classes}")
+            out = np.zeros((len(flat), len(self.classes)), np.float32)
+            out[np.arange(len(flat)), [lookup[v] for v in flat]] = 1.0
+            return out
+        v = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, self.dim)
+        if v.shape[1] != self.dim:
+            raise ConfigError(f"conditions need {self.dim} value(s) each, got {v.shape[1]}")
+        return ((v - self.mean) / self.std).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.kind == "label":
+            return {"kind": "label", "classes": self.classes}
+        return {"kind": "vector", "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "Conditioner":
+        try:
+            c = cls(state["kind"])
+            if c.kind == "label":
+                c.classes = list(state["classes"])
+            else:
+                c.mean, c.std = np.asarray(state["mean"]), np.asarray(state["std"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ArtifactError(f"condition state is damaged ({e}); retrain or restore transform.json") from None
+        return c

@@ -1,4 +1,7 @@
-"""Objectives for the autoencoder family: ``objective(model, x, generator=None) -> named loss terms``.
+"""Objectives for the autoencoder family: ``objective(model, batch, generator=None) -> named loss terms``.
+
+``batch`` is a dict of tensors sliced from the same rows: ``x`` always, ``sigma`` / ``mask`` / ``c`` when
+the data has them.
 
 The term named ``loss`` is what the trainer minimises; the others are logged. Objectives know nothing
 of optimisers; the generator carries their randomness (corruption).
@@ -36,7 +39,9 @@ class ReconstructionObjective:
     def inputs(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return x
 
-    def __call__(self, model, x: torch.Tensor, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def __call__(self, model, batch: dict[str, torch.Tensor],
+                 generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         z = model.encode(self.inputs(x, generator))  # (B, latent)
         recon = reconstruction_term(model, model.decode_raw(z), x, self.config.loss)
         terms = {"loss": recon, "recon": recon}

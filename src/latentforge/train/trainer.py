@@ -27,19 +27,35 @@ def _mean_terms(sums: dict[str, float], n: int) -> dict[str, float]:
     return {k: v / n for k, v in sums.items()}
 
 
+Batch = dict[str, torch.Tensor]  # "x" (B, ...) and optional "sigma", "mask", "c"
+
+
+def as_batch(data: torch.Tensor | Batch) -> Batch:
+    return {"x": data} if torch.is_tensor(data) else data
+
+
+def take(data: Batch, index) -> Batch:
+    """Rows ``index`` of every tensor in the batch dict (one gather per tensor, no per-sample work)."""
+    return {k: v[index] for k, v in data.items()}
+
+
 @torch.no_grad()
-def evaluate_objective(model: torch.nn.Module, objective: Callable, x: torch.Tensor, *, seed: int) -> dict[str, float]:
-    """Objective terms averaged over ``x`` in eval mode; randomness (corruption) from ``seed``, so repeatable."""
+def evaluate_objective(model: torch.nn.Module, objective: Callable, data: torch.Tensor | Batch, *,
+                       seed: int) -> dict[str, float]:
+    """Objective terms averaged over ``data`` in eval mode; randomness from ``seed``, so repeatable."""
+    data = as_batch(data)
+    n = data["x"].shape[0]
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
     sums: dict[str, float] = {}
-    for start in range(0, x.shape[0], EVAL_BATCH):
-        xb = x[start:start + EVAL_BATCH]
-        for k, v in objective(model, xb, g).items():
-            sums[k] = sums.get(k, 0.0) + float(v) * xb.shape[0]
+    for start in range(0, n, EVAL_BATCH):
+        batch = take(data, slice(start, start + EVAL_BATCH))
+        b = batch["x"].shape[0]
+        for k, v in objective(model, batch, g).items():
+            sums[k] = sums.get(k, 0.0) + float(v) * b
     model.train(was_training)
-    return _mean_terms(sums, x.shape[0])
+    return _mean_terms(sums, n)
 
 
 class Trainer:
@@ -62,23 +78,28 @@ class Trainer:
         self.stopped_early = False
 
     # ------------------------------------------------------------------ loop
-    def fit(self, train_x: torch.Tensor, val_x: torch.Tensor | None = None) -> list[dict[str, Any]]:
+    def fit(self, train: torch.Tensor | Batch, val: torch.Tensor | Batch | None = None) -> list[dict[str, Any]]:
         cfg = self.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        n = train_x.shape[0]
+        train = as_batch(train)
+        val = as_batch(val) if val is not None else None
+        n = train["x"].shape[0]
+        begin_epoch = getattr(self.objective, "begin_epoch", None)
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
         try:
             while self.epoch < cfg.epochs and not self.stopped_early:
                 t0 = time.perf_counter()
                 epoch = self.epoch + 1
+                if begin_epoch is not None:  # e.g. a KL warm-up; a function of the epoch only, so resumable
+                    begin_epoch(epoch)
                 self.model.train()
                 sums: dict[str, float] = {}
                 perm = torch.randperm(n, generator=self.generator)
                 for b, start in enumerate(range(0, n, cfg.batch_size)):
-                    xb = train_x[perm[start:start + cfg.batch_size]]  # (B, ...)
-                    terms = self.objective(self.model, xb, self.generator)
+                    batch = take(train, perm[start:start + cfg.batch_size])  # each (B, ...)
+                    terms = self.objective(self.model, batch, self.generator)
                     loss = terms["loss"]
                     if not torch.isfinite(loss):
                         raise TrainingDiverged(self._diverged_message(epoch, b, float(loss.detach())))
@@ -86,11 +107,11 @@ class Trainer:
                     loss.backward()
                     self.optimizer.step()
                     for k, v in terms.items():
-                        sums[k] = sums.get(k, 0.0) + float(v.detach()) * xb.shape[0]
+                        sums[k] = sums.get(k, 0.0) + float(v.detach()) * batch["x"].shape[0]
                 row: dict[str, Any] = {"epoch": epoch}
                 row.update({f"train_{k}": v for k, v in _mean_terms(sums, n).items()})
-                if val_x is not None and len(val_x):
-                    row.update({f"val_{k}": v for k, v in self.evaluate(val_x).items()})
+                if val is not None and len(val["x"]):
+                    row.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
                 monitor = row.get("val_loss", row["train_loss"])
                 if not math.isfinite(monitor):
                     raise TrainingDiverged(self._diverged_message(epoch, None, monitor))
@@ -115,8 +136,8 @@ class Trainer:
             self.model.load_state_dict(self.best_state)
         return self.history
 
-    def evaluate(self, x: torch.Tensor) -> dict[str, float]:
-        return evaluate_objective(self.model, self.objective, x, seed=self.config.seed + 2)
+    def evaluate(self, data: torch.Tensor | Batch) -> dict[str, float]:
+        return evaluate_objective(self.model, self.objective, data, seed=self.config.seed + 2)
 
     def _diverged_message(self, epoch: int, batch: int | None, value: float) -> str:
         where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else " (validation)")

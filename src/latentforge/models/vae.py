@@ -1,0 +1,170 @@
+"""Variational autoencoders: the encoder gives q(z|x) = N(mean, diag(var)); the decoder gives p(x|z).
+
+    encode_dist(x, c)   -> DiagonalGaussian posterior (sample / mean / kl / log_prob)
+    encode(x, c)        -> posterior mean (the code used at inference unless sampling is asked for)
+    decode_params(z, c) -> (loc, log_sigma): logits for a Bernoulli decoder, the mean for a Gaussian one;
+                           log_sigma is None (Bernoulli), a scalar (fixed / shared) or per output (hetero)
+    decode(z, c)        -> the decoder's mean in data space
+    decode_std(z, c)    -> the decoder's own standard deviation in data space
+    sample(n, c)        -> data generated from prior draws z ~ N(0, I)
+
+No losses live here (see ``objectives.elbo``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..config import ConvVAEConfig, VAEConfig
+from ..errors import ConfigError
+from ..nn import MLP, ConvDecoder, ConvEncoder, activation
+from .distributions import DiagonalGaussian
+
+LOG_SIGMA_RANGE = (-7.0, 5.0)
+
+
+class VAE(nn.Module):
+    config_class: type = VAEConfig
+
+    def __init__(self, config):
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise ConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        if not config.input_shape:
+            raise ConfigError(f"{type(self).__name__}: config.input_shape is empty; set it to one example's shape")
+        self.config = config
+        self.input_shape = tuple(config.input_shape)
+        self.latent_dim = config.latent_dim
+        self.likelihood = config.likelihood
+        self.output = "sigmoid" if config.likelihood == "bernoulli" else "identity"
+        self.condition_dim = getattr(config, "condition_dim", 0) if getattr(config, "condition", "none") != "none" \
+            else 0
+        self.out_factor = 2 if config.likelihood == "gaussian-hetero" else 1
+        if config.likelihood == "gaussian":
+            self.register_buffer("log_sigma", torch.tensor(math.log(config.sigma)))
+        elif config.likelihood == "gaussian-shared":
+            self.log_sigma = nn.Parameter(torch.tensor(math.log(config.sigma)))
+        else:
+            self.log_sigma = None
+
+    @property
+    def n_features(self) -> int:
+        return math.prod(self.input_shape)
+
+    @property
+    def conditional(self) -> bool:
+        return self.condition_dim > 0
+
+    def _check(self, x: torch.Tensor, c: torch.Tensor | None) -> None:
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ConfigError(
+                f"{type(self).__name__} expects examples of shape {self.input_shape}, got {tuple(x.shape[1:])}")
+        self._check_c(c, x.shape[0])
+
+    def _check_c(self, c: torch.Tensor | None, n: int) -> None:
+        if self.conditional and (c is None or c.shape != (n, self.condition_dim)):
+            got = None if c is None else tuple(c.shape)
+            raise ConfigError(f"this conditional model needs a condition of shape ({n}, {self.condition_dim}), "
+                              f"got {got}")
+
+    # -------------------------------------------------------------- encoder / decoder
+    def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiagonalGaussian:
+        self._check(x, c)
+        h = self._encode(x, c)  # (B, 2 * latent)
+        mean, logvar = h.chunk(2, dim=1)
+        return DiagonalGaussian(mean, logvar)
+
+    def encode(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode_dist(x, c).mean
+
+    def decode_params(self, z: torch.Tensor, c: torch.Tensor | None = None):
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        self._check_c(c, z.shape[0])
+        out = self._decode(z, c)  # (B, factor * C, H, W) or (B, factor * D) before reshaping
+        if self.out_factor == 2:
+            loc, log_sigma = out.chunk(2, dim=1)
+            log_sigma = log_sigma.clamp(*LOG_SIGMA_RANGE)
+        else:
+            loc, log_sigma = out, self.log_sigma
+        return loc.reshape(z.shape[0], *self.input_shape), (
+            log_sigma.reshape(z.shape[0], *self.input_shape) if self.out_factor == 2 else log_sigma)
+
+    def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        loc, _ = self.decode_params(z, c)
+        return torch.sigmoid(loc) if self.likelihood == "bernoulli" else loc
+
+    def decode_std(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        loc, log_sigma = self.decode_params(z, c)
+        if self.likelihood == "bernoulli":
+            p = torch.sigmoid(loc)
+            return torch.sqrt(p * (1 - p))
+        return torch.exp(log_sigma).expand_as(loc)
+
+    def reconstruct(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, c), c)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.reconstruct(x, c)
+
+    def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Generate n examples: z ~ N(0, I) through the decoder (its mean)."""
+        z = torch.randn(n, self.latent_dim, generator=generator)
+        return self.decode(z, c)
+
+    def _encode(self, x, c):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _decode(self, z, c):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _cat(a: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    return a if c is None else torch.cat([a, c], dim=1)
+
+
+class MLPVAE(VAE):
+    """MLP encoder D (+ condition) -> hidden... -> (mean, logvar); mirrored decoder; conditional when asked."""
+
+    config_class = VAEConfig
+
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
+        d, cdim = self.n_features, self.condition_dim
+        hidden = list(config.hidden)
+        enc_widths = [d + cdim, *hidden]
+        self.encoder = nn.Sequential(MLP(enc_widths, config.activation),
+                                     activation(config.activation) if hidden else nn.Identity())
+        self.posterior_head = nn.Linear(enc_widths[-1], 2 * config.latent_dim)
+        self.decoder = MLP([config.latent_dim + cdim, *hidden[::-1], d * self.out_factor], config.activation)
+
+    def _encode(self, x, c):
+        return self.posterior_head(self.encoder(_cat(x.flatten(1), c)))
+
+    def _decode(self, z, c):
+        return self.decoder(_cat(z, c))  # (B, factor * D): loc first, then log_sigma
+
+
+class ConvVAE(VAE):
+    """Conv + max-pool encoder to (mean, logvar), up-sampling decoder; any (C, H, W)."""
+
+    config_class = ConvVAEConfig
+
+    def __init__(self, config: ConvVAEConfig):
+        super().__init__(config)
+        if len(self.input_shape) != 3:
+            raise ConfigError(f"conv-vae needs images (C, H, W); got example shape {self.input_shape}")
+        c, h, w = self.input_shape
+        self.encoder = ConvEncoder(self.input_shape, config.channels, 2 * config.latent_dim,
+                                   kernel_size=config.kernel_size, act=config.activation)
+        self.decoder = ConvDecoder((c * self.out_factor, h, w), config.channels, config.latent_dim,
+                                   kernel_size=config.kernel_size, act=config.activation, upsample=config.upsample)
+
+    def _encode(self, x, c):
+        return self.encoder(x)
+
+    def _decode(self, z, c):
+        return self.decoder(z)  # (B, factor * C, H, W): loc channels first, then log_sigma
