@@ -61,10 +61,31 @@ def _data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     g.add_argument("--labels-key", help="labels array / dataset name inside an .npz or HDF5 file")
     g.add_argument("--labels", help="a separate labels file (.npy, .npz, idx)")
     g.add_argument("--channels-last", action="store_true", help="images are stored (N, H, W, C)")
+    g.add_argument("--sigma-key", help="per-point measurement errors (same shape as the data) in an .npz / HDF5 file "
+                                       "(default: an array named sigma, if present)")
+    g.add_argument("--ivar-key", help="per-point inverse variances instead of sigma (0 marks a point without data; "
+                                      "default: an array named ivar, if present)")
+    g.add_argument("--mask-key", help="per-point mask, True/1 = ignore the point (default: an array named mask)")
+    g.add_argument("--cond-key", help="per-example parameters (N, P) for --condition vector models")
 
 
 def _data_kw(a: argparse.Namespace) -> dict[str, Any]:
-    return {"key": a.key, "labels_key": a.labels_key, "labels": a.labels, "channels_last": a.channels_last}
+    return {"key": a.key, "labels_key": a.labels_key, "labels": a.labels, "channels_last": a.channels_last,
+            "sigma_key": a.sigma_key, "ivar_key": a.ivar_key, "mask_key": a.mask_key, "cond_key": a.cond_key}
+
+
+def _condition(text: str | None):
+    """--condition 3 (a class label) or --condition 0.5,1.2 (a parameter vector)."""
+    if text is None:
+        return None
+    parts = [t for t in text.split(",") if t.strip()]
+    try:
+        if len(parts) == 1 and parts[0].strip().lstrip("-").isdigit():
+            return int(parts[0])
+        return np.array([float(t) for t in parts], dtype=np.float32)
+    except ValueError:
+        raise LatentforgeError(f"--condition {text!r}: give a class label (e.g. 3) or comma-separated numbers") \
+            from None
 
 
 def _split_flag(p: argparse.ArgumentParser, default: str) -> None:
@@ -158,7 +179,30 @@ def cmd_reconstruct(a) -> int:
 
     run = load(a.run_dir)
     ds = run.select(a.data, _resolve_split(run, a), **_data_kw(a))
-    _save_npz(a.out, reconstruction=run.reconstruct(ds), input=ds.x, labels=ds.y)
+    cond = _condition(a.condition)
+    if a.samples:
+        mean, std = run.predict(ds, samples=a.samples, seed=a.seed, condition=cond)
+        _save_npz(a.out, mean=mean, std=std, input=ds.x, labels=ds.y)
+    else:
+        _save_npz(a.out, reconstruction=run.reconstruct(ds, cond), input=ds.x, labels=ds.y)
+    return 0
+
+
+def cmd_sample(a) -> int:
+    from ..analysis import image_grid, save_figure
+    from ..api import load
+
+    run = load(a.run_dir)
+    if a.n < 1:
+        raise LatentforgeError("-n must be at least 1")
+    cond = _condition(a.condition)
+    x = run.sample(a.n, cond, seed=a.seed)
+    _save_npz(a.out, samples=x)
+    if len(run.input_shape) == 3:
+        png = a.out[:-4] + ".png"
+        title = f"{run.name}: {a.n} samples" + (f" given condition {a.condition}" if a.condition else "")
+        save_figure(image_grid(x, title=title), png)
+        print(f"wrote {png}")
     return 0
 
 
@@ -183,7 +227,7 @@ def cmd_evaluate(a) -> int:
     from ..api import load
 
     run = load(a.run_dir)
-    _print_json(run.evaluate(a.data, _resolve_split(run, a), seed=a.seed, **_data_kw(a)))
+    _print_json(run.evaluate(a.data, _resolve_split(run, a), seed=a.seed, k=a.k, **_data_kw(a)))
     return 0
 
 
@@ -237,15 +281,34 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     run_cmd("encode", "encode DATA to latent codes (npz key z, plus labels)").set_defaults(fn=cmd_encode)
-    run_cmd("reconstruct", "reconstruct DATA (npz keys reconstruction, input)").set_defaults(fn=cmd_reconstruct)
+    r = run_cmd("reconstruct", "reconstruct DATA (npz keys reconstruction, input); with --samples K a VAE gives "
+                               "the predictive mean and std (npz keys mean, std)")
+    r.add_argument("--samples", type=int, default=0,
+                   help="VAE: draw K latents from q(z|x) and write the predictive mean and std, the std "
+                        "including the decoder's own sigma (default: 0, the posterior-mean reconstruction)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default: 0)")
+    r.add_argument("--condition", help="conditional models: a class label or comma-separated parameters "
+                                       "(default: the data's own labels / parameters)")
+    r.set_defaults(fn=cmd_reconstruct)
+    sm = sub.add_parser("sample", help="generate data from a VAE's prior (npz key samples, and a PNG grid)",
+                        description="Draw z ~ N(0, I), decode, write FILE.npz and, for images, FILE.png.")
+    sm.add_argument("run_dir", metavar="RUN_DIR")
+    sm.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
+    sm.add_argument("--out", required=True, help="output .npz file; the PNG grid goes beside it")
+    sm.add_argument("--condition", help="conditional models: a class label (e.g. 3) or comma-separated parameters")
+    sm.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
+    sm.set_defaults(fn=cmd_sample)
     d = run_cmd("denoise", "denoise DATA with a denoising model (npz key denoised)")
     d.add_argument("--add-noise", action="store_true",
                    help="first corrupt DATA the way the model was trained, then denoise; prints PSNRs")
     d.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
     d.set_defaults(fn=cmd_denoise)
-    e = run_cmd("evaluate", "print metrics as one JSON object (recon_mse, psnr_* for denoising models ...)",
+    e = run_cmd("evaluate", "print metrics as one JSON object: recon_mse; psnr_* for denoising models; elbo, "
+                            "nll_iwae, K, kl for VAEs (nats per example)",
                 out=False, split="auto")
     e.add_argument("--seed", type=int, default=0, help="seed of evaluation randomness such as corruption")
+    e.add_argument("--k", type=int, default=1000,
+                   help="VAE: importance samples per example for nll_iwae (default: 1000)")
     e.set_defaults(fn=cmd_evaluate)
     i = sub.add_parser("info", help="describe a run: model, parameters, config, training result")
     i.add_argument("run_dir", metavar="RUN_DIR")

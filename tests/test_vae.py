@@ -1,0 +1,212 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+import latentforge as lf
+from latentforge.cli.main import main
+from latentforge.models import DiagonalGaussian
+from latentforge.objectives import ELBOObjective, gaussian_log_likelihood, importance_weights, iwae_bound
+
+FAST = dict(hidden=(64,), batch_size=64, seed=0, progress=False)
+
+
+def test_kl_matches_closed_form_of_torch_distributions():
+    g = torch.Generator().manual_seed(0)
+    mean, logvar = torch.randn(7, 5, generator=g), torch.randn(7, 5, generator=g)
+    q = DiagonalGaussian(mean, logvar)
+    ref = kl_divergence(Normal(mean, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).sum(-1)
+    torch.testing.assert_close(q.kl(), ref)
+    assert torch.all(DiagonalGaussian(torch.zeros(2, 3), torch.zeros(2, 3)).kl() == 0)
+    # log_prob agrees too
+    z = torch.randn(7, 5, generator=g)
+    torch.testing.assert_close(q.log_prob(z), Normal(mean, torch.exp(0.5 * logvar)).log_prob(z).sum(-1))
+
+
+def test_reparameterised_sample_has_the_right_moments_and_gradients():
+    mean = torch.tensor([[1.5, -2.0]], requires_grad=True)
+    logvar = torch.tensor([[math.log(0.25), math.log(4.0)]], requires_grad=True)
+    q = DiagonalGaussian(mean, logvar)
+    z = q.sample(torch.Generator().manual_seed(1), n=200_000)  # (K, 1, 2)
+    m, v = z.mean((0, 1)), z.var((0, 1))
+    torch.testing.assert_close(m, torch.tensor([1.5, -2.0]), atol=0.02, rtol=0)
+    torch.testing.assert_close(v, torch.tensor([0.25, 4.0]), atol=0.0, rtol=0.02)
+    z.sum().backward()  # differentiable in both parameters: d sum(z) / d mean = K
+    assert mean.grad.tolist() == [[200_000.0, 200_000.0]]
+    assert logvar.grad.abs().min() > 0
+
+
+def test_gaussian_nll_with_point_sigma_matches_hand_computation():
+    x = torch.tensor([[1.0, 2.0, 0.0]])
+    mu = torch.tensor([[0.5, 2.5, 1.0]])
+    log_sigma_model = torch.log(torch.tensor([[0.3, 0.3, 0.3]]))
+    sigma_meas = torch.tensor([[0.4, 0.0, 1.2]])
+    var = 0.3 ** 2 + np.array([0.4, 0.0, 1.2]) ** 2
+    hand = -0.5 * np.sum(np.array([0.25, 0.25, 1.0]) / var + np.log(2 * np.pi * var))
+    got = gaussian_log_likelihood(x, mu, log_sigma_model, sigma_meas)
+    assert got.item() == pytest.approx(hand, rel=1e-6)
+    # a point with a large measurement error is penalised less for the same residual
+    def penalty(sigma0):
+        sig = torch.tensor([[sigma0, 0.1, 0.1]])
+        off = x + torch.tensor([[0.5, 0.0, 0.0]])
+        return (gaussian_log_likelihood(x, x, None, sig) - gaussian_log_likelihood(x, off, None, sig)).item()
+
+    assert penalty(1.0) == pytest.approx(0.5 * 0.25 / 1.0) and penalty(0.1) == pytest.approx(0.5 * 0.25 / 0.01)
+    # masked points carry no weight at all
+    masked = gaussian_log_likelihood(x, mu, log_sigma_model, sigma_meas, mask=torch.tensor([[False, False, True]]))
+    only_two = gaussian_log_likelihood(x[:, :2], mu[:, :2], log_sigma_model[:, :2], sigma_meas[:, :2])
+    assert masked.item() == pytest.approx(only_two.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian", "gaussian-shared", "gaussian-hetero"])
+def test_masked_points_do_not_change_the_loss(likelihood):
+    torch.manual_seed(0)
+    model, objective = lf.build("vae", (12,), hidden=(16,), latent_dim=3, likelihood=likelihood)
+    x = torch.rand(6, 12)
+    mask = torch.zeros(6, 12, dtype=torch.bool)
+    mask[:, ::3] = True
+    batch = {"x": x, "mask": mask, "sigma": torch.full((6, 12), 0.05)}
+    changed = dict(batch, x=torch.where(mask, torch.rand(6, 12), x))
+    model.eval()
+    a = objective(model, batch, torch.Generator().manual_seed(3))
+    b = objective(model, changed, torch.Generator().manual_seed(3))
+    assert a["loss"].item() == b["loss"].item()
+    c = objective(model, dict(batch, mask=torch.zeros_like(mask)), torch.Generator().manual_seed(3))
+    assert c["loss"].item() != a["loss"].item()
+
+
+def test_kl_warmup_ramps_beta_linearly():
+    obj = ELBOObjective(lf.config.ELBOConfig(beta=2.0, warmup_epochs=4))
+    seen = []
+    for epoch in range(1, 7):
+        obj.begin_epoch(epoch)
+        seen.append(obj.beta_now)
+    assert seen == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+
+
+@pytest.fixture(scope="module")
+def digits_vae(tmp_path_factory):
+    ds = lf.load_dataset("digits")
+    out = tmp_path_factory.mktemp("vae") / "run"
+    return lf.train("vae", ds, out=out, latent_dim=4, epochs=25, **FAST), ds
+
+
+def test_iwae_is_above_the_elbo_and_tightens_with_k(digits_vae):
+    run, ds = digits_vae
+    test = run.select(ds, "test")
+    b = run.batch(test)
+    lw = importance_weights(run.model, b, 500, generator=torch.Generator().manual_seed(0))
+    elbo = lw.mean(0)
+    bounds = [iwae_bound(lw[:k]).mean().item() for k in (1, 10, 100, 500)]
+    assert torch.all(iwae_bound(lw) >= elbo - 1e-4)  # Jensen, per example, on the same draws
+    assert bounds[0] == pytest.approx(lw[:1].mean().item())
+    assert bounds[0] < bounds[1] < bounds[2] < bounds[3], bounds
+    m = run.evaluate(ds, "test", k=200)
+    assert m["K"] == 200 and m["nll_iwae"] < -m["elbo"] and m["kl"] > 0
+    assert {"recon_mse", "elbo", "nll_iwae", "kl"} <= set(m)
+
+
+def test_predictive_std_shrinks_where_the_decoder_is_certain():
+    ds = lf.load_dataset("digits")
+    run = lf.train("vae", ds, likelihood="gaussian-hetero", latent_dim=4, epochs=30, **FAST)
+    mean, std = run.predict(ds.subset(np.arange(300)), samples=50)
+    assert mean.shape == std.shape == (300, 1, 8, 8)
+    x = ds.x.reshape(len(ds), -1)
+    always_dark = x.max(0) == 0  # pixels that are 0 in every digit (left / right border columns)
+    busy = x.std(0) > np.percentile(x.std(0), 75)
+    s = std.reshape(300, -1)
+    assert always_dark.sum() >= 3
+    assert s[:, always_dark].mean() < 0.25 * s[:, busy].mean(), (s[:, always_dark].mean(), s[:, busy].mean())
+    # the decoder's own sigma is part of the answer: without it the std is smaller everywhere
+    _, std_latent_only = run.predict(ds.subset(np.arange(300)), samples=50, include_decoder_noise=False)
+    assert np.all(std_latent_only <= std + 1e-6) and std_latent_only.mean() < std.mean()
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "gaussian-shared", "gaussian-hetero"])
+def test_gaussian_vaes_save_load_identical(likelihood, tmp_path):
+    ds = lf.load_dataset("digits")
+    run = lf.train("vae", ds, out=tmp_path / "r", likelihood=likelihood, latent_dim=3, epochs=2, **FAST)
+    back = lf.load(tmp_path / "r")
+    x = ds.subset(np.arange(10))
+    for a, b in zip(run.predict(x, samples=5, seed=2), back.predict(x, samples=5, seed=2)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(run.sample(4, seed=1), back.sample(4, seed=1))
+    if likelihood == "gaussian-shared":  # the shared sigma is learned
+        assert float(torch.exp(back.model.log_sigma.detach())) != pytest.approx(0.1)
+
+
+def test_measurement_errors_and_masks_from_a_file(tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 32)
+    clean = np.sin(2 * np.pi * (t[None] + rng.random((400, 1))))  # phase-shifted sines
+    sigma = 0.05 + 0.2 * rng.random(clean.shape)
+    noisy = clean + sigma * rng.normal(size=clean.shape)
+    mask = rng.random(clean.shape) < 0.1
+    noisy[mask] = np.nan  # masked points may hold anything, even NaN
+    np.savez(tmp_path / "spec.npz", flux=noisy, ivar=np.where(mask, 0.0, 1 / sigma ** 2))
+    run = lf.train("vae", tmp_path / "spec.npz", likelihood="gaussian-shared", scaling="none", latent_dim=2,
+                   epochs=40, **FAST)
+    info = run.info()["data"]
+    assert info["has_sigma"] and info["has_mask"]
+    ds = lf.load_dataset(tmp_path / "spec.npz")
+    assert ds.mask.sum() == mask.sum() and np.allclose(ds.sigma[~mask], sigma[~mask], rtol=1e-5)
+    recon = run.reconstruct(ds)
+    # the reconstruction is closer to the clean truth than the noisy data, also where data were masked
+    assert np.mean((recon - clean)[~mask] ** 2) < np.mean((np.nan_to_num(noisy) - clean)[~mask] ** 2)
+    assert np.mean((recon - clean)[mask] ** 2) < np.mean(clean[mask] ** 2)
+
+
+def test_cvae_samples_honour_the_requested_label():
+    from sklearn.linear_model import LogisticRegression
+
+    ds = lf.load_dataset("digits")
+    run = lf.train("cvae", ds, latent_dim=4, epochs=40, hidden=(128,), batch_size=64, seed=0, progress=False)
+    clf = LogisticRegression(max_iter=2000).fit(ds.x.reshape(len(ds), -1), ds.y)
+    labels = np.repeat(np.arange(10), 20)
+    samples = run.sample(len(labels), labels, seed=0)
+    agree = (clf.predict(samples.reshape(len(samples), -1)) == labels).mean()
+    assert agree > 0.6, agree  # chance is 0.1
+    with pytest.raises(lf.ConfigError, match="conditional: give a condition"):
+        run.sample(5)
+    with pytest.raises(lf.ConfigError, match=r"not seen in training; known: \[0, 1"):
+        run.sample(5, 11)
+
+
+def test_cvae_on_a_continuous_parameter_vector(tmp_path):
+    rng = np.random.default_rng(1)
+    amp = rng.uniform(0.5, 2.0, size=(500, 1))
+    x = amp * np.sin(np.linspace(0, 3, 20))[None] + 0.05 * rng.normal(size=(500, 20))
+    np.savez(tmp_path / "d.npz", x=x, params=amp)
+    run = lf.train("cvae", tmp_path / "d.npz", cond_key="params", condition="vector", likelihood="gaussian",
+                   sigma=0.05, scaling="none", latent_dim=2, epochs=150, **FAST)
+    # the generated amplitude follows the requested one (z also carries some of it, as in any CVAE
+    # whose input reveals the condition)
+    amps = [np.abs(run.sample(100, [a], seed=0)).max(1).mean() for a in (0.6, 1.2, 1.8)]
+    assert amps[0] < amps[1] < amps[2] and amps[2] > 1.3 * amps[0], amps
+
+
+def test_cli_sample_reconstruct_samples_and_evaluate(digits_vae, capsys, tmp_path):
+    run, _ = digits_vae
+    assert main(["sample", str(run.run_dir), "-n", "16", "--out", str(tmp_path / "s.npz")]) == 0
+    s = np.load(tmp_path / "s.npz")["samples"]
+    assert s.shape == (16, 1, 8, 8) and (tmp_path / "s.png").stat().st_size > 1000
+    np.testing.assert_allclose(s, run.sample(16, seed=0), rtol=1e-6)
+    assert main(["reconstruct", str(run.run_dir), "--data", "digits", "--split", "test", "--samples", "20",
+                 "--out", str(tmp_path / "r.npz")]) == 0
+    r = np.load(tmp_path / "r.npz")
+    assert r["mean"].shape == r["std"].shape == (180, 1, 8, 8) and (r["std"] > 0).all()
+    capsys.readouterr()
+    assert main(["evaluate", str(run.run_dir), "--data", "digits", "--k", "50"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["K"] == 50 and m["split"] == "test"
+    for k in ("elbo", "nll_iwae", "recon_mse", "kl"):
+        assert np.isfinite(m[k])
+
+
+def test_sampling_an_autoencoder_is_refused_with_a_reason(tmp_path, capsys):
+    lf.train("ae", "digits", out=tmp_path / "ae", epochs=1, progress=False)
+    code = main(["sample", str(tmp_path / "ae"), "--out", str(tmp_path / "x.npz")])
+    assert code == 2 and "needs a model with a prior" in capsys.readouterr().err
