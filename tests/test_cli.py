@@ -108,3 +108,14 @@ def test_denoising_ae_on_mnist_gains_6_db(capsys, tmp_path):
     m = json.loads(out)
     assert m["split"] == "test" and m["n"] == 500 and m["noise_level"] == 0.5
     assert m["psnr_denoised"] - m["psnr_noisy"] >= 6.0, m
+
+
+def test_demo_writes_its_runs_and_plots(tmp_path, capsys):
+    from latentforge.demo import run_demo
+
+    runs = run_demo(out=tmp_path / "demo", data="digits", epochs=2, progress=False)
+    assert set(runs) == {"ae-2d", "ae-16d", "vae-16d"}
+    for f in ("ae-2d/latent.png", "ae-2d/model.safetensors", "vae-16d/samples.png", "ae_vs_vae_random_codes.png"):
+        assert (tmp_path / "demo" / f).stat().st_size > 1000, f
+    out = capsys.readouterr().out
+    assert "nll_iwae" in out and "done in" in out

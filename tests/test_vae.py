@@ -210,3 +210,22 @@ def test_sampling_an_autoencoder_is_refused_with_a_reason(tmp_path, capsys):
     lf.train("ae", "digits", out=tmp_path / "ae", epochs=1, progress=False)
     code = main(["sample", str(tmp_path / "ae"), "--out", str(tmp_path / "x.npz")])
     assert code == 2 and "needs a model with a prior" in capsys.readouterr().err
+
+
+def test_cli_2d_vae_on_mnist_separates_classes(tmp_path, capsys):
+    """A 2-D VAE trained by the CLI on the built-in MNIST digits: classes occupy their own regions."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    out = tmp_path / "vae2"
+    assert main(["train", "vae", "--data", "mnist", "--latent-dim", "2", "--epochs", "20", "--no-progress",
+                 "--out", str(out)]) == 0
+    assert main(["encode", str(out), "--data", "mnist", "--out", str(tmp_path / "z.npz")]) == 0
+    z = np.load(tmp_path / "z.npz")
+    run = lf.load(out)
+    idx = lf.data.split_indices(5000, val_fraction=0.1, test_fraction=0.1, seed=0)
+    knn = KNeighborsClassifier(15).fit(z["z"][idx["train"]], z["labels"][idx["train"]])
+    acc = knn.score(z["z"][idx["test"]], z["labels"][idx["test"]])
+    assert acc > 0.6, acc  # chance: 0.1
+    assert (out / "latent.png").exists() and (out / "samples.png").exists()
+    samples = run.sample(100, seed=0)
+    assert samples.shape == (100, 1, 28, 28) and 0 <= samples.min() and samples.max() <= 255

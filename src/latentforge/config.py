@@ -263,6 +263,8 @@ class TrainConfig(Config):
     scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none",
                           SCALINGS)
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
+    precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, or bf16 "
+                            "autocast (faster on CPUs with bf16 instructions; losses stay fp32)", ("fp32", "bf16"))
 
     fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads")
 

@@ -111,3 +111,21 @@ def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str =
     ax.set_ylabel("z2" if method.startswith("latent") else "PC 2")
     ax.set_title(f"{title} ({method})")
     return fig
+
+
+def random_code_comparison(ae_images: np.ndarray, vae_images: np.ndarray, ncols: int = 16):
+    """Two panels of decoded random latent vectors: an autoencoder's and a VAE's (from its prior)."""
+    n = min(ncols, len(ae_images), len(vae_images))
+    rows = 2 if min(len(ae_images), len(vae_images)) >= 2 * n else 1
+    fig, axes = plt.subplots(2 * rows, n, figsize=(0.75 * n, 0.8 * 2 * rows + 0.9), squeeze=False)
+    for block, (images, name) in enumerate([(ae_images, "autoencoder"), (vae_images, "VAE")]):
+        for r in range(rows):
+            for c in range(n):
+                ax = axes[block * rows + r][c]
+                ax.imshow(_as_image(images[r * n + c]), cmap="gray", vmin=0, vmax=float(np.max(images)))
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[block * rows][0].set_ylabel(name, fontsize=8)
+    fig.suptitle("the same random latent vectors z ~ N(0, I) through an autoencoder's decoder (top) and a "
+                 "VAE's decoder (bottom)", fontsize=8)
+    return fig

@@ -316,10 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("datasets", help="list the built-in datasets with size, shape, source and licence")
     ds.add_argument("--json", action="store_true", help="print JSON")
     ds.set_defaults(fn=cmd_datasets)
-    dm = sub.add_parser("demo", help="train a 2-D autoencoder on built-in MNIST digits and write its plots")
+    dm = sub.add_parser("demo", help="train autoencoders and a VAE on built-in MNIST digits, evaluate them and "
+                                     "write their plots")
     dm.add_argument("--out", default="latentforge-demo", help="run directory (default: latentforge-demo)")
     dm.add_argument("--data", default="mnist", help="built-in dataset (default: mnist)")
-    dm.add_argument("--epochs", type=int, default=30, help="epochs (default: 30)")
+    dm.add_argument("--epochs", type=int, default=30, help="epochs per model (default: 30)")
     dm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dm.set_defaults(fn=cmd_demo)
     return p

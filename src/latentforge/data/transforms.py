@@ -25,11 +25,11 @@ class Scaler:
         return self.kind == "none" or bool(self.params)
 
     def fit(self, x: np.ndarray) -> "Scaler":
-        x = np.asarray(x, dtype=np.float64)
-        if self.kind == "minmax":
-            lo, hi = float(x.min()), float(x.max())
+        if self.kind == "minmax":  # min / max are exact in the data's own dtype: no float64 copy needed
+            lo, hi = float(np.min(x)), float(np.max(x))
             self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + 1.0)}
         elif self.kind == "standard":
+            x = np.asarray(x, dtype=np.float64)
             mean = x.mean(axis=0)
             std = x.std(axis=0)
             self.params = {"mean": mean, "std": np.where(std > 1e-12, std, 1.0)}

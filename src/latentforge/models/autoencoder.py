@@ -49,12 +49,12 @@ class Autoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
-        return self.code_act(self._encode(x))
+        return self.code_act(self._encode(x).float())  # fp32 even under bf16 autocast
 
     def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
-        return self._decode(z)
+        return self._decode(z).float()
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.decode_raw(z)

@@ -73,7 +73,7 @@ class VAE(nn.Module):
     # -------------------------------------------------------------- encoder / decoder
     def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiagonalGaussian:
         self._check(x, c)
-        h = self._encode(x, c)  # (B, 2 * latent)
+        h = self._encode(x, c).float()  # (B, 2 * latent); fp32 even under bf16 autocast
         mean, logvar = h.chunk(2, dim=1)
         return DiagonalGaussian(mean, logvar)
 
@@ -84,7 +84,7 @@ class VAE(nn.Module):
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         self._check_c(c, z.shape[0])
-        out = self._decode(z, c)  # (B, factor * C, H, W) or (B, factor * D) before reshaping
+        out = self._decode(z, c).float()  # (B, factor * C, H, W) or (B, factor * D) before reshaping
         if self.out_factor == 2:
             loc, log_sigma = out.chunk(2, dim=1)
             log_sigma = log_sigma.clamp(*LOG_SIGMA_RANGE)

@@ -58,9 +58,13 @@ class ELBOObjective:
                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         x, c = batch["x"], batch.get("c")
         q = model.encode_dist(model_input(batch), c)
-        z = q.sample(generator, n=self.config.mc_samples)  # (K, B, latent)
-        loc, log_sigma = _decode_many(model, z, c)
-        ll = log_likelihood(model.likelihood, x, loc, log_sigma, batch.get("sigma"), batch.get("mask")).mean(0)
+        if self.config.mc_samples == 1:
+            loc, log_sigma = model.decode_params(q.sample(generator), c)  # z: (B, latent)
+        else:
+            loc, log_sigma = _decode_many(model, q.sample(generator, n=self.config.mc_samples), c)  # (K, B, ...)
+        ll = log_likelihood(model.likelihood, x, loc, log_sigma, batch.get("sigma"), batch.get("mask"))
+        if self.config.mc_samples > 1:
+            ll = ll.mean(0)
         kl = q.kl()  # (B,)
         beta = self.beta_now if model.training else self.config.beta
         loss = (-ll + beta * kl).mean()

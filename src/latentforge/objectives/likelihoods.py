@@ -23,7 +23,8 @@ def _sum_features(per_point: torch.Tensor, n_feature_dims: int) -> torch.Tensor:
 
 
 def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    ll = -F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
+    target = x if x.shape == logits.shape else x.expand_as(logits)
+    ll = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     if mask is not None:
         ll = ll.masked_fill(mask, 0.0)
     return _sum_features(ll, x.ndim - 1)

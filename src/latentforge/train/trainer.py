@@ -66,7 +66,9 @@ class Trainer:
         self.config = config
         self.progress = progress
         self.callbacks = list(callbacks)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # the fused kernel updates all parameters in one pass (several times faster than the per-tensor loop)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                          fused=True)
         # one stream for shuffling and objective randomness (corruption); the global torch RNG serves dropout
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.epoch = 0
@@ -95,21 +97,23 @@ class Trainer:
                 if begin_epoch is not None:  # e.g. a KL warm-up; a function of the epoch only, so resumable
                     begin_epoch(epoch)
                 self.model.train()
-                sums: dict[str, float] = {}
+                sums: dict[str, torch.Tensor] = {}
                 perm = torch.randperm(n, generator=self.generator)
                 for b, start in enumerate(range(0, n, cfg.batch_size)):
                     batch = take(train, perm[start:start + cfg.batch_size])  # each (B, ...)
-                    terms = self.objective(self.model, batch, self.generator)
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                        terms = self.objective(self.model, batch, self.generator)
                     loss = terms["loss"]
                     if not torch.isfinite(loss):
                         raise TrainingDiverged(self._diverged_message(epoch, b, float(loss.detach())))
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     self.optimizer.step()
-                    for k, v in terms.items():
-                        sums[k] = sums.get(k, 0.0) + float(v.detach()) * batch["x"].shape[0]
+                    b_size = batch["x"].shape[0]
+                    for k, v in terms.items():  # stays a tensor: no conversion per batch
+                        sums[k] = sums[k] + v.detach() * b_size if k in sums else v.detach() * b_size
                 row: dict[str, Any] = {"epoch": epoch}
-                row.update({f"train_{k}": v for k, v in _mean_terms(sums, n).items()})
+                row.update({f"train_{k}": float(v) / n for k, v in sums.items()})
                 if val is not None and len(val["x"]):
                     row.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
                 monitor = row.get("val_loss", row["train_loss"])
