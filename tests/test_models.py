@@ -20,8 +20,8 @@ TINY = {
 }
 
 
-def test_every_catalogue_model_has_a_tiny_config():
-    assert set(TINY) == set(lf.MODELS.names())
+def test_every_encoder_decoder_model_has_a_tiny_config():  # GANs: tests/test_gan.py
+    assert set(TINY) == {n for n in lf.MODELS.names() if lf.MODELS.get(n).family != "gan"}
 
 
 @pytest.mark.parametrize("name", sorted(TINY))

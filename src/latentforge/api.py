@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 
 from . import __version__
 from .analysis import comparison_grid, image_grid, latent_scatter, loss_curve, mse, psnr, save_figure
+from .analysis.plots import gan_curves, generator_loss_curves
 from .catalog import MODELS, ModelSpec
 from .config import TrainConfig
 from .data import ArrayDataset, Conditioner, Scaler, check_unit_range, corrupt, load_dataset, split_indices
@@ -172,12 +174,15 @@ class TrainedModel:
             return torch.cat([fn(take(batch, slice(i, i + INFER_BATCH))) for i in range(0, n, INFER_BATCH)])
 
     def _encode(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.family == "gan":
+            raise ConfigError(f"{self.name!r} is a GAN: it has a generator but no encoder, so it cannot encode or "
+                              "reconstruct; use sample, or an autoencoder / VAE")
         if self.family == "vae":
             return self.model.encode(model_input(b), b.get("c"))
         return self.model.encode(b["x"])
 
     def _decode(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        return self.model.decode(z, c) if self.family == "vae" else self.model.decode(z)
+        return self.model.decode(z) if self.family == "autoencoder" else self.model.decode(z, c)
 
     def _raw(self, t: torch.Tensor) -> np.ndarray:
         return self.scaler.inverse_transform(t.numpy())
@@ -205,8 +210,10 @@ class TrainedModel:
                               f"{self.name!r} is a {self.family}")
 
     def sample(self, n: int, condition: Any = None, *, seed: int = 0) -> np.ndarray:
-        """Generate n examples (raw units): z ~ N(0, I) through the decoder's mean."""
-        self._need_vae("sampling")
+        """Generate n examples (raw units): z ~ N(0, I) through the decoder's mean or the generator."""
+        if self.family == "autoencoder":
+            raise ConfigError(f"sampling needs a model with a prior (a VAE) or a generator (a GAN); {self.name!r} "
+                              "is an autoencoder")
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.model.latent_dim, generator=g)
         return self.decode(z.numpy(), condition)
@@ -253,6 +260,37 @@ class TrainedModel:
             iwae.append(iwae_bound(lw))
         return {"elbo": torch.cat(elbo).numpy(), "iwae": torch.cat(iwae).numpy()}
 
+    def score(self, data: Any, condition: Any = None) -> np.ndarray:
+        """GAN: the discriminator's probability that each example is real (a realism / anomaly score);
+        for a WGAN critic its raw score (higher = more real-like; not a probability)."""
+        if self.family != "gan":
+            raise ConfigError(f"score needs a GAN's discriminator; {self.name!r} is a {self.family}")
+        logits = self._map(lambda s: self.model.discriminate(s["x"], s.get("c")), self.batch(data, condition))
+        return (logits if self.objective.wasserstein else torch.sigmoid(logits)).numpy()
+
+    def quality(self, data: Any, split: str = "all", *, n: int | None = None, seed: int = 0,
+                **data_kw) -> dict[str, Any]:
+        """Sample-quality metrics of generated data against real data (see ``analysis.quality``)."""
+        from .analysis.quality import classifier_for, quality_metrics
+
+        full = as_dataset(data, **data_kw)
+        ds = self.select(full, split)
+        real = self.batch(ds)
+        n = n or len(ds)
+        rng = np.random.default_rng(seed)
+        pick = rng.integers(0, len(ds), size=n)  # conditions follow the real set's distribution
+        cond = None
+        if self.conditional:
+            cond = ds.y[pick] if self.conditioner.kind == "label" else ds.cond[pick]
+        fake = self.scaler.transform(self.sample(n, cond, seed=seed))
+        tc = self.train_config
+        idx = split_indices(len(full), val_fraction=tc.val_fraction, test_fraction=tc.test_fraction, seed=tc.seed)
+        train_part = full.subset(idx["train"])
+        where = (self.run_dir / "classifier") if self.run_dir else Path(tempfile.mkdtemp(prefix="lf-classifier-"))
+        clf, info = classifier_for(where, self.scaler.transform(train_part.x), train_part.y,
+                                   source=str(full.source), seed=tc.seed)
+        return quality_metrics(clf, info, real["x"].numpy(), fake)
+
     def add_noise(self, x: Any, *, seed: int = 0) -> np.ndarray:
         """Corrupt raw examples the way this model was trained (kind and level from its config)."""
         c = self.objective.config
@@ -279,6 +317,8 @@ class TrainedModel:
     def evaluate(self, data: Any, split: str = "all", *, seed: int = 0, k: int = 1000, **data_kw) -> dict[str, Any]:
         """Metrics as a flat dict: recon_mse for every model; psnr_* for denoising models;
         elbo, nll_iwae (with K), kl for VAEs (nats per example)."""
+        if self.family == "gan":
+            return self._evaluate_gan(data, split, seed=seed, **data_kw)
         ds = self.select(data, split, **data_kw)
         b = self.batch(ds)
         x = b["x"]
@@ -311,6 +351,16 @@ class TrainedModel:
             out.update(elbo=float(ll["elbo"].mean()), nll_iwae=float(-ll["iwae"].mean()), K=k,
                        kl=float(q_kl.mean()), likelihood=self.model.likelihood,
                        beta=self.objective.config.beta)
+        return out
+
+    def _evaluate_gan(self, data: Any, split: str, *, seed: int, **data_kw) -> dict[str, Any]:
+        ds = self.select(data, split, **data_kw)
+        out: dict[str, Any] = {"model": self.name, "data": str(ds.source), "split": split, "n": len(ds),
+                               "loss": self.objective.config.loss}
+        terms = evaluate_objective(self.model, self.objective, self.batch(ds), seed=seed)
+        out.update({k: v for k, v in terms.items() if k != "loss"})
+        out["g_loss"] = terms["loss"]
+        out.update(self.quality(data, split, seed=seed, **data_kw))
         return out
 
     # ------------------------------------------------------------------ persistence
@@ -453,7 +503,9 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
         write_json(out_dir / TRANSFORM_FILE, run.transform_state())
         callbacks.append(_checkpoint_callback(out_dir))
 
-    trainer = Trainer(net, objective, tc, progress=progress, callbacks=callbacks)
+    if out_dir is not None and spec.family == "gan" and objective.config.sample_every:
+        callbacks.append(_sample_grid_callback(run, out_dir, objective.config.sample_every))
+    trainer = spec.trainer_class(net, objective, tc, progress=progress, callbacks=callbacks)
     if resume and out_dir is not None:
         tensors, meta = load_tensors(out_dir / CHECKPOINT_FILE, "checkpoint")
         trainer.load_state_dict(tensors, meta_from_strings(meta))
@@ -487,6 +539,16 @@ def _fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx
     return Conditioner("vector").fit(ds.cond[train_idx])
 
 
+def _sample_grid_callback(run: "TrainedModel", out_dir: Path, every: int):
+    def save_grid(trainer, row: dict) -> None:
+        if row["epoch"] % every == 0:
+            save_figure(sample_grid_figure(run, seed=run.train_config.seed, title_suffix=f" (epoch {row['epoch']})"),
+                        out_dir / "samples" / f"epoch_{row['epoch']:04d}.png")
+            run.model.train()
+
+    return save_grid
+
+
 def _checkpoint_callback(out_dir: Path):
     def save_checkpoint(trainer: Trainer, row: dict) -> None:
         tensors, meta = trainer.state_dict()
@@ -500,6 +562,17 @@ def write_plots(run: TrainedModel, ds: ArrayDataset, out_dir: Path, n: int = 10)
     """loss.png, reconstructions.png and (with labels) latent.png for a trained run."""
     full = ds
     paths = []
+    if run.family == "gan":
+        if run.history:
+            save_figure(gan_curves(run.history), out_dir / "loss.png")
+            paths.append(out_dir / "loss.png")
+        if len(run.input_shape) == 3:
+            save_figure(sample_grid_figure(run, seed=run.train_config.seed), out_dir / "samples.png")
+            paths.append(out_dir / "samples.png")
+        if not run.objective.wasserstein:
+            save_figure(generator_loss_curves(), out_dir / "generator_losses.png")
+            paths.append(out_dir / "generator_losses.png")
+        return paths
     ds = ds.subset(np.unique(np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)))  # spread over the set
     if run.history:
         save_figure(loss_curve(run.history), out_dir / "loss.png")
@@ -522,14 +595,15 @@ def write_plots(run: TrainedModel, ds: ArrayDataset, out_dir: Path, n: int = 10)
     return paths
 
 
-def sample_grid_figure(run: TrainedModel, n: int = 64, *, seed: int = 0, condition: Any = None):
+def sample_grid_figure(run: TrainedModel, n: int = 64, *, seed: int = 0, condition: Any = None,
+                       title_suffix: str = ""):
     """Prior samples as an image grid; a label-conditional model gets one row per class."""
     if run.conditional and condition is None and run.conditioner.kind == "label":
         classes = run.conditioner.classes
         per = max(1, min(10, n // len(classes)))
         cond = np.repeat(np.asarray(classes), per)
         x = run.sample(len(cond), cond, seed=seed)
-        return image_grid(x, ncols=per, title=f"{run.name}: prior samples, one row per class "
-                                               f"({', '.join(map(str, classes))})")
+        return image_grid(x, ncols=per, title=f"{run.name}: samples, one row per class "
+                                               f"({', '.join(map(str, classes))}){title_suffix}")
     x = run.sample(n, condition, seed=seed)
-    return image_grid(x, title=f"{run.name}: samples from the prior N(0, I)")
+    return image_grid(x, title=f"{run.name}: samples from z ~ N(0, I){title_suffix}")

@@ -12,8 +12,9 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError
-from .models import ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, TiedAutoencoder
-from .objectives import DenoisingObjective, ELBOObjective, ReconstructionObjective, SparseObjective
+from .models import DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, TiedAutoencoder
+from .objectives import DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective, SparseObjective
+from .train import GANTrainer, Trainer
 from .registry import Registry
 
 
@@ -26,6 +27,7 @@ class ModelSpec:
     family: str = "autoencoder"
     model_defaults: dict = field(default_factory=dict)
     objective_defaults: dict = field(default_factory=dict)
+    trainer_class: type = Trainer
 
     @property
     def model_config_class(self) -> type[Config]:
@@ -88,6 +90,25 @@ for _spec in [
     ModelSpec("cvae", MLPVAE, ELBOObjective,
               "conditional VAE: encoder and decoder both see a class label or a parameter vector",
               family="vae", model_defaults={"condition": "label"}),
+    ModelSpec("gan", MLPGAN, GANObjective,
+              "MLP generator and MLP discriminator with dropout; non-saturating or minimax game",
+              family="gan", trainer_class=GANTrainer),
+    ModelSpec("dcgan", DCGAN, GANObjective,
+              "DCGAN: transposed-conv generator, strided-conv discriminator, batch norm where DCGAN puts it",
+              family="gan", trainer_class=GANTrainer),
+    ModelSpec("wgan-gp", MLPGAN, GANObjective,
+              "Wasserstein GAN with gradient penalty: MLP generator and critic, n_critic critic steps per step",
+              family="gan", trainer_class=GANTrainer, model_defaults={"dropout": 0.0},
+              objective_defaults={"loss": "wgan-gp", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0,
+                                  "beta2": 0.9}),
+    ModelSpec("conv-wgan-gp", DCGAN, GANObjective,
+              "Wasserstein GAN with gradient penalty on DCGAN networks (critic without batch norm)",
+              family="gan", trainer_class=GANTrainer, model_defaults={"norm": "none"},
+              objective_defaults={"loss": "wgan-gp", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0,
+                                  "beta2": 0.9}),
+    ModelSpec("cgan", MLPGAN, GANObjective,
+              "conditional GAN: generator and discriminator both see a class label or a parameter vector",
+              family="gan", trainer_class=GANTrainer, model_defaults={"condition": "label"}),
 ]:
     MODELS.register(_spec.name, _spec)
 

@@ -196,6 +196,56 @@ class ConvVAEConfig(Config):
             raise ConfigError(f"conv-vae needs images of shape (C, H, W), got {self.input_shape}; use vae for vectors")
 
 
+@dataclass(frozen=True)
+class MLPGANConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    latent_dim: int = option(64, "length of the generator's noise vector z")
+    g_hidden: tuple[int, ...] = option((256, 512), "generator hidden widths, comma separated")
+    d_hidden: tuple[int, ...] = option((512, 256), "discriminator hidden widths, comma separated")
+    activation: str = option("leaky_relu", "hidden-layer nonlinearity of both networks", ACTIVATIONS)
+    dropout: float = option(0.3, "dropout after each discriminator hidden layer")
+    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], or sigmoid",
+                         ("sigmoid", "tanh"))
+    condition: str = option("none", "what both networks are conditioned on: none, label (one-hot class) or "
+                            "vector (continuous parameters from --cond-key)", ("none", "label", "vector"))
+    condition_dim: int = option(0, "length of the condition vector (filled in from the data)")
+    ema_decay: float = option(0.0, "keep an exponential moving average of the generator's weights for sampling "
+                              "(e.g. 0.999; 0: off)")
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim")
+        _widths(self, "g_hidden")
+        _widths(self, "d_hidden")
+        _widths(self, "input_shape")
+        if not 0 <= self.dropout < 1 or not 0 <= self.ema_decay < 1:
+            raise ConfigError("dropout and ema_decay must lie in [0, 1)")
+        if self.condition != "none" and self.input_shape and self.condition_dim <= 0:
+            raise ConfigError("a conditional model needs condition_dim > 0 (it is filled in from the data)")
+
+
+@dataclass(frozen=True)
+class DCGANConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    latent_dim: int = option(100, "length of the generator's noise vector z")
+    g_channels: int = option(64, "generator channels at full resolution; doubled at each coarser level")
+    d_channels: int = option(64, "discriminator channels after its first strided conv; doubled per level")
+    norm: str = option("batch", "normalisation: batch (DCGAN: every generator layer but the output, every "
+                       "discriminator layer but the first) or none (needed by a WGAN-GP critic)", ("batch", "none"))
+    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], or sigmoid",
+                         ("sigmoid", "tanh"))
+    ema_decay: float = option(0.0, "exponential moving average of the generator's weights for sampling (0: off)")
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim", "g_channels", "d_channels")
+        _widths(self, "input_shape")
+        if self.input_shape and len(self.input_shape) != 3:
+            raise ConfigError(f"dcgan needs images (C, H, W), got {self.input_shape}; use gan for vectors")
+        if self.input_shape and min(self.input_shape[1:]) < 4:
+            raise ConfigError(f"dcgan needs images of at least 4x4, got {self.input_shape}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError("ema_decay must lie in [0, 1)")
+
+
 # ----------------------------------------------------------------------------------------------------
 # objectives
 
@@ -244,6 +294,29 @@ class ELBOConfig(Config):
         if self.beta < 0 or self.warmup_epochs < 0:
             raise ConfigError("beta and warmup_epochs must be >= 0")
         _positive(self, "mc_samples")
+
+
+@dataclass(frozen=True)
+class GANConfig(Config):
+    loss: str = option("ns", "the game: ns (non-saturating generator, maximise log D(G(z))), minimax (minimise "
+                       "log(1 - D(G(z)))), or wgan-gp (Wasserstein critic with gradient penalty)",
+                       ("ns", "minimax", "wgan-gp"))
+    lr_g: float = option(2e-4, "generator learning rate (Adam)")
+    lr_d: float = option(2e-4, "discriminator / critic learning rate (Adam)")
+    beta1: float = option(0.5, "Adam beta1 of both optimisers")
+    beta2: float = option(0.999, "Adam beta2 of both optimisers")
+    n_critic: int = option(1, "discriminator steps per generator step")
+    g_steps: int = option(1, "generator steps per generator phase")
+    gp_weight: float = option(10.0, "wgan-gp: weight lambda of the gradient penalty")
+    label_smoothing: float = option(0.0, "one-sided label smoothing: real targets 1 - this (ns / minimax)")
+    sample_every: int = option(5, "write a sample grid PNG every this many epochs (0: never)")
+
+    def validate(self) -> None:
+        _positive(self, "lr_g", "lr_d", "n_critic", "g_steps")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ConfigError("beta1 and beta2 must lie in [0, 1)")
+        if self.gp_weight < 0 or not 0 <= self.label_smoothing < 0.5 or self.sample_every < 0:
+            raise ConfigError("gp_weight >= 0, label_smoothing in [0, 0.5) and sample_every >= 0 are required")
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -66,21 +66,32 @@ def comparison_grid(rows: dict[str, np.ndarray], n: int = 10, title: str = ""):
     return fig
 
 
+def mosaic(x: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
+    """Images (N, C, H, W) -> one (rows*(H+pad), cols*(W+pad)[, C]) array, blank cells at the end."""
+    n, c, h, w = x.shape
+    rows = int(np.ceil(n / ncols))
+    out = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.nan, dtype=np.float32)
+    for i in range(n):
+        r, k = divmod(i, ncols)
+        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = \
+            np.moveaxis(x[i], 0, -1)
+    return out[..., 0] if c == 1 else out[..., :3]
+
+
 def image_grid(x: np.ndarray, ncols: int | None = None, title: str = ""):
-    """Images (N, C, H, W) in a grid without axes; grey levels scaled over the whole set."""
+    """Images (N, C, H, W) as one grid picture (a single imshow: fast for hundreds of images)."""
     n = len(x)
     ncols = ncols or int(np.ceil(np.sqrt(n)))
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(0.9 * ncols + 0.4, 0.9 * nrows + 0.6), squeeze=False)
     lo, hi = float(np.min(x)), float(np.max(x))
-    for i, ax in enumerate(axes.flat):
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.axis("off")
-        if i < n:
-            ax.imshow(_as_image(x[i]), cmap="gray", vmin=lo, vmax=hi)
+    m = mosaic((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-12), ncols)
+    rows = int(np.ceil(n / ncols))
+    fig, ax = plt.subplots(figsize=(min(0.55 * ncols + 0.6, 14), min(0.55 * rows + 0.8, 14)))
+    cmap = plt.get_cmap("gray").copy()
+    cmap.set_bad("#d8d8d8")
+    ax.imshow(m, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+    ax.axis("off")
     if title:
-        fig.suptitle(title, fontsize=9)
+        ax.set_title(title, fontsize=9)
     return fig
 
 
@@ -128,4 +139,46 @@ def random_code_comparison(ae_images: np.ndarray, vae_images: np.ndarray, ncols:
             axes[block * rows][0].set_ylabel(name, fontsize=8)
     fig.suptitle("the same random latent vectors z ~ N(0, I) through an autoencoder's decoder (top) and a "
                  "VAE's decoder (bottom)", fontsize=8)
+    return fig
+
+
+def gan_curves(history: list[dict]):
+    """Three panels per epoch: both losses; mean D(x) and D(G(z)); discriminator accuracy and sample diversity."""
+    ep = [r["epoch"] for r in history]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
+    for key, label in (("d_loss", "discriminator"), ("g_loss", "generator")):
+        axes[0].plot(ep, [r.get(key, np.nan) for r in history], marker="o", ms=3, label=label)
+    axes[0].set_title("losses")
+    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+        axes[1].plot(ep, [r.get(key, np.nan) for r in history], marker="o", ms=3, label=label)
+    axes[1].set_title("discriminator outputs")
+    axes[2].plot(ep, [r.get("d_acc", np.nan) for r in history], marker="o", ms=3, label="D accuracy")
+    div = [r.get("diversity", np.nan) / max(r.get("diversity_real") or 1.0, 1e-12) for r in history]
+    axes[2].plot(ep, div, marker="s", ms=3, label="sample diversity / real")
+    axes[2].set_title("diagnostics")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def generator_loss_curves():
+    """Why the non-saturating loss trains better: both generator losses and their slopes against D(G(z))."""
+    d = np.linspace(1e-3, 1 - 1e-3, 400)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    axes[0].plot(d, np.log(1 - d), label="minimax: minimise log(1 - D(G(z)))")
+    axes[0].plot(d, -np.log(d), label="non-saturating: minimise -log D(G(z))")
+    axes[0].set_ylabel("generator loss")
+    # derivatives with respect to the discriminator's logit a, D = sigmoid(a)
+    axes[1].plot(d, -d, label="minimax: d/da log(1 - sigmoid(a)) = -D")
+    axes[1].plot(d, -(1 - d), label="non-saturating: d/da -log sigmoid(a) = -(1 - D)")
+    axes[1].set_ylabel("gradient w.r.t. the logit")
+    for ax in axes:
+        ax.set_xlabel("D(G(z))")
+        ax.axvspan(0, 0.1, color="grey", alpha=0.15)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_title("early in training D(G(z)) is near 0 (shaded) ...")
+    axes[1].set_title("... where the minimax gradient vanishes")
     return fig

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -97,6 +98,8 @@ def _split_flag(p: argparse.ArgumentParser, default: str) -> None:
 def _resolve_split(run, a: argparse.Namespace) -> str:
     if a.split != "auto":
         return a.split
+    if run.family == "gan":  # sample quality is measured against the whole real set
+        return "all"
     return "test" if str(a.data) == str(run.data_info.get("source")) else "all"
 
 
@@ -122,7 +125,7 @@ def _save_npz(path: str, **arrays: np.ndarray) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: v for k, v in arrays.items() if v is not None})
     atomic_write_bytes(path, buf.getvalue())
-    print(f"wrote {path} ({', '.join(k for k, v in arrays.items() if v is not None)})")
+    print(f"wrote {path} ({', '.join(k for k, v in arrays.items() if v is not None)})", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------- train
@@ -202,7 +205,7 @@ def cmd_sample(a) -> int:
         png = a.out[:-4] + ".png"
         title = f"{run.name}: {a.n} samples" + (f" given condition {a.condition}" if a.condition else "")
         save_figure(image_grid(x, title=title), png)
-        print(f"wrote {png}")
+        print(f"wrote {png}", file=sys.stderr)
     return 0
 
 
@@ -220,6 +223,21 @@ def cmd_denoise(a) -> int:
         _save_npz(a.out, denoised=den, noisy=noisy, clean=ds.x, labels=ds.y)
     else:
         _save_npz(a.out, denoised=run.reconstruct(ds), input=ds.x, labels=ds.y)
+    return 0
+
+
+def cmd_score(a) -> int:
+    from ..api import load
+
+    run = load(a.run_dir)
+    ds = run.select(a.data, _resolve_split(run, a), **_data_kw(a))
+    score = run.score(ds, _condition(a.condition))
+    kind = "critic_score" if run.objective.wasserstein else "p_real"
+    summary = {"model": run.name, "n": len(score), "score": kind, "mean": float(score.mean()),
+               "quantiles": {q: float(np.quantile(score, float(q))) for q in ("0.01", "0.1", "0.5", "0.9", "0.99")}}
+    _print_json(summary)
+    if a.out:
+        _save_npz(a.out, score=score, labels=ds.y)
     return 0
 
 
@@ -290,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--condition", help="conditional models: a class label or comma-separated parameters "
                                        "(default: the data's own labels / parameters)")
     r.set_defaults(fn=cmd_reconstruct)
-    sm = sub.add_parser("sample", help="generate data from a VAE's prior (npz key samples, and a PNG grid)",
+    sm = sub.add_parser("sample", help="generate data from a VAE's prior or a GAN's generator (npz key samples, "
+                                       "and a PNG grid)",
                         description="Draw z ~ N(0, I), decode, write FILE.npz and, for images, FILE.png.")
     sm.add_argument("run_dir", metavar="RUN_DIR")
     sm.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
@@ -303,6 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first corrupt DATA the way the model was trained, then denoise; prints PSNRs")
     d.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
     d.set_defaults(fn=cmd_denoise)
+    sc = run_cmd("score", "GANs: the discriminator's probability that each example of DATA is real (a realism / "
+                          "anomaly score; a WGAN critic gives its raw score)", out=False, split="all")
+    sc.add_argument("--out", help="also write the scores to this .npz file (key score)")
+    sc.add_argument("--condition", help="conditional models: a class label or comma-separated parameters "
+                                        "(default: the data's own labels / parameters)")
+    sc.set_defaults(fn=cmd_score)
     e = run_cmd("evaluate", "print metrics as one JSON object: recon_mse; psnr_* for denoising models; elbo, "
                             "nll_iwae, K, kl for VAEs (nats per example)",
                 out=False, split="auto")
@@ -326,8 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"latentforge: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.formatwarning = _one_line_warning
     try:
         if argv and argv[0] == "train":
             return cmd_train(argv[1:])

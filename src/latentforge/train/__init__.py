@@ -1,5 +1,6 @@
 """Training loops."""
 
+from .gan_trainer import GANTrainer
 from .trainer import Trainer, evaluate_objective
 
-__all__ = ["Trainer", "evaluate_objective"]
+__all__ = ["GANTrainer", "Trainer", "evaluate_objective"]

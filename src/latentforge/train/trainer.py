@@ -157,20 +157,13 @@ class Trainer:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         if self.best_state is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
-        opt = self.optimizer.state_dict()
-        opt_scalars: dict[str, dict[str, Any]] = {}
-        for idx, st in opt["state"].items():
-            for k, v in st.items():
-                if torch.is_tensor(v):
-                    tensors[f"optim.{idx}.{k}"] = v
-                else:
-                    opt_scalars.setdefault(str(idx), {})[k] = v
+        opt_meta = optimizer_state(self.optimizer, "optim", tensors)
         tensors["rng.generator"] = self.generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
         meta = {
             "epoch": self.epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "history": self.history,
-            "optim_param_groups": opt["param_groups"], "optim_scalars": opt_scalars,
+            "optim": opt_meta,
         }
         return tensors, meta
 
@@ -182,13 +175,7 @@ class Trainer:
             self.model.load_state_dict(part("model."))
             best = part("best.")
             self.best_state = best or None
-            state: dict[int, dict[str, Any]] = {}
-            for k, v in part("optim.").items():
-                idx, name = k.split(".", 1)
-                state.setdefault(int(idx), {})[name] = v
-            for idx, sc in meta.get("optim_scalars", {}).items():
-                state.setdefault(int(idx), {}).update(sc)
-            self.optimizer.load_state_dict({"state": state, "param_groups": meta["optim_param_groups"]})
+            load_optimizer_state(self.optimizer, "optim", tensors, meta["optim"])
             self.generator.set_state(tensors["rng.generator"])
             torch.set_rng_state(tensors["rng.torch"])
             self.epoch = int(meta["epoch"])
@@ -200,6 +187,31 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as e:
             raise ArtifactError(f"checkpoint does not fit this model / trainer ({e}); it belongs to another run") \
                 from None
+
+
+def optimizer_state(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Put the optimiser's tensors into ``tensors`` under ``prefix.``; return the JSON-able rest."""
+    sd = opt.state_dict()
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}.{idx}.{k}"] = v
+            else:
+                scalars.setdefault(str(idx), {})[k] = v
+    return {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor],
+                         meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for k, v in tensors.items():
+        if k.startswith(prefix + "."):
+            idx, name = k[len(prefix) + 1:].split(".", 1)
+            state.setdefault(int(idx), {})[name] = v
+    for idx, sc in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(sc)
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
 def meta_to_strings(meta: dict[str, Any]) -> dict[str, str]:

@@ -1,0 +1,213 @@
+"""Generative adversarial networks: a generator G(z, c) and a discriminator / critic D(x, c) -> one logit.
+
+    generate(z, c)      -> data in [0, 1] (the scaled data space shared by every model)
+    discriminate(x, c)  -> (B,) logits (raw critic values for a WGAN)
+    sample(n, c)        -> generate from z ~ N(0, I); uses the EMA generator when there is one
+    decode(z, c)        -> generate: a generator is a decoder without an encoder
+
+No losses here (see ``objectives.gan``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from ..config import DCGANConfig, MLPGANConfig
+from ..errors import ConfigError
+from ..nn import MLP, activation, conv_sizes
+
+
+class GAN(nn.Module):
+    config_class: type = MLPGANConfig
+
+    def __init__(self, config):
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise ConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        if not config.input_shape:
+            raise ConfigError(f"{type(self).__name__}: config.input_shape is empty; set it to one example's shape")
+        self.config = config
+        self.input_shape = tuple(config.input_shape)
+        self.latent_dim = config.latent_dim
+        self.output = config.output
+        self.condition_dim = getattr(config, "condition_dim", 0) if getattr(config, "condition", "none") != "none" \
+            else 0
+
+    def _finish(self) -> None:
+        """Called by subclasses once ``generator`` exists: add the EMA copy when asked for."""
+        if self.config.ema_decay > 0:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        else:
+            self.generator_ema = None
+
+    @property
+    def n_features(self) -> int:
+        return math.prod(self.input_shape)
+
+    @property
+    def conditional(self) -> bool:
+        return self.condition_dim > 0
+
+    def _check_c(self, c: torch.Tensor | None, n: int) -> None:
+        if self.conditional and (c is None or c.shape != (n, self.condition_dim)):
+            got = None if c is None else tuple(c.shape)
+            raise ConfigError(f"this conditional model needs a condition of shape ({n}, {self.condition_dim}), "
+                              f"got {got}")
+
+    def _to_data(self, raw: torch.Tensor) -> torch.Tensor:
+        raw = raw.float()
+        return torch.sigmoid(raw) if self.output == "sigmoid" else 0.5 * (torch.tanh(raw) + 1.0)
+
+    def generate(self, z: torch.Tensor, c: torch.Tensor | None = None, *, ema: bool = False) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(f"the generator takes noise of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        self._check_c(c, z.shape[0])
+        net = self.generator_ema if ema and self.generator_ema is not None else self.generator
+        return self._to_data(self._generate(net, z, c)).reshape(z.shape[0], *self.input_shape)
+
+    def discriminate(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ConfigError(f"the discriminator takes examples of shape {self.input_shape}, got {tuple(x.shape[1:])}")
+        self._check_c(c, x.shape[0])
+        # the networks see data in [-1, 1], as DCGAN's tanh generator produces
+        return self._discriminate(2.0 * x - 1.0, c).float().reshape(-1)
+
+    def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generate(z, c, ema=True)
+
+    def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.generate(torch.randn(n, self.latent_dim, generator=generator), c, ema=True)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        if self.generator_ema is None:
+            return
+        d = self.config.ema_decay
+        for pe, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            pe.lerp_(p, 1.0 - d)
+        for be, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            be.copy_(b)
+
+    def _generate(self, net, z, c):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _discriminate(self, x, c):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _cat(a: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+    return a if c is None else torch.cat([a, c], dim=1)
+
+
+class MLPGAN(GAN):
+    """MLP generator z (+ c) -> hidden... -> data and MLP discriminator with dropout -> one logit."""
+
+    config_class = MLPGANConfig
+
+    def __init__(self, config: MLPGANConfig):
+        super().__init__(config)
+        d, cdim = self.n_features, self.condition_dim
+        self.generator = MLP([config.latent_dim + cdim, *config.g_hidden, d], config.activation)
+        layers: list[nn.Module] = []
+        width = d + cdim
+        for w in config.d_hidden:
+            layers += [nn.Linear(width, w), activation(config.activation), nn.Dropout(config.dropout)]
+            width = w
+        layers.append(nn.Linear(width, 1))
+        self.discriminator = nn.Sequential(*layers)
+        self._finish()
+
+    def _generate(self, net, z, c):
+        return net(_cat(z, c))  # (B, D) pre-activation
+
+    def _discriminate(self, x, c):
+        return self.discriminator(_cat(x.flatten(1), c))  # (B, 1)
+
+
+class _ConvGenerator(nn.Module):
+    """z -> linear projection to (C0, h0, w0) -> [ConvTranspose stride 2, BN, ReLU] per level -> (C, H, W)."""
+
+    def __init__(self, shape, latent_dim: int, channels: int, levels: int, norm: str):
+        super().__init__()
+        c_img, h, w = shape
+        sizes = conv_sizes(h, w, levels)  # [(H, W), ..., (h0, w0)]
+        widths = [channels * 2 ** i for i in range(levels)][::-1]  # coarse -> fine
+        h0, w0 = sizes[-1]
+        self.start = (widths[0], h0, w0)
+        self.project = nn.Linear(latent_dim, widths[0] * h0 * w0, bias=norm == "none")
+        self.project_norm = nn.BatchNorm1d(widths[0] * h0 * w0) if norm == "batch" else nn.Identity()
+        layers: list[nn.Module] = []
+        for i in range(levels):
+            (hs, ws), (ht, wt) = sizes[-1 - i], sizes[-2 - i]
+            c_in = widths[i]
+            last = i == levels - 1
+            c_out = c_img if last else widths[i + 1]
+            # kernel 4 doubles exactly (DCGAN); kernel 3 with output padding lands on odd sizes
+            if (ht, wt) == (2 * hs, 2 * ws):
+                layers.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=last or norm == "none"))
+            else:
+                layers.append(nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=(ht - 2 * hs + 1, wt - 2 * ws + 1),
+                                                 bias=last or norm == "none"))
+            if not last:
+                layers += [nn.BatchNorm2d(c_out) if norm == "batch" else nn.Identity(), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.project_norm(self.project(z)))
+        return self.body(h.view(z.shape[0], *self.start))  # (B, C, H, W) pre-activation
+
+
+class _ConvDiscriminator(nn.Module):
+    """[Conv 4x4 stride 2, (BN), LeakyReLU 0.2] per level, then one logit; no BN on the first layer."""
+
+    def __init__(self, shape, channels: int, levels: int, norm: str):
+        super().__init__()
+        c, h, w = shape
+        layers: list[nn.Module] = []
+        for i in range(levels):
+            c_out = channels * 2 ** i
+            layers.append(nn.Conv2d(c, c_out, 4, 2, 1, bias=i == 0 or norm == "none"))
+            if i > 0 and norm == "batch":
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2))
+            c = c_out
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            n = self.features(torch.zeros(1, *shape)).numel()
+        self.head = nn.Linear(n, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))
+
+
+def dcgan_levels(h: int, w: int) -> int:
+    """Halve until the coarser side is at most 7: 28x28 -> 2 levels (7x7), 64x64 -> 4 levels (4x4)."""
+    levels = 0
+    while min(h, w) > 7:
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+        levels += 1
+    return max(levels, 1)
+
+
+class DCGAN(GAN):
+    """DCGAN: transposed-convolution generator and strided-convolution discriminator, any (C, H, W)."""
+
+    config_class = DCGANConfig
+
+    def __init__(self, config: DCGANConfig):
+        super().__init__(config)
+        c, h, w = self.input_shape
+        levels = dcgan_levels(h, w)
+        self.generator = _ConvGenerator(self.input_shape, config.latent_dim, config.g_channels, levels, config.norm)
+        self.discriminator = _ConvDiscriminator(self.input_shape, config.d_channels, levels, config.norm)
+        self._finish()
+
+    def _generate(self, net, z, c):
+        return net(z)
+
+    def _discriminate(self, x, c):
+        return self.discriminator(x)
