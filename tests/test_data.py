@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import latentforge as lf
-from latentforge.data import check_unit_range, corrupt, read_file, split_indices
+from latentforge.data import check_unit_range, corrupt, split_indices
 from latentforge.errors import DataError
 
 

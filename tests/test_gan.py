@@ -69,15 +69,18 @@ def test_frozen_network_is_untouched_in_the_other_phase(name):
     batch = {"x": torch.rand(16, 1, 8, 8)}
     snap = lambda m: [p.detach().clone() for p in m.parameters()]  # noqa: E731
     g0, d0 = snap(model.generator), snap(model.discriminator)
-    tr._phase(train_d=True)
-    tr._step(tr.opt_d, obj.discriminator_terms(model, batch)["loss"], 1, 0, "discriminator")
+    # the trainer records the generator's pass in a discriminator step that a generator step follows
+    tr._phase(train_d=True, record_generator=True)
+    d = obj.discriminator_terms(model, batch, keep_fake=True)
+    fake = d.pop("fake")
+    tr._step(tr.opt_d, d["loss"], 1, 0, "discriminator")
     assert all(torch.equal(a, b) for a, b in zip(g0, snap(model.generator)))
     assert all(p.grad is None for p in model.generator.parameters())
     assert not all(torch.equal(a, b) for a, b in zip(d0, snap(model.discriminator)))
     d1 = snap(model.discriminator)
     model.discriminator.zero_grad(set_to_none=True)
     tr._phase(train_d=False)
-    tr._step(tr.opt_g, obj.generator_terms(model, batch)["loss"], 1, 0, "generator")
+    tr._step(tr.opt_g, obj.generator_terms(model, batch, fake=fake)["loss"], 1, 0, "generator")
     assert all(torch.equal(a, b) for a, b in zip(d1, snap(model.discriminator)))
     assert all(p.grad is None for p in model.discriminator.parameters())  # no gradient computed for D at all
     assert not all(torch.equal(a, b) for a, b in zip(g0, snap(model.generator)))

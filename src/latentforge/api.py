@@ -115,7 +115,10 @@ class TrainedModel:
                "train_config": self.train_config.to_dict()}
         if self.conditioner:
             out["condition"] = self.conditioner.state_dict()
-        if self.history:
+        if self.history and self.family == "gan":  # adversarial losses do not rank epochs
+            out.update(epochs_trained=self.history[-1]["epoch"],
+                       last={k: v for k, v in self.history[-1].items() if k not in ("epoch", "warnings")})
+        elif self.history:
             best = min(self.history, key=lambda r: r.get("val_loss", r["train_loss"]))
             out.update(epochs_trained=self.history[-1]["epoch"], best_epoch=best["epoch"],
                        best=dict((k, v) for k, v in best.items() if k.startswith(("train_", "val_"))))

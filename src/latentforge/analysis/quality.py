@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -129,11 +130,13 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) for feature sets a, b of shape (N, F)."""
     mu_a, mu_b = a.mean(0), b.mean(0)
     sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(sa @ sb, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise both covariances slightly
-        eps = 1e-6 * np.eye(sa.shape[0])
-        covmean = linalg.sqrtm((sa + eps) @ (sb + eps))
-    covmean = covmean.real
+    with warnings.catch_warnings():  # ReLU features give singular covariances; handled below
+        warnings.simplefilter("ignore")
+        covmean = linalg.sqrtm(sa @ sb)
+        if not np.isfinite(covmean).all():  # regularise both covariances slightly and try again
+            eps = 1e-6 * np.eye(sa.shape[0])
+            covmean = linalg.sqrtm((sa + eps) @ (sb + eps))
+    covmean = np.real(covmean)
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean))
 
 

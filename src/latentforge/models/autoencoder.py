@@ -9,7 +9,6 @@ Every model here offers
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -18,28 +17,18 @@ from torch.nn import functional as F
 from ..config import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig
 from ..errors import ConfigError
 from ..nn import MLP, ConvDecoder, ConvEncoder, activation
+from .base import ConfiguredModel
 
 
-class Autoencoder(nn.Module):
+class Autoencoder(ConfiguredModel):
     """Base class: shape checks and the encode / decode / reconstruct contract."""
 
     config_class: type = MLPAutoencoderConfig
     output: str = "identity"
 
     def __init__(self, config):
-        super().__init__()
-        if not isinstance(config, self.config_class):
-            raise ConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
-        if not config.input_shape:
-            raise ConfigError(f"{type(self).__name__}: config.input_shape is empty; set it to one example's shape")
-        self.config = config
-        self.input_shape = tuple(config.input_shape)
-        self.latent_dim = config.latent_dim
+        super().__init__(config)
         self.code_act = activation(getattr(config, "code_activation", "identity"))
-
-    @property
-    def n_features(self) -> int:
-        return math.prod(self.input_shape)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if tuple(x.shape[1:]) != self.input_shape:

@@ -19,44 +19,23 @@ from torch import nn
 from ..config import DCGANConfig, MLPGANConfig
 from ..errors import ConfigError
 from ..nn import MLP, activation, conv_sizes
+from .base import ConfiguredModel, with_condition
 
 
-class GAN(nn.Module):
+class GAN(ConfiguredModel):
     config_class: type = MLPGANConfig
 
     def __init__(self, config):
-        super().__init__()
-        if not isinstance(config, self.config_class):
-            raise ConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
-        if not config.input_shape:
-            raise ConfigError(f"{type(self).__name__}: config.input_shape is empty; set it to one example's shape")
-        self.config = config
-        self.input_shape = tuple(config.input_shape)
-        self.latent_dim = config.latent_dim
+        super().__init__(config)
         self.output = config.output
-        self.condition_dim = getattr(config, "condition_dim", 0) if getattr(config, "condition", "none") != "none" \
-            else 0
 
     def _finish(self) -> None:
         """Called by subclasses once ``generator`` exists: add the EMA copy when asked for."""
         if self.config.ema_decay > 0:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
         else:
             self.generator_ema = None
-
-    @property
-    def n_features(self) -> int:
-        return math.prod(self.input_shape)
-
-    @property
-    def conditional(self) -> bool:
-        return self.condition_dim > 0
-
-    def _check_c(self, c: torch.Tensor | None, n: int) -> None:
-        if self.conditional and (c is None or c.shape != (n, self.condition_dim)):
-            got = None if c is None else tuple(c.shape)
-            raise ConfigError(f"this conditional model needs a condition of shape ({n}, {self.condition_dim}), "
-                              f"got {got}")
 
     def _to_data(self, raw: torch.Tensor) -> torch.Tensor:
         raw = raw.float()
@@ -84,9 +63,13 @@ class GAN(nn.Module):
 
     @torch.no_grad()
     def update_ema(self) -> None:
+        """One EMA step. The decay warms up as min(decay, (1 + t) / (10 + t)) after t updates, so that
+        the average does not drag the random initial weights along through a short run."""
         if self.generator_ema is None:
             return
-        d = self.config.ema_decay
+        t = float(self.ema_updates)
+        d = min(self.config.ema_decay, (1.0 + t) / (10.0 + t))
+        self.ema_updates += 1
         for pe, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
             pe.lerp_(p, 1.0 - d)
         for be, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
@@ -97,10 +80,6 @@ class GAN(nn.Module):
 
     def _discriminate(self, x, c):  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-def _cat(a: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-    return a if c is None else torch.cat([a, c], dim=1)
 
 
 class MLPGAN(GAN):
@@ -122,10 +101,10 @@ class MLPGAN(GAN):
         self._finish()
 
     def _generate(self, net, z, c):
-        return net(_cat(z, c))  # (B, D) pre-activation
+        return net(with_condition(z, c))  # (B, D) pre-activation
 
     def _discriminate(self, x, c):
-        return self.discriminator(_cat(x.flatten(1), c))  # (B, 1)
+        return self.discriminator(with_condition(x.flatten(1), c))  # (B, 1)
 
 
 class _ConvGenerator(nn.Module):
@@ -184,6 +163,17 @@ class _ConvDiscriminator(nn.Module):
         return self.head(self.features(x).flatten(1))
 
 
+def _dcgan_init(m: nn.Module) -> None:
+    """DCGAN's initialisation: conv weights ~ N(0, 0.02), batch-norm scales ~ N(1, 0.02), biases 0."""
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
 def dcgan_levels(h: int, w: int) -> int:
     """Halve until the coarser side is at most 7: 28x28 -> 2 levels (7x7), 64x64 -> 4 levels (4x4)."""
     levels = 0
@@ -204,10 +194,13 @@ class DCGAN(GAN):
         levels = dcgan_levels(h, w)
         self.generator = _ConvGenerator(self.input_shape, config.latent_dim, config.g_channels, levels, config.norm)
         self.discriminator = _ConvDiscriminator(self.input_shape, config.d_channels, levels, config.norm)
+        self.apply(_dcgan_init)
+        # channels-last (NHWC) weights and activations: the layout oneDNN / cuDNN convolutions run fastest in
+        self.to(memory_format=torch.channels_last)
         self._finish()
 
     def _generate(self, net, z, c):
         return net(z)
 
     def _discriminate(self, x, c):
-        return self.discriminator(x)
+        return self.discriminator(x.contiguous(memory_format=torch.channels_last))

@@ -21,27 +21,19 @@ from torch import nn
 from ..config import ConvVAEConfig, VAEConfig
 from ..errors import ConfigError
 from ..nn import MLP, ConvDecoder, ConvEncoder, activation
+from .base import ConfiguredModel, with_condition
 from .distributions import DiagonalGaussian
 
 LOG_SIGMA_RANGE = (-7.0, 5.0)
 
 
-class VAE(nn.Module):
+class VAE(ConfiguredModel):
     config_class: type = VAEConfig
 
     def __init__(self, config):
-        super().__init__()
-        if not isinstance(config, self.config_class):
-            raise ConfigError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
-        if not config.input_shape:
-            raise ConfigError(f"{type(self).__name__}: config.input_shape is empty; set it to one example's shape")
-        self.config = config
-        self.input_shape = tuple(config.input_shape)
-        self.latent_dim = config.latent_dim
+        super().__init__(config)
         self.likelihood = config.likelihood
         self.output = "sigmoid" if config.likelihood == "bernoulli" else "identity"
-        self.condition_dim = getattr(config, "condition_dim", 0) if getattr(config, "condition", "none") != "none" \
-            else 0
         self.out_factor = 2 if config.likelihood == "gaussian-hetero" else 1
         if config.likelihood == "gaussian":
             self.register_buffer("log_sigma", torch.tensor(math.log(config.sigma)))
@@ -50,25 +42,11 @@ class VAE(nn.Module):
         else:
             self.log_sigma = None
 
-    @property
-    def n_features(self) -> int:
-        return math.prod(self.input_shape)
-
-    @property
-    def conditional(self) -> bool:
-        return self.condition_dim > 0
-
     def _check(self, x: torch.Tensor, c: torch.Tensor | None) -> None:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ConfigError(
                 f"{type(self).__name__} expects examples of shape {self.input_shape}, got {tuple(x.shape[1:])}")
         self._check_c(c, x.shape[0])
-
-    def _check_c(self, c: torch.Tensor | None, n: int) -> None:
-        if self.conditional and (c is None or c.shape != (n, self.condition_dim)):
-            got = None if c is None else tuple(c.shape)
-            raise ConfigError(f"this conditional model needs a condition of shape ({n}, {self.condition_dim}), "
-                              f"got {got}")
 
     # -------------------------------------------------------------- encoder / decoder
     def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiagonalGaussian:
@@ -122,10 +100,6 @@ class VAE(nn.Module):
         raise NotImplementedError
 
 
-def _cat(a: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-    return a if c is None else torch.cat([a, c], dim=1)
-
-
 class MLPVAE(VAE):
     """MLP encoder D (+ condition) -> hidden... -> (mean, logvar); mirrored decoder; conditional when asked."""
 
@@ -142,10 +116,10 @@ class MLPVAE(VAE):
         self.decoder = MLP([config.latent_dim + cdim, *hidden[::-1], d * self.out_factor], config.activation)
 
     def _encode(self, x, c):
-        return self.posterior_head(self.encoder(_cat(x.flatten(1), c)))
+        return self.posterior_head(self.encoder(with_condition(x.flatten(1), c)))
 
     def _decode(self, z, c):
-        return self.decoder(_cat(z, c))  # (B, factor * D): loc first, then log_sigma
+        return self.decoder(with_condition(z, c))  # (B, factor * D): loc first, then log_sigma
 
 
 class ConvVAE(VAE):

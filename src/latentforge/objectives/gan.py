@@ -39,10 +39,15 @@ class GANObjective:
         z = torch.randn(n, model.latent_dim, generator=generator)
         return model.generate(z, c)
 
-    def discriminator_terms(self, model, batch: dict[str, torch.Tensor], generator=None) -> dict[str, torch.Tensor]:
+    def discriminator_terms(self, model, batch: dict[str, torch.Tensor], generator=None, *,
+                            keep_fake: bool = False) -> dict[str, torch.Tensor]:
+        """With ``keep_fake`` the generator's forward pass is recorded and returned as ``fake``, so that the
+        generator step that follows can reuse it (as the DCGAN reference does); the discriminator only
+        ever sees it detached, so no gradient reaches the generator in this phase either way."""
         x, c = batch["x"], batch.get("c")
-        with torch.no_grad():  # the generator is not trained in this phase
-            fake = self._fake(model, x.shape[0], c, generator)
+        with torch.set_grad_enabled(keep_fake):
+            kept = self._fake(model, x.shape[0], c, generator)
+        fake = kept.detach()
         real_logits = model.discriminate(x, c)
         fake_logits = model.discriminate(fake, c)
         if self.wasserstein:
@@ -52,17 +57,25 @@ class GANObjective:
             with torch.no_grad():
                 acc = 0.5 * ((real_logits > fake_logits.mean()).float().mean() +
                              (fake_logits < real_logits.mean()).float().mean())
-            return {"loss": loss, "d_real": real_logits.mean().detach(), "d_fake": fake_logits.mean().detach(),
-                    "d_acc": acc, "gp": gp.detach()}
-        loss = discriminator_bce(real_logits, fake_logits, 1.0 - self.config.label_smoothing)
-        with torch.no_grad():
-            acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
-        return {"loss": loss, "d_real": torch.sigmoid(real_logits).mean().detach(),
-                "d_fake": torch.sigmoid(fake_logits).mean().detach(), "d_acc": acc}
+            out = {"loss": loss, "d_real": real_logits.mean().detach(), "d_fake": fake_logits.mean().detach(),
+                   "d_acc": acc, "gp": gp.detach()}
+        else:
+            loss = discriminator_bce(real_logits, fake_logits, 1.0 - self.config.label_smoothing)
+            with torch.no_grad():
+                acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
+            out = {"loss": loss, "d_real": torch.sigmoid(real_logits).mean().detach(),
+                   "d_fake": torch.sigmoid(fake_logits).mean().detach(), "d_acc": acc}
+        if keep_fake:
+            out["fake"] = kept
+        return out
 
-    def generator_terms(self, model, batch: dict[str, torch.Tensor], generator=None) -> dict[str, torch.Tensor]:
+    def generator_terms(self, model, batch: dict[str, torch.Tensor], generator=None, *,
+                        fake: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Generator loss on new samples, or on ``fake`` kept (with its graph) from the discriminator step."""
         x, c = batch["x"], batch.get("c")
-        fake_logits = model.discriminate(self._fake(model, x.shape[0], c, generator), c)
+        if fake is None:
+            fake = self._fake(model, x.shape[0], c, generator)
+        fake_logits = model.discriminate(fake, c)
         if self.wasserstein:
             return {"loss": -fake_logits.mean(), "d_fake_g": fake_logits.mean().detach()}
         loss = generator_minimax(fake_logits) if self.config.loss == "minimax" else generator_nonsaturating(fake_logits)

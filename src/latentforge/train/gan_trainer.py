@@ -60,9 +60,12 @@ class GANTrainer:
         self.real_diversity: float | None = None
         self.fixed_c: torch.Tensor | None = None
 
-    def _phase(self, train_d: bool) -> None:
+    def _phase(self, train_d: bool, record_generator: bool = False) -> None:
+        """Freeze the network that is not being trained. In a discriminator step that is followed by a
+        generator step, the generator's forward pass is recorded for reuse (its output reaches the
+        discriminator detached, so the generator still gets no gradient)."""
         self.model.discriminator.requires_grad_(train_d)
-        self.model.generator.requires_grad_(not train_d)
+        self.model.generator.requires_grad_(not train_d or record_generator)
 
     def fit(self, train: torch.Tensor | Batch, val: torch.Tensor | Batch | None = None) -> list[dict[str, Any]]:
         cfg, o = self.config, self.objective.config
@@ -88,18 +91,22 @@ class GANTrainer:
                 perm = torch.randperm(n, generator=self.generator)
                 for b, start in enumerate(range(0, n, cfg.batch_size)):
                     batch = take(train, perm[start:start + cfg.batch_size])
-                    self._phase(train_d=True)
+                    g_phase_next = (b + 1) % o.n_critic == 0
+                    self._phase(train_d=True, record_generator=g_phase_next)
                     with torch.autocast(**autocast):
-                        d = self.objective.discriminator_terms(self.model, batch, self.generator)
+                        d = self.objective.discriminator_terms(self.model, batch, self.generator,
+                                                               keep_fake=g_phase_next)
+                    fake = d.pop("fake", None)
                     self._step(self.opt_d, d["loss"], epoch, b, "discriminator")
                     gnorm["d"] += _grad_norm(self.model.discriminator.parameters())
                     self._add(sums, "d", d, batch["x"].shape[0])
                     counts["d"] += batch["x"].shape[0]
-                    if (b + 1) % o.n_critic == 0:
+                    if g_phase_next:
                         self._phase(train_d=False)
                         for _ in range(o.g_steps):
                             with torch.autocast(**autocast):
-                                g = self.objective.generator_terms(self.model, batch, self.generator)
+                                g = self.objective.generator_terms(self.model, batch, self.generator, fake=fake)
+                            fake = None  # a second generator step draws new samples
                             self._step(self.opt_g, g["loss"], epoch, b, "generator")
                             gnorm["g"] += _grad_norm(self.model.generator.parameters())
                             self.model.update_ema()
@@ -151,7 +158,7 @@ class GANTrainer:
         row["train_loss"] = row.get("g_loss", float("nan"))  # the loss curve's generator line
         self.model.eval()
         with torch.no_grad():
-            samples = self.model.generate(self.fixed_z, self.fixed_c, ema=True)
+            samples = self.model.generate(self.fixed_z, self.fixed_c)  # the live generator, not its lagging EMA
             row["diversity"] = diversity(samples)
             row["diversity_real"] = self.real_diversity
             if val is not None and len(val["x"]):
@@ -161,12 +168,13 @@ class GANTrainer:
         notes = []
         self.win_streak = self.win_streak + 1 if row.get("d_acc", 0) >= WIN_ACC else 0
         if self.win_streak >= WIN_EPOCHS:
+            alt = "--loss ns" if self.objective.config.loss == "minimax" else "--loss wgan-gp"
             notes.append(f"the discriminator wins outright (accuracy >= {WIN_ACC} for {self.win_streak} epochs): the "
-                         "generator gets little signal; try --loss ns or wgan-gp, a lower --lr-d, more --g-steps, "
+                         f"generator gets little signal; try {alt}, a lower --lr-d, more --g-steps, "
                          "or --label-smoothing 0.1")
         if row["diversity"] < COLLAPSE_RATIO * self.real_diversity:
             notes.append(f"possible mode collapse: samples are {row['diversity'] / self.real_diversity:.2f}x as "
-                         "diverse as real data; try wgan-gp, a lower --lr-g, or --ema-decay 0.999")
+                         "diverse as real data; try --loss wgan-gp, a lower --lr-g, or --label-smoothing 0.1")
         if notes:
             row["warnings"] = notes
             for note in notes:
