@@ -115,7 +115,8 @@ def test_demo_writes_its_runs_and_plots(tmp_path, capsys):
 
     runs = run_demo(out=tmp_path / "demo", data="digits", epochs=2, progress=False)
     assert set(runs) == {"ae-2d", "ae-16d", "vae-16d"}
-    for f in ("ae-2d/latent.png", "ae-2d/model.safetensors", "vae-16d/samples.png", "ae_vs_vae_random_codes.png"):
+    for f in ("ae-2d/latent.png", "ae-2d/model.safetensors", "vae-16d/samples.png", "ae_vs_vae_random_codes.png",
+              "vae-16d/report.html"):
         assert (tmp_path / "demo" / f).stat().st_size > 1000, f
     out = capsys.readouterr().out
-    assert "nll_iwae" in out and "done in" in out
+    assert "nll_iwae" in out and "done in" in out and "report (open it in a browser)" in out

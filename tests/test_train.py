@@ -170,3 +170,15 @@ def test_estimator_follows_sklearn_conventions(digits):
     assert est.inverse_transform(Z).shape == X.shape
     assert est.score(X) < 0 and est.score(X) > -np.var(X) * 1.5
     assert est.get_params()["latent_dim"] == 2
+
+
+def test_artifacts_get_ordinary_file_permissions(digits, tmp_path):
+    import os
+    import stat
+
+    lf.train("ae", digits, out=tmp_path / "r", epochs=1, **COMMON)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("config.json", "model.safetensors", "checkpoint.safetensors", "loss.png"):
+        mode = stat.S_IMODE((tmp_path / "r" / name).stat().st_mode)
+        assert mode == 0o666 & ~umask, (name, oct(mode))

@@ -274,7 +274,7 @@ class TrainedModel:
     def quality(self, data: Any, split: str = "all", *, n: int | None = None, seed: int = 0,
                 **data_kw) -> dict[str, Any]:
         """Sample-quality metrics of generated data against real data (see ``analysis.quality``)."""
-        from .analysis.quality import classifier_for, quality_metrics
+        from .analysis.quality import quality_metrics
 
         full = as_dataset(data, **data_kw)
         ds = self.select(full, split)
@@ -286,13 +286,21 @@ class TrainedModel:
         if self.conditional:
             cond = ds.y[pick] if self.conditioner.kind == "label" else ds.cond[pick]
         fake = self.scaler.transform(self.sample(n, cond, seed=seed))
+        clf, info = self.feature_classifier(full)
+        return quality_metrics(clf, info, real["x"].numpy(), fake)
+
+    def feature_classifier(self, data: Any, **data_kw):
+        """The small classifier whose features score sample quality: trained (seeded) on the training split
+        of ``data`` and kept in the run's ``classifier/`` folder."""
+        from .analysis.quality import classifier_for
+
+        full = as_dataset(data, **data_kw)
         tc = self.train_config
         idx = split_indices(len(full), val_fraction=tc.val_fraction, test_fraction=tc.test_fraction, seed=tc.seed)
         train_part = full.subset(idx["train"])
         where = (self.run_dir / "classifier") if self.run_dir else Path(tempfile.mkdtemp(prefix="lf-classifier-"))
-        clf, info = classifier_for(where, self.scaler.transform(train_part.x), train_part.y,
-                                   source=str(full.source), seed=tc.seed)
-        return quality_metrics(clf, info, real["x"].numpy(), fake)
+        return classifier_for(where, self.scaler.transform(train_part.x), train_part.y, source=str(full.source),
+                              seed=tc.seed)
 
     def add_noise(self, x: Any, *, seed: int = 0) -> np.ndarray:
         """Corrupt raw examples the way this model was trained (kind and level from its config)."""
@@ -315,7 +323,9 @@ class TrainedModel:
         idx = split_indices(len(ds), val_fraction=tc.val_fraction, test_fraction=tc.test_fraction, seed=tc.seed)
         if len(idx[split]) == 0:
             raise DataError(f"the {split} split is empty (fraction 0 in training); use --split all")
-        return ds.subset(idx[split])
+        part = ds.subset(idx[split])
+        part.info["index"] = idx[split]  # rows of the full dataset, for arrays kept beside it
+        return part
 
     def evaluate(self, data: Any, split: str = "all", *, seed: int = 0, k: int = 1000, **data_kw) -> dict[str, Any]:
         """Metrics as a flat dict: recon_mse for every model; psnr_* for denoising models;

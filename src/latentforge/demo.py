@@ -17,6 +17,7 @@ import numpy as np
 
 from .analysis import save_figure
 from .analysis.plots import random_code_comparison
+from .analysis.report import write_report
 from .api import train
 
 
@@ -44,10 +45,13 @@ def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 3
         keep = ("recon_mse", "psnr_recon", "elbo", "nll_iwae", "K", "kl")
         print(f"{name:8s}", json.dumps({k: round(m[k], 4) if isinstance(m[k], float) else m[k]
                                         for k in keep if k in m}))
+    print("writing the VAE's report (metrics, baselines, latent pictures) ...")
+    report = write_report(vae16, data, k=200)
     print(f"done in {time.perf_counter() - t0:.1f} s. Plots:")
     for p in [out / "ae-2d" / "latent.png", out / "ae-2d" / "reconstructions.png", out / "vae-16d" / "samples.png",
               out / "ae_vs_vae_random_codes.png"]:
         print(f"  {p}")
+    print(f"report (open it in a browser): {report}")
     print(f"next: latentforge info {out / 'vae-16d'}   |   latentforge sample {out / 'vae-16d'} -n 64 "
           f"--out samples.npz")
     return {"ae-2d": ae2, "ae-16d": ae16, "vae-16d": vae16}

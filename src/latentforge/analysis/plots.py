@@ -86,8 +86,7 @@ def image_grid(x: np.ndarray, ncols: int | None = None, title: str = ""):
     m = mosaic((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-12), ncols)
     rows = int(np.ceil(n / ncols))
     fig, ax = plt.subplots(figsize=(min(0.55 * ncols + 0.6, 14), min(0.55 * rows + 0.8, 14)))
-    cmap = plt.get_cmap("gray").copy()
-    cmap.set_bad("#d8d8d8")
+    cmap = plt.get_cmap("gray").with_extremes(bad="#d8d8d8")
     ax.imshow(m, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     if title:
@@ -95,16 +94,30 @@ def image_grid(x: np.ndarray, ncols: int | None = None, title: str = ""):
     return fig
 
 
-def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str = "latent space"):
-    """2-D scatter of codes coloured by label; codes with more dimensions are shown by their PCA projection."""
-    method = "latent dims 1-2"
-    if z.shape[1] > 2:
+def project_2d(z: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
+    """(N, d) -> (N, 2) and the method's name: the codes themselves for d <= 2, else PCA or t-SNE."""
+    if z.shape[1] == 2:
+        return z, "latent dimensions 1 and 2"
+    if z.shape[1] == 1:
+        return np.concatenate([z, np.zeros_like(z)], 1), "latent dimension 1"
+    if method == "pca":
         zc = z - z.mean(0)
-        _, _, vt = np.linalg.svd(zc, full_matrices=False)
-        z = zc @ vt[:2].T
-        method = "PCA projection of the latent space"
-    elif z.shape[1] == 1:
-        z = np.concatenate([z, np.zeros_like(z)], 1)
+        _, s, vt = np.linalg.svd(zc, full_matrices=False)
+        share = (s[:2] ** 2).sum() / (s ** 2).sum()
+        return zc @ vt[:2].T, f"PCA projection, {share:.0%} of the variance"
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        return TSNE(2, random_state=seed, init="pca", perplexity=min(30, len(z) - 1)).fit_transform(z), "t-SNE"
+    raise ValueError(f"unknown projection {method!r}; choose pca or tsne")
+
+
+def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str = "latent space",
+                   method: str | None = None):
+    """2-D scatter of codes coloured by label; codes with more dimensions are shown by their PCA projection.
+    With ``method`` the points are already 2-D (a projection of that name)."""
+    if method is None:
+        z, method = project_2d(z)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     labels = None if labels is None else np.asarray(labels)
     if labels is not None and np.issubdtype(labels.dtype, np.integer) and len(np.unique(labels)) <= 20:
@@ -118,8 +131,8 @@ def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str =
         fig.colorbar(sc, ax=ax, label="label")
     else:
         ax.scatter(z[:, 0], z[:, 1], s=6, alpha=0.8)
-    ax.set_xlabel("z1" if method.startswith("latent") else "PC 1")
-    ax.set_ylabel("z2" if method.startswith("latent") else "PC 2")
+    ax.set_xlabel("z1" if method.startswith("latent") else f"{method.split(' ')[0]} 1")
+    ax.set_ylabel("z2" if method.startswith("latent") else f"{method.split(' ')[0]} 2")
     ax.set_title(f"{title} ({method})")
     return fig
 

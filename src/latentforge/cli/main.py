@@ -241,11 +241,93 @@ def cmd_score(a) -> int:
     return 0
 
 
+def _mask_for(spec: str, ds, seed: int) -> np.ndarray:
+    from ..analysis.inversion import mask_pattern
+
+    if spec.lower().endswith((".npy", ".npz", ".h5", ".hdf5")):
+        from ..data import read_file
+
+        m = np.asarray(read_file(spec)["x"]).astype(bool)
+        if m.shape == ds.x.shape[1:] or m.shape == ds.x.shape:
+            return np.broadcast_to(m, ds.x.shape)
+        if m.ndim == ds.x.ndim - 1 and m.shape[0] == len(ds) and ds.x.shape[1] == 1:
+            return m[:, None]
+        raise LatentforgeError(f"--mask {spec}: shape {m.shape} fits neither one example {ds.x.shape[1:]} "
+                               f"nor the data {ds.x.shape}")
+    return np.broadcast_to(mask_pattern(spec, ds.x.shape[1:], seed=seed), ds.x.shape) if not spec.startswith(
+        "random") else np.stack([mask_pattern(spec, ds.x.shape[1:], seed=seed + i) for i in range(len(ds))])
+
+
+def cmd_inpaint(a) -> int:
+    from ..analysis.inversion import inpaint
+    from ..api import load
+
+    run = load(a.run_dir)
+    ds = run.select(a.data, _resolve_split(run, a), **_data_kw(a))
+    if a.limit:
+        ds = ds.subset(np.arange(min(a.limit, len(ds))))
+    mask = _mask_for(a.mask, ds, a.seed)
+    res = inpaint(run, ds, mask, steps=a.steps, lr=a.lr, seed=a.seed)
+    # the data given are complete, so the filled region can be scored against them
+    miss = res["mask"]
+    same = str(a.data) == str(run.data_info.get("source"))
+    ref = run.select(a.data, "train", **_data_kw(a)) if same else ds  # the mean image the baseline fills in
+    mean_fill = np.broadcast_to(ref.x.mean(0, keepdims=True), ds.x.shape)
+    summary = {"model": run.name, "n": len(ds), "mask": a.mask, "missing_fraction": float(miss.mean()),
+               "mse_filled_region": float(np.mean((res["filled"] - ds.x)[miss] ** 2)),
+               "mse_mean_fill": float(np.mean((mean_fill - ds.x)[miss] ** 2)),
+               "fit_error_observed": float(res["error"].mean()), "fit_error_start": float(res["error_start"].mean())}
+    _print_json(summary)
+    _save_npz(a.out, filled=res["filled"], reconstruction=res["reconstruction"], mask=miss, input=ds.x, z=res["z"],
+              labels=ds.y)
+    return 0
+
+
+def cmd_explore(a) -> int:
+    from ..analysis import explore
+    from ..api import load
+
+    run = load(a.run_dir)
+    ds = run.select(a.data, _resolve_split(run, a), **_data_kw(a))
+    summary = explore.explore(run, ds, a.out, method=a.method, steps=a.steps,
+                              pair=_ints(a.interpolate), sets=_ints(a.arithmetic), param_key=a.param)
+    _print_json(summary)
+    return 0
+
+
+def _ints(text: str | None):
+    if not text:
+        return None
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise LatentforgeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def cmd_report(a) -> int:
+    from ..analysis.report import write_report
+    from ..api import load
+
+    run = load(a.run_dir)
+    path = write_report(run, a.data, a.out, k=a.k, baselines=not a.no_baselines)
+    print(path)
+    return 0
+
+
 def cmd_evaluate(a) -> int:
     from ..api import load
 
     run = load(a.run_dir)
-    _print_json(run.evaluate(a.data, _resolve_split(run, a), seed=a.seed, k=a.k, **_data_kw(a)))
+    split = _resolve_split(run, a)
+    out = run.evaluate(a.data, split, seed=a.seed, k=a.k, **_data_kw(a))
+    if a.baselines:
+        from ..analysis.baselines import baseline_table
+
+        full = run.select(a.data, "all", **_data_kw(a))
+        train = run.select(full, "train") if split == "test" else full
+        clf = run.feature_classifier(full) if run.family in ("vae", "gan") and full.y is not None else None
+        out["baselines"] = baseline_table(run, train, run.select(full, split), seed=a.seed, classifier=clf)
+    _print_json(out)
     return 0
 
 
@@ -332,9 +414,44 @@ def build_parser() -> argparse.ArgumentParser:
                             "nll_iwae, K, kl for VAEs (nats per example)",
                 out=False, split="auto")
     e.add_argument("--seed", type=int, default=0, help="seed of evaluation randomness such as corruption")
+    e.add_argument("--baselines", action="store_true",
+                   help="also fit PCA (reconstruction) and Gaussian / mixture / KDE (samples) to the training "
+                        "data and report their metrics beside the model's")
     e.add_argument("--k", type=int, default=1000,
                    help="VAE: importance samples per example for nll_iwae (default: 1000)")
     e.set_defaults(fn=cmd_evaluate)
+    ip = run_cmd("inpaint", "fill masked points from the decoder: optimise the latent vector against the observed "
+                            "points only (npz keys filled, reconstruction, mask, z); prints how the filled region "
+                            "compares with a mean-fill", split="auto")
+    ip.add_argument("--mask", required=True,
+                    help="a mask file (.npy / .npz, True = missing; one example's shape or the data's) or a "
+                         "pattern: bottom, top, left, right, center:K, random:P")
+    ip.add_argument("--steps", type=int, default=300, help="optimiser steps on the latent vector (default: 300)")
+    ip.add_argument("--lr", type=float, default=0.05, help="its learning rate (default: 0.05)")
+    ip.add_argument("--limit", type=int, default=0, help="use only the first N examples (default: all)")
+    ip.add_argument("--seed", type=int, default=0, help="seed for random masks (default: 0)")
+    ip.set_defaults(fn=cmd_inpaint)
+    ex = run_cmd("explore", "latent-space pictures: scatter, traversal, interpolation, arithmetic, probe direction",
+                 out=False, split="auto")
+    ex.add_argument("--out", required=True, help="output folder for the PNGs, latents (.npz) and summary.json")
+    ex.add_argument("--method", choices=("pca", "tsne"), default="pca",
+                    help="projection for latent spaces of more than 2 dimensions (default: pca)")
+    ex.add_argument("--steps", type=int, default=10, help="interpolation steps (default: 10)")
+    ex.add_argument("--interpolate", help="two example indices I,J to interpolate between (default: the first "
+                                          "two examples of different classes)")
+    ex.add_argument("--arithmetic", help="three class labels A,B,C: decode mean(A) - mean(B) + mean(C) "
+                                         "(default: the first three classes)")
+    ex.add_argument("--param", help="name of a per-example parameter for the probe: an array in the data file "
+                                    "(npz key / HDF5 dataset), or 'labels' (default: the labels)")
+    ex.set_defaults(fn=cmd_explore)
+    rp = sub.add_parser("report", help="write report.html: one self-contained page with config, curves, "
+                                       "reconstructions, samples, latent plots, metrics and baselines")
+    rp.add_argument("run_dir", metavar="RUN_DIR")
+    rp.add_argument("--data", help="data to measure on (default: the run's training data; its test split)")
+    rp.add_argument("--out", help="output file (default: RUN_DIR/report.html)")
+    rp.add_argument("--k", type=int, default=200, help="VAE: importance samples for nll_iwae (default: 200)")
+    rp.add_argument("--no-baselines", action="store_true", help="skip the classical baselines table")
+    rp.set_defaults(fn=cmd_report)
     i = sub.add_parser("info", help="describe a run: model, parameters, config, training result")
     i.add_argument("run_dir", metavar="RUN_DIR")
     i.set_defaults(fn=cmd_info)
