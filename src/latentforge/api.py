@@ -358,6 +358,8 @@ class TrainedModel:
             z = self._map(self._encode, b).numpy()
             out["active_fraction"] = float(np.mean(np.abs(z) > c.active_threshold))
             out["active_threshold"] = c.active_threshold
+        if self.family == "vae" and _is_shower_file(ds.source):
+            out["showers"] = self.shower_validation(ds, seed=seed)
         if self.family == "vae":
             ll = self.log_likelihood(ds, k, seed=seed)
             q_kl = self._map(lambda s: self.model.encode_dist(model_input(s), s.get("c")).kl(), b)
@@ -373,8 +375,23 @@ class TrainedModel:
         terms = evaluate_objective(self.model, self.objective, self.batch(ds), seed=seed)
         out.update({k: v for k, v in terms.items() if k != "loss"})
         out["g_loss"] = terms["loss"]
-        out.update(self.quality(data, split, seed=seed, **data_kw))
+        if ds.y is not None:
+            out.update(self.quality(data, split, seed=seed, **data_kw))
+        if _is_shower_file(ds.source):
+            out["showers"] = self.shower_validation(ds, seed=seed)
         return out
+
+    def shower_validation(self, ds: ArrayDataset, *, seed: int = 0) -> dict[str, Any]:
+        """CaloChallenge-style comparison of generated with reference showers at the same conditions."""
+        from .analysis.showers import validate
+        from .data.simulators import read_showers
+
+        ref = read_showers(ds.source)
+        index = ds.info.get("index", np.arange(len(ds)))
+        ref = {k: v[index] for k, v in ref.items()}
+        cond = ds.cond if self.conditional else None
+        gen = {"showers": self.sample(len(ds), cond, seed=seed), "incident_energies": ref["incident_energies"]}
+        return validate(ref, gen, seed=seed)
 
     # ------------------------------------------------------------------ persistence
     def save(self, run_dir: str | os.PathLike | None = None) -> Path:
@@ -414,6 +431,19 @@ class TrainedModel:
         conditioner = Conditioner.from_state_dict(state["condition"]) if state.get("condition") else None
         history = _read_metrics(run_dir / METRICS_FILE)
         return cls(cfg["model"], model, objective, scaler, tcfg, cfg.get("data", {}), run_dir, history, conditioner)
+
+
+def _is_shower_file(source: Any) -> bool:
+    s = str(source)
+    if not s.lower().endswith((".h5", ".hdf5")) or not os.path.exists(s):
+        return False
+    import h5py
+
+    try:
+        with h5py.File(s, "r") as f:
+            return f.attrs.get("kind") == "calorimeter-showers" or ("showers" in f and "incident_energies" in f)
+    except OSError:
+        return False
 
 
 def _read_metrics(path: Path) -> list[dict]:

@@ -17,7 +17,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity
 OUTPUTS = ("sigmoid", "identity")
 LOSSES = ("bce", "mse")
 CORRUPTIONS = ("gaussian", "masking", "salt-pepper")
-SCALINGS = ("minmax", "standard", "none")
+SCALINGS = ("minmax", "standard", "none", "log")
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -333,8 +333,8 @@ class TrainConfig(Config):
     patience: int = option(10, "stop after this many epochs without a better validation loss (0: never)")
     val_fraction: float = option(0.1, "fraction of the data held out for validation")
     test_fraction: float = option(0.1, "fraction of the data held out for testing")
-    scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none",
-                          SCALINGS)
+    scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none, "
+                          "log (non-negative data such as energies)", SCALINGS)
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
     precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, or bf16 "
                             "autocast (faster on CPUs with bf16 instructions; losses stay fp32)", ("fp32", "bf16"))

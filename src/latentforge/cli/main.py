@@ -314,6 +314,24 @@ def cmd_report(a) -> int:
     return 0
 
 
+def cmd_simulate(a) -> int:
+    import time
+
+    from ..data.simulators import ShowerSimulator, write_showers
+
+    if not a.out.lower().endswith((".h5", ".hdf5")):
+        raise LatentforgeError(f"--out {a.out}: give a file name ending in .h5")
+    t0 = time.perf_counter()
+    data = ShowerSimulator(seed=a.seed, deposits_per_gev=a.deposits_per_gev).simulate(
+        a.n, a.particle, tuple(a.energy_range))
+    seconds = time.perf_counter() - t0
+    write_showers(a.out, data)
+    print(json.dumps({"file": a.out, "n": a.n, "particle": a.particle, "energy_range_gev": a.energy_range,
+                      "ms_per_shower": round(1000 * seconds / a.n, 3),
+                      "mean_response": float((data["showers"].sum(1) / data["incident_energies"][:, 0]).mean())}))
+    return 0
+
+
 def cmd_evaluate(a) -> int:
     from ..api import load
 
@@ -452,6 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--k", type=int, default=200, help="VAE: importance samples for nll_iwae (default: 200)")
     rp.add_argument("--no-baselines", action="store_true", help="skip the classical baselines table")
     rp.set_defaults(fn=cmd_report)
+    sim = sub.add_parser("simulate", help="run a built-in simulator: `simulate showers` writes calorimeter showers "
+                                          "(CaloChallenge-style HDF5)")
+    sim.add_argument("what", choices=("showers",), help="the simulator")
+    sim.add_argument("-n", type=int, default=10000, help="number of showers (default: 10000)")
+    sim.add_argument("--particle", choices=("e+", "gamma", "pi+"), default="e+", help="incident particle")
+    sim.add_argument("--energy-range", type=float, nargs=2, default=(1.0, 100.0), metavar=("LOW", "HIGH"),
+                     help="incident energies, log-uniform, in GeV (default: 1 100)")
+    sim.add_argument("--deposits-per-gev", type=int, default=400, help="Monte-Carlo deposits per GeV (default: 400)")
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--out", required=True, help="output .h5 file")
+    sim.set_defaults(fn=cmd_simulate)
     i = sub.add_parser("info", help="describe a run: model, parameters, config, training result")
     i.add_argument("run_dir", metavar="RUN_DIR")
     i.set_defaults(fn=cmd_info)

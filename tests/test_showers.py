@@ -1,0 +1,115 @@
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+import latentforge as lf
+from latentforge.analysis.showers import classifier_auc, observables, response, separation_power
+from latentforge.cli.main import main
+from latentforge.data.simulators import N_CELLS, ShowerSimulator, read_showers, write_showers
+
+
+def test_layout_is_calogans():
+    assert N_CELLS == 3 * 96 + 12 * 12 + 12 * 6 == 504
+
+
+@pytest.mark.parametrize("particle", ["e+", "gamma", "pi+"])
+def test_deposits_sum_to_the_sampled_visible_energy(particle):
+    d = ShowerSimulator(seed=1).simulate(40, particle, return_deposits=True, batch=40)
+    dep = d["deposits"]
+    per_shower = np.bincount(dep["owner"], weights=dep["energy"], minlength=40)
+    np.testing.assert_allclose(per_shower, d["visible"], rtol=1e-9)
+    assert np.all(d["showers"].sum(1) <= d["visible"] * (1 + 1e-5))  # cells hold what did not leak
+    assert np.all(d["showers"] >= 0)
+
+
+def test_cost_grows_with_energy():
+    sim = ShowerSimulator(seed=0)
+    low = sim.simulate(50, "e+", energies=np.full(50, 2.0), return_deposits=True, batch=50)["deposits"]
+    high = sim.simulate(50, "e+", energies=np.full(50, 50.0), return_deposits=True, batch=50)["deposits"]
+    assert len(high["owner"]) > 20 * len(low["owner"])
+
+
+def test_mean_depth_grows_with_log_energy_and_pions_are_wider():
+    sim = ShowerSimulator(seed=2)
+    depth = []
+    for e in (2.0, 10.0, 50.0):
+        dep = sim.simulate(30, "e+", energies=np.full(30, e), return_deposits=True, batch=30)["deposits"]
+        depth.append(np.average(dep["depth"], weights=dep["energy"]))
+    assert depth[0] < depth[1] < depth[2]
+    assert (depth[2] - depth[1]) == pytest.approx(depth[1] - depth[0], rel=0.35)  # ~ linear in log E
+    el = sim.simulate(300, "e+", energies=np.full(300, 20.0))
+    pi = sim.simulate(300, "pi+", energies=np.full(300, 20.0))
+    o_el, o_pi = observables(el["showers"], el["incident_energies"]), observables(pi["showers"], pi["incident_energies"])
+    showering = o_pi["E_layer1"] > 0.5  # pions that started a shower in the calorimeter
+    assert o_pi["width_x_layer1"][showering].mean() > 1.3 * o_el["width_x_layer1"].mean()
+    assert o_pi["E_total/E_inc"].mean() < 0.8 < o_el["E_total/E_inc"].mean()
+
+
+def test_hdf5_round_trip_and_loading_as_a_dataset(tmp_path):
+    d = ShowerSimulator(seed=3).simulate(20, "gamma")
+    write_showers(tmp_path / "s.h5", d)
+    back = read_showers(tmp_path / "s.h5")
+    np.testing.assert_array_equal(back["showers"], d["showers"])
+    np.testing.assert_array_equal(back["incident_energies"], d["incident_energies"])
+    ds = lf.load_dataset(tmp_path / "s.h5", cond_key="conditions")
+    assert ds.x.shape == (20, 504) and ds.cond.shape == (20, 4)
+    np.testing.assert_allclose(ds.cond[:, 0], np.log10(d["incident_energies"][:, 0]), rtol=1e-6)
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        assert f.attrs["kind"] == "calorimeter-showers"
+
+
+def test_separation_power_limits():
+    h = np.array([1.0, 4.0, 2.0, 0.0])
+    assert separation_power(h, h) == 0.0
+    assert separation_power(np.array([1.0, 2.0, 0.0, 0.0]), np.array([0.0, 0.0, 3.0, 1.0])) == pytest.approx(1.0)
+
+
+def test_classifier_cannot_tell_two_reference_samples_apart():
+    a = ShowerSimulator(seed=4).simulate(600, "e+")
+    b = ShowerSimulator(seed=5).simulate(600, "e+")
+    auc = classifier_auc(a["showers"], b["showers"], a["incident_energies"], b["incident_energies"])
+    assert 0.4 < auc < 0.6, auc
+    c = ShowerSimulator(seed=6).simulate(600, "pi+")
+    assert classifier_auc(a["showers"], c["showers"], a["incident_energies"], c["incident_energies"]) > 0.95
+
+
+def test_response_is_linear_for_electrons():
+    rows = response(ShowerSimulator(seed=7).simulate(800, "e+"))
+    assert len(rows) >= 4 and all(0.9 < r["response"] < 1.05 for r in rows)
+    assert rows[0]["resolution"] > rows[-1]["resolution"]  # relative resolution improves with energy
+
+
+def test_log_scaling_round_trip_keeps_zeros_and_non_negativity():
+    d = ShowerSimulator(seed=8).simulate(100, "e+")["showers"]
+    s = lf.Scaler("log").fit(d)
+    u = s.transform(d)
+    assert u.min() >= 0 and u.max() == pytest.approx(1.0, abs=1e-6)
+    back = s.inverse_transform(u)
+    eps = float(s.params["eps"])  # the 1st percentile of the non-zero values: smaller ones become 0
+    np.testing.assert_allclose(back[d >= eps], d[d >= eps], rtol=1e-4)
+    assert np.all(back[d < eps] == 0) and 0 < (d[d > 0] < eps).mean() < 0.02
+    assert s.inverse_transform(np.full((1, 504), -0.3)).max() == 0.0
+    with pytest.raises(lf.ConfigError, match="non-negative"):
+        lf.Scaler("log").fit(-d)
+
+
+def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
+    f = tmp_path / "e.h5"
+    assert main(["simulate", "showers", "-n", "600", "--particle", "e+", "--energy-range", "1", "50",
+                 "--out", str(f)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["n"] == 600 and 0.9 < info["mean_response"] < 1.05
+    run_dir = tmp_path / "cvae"
+    assert main(["train", "cvae", "--data", str(f), "--condition", "vector", "--cond-key", "conditions",
+                 "--likelihood", "gaussian-shared", "--scaling", "log", "--latent-dim", "8", "--hidden", "128",
+                 "--epochs", "3", "--no-progress", "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(run_dir), "--data", str(f), "--cond-key", "conditions", "--k", "10"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    sh = m["showers"]
+    assert 0.5 <= sh["auc"] <= 1.0 and 0 <= sh["S_E_total_over_E_inc"] <= 1
+    assert "E_layer1" in sh["separation_power"] and "voxel_energy" in sh["separation_power"]
+    gen = lf.load(run_dir).sample(10, np.tile([[1.0, 1, 0, 0]], (10, 1)))
+    assert gen.shape == (10, 504) and gen.min() >= 0
