@@ -27,6 +27,7 @@ from .data import ArrayDataset, Conditioner, Scaler, check_unit_range, corrupt, 
 from .errors import ArtifactError, ConfigError, DataError
 from .io import (append_jsonl, check_run_config, load_tensors, read_json, save_tensors, write_json,
                  write_jsonl)
+from .models.base import repeat_condition
 from .objectives.elbo import importance_weights, iwae_bound, model_input
 from .train import Trainer, evaluate_objective
 from .train.trainer import take
@@ -237,8 +238,7 @@ class TrainedModel:
             q = self.model.encode_dist(model_input(b), b.get("c"))
             z = q.sample(g, n=samples)  # (K, B, latent)
             k, nb, d = z.shape
-            c = b.get("c")
-            cc = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(k * nb, -1)
+            cc = repeat_condition(b.get("c"), k)
             mean_k = self.model.decode(z.reshape(k * nb, d), cc).reshape(k, nb, *self.input_shape)
             var = mean_k.var(0, unbiased=False)
             if include_decoder_noise:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..io import atomic_write_bytes, write_json
+from ..io import write_json, write_npz
 from . import latent as lt
 from .plots import image_grid, latent_scatter, save_figure
-
-
-def _save_npz(path: Path, **arrays) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, pair: list[int] | None = None,
@@ -58,7 +51,7 @@ def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, p
         ends = f"examples {i} and {j}"
     lin = lt.interpolate(run, a, b, steps=steps, method="linear", condition=cond0 if gan else None)
     sph = lt.interpolate(run, a, b, steps=steps, method="slerp", condition=cond0 if gan else None)
-    _save_npz(out / "interpolation.npz", linear=lin["z"], slerp=sph["z"], t=lin["t"])
+    write_npz(out / "interpolation.npz", linear=lin["z"], slerp=sph["z"], t=lin["t"])
     summary["files"].append(str(out / "interpolation.npz"))
     summary["interpolation"] = ends
     if images:

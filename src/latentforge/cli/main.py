@@ -116,16 +116,12 @@ def _json_default(o: Any):
 
 
 def _save_npz(path: str, **arrays: np.ndarray) -> None:
-    import io
-
-    from ..io import atomic_write_bytes
+    from ..io import write_npz
 
     if not path.endswith(".npz"):
         raise LatentforgeError(f"--out {path}: give a file name ending in .npz")
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: v for k, v in arrays.items() if v is not None})
-    atomic_write_bytes(path, buf.getvalue())
-    print(f"wrote {path} ({', '.join(k for k, v in arrays.items() if v is not None)})", file=sys.stderr)
+    keys = write_npz(path, **arrays)
+    print(f"wrote {path} ({', '.join(keys)})", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------------------------- train

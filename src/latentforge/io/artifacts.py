@@ -89,6 +89,19 @@ def load_tensors(path: str | os.PathLike, what: str = "tensor file") -> tuple[di
     return tensors, meta
 
 
+def write_npz(path: str | os.PathLike, **arrays) -> list[str]:
+    """Compressed .npz of the arrays that are not None, written atomically; returns the keys written."""
+    import io
+
+    import numpy as np
+
+    keep = {k: v for k, v in arrays.items() if v is not None}
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **keep)
+    atomic_write_bytes(path, buf.getvalue())
+    return list(keep)
+
+
 def append_jsonl(path: str | os.PathLike, obj: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(obj) + "\n")

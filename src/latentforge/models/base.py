@@ -48,3 +48,8 @@ class ConfiguredModel(nn.Module):
 def with_condition(a: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
     """Append the condition vector to each row of a (B, F) tensor (no-op without a condition)."""
     return a if c is None else torch.cat([a, c], dim=1)
+
+
+def repeat_condition(c: torch.Tensor | None, k: int) -> torch.Tensor | None:
+    """Conditions (B, P) for K latent draws each, in the (K * B, P) order of ``z.reshape(K * B, d)``."""
+    return None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(k * c.shape[0], -1)

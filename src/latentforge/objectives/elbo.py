@@ -12,6 +12,7 @@ import torch
 
 from ..config import ELBOConfig
 from ..errors import ConfigError
+from ..models.base import repeat_condition
 from ..models.distributions import standard_normal_log_prob
 from .likelihoods import log_likelihood
 
@@ -26,8 +27,7 @@ def model_input(batch: dict[str, torch.Tensor]) -> torch.Tensor:
 def _decode_many(model, z: torch.Tensor, c: torch.Tensor | None):
     """Decode z of shape (K, B, D) -> loc (K, B, *S), log_sigma broadcastable to it."""
     k, b, d = z.shape
-    cc = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(k * b, -1)
-    loc, log_sigma = model.decode_params(z.reshape(k * b, d), cc)
+    loc, log_sigma = model.decode_params(z.reshape(k * b, d), repeat_condition(c, k))
     loc = loc.reshape(k, b, *loc.shape[1:])
     if log_sigma is not None and log_sigma.dim() > 0:
         log_sigma = log_sigma.reshape(k, b, *log_sigma.shape[1:])
