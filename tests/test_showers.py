@@ -95,6 +95,31 @@ def test_log_scaling_round_trip_keeps_zeros_and_non_negativity():
         lf.Scaler("log").fit(-d)
 
 
+def test_fractions_scaling_separates_shape_from_total_and_round_trips():
+    d = ShowerSimulator(seed=9).simulate(200, "e+")
+    x = d["showers"]
+    s = lf.Scaler("fractions").fit(x)
+    assert s.model_shape((504,)) == (505,) and s.raw_shape((505,)) == (504,)
+    u = s.transform(x)
+    assert u.shape == (200, 505) and u.min() >= 0 and u.max() <= 1
+    assert np.all(u[:, :-1][x == 0] == 0)  # empty cells stay exactly 0
+    # the last feature is the log total on [0, 1]: monotone in the shower's total energy
+    order = np.argsort(x.sum(1))
+    assert np.all(np.diff(u[order, -1]) >= 0) and 0.05 < u[:, -1].min() < u[:, -1].max() < 0.95
+    back = s.inverse_transform(u)
+    np.testing.assert_allclose(back.sum(1), x.sum(1), rtol=1e-5)  # totals exact, whatever the cells lose
+    big = x >= 2 * float(s.params["eps"]) * x.sum(1, keepdims=True)
+    np.testing.assert_allclose(back[big], x[big], rtol=0.02)
+    # a decoded example always sums to its decoded total, even when its shape part does not sum to one
+    v = u.copy()
+    v[:, :-1] *= 0.9
+    np.testing.assert_allclose(s.inverse_transform(v).sum(1), x.sum(1), rtol=1e-5)
+    with pytest.raises(lf.ConfigError, match="flat examples"):
+        s.transform(x.reshape(200, 1, 504))
+    with pytest.raises(lf.ConfigError, match="non-negative"):
+        lf.Scaler("fractions").fit(-x)
+
+
 def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
     f = tmp_path / "e.h5"
     assert main(["simulate", "showers", "-n", "600", "--particle", "e+", "--energy-range", "1", "50",

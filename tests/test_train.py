@@ -182,3 +182,17 @@ def test_artifacts_get_ordinary_file_permissions(digits, tmp_path):
     for name in ("config.json", "model.safetensors", "checkpoint.safetensors", "loss.png"):
         mode = stat.S_IMODE((tmp_path / "r" / name).stat().st_mode)
         assert mode == 0o666 & ~umask, (name, oct(mode))
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_one_percent_by_the_last_epoch():
+    from latentforge.train.trainer import lr_factor
+
+    cfg = lf.TrainConfig(epochs=5, lr_schedule="cosine", lr=0.01)
+    factors = [lr_factor(cfg, e) for e in range(1, 6)]
+    assert factors[0] == 1.0 and factors[-1] == pytest.approx(0.01) and all(np.diff(factors) < 0)
+    assert lr_factor(lf.TrainConfig(epochs=5), 3) == 1.0
+    x = np.random.default_rng(0).random((200, 6)).astype(np.float32)
+    run = lf.train("ae", x, latent_dim=2, hidden=(8,), epochs=5, lr=0.01, lr_schedule="cosine", progress=False)
+    assert [r["lr"] for r in run.history] == pytest.approx([0.01 * f for f in factors])
+    with pytest.raises(lf.ConfigError, match="lr_schedule"):
+        lf.TrainConfig(lr_schedule="step")

@@ -10,6 +10,7 @@ import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.models import DiagonalGaussian
 from latentforge.objectives import ELBOObjective, gaussian_log_likelihood, importance_weights, iwae_bound
+from latentforge.objectives.likelihoods import hurdle_log_likelihood
 
 FAST = dict(hidden=(64,), batch_size=64, seed=0, progress=False)
 
@@ -229,3 +230,33 @@ def test_cli_2d_vae_on_mnist_separates_classes(tmp_path, capsys):
     assert (out / "latent.png").exists() and (out / "samples.png").exists()
     samples = run.sample(100, seed=0)
     assert samples.shape == (100, 1, 28, 28) and 0 <= samples.min() and samples.max() <= 255
+
+
+def test_hurdle_likelihood_is_a_zero_mass_plus_a_gaussian_density():
+    x = torch.tensor([[0.0, 0.5, 0.0, 1.2]])
+    mean, log_sigma = torch.tensor([[0.3, 0.4, 0.3, 1.0]]), torch.log(torch.tensor([[0.2, 0.1, 0.2, 0.5]]))
+    logit = torch.tensor([[0.4, -1.0, 2.0, 0.0]])
+    p = torch.sigmoid(logit)
+    want = (torch.log(1 - p[0, 0]) + torch.log(p[0, 1]) + Normal(0.4, 0.1).log_prob(torch.tensor(0.5))
+            + torch.log(1 - p[0, 2]) + torch.log(p[0, 3]) + Normal(1.0, 0.5).log_prob(torch.tensor(1.2)))
+    torch.testing.assert_close(hurdle_log_likelihood(x, mean, log_sigma, logit)[0], want)
+    mask = torch.tensor([[True, False, True, False]])  # masked points carry no weight
+    want_masked = torch.log(p[0, 1]) + Normal(0.4, 0.1).log_prob(torch.tensor(0.5)) + torch.log(p[0, 3]) \
+        + Normal(1.0, 0.5).log_prob(torch.tensor(1.2))
+    torch.testing.assert_close(hurdle_log_likelihood(x, mean, log_sigma, logit, mask)[0], want_masked)
+
+
+def test_hurdle_vae_learns_sparsity_and_its_samples_contain_exact_zeros():
+    g = np.random.default_rng(0)
+    n, d = 2000, 12
+    active = g.random((n, d)) < np.linspace(0.1, 0.9, d)  # feature j is non-zero with probability ~ j
+    x = np.where(active, g.uniform(0.3, 0.7, (n, d)), 0.0).astype(np.float32)
+    run = lf.train("vae", x, likelihood="hurdle", scaling="none", latent_dim=2, epochs=15, lr=3e-3, **FAST)
+    s = run.sample(4000, seed=1)
+    assert s.shape == (4000, d) and s.min() >= 0
+    frac = (s > 0).mean(0)
+    np.testing.assert_allclose(frac, np.linspace(0.1, 0.9, d), atol=0.08)
+    nz = s[s > 0]
+    assert 0.4 < nz.mean() < 0.6 and 0.06 < nz.std() < 0.16  # uniform(0.3, 0.7): mean 0.5, std 0.115
+    mean, std = run.predict(x[:50], samples=20)
+    assert mean.shape == (50, d) and np.all(std > 0)

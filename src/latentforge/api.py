@@ -94,7 +94,8 @@ class TrainedModel:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return self.model.input_shape
+        """Shape of one raw example (the model's own may differ, see ``Scaler.model_shape``)."""
+        return self.scaler.raw_shape(self.model.input_shape)
 
     def config_dict(self) -> dict[str, Any]:
         return {
@@ -220,6 +221,12 @@ class TrainedModel:
                               "is an autoencoder")
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.model.latent_dim, generator=g)
+        if self.family == "vae" and self.model.likelihood == "hurdle":  # draws from p(x|z), zeros included
+            b = {"x": z}
+            c = self.condition_vectors(n, condition)
+            if c is not None:
+                b["c"] = c
+            return self._raw(self._map(lambda s: self.model.decode_draw(s["x"], s.get("c"), g), b))
         return self.decode(z.numpy(), condition)
 
     def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
@@ -239,10 +246,11 @@ class TrainedModel:
             z = q.sample(g, n=samples)  # (K, B, latent)
             k, nb, d = z.shape
             cc = repeat_condition(b.get("c"), k)
-            mean_k = self.model.decode(z.reshape(k * nb, d), cc).reshape(k, nb, *self.input_shape)
+            shape = self.model.input_shape
+            mean_k = self.model.decode(z.reshape(k * nb, d), cc).reshape(k, nb, *shape)
             var = mean_k.var(0, unbiased=False)
             if include_decoder_noise:
-                std_k = self.model.decode_std(z.reshape(k * nb, d), cc).reshape(k, nb, *self.input_shape)
+                std_k = self.model.decode_std(z.reshape(k * nb, d), cc).reshape(k, nb, *shape)
                 var = var + std_k.pow(2).mean(0)
             return torch.stack([mean_k.mean(0), var.sqrt()], 1)  # (B, 2, ...)
 
@@ -518,7 +526,8 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     conditioner = _fit_conditioner(spec, options, ds, idx["train"])
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
-    mcfg, ocfg = spec.configs(ds.example_shape, **options)
+    scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]])
+    mcfg, ocfg = spec.configs(scaler.model_shape(ds.example_shape), **options)
     data_info = {"source": ds.source, "n": len(ds), "example_shape": list(ds.example_shape),
                  **{k: v for k, v in data_kw.items() if v and not isinstance(v, np.ndarray) and k != "labels"},
                  **({"labels": str(data_kw["labels"])} if isinstance(data_kw.get("labels"), (str, os.PathLike))
@@ -527,7 +536,6 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
 
     torch.manual_seed(tc.seed)  # initialisation
     net, objective = spec.build(mcfg, ocfg)
-    scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]])
     run = TrainedModel(model, net, objective, scaler, tc, data_info, out, conditioner=conditioner)
     train_b = run.batch(ds.subset(idx["train"]))
     val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None

@@ -17,7 +17,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity
 OUTPUTS = ("sigmoid", "identity")
 LOSSES = ("bce", "mse")
 CORRUPTIONS = ("gaussian", "masking", "salt-pepper")
-SCALINGS = ("minmax", "standard", "none", "log")
+SCALINGS = ("minmax", "standard", "none", "log", "fractions")
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -147,7 +147,7 @@ class ConvAutoencoderConfig(Config):
             )
 
 
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-shared", "gaussian-hetero")
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-shared", "gaussian-hetero", "hurdle")
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,9 @@ class VAEConfig(Config):
     likelihood: str = option(
         "bernoulli",
         "p(x|z): bernoulli (BCE on logits, data in [0, 1]); gaussian (fixed --sigma); gaussian-shared (one "
-        "learned sigma); gaussian-hetero (the decoder predicts a sigma per output)", LIKELIHOODS)
+        "learned sigma); gaussian-hetero (the decoder predicts a sigma per output); hurdle (sparse non-negative "
+        "data such as log-scaled energies: per output a probability of being non-zero and a Gaussian for the "
+        "non-zero value; samples are drawn from it, so they are as sparse and noisy as the data)", LIKELIHOODS)
     sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
     condition: str = option("none", "what the model is conditioned on: none, label (one-hot class) or vector "
                             "(continuous parameters from --cond-key)", ("none", "label", "vector"))
@@ -182,8 +184,8 @@ class ConvVAEConfig(Config):
     activation: str = option("relu", "nonlinearity", ACTIVATIONS)
     upsample: str = option("nearest", "decoder up-sampling: nearest (UpSampling + conv) or transpose (ConvTranspose)",
                            ("nearest", "transpose"))
-    likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared or gaussian-hetero",
-                             LIKELIHOODS)
+    likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared, gaussian-hetero or "
+                             "hurdle (zero or Gaussian per output)", LIKELIHOODS)
     sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
 
     def validate(self) -> None:
@@ -334,7 +336,10 @@ class TrainConfig(Config):
     val_fraction: float = option(0.1, "fraction of the data held out for validation")
     test_fraction: float = option(0.1, "fraction of the data held out for testing")
     scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none, "
-                          "log (non-negative data such as energies)", SCALINGS)
+                          "log (non-negative data such as energies), fractions (non-negative deposits: shape as log-scaled "
+                          "fractions of the total, plus the total as one more feature)", SCALINGS)
+    lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
+                              "1% of it at the last epoch; finer fits at the end)", ("constant", "cosine"))
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
     precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, or bf16 "
                             "autocast (faster on CPUs with bf16 instructions; losses stay fp32)", ("fp32", "bf16"))

@@ -14,9 +14,16 @@ class Scaler:
     ``log`` (non-negative data such as energies): log1p(x / eps) / log1p(max / eps) -> [0, 1], where eps is
     the 1st percentile of the non-zero training values; the inverse sets values below eps to exactly 0, so
     generated data stay non-negative and about as sparse as real data (the smallest 1 % of real deposits
-    are lost in a round trip)."""
+    are lost in a round trip);
+    ``fractions`` (non-negative (N, D) deposits such as calorimeter cells): each example becomes D + 1 numbers,
+    its cells as fractions of its total, log-scaled like ``log`` (empty cells exactly 0), then its log total
+    mapped to [0, 1] over the training range (with a margin). The inverse renormalises the fractions to sum
+    to one and multiplies by the decoded total, so a model learns the shape and the total separately and the
+    total of every generated example is exactly the one it decoded."""
 
-    KINDS = ("minmax", "standard", "none", "log")
+    KINDS = ("minmax", "standard", "none", "log", "fractions")
+    #: margin of the log-total range, as a fraction of its width, on either side
+    TOTAL_MARGIN = 0.1
 
     def __init__(self, kind: str = "minmax"):
         if kind not in self.KINDS:
@@ -42,6 +49,19 @@ class Scaler:
             eps = float(np.percentile(nz, 1))
             self.params = {"eps": np.array(eps), "hi": np.array(np.log1p(float(nz.max()) / eps)),
                            "zero_below": np.array(eps)}
+        elif self.kind == "fractions":
+            x = self._check_fractions_input(x)
+            total = x.sum(1, dtype=np.float64)
+            if not (total > 0).any():
+                raise ConfigError("fractions scaling needs examples with a positive total")
+            frac = x[total > 0] / total[total > 0, None]
+            nz = frac[frac > 0]
+            eps = float(np.percentile(nz, 1))
+            log_total = np.log(total[total > 0])
+            lo, hi = float(log_total.min()), float(log_total.max())
+            pad = self.TOTAL_MARGIN * max(hi - lo, 1e-3)
+            self.params = {"eps": np.array(eps), "hi": np.array(np.log1p(float(nz.max()) / eps)),
+                           "total_lo": np.array(lo - pad), "total_hi": np.array(hi + pad)}
         elif self.kind == "standard":
             x = np.asarray(x, dtype=np.float64)
             mean = x.mean(axis=0)
@@ -64,6 +84,31 @@ class Scaler:
             return ((x - self.params["mean"]) / self.params["std"]).astype(np.float32)
         if self.kind == "log":
             return (np.log1p(np.maximum(x, 0) / self.params["eps"]) / self.params["hi"]).astype(np.float32)
+        if self.kind == "fractions":
+            x = self._check_fractions_input(x).astype(np.float64)
+            total = x.sum(1)
+            frac = x / np.where(total > 0, total, 1.0)[:, None]
+            p = self.params
+            shape = np.log1p(frac / p["eps"]) / p["hi"]
+            t = (np.log(np.maximum(total, 1e-30)) - p["total_lo"]) / (p["total_hi"] - p["total_lo"])
+            return np.concatenate([shape, t[:, None]], 1).astype(np.float32)
+        return x
+
+    def model_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one example as the model sees it (``fractions`` adds the total as a feature)."""
+        return (shape[0] + 1,) if self.kind == "fractions" else tuple(shape)
+
+    def raw_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Inverse of ``model_shape``."""
+        return (shape[0] - 1,) if self.kind == "fractions" else tuple(shape)
+
+    def _check_fractions_input(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ConfigError(f"fractions scaling needs flat examples (N, D), got shape {x.shape}; "
+                              "flatten them or use --scaling log")
+        if (x < 0).any():
+            raise ConfigError("fractions scaling needs non-negative data; use --scaling standard or minmax")
         return x
 
     def inverse_transform(self, x: np.ndarray) -> np.ndarray:
@@ -78,11 +123,21 @@ class Scaler:
         if self.kind == "log":
             raw = np.expm1(np.clip(x, 0, None) * self.params["hi"]) * self.params["eps"]
             return np.where(raw < self.params["zero_below"], 0.0, raw).astype(np.float32)
+        if self.kind == "fractions":
+            p = self.params
+            if x.ndim != 2 or x.shape[1] < 2:
+                raise ConfigError(f"fractions scaling: model-space data must be (N, D + 1), got {x.shape}")
+            frac = np.expm1(np.clip(x[:, :-1].astype(np.float64), 0, None) * p["hi"]) * p["eps"]
+            frac = np.where(frac < p["eps"], 0.0, frac)
+            s = frac.sum(1, keepdims=True)
+            frac = frac / np.where(s > 0, s, 1.0)
+            total = np.exp(p["total_lo"] + x[:, -1].astype(np.float64) * (p["total_hi"] - p["total_lo"]))
+            return (frac * total[:, None]).astype(np.float32)
         return x
 
     def _unit(self) -> np.ndarray | float:
-        if self.kind == "log":
-            raise ConfigError("per-point measurement errors cannot be carried through log scaling; "
+        if self.kind in ("log", "fractions"):
+            raise ConfigError(f"per-point measurement errors cannot be carried through {self.kind} scaling; "
                               "use --scaling minmax, standard or none")
         if self.kind == "minmax":
             return float(self.params["hi"] - self.params["lo"])

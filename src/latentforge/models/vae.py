@@ -3,9 +3,11 @@
     encode_dist(x, c)   -> DiagonalGaussian posterior (sample / mean / kl / log_prob)
     encode(x, c)        -> posterior mean (the code used at inference unless sampling is asked for)
     decode_params(z, c) -> (loc, log_sigma): logits for a Bernoulli decoder, the mean for a Gaussian one;
-                           log_sigma is None (Bernoulli), a scalar (fixed / shared) or per output (hetero)
+                           log_sigma is None (Bernoulli), a scalar (fixed / shared) or per output (hetero);
+                           for a hurdle decoder the Gaussian mean and the pair (log_sigma, logit of non-zero)
     decode(z, c)        -> the decoder's mean in data space
     decode_std(z, c)    -> the decoder's own standard deviation in data space
+    decode_draw(z, c)   -> a draw from p(x|z) for a hurdle decoder (zeros included); the mean otherwise
     sample(n, c)        -> data generated from prior draws z ~ N(0, I)
 
 No losses live here (see ``objectives.elbo``).
@@ -34,7 +36,7 @@ class VAE(ConfiguredModel):
         super().__init__(config)
         self.likelihood = config.likelihood
         self.output = "sigmoid" if config.likelihood == "bernoulli" else "identity"
-        self.out_factor = 2 if config.likelihood == "gaussian-hetero" else 1
+        self.out_factor = {"gaussian-hetero": 2, "hurdle": 3}.get(config.likelihood, 1)
         if config.likelihood == "gaussian":
             self.register_buffer("log_sigma", torch.tensor(math.log(config.sigma)))
         elif config.likelihood == "gaussian-shared":
@@ -63,6 +65,11 @@ class VAE(ConfiguredModel):
             raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
         self._check_c(c, z.shape[0])
         out = self._decode(z, c).float()  # (B, factor * C, H, W) or (B, factor * D) before reshaping
+        shape = (z.shape[0], *self.input_shape)
+        if self.out_factor == 3:
+            loc, log_sigma, logit = out.chunk(3, dim=1)
+            log_sigma = log_sigma.clamp(*LOG_SIGMA_RANGE)
+            return loc.reshape(shape), (log_sigma.reshape(shape), logit.reshape(shape))
         if self.out_factor == 2:
             loc, log_sigma = out.chunk(2, dim=1)
             log_sigma = log_sigma.clamp(*LOG_SIGMA_RANGE)
@@ -72,7 +79,9 @@ class VAE(ConfiguredModel):
             log_sigma.reshape(z.shape[0], *self.input_shape) if self.out_factor == 2 else log_sigma)
 
     def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        loc, _ = self.decode_params(z, c)
+        loc, scale = self.decode_params(z, c)
+        if self.likelihood == "hurdle":
+            return torch.sigmoid(scale[1]) * loc
         return torch.sigmoid(loc) if self.likelihood == "bernoulli" else loc
 
     def decode_std(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
@@ -80,7 +89,22 @@ class VAE(ConfiguredModel):
         if self.likelihood == "bernoulli":
             p = torch.sigmoid(loc)
             return torch.sqrt(p * (1 - p))
+        if self.likelihood == "hurdle":  # mixture of a point mass at 0 and N(loc, sigma^2)
+            p, var = torch.sigmoid(log_sigma[1]), torch.exp(2 * log_sigma[0])
+            return torch.sqrt((p * (var + loc.pow(2)) - (p * loc).pow(2)).clamp_min(0))
         return torch.exp(log_sigma).expand_as(loc)
+
+    def decode_draw(self, z: torch.Tensor, c: torch.Tensor | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """One draw from p(x|z) for a hurdle decoder: zero with probability 1 - p, else N(loc, sigma^2) kept
+        above 0 (a non-zero entry stays non-zero); other decoders give their mean, as ``decode``."""
+        if self.likelihood != "hurdle":
+            return self.decode(z, c)
+        loc, (log_sigma, logit) = self.decode_params(z, c)
+        u = torch.rand(loc.shape, generator=generator)
+        eps = torch.randn(loc.shape, generator=generator)
+        value = (loc + torch.exp(log_sigma) * eps).clamp_min(1e-6)
+        return torch.where(u < torch.sigmoid(logit), value, torch.zeros_like(value))
 
     def reconstruct(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, c), c)
@@ -89,9 +113,9 @@ class VAE(ConfiguredModel):
         return self.reconstruct(x, c)
 
     def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate n examples: z ~ N(0, I) through the decoder (its mean)."""
+        """Generate n examples: z ~ N(0, I) through the decoder (its mean; a draw for a hurdle decoder)."""
         z = torch.randn(n, self.latent_dim, generator=generator)
-        return self.decode(z, c)
+        return self.decode_draw(z, c, generator)
 
     def _encode(self, x, c):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -29,7 +29,9 @@ def _decode_many(model, z: torch.Tensor, c: torch.Tensor | None):
     k, b, d = z.shape
     loc, log_sigma = model.decode_params(z.reshape(k * b, d), repeat_condition(c, k))
     loc = loc.reshape(k, b, *loc.shape[1:])
-    if log_sigma is not None and log_sigma.dim() > 0:
+    if isinstance(log_sigma, tuple):  # hurdle: (log_sigma, logit)
+        log_sigma = tuple(t.reshape(k, b, *t.shape[1:]) for t in log_sigma)
+    elif log_sigma is not None and log_sigma.dim() > 0:
         log_sigma = log_sigma.reshape(k, b, *log_sigma.shape[1:])
     return loc, log_sigma
 

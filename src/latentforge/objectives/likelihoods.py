@@ -6,6 +6,11 @@ leading axes of ``loc`` without *S. ``sigma_meas`` (known per-point measurement 
 
 Gaussian: the variance of each point is sigma_model^2 + sigma_meas^2 and the log-variance term is kept,
 so a decoder that predicts its own sigma is scored honestly.
+
+Hurdle (zero-inflated Gaussian, for sparse non-negative data where empty entries are exactly 0): each point
+is 0 with probability 1 - sigmoid(logit), otherwise Gaussian(mean, sigma):
+log p(x) = log(1 - p) if x == 0, else log p + log N(x; mean, sigma^2). The zero part is a probability mass and
+the non-zero part a density, as in any hurdle model; the sum is a proper log-likelihood of the mixed measure.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import math
 
 import torch
 from torch.nn import functional as F
+
+from ..errors import ConfigError
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -46,9 +53,27 @@ def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_sigma: torc
     return _sum_features(ll, x.ndim - 1)
 
 
+def hurdle_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor, logit: torch.Tensor,
+                          mask: torch.Tensor | None = None) -> torch.Tensor:
+    target = x if x.shape == mean.shape else x.expand_as(mean)
+    nonzero = target != 0
+    var = torch.exp(2 * log_sigma)
+    gauss = -0.5 * ((target - mean).pow(2) / var + 2 * log_sigma + LOG_2PI)
+    ll = torch.where(nonzero, F.logsigmoid(logit) + gauss, F.logsigmoid(-logit))
+    if mask is not None:
+        ll = ll.masked_fill(mask, 0.0)
+    return _sum_features(ll, x.ndim - 1)
+
+
 def log_likelihood(kind: str, x: torch.Tensor, loc: torch.Tensor, log_sigma: torch.Tensor | None,
                    sigma_meas: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Dispatch on the decoder kind: ``bernoulli`` takes logits; every Gaussian kind takes mean and log_sigma."""
+    """Dispatch on the decoder kind: ``bernoulli`` takes logits; every Gaussian kind takes mean and log_sigma;
+    ``hurdle`` takes the mean and the pair (log_sigma, logit of being non-zero)."""
     if kind == "bernoulli":
         return bernoulli_log_likelihood(x, loc, mask)
+    if kind == "hurdle":
+        if sigma_meas is not None:
+            raise ConfigError("the hurdle likelihood does not take per-point measurement errors; "
+                              "use a gaussian likelihood for data with sigma")
+        return hurdle_log_likelihood(x, loc, log_sigma[0], log_sigma[1], mask)
     return gaussian_log_likelihood(x, loc, log_sigma, sigma_meas, mask)

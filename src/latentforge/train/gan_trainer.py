@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..errors import ArtifactError, TrainingDiverged
-from .trainer import Batch, as_batch, load_optimizer_state, optimizer_state, take
+from .trainer import Batch, as_batch, load_optimizer_state, lr_factor, optimizer_state, set_lr, take
 
 DIVERSITY_N = 64
 WIN_ACC, WIN_EPOCHS = 0.98, 3
@@ -84,6 +84,9 @@ class GANTrainer:
             while self.epoch < cfg.epochs:
                 t0 = time.perf_counter()
                 epoch = self.epoch + 1
+                factor = lr_factor(cfg, epoch)
+                set_lr(self.opt_d, o.lr_d * factor)
+                set_lr(self.opt_g, o.lr_g * factor)
                 self.model.train()
                 sums: dict[str, torch.Tensor] = {}
                 counts = {"d": 0, "g": 0}

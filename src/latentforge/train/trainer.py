@@ -58,6 +58,19 @@ def evaluate_objective(model: torch.nn.Module, objective: Callable, data: torch.
     return _mean_terms(sums, n)
 
 
+def lr_factor(config: TrainConfig, epoch: int) -> float:
+    """Learning-rate multiplier for 1-based ``epoch``: 1 (constant) or a cosine from 1 down to 0.01."""
+    if config.lr_schedule == "constant" or config.epochs <= 1:
+        return 1.0
+    t = (epoch - 1) / (config.epochs - 1)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 class Trainer:
     def __init__(self, model: torch.nn.Module, objective: Callable, config: TrainConfig, *,
                  progress: bool = True, callbacks: Iterable[Callable[["Trainer", dict], None]] = ()):
@@ -96,6 +109,7 @@ class Trainer:
                 epoch = self.epoch + 1
                 if begin_epoch is not None:  # e.g. a KL warm-up; a function of the epoch only, so resumable
                     begin_epoch(epoch)
+                set_lr(self.optimizer, cfg.lr * lr_factor(cfg, epoch))  # a function of the epoch: resumable
                 self.model.train()
                 sums: dict[str, torch.Tensor] = {}
                 perm = torch.randperm(n, generator=self.generator)
@@ -112,7 +126,7 @@ class Trainer:
                     b_size = batch["x"].shape[0]
                     for k, v in terms.items():  # stays a tensor: no conversion per batch
                         sums[k] = sums[k] + v.detach() * b_size if k in sums else v.detach() * b_size
-                row: dict[str, Any] = {"epoch": epoch}
+                row: dict[str, Any] = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
                 row.update({f"train_{k}": float(v) / n for k, v in sums.items()})
                 if val is not None and len(val["x"]):
                     row.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
