@@ -128,13 +128,16 @@ def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
     assert info["n"] == 600 and 0.9 < info["mean_response"] < 1.05
     run_dir = tmp_path / "cvae"
     assert main(["train", "cvae", "--data", str(f), "--condition", "vector", "--cond-key", "conditions",
-                 "--likelihood", "gaussian-shared", "--scaling", "log", "--latent-dim", "8", "--hidden", "128",
-                 "--epochs", "3", "--no-progress", "--out", str(run_dir)]) == 0
+                 "--likelihood", "hurdle", "--scaling", "fractions", "--latent-dim", "8", "--hidden", "128",
+                 "--epochs", "3", "--lr-schedule", "cosine", "--no-progress", "--out", str(run_dir)]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run_dir), "--data", str(f), "--cond-key", "conditions", "--k", "10"]) == 0
     m = json.loads(capsys.readouterr().out)
     sh = m["showers"]
     assert 0.5 <= sh["auc"] <= 1.0 and 0 <= sh["S_E_total_over_E_inc"] <= 1
     assert "E_layer1" in sh["separation_power"] and "voxel_energy" in sh["separation_power"]
-    gen = lf.load(run_dir).sample(10, np.tile([[1.0, 1, 0, 0]], (10, 1)))
-    assert gen.shape == (10, 504) and gen.min() >= 0
+    run = lf.load(run_dir)
+    gen = run.sample(10, np.tile([[1.0, 1, 0, 0]], (10, 1)))
+    assert gen.shape == (10, 504) and gen.min() >= 0 and (gen == 0).any()  # draws: sparse like the data
+    assert run.input_shape == (504,) and run.model.input_shape == (505,)
+    np.testing.assert_array_equal(gen, run.sample(10, np.tile([[1.0, 1, 0, 0]], (10, 1))))  # seeded

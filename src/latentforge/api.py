@@ -166,6 +166,9 @@ class TrainedModel:
         if ds.sigma is not None:
             b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma))
         if ds.mask is not None:
+            if b["x"].shape != ds.mask.shape:
+                raise ConfigError(f"{self.scaler.kind} scaling changes the example shape, so a per-point mask "
+                                  "cannot follow it; use --scaling log, minmax, standard or none with masks")
             b["mask"] = torch.from_numpy(ds.mask)
         c = self.condition_vectors(len(ds), condition, ds)
         if c is not None:
@@ -345,10 +348,11 @@ class TrainedModel:
         x = b["x"]
         recon = self._map(lambda s: self._decode(self._encode(s), s.get("c")), b).numpy()
         xs = x.numpy()
-        keep = ~ds.mask if ds.mask is not None else np.ones(xs.shape, bool)
+        keep = ~ds.mask if ds.mask is not None else np.ones(xs.shape, bool)  # raw and model shapes agree here
+        keep_raw = ~ds.mask if ds.mask is not None else np.ones(ds.x.shape, bool)
         out: dict[str, Any] = {"model": self.name, "data": str(getattr(ds, "source", "")), "split": split,
                                "n": len(ds), "recon_mse": mse(recon[keep], xs[keep]),
-                               "recon_mse_raw": mse(self._raw(torch.from_numpy(recon))[keep], ds.x[keep])}
+                               "recon_mse_raw": mse(self._raw(torch.from_numpy(recon))[keep_raw], ds.x[keep_raw])}
         terms = evaluate_objective(self.model, self.objective, b, seed=seed)
         for name, v in terms.items():
             out[name if name == "loss" or name.startswith(("penalty_", "active")) else f"loss_{name}"] = v
