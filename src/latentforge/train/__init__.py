@@ -1,5 +1,6 @@
 """Training loops."""
 
+from . import runtime
 from .gan_trainer import GANTrainer
 from .trainer import Trainer, evaluate_objective
 
