@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -181,7 +180,6 @@ def wrap(synced: torch.nn.Module, model: torch.nn.Module, device: torch.device, 
         return lambda fn, *args, **kw: fn(model, *args, **kw)
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    warnings.filterwarnings("ignore", message=".*find_unused_parameters=True.*")
     ids = [device.index] if device.type == "cuda" else None
-    # some objectives leave parameters unused in a step (e.g. a frozen part); DDP must then look for them
-    return DDP(_Call(synced, model), device_ids=ids, find_unused_parameters=True)
+    # every step of a network uses the same parameters: a static graph lets DDP learn once which ones take part
+    return DDP(_Call(synced, model), device_ids=ids, static_graph=True)
