@@ -25,8 +25,8 @@ from .catalog import MODELS, ModelSpec
 from .config import TrainConfig
 from .data import ArrayDataset, Conditioner, Scaler, check_unit_range, corrupt, load_dataset, split_indices
 from .errors import ArtifactError, ConfigError, DataError
-from .io import (append_jsonl, check_run_config, load_tensors, read_json, save_tensors, write_json,
-                 write_jsonl)
+from .io import (append_jsonl, check_run_config, load_tensors, read_json, remove_stale_temporaries, save_tensors,
+                 write_error, write_json, write_jsonl)
 from .models.base import repeat_condition
 from .objectives.elbo import importance_weights, iwae_bound, model_input
 from .train import Trainer, evaluate_objective, runtime
@@ -473,16 +473,22 @@ def _prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / CHECKPOINT_FILE).exists():
             raise ArtifactError(f"{out}: no {CHECKPOINT_FILE} to resume from; train without --resume first")
+        remove_stale_temporaries(out)  # left by a run killed while writing
         return
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ArtifactError(f"{out} already holds files; use --resume to continue that run, --overwrite to "
-                                "replace it, or another --out")
-        if not (out / CONFIG_FILE).exists():
-            raise ArtifactError(f"{out} holds files but no latentforge run; refusing to overwrite it, choose "
-                                "another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if out.exists() and any(out.iterdir()):
+            if not overwrite:
+                raise ArtifactError(f"{out} already holds files; use --resume to continue that run, --overwrite to "
+                                    "replace it, or another --out")
+            if not (out / CONFIG_FILE).exists():
+                raise ArtifactError(f"{out} holds files but no latentforge run; refusing to overwrite it, choose "
+                                    "another --out")
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+    except ArtifactError:
+        raise
+    except OSError as e:
+        raise write_error(out, e, "prepare the run directory") from None
 
 
 def _resume_compatible(saved: dict, new: dict) -> None:
