@@ -24,7 +24,7 @@ from .analysis.plots import gan_curves, generator_loss_curves
 from .catalog import MODELS, ModelSpec
 from .config import TrainConfig
 from .data import ArrayDataset, Conditioner, Scaler, check_unit_range, corrupt, load_dataset, split_indices
-from .errors import ArtifactError, ConfigError, DataError
+from .errors import ArtifactError, ConfigError, DataError, LatentforgeError
 from .io import (append_jsonl, check_run_config, load_tensors, read_json, remove_stale_temporaries, save_tensors,
                  write_error, write_json, write_jsonl)
 from .models.base import repeat_condition
@@ -409,7 +409,16 @@ class TrainedModel:
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike) -> "TrainedModel":
-        run_dir = Path(run_dir)
+        try:
+            return cls._load(Path(run_dir))
+        except LatentforgeError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise ArtifactError(f"{run_dir}: the run files do not fit together ({type(e).__name__}: {e}); the run "
+                                "directory is damaged, retrain or restore it") from None
+
+    @classmethod
+    def _load(cls, run_dir: Path) -> "TrainedModel":
         if not run_dir.is_dir():
             raise ArtifactError(f"{run_dir}: no such run directory")
         cfg = check_run_config(read_json(run_dir / CONFIG_FILE, "run configuration"), run_dir / CONFIG_FILE)

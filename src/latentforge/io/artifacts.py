@@ -159,9 +159,18 @@ def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
 def check_run_config(cfg: Any, path: Path) -> dict:
     if not isinstance(cfg, dict) or cfg.get("format") != RUN_FORMAT:
         raise ArtifactError(f"{path}: not a latentforge run configuration (no format tag {RUN_FORMAT!r})")
-    if cfg.get("version", 0) > FORMAT_VERSION:
+    version = cfg.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ArtifactError(f"{path}: the format version is {version!r}, not an integer; the file is damaged")
+    if version > FORMAT_VERSION:
         raise ArtifactError(f"{path}: written by a newer latentforge (format {cfg['version']}); upgrade latentforge")
     for k in ("model", "model_config", "objective_config"):
         if k not in cfg:
             raise ArtifactError(f"{path}: run configuration lacks {k!r}; the file is damaged")
+    if not isinstance(cfg["model"], str):
+        raise ArtifactError(f"{path}: the model name is {cfg['model']!r}, not a string; the file is damaged")
+    for k in ("model_config", "objective_config", "train_config", "data"):
+        if k in cfg and not isinstance(cfg[k], dict):
+            raise ArtifactError(f"{path}: {k!r} must be a JSON object, got {type(cfg[k]).__name__}; the file is "
+                                "damaged")
     return cfg
