@@ -3,7 +3,6 @@ they either work or raise the project's own error (DataError / ConfigError / Art
 library exception, never code execution, never a half-written output."""
 
 import gzip
-import io
 import json
 import os
 import pickle
@@ -12,7 +11,7 @@ import struct
 import h5py
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -20,10 +19,9 @@ import latentforge as lf
 from latentforge.catalog import MODELS
 from latentforge.cli.main import main
 from latentforge.config import TrainConfig
-from latentforge.data.files import read_file
 from latentforge.data.stream import ChunkedFile
 from latentforge.errors import LatentforgeError
-from latentforge.io import load_tensors, save_tensors
+from latentforge.io import load_tensors
 
 FUZZ = settings(max_examples=int(os.environ.get("LATENTFORGE_FUZZ_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                           HealthCheck.too_slow])

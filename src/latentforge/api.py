@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -531,17 +532,20 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     data_kw = {k: options.pop(k) for k in list(options) if k in DATA_KEYWORDS}
     dist, _ = runtime.setup_distributed(tc.device)  # under torchrun: join the process group
     try:
-        return _train(spec, model, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
-                      overwrite=overwrite)
+        with contextlib.ExitStack() as cleanup:
+            return _train(spec, model, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
+                          overwrite=overwrite, cleanup=cleanup)
     finally:
         runtime.teardown_distributed()
 
 
 def _train(spec: ModelSpec, model: str, data: Any, data_kw: dict, tc: TrainConfig, options: dict,
-           dist: runtime.Dist, *, out, progress: bool, resume: bool, overwrite: bool) -> TrainedModel:
+           dist: runtime.Dist, *, out, progress: bool, resume: bool, overwrite: bool,
+           cleanup: contextlib.ExitStack) -> TrainedModel:
     stream = None
     if tc.stream:
         stream = _open_stream(spec, data, data_kw, options, tc)
+        cleanup.callback(stream["file"].close)
         ds, idx, conditioner = stream["preview"], stream["idx"], None
         example_shape = stream["file"].example_shape
     else:
@@ -602,11 +606,7 @@ def _train(spec: ModelSpec, model: str, data: Any, data_kw: dict, tc: TrainConfi
             write_jsonl(out_dir / METRICS_FILE, trainer.history)  # drop lines newer than the checkpoint
     elif out_dir is not None and dist.is_main:
         write_jsonl(out_dir / METRICS_FILE, [])
-    try:
-        trainer.fit(train_b, val_b)
-    finally:
-        if stream:
-            stream["file"].close()
+    trainer.fit(train_b, val_b)
     run.history = trainer.history
     run.model.eval()
     if out_dir is not None:

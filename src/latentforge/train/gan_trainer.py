@@ -22,7 +22,7 @@ from ..config import TrainConfig
 from ..data.stream import is_stream
 from ..errors import ArtifactError, TrainingDiverged
 from . import runtime
-from .trainer import (Batch, as_batch, epoch_batches, epoch_noise, load_optimizer_state, optimizer_state,
+from .trainer import (as_batch, epoch_batches, epoch_noise, load_optimizer_state, optimizer_state,
                       restore_rng, run_callbacks, step)
 
 DIVERSITY_N = 64

@@ -137,7 +137,7 @@ def setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
     if world <= 1:
         _DIST = Dist()
         return _DIST, resolve_device(device_name)
-    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
     dist = torch.distributed
     owns = False
