@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -24,12 +25,12 @@ from .analysis.plots import gan_curves, generator_loss_curves
 from .catalog import MODELS, ModelSpec
 from .config import TrainConfig
 from .data import ArrayDataset, Conditioner, Scaler, check_unit_range, corrupt, load_dataset, split_indices
-from .errors import ArtifactError, ConfigError, DataError
-from .io import (append_jsonl, check_run_config, load_tensors, read_json, save_tensors, write_json,
-                 write_jsonl)
+from .errors import ArtifactError, ConfigError, DataError, LatentforgeError
+from .io import (append_jsonl, check_run_config, load_tensors, read_json, remove_stale_temporaries, save_tensors,
+                 write_error, write_json, write_jsonl)
 from .models.base import repeat_condition
 from .objectives.elbo import importance_weights, iwae_bound, model_input
-from .train import Trainer, evaluate_objective
+from .train import Trainer, evaluate_objective, runtime
 from .train.trainer import take
 from .train.trainer import meta_from_strings, meta_to_strings
 
@@ -178,8 +179,10 @@ class TrainedModel:
     def _map(self, fn, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """fn(batch slice) over slices of INFER_BATCH rows, concatenated; no gradients."""
         n = batch["x"].shape[0]
+        device = next(self.model.parameters()).device  # the CPU, except during training on a GPU
         with torch.no_grad():
-            return torch.cat([fn(take(batch, slice(i, i + INFER_BATCH))) for i in range(0, n, INFER_BATCH)])
+            return torch.cat([fn(runtime.to_device(take(batch, slice(i, i + INFER_BATCH)), device)).cpu()
+                              for i in range(0, n, INFER_BATCH)])
 
     def _encode(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.family == "gan":
@@ -419,7 +422,16 @@ class TrainedModel:
 
     @classmethod
     def load(cls, run_dir: str | os.PathLike) -> "TrainedModel":
-        run_dir = Path(run_dir)
+        try:
+            return cls._load(Path(run_dir))
+        except LatentforgeError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise ArtifactError(f"{run_dir}: the run files do not fit together ({type(e).__name__}: {e}); the run "
+                                "directory is damaged, retrain or restore it") from None
+
+    @classmethod
+    def _load(cls, run_dir: Path) -> "TrainedModel":
         if not run_dir.is_dir():
             raise ArtifactError(f"{run_dir}: no such run directory")
         cfg = check_run_config(read_json(run_dir / CONFIG_FILE, "run configuration"), run_dir / CONFIG_FILE)
@@ -483,16 +495,22 @@ def _prepare_out(out: Path, *, resume: bool, overwrite: bool) -> None:
     if resume:
         if not (out / CHECKPOINT_FILE).exists():
             raise ArtifactError(f"{out}: no {CHECKPOINT_FILE} to resume from; train without --resume first")
+        remove_stale_temporaries(out)  # left by a run killed while writing
         return
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise ArtifactError(f"{out} already holds files; use --resume to continue that run, --overwrite to "
-                                "replace it, or another --out")
-        if not (out / CONFIG_FILE).exists():
-            raise ArtifactError(f"{out} holds files but no latentforge run; refusing to overwrite it, choose "
-                                "another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        if out.exists() and any(out.iterdir()):
+            if not overwrite:
+                raise ArtifactError(f"{out} already holds files; use --resume to continue that run, --overwrite to "
+                                    "replace it, or another --out")
+            if not (out / CONFIG_FILE).exists():
+                raise ArtifactError(f"{out} holds files but no latentforge run; refusing to overwrite it, choose "
+                                    "another --out")
+            shutil.rmtree(out)
+        out.mkdir(parents=True, exist_ok=True)
+    except ArtifactError:
+        raise
+    except OSError as e:
+        raise write_error(out, e, "prepare the run directory") from None
 
 
 def _resume_compatible(saved: dict, new: dict) -> None:
@@ -524,15 +542,40 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     tc_opts = {k: options.pop(k) for k in list(options) if k in tc_fields}
     tc = (train_config or TrainConfig()).replace(**tc_opts) if tc_opts else (train_config or TrainConfig())
     data_kw = {k: options.pop(k) for k in list(options) if k in DATA_KEYWORDS}
+    dist, _ = runtime.setup_distributed(tc.device)  # under torchrun: join the process group
+    try:
+        with contextlib.ExitStack() as cleanup:
+            return _train(spec, model, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
+                          overwrite=overwrite, cleanup=cleanup)
+    finally:
+        runtime.teardown_distributed()
 
-    ds = as_dataset(data, **data_kw)
-    idx = split_indices(len(ds), val_fraction=tc.val_fraction, test_fraction=tc.test_fraction, seed=tc.seed)
-    conditioner = _fit_conditioner(spec, options, ds, idx["train"])
+
+def _train(spec: ModelSpec, model: str, data: Any, data_kw: dict, tc: TrainConfig, options: dict,
+           dist: runtime.Dist, *, out, progress: bool, resume: bool, overwrite: bool,
+           cleanup: contextlib.ExitStack) -> TrainedModel:
+    stream = None
+    if tc.stream:
+        stream = _open_stream(spec, data, data_kw, options, tc)
+        cleanup.callback(stream["file"].close)
+        ds, idx, conditioner = stream["preview"], stream["idx"], None
+        example_shape = stream["file"].example_shape
+    else:
+        ds = as_dataset(data, **data_kw)
+        idx = split_indices(len(ds), val_fraction=tc.val_fraction, test_fraction=tc.test_fraction, seed=tc.seed)
+        conditioner = _fit_conditioner(spec, options, ds, idx["train"])
+        example_shape = ds.example_shape
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
-    scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]])
-    mcfg, ocfg = spec.configs(scaler.model_shape(ds.example_shape), **options)
-    data_info = {"source": ds.source, "n": len(ds), "example_shape": list(ds.example_shape),
+    if stream:
+        from .data.stream import TRAIN, VAL, ChunkStream, fit_scaler
+
+        scaler = fit_scaler(stream["file"], stream["part"], tc.scaling, tc.chunk_size, seed=tc.seed)
+    else:
+        scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]])
+    mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
+    data_info = {"source": ds.source, "n": stream["file"].n if stream else len(ds),
+                 "example_shape": list(example_shape),
                  **{k: v for k, v in data_kw.items() if v and not isinstance(v, np.ndarray) and k != "labels"},
                  **({"labels": str(data_kw["labels"])} if isinstance(data_kw.get("labels"), (str, os.PathLike))
                     else {}),
@@ -540,22 +583,30 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
 
     torch.manual_seed(tc.seed)  # initialisation
     net, objective = spec.build(mcfg, ocfg)
+    if stream:
+        f, part = stream["file"], stream["part"]
+        kw = dict(chunk_size=tc.chunk_size, buffer_chunks=tc.buffer_chunks, unit_range=objective.needs_unit_range)
+        train_b = ChunkStream(f, part, TRAIN, scaler, **kw)
+        val_b = ChunkStream(f, part, VAL, scaler, **kw) if len(idx["val"]) else None
     run = TrainedModel(model, net, objective, scaler, tc, data_info, out, conditioner=conditioner)
-    train_b = run.batch(ds.subset(idx["train"]))
-    val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None
-    if objective.needs_unit_range:
-        for part, b in (("training data", train_b), ("validation data", val_b)):
-            if b is not None:
-                check_unit_range(b["x"].numpy(), what=f"{ds.source} {part} after {tc.scaling} scaling")
+    if not stream:
+        train_b = run.batch(ds.subset(idx["train"]))
+        val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None
+        if objective.needs_unit_range:
+            for part_name, b in (("training data", train_b), ("validation data", val_b)):
+                if b is not None:
+                    check_unit_range(b["x"].numpy(), what=f"{ds.source} {part_name} after {tc.scaling} scaling")
 
     callbacks = []
     out_dir = Path(out) if out else None
     if out_dir is not None:
-        _prepare_out(out_dir, resume=resume, overwrite=overwrite)
-        if resume:
-            _resume_compatible(read_json(out_dir / CONFIG_FILE, "run configuration"), run.config_dict())
-        write_json(out_dir / CONFIG_FILE, run.config_dict())
-        write_json(out_dir / TRANSFORM_FILE, run.transform_state())
+        if dist.is_main:  # only rank 0 writes; the others wait until the directory is ready
+            _prepare_out(out_dir, resume=resume, overwrite=overwrite)
+            if resume:
+                _resume_compatible(read_json(out_dir / CONFIG_FILE, "run configuration"), run.config_dict())
+            write_json(out_dir / CONFIG_FILE, run.config_dict())
+            write_json(out_dir / TRANSFORM_FILE, run.transform_state())
+        dist.barrier()
         callbacks.append(_checkpoint_callback(out_dir))
 
     if out_dir is not None and spec.family == "gan" and objective.config.sample_every:
@@ -564,16 +615,49 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     if resume and out_dir is not None:
         tensors, meta = load_tensors(out_dir / CHECKPOINT_FILE, "checkpoint")
         trainer.load_state_dict(tensors, meta_from_strings(meta))
-        write_jsonl(out_dir / METRICS_FILE, trainer.history)  # drop lines newer than the checkpoint
-    elif out_dir is not None:
+        if dist.is_main:
+            write_jsonl(out_dir / METRICS_FILE, trainer.history)  # drop lines newer than the checkpoint
+    elif out_dir is not None and dist.is_main:
         write_jsonl(out_dir / METRICS_FILE, [])
     trainer.fit(train_b, val_b)
     run.history = trainer.history
     run.model.eval()
     if out_dir is not None:
-        run.save(out_dir)
-        write_plots(run, ds.subset(idx["test"] if len(idx["test"]) else idx["train"]), out_dir)
+        if dist.is_main:
+            run.save(out_dir)
+            write_plots(run, ds.subset(idx["test"] if len(idx["test"]) and not stream else np.arange(len(ds))),
+                        out_dir)
+        dist.barrier()
     return run
+
+
+def _open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: TrainConfig) -> dict:
+    """The chunked reader, the seeded split as a part label per row (1 train, 2 val, 3 test) and a small
+    in-memory preview of held-out rows for the plots."""
+    from .data.stream import TEST, TRAIN, VAL, ChunkedFile
+
+    if not isinstance(data, (str, os.PathLike)):
+        raise ConfigError("--stream reads a file (.npy or HDF5); give its path, or train without --stream")
+    extra = [k for k in ("labels", "labels_key", "sigma_key", "ivar_key", "mask_key", "cond_key") if data_kw.get(k)]
+    if extra:
+        raise ConfigError(f"--stream takes the data array only; drop {', '.join(extra)} or train without --stream")
+    fields = spec.model_config_class.__dataclass_fields__
+    if "condition" in fields and options.get("condition", spec.model_defaults.get(
+            "condition", fields["condition"].default)) != "none":
+        raise ConfigError("--stream trains unconditional models only; use --condition none or train without --stream")
+    f = ChunkedFile(data, key=data_kw.get("key"), channels_last=bool(data_kw.get("channels_last")))
+    try:
+        idx = split_indices(f.n, val_fraction=tc.val_fraction, test_fraction=tc.test_fraction, seed=tc.seed)
+        part = np.zeros(f.n, np.int8)
+        part[idx["train"]], part[idx["val"]], part[idx["test"]] = TRAIN, VAL, TEST
+        show = idx["test"] if len(idx["test"]) else idx["train"]
+        show = np.sort(show[:200])
+        preview = ArrayDataset(f.take(show, tc.chunk_size), name=Path(data).name, source=str(data),
+                               info={"index": show})
+    except BaseException:
+        f.close()
+        raise
+    return {"file": f, "idx": idx, "part": part, "preview": preview}
 
 
 def _fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx: np.ndarray):

@@ -7,6 +7,7 @@ every option as a flag without a second list of names to keep in step.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -39,6 +40,7 @@ class Config:
             if _is_tuple_type(hints[f.name]) and isinstance(value, list):
                 object.__setattr__(self, f.name, tuple(value))
                 value = tuple(value)
+            _check_type(self, f.name, hints[f.name], value)
             choices = f.metadata.get("choices")
             if choices and value not in choices:
                 raise ConfigError(
@@ -70,6 +72,35 @@ class Config:
 
     def replace(self, **changes: Any):
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def _check_type(obj: Any, name: str, tp: Any, value: Any) -> None:
+    """Refuse values of the wrong type (a string for a number, a float for a count ...) with a ConfigError,
+    before any comparison could fail inside Python with a TypeError."""
+    def bad(what: str) -> ConfigError:
+        return ConfigError(f"{type(obj).__name__}.{name} must be {what}, got {value!r} ({type(value).__name__})")
+
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise bad("an integer")
+        object.__setattr__(obj, name, int(value))  # numpy integers -> int (JSON-able)
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise bad("a number")
+        if value != value:
+            raise bad("a number (not NaN)")
+        object.__setattr__(obj, name, float(value) if not isinstance(value, int) else value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise bad("a string")
+    elif _is_tuple_type(tp):
+        if not isinstance(value, tuple) or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
+                                               for v in value):
+            raise bad("a list of integers")
+        object.__setattr__(obj, name, tuple(int(v) for v in value))
 
 
 def _is_tuple_type(tp: Any) -> bool:
@@ -341,13 +372,21 @@ class TrainConfig(Config):
     lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
                               "1% of it at the last epoch; finer fits at the end)", ("constant", "cosine"))
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
-    precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, or bf16 "
-                            "autocast (faster on CPUs with bf16 instructions; losses stay fp32)", ("fp32", "bf16"))
+    precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, bf16 "
+                            "autocast (CPU or GPU; faster on CPUs with bf16 instructions; losses stay fp32) or fp16 "
+                            "autocast with a gradient scaler (GPU only)", ("fp32", "bf16", "fp16"))
+    device: str = option("cpu", "where to train: cpu, cuda (an error when no GPU is visible) or auto (cuda when "
+                         "available); the trained model is saved and used on the CPU", ("cpu", "cuda", "auto"))
+    stream: bool = option(False, "stream the training data from an .npy or HDF5 file in shuffled chunks instead "
+                          "of loading it (for data larger than memory; unconditional models, no sigma / mask)")
+    chunk_size: int = option(8192, "--stream: rows per chunk read from the file")
+    buffer_chunks: int = option(4, "--stream: chunks held and shuffled together (memory ~ buffer_chunks * "
+                                "chunk_size rows)")
 
-    fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads")
+    fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads", "device")
 
     def validate(self) -> None:
-        _positive(self, "epochs", "batch_size", "lr")
+        _positive(self, "epochs", "batch_size", "lr", "chunk_size", "buffer_chunks")
         if self.patience < 0 or self.threads < 0:
             raise ConfigError("patience and threads must be >= 0")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import typing
 import warnings
@@ -156,6 +157,8 @@ def cmd_train(argv: Sequence[str]) -> int:
     options = {n: getattr(a, n) for n in names if getattr(a, n, None) is not None}
     run = train(a.model, a.data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
                 **_data_kw(a), **options)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
+        return 0
     last = run.history[-1] if run.history else {}
     print(f"trained {a.model} ({run.n_parameters} parameters) for {last.get('epoch', 0)} epochs: "
           + ", ".join(f"{k}={v:.5g}" for k, v in last.items() if k.endswith("_loss")))

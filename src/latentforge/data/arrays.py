@@ -91,6 +91,9 @@ def _same_shape(a, x: np.ndarray, what: str, name: str) -> np.ndarray:
 def as_examples(x: np.ndarray, *, channels_last: bool = False, what: str = "data") -> np.ndarray:
     """Bring an array into (N, D) or (N, C, H, W) form, float32; refuse what cannot be meant."""
     x = np.asarray(x)
+    if np.iscomplexobj(x):
+        raise DataError(f"{what}: complex values (dtype {x.dtype}); give the real part, the modulus or both as "
+                        "separate features (np.real / np.abs / np.stack)")
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert it with np.asarray(x, float)")
     if x.ndim not in (2, 3, 4):
@@ -109,6 +112,11 @@ def as_examples(x: np.ndarray, *, channels_last: bool = False, what: str = "data
         )
     if x.ndim == 3:
         x = x[:, None, :, :]
+    if x.dtype.kind == "f" and x.dtype.itemsize > 4:  # float64 beyond float32's range would turn into Inf
+        finite = np.isfinite(x)
+        if finite.any() and float(np.abs(x[finite]).max()) > float(np.finfo(np.float32).max):
+            raise DataError(f"{what}: values up to {float(np.abs(x[finite]).max()):.3g} exceed the float32 range "
+                            "(3.4e38) the models compute in; rescale the data (e.g. divide by a unit) first")
     return np.ascontiguousarray(x, dtype=np.float32)
 
 

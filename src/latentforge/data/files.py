@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read idx file ({e}); is it truncated or not gzipped?") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise DataError(f"{path}: not an idx file (bad magic number); expected the MNIST idx format")
@@ -132,7 +133,7 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
         raise
     except ValueError as e:  # numpy refuses pickled object arrays, bad headers ...
         raise DataError(f"{path}: cannot read as {kind} ({e}); the file may be damaged or hold Python objects") from None
-    except (OSError, EOFError, KeyError, zipfile_error()) as e:
+    except (OSError, EOFError, KeyError, RuntimeError, zlib.error, zipfile_error()) as e:
         raise DataError(f"{path}: cannot read as {kind} ({type(e).__name__}: {e}); is it truncated or damaged?") \
             from None
     if kind in ("npz", "hdf5"):

@@ -11,6 +11,7 @@ A run directory holds
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -25,6 +26,7 @@ from safetensors.torch import save as st_save
 from ..errors import ArtifactError
 
 RUN_FORMAT = "latentforge-run"
+TMP_SUFFIX = ".tmp"
 FORMAT_VERSION = 1
 
 
@@ -32,11 +34,27 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def write_error(path: str | os.PathLike, e: OSError, what: str = "write") -> ArtifactError:
+    """An OSError from the file system as an ArtifactError that names the path, the cause and the fix."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "the disk (or your quota) is full: free some space, or write to another disk with another --out"
+    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = "no permission to write there: choose another --out, or make the folder writable"
+    else:
+        fix = "check that the folder exists and is writable, or choose another --out"
+    return ArtifactError(f"{path}: cannot {what} ({e.strerror or e}); {fix}")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over the target."""
+    """Write to a temporary file in the same directory, fsync, then rename over the target: a crash at any
+    point leaves the old file (or none), never a half-written one. File system errors (disk full, no
+    permission) become an ArtifactError naming the path and the fix."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    except OSError as e:
+        raise write_error(path, e) from None
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         with os.fdopen(fd, "wb") as f:
@@ -44,12 +62,26 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
+        except OSError:
             pass
+        if isinstance(e, OSError) and not isinstance(e, ArtifactError):
+            raise write_error(path, e) from None
         raise
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Delete temporary files that a killed process left behind in ``folder`` (never finished files)."""
+    removed = []
+    for p in Path(folder).glob(f".*{TMP_SUFFIX}"):
+        try:
+            p.unlink()
+            removed.append(p.name)
+        except OSError:
+            pass
+    return removed
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -58,11 +90,13 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ArtifactError(f"{path}: missing {what}")
     try:
         return json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read {what} ({e.strerror or e}); check its permissions") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ArtifactError(f"{path}: not a valid {what} ({e}); the file is truncated or foreign") from None
 
 
@@ -75,16 +109,24 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
 def load_tensors(path: str | os.PathLike, what: str = "tensor file") -> tuple[dict[str, torch.Tensor], dict]:
     """Load a safetensors file (tensors, metadata). Never executes code; a damaged file raises ArtifactError."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise ArtifactError(f"{path}: missing {what}")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ArtifactError(f"{path}: cannot read {what} ({e.strerror or e}); check its permissions") from None
     try:
         tensors = st_load(raw)
         header_len = int.from_bytes(raw[:8], "little")
-        meta = json.loads(raw[8:8 + header_len]).get("__metadata__", {}) or {}
-    except (SafetensorError, ValueError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        header = json.loads(raw[8:8 + header_len])
+        meta = header.get("__metadata__", {}) or {}
+        if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+            raise ValueError("its metadata is not a table of strings")
+    except (SafetensorError, ValueError, TypeError, AttributeError, OverflowError, RuntimeError, MemoryError,
+            RecursionError) as e:  # JSON and Unicode decode errors are ValueErrors
         raise ArtifactError(
-            f"{path}: not a readable safetensors {what} ({e}); it is truncated, damaged or of another format"
+            f"{path}: not a readable safetensors {what} ({type(e).__name__}: {str(e)[:200]}); it is truncated, "
+            "damaged or of another format (latentforge never reads pickled checkpoints)"
         ) from None
     return tensors, meta
 
@@ -103,8 +145,11 @@ def write_npz(path: str | os.PathLike, **arrays) -> list[str]:
 
 
 def append_jsonl(path: str | os.PathLike, obj: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(obj) + "\n")
+    try:
+        with open(path, "a") as f:
+            f.write(json.dumps(obj) + "\n")
+    except OSError as e:
+        raise write_error(path, e, "append to") from None
 
 
 def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
@@ -114,9 +159,18 @@ def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
 def check_run_config(cfg: Any, path: Path) -> dict:
     if not isinstance(cfg, dict) or cfg.get("format") != RUN_FORMAT:
         raise ArtifactError(f"{path}: not a latentforge run configuration (no format tag {RUN_FORMAT!r})")
-    if cfg.get("version", 0) > FORMAT_VERSION:
+    version = cfg.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ArtifactError(f"{path}: the format version is {version!r}, not an integer; the file is damaged")
+    if version > FORMAT_VERSION:
         raise ArtifactError(f"{path}: written by a newer latentforge (format {cfg['version']}); upgrade latentforge")
     for k in ("model", "model_config", "objective_config"):
         if k not in cfg:
             raise ArtifactError(f"{path}: run configuration lacks {k!r}; the file is damaged")
+    if not isinstance(cfg["model"], str):
+        raise ArtifactError(f"{path}: the model name is {cfg['model']!r}, not a string; the file is damaged")
+    for k in ("model_config", "objective_config", "train_config", "data"):
+        if k in cfg and not isinstance(cfg[k], dict):
+            raise ArtifactError(f"{path}: {k!r} must be a JSON object, got {type(cfg[k]).__name__}; the file is "
+                                "damaged")
     return cfg

@@ -19,8 +19,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
+from ..data.stream import is_stream
 from ..errors import ArtifactError, TrainingDiverged
-from .trainer import Batch, as_batch, load_optimizer_state, lr_factor, optimizer_state, set_lr, take
+from . import runtime
+from .trainer import (as_batch, epoch_batches, epoch_noise, load_optimizer_state, lr_factor, optimizer_state,
+                      restore_rng, run_callbacks, set_lr, step)
 
 DIVERSITY_N = 64
 WIN_ACC, WIN_EPOCHS = 0.98, 3
@@ -43,15 +46,23 @@ def diversity(x: torch.Tensor) -> float:
 class GANTrainer:
     def __init__(self, model: torch.nn.Module, objective, config: TrainConfig, *, progress: bool = True,
                  callbacks: Iterable[Callable[["GANTrainer", dict], None]] = ()):
-        self.model = model
+        self.dist = runtime.current()
+        self.device = runtime.resolve_device(config.device, self.dist.local_rank)
+        runtime.check_precision(config.precision, self.device)
+        self.model = model.to(self.device)
         self.objective = objective
         self.config = config
-        self.progress = progress
+        self.progress = progress and self.dist.is_main
         self.callbacks = list(callbacks)
         o = objective.config
         betas = (o.beta1, o.beta2)
         self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=o.lr_d, betas=betas, fused=True)
         self.opt_g = torch.optim.Adam(model.generator.parameters(), lr=o.lr_g, betas=betas, fused=True)
+        self.scaler_d = runtime.grad_scaler(self.device, config.precision)
+        self.scaler_g = runtime.grad_scaler(self.device, config.precision)
+        # under torchrun each player is wrapped in its own DistributedDataParallel
+        self.call_d = runtime.wrap(model.discriminator, model, self.device, self.dist)
+        self.call_g = runtime.wrap(model.generator, model, self.device, self.dist)
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.fixed_z = torch.randn(DIVERSITY_N, model.latent_dim, generator=torch.Generator().manual_seed(config.seed + 3))
         self.epoch = 0
@@ -67,19 +78,24 @@ class GANTrainer:
         self.model.discriminator.requires_grad_(train_d)
         self.model.generator.requires_grad_(not train_d or record_generator)
 
-    def fit(self, train: torch.Tensor | Batch, val: torch.Tensor | Batch | None = None) -> list[dict[str, Any]]:
+    def fit(self, train, val=None) -> list[dict[str, Any]]:
         cfg, o = self.config, self.objective.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        train = as_batch(train)
-        n = train["x"].shape[0]
+        stream = is_stream(train)
+        train = train if stream else as_batch(train)
+        val = val if val is None or is_stream(val) else as_batch(val)
+        head = train.head(DIVERSITY_N) if stream else train["x"][:DIVERSITY_N]
         if self.real_diversity is None:
-            self.real_diversity = diversity(train["x"][:DIVERSITY_N])
-        if "c" in train and self.fixed_c is None:
+            self.real_diversity = diversity(head)
+        if not stream and "c" in train and self.fixed_c is None:
+            n = train["x"].shape[0]
             self.fixed_c = train["c"][torch.arange(DIVERSITY_N) % n]
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
-        autocast = dict(device_type="cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        # a generator pass recorded in the discriminator step is reused by the generator step; under DDP each
+        # network's passes must go through its own wrapper, so the generator step draws its own samples there
+        reuse = not self.dist.enabled
         try:
             while self.epoch < cfg.epochs:
                 t0 = time.perf_counter()
@@ -91,49 +107,57 @@ class GANTrainer:
                 sums: dict[str, torch.Tensor] = {}
                 counts = {"d": 0, "g": 0}
                 gnorm = {"d": 0.0, "g": 0.0}
-                perm = torch.randperm(n, generator=self.generator)
-                for b, start in enumerate(range(0, n, cfg.batch_size)):
-                    batch = take(train, perm[start:start + cfg.batch_size])
+                noise = epoch_noise(self.generator, self.device, self.dist)
+                for b, batch in enumerate(epoch_batches(train, self.generator, cfg.batch_size, self.dist)):
+                    batch = runtime.to_device(batch, self.device)
                     g_phase_next = (b + 1) % o.n_critic == 0
-                    self._phase(train_d=True, record_generator=g_phase_next)
-                    with torch.autocast(**autocast):
-                        d = self.objective.discriminator_terms(self.model, batch, self.generator,
-                                                               keep_fake=g_phase_next)
+                    keep = g_phase_next and reuse
+                    self._phase(train_d=True, record_generator=keep)
+                    with runtime.autocast(self.device, cfg.precision), runtime.device_scope(self.device):
+                        d = self.call_d(self.objective.discriminator_terms, batch, noise, keep_fake=keep)
                     fake = d.pop("fake", None)
-                    self._step(self.opt_d, d["loss"], epoch, b, "discriminator")
+                    self._step(self.opt_d, d["loss"], epoch, b, "discriminator", self.scaler_d)
                     gnorm["d"] += _grad_norm(self.model.discriminator.parameters())
                     self._add(sums, "d", d, batch["x"].shape[0])
                     counts["d"] += batch["x"].shape[0]
                     if g_phase_next:
                         self._phase(train_d=False)
                         for _ in range(o.g_steps):
-                            with torch.autocast(**autocast):
-                                g = self.objective.generator_terms(self.model, batch, self.generator, fake=fake)
+                            with runtime.autocast(self.device, cfg.precision), runtime.device_scope(self.device):
+                                g = self.call_g(self.objective.generator_terms, batch, noise, fake=fake)
                             fake = None  # a second generator step draws new samples
-                            self._step(self.opt_g, g["loss"], epoch, b, "generator")
+                            self._step(self.opt_g, g["loss"], epoch, b, "generator", self.scaler_g)
                             gnorm["g"] += _grad_norm(self.model.generator.parameters())
                             self.model.update_ema()
                             self._add(sums, "g", g, batch["x"].shape[0])
                             counts["g"] += batch["x"].shape[0]
                 self.model.discriminator.requires_grad_(True)
                 self.model.generator.requires_grad_(True)
-                row = self._epoch_row(epoch, sums, counts, gnorm, val)
+                totals = self.dist.sum_dict({**sums, "__d": torch.tensor(float(counts["d"])),
+                                             "__g": torch.tensor(float(counts["g"])),
+                                             "__gnorm_d": torch.tensor(gnorm["d"]),
+                                             "__gnorm_g": torch.tensor(gnorm["g"])}, self.device)
+                counts = {"d": totals.pop("__d"), "g": totals.pop("__g")}
+                w = self.dist.world
+                gnorm = {"d": totals.pop("__gnorm_d") / w, "g": totals.pop("__gnorm_g") / w}
+                row = self._epoch_row(epoch, totals, counts, gnorm, val)
                 row["seconds"] = round(time.perf_counter() - t0, 4)
-                row["samples_per_s"] = round(n / max(row["seconds"], 1e-9), 1)
+                row["samples_per_s"] = round(counts["d"] / max(row["seconds"], 1e-9), 1)
                 self.epoch = epoch
                 self.history.append(row)
                 bar.update(1)
                 bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_loss", "g_loss", "d_acc") if k in row})
-                for cb in self.callbacks:
-                    cb(self, row)
+                run_callbacks(self, row)
         finally:
             bar.close()
             self.model.discriminator.requires_grad_(True)
             self.model.generator.requires_grad_(True)
+        self.model.to("cpu")
         self.model.eval()
         return self.history
 
-    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int, batch: int, who: str) -> None:
+    def _step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int, batch: int, who: str,
+              scaler=None) -> None:
         if not torch.isfinite(loss):
             kept = f"the last good checkpoint (epoch {self.epoch}) is kept" if self.epoch else "no checkpoint yet"
             o = self.objective.config
@@ -141,8 +165,7 @@ class GANTrainer:
                 f"the {who} loss became {float(loss.detach())} at epoch {epoch}, batch {batch}; {kept}. Try lower "
                 f"learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}), --loss wgan-gp, or check the data scaling.")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        step(opt, loss, scaler)
 
     @staticmethod
     def _add(sums: dict, who: str, terms: dict, b: int) -> None:
@@ -154,19 +177,20 @@ class GANTrainer:
         row: dict[str, Any] = {"epoch": epoch}
         for k, v in sums.items():
             row[k] = float(v) / max(counts["g" if k in ("g_loss", "d_fake_g") else "d"], 1)
-        n_d_steps = max(1, math.ceil(counts["d"] / self.config.batch_size))
-        n_g_steps = max(1, math.ceil(counts["g"] / self.config.batch_size))
+        per_rank = self.config.batch_size * self.dist.world  # steps of one rank (gradient norms are per rank)
+        n_d_steps = max(1, math.ceil(counts["d"] / per_rank))
+        n_g_steps = max(1, math.ceil(counts["g"] / per_rank))
         row["grad_norm_d"] = gnorm["d"] / n_d_steps
         row["grad_norm_g"] = gnorm["g"] / n_g_steps
         row["train_loss"] = row.get("g_loss", float("nan"))  # the loss curve's generator line
         self.model.eval()
         with torch.no_grad():
-            samples = self.model.generate(self.fixed_z, self.fixed_c)  # the live generator, not its lagging EMA
+            fixed_c = self.fixed_c.to(self.device) if self.fixed_c is not None else None
+            samples = self.model.generate(self.fixed_z.to(self.device), fixed_c)  # the live generator, not its EMA
             row["diversity"] = diversity(samples)
             row["diversity_real"] = self.real_diversity
-            if val is not None and len(val["x"]):
-                logits = self.model.discriminate(val["x"], val.get("c"))
-                row["d_val_real"] = float(logits.mean() if self.objective.wasserstein else torch.sigmoid(logits).mean())
+            if val is not None and len(val if is_stream(val) else val["x"]):
+                row["d_val_real"] = self._val_real(val)
         self.model.train()
         notes = []
         self.win_streak = self.win_streak + 1 if row.get("d_acc", 0) >= WIN_ACC else 0
@@ -184,6 +208,17 @@ class GANTrainer:
                 warnings.warn(f"epoch {epoch}: {note}", stacklevel=2)
         return row
 
+    def _val_real(self, val) -> float:
+        """Mean D(x) (a critic: mean score) over the validation data."""
+        total, n = 0.0, 0
+        parts = val.ordered(4096) if is_stream(val) else [val]
+        for part in parts:
+            part = runtime.to_device(part, self.device)
+            logits = self.model.discriminate(part["x"], part.get("c")).float()
+            total += float((logits if self.objective.wasserstein else torch.sigmoid(logits)).sum())
+            n += logits.shape[0]
+        return total / max(n, 1)
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -193,6 +228,10 @@ class GANTrainer:
                 "optim_g": optimizer_state(self.opt_g, "optim_g", tensors)}
         tensors["rng.generator"] = self.generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        if self.scaler_d is not None:
+            meta["grad_scalers"] = [self.scaler_d.state_dict(), self.scaler_g.state_dict()]
         return tensors, meta
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
@@ -201,7 +240,10 @@ class GANTrainer:
             load_optimizer_state(self.opt_d, "optim_d", tensors, meta["optim_d"])
             load_optimizer_state(self.opt_g, "optim_g", tensors, meta["optim_g"])
             self.generator.set_state(tensors["rng.generator"])
-            torch.set_rng_state(tensors["rng.torch"])
+            restore_rng(tensors, self.device)
+            if self.scaler_d is not None and meta.get("grad_scalers"):
+                self.scaler_d.load_state_dict(meta["grad_scalers"][0])
+                self.scaler_g.load_state_dict(meta["grad_scalers"][1])
             self.epoch = int(meta["epoch"])
             self.history = list(meta["history"])
             self.win_streak = int(meta["win_streak"])

@@ -18,7 +18,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig
+from ..data.stream import ChunkStream, is_stream
 from ..errors import ArtifactError, TrainingDiverged
+from . import runtime
 
 EVAL_BATCH = 1024
 
@@ -40,22 +42,30 @@ def take(data: Batch, index) -> Batch:
 
 
 @torch.no_grad()
-def evaluate_objective(model: torch.nn.Module, objective: Callable, data: torch.Tensor | Batch, *,
+def evaluate_objective(model: torch.nn.Module, objective: Callable, data: torch.Tensor | Batch | ChunkStream, *,
                        seed: int) -> dict[str, float]:
-    """Objective terms averaged over ``data`` in eval mode; randomness from ``seed``, so repeatable."""
-    data = as_batch(data)
-    n = data["x"].shape[0]
+    """Objective terms averaged over ``data`` in eval mode; randomness from ``seed``, so repeatable.
+    ``data`` may be in memory or a stream of chunks; batches go to the model's device."""
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    g = torch.Generator().manual_seed(seed)
+    g = runtime.noise_generator(device, seed)
     sums: dict[str, float] = {}
-    for start in range(0, n, EVAL_BATCH):
-        batch = take(data, slice(start, start + EVAL_BATCH))
-        b = batch["x"].shape[0]
-        for k, v in objective(model, batch, g).items():
-            sums[k] = sums.get(k, 0.0) + float(v) * b
+    n = 0
+    if is_stream(data):
+        batches = data.ordered(EVAL_BATCH)
+    else:
+        data = as_batch(data)
+        batches = (take(data, slice(s, s + EVAL_BATCH)) for s in range(0, data["x"].shape[0], EVAL_BATCH))
+    with runtime.device_scope(device):
+        for batch in batches:
+            batch = runtime.to_device(batch, device)
+            b = batch["x"].shape[0]
+            for k, v in objective(model, batch, g).items():
+                sums[k] = sums.get(k, 0.0) + float(v) * b
+            n += b
     model.train(was_training)
-    return _mean_terms(sums, n)
+    return _mean_terms(sums, max(n, 1))
 
 
 def lr_factor(config: TrainConfig, epoch: int) -> float:
@@ -74,16 +84,21 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 class Trainer:
     def __init__(self, model: torch.nn.Module, objective: Callable, config: TrainConfig, *,
                  progress: bool = True, callbacks: Iterable[Callable[["Trainer", dict], None]] = ()):
-        self.model = model
+        self.dist = runtime.current()
+        self.device = runtime.resolve_device(config.device, self.dist.local_rank)
+        runtime.check_precision(config.precision, self.device)
+        self.model = model.to(self.device)
         self.objective = objective
         self.config = config
-        self.progress = progress
+        self.progress = progress and self.dist.is_main
         self.callbacks = list(callbacks)
         # the fused kernel updates all parameters in one pass (several times faster than the per-tensor loop)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                           fused=True)
+        self.grad_scaler = runtime.grad_scaler(self.device, config.precision)
         # one stream for shuffling and objective randomness (corruption); the global torch RNG serves dropout
         self.generator = torch.Generator().manual_seed(config.seed + 1)
+        self.call = runtime.wrap(model, model, self.device, self.dist)  # DDP under torchrun
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.best_loss = math.inf
@@ -93,13 +108,22 @@ class Trainer:
         self.stopped_early = False
 
     # ------------------------------------------------------------------ loop
-    def fit(self, train: torch.Tensor | Batch, val: torch.Tensor | Batch | None = None) -> list[dict[str, Any]]:
+    def noise_generator(self) -> torch.Generator:
+        """The stream for the objective's randomness this epoch. One process on a CPU: the shuffling stream
+        itself. On a GPU or with several ranks: a stream on the device seeded from it (per rank, so ranks
+        draw different noise while the shuffling stream stays identical on all of them)."""
+        return epoch_noise(self.generator, self.device, self.dist)
+
+    def batches(self, train):
+        return epoch_batches(train, self.generator, self.config.batch_size, self.dist)
+
+    def fit(self, train: torch.Tensor | Batch | ChunkStream,
+            val: torch.Tensor | Batch | ChunkStream | None = None) -> list[dict[str, Any]]:
         cfg = self.config
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        train = as_batch(train)
-        val = as_batch(val) if val is not None else None
-        n = train["x"].shape[0]
+        train = train if is_stream(train) else as_batch(train)
+        val = val if val is None or is_stream(val) else as_batch(val)
         begin_epoch = getattr(self.objective, "begin_epoch", None)
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
@@ -112,24 +136,28 @@ class Trainer:
                 set_lr(self.optimizer, cfg.lr * lr_factor(cfg, epoch))  # a function of the epoch: resumable
                 self.model.train()
                 sums: dict[str, torch.Tensor] = {}
-                perm = torch.randperm(n, generator=self.generator)
-                for b, start in enumerate(range(0, n, cfg.batch_size)):
-                    batch = take(train, perm[start:start + cfg.batch_size])  # each (B, ...)
-                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                        terms = self.objective(self.model, batch, self.generator)
+                seen = 0
+                noise = self.noise_generator()
+                for b, batch in enumerate(self.batches(train)):
+                    batch = runtime.to_device(batch, self.device)  # each (B, ...)
+                    with runtime.autocast(self.device, cfg.precision), runtime.device_scope(self.device):
+                        terms = self.call(self.objective, batch, noise)
                     loss = terms["loss"]
                     if not torch.isfinite(loss):
                         raise TrainingDiverged(self._diverged_message(epoch, b, float(loss.detach())))
                     self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    self.optimizer.step()
+                    step(self.optimizer, loss, self.grad_scaler)
                     b_size = batch["x"].shape[0]
+                    seen += b_size
                     for k, v in terms.items():  # stays a tensor: no conversion per batch
                         sums[k] = sums[k] + v.detach() * b_size if k in sums else v.detach() * b_size
+                totals = self.dist.sum_dict({**sums, "__n": torch.tensor(float(seen))}, self.device)
+                n = totals.pop("__n")
                 row: dict[str, Any] = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
-                row.update({f"train_{k}": float(v) / n for k, v in sums.items()})
-                if val is not None and len(val["x"]):
-                    row.update({f"val_{k}": v for k, v in self.evaluate(val).items()})
+                row.update({f"train_{k}": v / max(n, 1) for k, v in totals.items()})
+                if val is not None and len(val if is_stream(val) else val["x"]):
+                    row.update({f"val_{k}": v for k, v in self.dist.mean_dict(self.evaluate(val),
+                                                                              self.device).items()})
                 monitor = row.get("val_loss", row["train_loss"])
                 if not math.isfinite(monitor):
                     raise TrainingDiverged(self._diverged_message(epoch, None, monitor))
@@ -146,12 +174,12 @@ class Trainer:
                 self.history.append(row)
                 bar.update(1)
                 bar.set_postfix({k: f"{row[k]:.4g}" for k in ("train_loss", "val_loss") if k in row})
-                for cb in self.callbacks:
-                    cb(self, row)
+                run_callbacks(self, row)
         finally:
             bar.close()
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        self.model.to("cpu")  # inference (TrainedModel) works on the CPU copy
         return self.history
 
     def evaluate(self, data: torch.Tensor | Batch) -> dict[str, float]:
@@ -174,10 +202,13 @@ class Trainer:
         opt_meta = optimizer_state(self.optimizer, "optim", tensors)
         tensors["rng.generator"] = self.generator.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         meta = {
             "epoch": self.epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "history": self.history,
             "optim": opt_meta,
+            "grad_scaler": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
         }
         return tensors, meta
 
@@ -191,7 +222,9 @@ class Trainer:
             self.best_state = best or None
             load_optimizer_state(self.optimizer, "optim", tensors, meta["optim"])
             self.generator.set_state(tensors["rng.generator"])
-            torch.set_rng_state(tensors["rng.torch"])
+            restore_rng(tensors, self.device)
+            if self.grad_scaler is not None and meta.get("grad_scaler"):
+                self.grad_scaler.load_state_dict(meta["grad_scaler"])
             self.epoch = int(meta["epoch"])
             self.best_loss = float(meta["best_loss"])
             self.best_epoch = int(meta["best_epoch"])
@@ -201,6 +234,49 @@ class Trainer:
         except (KeyError, RuntimeError, ValueError) as e:
             raise ArtifactError(f"checkpoint does not fit this model / trainer ({e}); it belongs to another run") \
                 from None
+
+
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor, scaler=None) -> None:
+    """Backward and update; with an fp16 gradient scaler, through it."""
+    if scaler is None:
+        loss.backward()
+        opt.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(tensors["rng.torch"])
+    if device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+
+
+def epoch_noise(generator: torch.Generator, device: torch.device, dist: runtime.Dist) -> torch.Generator:
+    if device.type == "cpu" and not dist.enabled:
+        return generator
+    seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
+    return runtime.noise_generator(device, seed + dist.rank)
+
+
+def epoch_batches(train, generator: torch.Generator, batch_size: int, dist: runtime.Dist):
+    """This rank's shuffled batches for one epoch: its slice of one seeded permutation (in memory), or its
+    share of the chunks (a stream)."""
+    if is_stream(train):
+        yield from train.batches(generator, batch_size, dist.rank, dist.world)
+        return
+    perm = dist.shard(torch.randperm(train["x"].shape[0], generator=generator))
+    for start in range(0, perm.shape[0], batch_size):
+        yield take(train, perm[start:start + batch_size])
+
+
+def run_callbacks(trainer, row: dict) -> None:
+    """Callbacks write files: rank 0 runs them, the other ranks wait for it."""
+    if trainer.dist.is_main:
+        for cb in trainer.callbacks:
+            cb(trainer, row)
+    trainer.dist.barrier()
 
 
 def optimizer_state(opt: torch.optim.Optimizer, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:

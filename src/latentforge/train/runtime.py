@@ -1,0 +1,185 @@
+"""Where training runs: device choice, mixed precision, host-to-device transfers and multi-process
+(DistributedDataParallel) bookkeeping shared by both trainers.
+
+Distributed training is switched on by the environment ``torchrun`` sets (``WORLD_SIZE`` > 1, ``RANK``,
+``LOCAL_RANK``): gloo on CPU, NCCL on GPU. Every rank shuffles with the same seeded stream and takes its
+own slice of the permutation; sums of metrics are all-reduced; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from ..errors import ConfigError
+
+Batch = dict[str, torch.Tensor]
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``cpu``, ``cuda`` (error when absent) or ``auto`` (cuda when available) -> a torch.device."""
+    if name == "cpu":
+        return torch.device("cpu")
+    if name not in ("cuda", "auto"):
+        raise ConfigError(f"unknown device {name!r}; choose cpu, cuda or auto")
+    if not torch.cuda.is_available():
+        if name == "auto":
+            return torch.device("cpu")
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible to PyTorch (torch "
+                          f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu or "
+                          "--device auto, or install a CUDA build of PyTorch")
+    return torch.device("cuda", local_rank % torch.cuda.device_count())
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("--precision fp16 needs a CUDA GPU (it runs with a gradient scaler there); on a CPU use "
+                          "--precision bf16 or fp32")
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on CPU or GPU, fp16 on GPU; fp32: a no-op context."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def grad_scaler(device: torch.device, precision: str):
+    """A GradScaler for fp16 on a GPU (small gradients would underflow otherwise); None elsewhere."""
+    if precision == "fp16" and device.type == "cuda":
+        return torch.amp.GradScaler("cuda")
+    return None
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Move a batch to ``device``; to a GPU through pinned host memory with non-blocking copies."""
+    if device.type == "cpu":
+        return batch
+    return {k: (v.pin_memory() if not v.is_pinned() else v).to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def noise_generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def device_scope(device: torch.device):
+    """Factory calls inside (``torch.randn(..., generator=g)`` in objectives) land on ``device``."""
+    return contextlib.nullcontext() if device.type == "cpu" else device
+
+
+# ---------------------------------------------------------------------------------------------- distributed
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.enabled:
+            torch.distributed.barrier()
+
+    def all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        if self.enabled:
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
+        return t
+
+    def sum_dict(self, sums: dict[str, torch.Tensor], device: torch.device) -> dict[str, float]:
+        """Sum each value over all ranks (one collective for the whole dict); float results."""
+        keys = sorted(sums)
+        if not keys:
+            return {}
+        flat = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64, device=device).reshape(()) for k in keys])
+        self.all_reduce_sum(flat)
+        return dict(zip(keys, flat.tolist()))
+
+    def mean_dict(self, values: dict[str, float], device: torch.device) -> dict[str, float]:
+        """Average plain floats over ranks (keeps decisions such as early stopping identical on every rank)."""
+        if not self.enabled:
+            return values
+        out = self.sum_dict({k: torch.tensor(float(v)) for k, v in values.items()}, device)
+        return {k: v / self.world for k, v in out.items()}
+
+    def shard(self, perm: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous slice of a permutation shared by all ranks; equal length on every rank."""
+        if not self.enabled:
+            return perm
+        m = perm.shape[0] // self.world
+        if m == 0:
+            raise ConfigError(f"{perm.shape[0]} training examples cannot be shared among {self.world} processes")
+        return perm[self.rank * m:(self.rank + 1) * m]
+
+
+_DIST = Dist()
+
+
+def current() -> Dist:
+    return _DIST
+
+
+def setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
+    """Join the process group that torchrun describes in the environment (once per process)."""
+    global _DIST
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        _DIST = Dist()
+        return _DIST, resolve_device(device_name)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    dist = torch.distributed
+    owns = False
+    if not dist.is_initialized():
+        if "MASTER_ADDR" not in os.environ:
+            raise ConfigError("WORLD_SIZE > 1 but no MASTER_ADDR: start distributed training with torchrun "
+                              "(torchrun --nproc-per-node N -m latentforge train ...)")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        owns = True
+    _DIST = Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=local_rank, owns_group=owns)
+    return _DIST, device
+
+
+def teardown_distributed() -> None:
+    global _DIST
+    if _DIST.owns_group and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+    _DIST = Dist()
+
+
+class _Call(torch.nn.Module):
+    """A module whose forward runs ``fn(model, *args)``: it lets DistributedDataParallel see the objective's
+    calls (DDP only synchronises gradients of passes through its own forward). Only ``synced``'s parameters
+    belong to this module; the full model is held outside the module tree."""
+
+    def __init__(self, synced: torch.nn.Module, model: torch.nn.Module):
+        super().__init__()
+        self.synced = synced
+        object.__setattr__(self, "_model", model)
+
+    def forward(self, fn: Callable, *args: Any, **kwargs: Any):
+        return fn(self._model, *args, **kwargs)
+
+
+def wrap(synced: torch.nn.Module, model: torch.nn.Module, device: torch.device, dist: Dist):
+    """DDP around ``synced`` (calls take ``fn, *args``) when distributed; else a plain caller."""
+    if not dist.enabled:
+        return lambda fn, *args, **kw: fn(model, *args, **kw)
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [device.index] if device.type == "cuda" else None
+    # every step of a network uses the same parameters: a static graph lets DDP learn once which ones take part
+    return DDP(_Call(synced, model), device_ids=ids, static_graph=True)

@@ -1,0 +1,62 @@
+"""Device and precision options: cpu / cuda / auto, bf16 / fp16 autocast, GPU paths where a GPU exists."""
+
+import pytest
+import torch
+
+import latentforge as lf
+from latentforge.cli.main import main
+from latentforge.io import load_tensors
+from latentforge.train import runtime
+
+COMMON = dict(hidden=(16,), latent_dim=3, batch_size=128, seed=2, progress=False)
+no_cuda = not torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not no_cuda, reason="a GPU is visible here")
+def test_cuda_asked_without_a_gpu_is_a_clear_config_error(digits, tmp_path, capsys):
+    with pytest.raises(lf.ConfigError, match="no CUDA GPU.*--device cpu or --device auto"):
+        lf.train("ae", digits, epochs=1, device="cuda", **COMMON)
+    with pytest.raises(lf.ConfigError, match="fp16 needs a CUDA GPU"):
+        lf.train("ae", digits, epochs=1, precision="fp16", **COMMON)
+    code = main(["train", "ae", "--data", "digits", "--device", "cuda", "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no CUDA GPU" in err[0]
+    assert not (tmp_path / "r").exists()
+    assert runtime.resolve_device("auto") == torch.device("cpu")
+
+
+def test_auto_on_this_machine_matches_the_explicit_device(digits):
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    a = lf.train("ae", digits, epochs=2, device="auto", **COMMON)
+    b = lf.train("ae", digits, epochs=2, device=expected, **COMMON)
+    assert a.history[-1]["train_loss"] == b.history[-1]["train_loss"]
+    assert next(a.model.parameters()).device.type == "cpu"  # the trained model lives on the CPU
+
+
+def test_cpu_bf16_trains(digits):
+    run = lf.train("ae", digits, epochs=3, precision="bf16", **COMMON)
+    assert run.history[-1]["train_loss"] < run.history[0]["train_loss"]
+
+
+@pytest.mark.skipif(no_cuda, reason="needs a CUDA GPU")
+@pytest.mark.parametrize("name,precision", [("ae", "fp32"), ("vae", "bf16"), ("denoising-ae", "fp16"),
+                                            ("gan", "fp16")])
+def test_gpu_training_resumes_exactly_and_loads_on_cpu(digits, tmp_path, name, precision):
+    kw = dict(seed=4, progress=False, device="cuda", precision=precision)
+    lf.train(name, digits, out=tmp_path / "full", epochs=3, **kw)
+    lf.train(name, digits, out=tmp_path / "part", epochs=1, **kw)
+    lf.train(name, digits, out=tmp_path / "part", epochs=3, resume=True, **kw)
+    a = load_tensors(tmp_path / "full" / "model.safetensors")[0]
+    b = load_tensors(tmp_path / "part" / "model.safetensors")[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    run = lf.load(tmp_path / "full")
+    out = run.sample(4) if name in ("vae", "gan") else run.reconstruct(digits.x[:4])
+    assert out.shape[0] == 4
+
+
+def test_transfers_use_pinned_memory_only_for_a_gpu():
+    b = {"x": torch.ones(3, 2)}
+    assert runtime.to_device(b, torch.device("cpu")) is b
+    if torch.cuda.is_available():
+        out = runtime.to_device(b, torch.device("cuda"))
+        assert out["x"].is_cuda
