@@ -161,9 +161,10 @@ class TrainedModel:
     def batch(self, data: Any, condition: Any = None) -> dict[str, torch.Tensor]:
         """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply."""
         ds = self._dataset(data)
-        b = {"x": torch.from_numpy(self.scaler.transform(ds.x))}
+        f = self._factors(ds)  # per-example scale factors (median scaling), else None
+        b = {"x": torch.from_numpy(self.scaler.transform(ds.x, factors=f))}
         if ds.sigma is not None:
-            b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma))
+            b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma, factors=f))
         if ds.mask is not None:
             b["mask"] = torch.from_numpy(ds.mask)
         c = self.condition_vectors(len(ds), condition, ds)
@@ -188,8 +189,12 @@ class TrainedModel:
     def _decode(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         return self.model.decode(z) if self.family == "autoencoder" else self.model.decode(z, c)
 
-    def _raw(self, t: torch.Tensor) -> np.ndarray:
-        return self.scaler.inverse_transform(t.numpy())
+    def _raw(self, t: torch.Tensor, factors: np.ndarray | None = None) -> np.ndarray:
+        return self.scaler.inverse_transform(t.numpy(), factors=factors)
+
+    def _factors(self, ds: ArrayDataset) -> np.ndarray | None:
+        """Each example's own scale factor under a per-example scaling (median), else None."""
+        return self.scaler.factors(ds.x, ds.mask) if self.scaler.per_example else None
 
     def encode(self, data: Any, condition: Any = None) -> np.ndarray:
         """Raw examples -> codes (N, latent_dim); for a VAE the posterior mean."""
@@ -206,7 +211,9 @@ class TrainedModel:
 
     def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
         """Raw examples -> raw reconstructions (for a denoising model: the denoised estimate)."""
-        return self._raw(self._map(lambda s: self._decode(self._encode(s), s.get("c")), self.batch(data, condition)))
+        ds = self._dataset(data)
+        return self._raw(self._map(lambda s: self._decode(self._encode(s), s.get("c")), self.batch(ds, condition)),
+                         self._factors(ds))
 
     def _need_vae(self, what: str) -> None:
         if self.family != "vae":
@@ -246,8 +253,10 @@ class TrainedModel:
                 var = var + std_k.pow(2).mean(0)
             return torch.stack([mean_k.mean(0), var.sqrt()], 1)  # (B, 2, ...)
 
-        out = self._map(one, self.batch(data, condition))
-        return self._raw(out[:, 0]), self.scaler.sigma_to_raw(out[:, 1].numpy())
+        ds = self._dataset(data)
+        f = self._factors(ds)
+        out = self._map(one, self.batch(ds, condition))
+        return self._raw(out[:, 0], f), self.scaler.sigma_to_raw(out[:, 1].numpy(), factors=f)
 
     def log_likelihood(self, data: Any, k: int = 1000, *, seed: int = 0, condition: Any = None,
                        batch_size: int = 100) -> dict[str, np.ndarray]:
@@ -340,7 +349,7 @@ class TrainedModel:
         keep = ~ds.mask if ds.mask is not None else np.ones(xs.shape, bool)
         out: dict[str, Any] = {"model": self.name, "data": str(getattr(ds, "source", "")), "split": split,
                                "n": len(ds), "recon_mse": mse(recon[keep], xs[keep]),
-                               "recon_mse_raw": mse(self._raw(torch.from_numpy(recon))[keep], ds.x[keep])}
+                               "recon_mse_raw": mse(self._raw(torch.from_numpy(recon), self._factors(ds))[keep], ds.x[keep])}
         terms = evaluate_objective(self.model, self.objective, b, seed=seed)
         for name, v in terms.items():
             out[name if name == "loss" or name.startswith(("penalty_", "active")) else f"loss_{name}"] = v
@@ -510,7 +519,8 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     spec = MODELS.get(model)
     tc_fields = set(TrainConfig.__dataclass_fields__)
     tc_opts = {k: options.pop(k) for k in list(options) if k in tc_fields}
-    tc = (train_config or TrainConfig()).replace(**tc_opts) if tc_opts else (train_config or TrainConfig())
+    base = train_config or TrainConfig(**spec.train_defaults)
+    tc = base.replace(**tc_opts) if tc_opts else base
     data_kw = {k: options.pop(k) for k in list(options) if k in DATA_KEYWORDS}
 
     ds = as_dataset(data, **data_kw)
@@ -527,7 +537,7 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
 
     torch.manual_seed(tc.seed)  # initialisation
     net, objective = spec.build(mcfg, ocfg)
-    scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]])
+    scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]], None if ds.mask is None else ds.mask[idx["train"]])
     run = TrainedModel(model, net, objective, scaler, tc, data_info, out, conditioner=conditioner)
     train_b = run.batch(ds.subset(idx["train"]))
     val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None

@@ -17,7 +17,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity
 OUTPUTS = ("sigmoid", "identity")
 LOSSES = ("bce", "mse")
 CORRUPTIONS = ("gaussian", "masking", "salt-pepper")
-SCALINGS = ("minmax", "standard", "none", "log")
+SCALINGS = ("minmax", "standard", "none", "log", "median")
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -171,6 +171,40 @@ class VAEConfig(Config):
         _widths(self, "input_shape")
         if self.condition != "none" and self.input_shape and self.condition_dim <= 0:
             raise ConfigError("a conditional model needs condition_dim > 0 (it is filled in from the data)")
+
+
+@dataclass(frozen=True)
+class SpectrumVAEConfig(Config):
+    input_shape: tuple[int, ...] = option((), "pixels of one spectrum, (D,) (filled in from the data)")
+    latent_dim: int = option(16, "number of latent dimensions")
+    channels: tuple[int, ...] = option((16, 32, 64, 64), "1-D conv channels per encoder level; each stride-2 "
+                                       "level halves the length")
+    kernel_size: int = option(7, "1-D convolution kernel size (odd)")
+    hidden: tuple[int, ...] = option((256, 512), "widths: the encoder's head uses the first; the MLP decoder "
+                                     "goes latent -> these -> pixels")
+    activation: str = option("leaky_relu", "nonlinearity", ACTIVATIONS)
+    likelihood: str = option(
+        "gaussian-hetero", "p(x|z): gaussian-hetero (the decoder predicts sigma_model per pixel; variance "
+        "sigma_model^2 + sigma_i^2), gaussian-shared or gaussian (fixed --sigma)",
+        ("gaussian", "gaussian-shared", "gaussian-hetero"))
+    sigma: float = option(0.05, "gaussian: the fixed sigma_model; gaussian-shared: its starting value (normalised "
+                          "flux units)")
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim", "kernel_size", "sigma")
+        _widths(self, "channels")
+        _widths(self, "hidden")
+        _widths(self, "input_shape")
+        if not self.hidden:
+            raise ConfigError("SpectrumVAEConfig.hidden needs at least one width, e.g. 256,512")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"SpectrumVAEConfig.kernel_size must be odd, got {self.kernel_size}")
+        if self.input_shape and len(self.input_shape) != 1:
+            raise ConfigError(f"spectrum-vae takes spectra as vectors (N, D); got example shape {self.input_shape}; "
+                              "flatten each spectrum to one row of pixels")
+        if self.input_shape and self.input_shape[0] < 2 ** len(self.channels):
+            raise ConfigError(f"{self.input_shape[0]} pixels are too few for {len(self.channels)} stride-2 levels; "
+                              "use fewer --channels")
 
 
 @dataclass(frozen=True)
@@ -334,7 +368,8 @@ class TrainConfig(Config):
     val_fraction: float = option(0.1, "fraction of the data held out for validation")
     test_fraction: float = option(0.1, "fraction of the data held out for testing")
     scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none, "
-                          "log (non-negative data such as energies)", SCALINGS)
+                          "log (non-negative data such as energies), median (each example divided by its own median, "
+                          "e.g. spectra; sigma scaled the same)", SCALINGS)
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
     precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, or bf16 "
                             "autocast (faster on CPUs with bf16 instructions; losses stay fp32)", ("fp32", "bf16"))

@@ -137,7 +137,7 @@ def _train_parser(model: str | None) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_config_flags(p, TrainConfig, "training")
+    add_config_flags(p, TrainConfig, "training", MODELS.get(model).train_defaults if model in MODELS else None)
     if model in MODELS:
         spec = MODELS.get(model)
         add_config_flags(p, spec.model_config_class, f"model options ({model})", spec.model_defaults)

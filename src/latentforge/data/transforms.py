@@ -14,9 +14,14 @@ class Scaler:
     ``log`` (non-negative data such as energies): log1p(x / eps) / log1p(max / eps) -> [0, 1], where eps is
     the 1st percentile of the non-zero training values; the inverse sets values below eps to exactly 0, so
     generated data stay non-negative and about as sparse as real data (the smallest 1 % of real deposits
-    are lost in a round trip)."""
+    are lost in a round trip).
 
-    KINDS = ("minmax", "standard", "none", "log")
+    ``median`` (per example, e.g. spectra): each example is divided by the median of its unmasked values
+    (at least ``floor``, 1e-3 of the typical training median), and its sigma by the same factor. The factor
+    belongs to the example, so ``inverse_transform`` needs it back (``factors=``); without it the output
+    stays in normalised units (what ``decode`` of a bare code gives)."""
+
+    KINDS = ("minmax", "standard", "none", "log", "median")
 
     def __init__(self, kind: str = "minmax"):
         if kind not in self.KINDS:
@@ -28,8 +33,37 @@ class Scaler:
     def fitted(self) -> bool:
         return self.kind == "none" or bool(self.params)
 
-    def fit(self, x: np.ndarray) -> "Scaler":
-        if self.kind == "minmax":  # min / max are exact in the data's own dtype: no float64 copy needed
+    @property
+    def per_example(self) -> bool:
+        """True when each example has its own scale factor (``median``)."""
+        return self.kind == "median"
+
+    def factors(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+        """Per-example scale factors, shape (N, 1, ...) broadcastable to x; None for global scalings."""
+        if not self.per_example:
+            return None
+        self._need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        flat = x.reshape(len(x), -1)
+        if mask is not None:
+            flat = np.where(np.asarray(mask, bool).reshape(len(x), -1), np.nan, flat)
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-masked rows: nan, replaced below
+                med = np.nanmedian(flat, axis=1)
+        floor = float(self.params["floor"])
+        med = np.where(np.isfinite(med), np.maximum(med, floor), 1.0)
+        return med.reshape(len(x), *([1] * (x.ndim - 1))).astype(np.float32)
+
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> "Scaler":
+        if self.kind == "median":
+            self.params = {"floor": np.array(1.0)}
+            med = self.factors(x, mask)
+            typical = float(np.median(np.abs(med))) if med is not None and med.size else 1.0
+            self.params = {"floor": np.array(1e-3 * typical if typical > 0 else 1e-6)}
+        elif self.kind == "minmax":  # min / max are exact in the data's own dtype: no float64 copy needed
             lo, hi = float(np.min(x)), float(np.max(x))
             self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + 1.0)}
         elif self.kind == "log":
@@ -53,9 +87,12 @@ class Scaler:
         if not self.fitted:
             raise RuntimeError("Scaler is not fitted; call fit(x) first")
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
+    def transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
         self._need_fit()
         x = np.asarray(x, dtype=np.float32)
+        if self.kind == "median":
+            f = self.factors(x) if factors is None else factors
+            return (x / f).astype(np.float32)
         if self.kind == "minmax":
             lo, hi = self.params["lo"], self.params["hi"]
             return ((x - lo) / (hi - lo)).astype(np.float32)
@@ -66,9 +103,11 @@ class Scaler:
             return (np.log1p(np.maximum(x, 0) / self.params["eps"]) / self.params["hi"]).astype(np.float32)
         return x
 
-    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
+    def inverse_transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
         self._need_fit()
         x = np.asarray(x, dtype=np.float32)
+        if self.kind == "median":
+            return x if factors is None else (x * factors).astype(np.float32)
         if self.kind == "minmax":
             lo, hi = self.params["lo"], self.params["hi"]
             return (x * (hi - lo) + lo).astype(np.float32)
@@ -80,7 +119,9 @@ class Scaler:
             return np.where(raw < self.params["zero_below"], 0.0, raw).astype(np.float32)
         return x
 
-    def _unit(self) -> np.ndarray | float:
+    def _unit(self, factors: np.ndarray | None = None) -> np.ndarray | float:
+        if self.kind == "median":
+            return 1.0 if factors is None else factors
         if self.kind == "log":
             raise ConfigError("per-point measurement errors cannot be carried through log scaling; "
                               "use --scaling minmax, standard or none")
@@ -90,13 +131,13 @@ class Scaler:
             return self.params["std"]
         return 1.0
 
-    def sigma_to_raw(self, sigma: np.ndarray) -> np.ndarray:
-        """A standard deviation in scaled units -> raw units."""
-        return (np.asarray(sigma) * self._unit()).astype(np.float32)
+    def sigma_to_raw(self, sigma: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
+        """A standard deviation in scaled units -> raw units (per-example scalings: give ``factors``)."""
+        return (np.asarray(sigma) * self._unit(factors)).astype(np.float32)
 
-    def sigma_to_model(self, sigma: np.ndarray) -> np.ndarray:
+    def sigma_to_model(self, sigma: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
         """A standard deviation (measurement error) in raw units -> scaled units."""
-        return (np.asarray(sigma) / self._unit()).astype(np.float32)
+        return (np.asarray(sigma) / self._unit(factors)).astype(np.float32)
 
     def _check_shape(self, x: np.ndarray) -> None:
         want = self.params["mean"].shape

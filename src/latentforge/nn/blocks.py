@@ -100,3 +100,22 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.head(z).view(z.shape[0], *self.start_shape)  # (B, C_last, H_last, W_last)
         return self.body(h)  # (B, C, H, W), pre-activation
+
+
+class Conv1dEncoder(nn.Module):
+    """(B, C, L) -> (B, out_features): [stride-2 conv, act] per level (each halves L), flatten, an MLP head."""
+
+    def __init__(self, in_channels: int, length: int, channels: Sequence[int], hidden: int, out_features: int, *,
+                 kernel_size: int = 7, act: str = "relu"):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for c_out in channels:
+            layers += [nn.Conv1d(c, c_out, kernel_size, stride=2, padding=kernel_size // 2), activation(act)]
+            c = c_out
+            length = (length + 2 * (kernel_size // 2) - kernel_size) // 2 + 1
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(c * length, hidden), activation(act), nn.Linear(hidden, out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))  # (B, out_features)
