@@ -177,9 +177,9 @@ class VAEConfig(Config):
 class SpectrumVAEConfig(Config):
     input_shape: tuple[int, ...] = option((), "pixels of one spectrum, (D,) (filled in from the data)")
     latent_dim: int = option(16, "number of latent dimensions")
-    channels: tuple[int, ...] = option((16, 32, 64, 64), "1-D conv channels per encoder level; each stride-2 "
-                                       "level halves the length")
-    kernel_size: int = option(7, "1-D convolution kernel size (odd)")
+    channels: tuple[int, ...] = option((8, 16, 32, 32), "1-D conv channels per encoder level; each stride-2 "
+                                       "level halves the length (none: an MLP encoder)")
+    kernel_size: int = option(5, "1-D convolution kernel size (odd)")
     hidden: tuple[int, ...] = option((256, 512), "widths: the encoder's head uses the first; the MLP decoder "
                                      "goes latent -> these -> pixels")
     activation: str = option("leaky_relu", "nonlinearity", ACTIVATIONS)

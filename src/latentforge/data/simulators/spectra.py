@@ -17,9 +17,11 @@ log10(wavelength) from 3800 to 9200 Å (``n_pix`` pixels; SDSS-like, about 130 k
 
 Noise: each spectrum has its own median signal-to-noise per pixel (log-uniform in ``snr_range``); the
 per-pixel sigma follows a sky spectrum (a red-rising continuum plus the night-sky emission lines [O I]
-5577, Na D 5890, [O I] 6300 / 6364 and an OH forest beyond 6800 Å) divided by a throughput that falls at
-both ends. Pixels in the cores of the brightest sky lines and a few random "bad column" runs per spectrum
-are masked (flux 0, inverse variance 0). The clean spectrum is returned too.
+5577, Na D 5890, [O I] 6300 / 6364 and an OH forest beyond 6800 Å, whose brightness varies from exposure
+to exposure by a log-uniform factor 0.1-2) divided by a throughput that falls at both ends. Pixels where
+the sky outshines ``sky_mask_threshold`` times its continuum and a few random "bad column" runs per
+spectrum are masked (flux 0, inverse variance 0). Because the sky brightness varies, no pixel is masked
+in every spectrum. The clean spectrum is returned too.
 
 Outliers: with ``outlier_fraction`` > 0 a share of the spectra are broad-line objects (broad H-alpha,
 H-beta, H-gamma with dispersions of 1500-3500 km/s on top of a blue power-law continuum); ``broad_line``
@@ -67,13 +69,14 @@ def _oh_forest() -> dict[float, float]:
     return {float(w): float(s) for w, s in zip(waves, rng.uniform(2.0, 25.0, 60))}
 
 
-def sky_spectrum(wave: np.ndarray) -> np.ndarray:
-    """Sky brightness per pixel (continuum rising to the red plus emission lines ~one pixel wide)."""
+def sky_spectrum(wave: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sky brightness per pixel: (continuum rising to the red, emission lines ~one pixel wide)."""
     dlog = np.log(wave[1] / wave[0])
-    sky = 0.6 + 0.8 * ((wave - wave[0]) / (wave[-1] - wave[0])) ** 2
+    continuum = 0.6 + 0.8 * ((wave - wave[0]) / (wave[-1] - wave[0])) ** 2
+    lines = np.zeros_like(wave)
     for w0, s in {**SKY_LINES, **_oh_forest()}.items():
-        sky = sky + s * np.exp(-0.5 * (np.log(wave / w0) / dlog) ** 2)
-    return sky
+        lines = lines + s * np.exp(-0.5 * (np.log(wave / w0) / dlog) ** 2)
+    return continuum, lines
 
 
 def throughput(wave: np.ndarray) -> np.ndarray:
@@ -90,7 +93,7 @@ class SpectrumSimulator:
     snr_range: tuple[float, float] = (3.0, 40.0)
     redshift_range: tuple[float, float] = (0.0, 0.3)
     bad_columns: float = 1.5  # mean number of bad-column runs per spectrum
-    sky_mask_threshold: float = 10.0  # mask pixels whose sky brightness exceeds this (sky continuum ~1)
+    sky_mask_threshold: float = 10.0  # mask pixels where the sky exceeds this many times its continuum
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -103,8 +106,8 @@ class SpectrumSimulator:
         self.wavelength = observed_grid(self.n_pix)
         self.loglam = np.log10(self.wavelength)
         self.rng = np.random.default_rng(self.seed)
-        self._sky = sky_spectrum(self.wavelength)
-        self._noise_shape = np.sqrt(self._sky) / throughput(self.wavelength)
+        self._sky_continuum, self._sky_lines = sky_spectrum(self.wavelength)
+        self._throughput = throughput(self.wavelength)
         #: instrumental resolution: one pixel, in km/s
         self.sigma_instrument_kms = C_KMS * np.log(self.wavelength[1] / self.wavelength[0])
 
@@ -189,10 +192,13 @@ class SpectrumSimulator:
               "powerlaw": r.uniform(0.3, 1.0, n)}
         clean = self.clean_spectra(p, broad, bp)
         # per-pixel sigma: the sky-and-throughput shape, scaled so that median(clean) / median(sigma) = snr
-        scale = np.median(clean, axis=1) / (p["snr"] * np.median(self._noise_shape))
-        sigma = scale[:, None] * self._noise_shape[None, :]
+        sky_scale = np.exp(r.uniform(np.log(0.1), np.log(2.0), n))[:, None]  # sky-line brightness per exposure
+        sky = self._sky_continuum[None, :] + sky_scale * self._sky_lines[None, :]
+        shape = np.sqrt(sky) / self._throughput[None, :]
+        scale = np.median(clean, axis=1) / (p["snr"] * np.median(shape, axis=1))
+        sigma = scale[:, None] * shape
         flux = clean + sigma * r.standard_normal(clean.shape)
-        mask = np.broadcast_to(self._sky > self.sky_mask_threshold, clean.shape).copy()
+        mask = sky > self.sky_mask_threshold * self._sky_continuum[None, :]
         for i in range(n):
             for _ in range(r.poisson(self.bad_columns)):
                 width = int(r.integers(4, 21))
