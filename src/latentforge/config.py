@@ -183,6 +183,18 @@ class SpectrumVAEConfig(Config):
     hidden: tuple[int, ...] = option((256, 512), "widths: the encoder's head uses the first; the MLP decoder "
                                      "goes latent -> these -> pixels")
     activation: str = option("leaky_relu", "nonlinearity", ACTIVATIONS)
+    decoder: str = option("mlp", "decoder: mlp (latent -> hidden widths -> pixels) or conv (a head to a coarse "
+                          "sequence, then up-sampling 1-D convolutions mirroring the encoder's channels)",
+                          ("mlp", "conv"))
+    frame: str = option(
+        "rest", "rest: latent 0 is the redshift (found by the encoder by cross-correlating the spectrum with a "
+        "learnable emission-line template; prior uniform in [0, max_redshift]) and the decoder draws a rest-frame "
+        "spectrum that it shifts by it; observed: the decoder draws the observed spectrum directly",
+        ("rest", "observed"))
+    max_redshift: float = option(0.3, "frame rest: the largest redshift the model considers")
+    wave_min: float = option(3800.0, "frame rest: observed wavelength (Å) of the first pixel; pixels are uniform "
+                             "in log wavelength")
+    wave_max: float = option(9200.0, "frame rest: observed wavelength (Å) of the last pixel")
     likelihood: str = option(
         "gaussian-hetero", "p(x|z): gaussian-hetero (the decoder predicts sigma_model per pixel; variance "
         "sigma_model^2 + sigma_i^2), gaussian-shared or gaussian (fixed --sigma)",
