@@ -294,3 +294,20 @@ def test_rest_frame_model_finds_redshift_and_shifts_its_rest_spectrum():
         out = model._shift_to_observed(rest, shift)[0].numpy()
         centroid = np.sum(out * obs_loglam) / out.sum()
         assert abs(centroid - (rest_loglam + np.log10(1 + z))) < 0.01 * model.dloglam
+
+
+def test_spectra_demo_writes_its_report(tmp_path, capsys):
+    from latentforge.spectra_demo import run_spectra_demo
+
+    torch.set_num_threads(1)
+    res = run_spectra_demo(tmp_path / "demo", n=300, pixels=256, epochs=2, n_outliers=80, progress=False, threads=1)
+    for f in ("summary.md", "summary.json", "spectra_denoising.png", "spectra_calibration.png",
+              "spectra_inpainting.png", "spectra_probes.png", "spectra_line_strength_walk.png",
+              "spectra_outliers.png", "spectra_denoising_table.png"):
+        assert (tmp_path / "demo" / f).stat().st_size > 1000, f
+    summary = json.loads((tmp_path / "demo" / "summary.json").read_text())
+    assert set(summary["probes"]) == set(SPECTRUM_PARAMETERS)
+    assert 0 <= summary["outliers"]["auc_negative_elbo"] <= 1
+    assert {"0.68", "0.95"} <= set(summary["calibration"]["latent+decoder_sigma"])
+    assert "vae" in summary["denoising"]["all"] and res["n_test"] == 30
+    assert "Denoising" in capsys.readouterr().out
