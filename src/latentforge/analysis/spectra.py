@@ -211,14 +211,17 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
         reg = LinearRegression().fit(z_tr, tr[name])
         probes[name] = {"r2_heldout": float(reg.score(z_te, t[name])), "r2_train": float(reg.score(z_tr, tr[name]))}
     result["probes"] = probes
-    line = LinearRegression().fit(z_tr, tr["line_strength"])
-    direction = line.coef_ / np.linalg.norm(line.coef_)
-    proj = z_te @ direction
-    steps = np.linspace(np.percentile(proj, 5), np.percentile(proj, 95), 7) - proj.mean()
-    walk = (z_te.mean(0)[None] + steps[:, None] * direction[None]).astype(np.float32)
+    # the line-strength direction: how the mean code moves per unit of line strength (the regression of the
+    # codes on the parameter), so dimensions the data hardly use do not dominate it; decoded from the mean code
+    ls = np.asarray(tr["line_strength"], np.float64)
+    slope = ((z_tr - z_tr.mean(0)) * (ls - ls.mean())[:, None]).mean(0) / ls.var()
+    levels = np.linspace(np.percentile(ls, 5), np.percentile(ls, 95), 7)
+    walk = (z_tr.mean(0)[None] + (levels - ls.mean())[:, None] * slope[None]).astype(np.float32)
     walk_x = run.decode(walk)
-    walk_pred = line.predict(walk)
-    result["line_strength_walk"] = {"predicted_line_strength": [float(v) for v in walk_pred]}
+    walk_pred = levels
+    line_probe = LinearRegression().fit(z_tr, ls)
+    result["line_strength_walk"] = {"line_strength": [float(v) for v in levels],
+                                    "probe_prediction_along_walk": [float(v) for v in line_probe.predict(walk)]}
 
     # ------------------------------------------------------------------ outliers
     if outliers is not None:
@@ -236,7 +239,12 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
                               "auc_negative_elbo": float(roc_auc_score(flags, score)),
                               "median_negative_elbo_normal": float(np.median(score[~flags])),
                               "median_negative_elbo_broad": float(np.median(score[flags]))}
-        # the same, with each spectrum's log-variance term and pixel count taken out: chi2 per unmasked pixel
+        # -ELBO grows as the S/N falls (its log-variance term): subtract the entropy of the measurement noise,
+        # sum over unmasked pixels of 0.5 log(2 pi e sigma_i^2) in the model's units, to compare across S/N
+        f = run.scaler.factors(o.x, o.mask) if run.scaler.per_example else 1.0
+        noise_entropy = np.where(o.mask, 0.0, 0.5 * np.log(2 * np.pi * np.e * (o.sigma / f) ** 2)).sum(1)
+        result["outliers"]["auc_negative_elbo_minus_noise_entropy"] = float(roc_auc_score(flags, score - noise_entropy))
+        # chi2 per unmasked pixel of the predictive mean, with the model's and the measurement's variance
         mo, so = run.predict(o, samples=8, seed=seed)
         var = so ** 2 + o.sigma ** 2
         chi = np.where(o.mask, 0.0, (o.x - mo) ** 2 / var).sum(1) / np.maximum((~o.mask).sum(1), 1)
@@ -422,5 +430,7 @@ def markdown_summary(result: dict[str, Any]) -> str:
     if "outliers" in result:
         o = result["outliers"]
         lines += ["", "## Outliers", "", f"{o['n_broad_line']} broad-line objects among {o['n']} spectra: "
-                  f"AUC of the negative ELBO {o['auc_negative_elbo']:.3f} (chi2 per pixel: {o['auc_chi2_per_pixel']:.3f})."]
+                  f"AUC of the negative ELBO {o['auc_negative_elbo']:.3f}; of the negative ELBO minus the entropy of the "
+                  f"measurement noise {o['auc_negative_elbo_minus_noise_entropy']:.3f}; of the chi2 per pixel "
+                  f"{o['auc_chi2_per_pixel']:.3f}."]
     return "\n".join(lines) + "\n"
