@@ -311,3 +311,18 @@ def test_spectra_demo_writes_its_report(tmp_path, capsys):
     assert {"0.68", "0.95"} <= set(summary["calibration"]["latent+decoder_sigma"])
     assert "vae" in summary["denoising"]["all"] and res["n_test"] == 30
     assert "Denoising" in capsys.readouterr().out
+
+
+def test_conformal_multipliers_restore_coverage_of_too_narrow_intervals():
+    from latentforge.analysis.spectra import conformal_multipliers
+
+    rng = np.random.default_rng(1)
+    std = rng.uniform(0.5, 1.5, 200_000)
+    truth = rng.standard_t(4, size=std.shape) * 1.5 * std  # heavier tails and wider than std says
+    mean, keep = np.zeros_like(std), np.ones(std.shape, bool)
+    half = len(std) // 2
+    k = conformal_multipliers(truth[:half], mean[:half], std[:half], keep[:half])
+    assert interval_coverage(truth[half:], mean[half:], std[half:])[0.68] < 0.6  # the Gaussian intervals miss
+    pull = np.abs(truth[half:]) / std[half:]
+    assert np.mean(pull <= k[0.68]) == pytest.approx(0.68, abs=0.01)
+    assert np.mean(pull <= k[0.95]) == pytest.approx(0.95, abs=0.005)

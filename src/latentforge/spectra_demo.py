@@ -20,7 +20,7 @@ from .api import train
 from .data.simulators import SpectrumSimulator, write_spectra
 from .io import write_json
 
-SPECTRA_DEMO_MODEL = dict(latent_dim=16, lr=2e-3, batch_size=32)
+SPECTRA_DEMO_MODEL = dict(latent_dim=8, lr=2e-3, batch_size=32)
 
 
 def run_spectra_demo(out: str | Path = "latentforge-demo-spectra", *, n: int = 3000, pixels: int = 2048,
