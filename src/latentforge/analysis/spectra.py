@@ -10,12 +10,14 @@
 - calibration: the fraction of pixels whose clean value lies inside the central 68 % / 95 % predictive
   interval. The interval comes from the model's own uncertainty only (latent draws from q(z|x) through
   the decoder, plus the decoder's sigma_model), because clean truth differs from the prediction by the
-  model's error alone, not by the measurement noise;
+  model's error alone, not by the measurement noise; beside them, split-conformal intervals whose width
+  multipliers are fitted on the validation split;
 - inpainting: masked pixels (sky lines, bad columns) filled by the VAE vs linear interpolation across
   the gap, RMSE against the clean truth in median-normalised flux units;
 - interpretability: linear probes latent -> each physical parameter (fitted on training codes, R^2 on
   held-out codes) and a decoded walk along the line-strength direction;
-- outliers: negative ELBO as anomaly score for broad-line objects, ROC AUC.
+- outliers: negative ELBO as anomaly score for broad-line objects, ROC AUC (also with the entropy of the
+  measurement noise subtracted, which takes out the score's dependence on S/N, and for chi2 per pixel).
 """
 
 from __future__ import annotations
