@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -47,12 +48,9 @@ class Scaler:
         flat = x.reshape(len(x), -1)
         if mask is not None:
             flat = np.where(np.asarray(mask, bool).reshape(len(x), -1), np.nan, flat)
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-masked rows: nan, replaced below
-                med = np.nanmedian(flat, axis=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-masked rows give nan, replaced below
+            med = np.nanmedian(flat, axis=1)
         floor = float(self.params["floor"])
         med = np.where(np.isfinite(med), np.maximum(med, floor), 1.0)
         return med.reshape(len(x), *([1] * (x.ndim - 1))).astype(np.float32)
