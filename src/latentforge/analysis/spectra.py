@@ -243,6 +243,8 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
     # codes on the parameter), so dimensions the data hardly use do not dominate it; decoded from the mean code
     ls = np.asarray(tr["line_strength"], np.float64)
     slope = ((z_tr - z_tr.mean(0)) * (ls - ls.mean())[:, None]).mean(0) / ls.var()
+    if getattr(run.model, "rest", False):  # latent 0 is the redshift: hold it, so the lines do not move
+        slope[0] = 0.0
     levels = np.linspace(np.percentile(ls, 5), np.percentile(ls, 95), 7)
     walk = (z_tr.mean(0)[None] + (levels - ls.mean())[:, None] * slope[None]).astype(np.float32)
     walk_x = run.decode(walk)
