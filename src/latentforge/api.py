@@ -163,9 +163,10 @@ class TrainedModel:
     def batch(self, data: Any, condition: Any = None) -> dict[str, torch.Tensor]:
         """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply."""
         ds = self._dataset(data)
-        b = {"x": torch.from_numpy(self.scaler.transform(ds.x))}
+        f = self._factors(ds)  # per-example scale factors (median scaling), else None
+        b = {"x": torch.from_numpy(self.scaler.transform(ds.x, factors=f))}
         if ds.sigma is not None:
-            b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma))
+            b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma, factors=f))
         if ds.mask is not None:
             if b["x"].shape != ds.mask.shape:
                 raise ConfigError(f"{self.scaler.kind} scaling changes the example shape, so a per-point mask "
@@ -195,8 +196,12 @@ class TrainedModel:
     def _decode(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         return self.model.decode(z) if self.family == "autoencoder" else self.model.decode(z, c)
 
-    def _raw(self, t: torch.Tensor) -> np.ndarray:
-        return self.scaler.inverse_transform(t.numpy())
+    def _raw(self, t: torch.Tensor, factors: np.ndarray | None = None) -> np.ndarray:
+        return self.scaler.inverse_transform(t.numpy(), factors=factors)
+
+    def _factors(self, ds: ArrayDataset) -> np.ndarray | None:
+        """Each example's own scale factor under a per-example scaling (median), else None."""
+        return self.scaler.factors(ds.x, ds.mask) if self.scaler.per_example else None
 
     def encode(self, data: Any, condition: Any = None) -> np.ndarray:
         """Raw examples -> codes (N, latent_dim); for a VAE the posterior mean."""
@@ -213,7 +218,9 @@ class TrainedModel:
 
     def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
         """Raw examples -> raw reconstructions (for a denoising model: the denoised estimate)."""
-        return self._raw(self._map(lambda s: self._decode(self._encode(s), s.get("c")), self.batch(data, condition)))
+        ds = self._dataset(data)
+        return self._raw(self._map(lambda s: self._decode(self._encode(s), s.get("c")), self.batch(ds, condition)),
+                         self._factors(ds))
 
     def _need_vae(self, what: str) -> None:
         if self.family != "vae":
@@ -260,8 +267,10 @@ class TrainedModel:
                 var = var + std_k.pow(2).mean(0)
             return torch.stack([mean_k.mean(0), var.sqrt()], 1)  # (B, 2, ...)
 
-        out = self._map(one, self.batch(data, condition))
-        return self._raw(out[:, 0]), self.scaler.sigma_to_raw(out[:, 1].numpy())
+        ds = self._dataset(data)
+        f = self._factors(ds)
+        out = self._map(one, self.batch(ds, condition))
+        return self._raw(out[:, 0], f), self.scaler.sigma_to_raw(out[:, 1].numpy(), factors=f)
 
     def log_likelihood(self, data: Any, k: int = 1000, *, seed: int = 0, condition: Any = None,
                        batch_size: int = 100) -> dict[str, np.ndarray]:
@@ -355,7 +364,8 @@ class TrainedModel:
         keep_raw = ~ds.mask if ds.mask is not None else np.ones(ds.x.shape, bool)
         out: dict[str, Any] = {"model": self.name, "data": str(getattr(ds, "source", "")), "split": split,
                                "n": len(ds), "recon_mse": mse(recon[keep], xs[keep]),
-                               "recon_mse_raw": mse(self._raw(torch.from_numpy(recon))[keep_raw], ds.x[keep_raw])}
+                               "recon_mse_raw": mse(self._raw(torch.from_numpy(recon), self._factors(ds))[keep_raw],
+                                                    ds.x[keep_raw])}
         terms = evaluate_objective(self.model, self.objective, b, seed=seed)
         for name, v in terms.items():
             out[name if name == "loss" or name.startswith(("penalty_", "active")) else f"loss_{name}"] = v
@@ -540,7 +550,8 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     spec = MODELS.get(model)
     tc_fields = set(TrainConfig.__dataclass_fields__)
     tc_opts = {k: options.pop(k) for k in list(options) if k in tc_fields}
-    tc = (train_config or TrainConfig()).replace(**tc_opts) if tc_opts else (train_config or TrainConfig())
+    base = train_config or TrainConfig(**spec.train_defaults)
+    tc = base.replace(**tc_opts) if tc_opts else base
     data_kw = {k: options.pop(k) for k in list(options) if k in DATA_KEYWORDS}
     dist, _ = runtime.setup_distributed(tc.device)  # under torchrun: join the process group
     try:
@@ -572,7 +583,7 @@ def _train(spec: ModelSpec, model: str, data: Any, data_kw: dict, tc: TrainConfi
 
         scaler = fit_scaler(stream["file"], stream["part"], tc.scaling, tc.chunk_size, seed=tc.seed)
     else:
-        scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]])
+        scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]], None if ds.mask is None else ds.mask[idx["train"]])
     mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
     data_info = {"source": ds.source, "n": stream["file"].n if stream else len(ds),
                  "example_shape": list(example_shape),

@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError
-from .models import DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, TiedAutoencoder
+from .models import DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, SpectrumVAE, TiedAutoencoder
 from .objectives import DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective, SparseObjective
 from .train import GANTrainer, Trainer
 from .registry import Registry
@@ -28,6 +28,7 @@ class ModelSpec:
     model_defaults: dict = field(default_factory=dict)
     objective_defaults: dict = field(default_factory=dict)
     trainer_class: type = Trainer
+    train_defaults: dict = field(default_factory=dict)  # TrainConfig values this model starts from
 
     @property
     def model_config_class(self) -> type[Config]:
@@ -90,6 +91,10 @@ for _spec in [
     ModelSpec("cvae", MLPVAE, ELBOObjective,
               "conditional VAE: encoder and decoder both see a class label or a parameter vector",
               family="vae", model_defaults={"condition": "label"}),
+    ModelSpec("spectrum-vae", SpectrumVAE, ELBOObjective,
+              "VAE for 1-D spectra: strided 1-D conv encoder, MLP decoder with its own sigma per pixel; "
+              "likelihood with each pixel's sigma and mask; per-spectrum median normalisation",
+              family="vae", train_defaults={"scaling": "median", "lr": 1e-3, "batch_size": 64}),
     ModelSpec("gan", MLPGAN, GANObjective,
               "MLP generator and MLP discriminator with dropout; non-saturating or minimax game",
               family="gan", trainer_class=GANTrainer),

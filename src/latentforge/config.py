@@ -18,7 +18,7 @@ ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "tanh", "sigmoid", "identity
 OUTPUTS = ("sigmoid", "identity")
 LOSSES = ("bce", "mse")
 CORRUPTIONS = ("gaussian", "masking", "salt-pepper")
-SCALINGS = ("minmax", "standard", "none", "log", "fractions")
+SCALINGS = ("minmax", "standard", "none", "log", "fractions", "median")
 
 
 def option(default: Any, help: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -207,6 +207,52 @@ class VAEConfig(Config):
 
 
 @dataclass(frozen=True)
+class SpectrumVAEConfig(Config):
+    input_shape: tuple[int, ...] = option((), "pixels of one spectrum, (D,) (filled in from the data)")
+    latent_dim: int = option(16, "number of latent dimensions")
+    channels: tuple[int, ...] = option((8, 16, 32, 32), "1-D conv channels per encoder level; each stride-2 "
+                                       "level halves the length (none: an MLP encoder)")
+    kernel_size: int = option(5, "1-D convolution kernel size (odd)")
+    hidden: tuple[int, ...] = option((256, 512), "widths: the encoder's head uses the first; the MLP decoder "
+                                     "goes latent -> these -> pixels")
+    activation: str = option("leaky_relu", "nonlinearity", ACTIVATIONS)
+    decoder: str = option("mlp", "decoder: mlp (latent -> hidden widths -> pixels) or conv (a head to a coarse "
+                          "sequence, then up-sampling 1-D convolutions mirroring the encoder's channels)",
+                          ("mlp", "conv"))
+    frame: str = option(
+        "rest", "rest: latent 0 is the redshift (found by the encoder by cross-correlating the spectrum with a "
+        "learnable emission-line template; prior uniform in [0, max_redshift]) and the decoder draws a rest-frame "
+        "spectrum that it shifts by it; observed: the decoder draws the observed spectrum directly",
+        ("rest", "observed"))
+    max_redshift: float = option(0.3, "frame rest: the largest redshift the model considers")
+    wave_min: float = option(3800.0, "frame rest: observed wavelength (Å) of the first pixel; pixels are uniform "
+                             "in log wavelength")
+    wave_max: float = option(9200.0, "frame rest: observed wavelength (Å) of the last pixel")
+    likelihood: str = option(
+        "gaussian-hetero", "p(x|z): gaussian-hetero (the decoder predicts sigma_model per pixel; variance "
+        "sigma_model^2 + sigma_i^2), gaussian-shared or gaussian (fixed --sigma)",
+        ("gaussian", "gaussian-shared", "gaussian-hetero"))
+    sigma: float = option(0.05, "gaussian: the fixed sigma_model; gaussian-shared: its starting value (normalised "
+                          "flux units)")
+
+    def validate(self) -> None:
+        _positive(self, "latent_dim", "kernel_size", "sigma")
+        _widths(self, "channels")
+        _widths(self, "hidden")
+        _widths(self, "input_shape")
+        if not self.hidden:
+            raise ConfigError("SpectrumVAEConfig.hidden needs at least one width, e.g. 256,512")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"SpectrumVAEConfig.kernel_size must be odd, got {self.kernel_size}")
+        if self.input_shape and len(self.input_shape) != 1:
+            raise ConfigError(f"spectrum-vae takes spectra as vectors (N, D); got example shape {self.input_shape}; "
+                              "flatten each spectrum to one row of pixels")
+        if self.input_shape and self.input_shape[0] < 2 ** len(self.channels):
+            raise ConfigError(f"{self.input_shape[0]} pixels are too few for {len(self.channels)} stride-2 levels; "
+                              "use fewer --channels")
+
+
+@dataclass(frozen=True)
 class ConvVAEConfig(Config):
     input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
     latent_dim: int = option(16, "number of latent dimensions")
@@ -367,8 +413,9 @@ class TrainConfig(Config):
     val_fraction: float = option(0.1, "fraction of the data held out for validation")
     test_fraction: float = option(0.1, "fraction of the data held out for testing")
     scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none, "
-                          "log (non-negative data such as energies), fractions (non-negative deposits: shape as log-scaled "
-                          "fractions of the total, plus the total as one more feature)", SCALINGS)
+                          "log (non-negative data such as energies), fractions (non-negative deposits: shape as "
+                          "log-scaled fractions of the total, plus the total as one more feature), median (each "
+                          "example divided by its own median, e.g. spectra; sigma scaled the same)", SCALINGS)
     lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
                               "1% of it at the last epoch; finer fits at the end)", ("constant", "cosine"))
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")

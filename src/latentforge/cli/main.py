@@ -138,7 +138,7 @@ def _train_parser(model: str | None) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_config_flags(p, TrainConfig, "training")
+    add_config_flags(p, TrainConfig, "training", MODELS.get(model).train_defaults if model in MODELS else None)
     if model in MODELS:
         spec = MODELS.get(model)
         add_config_flags(p, spec.model_config_class, f"model options ({model})", spec.model_defaults)
@@ -320,6 +320,8 @@ def cmd_simulate(a) -> int:
 
     if not a.out.lower().endswith((".h5", ".hdf5")):
         raise LatentforgeError(f"--out {a.out}: give a file name ending in .h5")
+    if a.what == "spectra":
+        return _simulate_spectra(a)
     t0 = time.perf_counter()
     data = ShowerSimulator(seed=a.seed, deposits_per_gev=a.deposits_per_gev).simulate(
         a.n, a.particle, tuple(a.energy_range))
@@ -328,6 +330,25 @@ def cmd_simulate(a) -> int:
     print(json.dumps({"file": a.out, "n": a.n, "particle": a.particle, "energy_range_gev": a.energy_range,
                       "ms_per_shower": round(1000 * seconds / a.n, 3),
                       "mean_response": float((data["showers"].sum(1) / data["incident_energies"][:, 0]).mean())}))
+    return 0
+
+
+def _simulate_spectra(a) -> int:
+    import time
+
+    from ..data.simulators import SpectrumSimulator, write_spectra
+
+    if a.n < 1:
+        raise LatentforgeError("-n must be at least 1")
+    t0 = time.perf_counter()
+    sim = SpectrumSimulator(n_pix=a.pixels, snr_range=tuple(a.snr_range), seed=a.seed)
+    data = sim.simulate(a.n, outlier_fraction=a.outlier_fraction)
+    seconds = time.perf_counter() - t0
+    write_spectra(a.out, data)
+    print(json.dumps({"file": a.out, "n": a.n, "pixels": a.pixels, "wavelength_range": [
+        round(float(sim.wavelength[0]), 1), round(float(sim.wavelength[-1]), 1)], "snr_range": a.snr_range,
+        "masked_fraction": round(float(data["mask"].mean()), 4), "broad_line": int(data["broad_line"].sum()),
+        "ms_per_spectrum": round(1000 * seconds / a.n, 3)}))
     return 0
 
 
@@ -372,9 +393,16 @@ def cmd_datasets(a) -> int:
 
 
 def cmd_demo(a) -> int:
+    if a.spectra:
+        from ..spectra_demo import run_spectra_demo
+
+        run_spectra_demo(out=a.out or "latentforge-demo-spectra", n=a.n, pixels=a.pixels, epochs=a.epochs or 40,
+                         progress=not a.no_progress)
+        return 0
     from ..demo import run_demo
 
-    run_demo(out=a.out, data=a.data, epochs=a.epochs, progress=not a.no_progress, overwrite=True)
+    run_demo(out=a.out or "latentforge-demo", data=a.data, epochs=a.epochs or 30, progress=not a.no_progress,
+             overwrite=True)
     return 0
 
 
@@ -470,10 +498,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--no-baselines", action="store_true", help="skip the classical baselines table")
     rp.set_defaults(fn=cmd_report)
     sim = sub.add_parser("simulate", help="run a built-in simulator: `simulate showers` writes calorimeter showers "
-                                          "(CaloChallenge-style HDF5)")
-    sim.add_argument("what", choices=("showers",), help="the simulator")
-    sim.add_argument("-n", type=int, default=10000, help="number of showers (default: 10000)")
-    sim.add_argument("--particle", choices=("e+", "gamma", "pi+"), default="e+", help="incident particle")
+                                          "(CaloChallenge-style HDF5); `simulate spectra` galaxy spectra with "
+                                          "per-pixel sigma, masks, clean truth and parameters")
+    sim.add_argument("what", choices=("showers", "spectra"), help="the simulator")
+    sim.add_argument("-n", type=int, default=10000, help="number of showers or spectra (default: 10000)")
+    sim.add_argument("--particle", choices=("e+", "gamma", "pi+"), default="e+", help="showers: incident particle")
+    sim.add_argument("--pixels", type=int, default=2048,
+                     help="spectra: pixels of the log-wavelength grid, 3800-9200 Å (default: 2048)")
+    sim.add_argument("--snr-range", type=float, nargs=2, default=(3.0, 40.0), metavar=("LOW", "HIGH"),
+                     help="spectra: median S/N per pixel, log-uniform (default: 3 40)")
+    sim.add_argument("--outlier-fraction", type=float, default=0.0,
+                     help="spectra: share of broad-line objects, flagged in broad_line (default: 0)")
     sim.add_argument("--energy-range", type=float, nargs=2, default=(1.0, 100.0), metavar=("LOW", "HIGH"),
                      help="incident energies, log-uniform, in GeV (default: 1 100)")
     sim.add_argument("--deposits-per-gev", type=int, default=400, help="Monte-Carlo deposits per GeV (default: 400)")
@@ -488,9 +523,15 @@ def build_parser() -> argparse.ArgumentParser:
     ds.set_defaults(fn=cmd_datasets)
     dm = sub.add_parser("demo", help="train autoencoders and a VAE on built-in MNIST digits, evaluate them and "
                                      "write their plots")
-    dm.add_argument("--out", default="latentforge-demo", help="run directory (default: latentforge-demo)")
+    dm.add_argument("--out", help="run directory (default: latentforge-demo, with --spectra "
+                                  "latentforge-demo-spectra)")
     dm.add_argument("--data", default="mnist", help="built-in dataset (default: mnist)")
-    dm.add_argument("--epochs", type=int, default=30, help="epochs per model (default: 30)")
+    dm.add_argument("--epochs", type=int, help="epochs per model (default: 30; with --spectra 40)")
+    dm.add_argument("--spectra", action="store_true",
+                    help="the spectra story instead: simulate galaxy spectra, train spectrum-vae, measure denoising, "
+                         "calibration, inpainting, latent probes and outlier detection; summary.md + plots")
+    dm.add_argument("-n", type=int, default=3000, help="--spectra: number of simulated spectra (default: 3000)")
+    dm.add_argument("--pixels", type=int, default=2048, help="--spectra: pixels per spectrum (default: 2048)")
     dm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dm.set_defaults(fn=cmd_demo)
     return p

@@ -33,11 +33,13 @@ def file_kind(path: str | os.PathLike) -> str:
         return "npz"
     if name.endswith((".h5", ".hdf5")):
         return "hdf5"
+    if name.endswith((".fits", ".fit", ".fts")):
+        return "fits"
     if name.endswith(".idx") or "-ubyte" in name or name.endswith("ubyte") or ".idx" in name:
         return "idx"
     raise DataError(
         f"{path}: unknown file type; supported: .npy, .npz, .h5/.hdf5 (pick the dataset with key), "
-        "MNIST idx (.idx, *-ubyte, optionally .gz)"
+        "MNIST idx (.idx, *-ubyte, optionally .gz), FITS tables of spectra (.fits, needs latentforge[fits])"
     )
 
 
@@ -112,6 +114,10 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     try:
         if kind == "npy":
             out["x"] = np.load(path, allow_pickle=False)
+        elif kind == "fits":  # SDSS-like spectra: flux, ivar, loglam, and_mask
+            from .fits import read_fits_spectra
+
+            out.update(read_fits_spectra(path))
         elif kind in ("npz", "hdf5"):
             with _container(path, kind) as (names, get):
                 k = _pick_key(names, key, DATA_KEYS, path, "data")

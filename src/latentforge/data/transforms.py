@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,14 @@ class Scaler:
     its cells as fractions of its total, log-scaled like ``log`` (empty cells exactly 0), then its log total
     mapped to [0, 1] over the training range (with a margin). The inverse renormalises the fractions to sum
     to one and multiplies by the decoded total, so a model learns the shape and the total separately and the
-    total of every generated example is exactly the one it decoded."""
+    total of every generated example is exactly the one it decoded.
 
-    KINDS = ("minmax", "standard", "none", "log", "fractions")
+    ``median`` (per example, e.g. spectra): each example is divided by the median of its unmasked values
+    (at least ``floor``, 1e-3 of the typical training median), and its sigma by the same factor. The factor
+    belongs to the example, so ``inverse_transform`` needs it back (``factors=``); without it the output
+    stays in normalised units (what ``decode`` of a bare code gives)."""
+
+    KINDS = ("minmax", "standard", "none", "log", "fractions", "median")
     #: margin of the log-total range, as a fraction of its width, on either side
     TOTAL_MARGIN = 0.1
 
@@ -35,8 +41,34 @@ class Scaler:
     def fitted(self) -> bool:
         return self.kind == "none" or bool(self.params)
 
-    def fit(self, x: np.ndarray) -> "Scaler":
-        if self.kind == "minmax":  # min / max are exact in the data's own dtype: no float64 copy needed
+    @property
+    def per_example(self) -> bool:
+        """True when each example has its own scale factor (``median``)."""
+        return self.kind == "median"
+
+    def factors(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+        """Per-example scale factors, shape (N, 1, ...) broadcastable to x; None for global scalings."""
+        if not self.per_example:
+            return None
+        self._need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        flat = x.reshape(len(x), -1)
+        if mask is not None:
+            flat = np.where(np.asarray(mask, bool).reshape(len(x), -1), np.nan, flat)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-masked rows give nan, replaced below
+            med = np.nanmedian(flat, axis=1)
+        floor = float(self.params["floor"])
+        med = np.where(np.isfinite(med), np.maximum(med, floor), 1.0)
+        return med.reshape(len(x), *([1] * (x.ndim - 1))).astype(np.float32)
+
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> "Scaler":
+        if self.kind == "median":
+            self.params = {"floor": np.array(1.0)}
+            med = self.factors(x, mask)
+            typical = float(np.median(np.abs(med))) if med is not None and med.size else 1.0
+            self.params = {"floor": np.array(1e-3 * typical if typical > 0 else 1e-6)}
+        elif self.kind == "minmax":  # min / max are exact in the data's own dtype: no float64 copy needed
             lo, hi = float(np.min(x)), float(np.max(x))
             self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + 1.0)}
         elif self.kind == "log":
@@ -73,9 +105,12 @@ class Scaler:
         if not self.fitted:
             raise RuntimeError("Scaler is not fitted; call fit(x) first")
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
+    def transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
         self._need_fit()
         x = np.asarray(x, dtype=np.float32)
+        if self.kind == "median":
+            f = self.factors(x) if factors is None else factors
+            return (x / f).astype(np.float32)
         if self.kind == "minmax":
             lo, hi = self.params["lo"], self.params["hi"]
             return ((x - lo) / (hi - lo)).astype(np.float32)
@@ -111,9 +146,11 @@ class Scaler:
             raise ConfigError("fractions scaling needs non-negative data; use --scaling standard or minmax")
         return x
 
-    def inverse_transform(self, x: np.ndarray) -> np.ndarray:
+    def inverse_transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
         self._need_fit()
         x = np.asarray(x, dtype=np.float32)
+        if self.kind == "median":
+            return x if factors is None else (x * factors).astype(np.float32)
         if self.kind == "minmax":
             lo, hi = self.params["lo"], self.params["hi"]
             return (x * (hi - lo) + lo).astype(np.float32)
@@ -135,7 +172,9 @@ class Scaler:
             return (frac * total[:, None]).astype(np.float32)
         return x
 
-    def _unit(self) -> np.ndarray | float:
+    def _unit(self, factors: np.ndarray | None = None) -> np.ndarray | float:
+        if self.kind == "median":
+            return 1.0 if factors is None else factors
         if self.kind in ("log", "fractions"):
             raise ConfigError(f"per-point measurement errors cannot be carried through {self.kind} scaling; "
                               "use --scaling minmax, standard or none")
@@ -145,13 +184,13 @@ class Scaler:
             return self.params["std"]
         return 1.0
 
-    def sigma_to_raw(self, sigma: np.ndarray) -> np.ndarray:
-        """A standard deviation in scaled units -> raw units."""
-        return (np.asarray(sigma) * self._unit()).astype(np.float32)
+    def sigma_to_raw(self, sigma: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
+        """A standard deviation in scaled units -> raw units (per-example scalings: give ``factors``)."""
+        return (np.asarray(sigma) * self._unit(factors)).astype(np.float32)
 
-    def sigma_to_model(self, sigma: np.ndarray) -> np.ndarray:
+    def sigma_to_model(self, sigma: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
         """A standard deviation (measurement error) in raw units -> scaled units."""
-        return (np.asarray(sigma) / self._unit()).astype(np.float32)
+        return (np.asarray(sigma) / self._unit(factors)).astype(np.float32)
 
     def _check_shape(self, x: np.ndarray) -> None:
         want = self.params["mean"].shape

@@ -100,3 +100,48 @@ class ConvDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.head(z).view(z.shape[0], *self.start_shape)  # (B, C_last, H_last, W_last)
         return self.body(h)  # (B, C, H, W), pre-activation
+
+
+class Conv1dEncoder(nn.Module):
+    """(B, C, L) -> (B, out_features): [stride-2 conv, act] per level (each halves L), flatten, an MLP head."""
+
+    def __init__(self, in_channels: int, length: int, channels: Sequence[int], hidden: int, out_features: int, *,
+                 kernel_size: int = 7, act: str = "relu"):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for c_out in channels:
+            layers += [nn.Conv1d(c, c_out, kernel_size, stride=2, padding=kernel_size // 2), activation(act)]
+            c = c_out
+            length = (length + 2 * (kernel_size // 2) - kernel_size) // 2 + 1
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Linear(c * length, hidden), activation(act), nn.Linear(hidden, out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x).flatten(1))  # (B, out_features)
+
+
+class Conv1dDecoder(nn.Module):
+    """(B, in_features) -> (B, out_channels, length): an MLP head to a coarse sequence, then per level
+    [nearest up-sampling x2, conv, act], a last conv, cropped to ``length``. The convolutions are shared
+    along the sequence, so a feature (an emission line) has one shape wherever the head puts it."""
+
+    def __init__(self, in_features: int, out_channels: int, length: int, channels: Sequence[int], hidden: int, *,
+                 kernel_size: int = 5, act: str = "relu"):
+        super().__init__()
+        rev = list(channels)[::-1]
+        self.length = length
+        self.start = (rev[0], math.ceil(length / 2 ** len(rev)))
+        self.head = nn.Sequential(nn.Linear(in_features, hidden), activation(act),
+                                  nn.Linear(hidden, self.start[0] * self.start[1]), activation(act))
+        layers: list[nn.Module] = []
+        outs = rev[1:] + [rev[-1]]
+        for c_in, c_out in zip(rev, outs):
+            layers += [nn.Upsample(scale_factor=2, mode="nearest"),
+                       nn.Conv1d(c_in, c_out, kernel_size, padding=kernel_size // 2), activation(act)]
+        layers.append(nn.Conv1d(outs[-1], out_channels, kernel_size, padding=kernel_size // 2))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.head(z).view(z.shape[0], *self.start)  # (B, C_last, L / 2^levels)
+        return self.body(h)[..., : self.length]  # (B, out_channels, length)

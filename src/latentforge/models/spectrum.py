@@ -1,0 +1,152 @@
+"""A VAE for 1-D spectra: a strided 1-D convolutional encoder and an MLP (or 1-D conv) decoder.
+
+The encoder sees the (median-normalised) flux with masked pixels set to 0, shape (B, D) -> (B, 1, D);
+the decoder gives the mean spectrum and, with ``gaussian-hetero``, its own sigma_model per pixel. The
+likelihood (``objectives.likelihoods.gaussian_log_likelihood``) uses sigma_model^2 + sigma_i^2 with each
+pixel's measurement sigma_i and gives masked pixels no weight.
+
+``frame="rest"`` (the default) builds redshift into the model. On a grid uniform in log wavelength a
+redshift is a shift by log10(1 + z) / dloglam pixels, so:
+
+- latent coordinate 0 is the redshift: redshift = max_redshift * Phi(u0), so the N(0, 1) prior on u0 is a
+  uniform prior on the redshift;
+- the encoder finds it as a pipeline would, by cross-correlating the continuum-subtracted spectrum with a
+  template (learnable, started from the rest wavelengths of the strong emission lines) at every shift;
+  the best shift, refined by a soft arg-max over its neighbours, gives the posterior mean of u0; the
+  conv encoder gives its spread and the other coordinates;
+- the decoder draws the spectrum from the other coordinates in the rest frame (on a grid that extends
+  the observed one blueward by the largest shift) and moves it to the observed pixels by linear
+  interpolation at the latent redshift.
+Nothing here uses known redshifts: the redshift is inferred like every other latent coordinate.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..config import SpectrumVAEConfig
+from ..errors import ConfigError
+from ..nn import MLP, Conv1dDecoder, Conv1dEncoder
+from .distributions import DiagonalGaussian
+from .vae import LOG_SIGMA_RANGE, VAE
+
+#: rest wavelengths (Å) and starting weights of the template the redshift search correlates with
+TEMPLATE_LINES = {3727.4: 0.7, 4340.5: 0.15, 4861.3: 0.35, 4958.9: 0.17, 5006.8: 0.5, 6548.1: 0.1,
+                  6562.8: 1.0, 6583.5: 0.3, 3933.7: -0.1, 3968.5: -0.1}
+CONTINUUM_WINDOW = 65  # pixels of the running mean subtracted before the cross-correlation
+REFINE = 3  # the soft arg-max looks this many pixels either side of the best shift
+
+
+class SpectrumVAE(VAE):
+    config_class = SpectrumVAEConfig
+
+    def __init__(self, config: SpectrumVAEConfig):
+        super().__init__(config)
+        if len(self.input_shape) != 1:
+            raise ConfigError(f"spectrum-vae needs spectra as vectors (D,), got example shape {self.input_shape}")
+        d = self.input_shape[0]
+        self.rest = config.frame == "rest"
+        if self.rest:
+            if config.latent_dim < 2:
+                raise ConfigError("spectrum-vae with frame rest needs latent_dim >= 2 (one is the redshift)")
+            if not (0 < config.max_redshift <= 5 and 0 < config.wave_min < config.wave_max):
+                raise ConfigError("spectrum-vae needs 0 < max_redshift <= 5 and 0 < wave_min < wave_max")
+            self.dloglam = math.log10(config.wave_max / config.wave_min) / (d - 1)
+            self.max_shift = int(math.ceil(math.log10(1 + config.max_redshift) / self.dloglam))
+            self.n_rest = d + self.max_shift + 2  # rest-frame pixels the decoder draws
+            self.template = nn.Parameter(self._line_template())
+            self.sharpness = nn.Parameter(torch.tensor(2.0))  # log of the soft arg-max inverse temperature
+        n_out = self.n_rest if self.rest else d
+        shape_dim = config.latent_dim - 1 if self.rest else config.latent_dim
+        self.encoder = Conv1dEncoder(1, d, config.channels, config.hidden[0], 2 * config.latent_dim,
+                                     kernel_size=config.kernel_size, act=config.activation)
+        if config.decoder == "conv":
+            if not config.channels:
+                raise ConfigError("spectrum-vae --decoder conv needs --channels (its levels mirror the encoder's)")
+            self.decoder = Conv1dDecoder(shape_dim, self.out_factor, n_out, config.channels, config.hidden[-1],
+                                         kernel_size=config.kernel_size, act=config.activation)
+            bias = self.decoder.body[-1].bias[1:]
+        else:
+            self.decoder = MLP([shape_dim, *config.hidden, n_out * self.out_factor], config.activation)
+            bias = self.decoder.linears[-1].bias[n_out:]
+        if self.out_factor == 2:  # start with a small sigma_model (normalised units): log 0.05
+            with torch.no_grad():
+                bias.fill_(math.log(0.05))
+
+    # ------------------------------------------------------------------ redshift
+    def _line_template(self) -> torch.Tensor:
+        loglam0 = math.log10(self.config.wave_min)
+        r = torch.arange(self.input_shape[0] + self.max_shift, dtype=torch.float64)
+        loglam = loglam0 + (r - self.max_shift) * self.dloglam  # rest-frame log10 wavelength of template pixel r
+        t = torch.zeros_like(r)
+        for w, a in TEMPLATE_LINES.items():
+            t = t + a * torch.exp(-0.5 * ((loglam - math.log10(w)) / (1.5 * self.dloglam)) ** 2)
+        return t.float()
+
+    def redshift_of(self, u0: torch.Tensor) -> torch.Tensor:
+        return self.config.max_redshift * 0.5 * (1 + torch.erf(u0 / math.sqrt(2)))
+
+    def _u0_of(self, redshift: torch.Tensor) -> torch.Tensor:
+        p = (redshift / self.config.max_redshift).clamp(1e-4, 1 - 1e-4)
+        return math.sqrt(2) * torch.erfinv(2 * p - 1)
+
+    def find_shift(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D) normalised flux -> (B,) shift in pixels: template cross-correlation, soft arg-max refined."""
+        k = CONTINUUM_WINDOW
+        cont = F.avg_pool1d(x.unsqueeze(1), k, stride=1, padding=k // 2, count_include_pad=False).squeeze(1)
+        lines = torch.asinh(x - cont)  # (B, D): lines stand out, their huge range compressed
+        # score[b, t] = sum_j template[t + j] * lines[b, j], t = max_shift - shift, t in [0, max_shift]
+        score = F.conv1d(self.template.view(1, 1, -1), lines.unsqueeze(1)).squeeze(0)  # (B, max_shift + 1)
+        score = score.flip(1)  # index = shift
+        score = (score - score.mean(1, keepdim=True)) / (score.std(1, keepdim=True) + 1e-6)
+        best = score.argmax(1)  # (B,)
+        offs = torch.arange(-REFINE, REFINE + 1, device=x.device)
+        idx = (best[:, None] + offs[None]).clamp(0, self.max_shift)  # (B, 2R+1)
+        w = torch.softmax(self.sharpness.exp() * score.gather(1, idx), 1)
+        return (w * idx.to(w.dtype)).sum(1)
+
+    def _shift_to_observed(self, rest: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """(B, n_rest) rest-frame pixels -> (B, D) observed pixels for per-example shifts (B,) in pixels."""
+        d = self.input_shape[0]
+        pos = self.max_shift + torch.arange(d, device=rest.device)[None, :] - shift[:, None]  # (B, D) float
+        i0 = pos.floor().clamp(0, self.n_rest - 2)
+        f = (pos - i0).clamp(0, 1)
+        i0 = i0.long()
+        return rest.gather(1, i0) * (1 - f) + rest.gather(1, i0 + 1) * f
+
+    # ------------------------------------------------------------------ VAE parts
+    def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiagonalGaussian:
+        if not self.rest:
+            return super().encode_dist(x, c)
+        self._check(x, c)
+        h = self._encode(x, c).float()
+        mean, logvar = h.chunk(2, dim=1)
+        shift = self.find_shift(x.float())
+        redshift = 10 ** (shift * self.dloglam) - 1
+        u0 = self._u0_of(redshift)
+        # the encoder's own guess for u0 is replaced by the cross-correlation's; its spread stays learned
+        mean = torch.cat([u0[:, None], mean[:, 1:]], 1)
+        return DiagonalGaussian(mean, logvar)
+
+    def decode_params(self, z: torch.Tensor, c: torch.Tensor | None = None):
+        if not self.rest:
+            return super().decode_params(z, c)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        out = self.decoder(z[:, 1:]).float().flatten(1)  # (B, factor * n_rest)
+        shift = torch.log10(1 + self.redshift_of(z[:, 0])) / self.dloglam
+        if self.out_factor == 2:
+            loc, log_sigma = out.chunk(2, dim=1)
+            return (self._shift_to_observed(loc, shift),
+                    self._shift_to_observed(log_sigma, shift).clamp(*LOG_SIGMA_RANGE))
+        return self._shift_to_observed(out, shift), self.log_sigma
+
+    def _encode(self, x, c):
+        return self.encoder(x.unsqueeze(1))  # (B, 1, D) -> (B, 2 * latent)
+
+    def _decode(self, z, c):
+        return self.decoder(z).flatten(1)  # observed frame: (B, factor * D), loc first, then log_sigma
