@@ -417,7 +417,7 @@ class TrainConfig(Config):
                           "log-scaled fractions of the total, plus the total as one more feature), median (each "
                           "example divided by its own median, e.g. spectra; sigma scaled the same)", SCALINGS)
     lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
-                              "1% of it at the last epoch; finer fits at the end)", ("constant", "cosine"))
+                              "a hundredth of it at the last epoch; finer fits at the end)", ("constant", "cosine"))
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
     precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, bf16 "
                             "autocast (CPU or GPU; faster on CPUs with bf16 instructions; losses stay fp32) or fp16 "
