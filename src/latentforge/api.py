@@ -209,12 +209,15 @@ class TrainedModel:
 
     def decode(self, z: Any, condition: Any = None) -> np.ndarray:
         """Codes (N, latent_dim) -> raw-space outputs (a VAE gives its decoder's mean)."""
-        z = torch.as_tensor(np.asarray(z, dtype=np.float32))
+        return self._from_codes(torch.as_tensor(np.asarray(z, dtype=np.float32)), condition, self._decode)
+
+    def _from_codes(self, z: torch.Tensor, condition: Any, fn) -> np.ndarray:
+        """fn(codes, condition vectors) over batches of z -> raw units."""
         b = {"x": z}
         c = self.condition_vectors(len(z), condition)
         if c is not None:
             b["c"] = c
-        return self._raw(self._map(lambda s: self._decode(s["x"], s.get("c")), b))
+        return self._raw(self._map(lambda s: fn(s["x"], s.get("c")), b))
 
     def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
         """Raw examples -> raw reconstructions (for a denoising model: the denoised estimate)."""
@@ -234,13 +237,9 @@ class TrainedModel:
                               "is an autoencoder")
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.model.latent_dim, generator=g)
-        if self.family == "vae" and self.model.likelihood == "hurdle":  # draws from p(x|z), zeros included
-            b = {"x": z}
-            c = self.condition_vectors(n, condition)
-            if c is not None:
-                b["c"] = c
-            return self._raw(self._map(lambda s: self.model.decode_draw(s["x"], s.get("c"), g), b))
-        return self.decode(z.numpy(), condition)
+        if self.family == "vae":  # a hurdle decoder draws from p(x|z), zeros included; others give their mean
+            return self._from_codes(z, condition, lambda zz, c: self.model.decode_draw(zz, c, g))
+        return self._from_codes(z, condition, self._decode)
 
     def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
                 include_decoder_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from ..errors import ConfigError, DataError
+from .baselines import pca_reconstruction
 from .plots import plt, save_figure
 
 SNR_BINS = (3.0, 6.0, 12.0, 24.0, 50.0)
@@ -94,12 +95,6 @@ def savgol_denoise(flux: np.ndarray, mask: np.ndarray, window: int, order: int =
     from scipy.signal import savgol_filter
 
     return savgol_filter(interpolate_masked(flux, mask), window, order, axis=1)
-
-
-def pca_denoise(train: np.ndarray, test: np.ndarray, k: int) -> np.ndarray:
-    from .baselines import pca_reconstruction
-
-    return pca_reconstruction(train, test, k)
 
 
 def conformal_multipliers(truth, mean, std, keep, levels=(0.68, 0.95)) -> dict[float, float]:
@@ -175,7 +170,7 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
                                / np.asarray(f_train[sub]) ** 2)) for w in SG_WINDOWS}
     window = min(sg_err, key=sg_err.get)
     sg = savgol_denoise(test.x, mask, window)
-    pca = pca_denoise(interpolate_masked(train.x / f_train, train.mask), interpolate_masked(test.x / f_test, mask),
+    pca = pca_reconstruction(interpolate_masked(train.x / f_train, train.mask), interpolate_masked(test.x / f_test, mask),
                       k) * f_test
     estimates = {"noisy": test.x.astype(np.float64), f"savgol (window {window})": sg, f"pca ({k} comp.)": pca,
                  "vae": vae}

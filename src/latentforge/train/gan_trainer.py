@@ -23,7 +23,7 @@ from ..data.stream import is_stream
 from ..errors import ArtifactError, TrainingDiverged
 from . import runtime
 from .trainer import (as_batch, epoch_batches, epoch_noise, load_optimizer_state, lr_factor, optimizer_state,
-                      restore_rng, run_callbacks, set_lr, step)
+                      place_trainer, restore_rng, run_callbacks, set_lr, step)
 
 DIVERSITY_N = 64
 WIN_ACC, WIN_EPOCHS = 0.98, 3
@@ -46,14 +46,7 @@ def diversity(x: torch.Tensor) -> float:
 class GANTrainer:
     def __init__(self, model: torch.nn.Module, objective, config: TrainConfig, *, progress: bool = True,
                  callbacks: Iterable[Callable[["GANTrainer", dict], None]] = ()):
-        self.dist = runtime.current()
-        self.device = runtime.resolve_device(config.device, self.dist.local_rank)
-        runtime.check_precision(config.precision, self.device)
-        self.model = model.to(self.device)
-        self.objective = objective
-        self.config = config
-        self.progress = progress and self.dist.is_main
-        self.callbacks = list(callbacks)
+        place_trainer(self, model, objective, config, progress, callbacks)
         o = objective.config
         betas = (o.beta1, o.beta2)
         self.opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=o.lr_d, betas=betas, fused=True)

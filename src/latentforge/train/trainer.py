@@ -81,17 +81,24 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def place_trainer(trainer, model: torch.nn.Module, objective, config: TrainConfig, progress: bool,
+                  callbacks) -> None:
+    """What every trainer sets up first: the process group it runs in, its device (the model moved there,
+    the precision checked against it), and progress bar / callbacks (rank 0 alone shows progress)."""
+    trainer.dist = runtime.current()
+    trainer.device = runtime.resolve_device(config.device, trainer.dist.local_rank)
+    runtime.check_precision(config.precision, trainer.device)
+    trainer.model = model.to(trainer.device)
+    trainer.objective = objective
+    trainer.config = config
+    trainer.progress = progress and trainer.dist.is_main
+    trainer.callbacks = list(callbacks)
+
+
 class Trainer:
     def __init__(self, model: torch.nn.Module, objective: Callable, config: TrainConfig, *,
                  progress: bool = True, callbacks: Iterable[Callable[["Trainer", dict], None]] = ()):
-        self.dist = runtime.current()
-        self.device = runtime.resolve_device(config.device, self.dist.local_rank)
-        runtime.check_precision(config.precision, self.device)
-        self.model = model.to(self.device)
-        self.objective = objective
-        self.config = config
-        self.progress = progress and self.dist.is_main
-        self.callbacks = list(callbacks)
+        place_trainer(self, model, objective, config, progress, callbacks)
         # the fused kernel updates all parameters in one pass (several times faster than the per-tensor loop)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                           fused=True)
