@@ -13,10 +13,11 @@ redshift is a shift by log10(1 + z) / dloglam pixels, so:
 - the encoder finds it as a pipeline would, by cross-correlating the continuum-subtracted spectrum with a
   template (learnable, started from the rest wavelengths of the strong emission lines) at every shift;
   the best shift, refined by a soft arg-max over its neighbours, gives the posterior mean of u0; the
-  conv encoder gives its spread and the other coordinates;
+  conv encoder, which reads the spectrum moved back to the rest frame by that shift (whole pixels), gives
+  its spread and the other coordinates;
 - the decoder draws the spectrum from the other coordinates in the rest frame (on a grid that extends
-  the observed one blueward by the largest shift) and moves it to the observed pixels by linear
-  interpolation at the latent redshift.
+  the observed one blueward by the largest shift) and moves it to the observed pixels by a band-limited
+  (Fourier) shift at the latent redshift.
 Nothing here uses known redshifts: the redshift is inferred like every other latent coordinate.
 """
 
@@ -39,6 +40,7 @@ TEMPLATE_LINES = {3727.4: 0.7, 4340.5: 0.15, 4861.3: 0.35, 4958.9: 0.17, 5006.8:
                   6562.8: 1.0, 6583.5: 0.3, 3933.7: -0.1, 3968.5: -0.1}
 CONTINUUM_WINDOW = 65  # pixels of the running mean subtracted before the cross-correlation
 REFINE = 3  # the soft arg-max looks this many pixels either side of the best shift
+FFT_PAD = 32  # zero pixels on either side of the rest-frame spectrum before its Fourier shift
 
 
 class SpectrumVAE(VAE):
@@ -62,7 +64,7 @@ class SpectrumVAE(VAE):
             self.sharpness = nn.Parameter(torch.tensor(2.0))  # log of the soft arg-max inverse temperature
         n_out = self.n_rest if self.rest else d
         shape_dim = config.latent_dim - 1 if self.rest else config.latent_dim
-        self.encoder = Conv1dEncoder(1, d, config.channels, config.hidden[0], 2 * config.latent_dim,
+        self.encoder = Conv1dEncoder(1, n_out, config.channels, config.hidden[0], 2 * config.latent_dim,
                                      kernel_size=config.kernel_size, act=config.activation)
         if config.decoder == "conv":
             if not config.channels:
@@ -109,23 +111,44 @@ class SpectrumVAE(VAE):
         w = torch.softmax(self.sharpness.exp() * score.gather(1, idx), 1)
         return (w * idx.to(w.dtype)).sum(1)
 
-    def _shift_to_observed(self, rest: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-        """(B, n_rest) rest-frame pixels -> (B, D) observed pixels for per-example shifts (B,) in pixels."""
+    def _to_rest(self, x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """(B, D) observed pixels -> (B, n_rest) rest-frame pixels for whole-pixel shifts (B,); 0 where the
+        observed range does not reach."""
         d = self.input_shape[0]
-        pos = self.max_shift + torch.arange(d, device=rest.device)[None, :] - shift[:, None]  # (B, D) float
-        i0 = pos.floor().clamp(0, self.n_rest - 2)
-        f = (pos - i0).clamp(0, 1)
-        i0 = i0.long()
-        return rest.gather(1, i0) * (1 - f) + rest.gather(1, i0 + 1) * f
+        src = torch.arange(self.n_rest, device=x.device)[None, :] - self.max_shift + shift[:, None]
+        inside = (src >= 0) & (src < d)
+        return torch.where(inside, x.gather(1, src.clamp(0, d - 1)), torch.zeros((), dtype=x.dtype, device=x.device))
+
+    def _shift_to_observed(self, rest: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """(B, n_rest) rest-frame pixels -> (B, D) observed pixels for per-example shifts (B,) in pixels.
+
+        The shift is band-limited (a phase ramp in Fourier space), not a linear interpolation: emission lines
+        are only 1-2 pixels wide, and linear interpolation at a half-pixel offset lowers a line of width 1 pixel
+        by 7 % of its peak, far above the noise of a bright spectrum, whereas the Fourier shift of a sampled
+        Gaussian that wide is exact to 0.1 %. The straight line through the two end pixels is taken out first
+        and shifted exactly, and the rest is zero-padded, so the ends do not wrap around."""
+        d, n = self.input_shape[0], rest.shape[1]
+        i = torch.arange(n, device=rest.device, dtype=rest.dtype)
+        slope = (rest[:, -1:] - rest[:, :1]) / (n - 1)
+        line = rest[:, :1] + slope * i  # (B, n)
+        pad = n + 2 * FFT_PAD
+        spec = torch.fft.rfft(rest - line, n=pad)
+        k = torch.arange(spec.shape[1], device=rest.device, dtype=rest.dtype)
+        phase = torch.exp(torch.complex(torch.zeros_like(k), -2 * math.pi / pad * k)[None, :] * shift[:, None])
+        moved = torch.fft.irfft(spec * phase, n=pad)[:, :n]  # moved[j] = (rest - line)[j - shift]
+        j = self.max_shift + torch.arange(d, device=rest.device)
+        return moved[:, j] + (rest[:, :1] + slope * (j[None, :] - shift[:, None]))
 
     # ------------------------------------------------------------------ VAE parts
     def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiagonalGaussian:
         if not self.rest:
             return super().encode_dist(x, c)
         self._check(x, c)
-        h = self._encode(x, c).float()
-        mean, logvar = h.chunk(2, dim=1)
         shift = self.find_shift(x.float())
+        # the encoder reads the spectrum moved to the rest frame (by the whole pixels of the found shift), so
+        # a line sits at the same input position at every redshift and its strength is read off directly
+        h = self.encoder(self._to_rest(x, shift.detach().round().long()).unsqueeze(1)).float()
+        mean, logvar = h.chunk(2, dim=1)
         redshift = 10 ** (shift * self.dloglam) - 1
         u0 = self._u0_of(redshift)
         # the encoder's own guess for u0 is replaced by the cross-correlation's; its spread stays learned
