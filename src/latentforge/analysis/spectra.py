@@ -6,13 +6,17 @@
   (10 log10(peak^2 / MSE), peak = max - min of the clean spectrum) against the clean truth, per S/N bin,
   for the noisy input, a Savitzky-Golay filter (window tuned on training spectra against their clean
   truth, which favours the baseline), PCA with as many components as latent dimensions (fitted on the
-  noisy training spectra) and the VAE's posterior-mean reconstruction;
+  noisy training spectra) and two VAE estimates: the decoder's mean at the posterior-mean code (the model
+  alone) and the posterior mean of the clean spectrum given the data (``TrainedModel.denoise``: each pixel's
+  decoder mean and sigma_model as prior, its measurement with sigma_i as likelihood, over latent draws);
 - calibration: the fraction of pixels whose clean value lies inside the central 68 % / 95 % predictive
   interval. The interval comes from the model's own uncertainty only (latent draws from q(z|x) through
   the decoder, plus the decoder's sigma_model), because clean truth differs from the prediction by the
   model's error alone, not by the measurement noise; beside them, split-conformal intervals whose width
-  multipliers are fitted on the validation split;
-- inpainting: masked pixels (sky lines, bad columns) filled by the VAE vs linear interpolation across
+  multipliers are fitted on the validation split, and the posterior intervals of the clean spectrum given
+  the data;
+- inpainting: masked pixels (sky lines, bad columns) filled by the VAE (posterior mean, which there is the
+  decoder mean over latent draws) vs linear interpolation across
   the gap, RMSE against the clean truth in median-normalised flux units;
 - interpretability: linear probes latent -> each physical parameter (fitted on training codes, R^2 on
   held-out codes) and a decoded walk along the line-strength direction;
@@ -172,8 +176,12 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
     sg = savgol_denoise(test.x, mask, window)
     pca = pca_reconstruction(interpolate_masked(train.x / f_train, train.mask), interpolate_masked(test.x / f_test, mask),
                       k) * f_test
+    # the VAE's posterior mean of the clean spectrum given the data: decoder mean and sigma_model as the prior
+    # of each pixel, the measurement (sigma_i) as its likelihood (see TrainedModel.denoise)
+    post, post_std = run.denoise(test, samples=samples, seed=seed)
+    post = post.astype(np.float64)
     estimates = {"noisy": test.x.astype(np.float64), f"savgol (window {window})": sg, f"pca ({k} comp.)": pca,
-                 "vae": vae}
+                 "vae decoder mean": vae, "vae posterior mean": post}
     result["denoising"] = denoising_table(clean, sigma, keep, snr, estimates)
     result["savgol_window"] = window
 
@@ -183,6 +191,7 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
     std_lat = np.maximum(std_lat, 1e-12)
     cal = {"latent+decoder_sigma": interval_coverage(clean, mean, std, keep=keep),
            "latent_only": interval_coverage(clean, mean_lat, std_lat, keep=keep),
+           "posterior_with_data": interval_coverage(clean, post, post_std, keep=keep),
            "masked_pixels": interval_coverage(clean, mean, std, keep=mask) if mask.any() else None}
     per_bin = {}
     for (lo, hi), label in zip(zip(SNR_BINS[:-1], SNR_BINS[1:]), snr_bin_labels()):
@@ -214,11 +223,11 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
 
     # ------------------------------------------------------------------ inpainting
     interp = interpolate_masked(test.x, mask)
-    if mask.any():
-        err_v = ((vae - clean) / f_test)[mask]
+    if mask.any():  # at masked pixels the posterior mean is the decoder's mean averaged over latent draws
+        err_v = ((post - clean) / f_test)[mask]
         err_i = ((interp - clean) / f_test)[mask]
         rows = np.flatnonzero(mask.any(1))
-        wins = [np.mean(((vae[i] - clean[i])[mask[i]]) ** 2) < np.mean(((interp[i] - clean[i])[mask[i]]) ** 2)
+        wins = [np.mean(((post[i] - clean[i])[mask[i]]) ** 2) < np.mean(((interp[i] - clean[i])[mask[i]]) ** 2)
                 for i in rows]
         result["inpainting"] = {"masked_fraction": float(mask.mean()),
                                 "rmse_vae": float(np.sqrt(np.mean(err_v ** 2))),
@@ -279,11 +288,12 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
 
     if out:
         wave = t["wavelength"]
-        _denoise_figure(wave, test.x, clean, vae, sg, mask, snr, out / "spectra_denoising.png")
+        _denoise_figure(wave, test.x, clean, post, sg, mask, snr, out / "spectra_denoising.png")
         _table_figure(result["denoising"], out / "spectra_denoising_table.png")
-        _calibration_figure(clean, mean, std, mean_lat, std_lat, keep, snr, out / "spectra_calibration.png")
+        _calibration_figure(clean, mean, std, mean_lat, std_lat, post, post_std, keep, snr,
+                            out / "spectra_calibration.png")
         if mask.any():
-            _inpaint_figure(wave, test.x, clean, vae, interp, mask, out / "spectra_inpainting.png")
+            _inpaint_figure(wave, test.x, clean, post, interp, mask, out / "spectra_inpainting.png")
         _probe_figure(probes, out / "spectra_probes.png")
         _walk_figure(wave, walk_x, walk_pred, float(np.median(tr["redshift"])), out / "spectra_line_strength_walk.png")
         if score is not None:
@@ -328,12 +338,14 @@ def _table_figure(table, path):
     save_figure(fig, path)
 
 
-def _calibration_figure(clean, mean, std, mean_lat, std_lat, keep, snr, path):
+def _calibration_figure(clean, mean, std, mean_lat, std_lat, post, post_std, keep, snr, path):
     fig, ax = plt.subplots(figsize=(5, 5))
     lv, obs = calibration_curve(clean, mean, std, keep)
     ax.plot(lv, obs, marker="o", color="tab:red", label="latent draws + decoder sigma (all)")
     lv2, obs2 = calibration_curve(clean, mean_lat, std_lat, keep)
     ax.plot(lv2, obs2, marker=".", color="0.5", ls=":", label="latent draws only")
+    lv3, obs3 = calibration_curve(clean, post, post_std, keep)
+    ax.plot(lv3, obs3, marker="s", ms=3, color="tab:green", label="posterior given the data")
     for (lo, hi), label in zip(zip(SNR_BINS[:-1], SNR_BINS[1:]), snr_bin_labels()):
         sel = (snr >= lo) & (snr < hi)
         if sel.any():
@@ -440,7 +452,7 @@ def markdown_summary(result: dict[str, Any]) -> str:
     cal = result["calibration"]
     lines += ["", "## Calibration (clean truth inside the model's central interval, unmasked pixels)", "",
               "| intervals from | 68 % | 95 % |", "|---|---|---|"]
-    for name in ("latent+decoder_sigma", "latent_only", "masked_pixels", "conformal"):
+    for name in ("latent+decoder_sigma", "latent_only", "posterior_with_data", "masked_pixels", "conformal"):
         if cal.get(name):
             lines.append(f"| {name} | {cal[name][0.68]:.3f} | {cal[name][0.95]:.3f} |")
     for b, c in cal["per_snr_bin"].items():

@@ -182,7 +182,10 @@ def cmd_reconstruct(a) -> int:
     run = load(a.run_dir)
     ds = run.select(a.data, _resolve_split(run, a), **_data_kw(a))
     cond = _condition(a.condition)
-    if a.samples:
+    if a.with_data:
+        mean, std = run.denoise(ds, samples=a.samples or 50, seed=a.seed, condition=cond)
+        _save_npz(a.out, mean=mean, std=std, input=ds.x, labels=ds.y)
+    elif a.samples:
         mean, std = run.predict(ds, samples=a.samples, seed=a.seed, condition=cond)
         _save_npz(a.out, mean=mean, std=std, input=ds.x, labels=ds.y)
     else:
@@ -431,6 +434,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--samples", type=int, default=0,
                    help="VAE: draw K latents from q(z|x) and write the predictive mean and std, the std "
                         "including the decoder's own sigma (default: 0, the posterior-mean reconstruction)")
+    r.add_argument("--with-data", action="store_true",
+                   help="VAE with a Gaussian decoder, data with per-point sigma: the posterior mean and std of the "
+                        "noiseless signal given the data (decoder mean and sigma as prior, each measurement with "
+                        "its sigma as likelihood; --samples latent draws, default 50)")
     r.add_argument("--seed", type=int, default=0, help="seed of the latent draws (default: 0)")
     r.add_argument("--condition", help="conditional models: a class label or comma-separated parameters "
                                        "(default: the data's own labels / parameters)")
