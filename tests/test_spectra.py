@@ -294,7 +294,7 @@ def test_denoise_weighs_each_measurement_by_its_sigma(small_spectra, tmp_path):
     sharp, sharp_std = run.denoise(with_sigma(1e-4), samples=6, seed=5)  # near-perfect measurements win
     np.testing.assert_allclose(sharp[keep], test.x[keep], atol=1e-3 * float(test.sigma.max()))
     ratio = sharp_std[keep] / (1e-4 * test.sigma[keep])
-    assert np.median(ratio) == pytest.approx(1, abs=1e-3) and np.abs(ratio - 1).max() < 0.1
+    assert np.median(ratio) == pytest.approx(1, abs=1e-3) and np.percentile(np.abs(ratio - 1), 99) < 0.05
     vague, vague_std = run.denoise(with_sigma(1e4), samples=6, seed=5)  # useless measurements: the model
     np.testing.assert_allclose(vague, pm, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(vague_std, ps, rtol=1e-3)
@@ -322,6 +322,14 @@ def test_rest_frame_model_finds_redshift_and_shifts_its_rest_spectrum():
         z_found = model.redshift_of(model.encode(x)[:, 0]).numpy()
     strong = d["line_strength"] > 0.3
     assert np.mean(np.abs(z_found - d["redshift"])[strong] < 0.002) > 0.95  # the untrained template already works
+    # bright spectra with weak lines: the absorption template finds them, and masked pixels (zeros) are ignored
+    # rather than taken for absorption dips (which sent half of them to a wrong redshift)
+    d = SpectrumSimulator(n_pix=1024, seed=4, snr_range=(15, 40)).simulate(300)
+    x = torch.from_numpy(d["flux"] / np.median(d["flux"], 1, keepdims=True))
+    with torch.no_grad():
+        z_found = model.redshift_of(model.encode(x)[:, 0]).numpy()
+    weak = d["line_strength"] < 0.1
+    assert weak.sum() > 20 and np.mean(np.abs(z_found - d["redshift"])[weak] < 0.002) > 0.85
     # the decoder moves a rest-frame feature to (1 + z) x its rest wavelength
     rest = torch.exp(-0.5 * ((torch.arange(model.n_rest) - 700.0) / 1.5) ** 2)[None]  # a line 1.5 pixels wide
     rest_loglam = np.log10(3800.0) + (700 - model.max_shift) * model.dloglam

@@ -400,7 +400,7 @@ def cmd_demo(a) -> int:
         from ..spectra_demo import run_spectra_demo
 
         run_spectra_demo(out=a.out or "latentforge-demo-spectra", n=a.n, pixels=a.pixels, epochs=a.epochs or 40,
-                         progress=not a.no_progress)
+                         seed=a.seed, progress=not a.no_progress)
         return 0
     from ..demo import run_demo
 
@@ -539,6 +539,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "calibration, inpainting, latent probes and outlier detection; summary.md + plots")
     dm.add_argument("-n", type=int, default=3000, help="--spectra: number of simulated spectra (default: 3000)")
     dm.add_argument("--pixels", type=int, default=2048, help="--spectra: pixels per spectrum (default: 2048)")
+    dm.add_argument("--seed", type=int, default=0, help="--spectra: seed of the simulation, split and training "
+                                                        "(default: 0)")
     dm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dm.set_defaults(fn=cmd_demo)
     return p

@@ -1,6 +1,7 @@
 """A VAE for 1-D spectra: a strided 1-D convolutional encoder and an MLP (or 1-D conv) decoder.
 
-The encoder sees the (median-normalised) flux with masked pixels set to 0, shape (B, D) -> (B, 1, D);
+The encoder sees the (median-normalised) flux with masked pixels set to 0, as one channel (B, 1, D), or in
+the rest frame (B, 1, n_rest) with ``frame="rest"``;
 the decoder gives the mean spectrum and, with ``gaussian-hetero``, its own sigma_model per pixel. The
 likelihood (``objectives.likelihoods.gaussian_log_likelihood``) uses sigma_model^2 + sigma_i^2 with each
 pixel's measurement sigma_i and gives masked pixels no weight.
@@ -11,7 +12,8 @@ redshift is a shift by log10(1 + z) / dloglam pixels, so:
 - latent coordinate 0 is the redshift: redshift = max_redshift * Phi(u0), so the N(0, 1) prior on u0 is a
   uniform prior on the redshift;
 - the encoder finds it as a pipeline would, by cross-correlating the continuum-subtracted spectrum with a
-  template (learnable, started from the rest wavelengths of the strong emission lines) at every shift;
+  template (learnable, started from the rest wavelengths of the strong emission lines, and a second one of
+  the stellar absorption features) at every shift;
   the best shift, refined by a soft arg-max over its neighbours, gives the posterior mean of u0; the
   conv encoder, which reads the spectrum moved back to the rest frame by that shift (whole pixels), gives
   its spread and the other coordinates;
@@ -35,9 +37,13 @@ from ..nn import MLP, Conv1dDecoder, Conv1dEncoder
 from .distributions import DiagonalGaussian
 from .vae import LOG_SIGMA_RANGE, VAE
 
-#: rest wavelengths (Å) and starting weights of the template the redshift search correlates with
+#: rest wavelengths (Å) and starting weights of the two templates the redshift search correlates with: the
+#: emission lines, and the stellar absorption features (Ca II K & H, G band, Mg b, Na D) that carry the redshift
+#: of spectra with weak lines (and the Balmer absorption of young populations)
 TEMPLATE_LINES = {3727.4: 0.7, 4340.5: 0.15, 4861.3: 0.35, 4958.9: 0.17, 5006.8: 0.5, 6548.1: 0.1,
-                  6562.8: 1.0, 6583.5: 0.3, 3933.7: -0.1, 3968.5: -0.1}
+                  6562.8: 1.0, 6583.5: 0.3}
+TEMPLATE_ABSORPTION = {3933.7: -1.0, 3968.5: -0.9, 4101.7: -0.4, 4304.4: -0.35, 4340.5: -0.4, 4861.3: -0.35,
+                       5175.0: -0.4, 5893.0: -0.3}
 CONTINUUM_WINDOW = 65  # pixels of the running mean subtracted before the cross-correlation
 REFINE = 3  # the soft arg-max looks this many pixels either side of the best shift
 FFT_PAD = 32  # zero pixels on either side of the rest-frame spectrum before its Fourier shift
@@ -81,13 +87,17 @@ class SpectrumVAE(VAE):
 
     # ------------------------------------------------------------------ redshift
     def _line_template(self) -> torch.Tensor:
+        """(2, D + max_shift): the emission-line and the absorption template on the rest-frame grid."""
         loglam0 = math.log10(self.config.wave_min)
         r = torch.arange(self.input_shape[0] + self.max_shift, dtype=torch.float64)
         loglam = loglam0 + (r - self.max_shift) * self.dloglam  # rest-frame log10 wavelength of template pixel r
-        t = torch.zeros_like(r)
-        for w, a in TEMPLATE_LINES.items():
-            t = t + a * torch.exp(-0.5 * ((loglam - math.log10(w)) / (1.5 * self.dloglam)) ** 2)
-        return t.float()
+        rows = []
+        for lines in (TEMPLATE_LINES, TEMPLATE_ABSORPTION):
+            t = torch.zeros_like(r)
+            for w, a in lines.items():
+                t = t + a * torch.exp(-0.5 * ((loglam - math.log10(w)) / (1.5 * self.dloglam)) ** 2)
+            rows.append(t)
+        return torch.stack(rows).float()
 
     def redshift_of(self, u0: torch.Tensor) -> torch.Tensor:
         return self.config.max_redshift * 0.5 * (1 + torch.erf(u0 / math.sqrt(2)))
@@ -99,12 +109,18 @@ class SpectrumVAE(VAE):
     def find_shift(self, x: torch.Tensor) -> torch.Tensor:
         """(B, D) normalised flux -> (B,) shift in pixels: template cross-correlation, soft arg-max refined."""
         k = CONTINUUM_WINDOW
-        cont = F.avg_pool1d(x.unsqueeze(1), k, stride=1, padding=k // 2, count_include_pad=False).squeeze(1)
-        lines = torch.asinh(x - cont)  # (B, D): lines stand out, their huge range compressed
-        # score[b, t] = sum_j template[t + j] * lines[b, j], t = max_shift - shift, t in [0, max_shift]
-        score = F.conv1d(self.template.view(1, 1, -1), lines.unsqueeze(1)).squeeze(0)  # (B, max_shift + 1)
-        score = score.flip(1)  # index = shift
-        score = (score - score.mean(1, keepdim=True)) / (score.std(1, keepdim=True) + 1e-6)
+        seen = (x != 0).to(x.dtype)  # masked pixels reach the encoder as exact zeros: they must not look like dips
+
+        def pool(v: torch.Tensor) -> torch.Tensor:
+            return F.avg_pool1d(v.unsqueeze(1), k, stride=1, padding=k // 2).squeeze(1)
+
+        cont = pool(x * seen) / pool(seen).clamp_min(1e-6)
+        lines = torch.asinh(x - cont) * seen  # (B, D): lines stand out, their huge range compressed
+        # score[k, b, t] = sum_j template[k, t + j] * lines[b, j], t = max_shift - shift, t in [0, max_shift]
+        score = F.conv1d(self.template.unsqueeze(1), lines.unsqueeze(1))  # (2, B, max_shift + 1)
+        score = score.flip(2)  # index = shift
+        # each template's score in units of its own spread over shifts, summed: a strong peak in either wins
+        score = ((score - score.mean(2, keepdim=True)) / (score.std(2, keepdim=True) + 1e-6)).sum(0)
         best = score.argmax(1)  # (B,)
         offs = torch.arange(-REFINE, REFINE + 1, device=x.device)
         idx = (best[:, None] + offs[None]).clamp(0, self.max_shift)  # (B, 2R+1)
