@@ -241,14 +241,11 @@ class TrainedModel:
             return self._from_codes(z, condition, lambda zz, c: self.model.decode_draw(zz, c, g))
         return self._from_codes(z, condition, self._decode)
 
-    def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
-                include_decoder_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Predictive mean and standard deviation (raw units) of the reconstruction.
-
-        z_k ~ q(z|x) for k = 1..samples, decoded; var = Var_k[mean_k] + E_k[sigma_k^2] where sigma_k is the
-        decoder's own standard deviation (sqrt(p(1-p)) for a Bernoulli decoder).
-        """
-        self._need_vae("predictive uncertainty")
+    def _over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
+                           combine) -> tuple[np.ndarray, np.ndarray]:
+        """z_k ~ q(z|x), k = 1..samples, decoded to mu_k and sigma_model_k^2; ``combine(batch, mu, var_model)``
+        gives each draw's (mean_k, var_k); returns the mixture's mean E_k[mean_k] and standard deviation
+        sqrt(Var_k[mean_k] + E_k[var_k]) in raw units."""
         if samples < 1:
             raise ConfigError("samples must be >= 1")
         g = torch.Generator().manual_seed(seed)
@@ -259,17 +256,28 @@ class TrainedModel:
             k, nb, d = z.shape
             cc = repeat_condition(b.get("c"), k)
             shape = self.model.input_shape
-            mean_k = self.model.decode(z.reshape(k * nb, d), cc).reshape(k, nb, *shape)
-            var = mean_k.var(0, unbiased=False)
-            if include_decoder_noise:
-                std_k = self.model.decode_std(z.reshape(k * nb, d), cc).reshape(k, nb, *shape)
-                var = var + std_k.pow(2).mean(0)
+            mu = self.model.decode(z.reshape(k * nb, d), cc).reshape(k, nb, *shape)
+            var_model = self.model.decode_std(z.reshape(k * nb, d), cc).reshape(k, nb, *shape).pow(2)
+            mean_k, var_k = combine(b, mu, var_model)
+            var = mean_k.var(0, unbiased=False) + var_k.mean(0)
             return torch.stack([mean_k.mean(0), var.sqrt()], 1)  # (B, 2, ...)
 
         ds = self._dataset(data)
         f = self._factors(ds)
         out = self._map(one, self.batch(ds, condition))
         return self._raw(out[:, 0], f), self.scaler.sigma_to_raw(out[:, 1].numpy(), factors=f)
+
+    def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
+                include_decoder_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive mean and standard deviation (raw units) of the reconstruction.
+
+        z_k ~ q(z|x) for k = 1..samples, decoded; var = Var_k[mean_k] + E_k[sigma_k^2] where sigma_k is the
+        decoder's own standard deviation (sqrt(p(1-p)) for a Bernoulli decoder).
+        """
+        self._need_vae("predictive uncertainty")
+        return self._over_latent_draws(
+            data, samples, seed, condition,
+            lambda b, mu, var_model: (mu, var_model if include_decoder_noise else torch.zeros_like(mu)))
 
     def denoise(self, data: Any, samples: int = 100, *, seed: int = 0,
                 condition: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -287,33 +295,18 @@ class TrainedModel:
         if self.model.likelihood not in ("gaussian", "gaussian-shared", "gaussian-hetero"):
             raise ConfigError(f"denoise needs a Gaussian decoder; {self.name!r} has likelihood "
                               f"{self.model.likelihood!r} (train with --likelihood gaussian-hetero)")
-        if samples < 1:
-            raise ConfigError("samples must be >= 1")
         ds = self._dataset(data)
         if ds.sigma is None:
             raise ConfigError("denoise needs each point's measurement sigma; pass data with sigma (or ivar), "
                               "e.g. a spectra file or as_dataset(x, sigma=...)")
-        g = torch.Generator().manual_seed(seed)
 
-        def one(b):
-            q = self.model.encode_dist(model_input(b), b.get("c"))
-            z = q.sample(g, n=samples)  # (K, B, latent)
-            k, nb, d = z.shape
-            cc = repeat_condition(b.get("c"), k)
-            shape = self.model.input_shape
-            mu = self.model.decode(z.reshape(k * nb, d), cc).reshape(k, nb, *shape)
-            var_model = self.model.decode_std(z.reshape(k * nb, d), cc).reshape(k, nb, *shape).pow(2)
+        def given_data(b, mu, var_model):
             var_meas = b["sigma"].pow(2).unsqueeze(0)
             masked = b["mask"].unsqueeze(0) if "mask" in b else torch.zeros(1, dtype=torch.bool)
             w = torch.where(masked, 0.0, var_model / (var_model + var_meas))  # weight of the measurement
-            mean_k = mu + w * (b["x"].unsqueeze(0) - mu)
-            var_k = torch.where(masked, var_model, w * var_meas)
-            var = mean_k.var(0, unbiased=False) + var_k.mean(0)
-            return torch.stack([mean_k.mean(0), var.sqrt()], 1)
+            return mu + w * (b["x"].unsqueeze(0) - mu), torch.where(masked, var_model, w * var_meas)
 
-        f = self._factors(ds)
-        out = self._map(one, self.batch(ds, condition))
-        return self._raw(out[:, 0], f), self.scaler.sigma_to_raw(out[:, 1].numpy(), factors=f)
+        return self._over_latent_draws(ds, samples, seed, condition, given_data)
 
     def log_likelihood(self, data: Any, k: int = 1000, *, seed: int = 0, condition: Any = None,
                        batch_size: int = 100) -> dict[str, np.ndarray]:
