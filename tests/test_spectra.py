@@ -368,6 +368,18 @@ def test_spectra_demo_writes_its_report(tmp_path, capsys):
     assert "Denoising" in capsys.readouterr().out
 
 
+def test_measured_snr_ignores_masked_pixels():
+    from latentforge.analysis.spectra import measured_snr
+
+    sigma = np.full((3, 50), 0.5)
+    flux = 5.0 * sigma * np.linspace(0.5, 1.5, 50)  # median flux / sigma = 5
+    mask = np.zeros((3, 50), bool)
+    mask[1, :20] = True
+    flux[1, :20] = 1e6  # masked garbage must not count
+    mask[2] = True
+    np.testing.assert_allclose(measured_snr(flux, sigma, mask), [5.0, 5.0 * 1.2, 0.0], rtol=0.02)
+
+
 def test_conformal_multipliers_restore_coverage_of_too_narrow_intervals():
     from latentforge.analysis.spectra import conformal_multipliers
 

@@ -13,8 +13,8 @@
   interval. The interval comes from the model's own uncertainty only (latent draws from q(z|x) through
   the decoder, plus the decoder's sigma_model), because clean truth differs from the prediction by the
   model's error alone, not by the measurement noise; beside them, split-conformal intervals whose width
-  multipliers are fitted on the validation split, and the posterior intervals of the clean spectrum given
-  the data;
+  multipliers are fitted on the validation split (pooled, and per bin of measured S/N), and the posterior
+  intervals of the clean spectrum given the data;
 - inpainting: masked pixels (sky lines, bad columns) filled by the VAE (posterior mean, which there is the
   decoder mean over latent draws) vs linear interpolation across
   the gap, RMSE against the clean truth in median-normalised flux units;
@@ -106,6 +106,15 @@ def conformal_multipliers(truth, mean, std, keep, levels=(0.68, 0.95)) -> dict[f
     so that mean +- k_level * std covers the level on data like these (exchangeable with them)."""
     pull = (np.abs(np.asarray(truth, np.float64) - mean) / std)[np.asarray(keep, bool)]
     return {float(lv): float(np.quantile(pull, lv)) for lv in levels}
+
+
+def measured_snr(flux: np.ndarray, sigma: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Each spectrum's median of flux / sigma over its unmasked pixels (0 for a fully masked one)."""
+    ratio = np.where(mask, np.nan, np.asarray(flux, np.float64) / np.asarray(sigma, np.float64))
+    out = np.zeros(len(ratio))
+    seen = (~np.asarray(mask, bool)).any(1)
+    out[seen] = np.nanmedian(ratio[seen], axis=1)
+    return out
 
 
 def snr_bin_labels(bins=SNR_BINS) -> list[str]:
@@ -217,6 +226,26 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
                             "fitted_on": "validation split"}
         cal["conformal_per_snr_bin"] = {
             label: {lv: float(np.mean(pull[sel][keep[sel]] <= k)) for lv, k in conformal.items()}
+            for (lo, hi), label in zip(zip(SNR_BINS[:-1], SNR_BINS[1:]), snr_bin_labels())
+            if (sel := (snr >= lo) & (snr < hi)).any()}
+        # the same per S/N bin ("Mondrian" conformal): the model's intervals are too narrow for faint spectra and
+        # too wide for bright ones, so each bin gets its own multipliers; spectra are binned by the S/N measured
+        # from their own flux and sigma (median over unmasked pixels), as one can for real data
+        s_val, s_test = measured_snr(val.x, val.sigma, val.mask), measured_snr(test.x, sigma, mask)
+        edges = (0.0, *SNR_BINS[1:-1], np.inf)
+        inside = {lv: np.zeros(pull.shape, bool) for lv in conformal}
+        per_bin_k = {}
+        for (lo, hi), label in zip(zip(edges[:-1], edges[1:]), snr_bin_labels()):
+            vsel, tsel = (s_val >= lo) & (s_val < hi), (s_test >= lo) & (s_test < hi)
+            k_bin = (conformal_multipliers(v["clean"][vsel], vm[vsel], vs[vsel], ~val.mask[vsel])
+                     if vsel.sum() >= 5 else conformal)  # too few validation spectra: the pooled multipliers
+            per_bin_k[label] = {str(lv): k for lv, k in k_bin.items()}
+            for lv, k in k_bin.items():
+                inside[lv][tsel] = pull[tsel] <= k
+        cal["conformal_by_snr"] = {**{lv: float(np.mean(inside[lv][keep])) for lv in conformal},
+                                   "multipliers": per_bin_k, "bins": "measured S/N"}
+        cal["conformal_by_snr_per_snr_bin"] = {
+            label: {lv: float(np.mean(inside[lv][sel][keep[sel]])) for lv in conformal}
             for (lo, hi), label in zip(zip(SNR_BINS[:-1], SNR_BINS[1:]), snr_bin_labels())
             if (sel := (snr >= lo) & (snr < hi)).any()}
     result["calibration"] = cal
@@ -452,13 +481,16 @@ def markdown_summary(result: dict[str, Any]) -> str:
     cal = result["calibration"]
     lines += ["", "## Calibration (clean truth inside the model's central interval, unmasked pixels)", "",
               "| intervals from | 68 % | 95 % |", "|---|---|---|"]
-    for name in ("latent+decoder_sigma", "latent_only", "posterior_with_data", "masked_pixels", "conformal"):
+    for name in ("latent+decoder_sigma", "latent_only", "posterior_with_data", "masked_pixels", "conformal",
+                 "conformal_by_snr"):
         if cal.get(name):
             lines.append(f"| {name} | {cal[name][0.68]:.3f} | {cal[name][0.95]:.3f} |")
     for b, c in cal["per_snr_bin"].items():
         lines.append(f"| S/N {b} (latent+decoder_sigma) | {c[0.68]:.3f} | {c[0.95]:.3f} |")
     for b, c in cal.get("conformal_per_snr_bin", {}).items():
         lines.append(f"| S/N {b} (conformal) | {c[0.68]:.3f} | {c[0.95]:.3f} |")
+    for b, c in cal.get("conformal_by_snr_per_snr_bin", {}).items():
+        lines.append(f"| S/N {b} (conformal_by_snr) | {c[0.68]:.3f} | {c[0.95]:.3f} |")
     if cal.get("conformal"):
         m, g = cal["conformal"]["multipliers"], cal["conformal"]["gaussian_multipliers"]
         lines += ["", f"Conformal: intervals mean +- k std with k = {m['0.68']:.3f} (68 %) and {m['0.95']:.3f} (95 %) "
