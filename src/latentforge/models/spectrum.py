@@ -46,7 +46,7 @@ TEMPLATE_ABSORPTION = {3933.7: -1.0, 3968.5: -0.9, 4101.7: -0.4, 4304.4: -0.35, 
                        5175.0: -0.4, 5893.0: -0.3}
 CONTINUUM_WINDOW = 65  # pixels of the running mean subtracted before the cross-correlation
 REFINE = 3  # the soft arg-max looks this many pixels either side of the best shift
-FFT_PAD = 32  # zero pixels on either side of the rest-frame spectrum before its Fourier shift
+FFT_PAD = 32  # the Fourier shift appends 2 x this many zeros (cyclically, a margin at both ends)
 
 
 class SpectrumVAE(VAE):
