@@ -220,8 +220,8 @@ class SpectrumVAEConfig(Config):
                           "sequence, then up-sampling 1-D convolutions mirroring the encoder's channels)",
                           ("mlp", "conv"))
     frame: str = option(
-        "rest", "rest: latent 0 is the redshift (found by the encoder by cross-correlating the spectrum with a "
-        "learnable emission-line template; prior uniform in [0, max_redshift]) and the decoder draws a rest-frame "
+        "rest", "rest: latent 0 is the redshift (found by the encoder by cross-correlating the spectrum with "
+        "learnable emission-line and absorption templates; prior uniform in [0, max_redshift]) and the decoder draws a rest-frame "
         "spectrum that it shifts by it; observed: the decoder draws the observed spectrum directly",
         ("rest", "observed"))
     max_redshift: float = option(0.3, "frame rest: the largest redshift the model considers")

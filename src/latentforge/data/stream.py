@@ -171,16 +171,14 @@ def fit_scaler(f: ChunkedFile, part: np.ndarray, kind: str, chunk_size: int, *, 
                 nz_max = max(nz_max, float(nz.max()))
                 nz_sample.append(rng.choice(nz, size=min(per_chunk, nz.size), replace=False))
     if kind == "minmax":
-        s.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + 1.0)}
+        s.set_minmax(lo, hi)
     elif kind == "standard":
         mean_d = total / count
-        std = np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0))
-        s.params = {"mean": shift + mean_d, "std": np.where(std > 1e-12, std, 1.0)}
+        s.set_standard(shift + mean_d, np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0)))
     else:
         if not nz_sample:
             raise ConfigError("log scaling needs some non-zero values")
-        eps = float(np.percentile(np.concatenate(nz_sample), 1))
-        s.params = {"eps": np.array(eps), "hi": np.array(np.log1p(nz_max / eps)), "zero_below": np.array(eps)}
+        s.set_log(float(np.percentile(np.concatenate(nz_sample), 1)), nz_max)
     return s
 
 

@@ -69,8 +69,7 @@ class Scaler:
             typical = float(np.median(np.abs(med))) if med is not None and med.size else 1.0
             self.params = {"floor": np.array(1e-3 * typical if typical > 0 else 1e-6)}
         elif self.kind == "minmax":  # min / max are exact in the data's own dtype: no float64 copy needed
-            lo, hi = float(np.min(x)), float(np.max(x))
-            self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + 1.0)}
+            self.set_minmax(float(np.min(x)), float(np.max(x)))
         elif self.kind == "log":
             x = np.asarray(x)
             if (x < 0).any():
@@ -78,9 +77,7 @@ class Scaler:
             nz = x[x > 0]
             if nz.size == 0:
                 raise ConfigError("log scaling needs some non-zero values")
-            eps = float(np.percentile(nz, 1))
-            self.params = {"eps": np.array(eps), "hi": np.array(np.log1p(float(nz.max()) / eps)),
-                           "zero_below": np.array(eps)}
+            self.set_log(float(np.percentile(nz, 1)), float(nz.max()))
         elif self.kind == "fractions":
             x = self._check_fractions_input(x)
             total = x.sum(1, dtype=np.float64)
@@ -88,18 +85,39 @@ class Scaler:
                 raise ConfigError("fractions scaling needs examples with a positive total")
             frac = x[total > 0] / total[total > 0, None]
             nz = frac[frac > 0]
-            eps = float(np.percentile(nz, 1))
             log_total = np.log(total[total > 0])
             lo, hi = float(log_total.min()), float(log_total.max())
             pad = self.TOTAL_MARGIN * max(hi - lo, 1e-3)
-            self.params = {"eps": np.array(eps), "hi": np.array(np.log1p(float(nz.max()) / eps)),
+            self.params = {**self._log_params(float(np.percentile(nz, 1)), float(nz.max())),
                            "total_lo": np.array(lo - pad), "total_hi": np.array(hi + pad)}
         elif self.kind == "standard":
             x = np.asarray(x, dtype=np.float64)
-            mean = x.mean(axis=0)
-            std = x.std(axis=0)
-            self.params = {"mean": mean, "std": np.where(std > 1e-12, std, 1.0)}
+            self.set_standard(x.mean(axis=0), x.std(axis=0))
         return self
+
+    # parameters from summary statistics (also used by the streamed fit, which gathers them chunk by chunk)
+    def set_minmax(self, lo: float, hi: float) -> None:
+        self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + 1.0)}
+
+    def set_standard(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.params = {"mean": mean, "std": np.where(std > 1e-12, std, 1.0)}
+
+    def set_log(self, eps: float, largest: float) -> None:
+        """eps: the 1st percentile of the non-zero values; largest: the largest value."""
+        self.params = {**self._log_params(eps, largest), "zero_below": np.array(eps)}
+
+    @staticmethod
+    def _log_params(eps: float, largest: float) -> dict[str, np.ndarray]:
+        return {"eps": np.array(eps), "hi": np.array(np.log1p(largest / eps))}
+
+    def _log_up(self, v: np.ndarray) -> np.ndarray:
+        """log1p(v / eps) / hi: non-negative values -> [0, 1] (``log`` and the fractions of ``fractions``)."""
+        return np.log1p(np.maximum(v, 0) / self.params["eps"]) / self.params["hi"]
+
+    def _log_down(self, u: np.ndarray, zero_below) -> np.ndarray:
+        """Inverse of ``_log_up``; results below ``zero_below`` become exactly 0."""
+        raw = np.expm1(np.clip(u, 0, None) * self.params["hi"]) * self.params["eps"]
+        return np.where(raw < zero_below, 0.0, raw)
 
     def _need_fit(self) -> None:
         if not self.fitted:
@@ -118,13 +136,13 @@ class Scaler:
             self._check_shape(x)
             return ((x - self.params["mean"]) / self.params["std"]).astype(np.float32)
         if self.kind == "log":
-            return (np.log1p(np.maximum(x, 0) / self.params["eps"]) / self.params["hi"]).astype(np.float32)
+            return self._log_up(x).astype(np.float32)
         if self.kind == "fractions":
             x = self._check_fractions_input(x).astype(np.float64)
             total = x.sum(1)
             frac = x / np.where(total > 0, total, 1.0)[:, None]
             p = self.params
-            shape = np.log1p(frac / p["eps"]) / p["hi"]
+            shape = self._log_up(frac)
             t = (np.log(np.maximum(total, 1e-30)) - p["total_lo"]) / (p["total_hi"] - p["total_lo"])
             return np.concatenate([shape, t[:, None]], 1).astype(np.float32)
         return x
@@ -158,14 +176,12 @@ class Scaler:
             self._check_shape(x)
             return (x * self.params["std"] + self.params["mean"]).astype(np.float32)
         if self.kind == "log":
-            raw = np.expm1(np.clip(x, 0, None) * self.params["hi"]) * self.params["eps"]
-            return np.where(raw < self.params["zero_below"], 0.0, raw).astype(np.float32)
+            return self._log_down(x, self.params["zero_below"]).astype(np.float32)
         if self.kind == "fractions":
             p = self.params
             if x.ndim != 2 or x.shape[1] < 2:
                 raise ConfigError(f"fractions scaling: model-space data must be (N, D + 1), got {x.shape}")
-            frac = np.expm1(np.clip(x[:, :-1].astype(np.float64), 0, None) * p["hi"]) * p["eps"]
-            frac = np.where(frac < p["eps"], 0.0, frac)
+            frac = self._log_down(x[:, :-1].astype(np.float64), p["eps"])
             s = frac.sum(1, keepdims=True)
             frac = frac / np.where(s > 0, s, 1.0)
             total = np.exp(p["total_lo"] + x[:, -1].astype(np.float64) * (p["total_hi"] - p["total_lo"]))

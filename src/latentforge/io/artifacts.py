@@ -12,12 +12,14 @@ A run directory holds
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
@@ -133,10 +135,6 @@ def load_tensors(path: str | os.PathLike, what: str = "tensor file") -> tuple[di
 
 def write_npz(path: str | os.PathLike, **arrays) -> list[str]:
     """Compressed .npz of the arrays that are not None, written atomically; returns the keys written."""
-    import io
-
-    import numpy as np
-
     keep = {k: v for k, v in arrays.items() if v is not None}
     buf = io.BytesIO()
     np.savez_compressed(buf, **keep)

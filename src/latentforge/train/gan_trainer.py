@@ -23,7 +23,7 @@ from ..data.stream import is_stream
 from ..errors import ArtifactError, TrainingDiverged
 from . import runtime
 from .trainer import (as_batch, epoch_batches, epoch_noise, load_optimizer_state, lr_factor, optimizer_state,
-                      place_trainer, restore_rng, run_callbacks, set_lr, step)
+                      place_trainer, restore_rng, run_callbacks, save_rng, set_lr, step)
 
 DIVERSITY_N = 64
 WIN_ACC, WIN_EPOCHS = 0.98, 3
@@ -219,10 +219,7 @@ class GANTrainer:
                 "real_diversity": self.real_diversity,
                 "optim_d": optimizer_state(self.opt_d, "optim_d", tensors),
                 "optim_g": optimizer_state(self.opt_g, "optim_g", tensors)}
-        tensors["rng.generator"] = self.generator.get_state()
-        tensors["rng.torch"] = torch.get_rng_state()
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        save_rng(tensors, self.generator, self.device)
         if self.scaler_d is not None:
             meta["grad_scalers"] = [self.scaler_d.state_dict(), self.scaler_g.state_dict()]
         return tensors, meta
@@ -232,8 +229,7 @@ class GANTrainer:
             self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
             load_optimizer_state(self.opt_d, "optim_d", tensors, meta["optim_d"])
             load_optimizer_state(self.opt_g, "optim_g", tensors, meta["optim_g"])
-            self.generator.set_state(tensors["rng.generator"])
-            restore_rng(tensors, self.device)
+            restore_rng(tensors, self.generator, self.device)
             if self.scaler_d is not None and meta.get("grad_scalers"):
                 self.scaler_d.load_state_dict(meta["grad_scalers"][0])
                 self.scaler_g.load_state_dict(meta["grad_scalers"][1])

@@ -115,15 +115,6 @@ class Trainer:
         self.stopped_early = False
 
     # ------------------------------------------------------------------ loop
-    def noise_generator(self) -> torch.Generator:
-        """The stream for the objective's randomness this epoch. One process on a CPU: the shuffling stream
-        itself. On a GPU or with several ranks: a stream on the device seeded from it (per rank, so ranks
-        draw different noise while the shuffling stream stays identical on all of them)."""
-        return epoch_noise(self.generator, self.device, self.dist)
-
-    def batches(self, train):
-        return epoch_batches(train, self.generator, self.config.batch_size, self.dist)
-
     def fit(self, train: torch.Tensor | Batch | ChunkStream,
             val: torch.Tensor | Batch | ChunkStream | None = None) -> list[dict[str, Any]]:
         cfg = self.config
@@ -144,8 +135,8 @@ class Trainer:
                 self.model.train()
                 sums: dict[str, torch.Tensor] = {}
                 seen = 0
-                noise = self.noise_generator()
-                for b, batch in enumerate(self.batches(train)):
+                noise = epoch_noise(self.generator, self.device, self.dist)
+                for b, batch in enumerate(epoch_batches(train, self.generator, cfg.batch_size, self.dist)):
                     batch = runtime.to_device(batch, self.device)  # each (B, ...)
                     with runtime.autocast(self.device, cfg.precision), runtime.device_scope(self.device):
                         terms = self.call(self.objective, batch, noise)
@@ -207,10 +198,7 @@ class Trainer:
         if self.best_state is not None:
             tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
         opt_meta = optimizer_state(self.optimizer, "optim", tensors)
-        tensors["rng.generator"] = self.generator.get_state()
-        tensors["rng.torch"] = torch.get_rng_state()
-        if self.device.type == "cuda":
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        save_rng(tensors, self.generator, self.device)
         meta = {
             "epoch": self.epoch, "best_loss": self.best_loss, "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "history": self.history,
@@ -228,8 +216,7 @@ class Trainer:
             best = part("best.")
             self.best_state = best or None
             load_optimizer_state(self.optimizer, "optim", tensors, meta["optim"])
-            self.generator.set_state(tensors["rng.generator"])
-            restore_rng(tensors, self.device)
+            restore_rng(tensors, self.generator, self.device)
             if self.grad_scaler is not None and meta.get("grad_scaler"):
                 self.grad_scaler.load_state_dict(meta["grad_scaler"])
             self.epoch = int(meta["epoch"])
@@ -254,13 +241,26 @@ def step(opt: torch.optim.Optimizer, loss: torch.Tensor, scaler=None) -> None:
         scaler.update()
 
 
-def restore_rng(tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+def save_rng(tensors: dict[str, torch.Tensor], generator: torch.Generator, device: torch.device) -> None:
+    """The trainer's seeded stream, the global torch RNG (dropout) and, on a GPU, its RNG into ``tensors``."""
+    tensors["rng.generator"] = generator.get_state()
+    tensors["rng.torch"] = torch.get_rng_state()
+    if device.type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], generator: torch.Generator, device: torch.device) -> None:
+    """Inverse of ``save_rng``."""
+    generator.set_state(tensors["rng.generator"])
     torch.set_rng_state(tensors["rng.torch"])
     if device.type == "cuda" and "rng.cuda" in tensors:
         torch.cuda.set_rng_state(tensors["rng.cuda"], device)
 
 
 def epoch_noise(generator: torch.Generator, device: torch.device, dist: runtime.Dist) -> torch.Generator:
+    """The stream for the objective's randomness this epoch. One process on a CPU: the shuffling stream
+    itself. On a GPU or with several ranks: a stream on the device seeded from it (per rank, so ranks draw
+    different noise while the shuffling stream stays identical on all of them)."""
     if device.type == "cpu" and not dist.enabled:
         return generator
     seed = int(torch.randint(0, 2 ** 62, (1,), generator=generator))
