@@ -136,6 +136,17 @@ def test_truncated_and_corrupted_data_files(tmp_path_factory, which, cut, flips)
             out.close()
 
 
+def test_npy_header_with_unbalanced_brackets(tmp_path):
+    # found by the fuzzer in CI: numpy's header parser raised tokenize.TokenError, which escaped both readers
+    np.save(tmp_path / "x.npy", np.zeros((3, 4), np.float32))
+    raw = (tmp_path / "x.npy").read_bytes()
+    (tmp_path / "x.npy").write_bytes(raw.replace(b"'shape': (3, 4), }", b"'shape': ((3, 4, }"))
+    err = check_dataset(tmp_path / "x.npy")
+    assert isinstance(err, lf.DataError) and "x.npy" in str(err)
+    err = loads_or_refuses(ChunkedFile, tmp_path / "x.npy")
+    assert isinstance(err, lf.DataError) and "not a readable .npy file" in str(err)
+
+
 @pytest.mark.parametrize("name", ["e.npy", "e.npz", "e.h5", "e-images-idx3-ubyte", "e-idx1-ubyte.gz", "e.hdf5"])
 def test_empty_files(tmp_path, name):
     (tmp_path / name).write_bytes(b"")

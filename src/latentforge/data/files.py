@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import tokenize
 import zlib
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
                     labels = sibling
     except DataError:
         raise
-    except ValueError as e:  # numpy refuses pickled object arrays, bad headers ...
+    except (ValueError, SyntaxError, tokenize.TokenError) as e:  # numpy refuses pickles, bad .npy headers ...
         raise DataError(f"{path}: cannot read as {kind} ({e}); the file may be damaged or hold Python objects") from None
     except (OSError, EOFError, KeyError, RuntimeError, zlib.error, zipfile_error()) as e:
         raise DataError(f"{path}: cannot read as {kind} ({type(e).__name__}: {e}); is it truncated or damaged?") \

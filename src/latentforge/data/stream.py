@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 from pathlib import Path
 from typing import Iterator
 
@@ -60,9 +61,10 @@ class ChunkedFile:
                 elif version == (2, 0):
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
                 else:
-                    shape, fortran, dtype = np.lib.format._read_array_header(f, version)
+                    raise ValueError(f"format version {version[0]}.{version[1]} cannot be streamed; numpy writes 1.0 "
+                                     "or 2.0 unless field names need UTF-8, re-save it with np.save")
                 self.offset = f.tell()
-        except (ValueError, OSError, EOFError, SyntaxError) as e:
+        except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as e:  # a garbled header
             raise DataError(f"{self.path}: not a readable .npy file ({e}); is it truncated or damaged?") from None
         if dtype.hasobject or not (np.issubdtype(dtype, np.number) or dtype == bool):
             raise DataError(f"{self.path}: holds dtype {dtype}; streaming needs a numeric array")
@@ -88,7 +90,7 @@ class ChunkedFile:
         except DataError:
             self.close()
             raise
-        except (OSError, KeyError, ValueError, TypeError) as e:
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError) as e:  # h5py: RuntimeError on bad objects
             self.close()
             raise DataError(f"{self.path}: cannot read as HDF5 ({type(e).__name__}: {e}); is it truncated or "
                             "damaged?") from None
