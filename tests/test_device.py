@@ -6,6 +6,7 @@ import torch
 import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.io import load_tensors
+from latentforge.data.batches import to_device
 from latentforge.train import runtime
 
 COMMON = dict(hidden=(16,), latent_dim=3, batch_size=128, seed=2, progress=False)
@@ -56,7 +57,7 @@ def test_gpu_training_resumes_exactly_and_loads_on_cpu(digits, tmp_path, name, p
 
 def test_transfers_use_pinned_memory_only_for_a_gpu():
     b = {"x": torch.ones(3, 2)}
-    assert runtime.to_device(b, torch.device("cpu")) is b
+    assert to_device(b, torch.device("cpu")) is b
     if torch.cuda.is_available():
-        out = runtime.to_device(b, torch.device("cuda"))
+        out = to_device(b, torch.device("cuda"))
         assert out["x"].is_cuda

@@ -74,7 +74,7 @@ def test_two_process_gan_trains_both_players_and_loads_in_one_process(tmp_path, 
     torch.manual_seed(run.train_config.seed)
     spec = MODELS.get("gan")
     net, _ = spec.build(type(run.model.config).from_dict(run.model.config.to_dict()), run.objective.config)
-    start = lf.api.TrainedModel("gan", net, run.objective, run.scaler, run.train_config).sample(500, seed=0)
+    start = lf.TrainedModel.compose("gan", net, run.objective, run.preprocess, run.train_config).sample(500, seed=0)
     real_mean = digits.x.mean(0)
     err_trained = float(np.mean((fake.mean(0) - real_mean) ** 2))
     err_start = float(np.mean((start.mean(0) - real_mean) ** 2))

@@ -11,6 +11,7 @@ import pytest
 import latentforge as lf
 from latentforge.analysis import latent as lt
 from latentforge.analysis.baselines import baseline_table
+from latentforge.analysis.quality import feature_classifier
 from latentforge.analysis.inversion import inpaint, invert, mask_pattern
 from latentforge.analysis.report import write_report
 from latentforge.cli.main import main
@@ -139,7 +140,7 @@ def test_gan_tools_work_in_noise_space(digits):
 def test_baselines_table_puts_the_model_beside_classical_ones(vae):
     run, ds = vae
     train, test = run.select(ds, "train"), run.select(ds, "test")
-    rows = baseline_table(run, train, test, classifier=run.feature_classifier(ds))
+    rows = baseline_table(run, train, test, classifier=feature_classifier(run, ds))
     assert {"vae", "pca (k=6)", "gaussian", "gaussian_mixture", "kde"} <= set(rows)
     for name in ("vae", "gaussian", "gaussian_mixture", "kde"):
         assert all(np.isfinite(rows[name][k]) for k in ("fd_classifier", "precision", "recall")), name

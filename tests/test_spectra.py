@@ -16,7 +16,7 @@ from latentforge.data import Scaler, read_file
 from latentforge.data.simulators import SPECTRUM_PARAMETERS, SpectrumSimulator, read_spectra, write_spectra
 from latentforge.data.simulators.spectra import EMISSION_LINES
 from latentforge.errors import DataError
-from latentforge.objectives.likelihoods import gaussian_log_likelihood
+from latentforge.models.distributions import gaussian_log_likelihood
 
 
 def _params(n: int, **fixed) -> dict[str, np.ndarray]:

@@ -99,7 +99,7 @@ def test_early_stopping_restores_the_best_epoch(digits):
     best = min(hist, key=lambda r: r["val_loss"])
     assert all(r["val_loss"] >= best["val_loss"] for r in hist[-2:])
     x_val = run.to_model_space(run.select(digits, "val"))
-    from latentforge.train import evaluate_objective
+    from latentforge.objectives import evaluate_objective
 
     assert evaluate_objective(run.model, run.objective, x_val, seed=3 + 2)["loss"] == pytest.approx(best["val_loss"])
 
@@ -185,7 +185,7 @@ def test_artifacts_get_ordinary_file_permissions(digits, tmp_path):
 
 
 def test_cosine_schedule_decays_the_learning_rate_to_one_percent_by_the_last_epoch():
-    from latentforge.train.trainer import lr_factor
+    from latentforge.train import lr_factor
 
     cfg = lf.TrainConfig(epochs=5, lr_schedule="cosine", lr=0.01)
     factors = [lr_factor(cfg, e) for e in range(1, 6)]

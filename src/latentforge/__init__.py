@@ -11,17 +11,19 @@ The public API (re-exports only):
 
 __version__ = "0.1.0"
 
-from .api import TrainedModel, load, train  # noqa: E402
 from .catalog import MODELS, build  # noqa: E402
-from .config import (ConvAutoencoderConfig, DenoisingConfig, LinearAutoencoderConfig,  # noqa: E402
-                     MLPAutoencoderConfig, ReconstructionConfig, SparseConfig, TrainConfig)
-from .data import ArrayDataset, Scaler, corrupt, dataset_table, load_dataset  # noqa: E402
-from .errors import ArtifactError, ConfigError, DataError, LatentforgeError, TrainingDiverged  # noqa: E402
+from .data import ArrayDataset, Scaler, as_dataset, corrupt, dataset_table, load_dataset  # noqa: E402
+from .errors import (ArtifactError, CapabilityError, ConfigError, DataError, LatentforgeError,  # noqa: E402
+                     TrainingDiverged)
 from .estimator import AutoencoderEstimator  # noqa: E402
+from .models import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig  # noqa: E402
+from .objectives import DenoisingConfig, ReconstructionConfig, SparseConfig  # noqa: E402
+from .run import TrainedModel, load, train  # noqa: E402
+from .train import TrainConfig  # noqa: E402
 
 __all__ = [
-    "MODELS", "ArrayDataset", "ArtifactError", "AutoencoderEstimator", "ConfigError", "ConvAutoencoderConfig",
-    "DataError", "DenoisingConfig", "LatentforgeError", "LinearAutoencoderConfig", "MLPAutoencoderConfig",
-    "ReconstructionConfig", "Scaler", "SparseConfig", "TrainConfig", "TrainedModel", "TrainingDiverged",
-    "build", "corrupt", "dataset_table", "load", "load_dataset", "train",
+    "MODELS", "ArrayDataset", "ArtifactError", "AutoencoderEstimator", "CapabilityError", "ConfigError",
+    "ConvAutoencoderConfig", "DataError", "DenoisingConfig", "LatentforgeError", "LinearAutoencoderConfig",
+    "MLPAutoencoderConfig", "ReconstructionConfig", "Scaler", "SparseConfig", "TrainConfig", "TrainedModel",
+    "TrainingDiverged", "as_dataset", "build", "corrupt", "dataset_table", "load", "load_dataset", "train",
 ]

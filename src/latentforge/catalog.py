@@ -1,33 +1,33 @@
 """The model catalogue: each name ties a network class to its objective and their default options.
 
 ``build("denoising-ae", input_shape=(1, 28, 28), latent_dim=8, noise_level=0.3)`` routes each option to
-the config that owns it and refuses options that neither owns.
+the config that owns it and refuses options that neither owns. A new model is one entry here (plus its
+network or objective class where it needs a new one).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Config
 from .errors import ConfigError
-from .models import DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, SpectrumVAE, TiedAutoencoder
+from .models import (DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, SpectrumVAE,
+                     TiedAutoencoder)
 from .objectives import DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective, SparseObjective
-from .train import GANTrainer, Trainer
 from .registry import Registry
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A catalogue entry: network class, objective class, a one-line summary and default options."""
+
     name: str
     model_class: type
     objective_class: type
     summary: str
-    family: str = "autoencoder"
     model_defaults: dict = field(default_factory=dict)
     objective_defaults: dict = field(default_factory=dict)
-    trainer_class: type = Trainer
     train_defaults: dict = field(default_factory=dict)  # TrainConfig values this model starts from
 
     @property
@@ -38,18 +38,31 @@ class ModelSpec:
     def objective_config_class(self) -> type[Config]:
         return self.objective_class.config_class
 
+    def option_names(self) -> set[str]:
+        return (self.model_config_class.field_names() | self.objective_config_class.field_names()) - {"input_shape"}
+
     def split_options(self, options: dict[str, Any]) -> tuple[dict, dict]:
-        m_names = {f.name for f in dataclasses.fields(self.model_config_class)}
-        o_names = {f.name for f in dataclasses.fields(self.objective_config_class)}
+        """Route options to (model config, objective config); ConfigError names any option neither owns."""
+        m_names = self.model_config_class.field_names()
+        o_names = self.objective_config_class.field_names()
         unknown = sorted(set(options) - m_names - o_names)
         if unknown:
             raise ConfigError(
                 f"model {self.name!r} has no option(s) {', '.join(unknown)}; its options: "
-                f"{', '.join(sorted((m_names | o_names) - {'input_shape'}))}"
+                f"{', '.join(sorted(self.option_names()))}"
             )
         m = {**self.model_defaults, **{k: v for k, v in options.items() if k in m_names}}
         o = {**self.objective_defaults, **{k: v for k, v in options.items() if k in o_names}}
         return m, o
+
+    def default(self, option: str) -> Any:
+        """The value an option takes when the user gives none (this entry's default, else the config's)."""
+        for defaults, cls in ((self.model_defaults, self.model_config_class),
+                              (self.objective_defaults, self.objective_config_class)):
+            fields = cls.__dataclass_fields__
+            if option in fields:
+                return defaults.get(option, fields[option].default)
+        raise ConfigError(f"model {self.name!r} has no option {option!r}")
 
     def configs(self, input_shape=(), **options):
         m, o = self.split_options(options)
@@ -58,6 +71,7 @@ class ModelSpec:
         return self.model_config_class(**m), self.objective_config_class(**o)
 
     def build(self, model_config, objective_config):
+        """(network, objective) from their configs; the objective checks that it can train the network."""
         model = self.model_class(model_config)
         objective = self.objective_class(objective_config)
         objective.check_model(model)
@@ -65,6 +79,7 @@ class ModelSpec:
 
 
 MODELS: Registry[ModelSpec] = Registry("model")
+WGAN_GP = {"loss": "wgan-gp", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9}
 
 for _spec in [
     ModelSpec("ae", MLPAutoencoder, ReconstructionObjective,
@@ -84,41 +99,36 @@ for _spec in [
               "MLP autoencoder with an L1 or KL sparsity penalty on a wide code",
               model_defaults={"latent_dim": 64, "code_activation": "relu"}),
     ModelSpec("vae", MLPVAE, ELBOObjective,
-              "MLP variational autoencoder: Bernoulli or Gaussian decoder (fixed, shared or per-output sigma)",
-              family="vae"),
-    ModelSpec("conv-vae", ConvVAE, ELBOObjective, "convolutional variational autoencoder, any image size",
-              family="vae"),
+              "MLP variational autoencoder: Bernoulli or Gaussian decoder (fixed, shared or per-output sigma)"),
+    ModelSpec("conv-vae", ConvVAE, ELBOObjective, "convolutional variational autoencoder, any image size"),
     ModelSpec("cvae", MLPVAE, ELBOObjective,
               "conditional VAE: encoder and decoder both see a class label or a parameter vector",
-              family="vae", model_defaults={"condition": "label"}),
+              model_defaults={"condition": "label"}),
     ModelSpec("spectrum-vae", SpectrumVAE, ELBOObjective,
               "VAE for 1-D spectra: strided 1-D conv encoder, MLP decoder with its own sigma per pixel; "
               "likelihood with each pixel's sigma and mask; per-spectrum median normalisation",
-              family="vae", train_defaults={"scaling": "median", "lr": 1e-3, "batch_size": 64}),
+              train_defaults={"scaling": "median", "lr": 1e-3, "batch_size": 64}),
     ModelSpec("gan", MLPGAN, GANObjective,
-              "MLP generator and MLP discriminator with dropout; non-saturating or minimax game",
-              family="gan", trainer_class=GANTrainer),
+              "MLP generator and MLP discriminator with dropout; non-saturating or minimax game"),
     ModelSpec("dcgan", DCGAN, GANObjective,
-              "DCGAN: transposed-conv generator, strided-conv discriminator, batch norm where DCGAN puts it",
-              family="gan", trainer_class=GANTrainer),
+              "DCGAN: transposed-conv generator, strided-conv discriminator, batch norm where DCGAN puts it"),
     ModelSpec("wgan-gp", MLPGAN, GANObjective,
               "Wasserstein GAN with gradient penalty: MLP generator and critic, n_critic critic steps per step",
-              family="gan", trainer_class=GANTrainer, model_defaults={"dropout": 0.0},
-              objective_defaults={"loss": "wgan-gp", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0,
-                                  "beta2": 0.9}),
+              model_defaults={"dropout": 0.0}, objective_defaults=WGAN_GP),
     ModelSpec("conv-wgan-gp", DCGAN, GANObjective,
               "Wasserstein GAN with gradient penalty on DCGAN networks (critic without batch norm)",
-              family="gan", trainer_class=GANTrainer, model_defaults={"norm": "none"},
-              objective_defaults={"loss": "wgan-gp", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0,
-                                  "beta2": 0.9}),
+              model_defaults={"norm": "none"}, objective_defaults=WGAN_GP),
     ModelSpec("cgan", MLPGAN, GANObjective,
               "conditional GAN: generator and discriminator both see a class label or a parameter vector",
-              family="gan", trainer_class=GANTrainer, model_defaults={"condition": "label"}),
+              model_defaults={"condition": "label"}),
 ]:
     MODELS.register(_spec.name, _spec)
 
 
 def build(name: str, input_shape, **options):
-    """Build (model, objective) for a catalogue name with options routed to their configs."""
+    """Build (model, objective) for a catalogue name with options routed to their configs.
+
+    >>> model, objective = build("vae", (1, 28, 28), latent_dim=2)
+    """
     spec = MODELS.get(name)
     return spec.build(*spec.configs(input_shape, **options))

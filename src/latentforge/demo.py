@@ -18,7 +18,8 @@ import numpy as np
 from .analysis import save_figure
 from .analysis.plots import random_code_comparison
 from .analysis.report import write_report
-from .api import train
+from .io import RunLayout
+from .run import train
 
 
 def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 30, progress: bool = True,
@@ -48,7 +49,8 @@ def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 3
     print("writing the VAE's report (metrics, baselines, latent pictures) ...")
     report = write_report(vae16, data, k=200)
     print(f"done in {time.perf_counter() - t0:.1f} s. Plots:")
-    for p in [out / "ae-2d" / "latent.png", out / "ae-2d" / "reconstructions.png", out / "vae-16d" / "samples.png",
+    for p in [RunLayout(out / "ae-2d").latent_plot, RunLayout(out / "ae-2d").reconstructions_plot,
+              RunLayout(out / "vae-16d").samples_plot,
               out / "ae_vs_vae_random_codes.png"]:
         print(f"  {p}")
     print(f"report (open it in a browser): {report}")

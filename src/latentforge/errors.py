@@ -23,3 +23,10 @@ class ArtifactError(LatentforgeError, OSError):
 
 class TrainingDiverged(LatentforgeError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class CapabilityError(ConfigError, AttributeError):
+    """The model cannot do what was asked (an autoencoder has no prior to sample from, a GAN no encoder).
+
+    Also an ``AttributeError``, so ``hasattr(run, "sample")`` answers False for a model without that capability.
+    """

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .api import TrainedModel, train
-from .config import TrainConfig
+from .run import TrainedModel, train
+from .train import TrainConfig
 from .data import as_examples
 
 

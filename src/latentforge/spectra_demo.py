@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from .analysis.spectra import analyse_spectra, markdown_summary
-from .api import train
+from .run import train
 from .data.simulators import SpectrumSimulator, write_spectra
 from .io import write_json
 

@@ -51,18 +51,18 @@ def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 
     xte = run.scaler.transform(test_ds.x).reshape(len(test_ds), -1)
     lo, hi = float(xtr.min()), float(xtr.max())
     rows: dict[str, dict[str, float]] = {}
-    if run.family != "gan":
+    if run.can("encoding"):
         model_recon = run.scaler.transform(run.reconstruct(test_ds)).reshape(len(test_ds), -1)
         rows[run.name] = {"recon_mse": mse(model_recon, xte)}
         rows[f"pca (k={run.model.latent_dim})"] = {"recon_mse": mse(pca_reconstruction(xtr, xte,
                                                                                         run.model.latent_dim), xte)}
-    if classifier is not None and run.family in ("vae", "gan"):
+    if classifier is not None and run.can("sampling"):
         clf, info = classifier
         n = n or len(test_ds)
         cond = None
         if run.conditional:
             pick = np.random.default_rng(seed).integers(0, len(test_ds), n)
-            cond = test_ds.y[pick] if run.conditioner.kind == "label" else test_ds.cond[pick]
+            cond = run.conditioner.values_of(test_ds)[pick]
         fake = run.scaler.transform(run.sample(n, cond, seed=seed))
         q = quality_metrics(clf, info, xte.reshape(-1, *shape), fake)
         rows.setdefault(run.name, {}).update({k: q[k] for k in ("fd_classifier", "precision", "recall",

@@ -19,7 +19,7 @@ def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, p
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"model": run.name, "n": len(ds), "files": []}
     images = len(run.input_shape) == 3
-    gan = run.family == "gan"
+    gan = not run.can("encoding")  # a generator without an encoder: its points are noise vectors
 
     def put(fig, name: str) -> None:
         save_figure(fig, out / name)
@@ -30,11 +30,9 @@ def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, p
         z2, name = lt.project_2d(z, method, seed)
         put(latent_scatter(z2, ds.y, title=f"{run.name} latent space", method=name), "scatter.png")
         summary["projection"] = name
-    cond0 = None
-    if run.conditional:
-        cond0 = ds.y[0] if run.conditioner.kind == "label" else ds.cond[0]
+    cond0 = run.conditioner.values_of(ds)[0] if run.conditional else None
     if images:
-        tr = lt.traversal(run, ds if run.family == "autoencoder" else None, condition=cond0)
+        tr = lt.traversal(run, None if run.can("sampling") else ds, condition=cond0)
         put(image_grid(tr["x"], ncols=tr["ncols"], title=f"traversal ({tr['kind']})"), "traversal.png")
 
     # interpolation: two inputs (or two noise vectors for a GAN)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..registry import Registry
 
 
 def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, lr: float = 0.05,
@@ -25,7 +26,7 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
     Returns ``z``, ``reconstruction`` (raw units), ``error`` (per-example mean squared error over observed
     points, model units) and ``error_start`` (the same for the starting point).
     """
-    ds = run._dataset(data)
+    ds = run.dataset(data)
     x = torch.from_numpy(run.scaler.transform(ds.x))
     if mask is None:
         observed = torch.ones_like(x, dtype=torch.bool)
@@ -42,9 +43,9 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
         raise DataError("an example has no observed point at all; nothing to fit")
     c = run.condition_vectors(len(ds), condition, ds)
     if init == "auto":
-        init = "encoder" if run.family != "gan" else "zeros"
+        init = "encoder" if run.can("encoding") else "zeros"
     if init == "encoder":
-        if run.family == "gan":
+        if not run.can("encoding"):
             raise ConfigError("a GAN has no encoder to start from; use init='zeros' or 'random'")
         z0 = torch.from_numpy(run.encode(_with_zeros(ds, observed.numpy()), None if c is None else condition))
     elif init == "zeros":
@@ -54,7 +55,7 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
     else:
         raise ConfigError(f"unknown init {init!r}; choose auto, encoder, zeros or random")
     if prior_weight is None:  # a prior to stay near: N(0, I) for VAEs and GANs; none for autoencoders
-        prior_weight = 1e-3 if run.family in ("vae", "gan") else 0.0
+        prior_weight = 1e-3 if run.can("sampling") else 0.0
     model = run.model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -64,7 +65,7 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
     n_obs = w.flatten(1).sum(1)
 
     def per_example_error(zz: torch.Tensor) -> torch.Tensor:
-        out = run._decode(zz, c)
+        out = run.model.decode(zz, c)
         return ((out - x).pow(2) * w).flatten(1).sum(1) / n_obs
 
     try:
@@ -78,7 +79,7 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
             opt.step()
         with torch.no_grad():
             final = per_example_error(z)
-            recon = run._decode(z, c)
+            recon = run.model.decode(z, c)
     finally:
         for p in model.parameters():
             p.requires_grad_(True)
@@ -96,7 +97,7 @@ def _with_zeros(ds, observed: np.ndarray):
 
 def inpaint(run, data: Any, mask: np.ndarray, **kw) -> dict[str, np.ndarray]:
     """Fill the masked (True) points of raw examples from the decoding of the best latent vector."""
-    ds = run._dataset(data)
+    ds = run.dataset(data)
     m = np.broadcast_to(np.asarray(mask, bool), ds.x.shape)
     out = invert(run, ds, m, **kw)
     out["filled"] = np.where(m, out["reconstruction"], ds.x)
@@ -104,31 +105,76 @@ def inpaint(run, data: Any, mask: np.ndarray, **kw) -> dict[str, np.ndarray]:
     return out
 
 
+def _half(side: str):
+    def fill(m: np.ndarray, arg: str, rng) -> None:
+        _, h, w = m.shape
+        region = {"bottom": (slice(None), slice(h // 2, None)), "top": (slice(None), slice(None, h // 2)),
+                  "left": (slice(None), slice(None), slice(None, w // 2)),
+                  "right": (slice(None), slice(None), slice(w // 2, None))}[side]
+        m[region] = True
+    return fill
+
+
+def _center(m: np.ndarray, arg: str, rng) -> None:
+    _, h, w = m.shape
+    k = int(arg or min(h, w) // 2)
+    m[:, (h - k) // 2:(h - k) // 2 + k, (w - k) // 2:(w - k) // 2 + k] = True
+
+
+def _random(m: np.ndarray, arg: str, rng) -> None:
+    m[...] = rng.random(m.shape) < float(arg or 0.5)
+
+
+#: mask patterns by name: fill(mask of one example, the text after ":", a seeded generator)
+MASK_PATTERNS: Registry = Registry("mask pattern")
+for _side in ("bottom", "top", "left", "right"):
+    MASK_PATTERNS.register(_side, _half(_side))
+MASK_PATTERNS.register("center", _center)
+MASK_PATTERNS.register("random", _random)
+IMAGE_ONLY = ("bottom", "top", "left", "right", "center")
+
+
 def mask_pattern(spec: str, shape: tuple[int, ...], *, seed: int = 0) -> np.ndarray:
     """A mask (True = missing) for one example from a pattern name:
     ``bottom`` / ``top`` / ``left`` / ``right`` (that half), ``center:K`` (a K x K square),
-    ``random:P`` (each point missing with probability P)."""
-    if len(shape) != 3 and not spec.startswith("random"):
-        raise ConfigError(f"mask pattern {spec!r} needs images (C, H, W); vectors take random:P or a mask file")
-    m = np.zeros(shape, bool)
+    ``random:P`` (each point missing with probability P). Raises ConfigError for an unknown pattern or an
+    image pattern asked of vectors."""
     name, _, arg = spec.partition(":")
-    if name in ("bottom", "top", "left", "right"):
-        _, h, w = shape
-        if name == "bottom":
-            m[:, h // 2:] = True
-        elif name == "top":
-            m[:, :h // 2] = True
-        elif name == "left":
-            m[:, :, :w // 2] = True
-        else:
-            m[:, :, w // 2:] = True
-    elif name == "center":
-        _, h, w = shape
-        k = int(arg or min(h, w) // 2)
-        m[:, (h - k) // 2:(h - k) // 2 + k, (w - k) // 2:(w - k) // 2 + k] = True
-    elif name == "random":
-        m = np.random.default_rng(seed).random(shape) < float(arg or 0.5)
-    else:
+    if name not in MASK_PATTERNS:
         raise ConfigError(f"unknown mask pattern {spec!r}; use bottom, top, left, right, center:K, random:P, "
                           "or a .npy / .npz mask file")
+    if len(shape) != 3 and name in IMAGE_ONLY:
+        raise ConfigError(f"mask pattern {spec!r} needs images (C, H, W); vectors take random:P or a mask file")
+    m = np.zeros(shape, bool)
+    MASK_PATTERNS.get(name)(m, arg, np.random.default_rng(seed))
     return m
+
+
+def masks_for(spec: str, ds, *, seed: int = 0) -> np.ndarray:
+    """Masks (True = missing) of the shape of ``ds.x`` from a mask file (.npy / .npz / HDF5: one example's
+    shape or the data's) or a pattern (``random:P`` draws a new mask per example). Raises DataError for a
+    file whose mask fits neither."""
+    if spec.lower().endswith((".npy", ".npz", ".h5", ".hdf5")):
+        from ..data import read_file
+
+        m = np.asarray(read_file(spec)["x"]).astype(bool)
+        if m.shape == ds.x.shape[1:] or m.shape == ds.x.shape:
+            return np.broadcast_to(m, ds.x.shape)
+        if m.ndim == ds.x.ndim - 1 and m.shape[0] == len(ds) and ds.x.shape[1] == 1:
+            return m[:, None]
+        raise DataError(f"--mask {spec}: shape {m.shape} fits neither one example {ds.x.shape[1:]} "
+                        f"nor the data {ds.x.shape}")
+    if spec.startswith("random"):
+        return np.stack([mask_pattern(spec, ds.x.shape[1:], seed=seed + i) for i in range(len(ds))])
+    return np.broadcast_to(mask_pattern(spec, ds.x.shape[1:], seed=seed), ds.x.shape)
+
+
+def inpaint_summary(ds, result: dict[str, np.ndarray], reference) -> dict[str, float]:
+    """How well the filled points match complete data ``ds``: the MSE over the filled region (raw units) beside
+    filling it with the mean example of ``reference`` (the training data), and the fit over observed points."""
+    miss = result["mask"]
+    mean_fill = np.broadcast_to(reference.x.mean(0, keepdims=True), ds.x.shape)
+    return {"n": len(ds), "missing_fraction": float(miss.mean()),
+            "mse_filled_region": float(np.mean((result["filled"] - ds.x)[miss] ** 2)),
+            "mse_mean_fill": float(np.mean((mean_fill - ds.x)[miss] ** 2)),
+            "fit_error_observed": float(result["error"].mean()), "fit_error_start": float(result["error_start"].mean())}

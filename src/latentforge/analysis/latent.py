@@ -1,6 +1,6 @@
 """Latent-space tools for any trained model with a decoder or generator (and an encoder where needed).
 
-Every function takes a :class:`latentforge.api.TrainedModel` and raw data (arrays or datasets) and returns
+Every function takes a trained run (``latentforge.run.TrainedModel``) and raw data (arrays or datasets) and returns
 numbers and arrays; the ``*_figure`` functions turn them into matplotlib figures. For a GAN, which has no
 encoder, the "points" are noise vectors: pass latent vectors where an autoencoder would take inputs.
 """
@@ -18,7 +18,7 @@ from .plots import image_grid, latent_scatter, project_2d
 
 
 def has_encoder(run) -> bool:
-    return run.family != "gan"
+    return run.can("encoding")
 
 
 def codes_of(run, data: Any) -> np.ndarray:
@@ -38,7 +38,7 @@ def scatter_figure(run, data: Any, labels: np.ndarray | None = None, method: str
 def _spread(run, data: Any | None) -> tuple[np.ndarray, np.ndarray]:
     """Centre and scale of the latent space: the prior N(0, I) for VAEs and GANs, the codes' own otherwise."""
     d = run.model.latent_dim
-    if run.family in ("vae", "gan") or data is None:
+    if run.can("sampling") or data is None:
         return np.zeros(d), np.ones(d)
     z = codes_of(run, data)
     return z.mean(0), z.std(0) + 1e-8
@@ -70,11 +70,7 @@ def traversal(run, data: Any | None = None, *, n: int = 10, around: np.ndarray |
         z = np.concatenate(rows)
         kind = "one dimension per row"
     z = z.astype(np.float32)
-    cond = None
-    if run.conditional and condition is not None:
-        c = np.asarray(condition)
-        cond = np.repeat(c.reshape(1), len(z)) if run.conditioner.kind == "label" else \
-            np.repeat(c.reshape(1, -1), len(z), 0)
+    cond = run.conditioner.broadcast(condition, len(z)) if run.conditional and condition is not None else None
     return {"z": z, "x": run.decode(z, cond), "ncols": n, "kind": kind}
 
 
@@ -98,7 +94,7 @@ def interpolate(run, a: Any, b: Any, *, steps: int = 10, method: str = "linear",
     else:
         za, zb = codes_of(run, _one(a))[0], codes_of(run, _one(b))[0]
         if run.conditional and condition is None and hasattr(a, "y"):
-            condition = a.y[0] if run.conditioner.kind == "label" else a.cond[0]
+            condition = run.conditioner.values_of(a)[0]
     t = np.linspace(0.0, 1.0, steps)
     if method == "linear":
         z = (1 - t)[:, None] * za + t[:, None] * zb
@@ -107,10 +103,7 @@ def interpolate(run, a: Any, b: Any, *, steps: int = 10, method: str = "linear",
     else:
         raise ConfigError(f"unknown interpolation {method!r}; choose linear or slerp")
     z = z.astype(np.float32)
-    cond = None
-    if run.conditional and condition is not None:
-        c = np.asarray(condition)
-        cond = np.repeat(c.reshape(1), steps) if run.conditioner.kind == "label" else np.repeat(c.reshape(1, -1), steps, 0)
+    cond = run.conditioner.broadcast(condition, steps) if run.conditional and condition is not None else None
     return {"z": z, "t": t, "x": run.decode(z, cond)}
 
 

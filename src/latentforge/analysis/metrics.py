@@ -1,20 +1,5 @@
 """Metrics on arrays (numpy in, floats out)."""
 
-from __future__ import annotations
+from ..objectives.measures import active_fraction, mse, psnr
 
-import numpy as np
-
-
-def mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-
-
-def psnr(clean: np.ndarray, other: np.ndarray, peak: float = 1.0) -> float:
-    """Peak signal-to-noise ratio in dB: 10 log10(peak^2 / MSE) over all values."""
-    err = mse(clean, other)
-    return float("inf") if err == 0 else float(10 * np.log10(peak ** 2 / err))
-
-
-def active_fraction(codes: np.ndarray, threshold: float) -> float:
-    """Fraction of (example, unit) pairs whose |code| exceeds the threshold."""
-    return float(np.mean(np.abs(codes) > threshold))
+__all__ = ["active_fraction", "mse", "psnr"]

@@ -94,6 +94,25 @@ def image_grid(x: np.ndarray, ncols: int | None = None, title: str = ""):
     return fig
 
 
+def profile_grid(x: np.ndarray, title: str = "", ncols: int = 4):
+    """Examples that are vectors (N, D) (or any shape, flattened) as small line plots, one panel each."""
+    x = np.asarray(x).reshape(len(x), -1)
+    rows = int(np.ceil(len(x) / ncols))
+    fig, axes = plt.subplots(rows, ncols, figsize=(2.6 * ncols, 1.6 * rows), squeeze=False, sharex=True)
+    for ax, row in zip(axes.flat, x):
+        ax.plot(row, lw=0.7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(x):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("feature index", fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("value (data units)", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return fig
+
+
 def project_2d(z: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.ndarray, str]:
     """(N, d) -> (N, 2) and the method's name: the codes themselves for d <= 2, else PCA or t-SNE."""
     if z.shape[1] == 2:

@@ -171,3 +171,36 @@ def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray,
         "n_real": int(len(real)), "n_generated": int(len(fake)),
         "classifier_val_accuracy": info.get("val_accuracy"),
     }
+
+
+def feature_classifier(run, data: Any, **data_kw: Any) -> tuple[FeatureClassifier, dict[str, Any]]:
+    """The small classifier whose features score sample quality: trained (seeded) on the training split of
+    ``data`` in the run's model space and kept in the run's ``classifier/`` folder (a temporary folder for a
+    run without a directory)."""
+    import tempfile
+
+    from ..data import as_dataset
+    from ..io import RunLayout
+
+    full = as_dataset(data, **data_kw)
+    train_part = run.select(full, "train")
+    where = RunLayout(run.run_dir).classifier if run.run_dir else Path(tempfile.mkdtemp(prefix="lf-classifier-"))
+    return classifier_for(where, run.scaler.transform(train_part.x), train_part.y, source=str(full.source),
+                          seed=run.train_config.seed)
+
+
+def sample_quality(run, data: Any, split: str = "all", *, n: int | None = None, seed: int = 0,
+                   **data_kw: Any) -> dict[str, Any]:
+    """Sample-quality metrics of ``run``'s generated data against the real ``split`` of ``data`` (``n``
+    samples, default as many as real examples; conditions drawn from the real set's)."""
+    from ..data import as_dataset
+
+    full = as_dataset(data, **data_kw)
+    ds = run.select(full, split)
+    real = run.batch(ds)
+    n = n or len(ds)
+    pick = np.random.default_rng(seed).integers(0, len(ds), size=n)  # conditions follow the real set's
+    cond = run.conditioner.values_of(ds)[pick] if run.conditional else None
+    fake = run.scaler.transform(run.sample(n, cond, seed=seed))
+    clf, info = feature_classifier(run, full)
+    return quality_metrics(clf, info, real["x"].numpy(), fake)

@@ -18,8 +18,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..io import atomic_write_bytes
+from ..data import as_dataset
+from ..io import RunLayout, atomic_write_bytes
 from . import latent as lt
+from .figures import sample_grid_figure
+from .quality import feature_classifier
 from .plots import comparison_grid, gan_curves, image_grid, loss_curve
 
 STYLE = """
@@ -79,12 +82,11 @@ def _kv_table(d: dict[str, Any]) -> str:
 
 def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True, seed: int = 0) -> str:
     """The report's HTML for a trained run, measured on ``data`` (default: its training data)."""
-    from ..api import as_dataset
-
     t0 = time.perf_counter()
     source = data if data is not None else run.data_info.get("source")
     full = as_dataset(source) if not hasattr(source, "x") else source
-    split = "all" if run.family == "gan" else "test"
+    gan = not run.can("encoding")  # a generator: measured against the whole real set
+    split = "all" if gan else "test"
     if split == "test" and str(getattr(full, "source", "")) != str(run.data_info.get("source")):
         split = "all"
     test = run.select(full, split)
@@ -97,29 +99,27 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
                  f"</code> ({info['data'].get('n')} examples of shape {info['data'].get('example_shape')}); "
                  f"measured on its {split} split ({len(test)} examples).</p>")
 
-    metrics = run.evaluate(full, split, seed=seed, **({"k": k} if run.family != "gan" else {}))
+    metrics = run.evaluate(full, split, seed=seed, k=k)
     parts.append("<h2>Metrics</h2>" + _kv_table(metrics))
     if "class_histogram" in metrics:
         parts.append("<p>Class histogram of generated samples: " + _fmt(metrics["class_histogram"]) + "</p>")
 
     if run.history:
-        fig = gan_curves(run.history) if run.family == "gan" else loss_curve(run.history)
+        fig = gan_curves(run.history) if "d_loss" in run.history[0] else loss_curve(run.history)
         parts.append("<h2>Training</h2>" + _figure(fig, f"per-epoch curves over {len(run.history)} epochs"))
 
     pick = np.unique(np.linspace(0, len(test) - 1, min(10, len(test))).astype(int))
     shown = test.subset(pick)
     images = len(run.input_shape) == 3
-    if run.family != "gan":
+    if not gan:
         rows = {"input": shown.x, "reconstruction": run.reconstruct(shown)}
         parts.append("<h2>Reconstructions</h2>" + _figure(comparison_grid(rows, n=len(pick)),
                                                            "held-out inputs (top) and their reconstructions"))
-    if run.family in ("vae", "gan") and images:
-        from ..api import sample_grid_figure
-
+    if run.can("sampling") and images:
         parts.append("<h2>Samples</h2>" + _figure(sample_grid_figure(run, seed=seed),
                                                    "generated from z ~ N(0, I)"))
 
-    if run.family != "gan":
+    if not gan:
         z = run.encode(test)
         z2, method = lt.project_2d(z)
         from .plots import latent_scatter
@@ -128,11 +128,11 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
             latent_scatter(z2, test.y, title=f"{run.name} codes of the {split} split", method=method),
             f"codes coloured by label; {method}"))
     if images:
-        tr = lt.traversal(run, train if run.family == "autoencoder" else None,
+        tr = lt.traversal(run, None if run.can("sampling") else train,
                           condition=_first_condition(run, test))
         parts.append("<h2>Traversal</h2>" + _figure(image_grid(tr["x"], ncols=tr["ncols"]),
                                                     f"decoded latent grid ({tr['kind']})"))
-        if run.family == "gan":
+        if gan:
             g = np.random.default_rng(seed)
             a, b = g.normal(size=run.model.latent_dim), g.normal(size=run.model.latent_dim)
             cond = _first_condition(run, test)
@@ -143,12 +143,12 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
         sph = lt.interpolate(run, a, b, steps=10, method="slerp", condition=cond)
         parts.append("<h2>Interpolation</h2>" + _figure(
             image_grid(np.concatenate([lin["x"], sph["x"]]), ncols=10),
-            "between two " + ("noise vectors" if run.family == "gan" else "held-out inputs of different classes")
+            "between two " + ("noise vectors" if gan else "held-out inputs of different classes")
             + ": linear (top) and spherical (bottom)"))
 
     if baselines:
         try:
-            clf = run.feature_classifier(full) if run.family in ("vae", "gan") and full.y is not None else None
+            clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
             table = lt_baselines(run, train, test, clf, seed)
             parts.append("<h2>Classical baselines</h2><p>The same metrics for simple models fitted to the same "
                          "training data (model units).</p>" + _table(table))
@@ -170,11 +170,7 @@ def lt_baselines(run, train, test, classifier, seed: int):
 
 
 def _first_condition(run, ds):
-    if not run.conditional:
-        return None
-    if run.conditioner.kind == "label":
-        return ds.y[0]
-    return ds.cond[0]
+    return run.conditioner.values_of(ds)[0] if run.conditional else None
 
 
 def _two_different(ds):
@@ -187,6 +183,6 @@ def _two_different(ds):
 
 
 def write_report(run, data: Any = None, out: str | Path | None = None, **kw) -> Path:
-    out = Path(out) if out else (run.run_dir / "report.html" if run.run_dir else Path("report.html"))
+    out = Path(out) if out else (RunLayout(run.run_dir).report if run.run_dir else Path("report.html"))
     atomic_write_bytes(out, build_report(run, data, **kw).encode("utf-8"))
     return out

@@ -148,3 +148,16 @@ def histogram_figure(ref: dict, gen: dict, names: list[str] | None = None):
         ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
+    """CaloChallenge-style comparison of ``run``'s generated showers with the reference showers of ``ds`` (rows
+    of a shower file) at the same incident energies."""
+    from ..data.simulators import read_showers
+
+    ref = read_showers(ds.source)
+    index = ds.info.get("index", np.arange(len(ds)))
+    ref = {k: v[index] for k, v in ref.items()}
+    cond = ds.cond if run.conditional else None
+    gen = {"showers": run.sample(len(ds), cond, seed=seed), "incident_energies": ref["incident_energies"]}
+    return validate(ref, gen, seed=seed)

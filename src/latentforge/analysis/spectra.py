@@ -35,105 +35,17 @@ from scipy.special import ndtri
 
 from ..errors import ConfigError, DataError
 from .baselines import pca_reconstruction
-from .plots import plt, save_figure
+from .spectra_figures import (calibration_figure, denoise_figure, inpaint_figure, outlier_figure, probe_figure,
+                              table_figure, walk_figure)
+from .spectra_metrics import (SNR_BINS, calibration_curve, chi2_per_pixel, conformal_multipliers, denoising_table,
+                              interpolate_masked, interval_coverage, measured_snr, psnr_per_spectrum, savgol_denoise,
+                              snr_bin_labels)
 
-SNR_BINS = (3.0, 6.0, 12.0, 24.0, 50.0)
+__all__ = ["analyse_spectra", "calibration_curve", "chi2_per_pixel", "conformal_multipliers", "denoising_table",
+           "interpolate_masked", "interval_coverage", "markdown_summary", "measured_snr", "psnr_per_spectrum",
+           "savgol_denoise", "snr_bin_labels"]
+
 SG_WINDOWS = (5, 9, 15, 21, 31, 45)
-
-
-# ---------------------------------------------------------------------------------------------- metrics
-def interval_coverage(truth: np.ndarray, mean: np.ndarray, std: np.ndarray, levels=(0.68, 0.95),
-                      keep: np.ndarray | None = None) -> dict[float, float]:
-    """Fraction of points whose truth lies in the central Gaussian interval mean +- z_level * std.
-
-    ``keep`` (bool, same shape) selects the points to count; z_level = Phi^-1((1 + level) / 2)."""
-    truth, mean, std = (np.asarray(a, np.float64) for a in (truth, mean, std))
-    if not truth.shape == mean.shape == std.shape:
-        raise ConfigError(f"truth, mean and std need one shape, got {truth.shape}, {mean.shape}, {std.shape}")
-    if (std[keep] if keep is not None else std).min() <= 0:
-        raise ConfigError("predictive standard deviations must be > 0")
-    pull = np.abs(truth - mean) / std
-    if keep is not None:
-        pull = pull[np.asarray(keep, bool)]
-    out = {}
-    for level in levels:
-        if not 0 < level < 1:
-            raise ConfigError(f"coverage levels lie in (0, 1), got {level}")
-        out[float(level)] = float(np.mean(pull <= ndtri((1 + level) / 2)))
-    return out
-
-
-def calibration_curve(truth, mean, std, keep=None, levels: np.ndarray | None = None):
-    """(nominal levels, observed coverage) for a calibration plot."""
-    levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels)
-    cov = interval_coverage(truth, mean, std, tuple(levels), keep)
-    return levels, np.array([cov[float(v)] for v in levels])
-
-
-def chi2_per_pixel(estimate: np.ndarray, clean: np.ndarray, sigma: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """Mean over kept pixels of ((estimate - clean) / sigma)^2, one value per spectrum."""
-    r = np.where(keep, ((estimate - clean) / sigma) ** 2, 0.0)
-    return r.sum(1) / np.maximum(keep.sum(1), 1)
-
-
-def psnr_per_spectrum(estimate: np.ndarray, clean: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """10 log10(peak^2 / MSE) over kept pixels, peak = max - min of each clean spectrum (dB)."""
-    mse = np.where(keep, (estimate - clean) ** 2, 0.0).sum(1) / np.maximum(keep.sum(1), 1)
-    peak = clean.max(1) - clean.min(1)
-    return 10 * np.log10(peak ** 2 / np.maximum(mse, 1e-30))
-
-
-def interpolate_masked(flux: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Linear interpolation across masked pixels of each spectrum (ends: nearest unmasked value)."""
-    out = np.array(flux, dtype=np.float64, copy=True)
-    pix = np.arange(flux.shape[1])
-    for i in range(len(flux)):
-        m = mask[i]
-        if m.any() and not m.all():
-            out[i, m] = np.interp(pix[m], pix[~m], out[i, ~m])
-    return out
-
-
-def savgol_denoise(flux: np.ndarray, mask: np.ndarray, window: int, order: int = 2) -> np.ndarray:
-    """Savitzky-Golay filter after filling masked pixels by linear interpolation."""
-    from scipy.signal import savgol_filter
-
-    return savgol_filter(interpolate_masked(flux, mask), window, order, axis=1)
-
-
-def conformal_multipliers(truth, mean, std, keep, levels=(0.68, 0.95)) -> dict[float, float]:
-    """Split-conformal calibration: for each level the quantile of |truth - mean| / std over the kept points,
-    so that mean +- k_level * std covers the level on data like these (exchangeable with them)."""
-    pull = (np.abs(np.asarray(truth, np.float64) - mean) / std)[np.asarray(keep, bool)]
-    return {float(lv): float(np.quantile(pull, lv)) for lv in levels}
-
-
-def measured_snr(flux: np.ndarray, sigma: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Each spectrum's median of flux / sigma over its unmasked pixels (0 for a fully masked one)."""
-    ratio = np.where(mask, np.nan, np.asarray(flux, np.float64) / np.asarray(sigma, np.float64))
-    out = np.zeros(len(ratio))
-    seen = (~np.asarray(mask, bool)).any(1)
-    out[seen] = np.nanmedian(ratio[seen], axis=1)
-    return out
-
-
-def snr_bin_labels(bins=SNR_BINS) -> list[str]:
-    return [f"{lo:g}-{hi:g}" for lo, hi in zip(bins[:-1], bins[1:])]
-
-
-def denoising_table(clean, sigma, keep, snr, estimates: dict[str, np.ndarray], bins=SNR_BINS) -> dict[str, Any]:
-    """{S/N bin: {method: {chi2_per_pixel (median over spectra), psnr_db (mean), n}}} plus an 'all' row."""
-    per = {name: (chi2_per_pixel(e, clean, sigma, keep), psnr_per_spectrum(e, clean, keep))
-           for name, e in estimates.items()}
-    rows: dict[str, Any] = {}
-    edges = list(zip(bins[:-1], bins[1:])) + [(bins[0], bins[-1])]
-    for (lo, hi), label in zip(edges, snr_bin_labels(bins) + ["all"]):
-        sel = (snr >= lo) & (snr < hi) if label != "all" else np.ones(len(snr), bool)
-        if not sel.any():
-            continue
-        rows[label] = {name: {"chi2_per_pixel": float(np.median(c[sel])), "psnr_db": float(np.mean(p[sel])),
-                              "n": int(sel.sum())} for name, (c, p) in per.items()}
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------- analysis
@@ -157,8 +69,8 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
     if not is_spectra_file(data):
         raise DataError(f"{data}: the spectra analysis needs a simulated spectra file with clean truth "
                         "(write one with `latentforge simulate spectra`)")
-    if run.family != "vae":
-        raise ConfigError(f"the spectra analysis needs a VAE (spectrum-vae); {run.name!r} is a {run.family}")
+    if not run.can("posterior"):
+        raise ConfigError(f"the spectra analysis needs a VAE (spectrum-vae); {run.name!r} has no posterior")
     out = Path(out_dir) if out_dir else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -317,153 +229,17 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
 
     if out:
         wave = t["wavelength"]
-        _denoise_figure(wave, test.x, clean, post, sg, mask, snr, out / "spectra_denoising.png")
-        _table_figure(result["denoising"], out / "spectra_denoising_table.png")
-        _calibration_figure(clean, mean, std, mean_lat, std_lat, post, post_std, keep, snr,
+        denoise_figure(wave, test.x, clean, post, sg, mask, snr, out / "spectra_denoising.png")
+        table_figure(result["denoising"], out / "spectra_denoising_table.png")
+        calibration_figure(clean, mean, std, mean_lat, std_lat, post, post_std, keep, snr,
                             out / "spectra_calibration.png")
         if mask.any():
-            _inpaint_figure(wave, test.x, clean, post, interp, mask, out / "spectra_inpainting.png")
-        _probe_figure(probes, out / "spectra_probes.png")
-        _walk_figure(wave, walk_x, walk_pred, float(np.median(tr["redshift"])), out / "spectra_line_strength_walk.png")
+            inpaint_figure(wave, test.x, clean, post, interp, mask, out / "spectra_inpainting.png")
+        probe_figure(probes, out / "spectra_probes.png")
+        walk_figure(wave, walk_x, walk_pred, float(np.median(tr["redshift"])), out / "spectra_line_strength_walk.png")
         if score is not None:
-            _outlier_figure(score, flags, result["outliers"]["auc_negative_elbo"], out / "spectra_outliers.png")
+            outlier_figure(score, flags, result["outliers"]["auc_negative_elbo"], out / "spectra_outliers.png")
     return result
-
-
-# ---------------------------------------------------------------------------------------------- figures
-def _denoise_figure(wave, noisy, clean, vae, sg, mask, snr, path):
-    order = np.argsort(snr)
-    picks = [order[len(order) // 10], order[len(order) // 2], order[-len(order) // 10]]
-    fig, axes = plt.subplots(len(picks), 1, figsize=(11, 2.6 * len(picks)), squeeze=False)
-    for ax, i in zip(axes[:, 0], picks):
-        m = ~mask[i]
-        ax.plot(wave[m], noisy[i][m], color="0.7", lw=0.5, label="noisy input")
-        ax.plot(wave, sg[i], color="tab:blue", lw=0.7, label="Savitzky-Golay")
-        ax.plot(wave, clean[i], color="k", lw=0.9, label="clean truth")
-        ax.plot(wave, vae[i], color="tab:red", lw=0.8, ls="--", label="VAE posterior mean")
-        ax.set_title(f"held-out spectrum, S/N = {snr[i]:.1f}", fontsize=9)
-        lo, hi = np.percentile(clean[i], [0.5, 99.9])
-        ax.set_ylim(lo - 0.3 * (hi - lo), hi + 0.15 * (hi - lo))
-    axes[0, 0].legend(fontsize=7, ncol=4, loc="upper right")
-    axes[-1, 0].set_xlabel("observed wavelength (Å)")
-    save_figure(fig, path)
-
-
-def _table_figure(table, path):
-    methods = list(next(iter(table.values())))
-    bins = [b for b in table if b != "all"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    x = np.arange(len(bins))
-    for j, m in enumerate(methods):
-        axes[0].semilogy(x, [table[b][m]["chi2_per_pixel"] for b in bins], marker="o", label=m)
-        axes[1].plot(x, [table[b][m]["psnr_db"] for b in bins], marker="o", label=m)
-    for ax, lab in zip(axes, ("chi2 per pixel vs clean (median)", "PSNR vs clean (dB, mean)")):
-        ax.set_xticks(x, bins)
-        ax.set_xlabel("S/N bin")
-        ax.set_ylabel(lab)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.suptitle("denoising held-out spectra")
-    save_figure(fig, path)
-
-
-def _calibration_figure(clean, mean, std, mean_lat, std_lat, post, post_std, keep, snr, path):
-    fig, ax = plt.subplots(figsize=(5, 5))
-    lv, obs = calibration_curve(clean, mean, std, keep)
-    ax.plot(lv, obs, marker="o", color="tab:red", label="latent draws + decoder sigma (all)")
-    lv2, obs2 = calibration_curve(clean, mean_lat, std_lat, keep)
-    ax.plot(lv2, obs2, marker=".", color="0.5", ls=":", label="latent draws only")
-    lv3, obs3 = calibration_curve(clean, post, post_std, keep)
-    ax.plot(lv3, obs3, marker="s", ms=3, color="tab:green", label="posterior given the data")
-    for (lo, hi), label in zip(zip(SNR_BINS[:-1], SNR_BINS[1:]), snr_bin_labels()):
-        sel = (snr >= lo) & (snr < hi)
-        if sel.any():
-            _, o = calibration_curve(clean[sel], mean[sel], std[sel], keep[sel])
-            ax.plot(lv, o, lw=0.8, alpha=0.7, label=f"S/N {label}")
-    ax.plot([0, 1], [0, 1], color="k", lw=0.8)
-    for level in (0.68, 0.95):
-        ax.axvline(level, color="0.8", lw=0.8)
-    ax.set_xlabel("nominal coverage of the central interval")
-    ax.set_ylabel("fraction of clean pixels inside")
-    ax.set_title("calibration of the predictive intervals")
-    ax.legend(fontsize=7)
-    save_figure(fig, path)
-
-
-def _inpaint_figure(wave, noisy, clean, vae, interp, mask, path):
-    # the spectrum whose widest masked run has the largest clean variation
-    best, best_span = None, -1.0
-    for i in range(min(len(mask), 300)):
-        m = mask[i].astype(int)
-        edges = np.flatnonzero(np.diff(np.r_[0, m, 0]))
-        for s, e in zip(edges[::2], edges[1::2]):
-            if e - s >= 6:
-                span = float(np.ptp(clean[i, s:e]) / (np.median(clean[i]) + 1e-12))
-                if span > best_span:
-                    best, best_span = (i, s, e), span
-    if best is None:
-        return
-    i, s, e = best
-    lo, hi = max(0, s - 60), min(mask.shape[1], e + 60)
-    fig, ax = plt.subplots(figsize=(8, 3.4))
-    r = slice(lo, hi)
-    m = ~mask[i, r]
-    ax.plot(wave[r][m], noisy[i, r][m], ".", color="0.6", ms=3, label="observed pixels")
-    ax.plot(wave[r], clean[i, r], color="k", lw=1, label="clean truth")
-    ax.plot(wave[r], vae[i, r], color="tab:red", lw=1, ls="--", label="VAE")
-    ax.plot(wave[s:e], interp[i, s:e], color="tab:blue", lw=1, label="linear interpolation")
-    ax.axvspan(wave[s], wave[e - 1], color="orange", alpha=0.2, label="masked")
-    ax.set_xlabel("observed wavelength (Å)")
-    ax.set_title("inpainting a masked run of pixels")
-    ax.legend(fontsize=7)
-    save_figure(fig, path)
-
-
-def _probe_figure(probes, path):
-    names = list(probes)
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    ax.bar(names, [max(probes[n]["r2_heldout"], 0) for n in names], color="tab:purple")
-    ax.axhline(0.8, color="k", lw=0.8, ls="--")
-    ax.set_ylabel("held-out R^2 of a linear probe")
-    ax.set_ylim(0, 1)
-    ax.tick_params(axis="x", rotation=45, labelsize=8)
-    ax.set_title("what the latent space encodes linearly")
-    save_figure(fig, path)
-
-
-def _walk_figure(wave, walk_x, pred, z_med, path):
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
-    colors = plt.cm.viridis(np.linspace(0, 1, len(walk_x)))
-    ha = 6562.8 * (1 + z_med)
-    for x, p, c in zip(walk_x, pred, colors):
-        axes[0].plot(wave, x, color=c, lw=0.7, label=f"line strength {p:.2f}")
-        sel = np.abs(wave - ha) < 150
-        axes[1].plot(wave[sel], x[sel], color=c, lw=1)
-    axes[0].set_xlabel("observed wavelength (Å)")
-    axes[0].set_ylabel("decoded flux (median-normalised)")
-    axes[0].legend(fontsize=6)
-    axes[1].set_xlabel("observed wavelength (Å)")
-    axes[1].set_title(f"around H-alpha at z = {z_med:.2f}", fontsize=9)
-    fig.suptitle("decoding a walk along the latent line-strength direction")
-    save_figure(fig, path)
-
-
-def _outlier_figure(score, flags, auc, path):
-    from sklearn.metrics import roc_curve
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    bins = np.histogram_bin_edges(np.log10(score - score.min() + 1), 40)
-    axes[0].hist(np.log10(score[~flags] - score.min() + 1), bins, alpha=0.6, label="normal galaxies")
-    axes[0].hist(np.log10(score[flags] - score.min() + 1), bins, alpha=0.6, label="broad-line objects")
-    axes[0].set_xlabel("log10(negative ELBO - min + 1)")
-    axes[0].legend(fontsize=8)
-    fpr, tpr, _ = roc_curve(flags, score)
-    axes[1].plot(fpr, tpr, color="tab:red")
-    axes[1].plot([0, 1], [0, 1], color="0.6", lw=0.8)
-    axes[1].set_xlabel("false positive rate")
-    axes[1].set_ylabel("true positive rate")
-    axes[1].set_title(f"ROC, AUC = {auc:.3f}")
-    save_figure(fig, path)
 
 
 def markdown_summary(result: dict[str, Any]) -> str:

@@ -1,31 +1,38 @@
-"""Data: built-in sets, file readers, checks, split, scaling and corruption."""
+"""Data: built-in sets, file readers, checks, the seeded split, scalings, conditions and corruption."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
 from .arrays import ArrayDataset, as_examples, check_arrays, check_unit_range
 from .builtin import DATASETS, dataset_table, load_builtin
-from .corruption import corrupt
+from .conditions import Conditioner
+from .corruption import CORRUPTIONS, corrupt
 from .files import read_file
-from .split import split_indices
-from .transforms import Conditioner, Scaler
+from .scaling import SCALINGS, Scaler
+from .split import SPLITS, split_for, split_indices
 
-__all__ = ["ArrayDataset", "Conditioner", "DATASETS", "Scaler", "as_examples", "check_arrays", "check_unit_range", "corrupt",
-           "dataset_table", "load_dataset", "read_file", "split_indices"]
+__all__ = ["ArrayDataset", "CORRUPTIONS", "Conditioner", "DATASETS", "DATA_KEYWORDS", "SCALINGS", "SPLITS", "Scaler",
+           "as_dataset", "as_examples", "check_arrays", "check_unit_range", "corrupt", "dataset_table",
+           "load_dataset", "read_file", "split_for", "split_indices"]
+
+#: keyword arguments that name arrays inside a data file (or give labels), accepted wherever data is
+DATA_KEYWORDS = ("key", "labels_key", "labels", "channels_last", "sigma_key", "ivar_key", "mask_key", "cond_key")
 
 
 def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None,
                  labels: str | os.PathLike | None = None, channels_last: bool = False, sigma_key: str | None = None,
                  ivar_key: str | None = None, mask_key: str | None = None,
                  cond_key: str | None = None) -> ArrayDataset:
-    """Load a built-in dataset by name, or a file (.npy, .npz, .h5/.hdf5, idx) by path.
+    """Load a built-in dataset by name, or a file (.npy, .npz, .h5/.hdf5, idx, FITS) by path.
 
     Containers (.npz, HDF5) may also carry per-point ``sigma`` (or ``ivar``) and ``mask`` arrays and a
     ``cond`` array of per-example parameters; see :func:`latentforge.data.files.read_file`.
+    Raises DataError for an unknown name, a missing or unreadable file, or arrays that cannot be data.
     """
     s = str(source)
     if s in DATASETS:
@@ -42,3 +49,18 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     if channels_last:
         extra = {k: (None if v is None else np.moveaxis(np.asarray(v), -1, 1)) for k, v in extra.items()}
     return ArrayDataset(x, arrays["y"], name=os.path.basename(s), source=s, cond=arrays["cond"], **extra)
+
+
+def as_dataset(data: Any, *, labels: Any = None, channels_last: bool = False, **keys: Any) -> ArrayDataset:
+    """A built-in name, a file path, an ArrayDataset or an array (with an optional labels array) -> ArrayDataset.
+
+    ``keys``: key, labels_key, sigma_key, ivar_key, mask_key, cond_key name arrays inside .npz / HDF5 files.
+    """
+    if isinstance(data, ArrayDataset):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return load_dataset(data, labels=labels if isinstance(labels, (str, os.PathLike)) else None,
+                            channels_last=channels_last, **{k: v for k, v in keys.items() if v is not None})
+    x = as_examples(data, channels_last=channels_last, what="array")
+    y = None if labels is None or isinstance(labels, (str, os.PathLike)) else np.asarray(labels)
+    return ArrayDataset(x, y, name="array", source="array")

@@ -1,4 +1,4 @@
-"""Seeded train / validation / test split."""
+"""The seeded train / validation / test split: the one place rows are assigned to a part."""
 
 from __future__ import annotations
 
@@ -6,9 +6,16 @@ import numpy as np
 
 from ..errors import DataError
 
+#: the parts a dataset can be reduced to (``all``: every row)
+SPLITS = ("all", "train", "val", "test")
+
 
 def split_indices(n: int, *, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
-    """Shuffle 0..n-1 with ``seed`` and cut it into train / val / test index arrays (sorted within each)."""
+    """Shuffle 0..n-1 with ``seed`` and cut it into train / val / test index arrays (sorted within each).
+
+    Sizes: round(n * test_fraction) test rows, round(n * val_fraction) validation rows, the rest training.
+    Raises DataError when no row is left for training.
+    """
     n_test = int(round(n * test_fraction))
     n_val = int(round(n * val_fraction))
     n_train = n - n_val - n_test
@@ -23,3 +30,9 @@ def split_indices(n: int, *, val_fraction: float, test_fraction: float, seed: in
         "val": np.sort(perm[n_train:n_train + n_val]),
         "test": np.sort(perm[n_train + n_val:]),
     }
+
+
+def split_for(n: int, settings) -> dict[str, np.ndarray]:
+    """``split_indices`` with the fractions and seed of ``settings`` (a TrainConfig, a run's preprocessing)."""
+    return split_indices(n, val_fraction=settings.val_fraction, test_fraction=settings.test_fraction,
+                         seed=settings.seed)

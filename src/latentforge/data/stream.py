@@ -134,54 +134,19 @@ class ChunkedFile:
 
 
 def fit_scaler(f: ChunkedFile, part: np.ndarray, kind: str, chunk_size: int, *, seed: int = 0):
-    """A Scaler fitted on the training rows in one streamed pass (exact min / max, mean / std; the log
-    scaling's 1st percentile of non-zero values from a seeded subsample of at most 200000 values)."""
-    from .transforms import Scaler
+    """A Scaler fitted on the training rows in one streamed pass (see ``Scaler.fit_chunks``)."""
+    from .scaling import Scaler
 
-    s = Scaler(kind)
-    if kind == "none":
-        return s
-    if kind == "fractions":
-        raise ConfigError("fractions scaling is not available with --stream; use --scaling log, or train in memory")
-    lo, hi = math.inf, -math.inf
-    count, shift, total, total_sq = 0, None, None, None
-    nz_max, nz_sample, rng = 0.0, [], np.random.default_rng(seed)
     n_chunks = math.ceil(f.n / chunk_size)
-    per_chunk = max(1, 200_000 // n_chunks)
-    for c in range(n_chunks):
-        start = c * chunk_size
-        keep = part[start:start + chunk_size] == TRAIN
-        if not keep.any():
-            continue
-        x = f.rows(start, start + chunk_size)[keep]
-        if kind == "minmax":
-            lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
-        elif kind == "standard":
-            x64 = x.astype(np.float64)
-            if shift is None:  # sums around a first estimate of the mean keep the variance accurate
-                shift = x64.mean(0)
-                total, total_sq = np.zeros_like(shift), np.zeros_like(shift)
-            d = x64 - shift
-            total += d.sum(0)
-            total_sq += (d * d).sum(0)
-            count += len(x)
-        else:  # log
-            if (x < 0).any():
-                raise ConfigError("log scaling needs non-negative data; use --scaling standard or minmax")
-            nz = x[x > 0]
-            if nz.size:
-                nz_max = max(nz_max, float(nz.max()))
-                nz_sample.append(rng.choice(nz, size=min(per_chunk, nz.size), replace=False))
-    if kind == "minmax":
-        s.set_minmax(lo, hi)
-    elif kind == "standard":
-        mean_d = total / count
-        s.set_standard(shift + mean_d, np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0)))
-    else:
-        if not nz_sample:
-            raise ConfigError("log scaling needs some non-zero values")
-        s.set_log(float(np.percentile(np.concatenate(nz_sample), 1)), nz_max)
-    return s
+
+    def train_chunks():
+        for c in range(n_chunks):
+            start = c * chunk_size
+            keep = part[start:start + chunk_size] == TRAIN
+            if keep.any():
+                yield f.rows(start, start + chunk_size)[keep]
+
+    return Scaler(kind).fit_chunks(train_chunks(), n_chunks=n_chunks, seed=seed)
 
 
 class ChunkStream:

@@ -1,8 +1,9 @@
-"""Only this package touches artifact formats."""
+"""Only this package touches artifact formats (JSON, safetensors, npz) and names the files of a run."""
 
 from .artifacts import (append_jsonl, atomic_write_bytes, check_run_config, load_tensors, read_json,
                         remove_stale_temporaries, save_tensors, write_error, write_json, write_jsonl, write_npz)
+from .layout import RunLayout, read_metrics
 
-__all__ = ["append_jsonl", "atomic_write_bytes", "check_run_config", "load_tensors", "read_json", "save_tensors",
-           "write_json", "write_jsonl", "remove_stale_temporaries", "write_error",
+__all__ = ["RunLayout", "append_jsonl", "atomic_write_bytes", "check_run_config", "load_tensors", "read_json",
+           "read_metrics", "remove_stale_temporaries", "save_tensors", "write_error", "write_json", "write_jsonl",
            "write_npz"]

@@ -1,12 +1,6 @@
 """Artifacts on disk: JSON for structure, safetensors for tensors, atomic writes, no pickle anywhere.
 
-A run directory holds
-    config.json             everything needed to rebuild the model (format tag, model name, configs)
-    model.safetensors       the inference weights
-    transform.json          the data scaling state
-    metrics.jsonl           one JSON object per epoch
-    checkpoint.safetensors  resumable training state (weights, optimiser, RNG, epoch), kept apart
-    *.png                   plots
+The files of a run directory are named in ``io.layout``.
 """
 
 from __future__ import annotations

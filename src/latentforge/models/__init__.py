@@ -1,10 +1,16 @@
-"""Networks with encode / decode / sample; no losses here."""
+"""Networks with encode / decode / sample / discriminate, each declaring its capabilities; no losses here."""
 
-from .autoencoder import Autoencoder, ConvAutoencoder, LinearAutoencoder, MLPAutoencoder, TiedAutoencoder
-from .distributions import DiagonalGaussian, standard_normal_log_prob
-from .gan import DCGAN, GAN, MLPGAN
-from .spectrum import SpectrumVAE
-from .vae import VAE, ConvVAE, MLPVAE
+from .autoencoder import (ConvAutoencoder, ConvAutoencoderConfig, LinearAutoencoder, LinearAutoencoderConfig,
+                          MLPAutoencoder, MLPAutoencoderConfig, TiedAutoencoder)
+from .base import ConfiguredModel, Decodes, Discriminates, Encodes, HasPosterior, HasPrior
+from .distributions import Bernoulli, DiagonalGaussian, Gaussian, Hurdle, standard_normal_log_prob
+from .gan import DCGAN, GAN, MLPGAN, DCGANConfig, MLPGANConfig
+from .likelihoods import LIKELIHOODS
+from .spectrum import SpectrumVAE, SpectrumVAEConfig
+from .vae import VAE, ConvVAE, ConvVAEConfig, MLPVAE, VAEConfig
 
-__all__ = ["DCGAN", "GAN", "MLPGAN", "VAE", "Autoencoder", "ConvAutoencoder", "ConvVAE", "DiagonalGaussian", "LinearAutoencoder",
-           "MLPAutoencoder", "MLPVAE", "SpectrumVAE", "TiedAutoencoder", "standard_normal_log_prob"]
+__all__ = ["DCGAN", "GAN", "LIKELIHOODS", "MLPGAN", "VAE", "Bernoulli", "ConfiguredModel", "ConvAutoencoder",
+           "ConvAutoencoderConfig", "ConvVAE", "ConvVAEConfig", "DCGANConfig", "Decodes", "DiagonalGaussian",
+           "Discriminates", "Encodes", "Gaussian", "HasPosterior", "HasPrior", "Hurdle", "LinearAutoencoder",
+           "LinearAutoencoderConfig", "MLPAutoencoder", "MLPAutoencoderConfig", "MLPGANConfig", "MLPVAE",
+           "SpectrumVAE", "SpectrumVAEConfig", "TiedAutoencoder", "VAEConfig", "standard_normal_log_prob"]

@@ -1,56 +1,118 @@
-"""The autoencoder family. Models map data to codes and back; they know nothing of losses or optimisers.
+"""The autoencoder family (Hinton & Salakhutdinov 2006; Baldi & Hornik 1989 for the linear case). Models map
+data to codes and back; they know nothing of losses or optimisers.
 
 Every model here offers
     encode(x)      -> z                  (B, *input_shape) -> (B, latent_dim)
     decode_raw(z)  -> pre-activation output (logits when the output is a sigmoid)
     decode(z)      -> output in data space
     reconstruct(x) -> decode(encode(x))
+Autoencoders are not conditional; ``c`` is accepted (and must be None) so that every model shares one call.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig
+from ..config import Config, option, positive, widths
 from ..errors import ConfigError
-from ..nn import MLP, ConvDecoder, ConvEncoder, activation
-from .base import ConfiguredModel
+from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation
+from ..registry import Registry
+from .base import ConfiguredModel, Decodes, Encodes
+
+#: decoder outputs: sigmoid (data in [0, 1]; the raw output is a logit) or identity (real values)
+OUTPUTS: Registry = Registry("decoder output")
+OUTPUTS.register("sigmoid", torch.sigmoid)
+OUTPUTS.register("identity", lambda raw: raw)
 
 
-class Autoencoder(ConfiguredModel):
-    """Base class: shape checks and the encode / decode / reconstruct contract."""
+@dataclass(frozen=True)
+class MLPAutoencoderConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one example, e.g. 1,28,28 (filled in from the data)")
+    latent_dim: int = option(2, "size of the bottleneck (the code)")
+    hidden: tuple[int, ...] = option((256, 64), "encoder hidden widths, comma separated; the decoder mirrors them")
+    activation: str = option("relu", "hidden-layer nonlinearity", ACTIVATIONS)
+    output: str = option("sigmoid", "decoder output: sigmoid for data in [0, 1], identity for real values", OUTPUTS)
+    code_activation: str = option("identity", "nonlinearity applied to the code", ACTIVATIONS)
+
+    def validate(self) -> None:
+        positive(self, "latent_dim")
+        widths(self, "hidden")
+        widths(self, "input_shape")
+
+
+@dataclass(frozen=True)
+class LinearAutoencoderConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    latent_dim: int = option(2, "size of the bottleneck (the number of principal directions learned)")
+    hidden: tuple[int, ...] = option((), "optional linear hidden widths (the map stays linear)")
+
+    def validate(self) -> None:
+        positive(self, "latent_dim")
+        widths(self, "hidden")
+        widths(self, "input_shape")
+
+
+@dataclass(frozen=True)
+class ConvAutoencoderConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    latent_dim: int = option(16, "size of the bottleneck (the code)")
+    channels: tuple[int, ...] = option((16, 32), "conv channels per level; each level halves H and W by max-pooling")
+    kernel_size: int = option(3, "convolution kernel size (odd)")
+    activation: str = option("relu", "nonlinearity", ACTIVATIONS)
+    output: str = option("sigmoid", "decoder output: sigmoid for data in [0, 1], identity for real values", OUTPUTS)
+    upsample: str = option("nearest", "decoder up-sampling: nearest (UpSampling + conv) or transpose (ConvTranspose)",
+                           ("nearest", "transpose"))
+    code_activation: str = option("identity", "nonlinearity applied to the code", ACTIVATIONS)
+
+    def validate(self) -> None:
+        positive(self, "latent_dim", "kernel_size")
+        widths(self, "channels")
+        widths(self, "input_shape")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"ConvAutoencoderConfig.kernel_size must be odd to keep sizes, got {self.kernel_size}")
+        if not self.channels:
+            raise ConfigError("ConvAutoencoderConfig.channels needs at least one level, e.g. 16,32")
+        if self.input_shape and len(self.input_shape) != 3:
+            raise ConfigError(
+                f"conv models need images of shape (C, H, W), got {self.input_shape}; "
+                "use an MLP model (ae) for vector data"
+            )
+
+
+class Autoencoder(ConfiguredModel, Encodes, Decodes):
+    """Base class: shape checks and the encode / decode / reconstruct contract.
+
+    ``sigmoid_output``: the decoder ends in a sigmoid, so ``decode_raw`` gives logits (what a BCE loss takes).
+    """
 
     config_class: type = MLPAutoencoderConfig
-    output: str = "identity"
 
     def __init__(self, config):
         super().__init__(config)
         self.code_act = activation(getattr(config, "code_activation", "identity"))
+        self.output_map = OUTPUTS.get(getattr(config, "output", "identity"))
+        self.sigmoid_output = self.output_map is torch.sigmoid
 
-    def _check_input(self, x: torch.Tensor) -> None:
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ConfigError(
-                f"{type(self).__name__} expects examples of shape {self.input_shape}, got {tuple(x.shape[1:])}"
-            )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_input(x)
+    def encode(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_input(x)
+        self.check_condition(c, x.shape[0])
         return self.code_act(self._encode(x).float())  # fp32 even under bf16 autocast
 
     def decode_raw(self, z: torch.Tensor) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+        self.check_codes(z)
         return self._decode(z).float()
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_condition(c, z.shape[0])
         out = self.decode_raw(z)
-        return torch.sigmoid(out) if self.output == "sigmoid" else out
+        return self.output_map(out)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode(self.encode(x))
+    def reconstruct(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decode(self.encode(x, c), c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x)
@@ -69,10 +131,9 @@ class MLPAutoencoder(Autoencoder):
 
     def __init__(self, config: MLPAutoencoderConfig):
         super().__init__(config)
-        self.output = config.output
-        widths = [self.n_features, *config.hidden, config.latent_dim]
-        self.encoder = MLP(widths, config.activation)
-        self.decoder = MLP(widths[::-1], config.activation)
+        sizes = [self.n_features, *config.hidden, config.latent_dim]
+        self.encoder = MLP(sizes, config.activation)
+        self.decoder = MLP(sizes[::-1], config.activation)
 
     def _encode(self, x):
         return self.encoder(x.flatten(1))  # (B, latent)
@@ -85,13 +146,12 @@ class LinearAutoencoder(Autoencoder):
     """No nonlinearity anywhere: with a squared loss its decoder spans the top-k principal subspace."""
 
     config_class = LinearAutoencoderConfig
-    output = "identity"
 
     def __init__(self, config: LinearAutoencoderConfig):
         super().__init__(config)
-        widths = [self.n_features, *config.hidden, config.latent_dim]
-        self.encoder = MLP(widths, "identity")
-        self.decoder = MLP(widths[::-1], "identity")
+        sizes = [self.n_features, *config.hidden, config.latent_dim]
+        self.encoder = MLP(sizes, "identity")
+        self.decoder = MLP(sizes[::-1], "identity")
 
     def _encode(self, x):
         return self.encoder(x.flatten(1))
@@ -114,10 +174,9 @@ class TiedAutoencoder(Autoencoder):
 
     def __init__(self, config: MLPAutoencoderConfig):
         super().__init__(config)
-        self.output = config.output
-        widths = [self.n_features, *config.hidden, config.latent_dim]
-        self.encoder = MLP(widths, config.activation)
-        self.decoder_bias = nn.ParameterList([nn.Parameter(torch.zeros(w)) for w in widths[::-1][1:]])
+        sizes = [self.n_features, *config.hidden, config.latent_dim]
+        self.encoder = MLP(sizes, config.activation)
+        self.decoder_bias = nn.ParameterList([nn.Parameter(torch.zeros(w)) for w in sizes[::-1][1:]])
         self.act = activation(config.activation)
 
     def _encode(self, x):
@@ -142,7 +201,6 @@ class ConvAutoencoder(Autoencoder):
         super().__init__(config)
         if len(self.input_shape) != 3:
             raise ConfigError(f"conv-ae needs images (C, H, W); got example shape {self.input_shape}")
-        self.output = config.output
         self.encoder = ConvEncoder(self.input_shape, config.channels, config.latent_dim,
                                    kernel_size=config.kernel_size, act=config.activation)
         self.decoder = ConvDecoder(self.input_shape, config.channels, config.latent_dim,

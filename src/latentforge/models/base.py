@@ -1,4 +1,15 @@
-"""What every network of the project shares: its config, the example shape, and optional conditions."""
+"""What every network of the project shares: its config, the example shape, optional conditions, and the
+capabilities it declares.
+
+A capability is a small marker class a network inherits; code that needs "a model that can encode"
+asks ``isinstance(model, Encodes)`` instead of comparing family names:
+
+``Encodes``         ``encode(x, c=None) -> (B, latent_dim)``
+``Decodes``         ``decode(z, c=None) -> (B, *input_shape)`` (a generator is a decoder without an encoder)
+``HasPosterior``    ``encode_dist(x, c)`` (q(z|x), a ``DiagonalGaussian``) and ``decode_dist(z, c)`` (p(x|z))
+``HasPrior``        ``sample(n, c, generator)``: data from z ~ N(0, I)
+``Discriminates``   ``discriminate(x, c) -> (B,)`` logits or critic scores
+"""
 
 from __future__ import annotations
 
@@ -10,11 +21,32 @@ from torch import nn
 from ..errors import ConfigError
 
 
+class Encodes:
+    """Capability: ``encode(x, c=None)`` maps examples (B, *input_shape) to codes (B, latent_dim)."""
+
+
+class Decodes:
+    """Capability: ``decode(z, c=None)`` maps codes (B, latent_dim) to outputs (B, *input_shape)."""
+
+
+class HasPosterior(Encodes, Decodes):
+    """Capability: a probabilistic encoder q(z|x) (``encode_dist``) and decoder p(x|z) (``decode_dist``)."""
+
+
+class HasPrior:
+    """Capability: ``sample(n, c=None, generator=None)`` generates data from prior draws z ~ N(0, I)."""
+
+
+class Discriminates:
+    """Capability: ``discriminate(x, c=None)`` scores examples, (B,) logits (or raw critic values)."""
+
+
 class ConfiguredModel(nn.Module):
     """Checks the config's class and ``input_shape``; offers ``n_features`` and the condition plumbing.
 
     A model is conditional when its config has ``condition`` other than ``"none"``; it then takes condition
-    vectors of length ``condition_dim`` next to its inputs.
+    vectors of length ``condition_dim`` next to its inputs. Raises ConfigError for a config of another class
+    or one without ``input_shape``.
     """
 
     config_class: type = object
@@ -38,11 +70,23 @@ class ConfiguredModel(nn.Module):
     def conditional(self) -> bool:
         return self.condition_dim > 0
 
-    def _check_c(self, c: torch.Tensor | None, n: int) -> None:
+    def check_condition(self, c: torch.Tensor | None, n: int) -> None:
+        """ConfigError unless ``c`` is (n, condition_dim) for a conditional model, or None for another."""
         if self.conditional and (c is None or c.shape != (n, self.condition_dim)):
             got = None if c is None else tuple(c.shape)
             raise ConfigError(f"this conditional model needs a condition of shape ({n}, {self.condition_dim}), "
                               f"got {got}")
+        if not self.conditional and c is not None:
+            raise ConfigError(f"{type(self).__name__} is not conditional; drop the condition")
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ConfigError(
+                f"{type(self).__name__} expects examples of shape {self.input_shape}, got {tuple(x.shape[1:])}")
+
+    def check_codes(self, z: torch.Tensor) -> None:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
 
 
 def with_condition(a: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:

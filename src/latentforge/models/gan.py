@@ -1,4 +1,5 @@
-"""Generative adversarial networks: a generator G(z, c) and a discriminator / critic D(x, c) -> one logit.
+"""Generative adversarial networks (Goodfellow et al. 2014; DCGAN: Radford et al. 2016; conditional: Mirza &
+Osindero 2014): a generator G(z, c) and a discriminator / critic D(x, c) -> one logit.
 
     generate(z, c)      -> data in [0, 1] (the scaled data space shared by every model)
     discriminate(x, c)  -> (B,) logits (raw critic values for a WGAN)
@@ -16,18 +17,80 @@ import math
 import torch
 from torch import nn
 
-from ..config import DCGANConfig, MLPGANConfig
+from dataclasses import dataclass
+
+from ..config import Config, option, positive, widths
+from ..data.conditions import CONDITION_CHOICES
 from ..errors import ConfigError
-from ..nn import MLP, activation, conv_sizes
-from .base import ConfiguredModel, with_condition
+from ..nn import ACTIVATIONS, MLP, activation, conv_sizes
+from ..registry import Registry
+from .base import ConfiguredModel, Decodes, Discriminates, HasPrior, with_condition
+
+#: the generator's last nonlinearity, mapping its raw output to the data space [0, 1]
+GENERATOR_OUTPUTS: Registry = Registry("generator output")
+GENERATOR_OUTPUTS.register("tanh", lambda raw: 0.5 * (torch.tanh(raw) + 1.0))  # DCGAN's tanh, mapped to [0, 1]
+GENERATOR_OUTPUTS.register("sigmoid", torch.sigmoid)
 
 
-class GAN(ConfiguredModel):
+@dataclass(frozen=True)
+class MLPGANConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    latent_dim: int = option(64, "length of the generator's noise vector z")
+    g_hidden: tuple[int, ...] = option((256, 512), "generator hidden widths, comma separated")
+    d_hidden: tuple[int, ...] = option((512, 256), "discriminator hidden widths, comma separated")
+    activation: str = option("leaky_relu", "hidden-layer nonlinearity of both networks", ACTIVATIONS)
+    dropout: float = option(0.3, "dropout after each discriminator hidden layer")
+    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], or sigmoid",
+                         GENERATOR_OUTPUTS)
+    condition: str = option("none", "what both networks are conditioned on: none, label (one-hot class) or "
+                            "vector (continuous parameters from --cond-key)", CONDITION_CHOICES)
+    condition_dim: int = option(0, "length of the condition vector (filled in from the data)")
+    ema_decay: float = option(0.0, "keep an exponential moving average of the generator's weights for sampling "
+                              "(e.g. 0.999; 0: off)")
+
+    def validate(self) -> None:
+        positive(self, "latent_dim")
+        widths(self, "g_hidden")
+        widths(self, "d_hidden")
+        widths(self, "input_shape")
+        if not 0 <= self.dropout < 1 or not 0 <= self.ema_decay < 1:
+            raise ConfigError("dropout and ema_decay must lie in [0, 1)")
+        if self.condition != "none" and self.input_shape and self.condition_dim <= 0:
+            raise ConfigError("a conditional model needs condition_dim > 0 (it is filled in from the data)")
+
+
+@dataclass(frozen=True)
+class DCGANConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    latent_dim: int = option(100, "length of the generator's noise vector z")
+    g_channels: int = option(64, "generator channels at full resolution; doubled at each coarser level")
+    d_channels: int = option(64, "discriminator channels after its first strided conv; doubled per level")
+    norm: str = option("batch", "normalisation: batch (DCGAN: every generator layer but the output, every "
+                       "discriminator layer but the first) or none (needed by a WGAN-GP critic)", ("batch", "none"))
+    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], or sigmoid",
+                         GENERATOR_OUTPUTS)
+    ema_decay: float = option(0.0, "exponential moving average of the generator's weights for sampling (0: off)")
+
+    def validate(self) -> None:
+        positive(self, "latent_dim", "g_channels", "d_channels")
+        widths(self, "input_shape")
+        if self.input_shape and len(self.input_shape) != 3:
+            raise ConfigError(f"dcgan needs images (C, H, W), got {self.input_shape}; use gan for vectors")
+        if self.input_shape and min(self.input_shape[1:]) < 4:
+            raise ConfigError(f"dcgan needs images of at least 4x4, got {self.input_shape}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError("ema_decay must lie in [0, 1)")
+
+
+class GAN(ConfiguredModel, Decodes, HasPrior, Discriminates):
+    """Base class: the generator's output map, the EMA copy and the shape checks; subclasses build
+    ``generator`` and ``discriminator`` and give ``_generate`` / ``_discriminate``."""
+
     config_class: type = MLPGANConfig
 
     def __init__(self, config):
         super().__init__(config)
-        self.output = config.output
+        self.output_map = GENERATOR_OUTPUTS.get(config.output)
 
     def _finish(self) -> None:
         """Called by subclasses once ``generator`` exists: add the EMA copy when asked for."""
@@ -37,21 +100,19 @@ class GAN(ConfiguredModel):
         else:
             self.generator_ema = None
 
-    def _to_data(self, raw: torch.Tensor) -> torch.Tensor:
-        raw = raw.float()
-        return torch.sigmoid(raw) if self.output == "sigmoid" else 0.5 * (torch.tanh(raw) + 1.0)
-
     def generate(self, z: torch.Tensor, c: torch.Tensor | None = None, *, ema: bool = False) -> torch.Tensor:
+        """Noise z (B, latent_dim) -> data (B, *input_shape) in [0, 1]; ``ema``: the averaged generator."""
         if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise ConfigError(f"the generator takes noise of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
-        self._check_c(c, z.shape[0])
+        self.check_condition(c, z.shape[0])
         net = self.generator_ema if ema and self.generator_ema is not None else self.generator
-        return self._to_data(self._generate(net, z, c)).reshape(z.shape[0], *self.input_shape)
+        return self.output_map(self._generate(net, z, c).float()).reshape(z.shape[0], *self.input_shape)
 
     def discriminate(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """Examples x (B, *input_shape) in [0, 1] -> (B,) logits (raw scores for a critic)."""
         if tuple(x.shape[1:]) != self.input_shape:
             raise ConfigError(f"the discriminator takes examples of shape {self.input_shape}, got {tuple(x.shape[1:])}")
-        self._check_c(c, x.shape[0])
+        self.check_condition(c, x.shape[0])
         # the networks see data in [-1, 1], as DCGAN's tanh generator produces
         return self._discriminate(2.0 * x - 1.0, c).float().reshape(-1)
 

@@ -31,11 +31,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..config import SpectrumVAEConfig
+from dataclasses import dataclass
+
+from ..config import Config, option, positive, widths
 from ..errors import ConfigError
-from ..nn import MLP, Conv1dDecoder, Conv1dEncoder
+from ..nn import ACTIVATIONS, MLP, Conv1dDecoder, Conv1dEncoder
 from .distributions import DiagonalGaussian
-from .vae import LOG_SIGMA_RANGE, VAE
+from .likelihoods import LIKELIHOODS
+from .vae import VAE
 
 #: rest wavelengths (Å) and starting weights of the two templates the redshift search correlates with: the
 #: emission lines, and the stellar absorption features (Ca II K & H, G band, Mg b, Na D) that carry the redshift
@@ -49,7 +52,56 @@ REFINE = 3  # the soft arg-max looks this many pixels either side of the best sh
 FFT_PAD = 32  # the Fourier shift appends 2 x this many zeros (cyclically, a margin at both ends)
 
 
+@dataclass(frozen=True)
+class SpectrumVAEConfig(Config):
+    input_shape: tuple[int, ...] = option((), "pixels of one spectrum, (D,) (filled in from the data)")
+    latent_dim: int = option(16, "number of latent dimensions")
+    channels: tuple[int, ...] = option((8, 16, 32, 32), "1-D conv channels per encoder level; each stride-2 "
+                                       "level halves the length (none: an MLP encoder)")
+    kernel_size: int = option(5, "1-D convolution kernel size (odd)")
+    hidden: tuple[int, ...] = option((256, 512), "widths: the encoder's head uses the first; the MLP decoder "
+                                     "goes latent -> these -> pixels")
+    activation: str = option("leaky_relu", "nonlinearity", ACTIVATIONS)
+    decoder: str = option("mlp", "decoder: mlp (latent -> hidden widths -> pixels) or conv (a head to a coarse "
+                          "sequence, then up-sampling 1-D convolutions mirroring the encoder's channels)",
+                          ("mlp", "conv"))
+    frame: str = option(
+        "rest", "rest: latent 0 is the redshift (found by the encoder by cross-correlating the spectrum with "
+        "learnable emission-line and absorption templates; prior uniform in [0, max_redshift]) and the decoder "
+        "draws a rest-frame spectrum that it shifts by it; observed: the decoder draws the observed spectrum "
+        "directly", ("rest", "observed"))
+    max_redshift: float = option(0.3, "frame rest: the largest redshift the model considers")
+    wave_min: float = option(3800.0, "frame rest: observed wavelength (Å) of the first pixel; pixels are uniform "
+                             "in log wavelength")
+    wave_max: float = option(9200.0, "frame rest: observed wavelength (Å) of the last pixel")
+    likelihood: str = option(
+        "gaussian-hetero", "p(x|z): gaussian-hetero (the decoder predicts sigma_model per pixel; variance "
+        "sigma_model^2 + sigma_i^2), gaussian-shared or gaussian (fixed --sigma)",
+        LIKELIHOODS.subset(lambda cls: cls.gaussian))
+    sigma: float = option(0.05, "gaussian: the fixed sigma_model; gaussian-shared: its starting value (normalised "
+                          "flux units)")
+
+    def validate(self) -> None:
+        positive(self, "latent_dim", "kernel_size", "sigma")
+        widths(self, "channels")
+        widths(self, "hidden")
+        widths(self, "input_shape")
+        if not self.hidden:
+            raise ConfigError("SpectrumVAEConfig.hidden needs at least one width, e.g. 256,512")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"SpectrumVAEConfig.kernel_size must be odd, got {self.kernel_size}")
+        if self.input_shape and len(self.input_shape) != 1:
+            raise ConfigError(f"spectrum-vae takes spectra as vectors (N, D); got example shape {self.input_shape}; "
+                              "flatten each spectrum to one row of pixels")
+        if self.input_shape and self.input_shape[0] < 2 ** len(self.channels):
+            raise ConfigError(f"{self.input_shape[0]} pixels are too few for {len(self.channels)} stride-2 levels; "
+                              "use fewer --channels")
+
+
 class SpectrumVAE(VAE):
+    """VAE for 1-D spectra (B, D) with a built-in redshift (see the module docstring); the likelihood uses each
+    pixel's measurement sigma and mask (Melchior et al. 2023, spender, for the idea of a rest-frame decoder)."""
+
     config_class = SpectrumVAEConfig
 
     def __init__(self, config: SpectrumVAEConfig):
@@ -81,7 +133,7 @@ class SpectrumVAE(VAE):
         else:
             self.decoder = MLP([shape_dim, *config.hidden, n_out * self.out_factor], config.activation)
             bias = self.decoder.linears[-1].bias[n_out:]
-        if self.out_factor == 2:  # start with a small sigma_model (normalised units): log 0.05
+        if self.likelihood.out_factor == 2:  # start with a small sigma_model (normalised units): log 0.05
             with torch.no_grad():
                 bias.fill_(math.log(0.05))
 
@@ -171,18 +223,13 @@ class SpectrumVAE(VAE):
         mean = torch.cat([u0[:, None], mean[:, 1:]], 1)
         return DiagonalGaussian(mean, logvar)
 
-    def decode_params(self, z: torch.Tensor, c: torch.Tensor | None = None):
+    def decoder_output(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         if not self.rest:
-            return super().decode_params(z, c)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
+            return super().decoder_output(z, c)
         out = self.decoder(z[:, 1:]).float().flatten(1)  # (B, factor * n_rest)
         shift = torch.log10(1 + self.redshift_of(z[:, 0])) / self.dloglam
-        if self.out_factor == 2:
-            loc, log_sigma = out.chunk(2, dim=1)
-            return (self._shift_to_observed(loc, shift),
-                    self._shift_to_observed(log_sigma, shift).clamp(*LOG_SIGMA_RANGE))
-        return self._shift_to_observed(out, shift), self.log_sigma
+        # each stacked part (the mean, then log sigma_model) is moved to the observed pixels by the same shift
+        return torch.cat([self._shift_to_observed(part, shift) for part in out.chunk(self.out_factor, dim=1)], 1)
 
     def _encode(self, x, c):
         return self.encoder(x.unsqueeze(1))  # (B, 1, D) -> (B, 2 * latent)

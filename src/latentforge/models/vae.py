@@ -1,57 +1,97 @@
-"""Variational autoencoders: the encoder gives q(z|x) = N(mean, diag(var)); the decoder gives p(x|z).
+"""Variational autoencoders (Kingma & Welling 2014, "Auto-Encoding Variational Bayes").
 
-    encode_dist(x, c)   -> DiagonalGaussian posterior (sample / mean / kl / log_prob)
-    encode(x, c)        -> posterior mean (the code used at inference unless sampling is asked for)
-    decode_params(z, c) -> (loc, log_sigma): logits for a Bernoulli decoder, the mean for a Gaussian one;
-                           log_sigma is None (Bernoulli), a scalar (fixed / shared) or per output (hetero);
-                           for a hurdle decoder the Gaussian mean and the pair (log_sigma, logit of non-zero)
-    decode(z, c)        -> the decoder's mean in data space
-    decode_std(z, c)    -> the decoder's own standard deviation in data space
-    decode_draw(z, c)   -> a draw from p(x|z) for a hurdle decoder (zeros included); the mean otherwise
+    encode_dist(x, c)   -> q(z|x), a DiagonalGaussian (sample / mean / kl / log_prob)
+    encode(x, c)        -> its mean (the code used at inference unless sampling is asked for)
+    decode_dist(z, c)   -> p(x|z), a distribution of the configured likelihood (log_prob / mean / stddev / sample)
+    decode(z, c)        -> the decoder's mean in the scaled data space
     sample(n, c)        -> data generated from prior draws z ~ N(0, I)
 
-No losses live here (see ``objectives.elbo``).
+Shapes: x (B, *input_shape), z (B, latent_dim), c (B, condition_dim) for a conditional model (Sohn et al.
+2015). No losses live here (see ``objectives.elbo``).
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..config import ConvVAEConfig, VAEConfig
+from ..config import Config, option, positive, widths
+from ..data.conditions import CONDITION_CHOICES
 from ..errors import ConfigError
-from ..nn import MLP, ConvDecoder, ConvEncoder, activation
-from .base import ConfiguredModel, with_condition
+from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation
+from .base import ConfiguredModel, HasPosterior, HasPrior, with_condition
 from .distributions import DiagonalGaussian
+from .likelihoods import LIKELIHOODS
 
-LOG_SIGMA_RANGE = (-7.0, 5.0)
+
+@dataclass(frozen=True)
+class VAEConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    latent_dim: int = option(16, "number of latent dimensions")
+    hidden: tuple[int, ...] = option((512, 256), "encoder hidden widths, comma separated; the decoder mirrors them")
+    activation: str = option("relu", "hidden-layer nonlinearity", ACTIVATIONS)
+    likelihood: str = option(
+        "bernoulli",
+        "p(x|z): bernoulli (BCE on logits, data in [0, 1]); gaussian (fixed --sigma); gaussian-shared (one "
+        "learned sigma); gaussian-hetero (the decoder predicts a sigma per output); hurdle (sparse non-negative "
+        "data such as log-scaled energies: per output a probability of being non-zero and a Gaussian for the "
+        "non-zero value; samples are drawn from it, so they are as sparse and noisy as the data)", LIKELIHOODS)
+    sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
+    condition: str = option("none", "what the model is conditioned on: none, label (one-hot class) or vector "
+                            "(continuous parameters from --cond-key)", CONDITION_CHOICES)
+    condition_dim: int = option(0, "length of the condition vector (filled in from the data)")
+
+    def validate(self) -> None:
+        positive(self, "latent_dim", "sigma")
+        widths(self, "hidden")
+        widths(self, "input_shape")
+        if self.condition != "none" and self.input_shape and self.condition_dim <= 0:
+            raise ConfigError("a conditional model needs condition_dim > 0 (it is filled in from the data)")
 
 
-class VAE(ConfiguredModel):
+@dataclass(frozen=True)
+class ConvVAEConfig(Config):
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    latent_dim: int = option(16, "number of latent dimensions")
+    channels: tuple[int, ...] = option((32, 64), "conv channels per level; each level halves H and W by max-pooling")
+    kernel_size: int = option(3, "convolution kernel size (odd)")
+    activation: str = option("relu", "nonlinearity", ACTIVATIONS)
+    upsample: str = option("nearest", "decoder up-sampling: nearest (UpSampling + conv) or transpose (ConvTranspose)",
+                           ("nearest", "transpose"))
+    likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared, gaussian-hetero or "
+                             "hurdle (zero or Gaussian per output)", LIKELIHOODS)
+    sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
+
+    def validate(self) -> None:
+        positive(self, "latent_dim", "kernel_size", "sigma")
+        widths(self, "channels")
+        widths(self, "input_shape")
+        if self.kernel_size % 2 == 0:
+            raise ConfigError(f"ConvVAEConfig.kernel_size must be odd to keep sizes, got {self.kernel_size}")
+        if self.input_shape and len(self.input_shape) != 3:
+            raise ConfigError(f"conv-vae needs images of shape (C, H, W), got {self.input_shape}; use vae for vectors")
+
+
+class VAE(ConfiguredModel, HasPosterior, HasPrior):
+    """Base class: the posterior, the likelihood and the shape checks; subclasses give ``_encode`` (to
+    2 * latent_dim numbers: mean, then log-variance) and ``_decode`` (to out_factor * the example)."""
+
     config_class: type = VAEConfig
 
     def __init__(self, config):
         super().__init__(config)
-        self.likelihood = config.likelihood
-        self.output = "sigmoid" if config.likelihood == "bernoulli" else "identity"
-        self.out_factor = {"gaussian-hetero": 2, "hurdle": 3}.get(config.likelihood, 1)
-        if config.likelihood == "gaussian":
-            self.register_buffer("log_sigma", torch.tensor(math.log(config.sigma)))
-        elif config.likelihood == "gaussian-shared":
-            self.log_sigma = nn.Parameter(torch.tensor(math.log(config.sigma)))
-        else:
-            self.log_sigma = None
+        self.likelihood = LIKELIHOODS.get(config.likelihood)(config.sigma)
+        self.out_factor = self.likelihood.out_factor
 
     def _check(self, x: torch.Tensor, c: torch.Tensor | None) -> None:
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ConfigError(
-                f"{type(self).__name__} expects examples of shape {self.input_shape}, got {tuple(x.shape[1:])}")
-        self._check_c(c, x.shape[0])
+        self.check_input(x)
+        self.check_condition(c, x.shape[0])
 
     # -------------------------------------------------------------- encoder / decoder
     def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x) for examples x (B, *input_shape)."""
         self._check(x, c)
         h = self._encode(x, c).float()  # (B, 2 * latent); fp32 even under bf16 autocast
         mean, logvar = h.chunk(2, dim=1)
@@ -60,51 +100,18 @@ class VAE(ConfiguredModel):
     def encode(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.encode_dist(x, c).mean
 
-    def decode_params(self, z: torch.Tensor, c: torch.Tensor | None = None):
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ConfigError(f"decode expects codes of shape (B, {self.latent_dim}), got {tuple(z.shape)}")
-        self._check_c(c, z.shape[0])
-        out = self._decode(z, c).float()  # (B, factor * C, H, W) or (B, factor * D) before reshaping
-        shape = (z.shape[0], *self.input_shape)
-        if self.out_factor == 3:
-            loc, log_sigma, logit = out.chunk(3, dim=1)
-            log_sigma = log_sigma.clamp(*LOG_SIGMA_RANGE)
-            return loc.reshape(shape), (log_sigma.reshape(shape), logit.reshape(shape))
-        if self.out_factor == 2:
-            loc, log_sigma = out.chunk(2, dim=1)
-            log_sigma = log_sigma.clamp(*LOG_SIGMA_RANGE)
-        else:
-            loc, log_sigma = out, self.log_sigma
-        return loc.reshape(z.shape[0], *self.input_shape), (
-            log_sigma.reshape(z.shape[0], *self.input_shape) if self.out_factor == 2 else log_sigma)
+    def decoder_output(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
+        """The decoder network's raw output for codes z (B, latent_dim): (B, out_factor * ...)."""
+        return self._decode(z, c).float()
+
+    def decode_dist(self, z: torch.Tensor, c: torch.Tensor | None = None):
+        """p(x|z) for codes z (B, latent_dim): a distribution over examples (B, *input_shape)."""
+        self.check_codes(z)
+        self.check_condition(c, z.shape[0])
+        return self.likelihood.distribution(self.decoder_output(z, c), (z.shape[0], *self.input_shape))
 
     def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        loc, scale = self.decode_params(z, c)
-        if self.likelihood == "hurdle":
-            return torch.sigmoid(scale[1]) * loc
-        return torch.sigmoid(loc) if self.likelihood == "bernoulli" else loc
-
-    def decode_std(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        loc, log_sigma = self.decode_params(z, c)
-        if self.likelihood == "bernoulli":
-            p = torch.sigmoid(loc)
-            return torch.sqrt(p * (1 - p))
-        if self.likelihood == "hurdle":  # mixture of a point mass at 0 and N(loc, sigma^2)
-            p, var = torch.sigmoid(log_sigma[1]), torch.exp(2 * log_sigma[0])
-            return torch.sqrt((p * (var + loc.pow(2)) - (p * loc).pow(2)).clamp_min(0))
-        return torch.exp(log_sigma).expand_as(loc)
-
-    def decode_draw(self, z: torch.Tensor, c: torch.Tensor | None = None,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
-        """One draw from p(x|z) for a hurdle decoder: zero with probability 1 - p, else N(loc, sigma^2) kept
-        above 0 (a non-zero entry stays non-zero); other decoders give their mean, as ``decode``."""
-        if self.likelihood != "hurdle":
-            return self.decode(z, c)
-        loc, (log_sigma, logit) = self.decode_params(z, c)
-        u = torch.rand(loc.shape, generator=generator)
-        eps = torch.randn(loc.shape, generator=generator)
-        value = (loc + torch.exp(log_sigma) * eps).clamp_min(1e-6)
-        return torch.where(u < torch.sigmoid(logit), value, torch.zeros_like(value))
+        return self.decode_dist(z, c).mean
 
     def reconstruct(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, c), c)
@@ -113,9 +120,9 @@ class VAE(ConfiguredModel):
         return self.reconstruct(x, c)
 
     def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate n examples: z ~ N(0, I) through the decoder (its mean; a draw for a hurdle decoder)."""
+        """Generate n examples: z ~ N(0, I) through p(x|z) (its mean; a draw for a hurdle decoder)."""
         z = torch.randn(n, self.latent_dim, generator=generator)
-        return self.decode_draw(z, c, generator)
+        return self.decode_dist(z, c).generate(generator)
 
     def _encode(self, x, c):  # pragma: no cover - abstract
         raise NotImplementedError

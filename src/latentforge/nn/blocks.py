@@ -8,19 +8,18 @@ from typing import Sequence
 import torch
 from torch import nn
 
-_ACT = {
-    "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.2),
-    "elu": nn.ELU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "identity": nn.Identity,
-}
+from ..registry import Registry
+
+#: nonlinearities by name: a factory that makes a fresh module
+ACTIVATIONS: Registry = Registry("activation")
+for _name, _factory in (("relu", nn.ReLU), ("leaky_relu", lambda: nn.LeakyReLU(0.2)), ("elu", nn.ELU),
+                        ("gelu", nn.GELU), ("tanh", nn.Tanh), ("sigmoid", nn.Sigmoid), ("identity", nn.Identity)):
+    ACTIVATIONS.register(_name, _factory)
 
 
 def activation(name: str) -> nn.Module:
-    return _ACT[name]()
+    """A new activation module by name (ConfigError for an unknown one)."""
+    return ACTIVATIONS.get(name)()
 
 
 class MLP(nn.Sequential):
@@ -30,7 +29,7 @@ class MLP(nn.Sequential):
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(nn.Linear(a, b, bias=bias))
-            if i < len(widths) - 2 and act != "identity":
+            if i < len(widths) - 2 and ACTIVATIONS.get(act) is not nn.Identity:  # no no-op layers
                 layers.append(activation(act))
         super().__init__(*layers)
 

@@ -1,13 +1,16 @@
-"""Loss terms and objectives."""
+"""Objectives (loss terms and the hooks a trainer calls), and the pure loss functions they use."""
 
-from .autoencoder import DenoisingObjective, ReconstructionObjective, SparseObjective
-from .elbo import ELBOObjective, importance_weights, iwae_bound
-from .gan import GANObjective
-from .likelihoods import bernoulli_log_likelihood, gaussian_log_likelihood, log_likelihood
+from .autoencoder import (DenoisingConfig, DenoisingObjective, ReconstructionConfig, ReconstructionObjective,
+                          SparseConfig, SparseObjective)
+from .base import Objective, Player, evaluate_objective
+from .elbo import ELBOConfig, ELBOObjective, importance_sampled, importance_weights, iwae_bound
+from .gan import GANConfig, GANObjective
+from .gan_losses import GAN_LOSSES, GANLoss
 from .losses import (bce_with_logits, critic_wasserstein, discriminator_bce, generator_minimax,
                      generator_nonsaturating, gradient_penalty, kl_sparsity, l1_activity, squared_error)
 
-__all__ = ["DenoisingObjective", "ELBOObjective", "GANObjective", "critic_wasserstein", "discriminator_bce",
-           "generator_minimax", "generator_nonsaturating", "gradient_penalty", "ReconstructionObjective", "SparseObjective",
-           "bce_with_logits", "bernoulli_log_likelihood", "gaussian_log_likelihood", "importance_weights",
-           "iwae_bound", "kl_sparsity", "l1_activity", "log_likelihood", "squared_error"]
+__all__ = ["DenoisingConfig", "DenoisingObjective", "ELBOConfig", "ELBOObjective", "GANConfig", "GANLoss",
+           "GANObjective", "GAN_LOSSES", "Objective", "Player", "ReconstructionConfig", "ReconstructionObjective",
+           "SparseConfig", "SparseObjective", "bce_with_logits", "critic_wasserstein", "discriminator_bce",
+           "evaluate_objective", "generator_minimax", "generator_nonsaturating", "gradient_penalty",
+           "importance_sampled", "importance_weights", "iwae_bound", "kl_sparsity", "l1_activity", "squared_error"]

@@ -1,41 +1,95 @@
-"""The adversarial game. Two sets of terms, one per player; the GAN trainer alternates them.
+"""The adversarial game: two players, a discriminator (or critic) and a generator, trained in turn.
 
-    discriminator_terms(model, batch, g) -> {"loss", "d_real", "d_fake", "d_acc", ["gp"]}
-    generator_terms(model, batch, g)     -> {"loss", "d_fake_g"}
+Per batch of real examples: one discriminator step with the generator frozen; after every ``n_critic`` of
+those, ``g_steps`` generator steps with the discriminator frozen (``requires_grad`` off, so no gradient is
+computed for the frozen network's weights at all). The EMA generator follows each generator step. Each epoch
+logs mean D(x), mean D(G(z)), the discriminator's accuracy, both losses and gradient norms and the diversity of
+a fixed batch of samples, and warns when the discriminator wins outright or the samples collapse.
 
-``d_real`` / ``d_fake`` are mean D(x) / D(G(z)) (probabilities; raw critic values for wgan-gp) and
-``d_acc`` the discriminator's accuracy at telling them apart (threshold 0.5, or 0 for a critic).
+Terms: ``d_real`` / ``d_fake`` are mean D(x) / D(G(z)) (probabilities; raw critic values for a critic),
+``d_acc`` the discriminator's accuracy at telling them apart.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 
-from ..config import GANConfig
+from ..config import Config, option, positive
 from ..errors import ConfigError
-from .losses import (critic_wasserstein, discriminator_bce, generator_minimax, generator_nonsaturating,
-                     gradient_penalty)
+from ..models.base import Discriminates
+from .base import Objective, Player, evaluate_objective
+from .gan_losses import GAN_LOSSES, GANLoss
+
+DIVERSITY_N = 64
+WIN_ACC, WIN_EPOCHS = 0.98, 3
+COLLAPSE_RATIO = 0.35
 
 
-class GANObjective:
+@dataclass(frozen=True)
+class GANConfig(Config):
+    loss: str = option("ns", "the game: ns (non-saturating generator, maximise log D(G(z))), minimax (minimise "
+                       "log(1 - D(G(z)))), or wgan-gp (Wasserstein critic with gradient penalty)", GAN_LOSSES)
+    lr_g: float = option(2e-4, "generator learning rate (Adam)")
+    lr_d: float = option(2e-4, "discriminator / critic learning rate (Adam)")
+    beta1: float = option(0.5, "Adam beta1 of both optimisers")
+    beta2: float = option(0.999, "Adam beta2 of both optimisers")
+    n_critic: int = option(1, "discriminator steps per generator step")
+    g_steps: int = option(1, "generator steps per generator phase")
+    gp_weight: float = option(10.0, "wgan-gp: weight lambda of the gradient penalty")
+    label_smoothing: float = option(0.0, "one-sided label smoothing: real targets 1 - this (ns / minimax)")
+    sample_every: int = option(5, "write a sample grid PNG every this many epochs (0: never)")
+
+    def validate(self) -> None:
+        positive(self, "lr_g", "lr_d", "n_critic", "g_steps")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ConfigError("beta1 and beta2 must lie in [0, 1)")
+        if self.gp_weight < 0 or not 0 <= self.label_smoothing < 0.5 or self.sample_every < 0:
+            raise ConfigError("gp_weight >= 0, label_smoothing in [0, 0.5) and sample_every >= 0 are required")
+
+
+def diversity(x: torch.Tensor) -> float:
+    """Mean pairwise Euclidean distance within a batch (flattened examples)."""
+    f = x.flatten(1).float()
+    d = torch.cdist(f, f)
+    n = f.shape[0]
+    return float(d.sum() / (n * (n - 1)))
+
+
+class GANObjective(Objective):
+    """The two-player game of a GAN, with the loss chosen from ``GAN_LOSSES``."""
+
     config_class = GANConfig
-    needs_unit_range = True  # the generator's output lives in [0, 1]
+    ranks_epochs = False  # adversarial losses do not rank epochs: no early stopping, the last epoch is kept
+    train_prefix = ""
 
     def __init__(self, config: GANConfig | None = None):
-        self.config = config or GANConfig()
+        super().__init__(config)
+        self.game: GANLoss = GAN_LOSSES.get(self.config.loss)()
+        self.win_streak = 0
+        self.real_diversity: float | None = None
+        self.fixed_z: torch.Tensor | None = None
+        self.fixed_c: torch.Tensor | None = None
 
     @property
-    def wasserstein(self) -> bool:
-        return self.config.loss == "wgan-gp"
+    def needs_unit_range(self) -> bool:  # the generator's output lives in [0, 1]
+        return True
+
+    @property
+    def sample_grid_every(self) -> int:
+        return self.config.sample_every
 
     def check_model(self, model) -> None:
-        if not hasattr(model, "discriminate"):
+        if not isinstance(model, Discriminates):
             raise ConfigError(f"the GAN objective needs a GAN, got {type(model).__name__}")
-        if self.wasserstein and any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))
-                                    for m in model.discriminator.modules()):
+        if self.game.per_sample_penalty and any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))
+                                                for m in model.discriminator.modules()):
             raise ConfigError("a WGAN-GP critic must not use batch norm (the penalty is per sample); use --norm none")
 
-    def _fake(self, model, n: int, c, generator) -> torch.Tensor:
+    # ------------------------------------------------------------------ terms
+    def fake(self, model, n: int, c, generator) -> torch.Tensor:
         z = torch.randn(n, model.latent_dim, generator=generator)
         return model.generate(z, c)
 
@@ -46,25 +100,20 @@ class GANObjective:
         ever sees it detached, so no gradient reaches the generator in this phase either way."""
         x, c = batch["x"], batch.get("c")
         with torch.set_grad_enabled(keep_fake):
-            kept = self._fake(model, x.shape[0], c, generator)
+            kept = self.fake(model, x.shape[0], c, generator)
         fake = kept.detach()
-        real_logits = model.discriminate(x, c)
-        fake_logits = model.discriminate(fake, c)
-        if self.wasserstein:
-            with torch.enable_grad():  # the penalty differentiates the critic, also during evaluation
-                gp = gradient_penalty(lambda h: model.discriminate(h, c), x, fake, generator=generator)
-            loss = critic_wasserstein(real_logits, fake_logits) + self.config.gp_weight * gp
-            with torch.no_grad():
-                acc = 0.5 * ((real_logits > fake_logits.mean()).float().mean() +
-                             (fake_logits < real_logits.mean()).float().mean())
-            out = {"loss": loss, "d_real": real_logits.mean().detach(), "d_fake": fake_logits.mean().detach(),
-                   "d_acc": acc, "gp": gp.detach()}
-        else:
-            loss = discriminator_bce(real_logits, fake_logits, 1.0 - self.config.label_smoothing)
-            with torch.no_grad():
-                acc = 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean())
-            out = {"loss": loss, "d_real": torch.sigmoid(real_logits).mean().detach(),
-                   "d_fake": torch.sigmoid(fake_logits).mean().detach(), "d_acc": acc}
+        real_out = model.discriminate(x, c)
+        fake_out = model.discriminate(fake, c)
+        loss = self.game.discriminator(real_out, fake_out, self.config.label_smoothing)
+        gp = self.game.penalty(lambda h: model.discriminate(h, c), x, fake, generator)
+        if gp is not None:
+            loss = loss + self.config.gp_weight * gp
+        with torch.no_grad():
+            acc = self.game.accuracy(real_out, fake_out)
+        out = {"loss": loss, "d_real": self.game.realness(real_out).mean().detach(),
+               "d_fake": self.game.realness(fake_out).mean().detach(), "d_acc": acc}
+        if gp is not None:
+            out["gp"] = gp.detach()
         if keep_fake:
             out["fake"] = kept
         return out
@@ -74,12 +123,9 @@ class GANObjective:
         """Generator loss on new samples, or on ``fake`` kept (with its graph) from the discriminator step."""
         x, c = batch["x"], batch.get("c")
         if fake is None:
-            fake = self._fake(model, x.shape[0], c, generator)
-        fake_logits = model.discriminate(fake, c)
-        if self.wasserstein:
-            return {"loss": -fake_logits.mean(), "d_fake_g": fake_logits.mean().detach()}
-        loss = generator_minimax(fake_logits) if self.config.loss == "minimax" else generator_nonsaturating(fake_logits)
-        return {"loss": loss, "d_fake_g": torch.sigmoid(fake_logits).mean().detach()}
+            fake = self.fake(model, x.shape[0], c, generator)
+        fake_out = model.discriminate(fake, c)
+        return {"loss": self.game.generator(fake_out), "d_fake_g": self.game.realness(fake_out).mean().detach()}
 
     def __call__(self, model, batch: dict[str, torch.Tensor], generator=None) -> dict[str, torch.Tensor]:
         """Both players' terms on one batch without any update (for evaluation)."""
@@ -88,3 +134,107 @@ class GANObjective:
             g = self.generator_terms(model, batch, generator)
         return {"loss": g["loss"].detach(), "d_loss": d["loss"].detach(),
                 **{k: v for k, v in d.items() if k != "loss"}}
+
+    def metrics(self, model, batch, *, seed=0, **options) -> dict[str, Any]:
+        """The game's name, both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``) and
+        ``g_loss``, on ``batch`` without any update."""
+        terms = evaluate_objective(model, self, batch, seed=seed)
+        return {"loss": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}, "g_loss": terms["loss"]}
+
+    # ------------------------------------------------------------------ training
+    def players(self, model, train_config) -> list[Player]:
+        o = self.config
+        betas = (o.beta1, o.beta2)
+        return [Player("d", model.discriminator, o.lr_d, betas, log_grad_norm=True, title="discriminator"),
+                Player("g", model.generator, o.lr_g, betas, log_grad_norm=True, title="generator")]
+
+    def begin_fit(self, ctx, train) -> None:
+        seed = ctx.config.seed
+        self.fixed_z = torch.randn(DIVERSITY_N, ctx.model.latent_dim, generator=torch.Generator().manual_seed(seed + 3))
+        head = train.head(DIVERSITY_N) if hasattr(train, "head") else train["x"][:DIVERSITY_N]
+        if self.real_diversity is None:
+            self.real_diversity = diversity(head)
+        if not hasattr(train, "head") and "c" in train and self.fixed_c is None:
+            n = train["x"].shape[0]
+            self.fixed_c = train["c"][torch.arange(DIVERSITY_N) % n]
+
+    def freeze(self, model, train_d: bool, record_generator: bool = False) -> None:
+        """Freeze the network that is not being trained. In a discriminator step that is followed by a
+        generator step, the generator's forward pass is recorded for reuse (its output reaches the
+        discriminator detached, so the generator still gets no gradient)."""
+        model.discriminator.requires_grad_(train_d)
+        model.generator.requires_grad_(not train_d or record_generator)
+
+    def train_step(self, ctx, batch, noise) -> None:
+        o, model = self.config, ctx.model
+        n = batch["x"].shape[0]
+        g_phase_next = (ctx.batch_index + 1) % o.n_critic == 0
+        # a generator pass recorded in the discriminator step is reused by the generator step; under DDP each
+        # network's passes must go through its own wrapper, so the generator step draws its own samples there
+        keep = g_phase_next and not ctx.distributed
+        self.freeze(model, train_d=True, record_generator=keep)
+        d = ctx.forward("d", self.discriminator_terms, batch, noise, keep_fake=keep)
+        fake = d.pop("fake", None)
+        ctx.step("d", d["loss"])
+        ctx.log({"d_loss" if k == "loss" else k: v for k, v in d.items()}, n)
+        if g_phase_next:
+            self.freeze(model, train_d=False)
+            for _ in range(o.g_steps):
+                g = ctx.forward("g", self.generator_terms, batch, noise, fake=fake)
+                fake = None  # a second generator step draws new samples
+                ctx.step("g", g["loss"])
+                model.update_ema()
+                ctx.log({"g_loss": g["loss"], "d_fake_g": g["d_fake_g"]}, n)
+
+    def end_fit(self, ctx) -> None:
+        ctx.model.discriminator.requires_grad_(True)
+        ctx.model.generator.requires_grad_(True)
+
+    def end_epoch(self, ctx, row: dict[str, Any], val) -> list[str]:
+        model = ctx.model
+        self.end_fit(ctx)
+        row["train_loss"] = row.get("g_loss", float("nan"))  # the loss curve's generator line
+        model.eval()
+        with torch.no_grad():
+            fixed_c = self.fixed_c.to(ctx.device) if self.fixed_c is not None else None
+            samples = model.generate(self.fixed_z.to(ctx.device), fixed_c)  # the live generator, not its EMA
+            row["diversity"] = diversity(samples)
+            row["diversity_real"] = self.real_diversity
+            if val is not None and len(val if hasattr(val, "ordered") else val["x"]):
+                row["d_val_real"] = self._val_real(ctx, val)
+        model.train()
+        notes = []
+        self.win_streak = self.win_streak + 1 if row.get("d_acc", 0) >= WIN_ACC else 0
+        if self.win_streak >= WIN_EPOCHS:
+            notes.append(f"the discriminator wins outright (accuracy >= {WIN_ACC} for {self.win_streak} epochs): the "
+                         f"generator gets little signal; try {self.game.alternative}, a lower --lr-d, more --g-steps, "
+                         "or --label-smoothing 0.1")
+        if row["diversity"] < COLLAPSE_RATIO * self.real_diversity:
+            notes.append(f"possible mode collapse: samples are {row['diversity'] / self.real_diversity:.2f}x as "
+                         "diverse as real data; try --loss wgan-gp, a lower --lr-g, or --label-smoothing 0.1")
+        return notes
+
+    def _val_real(self, ctx, val) -> float:
+        """Mean D(x) (a critic: mean score) over the validation data."""
+        from ..data.batches import to_device
+
+        total, n = 0.0, 0
+        parts = val.ordered(4096) if hasattr(val, "ordered") else [val]
+        for part in parts:
+            part = to_device(part, ctx.device)
+            out = ctx.model.discriminate(part["x"], part.get("c")).float()
+            total += float(self.game.realness(out).sum())
+            n += out.shape[0]
+        return total / max(n, 1)
+
+    def divergence_advice(self, train_config) -> str:
+        o = self.config
+        return (f"Try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}), --loss wgan-gp, or check the "
+                "data scaling.")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"win_streak": self.win_streak, "real_diversity": self.real_diversity}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.win_streak = int(state["win_streak"])
+        self.real_diversity = state["real_diversity"]

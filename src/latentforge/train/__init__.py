@@ -1,7 +1,7 @@
-"""Training loops."""
+"""Training: the configuration, one loop for every objective, and where it runs (device, precision, DDP)."""
 
 from . import runtime
-from .gan_trainer import GANTrainer
-from .trainer import Trainer, evaluate_objective
+from .config import LR_SCHEDULES, TrainConfig, lr_factor
+from .trainer import Trainer
 
-__all__ = ["GANTrainer", "Trainer", "evaluate_objective", "runtime"]
+__all__ = ["LR_SCHEDULES", "TrainConfig", "Trainer", "lr_factor", "runtime"]

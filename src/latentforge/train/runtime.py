@@ -17,8 +17,6 @@ import torch
 
 from ..errors import ConfigError
 
-Batch = dict[str, torch.Tensor]
-
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``cpu``, ``cuda`` (error when absent) or ``auto`` (cuda when available) -> a torch.device."""
@@ -54,22 +52,6 @@ def grad_scaler(device: torch.device, precision: str):
     if precision == "fp16" and device.type == "cuda":
         return torch.amp.GradScaler("cuda")
     return None
-
-
-def to_device(batch: Batch, device: torch.device) -> Batch:
-    """Move a batch to ``device``; to a GPU through pinned host memory with non-blocking copies."""
-    if device.type == "cpu":
-        return batch
-    return {k: (v.pin_memory() if not v.is_pinned() else v).to(device, non_blocking=True) for k, v in batch.items()}
-
-
-def noise_generator(device: torch.device, seed: int) -> torch.Generator:
-    return torch.Generator(device=device).manual_seed(seed)
-
-
-def device_scope(device: torch.device):
-    """Factory calls inside (``torch.randn(..., generator=g)`` in objectives) land on ``device``."""
-    return contextlib.nullcontext() if device.type == "cpu" else device
 
 
 # ---------------------------------------------------------------------------------------------- distributed

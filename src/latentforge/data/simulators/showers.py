@@ -184,3 +184,18 @@ def read_showers(path: str | os.PathLike) -> dict:
     if showers.shape[1] != N_CELLS:
         raise DataError(f"{path}: showers have {showers.shape[1]} cells; this layout has {N_CELLS}")
     return {"showers": showers, "incident_energies": energies, "particle": particle}
+
+
+def is_shower_file(source) -> bool:
+    """True for an HDF5 file of calorimeter showers (written by ``write_showers``, or with ``showers`` and
+    ``incident_energies`` datasets as in the CaloChallenge layout)."""
+    s = str(source)
+    if not s.lower().endswith((".h5", ".hdf5")) or not os.path.exists(s):
+        return False
+    import h5py
+
+    try:
+        with h5py.File(s, "r") as f:
+            return f.attrs.get("kind") == "calorimeter-showers" or ("showers" in f and "incident_energies" in f)
+    except OSError:
+        return False

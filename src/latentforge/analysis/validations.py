@@ -1,0 +1,64 @@
+"""Domain validations that ``evaluate`` composes: each says whether it applies to a run and its data, and
+measures. A new domain registers one here; the facade never changes.
+
+``applies(run, ds)`` returns None when the validation applies, a one-line reason when it would be relevant
+but cannot run (reported under ``skipped``), or "" when it does not concern this data at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..registry import Registry
+
+
+@dataclass(frozen=True)
+class Validation:
+    """``measure(run, full_dataset, split, seed=...)`` -> dict; ``flat``: merged into the metrics (else nested
+    under the validation's name)."""
+
+    summary: str
+    applies: Callable[[Any, Any], str | None]
+    measure: Callable[..., dict[str, Any]]
+    flat: bool = False
+
+
+VALIDATIONS: Registry[Validation] = Registry("validation")
+
+
+def _quality_applies(run, ds) -> str | None:
+    if not run.can("scoring"):
+        return ""  # the GAN's own quality measure; VAEs report NLLs (their baselines table scores samples too)
+    if ds.y is None:
+        return "the sample-quality metrics need labels to train their feature classifier (--labels-key or --labels)"
+    return None
+
+
+def _quality(run, full, split, *, seed=0):
+    from .quality import sample_quality
+
+    return sample_quality(run, full, split, seed=seed)
+
+
+def _showers_applies(run, ds) -> str | None:
+    from ..data.simulators import is_shower_file
+
+    if not is_shower_file(ds.source):
+        return ""
+    if not run.can("sampling"):
+        return "the shower validation compares generated with reference showers; this model cannot generate"
+    return None
+
+
+def _showers(run, full, split, *, seed=0):
+    from .showers import shower_validation
+
+    return shower_validation(run, run.select(full, split), seed=seed)
+
+
+VALIDATIONS.register("sample_quality", Validation(
+    "FD in a classifier's features, precision / recall, mode coverage (labelled data)", _quality_applies, _quality,
+    flat=True))
+VALIDATIONS.register("showers", Validation(
+    "CaloChallenge-style observables, separation power, classifier AUC, response", _showers_applies, _showers))

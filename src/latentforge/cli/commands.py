@@ -1,0 +1,205 @@
+"""The commands that use a trained run (and the data listing and demos): each parses, calls the library,
+and prints or writes the result."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+from ..errors import LatentforgeError
+from .flags import data_kw, ints, parse_condition, print_json, save_npz
+
+
+def _load_and_select(a):
+    from ..run import load
+
+    run = load(a.run_dir)
+    return run, run.select(a.data, run.resolve_split(a.data, a.split), **data_kw(a))
+
+
+def cmd_encode(a) -> int:
+    run, ds = _load_and_select(a)
+    save_npz(a.out, z=run.encode(ds), labels=ds.y)
+    return 0
+
+
+def cmd_reconstruct(a) -> int:
+    run, ds = _load_and_select(a)
+    cond = parse_condition(a.condition)
+    if a.with_data:
+        mean, std = run.denoise(ds, samples=a.samples or 50, seed=a.seed, condition=cond)
+        save_npz(a.out, mean=mean, std=std, input=ds.x, labels=ds.y)
+    elif a.samples:
+        mean, std = run.predict(ds, samples=a.samples, seed=a.seed, condition=cond)
+        save_npz(a.out, mean=mean, std=std, input=ds.x, labels=ds.y)
+    else:
+        save_npz(a.out, reconstruction=run.reconstruct(ds, cond), input=ds.x, labels=ds.y)
+    return 0
+
+
+def cmd_sample(a) -> int:
+    from ..analysis import image_grid, save_figure
+    from ..run import load
+
+    run = load(a.run_dir)
+    if a.n < 1:
+        raise LatentforgeError("-n must be at least 1")
+    cond = parse_condition(a.condition)
+    x = run.sample(a.n, cond, seed=a.seed)
+    save_npz(a.out, samples=x)
+    if len(run.input_shape) == 3:
+        png = a.out[:-4] + ".png"
+        title = f"{run.name}: {a.n} samples" + (f" given condition {a.condition}" if a.condition else "")
+        save_figure(image_grid(x, title=title), png)
+        print(f"wrote {png}", file=sys.stderr)
+    return 0
+
+
+def cmd_denoise(a) -> int:
+    from ..analysis import psnr
+
+    run, ds = _load_and_select(a)
+    if a.add_noise:
+        noisy = run.add_noise(ds.x, seed=a.seed)
+        den = run.reconstruct(noisy)
+        peak = float(ds.x.max() - ds.x.min())
+        print(json.dumps({"psnr_noisy": psnr(ds.x, noisy, peak), "psnr_denoised": psnr(ds.x, den, peak)}))
+        save_npz(a.out, denoised=den, noisy=noisy, clean=ds.x, labels=ds.y)
+    else:
+        save_npz(a.out, denoised=run.reconstruct(ds), input=ds.x, labels=ds.y)
+    return 0
+
+
+def cmd_score(a) -> int:
+    run, ds = _load_and_select(a)
+    score = run.score(ds, parse_condition(a.condition))
+    kind = "critic_score" if run.objective.game.critic else "p_real"
+    summary = {"model": run.name, "n": len(score), "score": kind, "mean": float(score.mean()),
+               "quantiles": {q: float(np.quantile(score, float(q))) for q in ("0.01", "0.1", "0.5", "0.9", "0.99")}}
+    print_json(summary)
+    if a.out:
+        save_npz(a.out, score=score, labels=ds.y)
+    return 0
+
+
+def cmd_inpaint(a) -> int:
+    from ..analysis.inversion import inpaint, inpaint_summary, masks_for
+
+    run, ds = _load_and_select(a)
+    if a.limit:
+        ds = ds.subset(np.arange(min(a.limit, len(ds))))
+    res = inpaint(run, ds, masks_for(a.mask, ds, seed=a.seed), steps=a.steps, lr=a.lr, seed=a.seed)
+    # the data given are complete, so the filled region can be scored against them; the baseline fills in the
+    # mean training example
+    same = str(a.data) == str(run.data_info.get("source"))
+    ref = run.select(a.data, "train", **data_kw(a)) if same else ds
+    print_json({"model": run.name, "mask": a.mask, **inpaint_summary(ds, res, ref)})
+    save_npz(a.out, filled=res["filled"], reconstruction=res["reconstruction"], mask=res["mask"], input=ds.x,
+             z=res["z"], labels=ds.y)
+    return 0
+
+
+def cmd_explore(a) -> int:
+    from ..analysis import explore
+
+    run, ds = _load_and_select(a)
+    summary = explore.explore(run, ds, a.out, method=a.method, steps=a.steps,
+                              pair=ints(a.interpolate), sets=ints(a.arithmetic), param_key=a.param)
+    print_json(summary)
+    return 0
+
+
+def cmd_report(a) -> int:
+    from ..analysis.report import write_report
+    from ..run import load
+
+    run = load(a.run_dir)
+    print(write_report(run, a.data, a.out, k=a.k, baselines=not a.no_baselines))
+    return 0
+
+
+def cmd_evaluate(a) -> int:
+    from ..run import load
+
+    run = load(a.run_dir)
+    split = run.resolve_split(a.data, a.split)
+    out = run.evaluate(a.data, split, seed=a.seed, k=a.k, **data_kw(a))
+    if a.baselines:
+        from ..analysis.baselines import baseline_table
+        from ..analysis.quality import feature_classifier
+
+        full = run.select(a.data, "all", **data_kw(a))
+        train = run.select(full, "train") if split == "test" else full
+        clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
+        out["baselines"] = baseline_table(run, train, run.select(full, split), seed=a.seed, classifier=clf)
+    print_json(out)
+    return 0
+
+
+def cmd_info(a) -> int:
+    from ..run import load
+
+    print_json(load(a.run_dir).info())
+    return 0
+
+
+def cmd_datasets(a) -> int:
+    from ..data import dataset_table
+
+    rows = dataset_table()
+    if a.json:
+        print_json(rows)
+        return 0
+    print(f"{'name':<15}{'examples':>9}  {'shape':<11}{'installed':<10} source / licence")
+    for r in rows:
+        print(f"{r['name']:<15}{r['examples']:>9}  {'x'.join(map(str, r['shape'])):<11}"
+              f"{'yes' if r['available'] else 'no':<10} {r['source']}")
+        print(f"{'':<45} licence: {r['licence']}" + (f"; install: {r['install']}" if "install" in r else ""))
+    print("\nFiles work too: --data PATH with .npy, .npz, .h5/.hdf5 (--key NAME) or MNIST idx (optionally .gz).")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    if a.spectra:
+        from ..spectra_demo import run_spectra_demo
+
+        run_spectra_demo(out=a.out or "latentforge-demo-spectra", n=a.n, pixels=a.pixels, epochs=a.epochs or 40,
+                         seed=a.seed, progress=not a.no_progress)
+        return 0
+    from ..demo import run_demo
+
+    run_demo(out=a.out or "latentforge-demo", data=a.data, epochs=a.epochs or 30, progress=not a.no_progress,
+             overwrite=True)
+    return 0
+
+
+def cmd_simulate(a) -> int:
+    import time
+
+    from ..data.simulators import ShowerSimulator, SpectrumSimulator, write_showers, write_spectra
+
+    if not a.out.lower().endswith((".h5", ".hdf5")):
+        raise LatentforgeError(f"--out {a.out}: give a file name ending in .h5")
+    if a.n < 1:
+        raise LatentforgeError("-n must be at least 1")
+    t0 = time.perf_counter()
+    if a.what == "spectra":
+        sim = SpectrumSimulator(n_pix=a.pixels, snr_range=tuple(a.snr_range), seed=a.seed)
+        data = sim.simulate(a.n, outlier_fraction=a.outlier_fraction)
+        seconds = time.perf_counter() - t0
+        write_spectra(a.out, data)
+        print(json.dumps({"file": a.out, "n": a.n, "pixels": a.pixels, "wavelength_range": [
+            round(float(sim.wavelength[0]), 1), round(float(sim.wavelength[-1]), 1)], "snr_range": a.snr_range,
+            "masked_fraction": round(float(data["mask"].mean()), 4), "broad_line": int(data["broad_line"].sum()),
+            "ms_per_spectrum": round(1000 * seconds / a.n, 3)}))
+        return 0
+    data = ShowerSimulator(seed=a.seed, deposits_per_gev=a.deposits_per_gev).simulate(
+        a.n, a.particle, tuple(a.energy_range))
+    seconds = time.perf_counter() - t0
+    write_showers(a.out, data)
+    print(json.dumps({"file": a.out, "n": a.n, "particle": a.particle, "energy_range_gev": a.energy_range,
+                      "ms_per_shower": round(1000 * seconds / a.n, 3),
+                      "mean_response": float((data["showers"].sum(1) / data["incident_energies"][:, 0]).mean())}))
+    return 0

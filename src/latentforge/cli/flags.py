@@ -1,0 +1,127 @@
+"""Flags shared by the commands: one flag per config field, the data flags, and small output helpers."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import choice_names
+from ..errors import LatentforgeError
+
+SKIP_FIELDS = {"input_shape"}
+
+
+def int_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 256,64, got {text!r}") from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title: str,
+                     defaults: dict | None = None) -> list[str]:
+    """One flag per dataclass field (``latent_dim`` -> ``--latent-dim``); returns the destinations added.
+    Choices are read from the field's registry now, so every registered variant is offered."""
+    group = parser.add_argument_group(title)
+    hints = typing.get_type_hints(config_class)
+    dests = []
+    for f in dataclasses.fields(config_class):
+        if f.name in SKIP_FIELDS:
+            continue
+        default = (defaults or {}).get(f.name, f.default)
+        tp = hints[f.name]
+        kw: dict[str, Any] = {"dest": f.name, "default": None}
+        help_text = f.metadata.get("help", "")
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        choices = choice_names(f)
+        if tp is bool:
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = int_tuple if typing.get_origin(tp) is tuple else tp
+            kw["metavar"] = f.name.upper().replace("_", "-") if not choices else None
+            if choices:
+                kw["choices"] = choices
+        group.add_argument("--" + f.name.replace("_", "-"), help=f"{help_text} (default: {shown})", **kw)
+        dests.append(f.name)
+    return dests
+
+
+def data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
+    g = p.add_argument_group("data")
+    g.add_argument("--data", required=required,
+                   help="a built-in dataset name (see `latentforge datasets`) or a file: .npy, .npz, .h5/.hdf5, "
+                        "MNIST idx (.idx, *-ubyte, optionally .gz), FITS")
+    g.add_argument("--key", help="array / dataset name inside an .npz or HDF5 file")
+    g.add_argument("--labels-key", help="labels array / dataset name inside an .npz or HDF5 file")
+    g.add_argument("--labels", help="a separate labels file (.npy, .npz, idx)")
+    g.add_argument("--channels-last", action="store_true", help="images are stored (N, H, W, C)")
+    g.add_argument("--sigma-key", help="per-point measurement errors (same shape as the data) in an .npz / HDF5 file "
+                                       "(default: an array named sigma, if present)")
+    g.add_argument("--ivar-key", help="per-point inverse variances instead of sigma (0 marks a point without data; "
+                                      "default: an array named ivar, if present)")
+    g.add_argument("--mask-key", help="per-point mask, True/1 = ignore the point (default: an array named mask)")
+    g.add_argument("--cond-key", help="per-example parameters (N, P) for --condition vector models")
+
+
+def data_kw(a: argparse.Namespace) -> dict[str, Any]:
+    return {"key": a.key, "labels_key": a.labels_key, "labels": a.labels, "channels_last": a.channels_last,
+            "sigma_key": a.sigma_key, "ivar_key": a.ivar_key, "mask_key": a.mask_key, "cond_key": a.cond_key}
+
+
+def parse_condition(text: str | None):
+    """--condition 3 (a class label), --condition galaxy (a class name) or --condition 0.5,1.2 (parameters)."""
+    if text is None:
+        return None
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    if len(parts) == 1 and parts[0].lstrip("-").isdigit():
+        return int(parts[0])
+    try:
+        return np.array([float(t) for t in parts], dtype=np.float32)
+    except ValueError:
+        if len(parts) == 1:
+            return parts[0]  # a class name
+        raise LatentforgeError(f"--condition {text!r}: give a class label (e.g. 3 or galaxy) or comma-separated "
+                               "numbers") from None
+
+
+def split_flag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--split", choices=("all", "train", "val", "test", "auto"), default=default,
+                   help="which part of DATA to use; train/val/test repeat the run's seeded split; auto: test when "
+                        f"DATA is the training data, else all (default: {default})")
+
+
+def print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, default=json_default))
+
+
+def json_default(o: Any):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(type(o).__name__)
+
+
+def save_npz(path: str, **arrays: np.ndarray) -> None:
+    from ..io import write_npz
+
+    if not path.endswith(".npz"):
+        raise LatentforgeError(f"--out {path}: give a file name ending in .npz")
+    keys = write_npz(path, **arrays)
+    print(f"wrote {path} ({', '.join(keys)})", file=sys.stderr)
+
+
+def ints(text: str | None):
+    if not text:
+        return None
+    try:
+        return [int(t) for t in text.split(",")]
+    except ValueError:
+        raise LatentforgeError(f"expected comma-separated integers, got {text!r}") from None

@@ -1,0 +1,145 @@
+"""Conditions of conditional models as vectors, with JSON state: each kind a class in ``CONDITIONS``.
+
+``label``   class labels (integers or strings) -> one-hot over the classes seen in training
+``vector``  continuous parameters (N, P) -> standardised with the training mean and std
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+from ..errors import ArtifactError, ConfigError
+from ..registry import Registry
+
+CONDITIONS: Registry[type["Conditioner"]] = Registry("condition kind")
+
+
+class Conditioner:
+    """Base class and factory: ``Conditioner("label")`` returns a :class:`LabelConditioner`.
+
+    ``fit(values)`` on the training rows, ``transform(values)`` -> float32 (N, dim); ``source`` names the
+    dataset attribute the values come from (``y`` or ``cond``).
+    """
+
+    kind: ClassVar[str] = ""
+    source: ClassVar[str] = ""
+
+    def __new__(cls, kind: str | None = None):
+        if cls is Conditioner:
+            cls = CONDITIONS.get(kind)
+        return super().__new__(cls)
+
+    def __init__(self, kind: str | None = None):
+        pass
+
+    @property
+    def dim(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def values_of(self, ds) -> np.ndarray | None:
+        """The dataset's own values for this kind of condition (its labels, or its parameter array)."""
+        return getattr(ds, self.source)
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "Conditioner":
+        try:
+            c = Conditioner(state["kind"])
+            c.load_state(state)
+        except (KeyError, TypeError, ValueError, ConfigError) as e:
+            raise ArtifactError(f"condition state is damaged ({e}); retrain or restore transform.json") from None
+        return c
+
+
+@CONDITIONS.add("label")
+class LabelConditioner(Conditioner):
+    """Class labels (integers or strings) -> one-hot over the classes seen in training."""
+
+    kind, source = "label", "y"
+
+    def __init__(self, kind: str | None = None):
+        self.classes: list = []
+
+    @property
+    def dim(self) -> int:
+        return len(self.classes)
+
+    def fit(self, values) -> "LabelConditioner":
+        self.classes = sorted(np.unique(np.asarray(values)).tolist())
+        return self
+
+    def broadcast(self, values, n: int) -> np.ndarray:
+        """One label, or one per example, as (n,)."""
+        values = np.asarray(values)
+        return np.broadcast_to(values.reshape(-1), (n,)) if values.size in (1, n) else values.reshape(-1)
+
+    def transform(self, values) -> np.ndarray:
+        values = np.asarray(values)
+        lookup = {c: i for i, c in enumerate(self.classes)}
+        flat = values.reshape(-1).tolist()
+        unknown = sorted({v for v in flat if v not in lookup}, key=str)
+        if unknown:
+            raise ConfigError(f"condition label(s) {unknown} were not seen in training; known: {self.classes}")
+        out = np.zeros((len(flat), len(self.classes)), np.float32)
+        out[np.arange(len(flat)), [lookup[v] for v in flat]] = 1.0
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "classes": self.classes}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.classes = list(state["classes"])
+
+
+@CONDITIONS.add("vector")
+class VectorConditioner(Conditioner):
+    """Continuous parameters (N, P) -> standardised with the training mean and std."""
+
+    kind, source = "vector", "cond"
+
+    def __init__(self, kind: str | None = None):
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.mean.shape[0])
+
+    def fit(self, values) -> "VectorConditioner":
+        v = np.asarray(values).reshape(len(values), -1).astype(np.float64)
+        self.mean = v.mean(0)
+        std = v.std(0)
+        self.std = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def broadcast(self, values, n: int) -> np.ndarray:
+        """One parameter vector, or one per example, as (n, dim)."""
+        values = np.asarray(values).reshape(-1, self.dim)
+        return np.broadcast_to(values, (n, self.dim)) if len(values) == 1 else values
+
+    def transform(self, values) -> np.ndarray:
+        values = np.asarray(values)
+        v = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, self.dim)
+        if v.shape[1] != self.dim:
+            raise ConfigError(f"conditions need {self.dim} value(s) each, got {v.shape[1]}")
+        return ((v - self.mean) / self.std).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])
+
+
+class ConditionChoices:
+    """The values of a model's ``condition`` option: ``none`` and every registered condition kind."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["none", *CONDITIONS.names()])
+
+    def __contains__(self, name: object) -> bool:
+        return name in list(self)
+
+
+CONDITION_CHOICES = ConditionChoices()

@@ -1,0 +1,399 @@
+"""Data scalings, raw data <-> the model's space, each a class in the ``SCALINGS`` registry.
+
+Every scaling is fitted on the training split only, keeps its state as plain JSON (saved in a run's
+``transform.json``) and maps measurement errors (standard deviations) along with the data where that is
+exact. ``Scaler(kind)`` builds the class registered under ``kind``:
+
+``minmax``     one global (lo, hi) -> [0, 1]
+``standard``   per feature: (x - mean) / std
+``none``       identity
+``log``        non-negative data (energies): log1p(x / eps) / log1p(max / eps) -> [0, 1], eps the 1st percentile
+               of the non-zero training values; the inverse sets values below eps to exactly 0
+``fractions``  non-negative (N, D) deposits: D log-scaled fractions of each example's total, plus its log total
+               mapped to [0, 1] over the training range (with a margin) as one more feature
+``median``     per example (spectra): each example divided by the median of its unmasked values
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar, Iterable
+
+import numpy as np
+
+from ..errors import ArtifactError, ConfigError
+from ..registry import Registry
+
+SCALINGS: Registry[type["Scaler"]] = Registry("scaling")
+
+
+class Scaler:
+    """Base class and factory: ``Scaler("minmax")`` returns a :class:`MinMaxScaling`.
+
+    Subclasses implement ``fit``, ``transform`` and ``inverse_transform`` on arrays of shape (N, *S) in
+    float32, and say how a standard deviation moves between the spaces (``sigma_unit``).
+    Raises ConfigError for an unknown kind, RuntimeError when used before ``fit``.
+    """
+
+    kind: ClassVar[str] = ""
+    per_example: ClassVar[bool] = False  # True when each example has its own factor (``median``)
+    unit_range: ClassVar[bool] = False  # True when the training data lands in [0, 1] (PSNR peak 1)
+
+    def __new__(cls, kind: str | None = None):
+        if cls is Scaler:
+            cls = SCALINGS.get(kind or "minmax")
+        return super().__new__(cls)
+
+    def __init__(self, kind: str | None = None):
+        self.params: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ contract
+    @property
+    def fitted(self) -> bool:
+        return bool(self.params)
+
+    def need_fit(self) -> None:
+        if not self.fitted:
+            raise RuntimeError("Scaler is not fitted; call fit(x) first")
+
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> "Scaler":  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def inverse_transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def fit_chunks(self, chunks: Iterable[np.ndarray], *, n_chunks: int, seed: int = 0) -> "Scaler":
+        """Fit in one pass over the training rows, given chunk by chunk (data larger than memory)."""
+        raise ConfigError(f"{self.kind} scaling is not available with --stream; use --scaling log, minmax or "
+                          "standard, or train in memory")
+
+    def factors(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+        """Per-example scale factors (N, 1, ...) for per-example scalings; None for global ones."""
+        return None
+
+    def model_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The shape of one example as the model sees it."""
+        return tuple(shape)
+
+    def raw_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Inverse of ``model_shape``."""
+        return tuple(shape)
+
+    def sigma_unit(self, factors: np.ndarray | None = None) -> np.ndarray | float:
+        """One unit of the model's space in raw units (a standard deviation scales by it)."""
+        raise ConfigError(f"per-point measurement errors cannot be carried through {self.kind} scaling; "
+                          "use --scaling minmax, standard or none")
+
+    def sigma_to_raw(self, sigma: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
+        """A standard deviation in scaled units -> raw units (per-example scalings: give ``factors``)."""
+        return (np.asarray(sigma) * self.sigma_unit(factors)).astype(np.float32)
+
+    def sigma_to_model(self, sigma: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
+        """A standard deviation (measurement error) in raw units -> scaled units."""
+        return (np.asarray(sigma) / self.sigma_unit(factors)).astype(np.float32)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "params": {k: v.tolist() for k, v in self.params.items()},
+                "shapes": {k: list(v.shape) for k, v in self.params.items()}}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> "Scaler":
+        """Rebuild from ``state_dict()``; a damaged state raises ArtifactError."""
+        try:
+            s = Scaler(state["kind"])
+            s.params = {k: np.asarray(v, dtype=np.float64).reshape(state["shapes"][k])
+                        for k, v in state["params"].items()}
+        except (KeyError, TypeError, ValueError, ConfigError) as e:
+            raise ArtifactError(f"transform state is damaged ({e}); retrain or restore transform.json") from None
+        return s
+
+
+@SCALINGS.add("minmax")
+class MinMaxScaling(Scaler):
+    """One global range (lo, hi) -> [0, 1]: images keep their relative grey levels."""
+
+    kind = "minmax"
+    unit_range = True
+
+    def fit(self, x, mask=None):  # min / max are exact in the data's own dtype: no float64 copy needed
+        self.set_range(float(np.min(x)), float(np.max(x)))
+        return self
+
+    def fit_chunks(self, chunks, *, n_chunks, seed=0):
+        lo, hi = np.inf, -np.inf
+        for x in chunks:
+            lo, hi = min(lo, float(x.min())), max(hi, float(x.max()))
+        self.set_range(lo, hi)
+        return self
+
+    def set_range(self, lo: float, hi: float) -> None:
+        self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + 1.0)}
+
+    def transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        lo, hi = self.params["lo"], self.params["hi"]
+        return ((x - lo) / (hi - lo)).astype(np.float32)
+
+    def inverse_transform(self, x, factors=None):
+        self.need_fit()
+        lo, hi = self.params["lo"], self.params["hi"]
+        return (np.asarray(x, dtype=np.float32) * (hi - lo) + lo).astype(np.float32)
+
+    def sigma_unit(self, factors=None):
+        return float(self.params["hi"] - self.params["lo"])
+
+
+@SCALINGS.add("standard")
+class StandardScaling(Scaler):
+    """Per feature: (x - mean) / std (std floored at 1e-12 -> 1)."""
+
+    kind = "standard"
+
+    def fit(self, x, mask=None):
+        x = np.asarray(x, dtype=np.float64)
+        self.set_moments(x.mean(axis=0), x.std(axis=0))
+        return self
+
+    def fit_chunks(self, chunks, *, n_chunks, seed=0):
+        count, shift, total, total_sq = 0, None, None, None
+        for x in chunks:
+            x64 = x.astype(np.float64)
+            if shift is None:  # sums around a first estimate of the mean keep the variance accurate
+                shift = x64.mean(0)
+                total, total_sq = np.zeros_like(shift), np.zeros_like(shift)
+            d = x64 - shift
+            total += d.sum(0)
+            total_sq += (d * d).sum(0)
+            count += len(x)
+        mean_d = total / count
+        self.set_moments(shift + mean_d, np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0)))
+        return self
+
+    def set_moments(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.params = {"mean": mean, "std": np.where(std > 1e-12, std, 1.0)}
+
+    def _check_shape(self, x: np.ndarray) -> None:
+        want = self.params["mean"].shape
+        if x.shape[1:] != want:
+            raise ConfigError(f"data of example shape {x.shape[1:]} does not match the fitted scaler's {want}")
+
+    def transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        self._check_shape(x)
+        return ((x - self.params["mean"]) / self.params["std"]).astype(np.float32)
+
+    def inverse_transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        self._check_shape(x)
+        return (x * self.params["std"] + self.params["mean"]).astype(np.float32)
+
+    def sigma_unit(self, factors=None):
+        return self.params["std"]
+
+
+@SCALINGS.add("none")
+class NoScaling(Scaler):
+    """The identity (float32)."""
+
+    kind = "none"
+    fitted = True
+
+    def fit(self, x, mask=None):
+        return self
+
+    def fit_chunks(self, chunks, **kw):
+        return self
+
+    def transform(self, x, factors=None):
+        return np.asarray(x, dtype=np.float32)
+
+    def inverse_transform(self, x, factors=None):
+        return np.asarray(x, dtype=np.float32)
+
+    def sigma_unit(self, factors=None):
+        return 1.0
+
+
+class _LogMap(Scaler):
+    """log1p(v / eps) / hi for non-negative values and its inverse, shared by ``log`` and ``fractions``."""
+
+    @staticmethod
+    def log_params(eps: float, largest: float) -> dict[str, np.ndarray]:
+        return {"eps": np.array(eps), "hi": np.array(np.log1p(largest / eps))}
+
+    def log_up(self, v: np.ndarray) -> np.ndarray:
+        return np.log1p(np.maximum(v, 0) / self.params["eps"]) / self.params["hi"]
+
+    def log_down(self, u: np.ndarray, zero_below) -> np.ndarray:
+        """Inverse of ``log_up``; results below ``zero_below`` become exactly 0."""
+        raw = np.expm1(np.clip(u, 0, None) * self.params["hi"]) * self.params["eps"]
+        return np.where(raw < zero_below, 0.0, raw)
+
+
+@SCALINGS.add("log")
+class LogScaling(_LogMap):
+    """Non-negative data such as energies: log1p(x / eps) / log1p(max / eps) -> [0, 1]. The inverse sets
+    values below eps to exactly 0, so generated data stay non-negative and about as sparse as real data (the
+    smallest 1 % of real deposits are lost in a round trip)."""
+
+    kind = "log"
+
+    def fit(self, x, mask=None):
+        x = np.asarray(x)
+        if (x < 0).any():
+            raise ConfigError("log scaling needs non-negative data; use --scaling standard or minmax")
+        nz = x[x > 0]
+        if nz.size == 0:
+            raise ConfigError("log scaling needs some non-zero values")
+        self.set_log(float(np.percentile(nz, 1)), float(nz.max()))
+        return self
+
+    def fit_chunks(self, chunks, *, n_chunks, seed=0):
+        """Exact maximum; the 1st percentile of the non-zero values from a seeded subsample of at most 200000."""
+        nz_max, nz_sample, rng = 0.0, [], np.random.default_rng(seed)
+        per_chunk = max(1, 200_000 // n_chunks)
+        for x in chunks:
+            if (x < 0).any():
+                raise ConfigError("log scaling needs non-negative data; use --scaling standard or minmax")
+            nz = x[x > 0]
+            if nz.size:
+                nz_max = max(nz_max, float(nz.max()))
+                nz_sample.append(rng.choice(nz, size=min(per_chunk, nz.size), replace=False))
+        if not nz_sample:
+            raise ConfigError("log scaling needs some non-zero values")
+        self.set_log(float(np.percentile(np.concatenate(nz_sample), 1)), nz_max)
+        return self
+
+    def set_log(self, eps: float, largest: float) -> None:
+        """eps: the 1st percentile of the non-zero values; largest: the largest value."""
+        self.params = {**self.log_params(eps, largest), "zero_below": np.array(eps)}
+
+    def transform(self, x, factors=None):
+        self.need_fit()
+        return self.log_up(np.asarray(x, dtype=np.float32)).astype(np.float32)
+
+    def inverse_transform(self, x, factors=None):
+        self.need_fit()
+        return self.log_down(np.asarray(x, dtype=np.float32), self.params["zero_below"]).astype(np.float32)
+
+
+@SCALINGS.add("fractions")
+class FractionsScaling(_LogMap):
+    """Non-negative (N, D) deposits such as calorimeter cells: each example becomes D + 1 numbers, its cells
+    as fractions of its total, log-scaled like ``log`` (empty cells exactly 0), then its log total mapped to
+    [0, 1] over the training range (with a margin). The inverse renormalises the fractions to sum to one and
+    multiplies by the decoded total, so a model learns the shape and the total separately."""
+
+    kind = "fractions"
+    #: margin of the log-total range, as a fraction of its width, on either side
+    TOTAL_MARGIN = 0.1
+
+    @staticmethod
+    def _check(x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ConfigError(f"fractions scaling needs flat examples (N, D), got shape {x.shape}; "
+                              "flatten them or use --scaling log")
+        if (x < 0).any():
+            raise ConfigError("fractions scaling needs non-negative data; use --scaling standard or minmax")
+        return x
+
+    def fit(self, x, mask=None):
+        x = self._check(x)
+        total = x.sum(1, dtype=np.float64)
+        if not (total > 0).any():
+            raise ConfigError("fractions scaling needs examples with a positive total")
+        frac = x[total > 0] / total[total > 0, None]
+        nz = frac[frac > 0]
+        log_total = np.log(total[total > 0])
+        lo, hi = float(log_total.min()), float(log_total.max())
+        pad = self.TOTAL_MARGIN * max(hi - lo, 1e-3)
+        self.params = {**self.log_params(float(np.percentile(nz, 1)), float(nz.max())),
+                       "total_lo": np.array(lo - pad), "total_hi": np.array(hi + pad)}
+        return self
+
+    def transform(self, x, factors=None):
+        self.need_fit()
+        x = self._check(np.asarray(x, dtype=np.float32)).astype(np.float64)
+        total = x.sum(1)
+        frac = x / np.where(total > 0, total, 1.0)[:, None]
+        p = self.params
+        t = (np.log(np.maximum(total, 1e-30)) - p["total_lo"]) / (p["total_hi"] - p["total_lo"])
+        return np.concatenate([self.log_up(frac), t[:, None]], 1).astype(np.float32)
+
+    def inverse_transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        p = self.params
+        if x.ndim != 2 or x.shape[1] < 2:
+            raise ConfigError(f"fractions scaling: model-space data must be (N, D + 1), got {x.shape}")
+        frac = self.log_down(x[:, :-1].astype(np.float64), p["eps"])
+        s = frac.sum(1, keepdims=True)
+        frac = frac / np.where(s > 0, s, 1.0)
+        total = np.exp(p["total_lo"] + x[:, -1].astype(np.float64) * (p["total_hi"] - p["total_lo"]))
+        return (frac * total[:, None]).astype(np.float32)
+
+    def model_shape(self, shape):
+        return (shape[0] + 1,)
+
+    def raw_shape(self, shape):
+        return (shape[0] - 1,)
+
+
+@SCALINGS.add("median")
+class MedianScaling(Scaler):
+    """Per example (spectra): each example divided by the median of its unmasked values (at least ``floor``,
+    1e-3 of the typical training median), and its sigma by the same factor. The factor belongs to the
+    example, so ``inverse_transform`` needs it back (``factors=``); without it the output stays in
+    normalised units (what ``decode`` of a bare code gives)."""
+
+    kind = "median"
+    per_example = True
+
+    def factors(self, x, mask=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        flat = x.reshape(len(x), -1)
+        if mask is not None:
+            flat = np.where(np.asarray(mask, bool).reshape(len(x), -1), np.nan, flat)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-masked rows give nan, replaced below
+            med = np.nanmedian(flat, axis=1)
+        floor = float(self.params["floor"])
+        med = np.where(np.isfinite(med), np.maximum(med, floor), 1.0)
+        return med.reshape(len(x), *([1] * (x.ndim - 1))).astype(np.float32)
+
+    def fit(self, x, mask=None):
+        self.params = {"floor": np.array(1.0)}
+        self._set_floor(self.factors(x, mask))
+        return self
+
+    def fit_chunks(self, chunks, *, n_chunks, seed=0):
+        self.params = {"floor": np.array(1.0)}
+        self._set_floor(np.concatenate([self.factors(x).reshape(-1) for x in chunks]))
+        return self
+
+    def _set_floor(self, med: np.ndarray | None) -> None:
+        typical = float(np.median(np.abs(med))) if med is not None and med.size else 1.0
+        self.params = {"floor": np.array(1e-3 * typical if typical > 0 else 1e-6)}
+
+    def transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        f = self.factors(x) if factors is None else factors
+        return (x / f).astype(np.float32)
+
+    def inverse_transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        return x if factors is None else (x * factors).astype(np.float32)
+
+    def sigma_unit(self, factors=None):
+        return 1.0 if factors is None else factors

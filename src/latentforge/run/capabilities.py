@@ -1,0 +1,196 @@
+"""What a trained model can do, as small mixins of the facade, each tied to a capability of the network
+(``models.base``) or of the objective. A run's class is composed from the mixins its model declares, so an
+autoencoder has no ``sample`` and a GAN no ``encode``: asking for one raises a CapabilityError that says what
+would be needed (and ``hasattr(run, "sample")`` answers False).
+
+Every method takes raw data (arrays in the user's units, datasets, file paths through ``select``) and gives
+raw data back: the preprocessing is undone on the way out.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..data.corruption import corrupt
+from ..errors import ConfigError
+from ..models.base import Decodes, Discriminates, Encodes, HasPosterior, HasPrior
+from ..objectives.autoencoder import DenoisingObjective
+from ..objectives.elbo import importance_sampled, model_input
+from ..models.base import repeat_condition
+from ..registry import Registry
+
+
+class Capability:
+    """A facade mixin: ``applies(model, objective)`` and ``needs`` (what a model must have, for messages)."""
+
+    needs = ""
+
+    @staticmethod
+    def applies(model, objective) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Encoding(Capability):
+    needs = "a model with an encoder (an autoencoder or a VAE)"
+
+    @staticmethod
+    def applies(model, objective) -> bool:
+        return isinstance(model, Encodes)
+
+    def encode(self, data: Any, condition: Any = None) -> np.ndarray:
+        """Raw examples (N, *input_shape) -> codes (N, latent_dim); for a VAE the posterior mean."""
+        return self.infer(lambda s: self.model.encode(model_input(s), s.get("c")), self.batch(data, condition)).numpy()
+
+    def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
+        """Raw examples -> raw reconstructions, decode(encode(x)) (a denoising model: the denoised estimate)."""
+        ds = self.dataset(data)
+        out = self.infer(lambda s: self.model.decode(self.model.encode(model_input(s), s.get("c")), s.get("c")),
+                         self.batch(ds, condition))
+        return self.preprocess.to_raw(out, self.preprocess.factors(ds))
+
+
+class Decoding(Capability):
+    needs = "a model with a decoder or a generator"
+
+    @staticmethod
+    def applies(model, objective) -> bool:
+        return isinstance(model, Decodes)
+
+    def decode(self, z: Any, condition: Any = None) -> np.ndarray:
+        """Codes (N, latent_dim) -> raw-space outputs (a VAE gives its decoder's mean, a GAN its generator's
+        output, through the EMA copy when there is one)."""
+        return self._from_codes(torch.as_tensor(np.asarray(z, dtype=np.float32)), condition, self.model.decode)
+
+    def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable) -> np.ndarray:
+        """fn(codes, condition vectors) over batches of z (N, latent_dim) -> raw units."""
+        b = {"x": z}
+        c = self.preprocess.condition_vectors(len(z), condition, name=self.name)
+        if c is not None:
+            b["c"] = c
+        return self.preprocess.to_raw(self.infer(lambda s: fn(s["x"], s.get("c")), b))
+
+
+class Sampling(Capability):
+    needs = "a model with a prior (a VAE) or a generator (a GAN)"
+
+    @staticmethod
+    def applies(model, objective) -> bool:
+        return isinstance(model, HasPrior)
+
+    def sample(self, n: int, condition: Any = None, *, seed: int = 0) -> np.ndarray:
+        """Generate n examples (raw units) from z ~ N(0, I): a VAE's p(x|z) (its mean; a draw for a hurdle
+        decoder), or a GAN's generator. ``condition``: one label / parameter vector, or one per example."""
+        g = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, self.model.latent_dim, generator=g)
+        if isinstance(self.model, HasPosterior):
+            return self._from_codes(z, condition, lambda zz, c: self.model.decode_dist(zz, c).generate(g))
+        return self._from_codes(z, condition, self.model.decode)
+
+
+class Posterior(Capability):
+    needs = "a model with a prior and a probabilistic decoder (a VAE)"
+
+    @staticmethod
+    def applies(model, objective) -> bool:
+        return isinstance(model, HasPosterior)
+
+    def over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
+                          combine: Callable) -> tuple[np.ndarray, np.ndarray]:
+        """z_k ~ q(z|x), k = 1..samples, decoded to p(x|z_k); ``combine(batch, p_k)`` gives each draw's
+        (mean_k, var_k); returns the mixture's mean E_k[mean_k] and standard deviation
+        sqrt(Var_k[mean_k] + E_k[var_k]) in raw units."""
+        if samples < 1:
+            raise ConfigError("samples must be >= 1")
+        g = torch.Generator().manual_seed(seed)
+
+        def one(b):
+            q = self.model.encode_dist(model_input(b), b.get("c"))
+            z = q.sample(g, n=samples)  # (K, B, latent)
+            k, nb, d = z.shape
+            p = self.model.decode_dist(z.reshape(k * nb, d), repeat_condition(b.get("c"), k)).unflatten(k)
+            mean_k, var_k = combine(b, p)
+            var = mean_k.var(0, unbiased=False) + var_k.mean(0)
+            return torch.stack([mean_k.mean(0), var.sqrt()], 1)  # (B, 2, ...)
+
+        ds = self.dataset(data)
+        f = self.preprocess.factors(ds)
+        out = self.infer(one, self.batch(ds, condition))
+        return self.preprocess.to_raw(out[:, 0], f), self.preprocess.sigma_to_raw(out[:, 1].numpy(), factors=f)
+
+    def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
+                include_decoder_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Predictive mean and standard deviation (raw units, each (N, *input_shape)) of the reconstruction.
+
+        z_k ~ q(z|x) for k = 1..samples, decoded; var = Var_k[mean_k] + E_k[sigma_k^2] where sigma_k is the
+        decoder's own standard deviation (sqrt(p(1-p)) for a Bernoulli decoder).
+        """
+        return self.over_latent_draws(
+            data, samples, seed, condition,
+            lambda b, p: (p.mean, p.stddev.pow(2) if include_decoder_noise else torch.zeros_like(p.mean)))
+
+    def denoise(self, data: Any, samples: int = 100, *, seed: int = 0,
+                condition: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation (raw units) of the noiseless signal behind measurements with
+        known per-point sigma_i (data with ``sigma``, optionally ``mask``).
+
+        A Gaussian decoder with measurement errors says: signal s ~ N(mu(z), sigma_model(z)^2) and
+        x = s + N(0, sigma_i^2); its likelihood is N(x; mu, sigma_model^2 + sigma_i^2). Given z the signal's
+        posterior is Gaussian with mean mu + w (x - mu) and variance w sigma_i^2, w = sigma_model^2 /
+        (sigma_model^2 + sigma_i^2): a pixel measured much better than the model knows it follows the data,
+        one measured worse follows the decoder; masked points get mu and sigma_model. Over z_k ~ q(z|x):
+        mean = E_k[mean_k], var = Var_k[mean_k] + E_k[var_k]. ``reconstruct`` gives mu(z) at the posterior
+        mean code alone, without the data. Raises ConfigError without a Gaussian decoder or without sigma."""
+        if not self.model.likelihood.gaussian:
+            raise ConfigError(f"denoise needs a Gaussian decoder; {self.name!r} has likelihood "
+                              f"{self.model.config.likelihood!r} (train with --likelihood gaussian-hetero)")
+        ds = self.dataset(data)
+        if ds.sigma is None:
+            raise ConfigError("denoise needs each point's measurement sigma; pass data with sigma (or ivar), "
+                              "e.g. a spectra file or as_dataset(x, sigma=...)")
+        return self.over_latent_draws(
+            ds, samples, seed, condition,
+            lambda b, p: p.signal_posterior(b["x"].unsqueeze(0), b["sigma"].unsqueeze(0),
+                                            b["mask"].unsqueeze(0) if "mask" in b else None))
+
+    def log_likelihood(self, data: Any, k: int = 1000, *, seed: int = 0, condition: Any = None,
+                       batch_size: int = 100) -> dict[str, np.ndarray]:
+        """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats (N,)."""
+        return importance_sampled(self.model, self.batch(data, condition), k, seed=seed, batch_size=batch_size)
+
+
+class Scoring(Capability):
+    needs = "a GAN's discriminator"
+
+    @staticmethod
+    def applies(model, objective) -> bool:
+        return isinstance(model, Discriminates)
+
+    def score(self, data: Any, condition: Any = None) -> np.ndarray:
+        """The discriminator's probability that each example is real (N,) (a realism / anomaly score); for a
+        critic its raw score (higher = more real-like; not a probability)."""
+        out = self.infer(lambda s: self.model.discriminate(s["x"], s.get("c")), self.batch(data, condition))
+        return self.objective.game.realness(out).numpy()
+
+
+class Corrupting(Capability):
+    needs = "a model trained on corrupted inputs (a denoising autoencoder)"
+
+    @staticmethod
+    def applies(model, objective) -> bool:
+        return isinstance(objective, DenoisingObjective)
+
+    def add_noise(self, x: Any, *, seed: int = 0) -> np.ndarray:
+        """Corrupt raw examples the way this model was trained (kind and level from its config)."""
+        c = self.objective.config
+        g = torch.Generator().manual_seed(seed)
+        noisy = corrupt(self.preprocess.to_model_space(x), c.corruption, c.noise_level, generator=g, clip=c.clip)
+        return self.preprocess.to_raw(noisy)
+
+
+#: the facade's capabilities; a run's class is composed from those that apply to its model and objective
+CAPABILITIES: Registry[type[Capability]] = Registry("capability")
+for _cap in (Encoding, Decoding, Sampling, Posterior, Scoring, Corrupting):
+    CAPABILITIES.register(_cap.__name__.lower(), _cap)

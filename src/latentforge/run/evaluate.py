@@ -1,0 +1,57 @@
+"""Evaluation: the objective's own metrics, reconstruction errors in both spaces for models that encode, and
+every domain validation registered for data of this kind (``analysis.validations``); a validation that
+cannot apply is named, with the reason, under ``skipped``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..analysis.validations import VALIDATIONS
+from ..data import as_dataset
+from ..objectives.elbo import model_input
+from ..objectives.measures import mse, psnr
+
+
+def evaluate(run, data: Any, split: str = "all", *, seed: int = 0, k: int = 1000, **data_kw: Any) -> dict[str, Any]:
+    """Metrics of ``run`` on the ``split`` of ``data`` as a flat dict (model space unless named ``_raw``):
+
+    - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder;
+    - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K``, ``kl`` in nats per example;
+      denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
+    - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest.
+    """
+    full = as_dataset(data, **data_kw)
+    ds = run.select(full, split)
+    b = run.batch(ds)
+    xs = b["x"].numpy()
+    peak = 1.0 if run.scaler.unit_range else float(xs.max() - xs.min())
+    out: dict[str, Any] = {"model": run.name, "data": str(getattr(ds, "source", "")), "split": split, "n": len(ds)}
+    if run.can("encoding"):
+        out.update(reconstruction_metrics(run, ds, b, peak))
+    out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
+    skipped = {}
+    for name, validation in VALIDATIONS.items():
+        reason = validation.applies(run, ds)
+        if reason is None:
+            result = validation.measure(run, full, split, seed=seed)
+            out.update(result) if validation.flat else out.update({name: result})
+        elif reason:
+            skipped[name] = reason
+    if skipped:
+        out["skipped"] = skipped
+    return out
+
+
+def reconstruction_metrics(run, ds, b: dict, peak: float) -> dict[str, float]:
+    """Mean squared reconstruction error in model space and in the data's own units (unmasked points), and
+    the PSNR of the reconstruction (dB, ``peak``: 1 for data scaled to [0, 1], else the data's range)."""
+    recon = run.infer(lambda s: run.model.decode(run.model.encode(model_input(s), s.get("c")), s.get("c")), b).numpy()
+    xs = b["x"].numpy()
+    keep = ~ds.mask if ds.mask is not None else np.ones(xs.shape, bool)  # raw and model shapes agree here
+    keep_raw = ~ds.mask if ds.mask is not None else np.ones(ds.x.shape, bool)
+    raw = run.preprocess.to_raw(recon, run.preprocess.factors(ds))
+    return {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_raw": mse(raw[keep_raw], ds.x[keep_raw]),
+            "psnr_recon": psnr(xs[keep], recon[keep], peak)}

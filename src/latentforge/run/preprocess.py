@@ -1,0 +1,127 @@
+"""Raw data <-> the model's space: the fitted scaling, the conditions, the example shape and the seeded split.
+
+A :class:`Preprocessor` is fitted on the training rows only and saved as JSON (``transform.json``); everything a
+trained model takes in or gives back goes through it, so users work in their own units throughout.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data import ArrayDataset, Conditioner, Scaler, as_dataset, split_for
+from ..data.split import SPLITS
+from ..errors import ArtifactError, ConfigError, DataError
+
+
+class Preprocessor:
+    """The scaling (``scaler``), the conditioner of a conditional model (or None), the model's example shape
+    and the split settings of the run it belongs to (fractions and seed)."""
+
+    def __init__(self, scaler: Scaler, conditioner: Conditioner | None, model_shape: tuple[int, ...], *,
+                 val_fraction: float, test_fraction: float, seed: int):
+        self.scaler = scaler
+        self.conditioner = conditioner
+        self.model_shape = tuple(model_shape)
+        self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+
+    # ------------------------------------------------------------------ shapes and the split
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one raw example (the model's own may differ: ``fractions`` adds the total)."""
+        return self.scaler.raw_shape(self.model_shape)
+
+    def split(self, n: int) -> dict[str, np.ndarray]:
+        """The run's seeded train / val / test rows of a dataset of ``n`` rows."""
+        return split_for(n, self)
+
+    def select(self, data: Any, split: str = "all", **data_kw: Any) -> ArrayDataset:
+        """The chosen part of a dataset; train / val / test repeat the run's seeded split (the rows of the full
+        dataset are kept in ``info["index"]``). Raises ConfigError for an unknown split, DataError for an empty one."""
+        if split not in SPLITS:
+            raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        ds = as_dataset(data, **data_kw)
+        if split == "all":
+            return ds
+        idx = self.split(len(ds))
+        if len(idx[split]) == 0:
+            raise DataError(f"the {split} split is empty (fraction 0 in training); use --split all")
+        part = ds.subset(idx[split])
+        part.info["index"] = idx[split]  # rows of the full dataset, for arrays kept beside it
+        return part
+
+    # ------------------------------------------------------------------ raw -> model space
+    def dataset(self, data: Any) -> ArrayDataset:
+        """``data`` (a dataset or an array of raw examples) checked against the model's example shape."""
+        ds = data if isinstance(data, ArrayDataset) else ArrayDataset(data, name="input")
+        if tuple(ds.x.shape[1:]) != tuple(self.input_shape):
+            raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got {tuple(ds.x.shape[1:])}")
+        return ds
+
+    def factors(self, ds: ArrayDataset) -> np.ndarray | None:
+        """Each example's own scale factor under a per-example scaling (median), else None."""
+        return self.scaler.factors(ds.x, ds.mask) if self.scaler.per_example else None
+
+    def to_model_space(self, data: Any) -> torch.Tensor:
+        """Raw examples -> scaled float tensor of the model's input shape."""
+        return torch.from_numpy(self.scaler.transform(self.dataset(data).x))
+
+    def condition_vectors(self, n: int, condition: Any = None, ds: ArrayDataset | None = None,
+                          *, name: str = "this model") -> torch.Tensor | None:
+        """Condition vectors (n, condition_dim) from explicit values, or from the dataset's own labels / parameters;
+        None for an unconditional model (which refuses a condition)."""
+        if self.conditioner is None:
+            if condition is not None:
+                raise ConfigError(f"model {name!r} is not conditional; drop the condition")
+            return None
+        if condition is None and ds is not None:
+            condition = self.conditioner.values_of(ds)
+        if condition is None:
+            what = ("class labels" if self.conditioner.source == "y"
+                    else f"{self.conditioner.dim} parameter value(s) per example")
+            raise ConfigError(f"model {name!r} is conditional: give a condition ({what}; CLI: --condition)")
+        values = self.conditioner.broadcast(condition, n)
+        if len(values) != n:
+            raise ConfigError(f"{len(values)} conditions for {n} examples; give one, or one per example")
+        return torch.from_numpy(self.conditioner.transform(values))
+
+    def batch(self, data: Any, condition: Any = None, *, name: str = "this model") -> dict[str, torch.Tensor]:
+        """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply."""
+        ds = self.dataset(data)
+        f = self.factors(ds)  # per-example scale factors (median scaling), else None
+        b = {"x": torch.from_numpy(self.scaler.transform(ds.x, factors=f))}
+        if ds.sigma is not None:
+            b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma, factors=f))
+        if ds.mask is not None:
+            if b["x"].shape != ds.mask.shape:
+                raise ConfigError(f"{self.scaler.kind} scaling changes the example shape, so a per-point mask "
+                                  "cannot follow it; use --scaling log, minmax, standard or none with masks")
+            b["mask"] = torch.from_numpy(ds.mask)
+        c = self.condition_vectors(len(ds), condition, ds, name=name)
+        if c is not None:
+            b["c"] = c
+        return b
+
+    # ------------------------------------------------------------------ model space -> raw
+    def to_raw(self, t: torch.Tensor | np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
+        return self.scaler.inverse_transform(t.numpy() if torch.is_tensor(t) else t, factors=factors)
+
+    def sigma_to_raw(self, sigma: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
+        return self.scaler.sigma_to_raw(sigma, factors=factors)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        return {"scaler": self.scaler.state_dict(),
+                "condition": self.conditioner.state_dict() if self.conditioner else None}
+
+    @classmethod
+    def from_state_dict(cls, state: Any, model_shape: tuple[int, ...], train_config) -> "Preprocessor":
+        """Rebuild from ``state_dict()`` (transform.json); a damaged state raises ArtifactError."""
+        if not isinstance(state, dict) or "scaler" not in state:
+            raise ArtifactError("not a latentforge transform state")
+        scaler = Scaler.from_state_dict(state["scaler"])
+        conditioner = Conditioner.from_state_dict(state["condition"]) if state.get("condition") else None
+        return cls(scaler, conditioner, model_shape, val_fraction=train_config.val_fraction,
+                   test_fraction=train_config.test_fraction, seed=train_config.seed)

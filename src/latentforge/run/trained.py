@@ -1,0 +1,243 @@
+"""The trained model: network + objective + preprocessing, used on raw data; saved and loaded as a run.
+
+``TrainedModel.compose(...)`` builds the object whose class holds exactly the capabilities its network and
+objective declare (``run.capabilities``). Loading rebuilds everything from JSON, then reads the tensors with
+safetensors: a run directory can never execute code.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .. import __version__
+from ..catalog import MODELS, ModelSpec
+from ..data import ArrayDataset
+from ..data.batches import take, to_device
+from ..errors import ArtifactError, CapabilityError, ConfigError, LatentforgeError
+from ..io import RunLayout, check_run_config, load_tensors, read_json, read_metrics, save_tensors, write_json
+from ..train.config import TrainConfig
+from .capabilities import CAPABILITIES, Capability
+from .preprocess import Preprocessor
+
+#: rows per batch at inference
+INFER_BATCH = 2048
+_COMPOSED: dict[tuple, type] = {}
+
+
+class TrainedModel:
+    """A model with its objective, preprocessing and configuration: raw data in, raw data out.
+
+    The methods beyond this base class come from the capabilities of the model (see ``run.capabilities``):
+    ``encode`` / ``reconstruct`` (an encoder), ``decode`` (a decoder or generator), ``sample`` (a prior),
+    ``predict`` / ``denoise`` / ``log_likelihood`` (a posterior), ``score`` (a discriminator), ``add_noise``
+    (a denoising objective). ``evaluate`` composes the objective's metrics with the domain validations that
+    apply to the data (``run.evaluate``).
+    """
+
+    def __init__(self, name: str, model: torch.nn.Module, objective, preprocess: Preprocessor,
+                 train_config: TrainConfig, data_info: dict | None = None, run_dir: str | os.PathLike | None = None,
+                 history: list[dict] | None = None):
+        self.name = name
+        self.model = model.eval()
+        self.objective = objective
+        self.preprocess = preprocess
+        self.train_config = train_config
+        self.data_info = data_info or {}
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.history = history or []
+
+    @classmethod
+    def compose(cls, name: str, model: torch.nn.Module, objective, preprocess: Preprocessor,
+                train_config: TrainConfig, **kw: Any) -> "TrainedModel":
+        """A TrainedModel whose class carries the capabilities that apply to ``model`` and ``objective``."""
+        caps = tuple(c for _, c in CAPABILITIES.items() if c.applies(model, objective))
+        if caps not in _COMPOSED:
+            _COMPOSED[caps] = type("TrainedModel", (*caps, cls), {"__doc__": cls.__doc__,
+                                                                  "__module__": cls.__module__})
+        return _COMPOSED[caps](name, model, objective, preprocess, train_config, **kw)
+
+    def __getattr__(self, attr: str):
+        # called only when normal lookup fails: a capability method this model lacks gets a clear message
+        if not attr.startswith("_"):
+            for _, cap in CAPABILITIES.items():
+                if attr in vars(cap) and callable(vars(cap)[attr]) and not isinstance(self, cap):
+                    raise CapabilityError(f"{attr} needs {cap.needs}; {self.name!r} offers "
+                                          f"{', '.join(self.methods()) or 'no such method'}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attr!r}")
+
+    def can(self, capability: type[Capability] | str) -> bool:
+        """Whether this run has a capability (a class of ``run.capabilities`` or its registry name)."""
+        cap = CAPABILITIES.get(capability) if isinstance(capability, str) else capability
+        return isinstance(self, cap)
+
+    # ------------------------------------------------------------------ description
+    @property
+    def spec(self) -> ModelSpec:
+        return MODELS.get(self.name)
+
+    def methods(self) -> list[str]:
+        """The capability methods this run offers (encode, decode, sample, predict ...)."""
+        return [m for _, c in CAPABILITIES.items() if isinstance(self, c)
+                for m, f in vars(c).items() if callable(f) and not m.startswith("_") and m not in vars(Capability)
+                and m != "applies"]
+
+    @property
+    def conditional(self) -> bool:
+        return self.preprocess.conditioner is not None
+
+    @property
+    def conditioner(self):
+        return self.preprocess.conditioner
+
+    @property
+    def scaler(self):
+        return self.preprocess.scaler
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one raw example (the model's own may differ: ``fractions`` scaling adds the total)."""
+        return self.preprocess.input_shape
+
+    def config_dict(self) -> dict[str, Any]:
+        return {
+            "format": "latentforge-run", "version": 1, "latentforge_version": __version__, "model": self.name,
+            "model_config": self.model.config.to_dict(), "objective_config": self.objective.config.to_dict(),
+            "train_config": self.train_config.to_dict(), "data": self.data_info,
+        }
+
+    def info(self) -> dict[str, Any]:
+        """A JSON-able description: model, size, configs, data and the training result."""
+        out = {"model": self.name, "summary": self.spec.summary, "capabilities": [
+                   n for n, c in CAPABILITIES.items() if isinstance(self, c)],
+               "n_parameters": self.n_parameters, "input_shape": list(self.input_shape),
+               "latent_dim": self.model.latent_dim, "scaling": self.scaler.kind, "data": self.data_info,
+               "model_config": self.model.config.to_dict(), "objective_config": self.objective.config.to_dict(),
+               "train_config": self.train_config.to_dict()}
+        if self.conditioner:
+            out["condition"] = self.conditioner.state_dict()
+        if self.history and not self.objective.ranks_epochs:  # adversarial losses do not rank epochs
+            out.update(epochs_trained=self.history[-1]["epoch"],
+                       last={k: v for k, v in self.history[-1].items() if k not in ("epoch", "warnings")})
+        elif self.history:
+            best = min(self.history, key=lambda r: r.get("val_loss", r["train_loss"]))
+            out.update(epochs_trained=self.history[-1]["epoch"], best_epoch=best["epoch"],
+                       best=dict((k, v) for k, v in best.items() if k.startswith(("train_", "val_"))))
+        return out
+
+    # ------------------------------------------------------------------ raw <-> model space
+    def dataset(self, data: Any) -> ArrayDataset:
+        """``data`` (a dataset or an array of raw examples) checked against the model's example shape."""
+        return self.preprocess.dataset(data)
+
+    def select(self, data: Any, split: str = "all", **data_kw: Any) -> ArrayDataset:
+        """The chosen part of a dataset; train / val / test repeat the training run's seeded split."""
+        return self.preprocess.select(data, split, **data_kw)
+
+    def resolve_split(self, data: Any, split: str = "auto") -> str:
+        """``auto``: the test split when ``data`` is this run's training data and the model has an encoder
+        (sample quality is measured against the whole real set), else all rows; other names are kept."""
+        if split != "auto":
+            return split
+        if not self.can("encoding"):
+            return "all"
+        return "test" if str(data) == str(self.data_info.get("source")) else "all"
+
+    def to_model_space(self, data: Any) -> torch.Tensor:
+        """Raw examples -> scaled float tensor of the model's input shape."""
+        return self.preprocess.to_model_space(data)
+
+    def condition_vectors(self, n: int, condition: Any = None, ds: ArrayDataset | None = None):
+        """Condition vectors (n, condition_dim) from explicit values, or from the dataset's labels / cond."""
+        return self.preprocess.condition_vectors(n, condition, ds, name=self.name)
+
+    def batch(self, data: Any, condition: Any = None) -> dict[str, torch.Tensor]:
+        """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply."""
+        return self.preprocess.batch(data, condition, name=self.name)
+
+    def infer(self, fn: Callable[[dict], torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """fn(batch slice) over slices of INFER_BATCH rows, concatenated on the CPU; no gradients."""
+        n = batch["x"].shape[0]
+        device = next(self.model.parameters()).device  # the CPU, except during training on a GPU
+        with torch.no_grad():
+            return torch.cat([fn(to_device(take(batch, slice(i, i + INFER_BATCH)), device)).cpu()
+                              for i in range(0, n, INFER_BATCH)])
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, data: Any, split: str = "all", *, seed: int = 0, **options: Any) -> dict[str, Any]:
+        """Metrics as a dict (see ``run.evaluate.evaluate``)."""
+        from .evaluate import evaluate
+
+        return evaluate(self, data, split, seed=seed, **options)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, run_dir: str | os.PathLike | None = None) -> Path:
+        """Write config.json, transform.json and model.safetensors (atomically) into ``run_dir``."""
+        run_dir = Path(run_dir or self.run_dir or "")
+        if not str(run_dir):
+            raise ArtifactError("no run directory given; pass save(run_dir)")
+        layout = RunLayout(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(layout.config, self.config_dict())
+        write_json(layout.transform, self.preprocess.state_dict())
+        save_tensors(layout.model, self.model.state_dict(), metadata={"format": "latentforge-model"})
+        self.run_dir = run_dir
+        return run_dir
+
+    @classmethod
+    def load(cls, run_dir: str | os.PathLike) -> "TrainedModel":
+        """Rebuild a run from its directory; a missing, damaged or foreign run raises ArtifactError."""
+        try:
+            return cls._load(Path(run_dir))
+        except LatentforgeError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise ArtifactError(f"{run_dir}: the run files do not fit together ({type(e).__name__}: {e}); the run "
+                                "directory is damaged, retrain or restore it") from None
+
+    @classmethod
+    def _load(cls, run_dir: Path) -> "TrainedModel":
+        if not run_dir.is_dir():
+            raise ArtifactError(f"{run_dir}: no such run directory")
+        layout = RunLayout(run_dir)
+        cfg = check_run_config(read_json(layout.config, "run configuration"), layout.config)
+        spec = MODELS.get(cfg["model"])
+        try:
+            mcfg = spec.model_config_class.from_dict(cfg["model_config"])
+            ocfg = spec.objective_config_class.from_dict(cfg["objective_config"])
+            tcfg = TrainConfig.from_dict(cfg.get("train_config", {}))
+        except ConfigError as e:
+            raise ArtifactError(f"{layout.config}: {e}") from None
+        model, objective = spec.build(mcfg, ocfg)
+        tensors, _ = load_tensors(layout.model, "model file")
+        try:
+            model.load_state_dict(upgrade_state_dict(tensors, model))
+        except RuntimeError as e:
+            raise ArtifactError(f"{layout.model}: weights do not match config.json ({e})") from None
+        state = read_json(layout.transform, "transform state")
+        try:
+            preprocess = Preprocessor.from_state_dict(state, model.input_shape, tcfg)
+        except ArtifactError as e:
+            raise ArtifactError(f"{layout.transform}: {e}") from None
+        return cls.compose(cfg["model"], model, objective, preprocess, tcfg, data_info=cfg.get("data", {}),
+                           run_dir=run_dir, history=read_metrics(layout.metrics))
+
+
+def upgrade_state_dict(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Weights written by earlier versions under their old names: a VAE's ``log_sigma`` now belongs to its
+    likelihood (``likelihood.log_sigma``)."""
+    if "log_sigma" in tensors and "likelihood.log_sigma" in model.state_dict():
+        tensors = {("likelihood.log_sigma" if k == "log_sigma" else k): v for k, v in tensors.items()}
+    return tensors
+
+
+def load(run_dir: str | os.PathLike) -> TrainedModel:
+    """Rebuild a trained model from its run directory (JSON config, then safetensors weights)."""
+    return TrainedModel.load(run_dir)

@@ -1,0 +1,79 @@
+"""The training configuration: epochs, batches, optimiser, split, scaling, schedule, device and streaming."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..config import Config, option, positive
+from ..data.scaling import SCALINGS
+from ..errors import ConfigError
+from ..registry import Registry
+
+#: learning-rate schedules: epoch (1-based), epochs -> multiplier of the base rate
+LR_SCHEDULES: Registry = Registry("learning-rate schedule")
+
+
+@dataclass(frozen=True)
+class TrainConfig(Config):
+    epochs: int = option(20, "number of passes over the training set")
+    batch_size: int = option(128, "examples per optimiser step")
+    lr: float = option(1e-3, "Adam learning rate")
+    weight_decay: float = option(0.0, "Adam weight decay")
+    seed: int = option(0, "seed for the split, initialisation, shuffling and corruption")
+    patience: int = option(10, "stop after this many epochs without a better validation loss (0: never)")
+    val_fraction: float = option(0.1, "fraction of the data held out for validation")
+    test_fraction: float = option(0.1, "fraction of the data held out for testing")
+    scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none, "
+                          "log (non-negative data such as energies), fractions (non-negative deposits: shape as "
+                          "log-scaled fractions of the total, plus the total as one more feature), median (each "
+                          "example divided by its own median, e.g. spectra; sigma scaled the same)", SCALINGS)
+    lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
+                              "a hundredth of it at the last epoch; finer fits at the end)", LR_SCHEDULES)
+    threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
+    precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, bf16 "
+                            "autocast (CPU or GPU; faster on CPUs with bf16 instructions; losses stay fp32) or fp16 "
+                            "autocast with a gradient scaler (GPU only)", ("fp32", "bf16", "fp16"))
+    device: str = option("cpu", "where to train: cpu, cuda (an error when no GPU is visible) or auto (cuda when "
+                         "available); the trained model is saved and used on the CPU", ("cpu", "cuda", "auto"))
+    stream: bool = option(False, "stream the training data from an .npy or HDF5 file in shuffled chunks instead "
+                          "of loading it (for data larger than memory; unconditional models, no sigma / mask)")
+    chunk_size: int = option(8192, "--stream: rows per chunk read from the file")
+    buffer_chunks: int = option(4, "--stream: chunks held and shuffled together (memory ~ buffer_chunks * "
+                                "chunk_size rows)")
+
+    #: settings that may change when a run is resumed (they do not change what the run computes)
+    fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads", "device")
+
+    def validate(self) -> None:
+        positive(self, "epochs", "batch_size", "lr", "chunk_size", "buffer_chunks")
+        if self.patience < 0 or self.threads < 0:
+            raise ConfigError("patience and threads must be >= 0")
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
+                and self.val_fraction + self.test_fraction < 1):
+            raise ConfigError(
+                f"val_fraction ({self.val_fraction}) and test_fraction ({self.test_fraction}) must be in [0, 1) "
+                "and leave data for training"
+            )
+
+
+def _constant(epoch: int, epochs: int) -> float:
+    return 1.0
+
+
+def _cosine(epoch: int, epochs: int) -> float:
+    """A cosine from 1 at the first epoch down to 0.01 at the last (Loshchilov & Hutter 2017, no restarts)."""
+    if epochs <= 1:
+        return 1.0
+    t = (epoch - 1) / (epochs - 1)
+    return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t))
+
+
+LR_SCHEDULES.register("constant", _constant)
+LR_SCHEDULES.register("cosine", _cosine)
+
+
+def lr_factor(config: TrainConfig, epoch: int) -> float:
+    """Learning-rate multiplier for 1-based ``epoch`` under the config's schedule."""
+    return LR_SCHEDULES.get(config.lr_schedule)(epoch, config.epochs)
