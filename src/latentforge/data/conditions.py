@@ -132,11 +132,15 @@ class VectorConditioner(Conditioner):
         self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])
 
 
+#: the ``condition`` of an unconditional model
+NO_CONDITION = "none"
+
+
 class ConditionChoices:
     """The values of a model's ``condition`` option: ``none`` and every registered condition kind."""
 
     def __iter__(self) -> Iterator[str]:
-        return iter(["none", *CONDITIONS.names()])
+        return iter([NO_CONDITION, *CONDITIONS.names()])
 
     def __contains__(self, name: object) -> bool:
         return name in list(self)

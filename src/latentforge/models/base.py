@@ -18,6 +18,7 @@ import math
 import torch
 from torch import nn
 
+from ..data.conditions import NO_CONDITION
 from ..errors import ConfigError
 
 
@@ -60,7 +61,7 @@ class ConfiguredModel(nn.Module):
         self.config = config
         self.input_shape = tuple(config.input_shape)
         self.latent_dim = config.latent_dim
-        self.condition_dim = config.condition_dim if getattr(config, "condition", "none") != "none" else 0
+        self.condition_dim = config.condition_dim if getattr(config, "condition", NO_CONDITION) != NO_CONDITION else 0
 
     @property
     def n_features(self) -> int:

@@ -20,7 +20,7 @@ from torch import nn
 from dataclasses import dataclass
 
 from ..config import Config, option, positive, widths
-from ..data.conditions import CONDITION_CHOICES
+from ..data.conditions import CONDITION_CHOICES, NO_CONDITION
 from ..errors import ConfigError
 from ..nn import ACTIVATIONS, MLP, activation, conv_sizes
 from ..registry import Registry
@@ -55,7 +55,7 @@ class MLPGANConfig(Config):
         widths(self, "input_shape")
         if not 0 <= self.dropout < 1 or not 0 <= self.ema_decay < 1:
             raise ConfigError("dropout and ema_decay must lie in [0, 1)")
-        if self.condition != "none" and self.input_shape and self.condition_dim <= 0:
+        if self.condition != NO_CONDITION and self.input_shape and self.condition_dim <= 0:
             raise ConfigError("a conditional model needs condition_dim > 0 (it is filled in from the data)")
 
 

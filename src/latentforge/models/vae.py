@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..config import Config, option, positive, widths
-from ..data.conditions import CONDITION_CHOICES
+from ..data.conditions import CONDITION_CHOICES, NO_CONDITION
 from ..errors import ConfigError
 from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation
 from .base import ConfiguredModel, HasPosterior, HasPrior, with_condition
@@ -47,7 +47,7 @@ class VAEConfig(Config):
         positive(self, "latent_dim", "sigma")
         widths(self, "hidden")
         widths(self, "input_shape")
-        if self.condition != "none" and self.input_shape and self.condition_dim <= 0:
+        if self.condition != NO_CONDITION and self.input_shape and self.condition_dim <= 0:
             raise ConfigError("a conditional model needs condition_dim > 0 (it is filled in from the data)")
 
 

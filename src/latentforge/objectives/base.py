@@ -60,6 +60,11 @@ class Objective:
     def __init__(self, config=None):
         self.config = config or self.config_class()
 
+    @classmethod
+    def data_options(cls, n_train: int) -> dict[str, Any]:
+        """Config values filled in from the training data (as ``condition_dim`` is for a model)."""
+        return {}
+
     # ------------------------------------------------------------------ checks
     def check_model(self, model: nn.Module) -> None:
         """Raise ConfigError when the network cannot be trained by this objective."""

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..catalog import MODELS, ModelSpec
+from ..data.conditions import NO_CONDITION
 from ..data import DATA_KEYWORDS, ArrayDataset, Conditioner, Scaler, as_dataset, check_unit_range, split_for
 from ..errors import ArtifactError, ConfigError, DataError
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, remove_stale_temporaries, save_tensors,
@@ -72,6 +73,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]], None if ds.mask is None else ds.mask[idx["train"]])
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
+    options.update(spec.objective_class.data_options(len(idx["train"])))
     mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
     data_info = {"source": ds.source, "n": stream["file"].n if stream else len(ds),
                  "example_shape": list(example_shape),
@@ -144,7 +146,7 @@ def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: Tr
     extra = [k for k in ("labels", "labels_key", "sigma_key", "ivar_key", "mask_key", "cond_key") if data_kw.get(k)]
     if extra:
         raise ConfigError(f"--stream takes the data array only; drop {', '.join(extra)} or train without --stream")
-    if condition_kind(spec, options) != "none":
+    if condition_kind(spec, options) != NO_CONDITION:
         raise ConfigError("--stream trains unconditional models only; use --condition none or train without --stream")
     f = ChunkedFile(data, key=data_kw.get("key"), channels_last=bool(data_kw.get("channels_last")))
     try:
@@ -164,14 +166,14 @@ def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: Tr
 def condition_kind(spec: ModelSpec, options: dict) -> str:
     """What the model will be conditioned on (``none`` for models without the option)."""
     if "condition" not in spec.model_config_class.field_names():
-        return "none"
+        return NO_CONDITION
     return options.get("condition", spec.default("condition"))
 
 
 def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx: np.ndarray) -> Conditioner | None:
     """The conditioner of a conditional model, fitted on the training rows; None for other models."""
     kind = condition_kind(spec, options)
-    if kind == "none":
+    if kind == NO_CONDITION:
         return None
     conditioner = Conditioner(kind)
     values = conditioner.values_of(ds)

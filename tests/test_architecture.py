@@ -1,0 +1,135 @@
+"""The shape of the code, checked on every run (diffusers keeps such checks in utils/check_*.py):
+
+- imports point one way along the data flow, package by package: no cycle;
+- no private name is imported from another package;
+- no file under src/ is longer than 400 lines;
+- no family or kind name (a model, likelihood, GAN loss, scaling, corruption, condition kind) is compared as a
+  string outside the registries that hold them: behaviour comes from classes and capabilities.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import latentforge as lf
+from latentforge.data import CORRUPTIONS, SCALINGS
+from latentforge.data.conditions import CONDITIONS
+from latentforge.models import LIKELIHOODS
+from latentforge.objectives import GAN_LOSSES
+
+SRC = Path(lf.__file__).parent
+#: the data flow, lowest first; a module may import from its own layer and the layers before it
+LAYERS = [
+    {"errors", "registry", "config"},
+    {"data"},
+    {"nn"},
+    {"models"},
+    {"objectives"},
+    {"catalog"},
+    {"train"},
+    {"io"},
+    {"analysis"},
+    {"run"},
+    {"estimator", "demo", "spectra_demo"},
+    {"cli", "__main__"},
+]
+LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}
+
+
+def modules():
+    for path in sorted(SRC.rglob("*.py")):
+        yield path, path.relative_to(SRC)
+
+
+def unit(rel: Path) -> str:
+    """The first path part: a package (data, run, ...) or a top-level module (catalog, demo, ...)."""
+    return rel.parts[0][:-3] if len(rel.parts) == 1 else rel.parts[0]
+
+
+def imports(path: Path, rel: Path):
+    """(imported unit, names, line) for every import of a latentforge module in ``path``, lazy ones included."""
+    tree = ast.parse(path.read_text())
+    package = list(rel.parts[:-1])
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1] if node.level > 1 else package
+                target = [*base, *(node.module.split(".") if node.module else [])]
+            elif node.module and node.module.split(".")[0] == "latentforge":
+                target = node.module.split(".")[1:]
+            else:
+                continue
+            if not target:  # "from . import __version__" at the top of the package
+                target = [alias.name for alias in node.names][:1]
+            yield target[0], [a.name for a in node.names], node.lineno, target
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] == "latentforge" and len(parts) > 1:
+                    yield parts[1], [], node.lineno, parts[1:]
+
+
+def test_every_unit_has_a_layer():
+    units = {unit(rel) for _, rel in modules()} - {"__init__"}
+    assert units <= set(LAYER_OF), sorted(units - set(LAYER_OF))
+
+
+def test_imports_follow_the_data_flow():
+    wrong = []
+    for path, rel in modules():
+        me = unit(rel)
+        if me == "__init__":
+            continue  # the package's public face re-exports from everywhere
+        for target, _, line, _ in imports(path, rel):
+            if target == "__version__" or target not in LAYER_OF:
+                continue
+            if LAYER_OF[target] > LAYER_OF[me]:
+                wrong.append(f"{rel}:{line} imports {target} (layer {LAYER_OF[target]} above {me}'s {LAYER_OF[me]})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_private_name_crosses_a_package():
+    wrong = []
+    for path, rel in modules():
+        me = unit(rel)
+        for target, names, line, _ in imports(path, rel):
+            if target != me:
+                wrong += [f"{rel}:{line} imports {n} from {target}" for n in names if n.startswith("_") and
+                          n != "__version__"]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_no_file_is_longer_than_400_lines():
+    long = {str(rel): n for path, rel in modules() if (n := len(path.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def kind_names() -> set[str]:
+    names = set(lf.MODELS.names()) | {"autoencoder", "vae", "gan"}
+    for registry in (LIKELIHOODS, GAN_LOSSES, SCALINGS, CORRUPTIONS, CONDITIONS):
+        names |= set(registry.names())
+    return names - {"none"}  # also the plain word of many options (--norm none); conditions use NO_CONDITION
+
+
+def test_no_family_or_kind_string_is_compared_outside_registries():
+    names = kind_names()
+    found = []
+    for path, rel in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                consts = [c.value for c in [node.left, *node.comparators]
+                          if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+                if any(c in names for c in consts):
+                    found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+            elif isinstance(node, ast.Attribute) and node.attr == "family":
+                found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("cls", [lf.MODELS.get(n).model_config_class for n in lf.MODELS] +
+                         [lf.MODELS.get(n).objective_config_class for n in lf.MODELS])
+def test_each_config_sits_beside_its_class(cls):
+    assert cls.__module__ != "latentforge.config", cls
