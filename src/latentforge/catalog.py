@@ -15,6 +15,7 @@ from .errors import ConfigError
 from .models import (DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, SpectrumVAE,
                      TiedAutoencoder)
 from .objectives import DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective, SparseObjective
+from .objectives.tcvae import TCVAEObjective
 from .registry import Registry
 
 
@@ -101,6 +102,9 @@ for _spec in [
     ModelSpec("vae", MLPVAE, ELBOObjective,
               "MLP variational autoencoder: Bernoulli or Gaussian decoder (fixed, shared or per-output sigma)"),
     ModelSpec("conv-vae", ConvVAE, ELBOObjective, "convolutional variational autoencoder, any image size"),
+    ModelSpec("beta-tcvae", MLPVAE, TCVAEObjective,
+              "MLP VAE whose KL splits into mutual information, total correlation (weighted by --beta) and "
+              "dimension-wise KL (Chen et al. 2018)"),
     ModelSpec("cvae", MLPVAE, ELBOObjective,
               "conditional VAE: encoder and decoder both see a class label or a parameter vector",
               model_defaults={"condition": "label"}),
