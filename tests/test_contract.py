@@ -28,6 +28,7 @@ TINY = {
     "vae": ({"hidden": (16,), "latent_dim": 3}, IMG),
     "conv-vae": ({"channels": (4, 8), "latent_dim": 3}, IMG),
     "cvae": ({"hidden": (16,), "latent_dim": 3, "condition_dim": 3}, IMG),
+    "beta-tcvae": ({"hidden": (16,), "latent_dim": 3, "dataset_size": 100}, IMG),
     "spectrum-vae": ({"latent_dim": 3, "channels": (4, 8), "hidden": (16, 32), "wave_min": 4000.0,
                       "wave_max": 8000.0, "max_redshift": 0.1}, SPEC),
     "gan": ({"g_hidden": (16,), "d_hidden": (16,), "latent_dim": 4}, IMG),

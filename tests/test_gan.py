@@ -182,3 +182,48 @@ def test_cli_gan_train_sample_score_evaluate(tmp_path, capsys):
     assert (out / "generator_losses.png").exists() and (out / "loss.png").exists()
     code = main(["encode", str(out), "--data", "digits", "--out", str(tmp_path / "z.npz")])
     assert code == 2 and "encode needs a model with an encoder" in capsys.readouterr().err
+
+
+def test_hinge_loss_has_a_margin():
+    from latentforge.objectives import GAN_LOSSES
+
+    hinge = GAN_LOSSES.get("hinge")()
+    real, fake = torch.tensor([1.0, 2.5]), torch.tensor([-1.0, -3.0])
+    assert hinge.discriminator(real, fake, 0.0).item() == 0.0  # beyond the margin: nothing to learn
+    inside = hinge.discriminator(torch.tensor([0.5]), torch.tensor([0.25]), 0.0).item()
+    assert inside == pytest.approx((1 - 0.5) + (1 + 0.25))
+    assert hinge.generator(torch.tensor([0.5, -1.5])).item() == pytest.approx(0.5)  # -mean D(G(z))
+    assert hinge.realness(torch.tensor([-2.0])).item() == -2.0  # scores, not probabilities
+
+
+@pytest.mark.parametrize("name,shape", [("gan", (1, 8, 8)), ("dcgan", (1, 16, 16))])
+def test_spectral_norm_holds_every_discriminator_layer_at_one(name, shape):
+    torch.manual_seed(0)
+    opts = {"g_hidden": (32,), "d_hidden": (64, 32)} if name == "gan" else {"g_channels": 4, "d_channels": 8}
+    model, _ = lf.build(name, shape, spectral_norm=True, **opts)
+    plain, _ = lf.build(name, shape, **opts)
+    model.train()
+    for _ in range(30):  # one power iteration per forward pass in training
+        model.discriminate(torch.rand(8, *shape))
+
+    def sigmas(m):
+        return [torch.linalg.matrix_norm(layer.weight.detach().flatten(1), ord=2).item()
+                for layer in m.discriminator.modules() if isinstance(layer, (torch.nn.Linear, torch.nn.Conv2d))]
+
+    assert sigmas(model) == pytest.approx([1.0] * len(sigmas(model)), abs=0.02)
+    assert max(abs(s - 1) for s in sigmas(plain)) > 0.1  # without it the layers are not normalised
+
+
+def test_cli_hinge_gan_with_spectral_norm_trains_and_reloads(tmp_path, capsys):
+    out = tmp_path / "hinge"
+    assert main(["train", "dcgan", "--data", "digits", "--loss", "hinge", "--spectral-norm", "--epochs", "1",
+                 "--g-channels", "8", "--d-channels", "8", "--out", str(out), "--no-progress"]) == 0
+    run = lf.load(out)
+    assert run.objective.config.loss == "hinge" and run.model.config.spectral_norm
+    x = np.random.default_rng(0).uniform(0, 16, size=(4, 8, 8)).astype(np.float32)
+    assert run.score(x).shape == (4,)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["train", "dcgan", "--help"])
+    text = capsys.readouterr().out
+    assert "--spectral-norm" in text and "hinge" in text

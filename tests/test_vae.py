@@ -262,3 +262,36 @@ def test_hurdle_vae_learns_sparsity_and_its_samples_contain_exact_zeros():
     assert 0.4 < nz.mean() < 0.6 and 0.06 < nz.std() < 0.16  # uniform(0.3, 0.7): mean 0.5, std 0.115
     mean, std = run.predict(x[:50], samples=20)
     assert mean.shape == (50, d) and np.all(std > 0)
+
+
+def test_tcvae_parts_add_up_to_the_kl_and_see_correlation():
+    from latentforge.objectives.tcvae import kl_decomposition
+    from latentforge.models.distributions import standard_normal_log_prob
+
+    g = torch.Generator().manual_seed(0)
+    mean = torch.randn(800, 2, generator=g)
+    q = DiagonalGaussian(mean, torch.full((800, 2), np.log(0.05 ** 2)))
+    z = q.sample(g)
+    for n in (0, 10_000):  # over the batch as the dataset, and MWS for a batch of a larger dataset
+        parts = kl_decomposition(q, z, n)
+        total = parts["mi"] + parts["tc"] + parts["dim_kl"]
+        torch.testing.assert_close(total, q.log_prob(z) - standard_normal_log_prob(z))
+    independent = kl_decomposition(q, z, 0)["tc"].mean().item()
+    tied = mean.clone()
+    tied[:, 1] = tied[:, 0]  # the second code copies the first: total correlation
+    qt = DiagonalGaussian(tied, q.logvar)
+    correlated = kl_decomposition(qt, qt.sample(g), 0)["tc"].mean().item()
+    assert independent < 0.6 and correlated > independent + 1.5, (independent, correlated)
+
+
+def test_tcvae_beta_lowers_the_total_correlation(digits, tmp_path, capsys):
+    common = dict(latent_dim=6, hidden=(128,), epochs=25, batch_size=128, seed=0, progress=False)
+    plain = lf.train("beta-tcvae", digits, beta=1.0, **common).evaluate(digits, "test", k=20)
+    strong = lf.train("beta-tcvae", digits, beta=8.0, **common).evaluate(digits, "test", k=20)
+    assert strong["tc"] < 0.5 * plain["tc"], (plain["tc"], strong["tc"])
+    assert main(["train", "beta-tcvae", "--data", "digits", "--epochs", "1", "--latent-dim", "3", "--out",
+                 str(tmp_path / "tc"), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "tc"), "--data", "digits", "--k", "5"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert {"tc", "mi", "dim_kl", "elbo"} <= set(m) and m["beta"] == 6.0

@@ -47,6 +47,8 @@ class MLPGANConfig(Config):
     condition_dim: int = option(0, "length of the condition vector (filled in from the data)")
     ema_decay: float = option(0.0, "keep an exponential moving average of the generator's weights for sampling "
                               "(e.g. 0.999; 0: off)")
+    spectral_norm: bool = option(False, "spectral normalisation of every discriminator layer (Miyato et al. 2018): "
+                                 "each layer's largest singular value held at 1, so the critic is 1-Lipschitz")
 
     def validate(self) -> None:
         positive(self, "latent_dim")
@@ -70,6 +72,7 @@ class DCGANConfig(Config):
     output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], or sigmoid",
                          GENERATOR_OUTPUTS)
     ema_decay: float = option(0.0, "exponential moving average of the generator's weights for sampling (0: off)")
+    spectral_norm: bool = option(False, "spectral normalisation of every discriminator layer (Miyato et al. 2018)")
 
     def validate(self) -> None:
         positive(self, "latent_dim", "g_channels", "d_channels")
@@ -93,7 +96,12 @@ class GAN(ConfiguredModel, Decodes, HasPrior, Discriminates):
         self.output_map = GENERATOR_OUTPUTS.get(config.output)
 
     def _finish(self) -> None:
-        """Called by subclasses once ``generator`` exists: add the EMA copy when asked for."""
+        """Called by subclasses once both networks exist: spectral normalisation of the discriminator's layers
+        and the EMA copy of the generator, when asked for."""
+        if self.config.spectral_norm:
+            for m in list(self.discriminator.modules()):
+                if isinstance(m, (nn.Linear, nn.Conv2d)):
+                    nn.utils.parametrizations.spectral_norm(m)
         if self.config.ema_decay > 0:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
             self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))

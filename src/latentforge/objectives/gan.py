@@ -31,7 +31,8 @@ COLLAPSE_RATIO = 0.35
 @dataclass(frozen=True)
 class GANConfig(Config):
     loss: str = option("ns", "the game: ns (non-saturating generator, maximise log D(G(z))), minimax (minimise "
-                       "log(1 - D(G(z)))), or wgan-gp (Wasserstein critic with gradient penalty)", GAN_LOSSES)
+                       "log(1 - D(G(z)))), wgan-gp (Wasserstein critic with gradient penalty) or hinge (margin "
+                       "loss; pair it with --spectral-norm)", GAN_LOSSES)
     lr_g: float = option(2e-4, "generator learning rate (Adam)")
     lr_d: float = option(2e-4, "discriminator / critic learning rate (Adam)")
     beta1: float = option(0.5, "Adam beta1 of both optimisers")

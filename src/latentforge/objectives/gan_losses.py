@@ -6,6 +6,8 @@
 ``minimax``  the literal game: G minimises log(1 - D(G(z))), whose gradient vanishes when D wins
 ``wgan-gp``  Wasserstein critic with gradient penalty (Gulrajani et al. 2017): critic E[C(G(z))] - E[C(x)]
              + lambda E[(||grad C(x_hat)||_2 - 1)^2], generator -E[C(G(z))]
+``hinge``    hinge loss (Lim & Ye 2017; Miyato et al. 2018, with spectral normalisation): D minimises
+             E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], G minimises -E[D(G(z))]
 """
 
 from __future__ import annotations
@@ -84,3 +86,18 @@ class WassersteinGPLoss(GANLoss):
     def penalty(self, critic, real, fake, generator):
         with torch.enable_grad():  # the penalty differentiates the critic, also during evaluation
             return gradient_penalty(critic, real, fake, generator=generator)
+
+
+@GAN_LOSSES.add("hinge")
+class HingeLoss(GANLoss):
+    critic = True  # raw scores, not probabilities; real above +1, fake below -1 at the margin
+    alternative = "--spectral-norm, a lower --lr-d"
+
+    def discriminator(self, real, fake, label_smoothing):
+        return torch.relu(1.0 - real).mean() + torch.relu(1.0 + fake).mean()
+
+    def generator(self, fake):
+        return -fake.mean()
+
+    def accuracy(self, real, fake):  # the margin's sign tells real (> 0) from fake (< 0)
+        return 0.5 * ((real > 0).float().mean() + (fake < 0).float().mean())
