@@ -133,3 +133,21 @@ def test_no_family_or_kind_string_is_compared_outside_registries():
                          [lf.MODELS.get(n).objective_config_class for n in lf.MODELS])
 def test_each_config_sits_beside_its_class(cls):
     assert cls.__module__ != "latentforge.config", cls
+
+
+def test_public_library_functions_and_classes_have_docstrings():
+    import importlib
+    import inspect
+    import pkgutil
+
+    missing = []
+    for info in pkgutil.walk_packages(lf.__path__, "latentforge."):
+        if info.name.endswith("__main__") or ".cli" in info.name:
+            continue
+        mod = importlib.import_module(info.name)
+        for name, obj in vars(mod).items():
+            if name.startswith("_") or getattr(obj, "__module__", None) != mod.__name__:
+                continue
+            if (inspect.isclass(obj) or inspect.isfunction(obj)) and not (obj.__doc__ or "").strip():
+                missing.append(f"{mod.__name__}.{name}")
+    assert not missing, missing

@@ -118,6 +118,7 @@ def check_type(obj: Any, name: str, tp: Any, value: Any) -> None:
 
 
 def is_tuple_type(tp: Any) -> bool:
+    """True for ``tuple`` and ``tuple[int, ...]`` annotations."""
     return tp is tuple or typing.get_origin(tp) is tuple
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 
 def pca_reconstruction(train: np.ndarray, test: np.ndarray, k: int) -> np.ndarray:
+    """PCA with ``k`` components fitted on ``train`` (N, D); the reconstruction of ``test`` (M, D) (Pearson 1901; scikit-learn's PCA)."""
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=min(k, train.shape[1], len(train)), random_state=0).fit(train)

@@ -15,6 +15,10 @@ from .plots import image_grid, latent_scatter, save_figure
 
 def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, pair: list[int] | None = None,
             sets: list[int] | None = None, param_key: str | None = None, seed: int = 0) -> dict[str, Any]:
+    """Run the latent tools on ``ds`` and write their PNGs, ``interpolation.npz`` and ``summary.json`` into ``out``;
+    returns the summary. Scatter, traversal (images), interpolation (linear and slerp), arithmetic on labelled
+    sets and a probe of a per-example parameter, each where the model and data allow. Raises ConfigError /
+    DataError for indices, labels or parameters that do not fit the data."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"model": run.name, "n": len(ds), "files": []}

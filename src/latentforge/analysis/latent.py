@@ -18,6 +18,7 @@ from .plots import image_grid, latent_scatter, project_2d
 
 
 def has_encoder(run) -> bool:
+    """True when the run can encode data (an autoencoder or a VAE; a GAN cannot)."""
     return run.can("encoding")
 
 
@@ -27,6 +28,7 @@ def codes_of(run, data: Any) -> np.ndarray:
 
 
 def scatter_figure(run, data: Any, labels: np.ndarray | None = None, method: str = "pca"):
+    """2-D scatter of the codes of ``data`` coloured by label (PCA or t-SNE above two dimensions)."""
     z = codes_of(run, data)
     labels = labels if labels is not None else getattr(data, "y", None)
     if method not in ("pca", "tsne"):
@@ -164,4 +166,5 @@ def probe_walk(run, data: Any, target: np.ndarray, *, steps: int = 9, span: floa
 
 
 def strip_figure(x: np.ndarray, title: str, ncols: int | None = None):
+    """A row of images (N, C, H, W) as one figure."""
     return image_grid(x, ncols=ncols or len(x), title=title)

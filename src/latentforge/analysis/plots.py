@@ -15,6 +15,7 @@ from ..io import atomic_write_bytes  # noqa: E402
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> None:
+    """Write a matplotlib figure as a PNG (atomically) and close it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
@@ -22,6 +23,7 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> None:
 
 
 def loss_curve(history: list[dict]):
+    """Per-epoch training (and validation) loss per example against the epoch."""
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     epochs = [r["epoch"] for r in history]
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):

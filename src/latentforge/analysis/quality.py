@@ -91,12 +91,14 @@ def train_classifier(x: np.ndarray, labels: np.ndarray, *, seed: int = 0, epochs
 
 
 def save_classifier(path: str | os.PathLike, model: FeatureClassifier, info: dict[str, Any]) -> None:
+    """Keep the feature classifier at ``path``: weights as safetensors, its description as JSON."""
     path = Path(path)
     save_tensors(path / "classifier.safetensors", model.state_dict())
     write_json(path / "classifier.json", {"format": "latentforge-feature-classifier", **info})
 
 
 def load_classifier(path: str | os.PathLike) -> tuple[FeatureClassifier, dict[str, Any]]:
+    """The feature classifier kept at ``path`` (safetensors + JSON); ArtifactError for a foreign or damaged one."""
     path = Path(path)
     info = read_json(path / "classifier.json", "feature classifier description")
     if info.get("format") != "latentforge-feature-classifier":

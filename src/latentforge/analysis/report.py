@@ -164,6 +164,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
 
 
 def lt_baselines(run, train, test, classifier, seed: int):
+    """The classical baselines table (see ``analysis.baselines.baseline_table``)."""
     from .baselines import baseline_table
 
     return baseline_table(run, train, test, seed=seed, classifier=classifier)
@@ -183,6 +184,7 @@ def _two_different(ds):
 
 
 def write_report(run, data: Any = None, out: str | Path | None = None, **kw) -> Path:
+    """Write the run's report (``report.html`` in the run directory unless ``out``) atomically; returns its path."""
     out = Path(out) if out else (RunLayout(run.run_dir).report if run.run_dir else Path("report.html"))
     atomic_write_bytes(out, build_report(run, data, **kw).encode("utf-8"))
     return out

@@ -116,6 +116,8 @@ def response(data: dict, bins: int = 6) -> list[dict[str, float]]:
 
 
 def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
+    """Separation power of every observable, the classifier AUC and the response / resolution of reference
+    and generated showers (dicts with ``showers`` (N, cells) and ``incident_energies`` (N, 1))."""
     sep = separation_table(ref, gen)
     return {"separation_power": sep, "auc": classifier_auc(ref["showers"], gen["showers"], ref["incident_energies"],
                                                             gen["incident_energies"], seed=seed),
@@ -124,6 +126,7 @@ def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
 
 
 def histogram_figure(ref: dict, gen: dict, names: list[str] | None = None):
+    """Normalised histograms of each observable, reference against generated, with its separation power."""
     import matplotlib.pyplot as plt
 
     o_ref = observables(ref["showers"], ref["incident_energies"])

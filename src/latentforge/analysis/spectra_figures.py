@@ -9,6 +9,7 @@ from .spectra_metrics import SNR_BINS, calibration_curve, snr_bin_labels
 
 
 def denoise_figure(wave, noisy, clean, vae, sg, mask, snr, path):
+    """Three held-out spectra (low, middle, high S/N): noisy input, Savitzky-Golay, clean truth and the VAE."""
     order = np.argsort(snr)
     picks = [order[len(order) // 10], order[len(order) // 2], order[-len(order) // 10]]
     fig, axes = plt.subplots(len(picks), 1, figsize=(11, 2.6 * len(picks)), squeeze=False)
@@ -27,6 +28,7 @@ def denoise_figure(wave, noisy, clean, vae, sg, mask, snr, path):
 
 
 def table_figure(table, path):
+    """chi2 per pixel and PSNR of each denoising method per S/N bin."""
     methods = list(next(iter(table.values())))
     bins = [b for b in table if b != "all"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
@@ -45,6 +47,7 @@ def table_figure(table, path):
 
 
 def calibration_figure(clean, mean, std, mean_lat, std_lat, post, post_std, keep, snr, path):
+    """Observed against nominal coverage of the central predictive intervals (all, and per S/N bin)."""
     fig, ax = plt.subplots(figsize=(5, 5))
     lv, obs = calibration_curve(clean, mean, std, keep)
     ax.plot(lv, obs, marker="o", color="tab:red", label="latent draws + decoder sigma (all)")
@@ -68,6 +71,7 @@ def calibration_figure(clean, mean, std, mean_lat, std_lat, post, post_std, keep
 
 
 def inpaint_figure(wave, noisy, clean, vae, interp, mask, path):
+    """The widest masked run of one spectrum filled by the VAE and by linear interpolation, with the truth."""
     # the spectrum whose widest masked run has the largest clean variation
     best, best_span = None, -1.0
     for i in range(min(len(mask), 300)):
@@ -97,6 +101,7 @@ def inpaint_figure(wave, noisy, clean, vae, interp, mask, path):
 
 
 def probe_figure(probes, path):
+    """Held-out R^2 of a linear probe from the latent space to each physical parameter."""
     names = list(probes)
     fig, ax = plt.subplots(figsize=(7, 3.4))
     ax.bar(names, [max(probes[n]["r2_heldout"], 0) for n in names], color="tab:purple")
@@ -109,6 +114,7 @@ def probe_figure(probes, path):
 
 
 def walk_figure(wave, walk_x, pred, z_med, path):
+    """Spectra decoded along the latent line-strength direction (whole range and around H-alpha)."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": [2, 1]})
     colors = plt.cm.viridis(np.linspace(0, 1, len(walk_x)))
     ha = 6562.8 * (1 + z_med)
@@ -126,6 +132,7 @@ def walk_figure(wave, walk_x, pred, z_med, path):
 
 
 def outlier_figure(score, flags, auc, path):
+    """The negative ELBO of normal and broad-line spectra, and its ROC curve."""
     from sklearn.metrics import roc_curve
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))

@@ -91,6 +91,7 @@ def measured_snr(flux: np.ndarray, sigma: np.ndarray, mask: np.ndarray) -> np.nd
 
 
 def snr_bin_labels(bins=SNR_BINS) -> list[str]:
+    """Labels such as ``3-6`` for consecutive S/N bin edges."""
     return [f"{lo:g}-{hi:g}" for lo, hi in zip(bins[:-1], bins[1:])]
 
 

@@ -20,12 +20,14 @@ def _load_and_select(a):
 
 
 def cmd_encode(a) -> int:
+    """``latentforge encode``."""
     run, ds = _load_and_select(a)
     save_npz(a.out, z=run.encode(ds), labels=ds.y)
     return 0
 
 
 def cmd_reconstruct(a) -> int:
+    """``latentforge reconstruct``."""
     run, ds = _load_and_select(a)
     cond = parse_condition(a.condition)
     if a.with_data:
@@ -40,6 +42,7 @@ def cmd_reconstruct(a) -> int:
 
 
 def cmd_sample(a) -> int:
+    """``latentforge sample``."""
     from ..analysis import image_grid, save_figure
     from ..run import load
 
@@ -58,6 +61,7 @@ def cmd_sample(a) -> int:
 
 
 def cmd_denoise(a) -> int:
+    """``latentforge denoise``."""
     from ..analysis import psnr
 
     run, ds = _load_and_select(a)
@@ -73,6 +77,7 @@ def cmd_denoise(a) -> int:
 
 
 def cmd_score(a) -> int:
+    """``latentforge score``."""
     run, ds = _load_and_select(a)
     score = run.score(ds, parse_condition(a.condition))
     kind = "critic_score" if run.objective.game.critic else "p_real"
@@ -85,6 +90,7 @@ def cmd_score(a) -> int:
 
 
 def cmd_inpaint(a) -> int:
+    """``latentforge inpaint``."""
     from ..analysis.inversion import inpaint, inpaint_summary, masks_for
 
     run, ds = _load_and_select(a)
@@ -102,6 +108,7 @@ def cmd_inpaint(a) -> int:
 
 
 def cmd_explore(a) -> int:
+    """``latentforge explore``."""
     from ..analysis import explore
 
     run, ds = _load_and_select(a)
@@ -112,6 +119,7 @@ def cmd_explore(a) -> int:
 
 
 def cmd_report(a) -> int:
+    """``latentforge report``."""
     from ..analysis.report import write_report
     from ..run import load
 
@@ -121,6 +129,7 @@ def cmd_report(a) -> int:
 
 
 def cmd_evaluate(a) -> int:
+    """``latentforge evaluate``."""
     from ..run import load
 
     run = load(a.run_dir)
@@ -139,6 +148,7 @@ def cmd_evaluate(a) -> int:
 
 
 def cmd_info(a) -> int:
+    """``latentforge info``."""
     from ..run import load
 
     print_json(load(a.run_dir).info())
@@ -146,6 +156,7 @@ def cmd_info(a) -> int:
 
 
 def cmd_datasets(a) -> int:
+    """``latentforge datasets``."""
     from ..data import dataset_table
 
     rows = dataset_table()
@@ -162,6 +173,7 @@ def cmd_datasets(a) -> int:
 
 
 def cmd_demo(a) -> int:
+    """``latentforge demo``."""
     if a.spectra:
         from ..spectra_demo import run_spectra_demo
 
@@ -176,6 +188,7 @@ def cmd_demo(a) -> int:
 
 
 def cmd_simulate(a) -> int:
+    """``latentforge simulate``."""
     import time
 
     from ..data.simulators import ShowerSimulator, SpectrumSimulator, write_showers, write_spectra

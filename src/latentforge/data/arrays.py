@@ -121,6 +121,8 @@ def as_examples(x: np.ndarray, *, channels_last: bool = False, what: str = "data
 
 
 def check_arrays(x: np.ndarray, y: np.ndarray | None, *, what: str = "data"):
+    """``x`` as float32 examples and ``y`` as one label per example; DataError names NaN / Inf values (with
+    the first bad row), labels of the wrong shape or length, and NaN labels."""
     x = as_examples(x, what=what)
     bad = ~np.isfinite(x)
     if bad.any():

@@ -91,6 +91,7 @@ DATASETS.register("fashion-mnist", BuiltinDataset(
 
 
 def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of a built-in dataset by name; DataError for an unknown or uninstalled one."""
     spec = DATASETS.get(name)
     if not spec.available():
         raise DataError(f"built-in dataset {name!r} is not installed on this machine; install it with: "
@@ -99,6 +100,7 @@ def load_builtin(name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def dataset_table() -> list[dict]:
+    """One row per built-in dataset: name, size, shape, source, licence, whether it is installed."""
     rows = []
     for name in DATASETS:
         s = DATASETS.get(name)

@@ -25,6 +25,7 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def file_kind(path: str | os.PathLike) -> str:
+    """npy, npz, hdf5, fits or idx from a file name; DataError for anything else."""
     name = Path(path).name.lower()
     if name.endswith(".gz"):
         name = name[:-3]
@@ -183,6 +184,7 @@ class _container:
 
 
 def zipfile_error() -> type[Exception]:
+    """zipfile's BadZipFile, imported when needed."""
     import zipfile
 
     return zipfile.BadZipFile

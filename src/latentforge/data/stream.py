@@ -222,4 +222,5 @@ class ChunkStream:
 
 
 def is_stream(data) -> bool:
+    """True for data read chunk by chunk from a file."""
     return isinstance(data, ChunkStream)

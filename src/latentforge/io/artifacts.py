@@ -81,10 +81,12 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """``obj`` as indented JSON, written atomically."""
     atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Parsed JSON of ``path``; ArtifactError for a missing, unreadable or invalid file."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: missing {what}")
@@ -98,6 +100,7 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
 
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
                  metadata: dict[str, str] | None = None) -> None:
+    """Tensors (moved to the CPU) as a safetensors file, written atomically."""
     clean = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     atomic_write_bytes(path, st_save(clean, metadata=metadata))
 
@@ -137,6 +140,7 @@ def write_npz(path: str | os.PathLike, **arrays) -> list[str]:
 
 
 def append_jsonl(path: str | os.PathLike, obj: dict) -> None:
+    """Append one JSON object as a line (metrics of an epoch)."""
     try:
         with open(path, "a") as f:
             f.write(json.dumps(obj) + "\n")
@@ -145,10 +149,12 @@ def append_jsonl(path: str | os.PathLike, obj: dict) -> None:
 
 
 def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Rows as JSON lines, written atomically."""
     atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
 
 def check_run_config(cfg: Any, path: Path) -> dict:
+    """The run configuration if it is one latentforge can read; ArtifactError naming what is wrong otherwise."""
     if not isinstance(cfg, dict) or cfg.get("format") != RUN_FORMAT:
         raise ArtifactError(f"{path}: not a latentforge run configuration (no format tag {RUN_FORMAT!r})")
     version = cfg.get("version", 0)

@@ -66,6 +66,7 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------- log-likelihoods
 def sum_features(per_point: torch.Tensor, n_feature_dims: int) -> torch.Tensor:
+    """Sum over the last ``n_feature_dims`` axes (the features of an example)."""
     return per_point.flatten(-n_feature_dims).sum(-1)
 
 

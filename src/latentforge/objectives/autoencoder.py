@@ -48,6 +48,7 @@ SPARSITY_PENALTIES.register("l1", lambda z, c: l1_activity(z))
 
 
 def kl_code_penalty(z: torch.Tensor, config) -> torch.Tensor:
+    """sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j)) with rho the config's target sparsity."""
     return kl_sparsity(z, config.target_sparsity)
 
 

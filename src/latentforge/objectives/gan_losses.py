@@ -56,6 +56,8 @@ class GANLoss:
 
 @GAN_LOSSES.add("ns")
 class NonSaturatingLoss(GANLoss):
+    """D: BCE on logits (one-sided label smoothing possible); G: maximise log D(G(z)) (Goodfellow et al. 2014)."""
+
     def discriminator(self, real, fake, label_smoothing):
         return discriminator_bce(real, fake, 1.0 - label_smoothing)
 
@@ -65,6 +67,8 @@ class NonSaturatingLoss(GANLoss):
 
 @GAN_LOSSES.add("minimax")
 class MinimaxLoss(NonSaturatingLoss):
+    """The literal game: G minimises log(1 - D(G(z))); its gradient vanishes while D rejects the samples."""
+
     alternative = "--loss ns"
 
     def generator(self, fake):
@@ -73,6 +77,8 @@ class MinimaxLoss(NonSaturatingLoss):
 
 @GAN_LOSSES.add("wgan-gp")
 class WassersteinGPLoss(GANLoss):
+    """Wasserstein critic with a gradient penalty at random interpolates (Gulrajani et al. 2017)."""
+
     critic = True
     per_sample_penalty = True
     alternative = "a larger --gp-weight"
@@ -90,6 +96,8 @@ class WassersteinGPLoss(GANLoss):
 
 @GAN_LOSSES.add("hinge")
 class HingeLoss(GANLoss):
+    """Margin loss on raw scores (Lim & Ye 2017; Miyato et al. 2018)."""
+
     critic = True  # raw scores, not probabilities; real above +1, fake below -1 at the margin
     alternative = "--spectral-norm, a lower --lr-d"
 

@@ -34,6 +34,8 @@ class Capability:
 
 
 class Encoding(Capability):
+    """Capability: encode and reconstruct: models with an encoder."""
+
     needs = "a model with an encoder (an autoencoder or a VAE)"
 
     @staticmethod
@@ -53,6 +55,8 @@ class Encoding(Capability):
 
 
 class Decoding(Capability):
+    """Capability: decode codes to data: models with a decoder or generator."""
+
     needs = "a model with a decoder or a generator"
 
     @staticmethod
@@ -74,6 +78,8 @@ class Decoding(Capability):
 
 
 class Sampling(Capability):
+    """Capability: sample from the prior: VAEs and GANs."""
+
     needs = "a model with a prior (a VAE) or a generator (a GAN)"
 
     @staticmethod
@@ -91,6 +97,8 @@ class Sampling(Capability):
 
 
 class Posterior(Capability):
+    """Capability: predictive uncertainty, denoising given measurement errors, importance-sampled likelihood: VAEs."""
+
     needs = "a model with a prior and a probabilistic decoder (a VAE)"
 
     @staticmethod
@@ -162,6 +170,8 @@ class Posterior(Capability):
 
 
 class Scoring(Capability):
+    """Capability: the discriminator's verdict on data: GANs."""
+
     needs = "a GAN's discriminator"
 
     @staticmethod
@@ -176,6 +186,8 @@ class Scoring(Capability):
 
 
 class Corrupting(Capability):
+    """Capability: corrupt data as in training: denoising autoencoders."""
+
     needs = "a model trained on corrupted inputs (a denoising autoencoder)"
 
     @staticmethod

@@ -34,6 +34,7 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
 
 
 def check_precision(precision: str, device: torch.device) -> None:
+    """ConfigError for fp16 without a GPU."""
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("--precision fp16 needs a CUDA GPU (it runs with a gradient scaler there); on a CPU use "
                           "--precision bf16 or fp32")
@@ -109,6 +110,7 @@ _DIST = Dist()
 
 
 def current() -> Dist:
+    """The process group this process trains in (one process unless under torchrun)."""
     return _DIST
 
 
@@ -136,6 +138,7 @@ def setup_distributed(device_name: str) -> tuple[Dist, torch.device]:
 
 
 def teardown_distributed() -> None:
+    """Leave the process group this module joined (if it did)."""
     global _DIST
     if _DIST.owns_group and torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()

@@ -140,6 +140,7 @@ class ShowerSimulator:
 
 
 def layer_slices() -> list[slice]:
+    """The slice of each layer's cells in a flattened shower of ``N_CELLS``."""
     out, start = [], 0
     for rows, cols, _, _ in LAYERS:
         out.append(slice(start, start + rows * cols))
@@ -172,6 +173,7 @@ def write_showers(path: str | os.PathLike, data: dict) -> None:
 
 
 def read_showers(path: str | os.PathLike) -> dict:
+    """A shower file written by ``write_showers`` as a dict of arrays (energies in GeV)."""
     import h5py
 
     try:

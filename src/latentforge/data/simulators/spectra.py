@@ -258,6 +258,7 @@ def read_spectra(path: str | os.PathLike) -> dict[str, np.ndarray]:
 
 
 def is_spectra_file(path: str | os.PathLike) -> bool:
+    """True for an HDF5 file written by ``write_spectra`` (it holds the clean truth)."""
     s = str(path)
     if not s.lower().endswith((".h5", ".hdf5")) or not os.path.exists(s):
         return False
