@@ -76,10 +76,26 @@ def test_vectors_and_channels_first_and_channels_last(tmp_path, rng):
     c = rng.random((4, 3, 9, 5))
     assert lf.load_dataset(_save(tmp_path / "c.npy", c)).x.shape == (4, 3, 9, 5)
     last = rng.random((4, 9, 5, 3))
-    with pytest.raises(DataError, match="channels-last"):
-        lf.load_dataset(_save(tmp_path / "l.npy", last))
-    ds = lf.load_dataset(tmp_path / "l.npy", channels_last=True)
+    ds = lf.load_dataset(_save(tmp_path / "l.npy", last))  # the smallest axis, last: channels last
+    assert ds.x.shape == (4, 3, 9, 5) and ds.info["layout"] == "channels last"
     np.testing.assert_allclose(ds.x[:, 2], last[..., 2].astype(np.float32))
+    assert lf.load_dataset(tmp_path / "l.npy", channels_last=False).x.shape == (4, 9, 5, 3)  # as asked
+
+
+@pytest.mark.parametrize("bands", [1, 2, 3, 4, 5, 12])
+def test_channels_last_images_are_read_the_same_way_for_any_band_count(tmp_path, rng, bands):
+    cube = rng.random((6, 16, 16, bands)).astype(np.float32)
+    ds = lf.load_dataset(_save(tmp_path / "c.npy", cube))
+    assert ds.x.shape == (6, bands, 16, 16)
+    np.testing.assert_array_equal(ds.x[:, -1], cube[..., -1])
+    first = np.moveaxis(cube, -1, 1)
+    assert lf.load_dataset(_save(tmp_path / "f.npy", first)).x.shape == (6, bands, 16, 16)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 8, 8), (3, 5, 9, 5)])
+def test_a_shape_that_does_not_tell_the_layout_is_refused_naming_the_flags(tmp_path, shape):
+    with pytest.raises(DataError, match="does not tell where the channels are.*--channels-last.*--channels-first"):
+        lf.load_dataset(_save(tmp_path / "a.npy", np.zeros(shape)))
 
 
 def _save(p, arr):
@@ -123,9 +139,9 @@ def test_damaged_files_give_clear_errors(tmp_path, rng):
     z.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(DataError, match="z.npz"):
         lf.load_dataset(z)
-    (tmp_path / "a.csv").write_text("1,2")
+    (tmp_path / "a.xyz").write_text("1,2")
     with pytest.raises(DataError, match="unknown file type"):
-        lf.load_dataset(tmp_path / "a.csv")
+        lf.load_dataset(tmp_path / "a.xyz")
     with pytest.raises(DataError, match="no such file"):
         lf.load_dataset(tmp_path / "missing.npy")
     m = tmp_path / "multi.npz"

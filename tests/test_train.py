@@ -106,8 +106,18 @@ def test_early_stopping_restores_the_best_epoch(digits):
 
 def test_bce_needs_unit_range(tmp_path, rng):
     np.save(tmp_path / "x.npy", rng.normal(size=(50, 6)))
-    with pytest.raises(lf.DataError, match="BCE likelihood needs data in \\[0, 1\\]"):
-        lf.train("ae", tmp_path / "x.npy", scaling="standard", epochs=1, progress=False)
+    with pytest.raises(lf.DataError, match="BCE likelihood needs data in \\[0, 1\\]; use --scaling minmax .*, or "
+                                           "--loss mse --output identity"):
+        lf.train("ae", tmp_path / "x.npy", scaling="standard", loss="bce", epochs=1, progress=False)
+    # min-max with BCE on real-valued data: the training rows span [0, 1]; held-out rows beyond the training range
+    # are clipped into it (as MinMaxScaler(clip=True)), so validation and evaluation never refuse them
+    x = rng.normal(size=(500, 12)).astype(np.float32)
+    run = lf.train("ae", x, loss="bce", scaling="minmax", epochs=2, progress=False)
+    wider = 2 * x  # beyond the training range
+    assert run.to_model_space(wider).min() < 0 and run.to_model_space(wider).max() > 1
+    b = run.batch(wider)["x"]
+    assert b.min() == 0 and b.max() == 1
+    assert np.isfinite(run.evaluate(wider)["recon_mse"]) and np.isfinite(run.evaluate(x)["recon_mse"])
     run = lf.train("ae", tmp_path / "x.npy", scaling="standard", loss="mse", output="identity", epochs=1,
                    progress=False)
     assert run.reconstruct(np.zeros((2, 6))).shape == (2, 6)

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .arrays import ArrayDataset, as_examples, check_arrays, check_unit_range
+from .arrays import ArrayDataset, as_examples, check_arrays, check_unit_range, resolve_layout
+from .convert import from_python
 from .builtin import DATASETS, dataset_table, load_builtin
 from .conditions import Conditioner
 from .corruption import CORRUPTIONS, corrupt
@@ -25,42 +26,56 @@ DATA_KEYWORDS = ("key", "labels_key", "labels", "channels_last", "sigma_key", "i
 
 
 def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None,
-                 labels: str | os.PathLike | None = None, channels_last: bool = False, sigma_key: str | None = None,
-                 ivar_key: str | None = None, mask_key: str | None = None,
+                 labels: str | os.PathLike | None = None, channels_last: bool | None = None,
+                 sigma_key: str | None = None, ivar_key: str | None = None, mask_key: str | None = None,
                  cond_key: str | None = None) -> ArrayDataset:
-    """Load a built-in dataset by name, or a file (.npy, .npz, .h5/.hdf5, idx, FITS) by path.
+    """Load a built-in dataset by name, or data files by path: one file (.npy, .npz, .h5/.hdf5, idx, FITS,
+    CSV / TSV, PNG / JPEG / TIFF), a folder, or a glob pattern (``'runs/*.npy'``).
 
     Containers (.npz, HDF5) may also carry per-point ``sigma`` (or ``ivar``) and ``mask`` arrays and a
-    ``cond`` array of per-example parameters; see :func:`latentforge.data.files.read_file`.
-    Raises DataError for an unknown name, a missing or unreadable file, or arrays that cannot be data.
+    ``cond`` array of per-example parameters; see :func:`latentforge.data.files.read_file`. Images may be stored
+    channels first or last: ``channels_last`` says which, else the file kind or the shape tells
+    (``data.arrays.image_layout``). Raises DataError for an unknown name, a missing or unreadable file, or arrays
+    that cannot be data.
     """
     s = str(source)
     if s in DATASETS:
         x, y = load_builtin(s)
         return ArrayDataset(x, y, name=s, source=s)
-    looks_like_path = os.sep in s or "." in os.path.basename(s) or os.path.exists(s)
+    looks_like_path = os.sep in s or "." in os.path.basename(s) or os.path.exists(s) or any(c in s for c in "*?[")
     if not looks_like_path:
         raise DataError(f"unknown dataset {s!r}; built-in datasets: {', '.join(DATASETS.names())}; "
-                        "or give a file path (.npy, .npz, .h5, .hdf5, idx)")
+                        "or give a file path (.npy, .npz, .h5, .hdf5, idx, FITS, CSV, images), a folder or a glob")
     arrays = read_file(s, key=key, labels_key=labels_key, labels=labels, sigma_key=sigma_key, ivar_key=ivar_key,
                        mask_key=mask_key, cond_key=cond_key)
-    x = as_examples(arrays["x"], channels_last=channels_last, what=s)
+    raw = np.asarray(arrays["x"])
+    if channels_last is None and arrays.get("layout"):
+        channels_last = arrays["layout"] == "last"
+    last = raw.ndim == 4 and resolve_layout(raw.shape, channels_last, s) == "last"
+    x = as_examples(raw, channels_last=last, what=s)
     extra = {k: arrays[k] for k in ("sigma", "mask")}
-    if channels_last:
+    if last:
         extra = {k: (None if v is None else np.moveaxis(np.asarray(v), -1, 1)) for k, v in extra.items()}
-    return ArrayDataset(x, arrays["y"], name=os.path.basename(s), source=s, cond=arrays["cond"], **extra)
+    info = {"layout": "channels last" if last else "channels first"} if raw.ndim == 4 else {}
+    if arrays.get("files"):
+        info["files"] = len(arrays["files"])
+    return ArrayDataset(x, arrays["y"], name=os.path.basename(s.rstrip(os.sep)) or s, source=s, cond=arrays["cond"],
+                        info=info, **extra)
 
 
-def as_dataset(data: Any, *, labels: Any = None, channels_last: bool = False, **keys: Any) -> ArrayDataset:
-    """A built-in name, a file path, an ArrayDataset or an array (with an optional labels array) -> ArrayDataset.
+def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = None, **keys: Any) -> ArrayDataset:
+    """A built-in name, a file / folder / glob, an ArrayDataset, an array or list, a torch tensor, a torch
+    ``TensorDataset`` / ``Dataset`` / ``DataLoader`` (with an optional labels array) -> ArrayDataset.
 
-    ``keys``: key, labels_key, sigma_key, ivar_key, mask_key, cond_key name arrays inside .npz / HDF5 files.
+    ``keys``: key, labels_key, sigma_key, ivar_key, mask_key, cond_key name arrays inside files.
     """
     if isinstance(data, ArrayDataset):
         return data
     if isinstance(data, (str, os.PathLike)):
         return load_dataset(data, labels=labels if isinstance(labels, (str, os.PathLike)) else None,
                             channels_last=channels_last, **{k: v for k, v in keys.items() if v is not None})
-    x = as_examples(data, channels_last=channels_last, what="array")
-    y = None if labels is None or isinstance(labels, (str, os.PathLike)) else np.asarray(labels)
+    x, y = from_python(data)
+    if labels is not None and not isinstance(labels, (str, os.PathLike)):
+        y = labels
+    x = as_examples(x, channels_last=channels_last, what="array")
     return ArrayDataset(x, y, name="array", source="array")

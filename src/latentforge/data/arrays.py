@@ -31,7 +31,7 @@ class ArrayDataset:
     cond: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        x = as_examples(self.x, what=self.name)
+        x = as_examples(self.x, channels_last=False, what=self.name)  # images here are (N, C, H, W)
         if self.mask is not None:
             self.mask = _same_shape(self.mask, x, "mask", self.name).astype(bool)
             x = np.where(self.mask, 0.0, x).astype(np.float32)
@@ -68,6 +68,14 @@ class ArrayDataset:
     def is_image(self) -> bool:
         return self.x.ndim == 4
 
+    def fingerprint(self) -> dict:
+        """What identifies these data: the number of examples, their shape and a SHA-256 of their float32 values
+        (the same rows and values give the same fingerprint whatever the path was spelled like)."""
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(self.x).data).hexdigest()
+        return {"n": len(self), "example_shape": list(self.example_shape), "sha256": digest}
+
     def subset(self, index: np.ndarray) -> "ArrayDataset":
         """The examples at ``index``; no second validation (every part was checked when this set was made)."""
         out = object.__new__(ArrayDataset)
@@ -88,9 +96,43 @@ def _same_shape(a, x: np.ndarray, what: str, name: str) -> np.ndarray:
     return a
 
 
-def as_examples(x: np.ndarray, *, channels_last: bool = False, what: str = "data") -> np.ndarray:
-    """Bring an array into (N, D) or (N, C, H, W) form, float32; refuse what cannot be meant."""
-    x = np.asarray(x)
+def image_layout(shape: tuple[int, ...]) -> str | None:
+    """Where the channel axis of a 4-D array (N, a, b, c) is, read from its shape alone, the same way for any
+    band count: square images decide it (a == b != c: channels last; b == c != a: channels first); otherwise
+    the one axis strictly smaller than the other two, when it is first or last. None when the shape does not
+    tell (e.g. (N, 8, 8, 8), or (N, 5, 9, 5))."""
+    a, b, c = shape[1:]
+    if a == b and c != a:
+        return "last"
+    if b == c and a != b:
+        return "first"
+    if c < min(a, b):
+        return "last"
+    if a < min(b, c):
+        return "first"
+    return None
+
+
+def resolve_layout(shape: tuple[int, ...], channels_last: bool | None, what: str = "data") -> str:
+    """"first" or "last" for a 4-D shape: as asked, or read from the shape; DataError when it cannot be told."""
+    if channels_last is not None:
+        return "last" if channels_last else "first"
+    layout = image_layout(shape)
+    if layout is None:
+        raise DataError(f"{what}: the shape {tuple(shape)} does not tell where the channels are; pass "
+                        "channels_last=True for (N, H, W, C) (CLI: --channels-last) or channels_last=False for "
+                        "(N, C, H, W) (CLI: --channels-first)")
+    return layout
+
+
+def as_examples(x, *, channels_last: bool | None = None, what: str = "data") -> np.ndarray:
+    """Bring an array into (N, D) or (N, C, H, W) form, float32; refuse what cannot be meant.
+
+    Images may come as (N, H, W), (N, C, H, W) or (N, H, W, C): ``channels_last`` True / False says which of
+    the last two; None reads it from the shape (``image_layout``) and refuses a shape that does not tell.
+    Raises DataError for complex or non-numeric values, other ranks, empty arrays, values beyond float32.
+    """
+    x = to_numpy(x)
     if np.iscomplexobj(x):
         raise DataError(f"{what}: complex values (dtype {x.dtype}); give the real part, the modulus or both as "
                         "separate features (np.real / np.abs / np.stack)")
@@ -98,18 +140,13 @@ def as_examples(x: np.ndarray, *, channels_last: bool = False, what: str = "data
         raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert it with np.asarray(x, float)")
     if x.ndim not in (2, 3, 4):
         raise DataError(
-            f"{what}: expected vectors (N, D), images (N, H, W) or (N, C, H, W), got an array of shape {x.shape}; "
-            "reshape it to one of these"
+            f"{what}: expected vectors (N, D), images (N, H, W) or (N, C, H, W) / (N, H, W, C), got an array of "
+            f"shape {x.shape}; reshape it to one of these"
         )
     if x.shape[0] == 0 or x.size == 0:
         raise DataError(f"{what}: the array is empty (shape {x.shape}); it needs at least one example with values")
-    if x.ndim == 4 and channels_last:
+    if x.ndim == 4 and resolve_layout(x.shape, channels_last, what) == "last":
         x = np.moveaxis(x, -1, 1)
-    elif x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
-        raise DataError(
-            f"{what}: shape {x.shape} looks channels-last (N, H, W, C); pass channels_last=True "
-            "(CLI: --channels-last) or move the channel axis to position 1"
-        )
     if x.ndim == 3:
         x = x[:, None, :, :]
     if x.dtype.kind == "f" and x.dtype.itemsize > 4:  # float64 beyond float32's range would turn into Inf
@@ -120,10 +157,56 @@ def as_examples(x: np.ndarray, *, channels_last: bool = False, what: str = "data
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def to_numpy(a) -> np.ndarray:
+    """An array, a nested list, or a torch tensor (with or without grad, on any device) as a numpy array."""
+    if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor: no gradient, on the host
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def as_labels(y, n: int, *, what: str = "data") -> np.ndarray:
+    """Labels as one value per example (N,): integers, floats, or class names (bytes decoded as UTF-8 text).
+    Raises DataError for another shape or length, NaN / Inf, or values that are neither numbers nor text."""
+    y = to_numpy(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{what}: labels must be one value per example, shape (N,), got {y.shape}")
+    if len(y) != n:
+        raise DataError(f"{what}: {len(y)} labels for {n} examples; labels must have the same length as the data")
+    if y.dtype.kind == "S" or (y.dtype == object and any(isinstance(v, bytes) for v in y[:100])):
+        y = np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in y])
+    elif y.dtype == object:
+        if not all(isinstance(v, str) for v in y):
+            raise DataError(f"{what}: labels must be numbers or text, got Python objects of types "
+                            f"{sorted({type(v).__name__ for v in y})}")
+        y = y.astype(str)
+    if y.dtype.kind == "U":
+        return y
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{what}: labels of dtype {y.dtype} are neither numbers nor text")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise DataError(f"{what}: labels contain NaN or Inf")
+    return y
+
+
+def is_categorical(y: np.ndarray | None, max_classes: int = 50) -> bool:
+    """True for labels that name classes (text, booleans, integers, or whole floats with at most
+    ``max_classes`` values), False for a continuous parameter."""
+    if y is None:
+        return False
+    y = np.asarray(y)
+    if y.dtype.kind in "USbO":
+        return True
+    if y.dtype.kind in "iu":
+        return True
+    return bool(np.all(y == np.round(y))) and len(np.unique(y)) <= max_classes
+
+
 def check_arrays(x: np.ndarray, y: np.ndarray | None, *, what: str = "data"):
     """``x`` as float32 examples and ``y`` as one label per example; DataError names NaN / Inf values (with
-    the first bad row), labels of the wrong shape or length, and NaN labels."""
-    x = as_examples(x, what=what)
+    the first bad row), labels of the wrong shape or length, and NaN labels. Images are (N, C, H, W) here."""
+    x = as_examples(x, channels_last=False, what=what)
     bad = ~np.isfinite(x)
     if bad.any():
         rows = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
@@ -138,17 +221,7 @@ def check_arrays(x: np.ndarray, y: np.ndarray | None, *, what: str = "data"):
             "(mask=True points are ignored)"
         )
     if y is not None:
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise DataError(f"{what}: labels must be one value per example, shape (N,), got {y.shape}")
-        if len(y) != len(x):
-            raise DataError(
-                f"{what}: {len(y)} labels for {len(x)} examples; labels must have the same length as the data"
-            )
-        if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
-            raise DataError(f"{what}: labels contain NaN or Inf")
+        y = as_labels(y, len(x), what=what)
     return x, y
 
 

@@ -1,6 +1,7 @@
-"""FITS tables of spectra with SDSS-like columns, read through astropy (the optional ``fits`` extra).
+"""FITS files through astropy (the optional ``fits`` extra): tables of spectra with SDSS-like columns, generic
+tables (columns by name), and images / cubes (``data.images``).
 
-Two layouts are understood (column names are case-insensitive):
+Two layouts of spectra are understood (column names are case-insensitive):
 
 - one spectrum per table, one row per pixel (SDSS ``spec-*.fits``, HDU 1): scalar columns ``flux``,
   ``ivar``, ``loglam`` and optionally ``and_mask``;
@@ -21,7 +22,8 @@ from ..errors import DataError
 FITS_INSTALL = "pip install 'latentforge[fits]' (or pip install astropy)"
 
 
-def _astropy_fits(path):
+def astropy_fits(path):
+    """astropy.io.fits, or DataError saying how to install it."""
     try:
         from astropy.io import fits
     except ImportError:
@@ -32,7 +34,7 @@ def _astropy_fits(path):
 
 def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> dict[str, np.ndarray]:
     """-> dict with ``x`` (N, P) flux, ``sigma``, ``mask`` (True = bad) and ``wavelength`` (P,) in Å."""
-    fits = _astropy_fits(path)
+    fits = astropy_fits(path)
     with fits.open(path, memmap=False) as hdus:
         table = None
         if hdu is not None:
@@ -76,3 +78,74 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
     sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 1.0)
     return {"x": np.where(mask, 0.0, flux).astype(np.float32), "sigma": sigma.astype(np.float32), "mask": mask,
             "wavelength": 10 ** loglam}
+
+
+def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None) -> dict:
+    """A FITS file: SDSS-like spectra (a table with flux and ivar), a generic table (feature columns named by
+    ``key``, comma-separated, else every numeric scalar column; labels from the ``labels_key`` column), or an
+    image / cube (``data.images.read_fits_image``). Returns a dict with ``x`` and, where present, ``y``,
+    ``sigma``, ``mask``, ``wavelength``."""
+    fits = astropy_fits(path)
+    with fits.open(path, memmap=False) as hdus:
+        tables = [h for h in hdus if getattr(h, "columns", None) is not None and h.data is not None]
+        names = [{n.lower() for n in h.columns.names} for h in tables]
+        if any({"flux", "ivar"} <= n for n in names) and key is None:
+            spectra = True
+        elif tables and (key is not None or not any(
+                isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)) and h.data is not None for h in hdus)):
+            return _fits_table(path, tables[0], key, labels_key)
+        else:
+            spectra = False
+    if spectra:
+        return read_fits_spectra(path)
+    from .images import read_fits_image
+
+    return {"x": read_fits_image(path)}
+
+
+def _fits_table(path, table, key: str | None, labels_key: str | None) -> dict:
+    cols = {n.lower(): n for n in table.columns.names}
+
+    def column(name: str) -> np.ndarray:
+        if name.lower() not in cols:
+            raise DataError(f"{path}: no column {name!r}; the table has {', '.join(table.columns.names)}")
+        return np.asarray(table.data[cols[name.lower()]])
+
+    y = column(labels_key) if labels_key else None
+    if key:
+        parts = [column(k.strip()) for k in key.split(",")]
+    else:
+        parts = [np.asarray(table.data[n]) for n in table.columns.names
+                 if n.lower() != (labels_key or "").lower() and np.asarray(table.data[n]).ndim == 1
+                 and np.asarray(table.data[n]).dtype.kind in "biuf"]
+        if not parts:
+            raise DataError(f"{path}: the table has no numeric columns; name the feature columns with key= (--key)")
+    for p in parts:
+        if p.dtype.kind not in "biuf":
+            raise DataError(f"{path}: a feature column holds {p.dtype} values, not numbers; pick numeric columns "
+                            "with key= (--key a,b,c)")
+    x = np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in parts], axis=1)
+    return {"x": x, "y": y}
+
+
+def read_fits_many(files, **keys) -> dict | None:
+    """Several FITS files as one dataset: images / cubes stacked (one example per 2-D image, N per cube) and tables
+    concatenated; None for spectra (their wavelength grids need resampling, which ``read_file`` on each file or a
+    spectra reader does), so that the caller concatenates them as they are."""
+    parts = [read_fits(p, **{k: v for k, v in keys.items() if k in ("key", "labels_key")}) for p in files]
+    if any("wavelength" in part for part in parts):
+        return None
+    return concatenate_parts(files, parts)
+
+
+def concatenate_parts(files, parts: list[dict]) -> dict:
+    """Concatenate per-file dicts of arrays along the first axis; DataError names a file of another shape."""
+    first = np.asarray(parts[0]["x"])
+    for p, part in zip(files, parts):
+        if np.asarray(part["x"]).shape[1:] != first.shape[1:]:
+            raise DataError(f"{p}: examples of shape {np.asarray(part['x']).shape[1:]}, but {files[0]} has "
+                            f"{first.shape[1:]}; the files must hold examples of one shape")
+    out = {"x": np.concatenate([np.asarray(part["x"]) for part in parts])}
+    if all(part.get("y") is not None for part in parts):
+        out["y"] = np.concatenate([np.asarray(part["y"]) for part in parts])
+    return out

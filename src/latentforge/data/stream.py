@@ -21,8 +21,8 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .arrays import as_examples, check_arrays, check_unit_range
-from .files import DATA_KEYS, _h5_datasets, _pick_key, file_kind
+from .arrays import as_examples, check_arrays, check_unit_range, resolve_layout
+from .files import DATA_KEYS, file_kind, h5_datasets, pick_key
 
 TRAIN, VAL, TEST = 1, 2, 3
 
@@ -30,9 +30,8 @@ TRAIN, VAL, TEST = 1, 2, 3
 class ChunkedFile:
     """Rows [start, stop) of a large .npy or HDF5 array, converted to float32 examples on the way out."""
 
-    def __init__(self, path: str | os.PathLike, *, key: str | None = None, channels_last: bool = False):
+    def __init__(self, path: str | os.PathLike, *, key: str | None = None, channels_last: bool | None = None):
         self.path = Path(path)
-        self.channels_last = channels_last
         if not self.path.exists():
             raise DataError(f"{path}: no such file; streaming needs an .npy or HDF5 file")
         kind = file_kind(self.path)
@@ -49,6 +48,7 @@ class ChunkedFile:
             raise DataError(f"{path}: expected a non-empty array of vectors (N, D) or images (N, [C,] H, W), got "
                             f"shape {self.shape}")
         self.n = int(self.shape[0])
+        self.channels_last = len(self.shape) == 4 and resolve_layout(self.shape, channels_last, str(path)) == "last"
         self.example_shape = tuple(as_examples(np.zeros((1,) + self.shape[1:], np.float32),
                                                channels_last=channels_last).shape[1:])
 
@@ -84,7 +84,7 @@ class ChunkedFile:
 
         try:
             self._h5 = h5py.File(self.path, "r")
-            k = _pick_key(_h5_datasets(self._h5), key, DATA_KEYS, self.path, "data")
+            k = pick_key(h5_datasets(self._h5), key, DATA_KEYS, self.path, "data")
             self._ds = self._h5[k]
             self.shape, self.dtype = tuple(int(s) for s in self._ds.shape), self._ds.dtype
         except DataError:
@@ -167,8 +167,10 @@ class ChunkStream:
         start = c * self.chunk_size
         keep = self.part[start:start + self.chunk_size] == self.which
         x = self.scaler.transform(self.f.rows(start, start + self.chunk_size)[keep])
-        if self.unit_range and len(x):
+        if self.unit_range and len(x) and self.which == TRAIN:
             check_unit_range(x, what=f"{self.f.path} rows {start}-{start + len(keep)} after scaling")
+        elif self.unit_range:  # held-out rows are clipped into the training range, as at inference
+            x = np.clip(x, 0.0, 1.0)
         return x
 
     def head(self, n: int) -> torch.Tensor:

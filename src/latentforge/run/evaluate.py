@@ -15,7 +15,7 @@ from ..objectives.elbo import model_input
 from ..objectives.measures import mse, psnr
 
 
-def evaluate(run, data: Any, split: str = "all", *, seed: int = 0, k: int = 1000, **data_kw: Any) -> dict[str, Any]:
+def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 1000, **data_kw: Any) -> dict[str, Any]:
     """Metrics of ``run`` on the ``split`` of ``data`` as a flat dict (model space unless named ``_raw``):
 
     - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder;
@@ -24,11 +24,13 @@ def evaluate(run, data: Any, split: str = "all", *, seed: int = 0, k: int = 1000
     - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest.
     """
     full = as_dataset(data, **data_kw)
+    split = run.resolve_split(full, split)
     ds = run.select(full, split)
     b = run.batch(ds)
     xs = b["x"].numpy()
     peak = 1.0 if run.scaler.unit_range else float(xs.max() - xs.min())
-    out: dict[str, Any] = {"model": run.name, "data": str(getattr(ds, "source", "")), "split": split, "n": len(ds)}
+    out: dict[str, Any] = {"model": run.name, "data": str(getattr(ds, "source", "")), "split": split, "n": len(ds),
+                           "split_reason": split_reason(run, full, split)}
     if run.can("encoding"):
         out.update(reconstruction_metrics(run, ds, b, peak))
     out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
@@ -55,3 +57,17 @@ def reconstruction_metrics(run, ds, b: dict, peak: float) -> dict[str, float]:
     raw = run.preprocess.to_raw(recon, run.preprocess.factors(ds))
     return {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_raw": mse(raw[keep_raw], ds.x[keep_raw]),
             "psnr_recon": psnr(xs[keep], recon[keep], peak)}
+
+
+def split_reason(run, full, split: str) -> str:
+    """One line saying which rows were evaluated and why."""
+    training = run.is_training_data(full)
+    if split == "test":
+        return (f"the held-out test split ({len(run.select(full, 'test'))} of {len(full)} rows): the data is the run's "
+                "training data" if training else "the test split asked for")
+    if split == "all":
+        if training and not run.can("encoding"):
+            return "every row: a generator is compared with the whole real set"
+        return ("every row, training rows included (asked for)" if training else
+                "every row: the data is not the run's training data")
+    return f"the {split} split of the run's seeded split"

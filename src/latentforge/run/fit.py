@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from ..errors import ArtifactError, ConfigError, DataError
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, remove_stale_temporaries, save_tensors,
                   write_error, write_json, write_jsonl)
 from ..train import Trainer, runtime
-from ..train.config import TrainConfig
+from ..train.config import TrainConfig, lr_factor
 from ..train.state import meta_from_strings, meta_to_strings
+from .defaults import choose
 from .preprocess import Preprocessor
 from .trained import TrainedModel
 
@@ -44,18 +46,19 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     tc_opts = {k: options.pop(k) for k in list(options) if k in tc_fields}
     base = train_config or TrainConfig(**spec.train_defaults)
     tc = base.replace(**tc_opts) if tc_opts else base
+    given = set(options) | set(tc_opts) | (tc_fields if train_config is not None else set())
     data_kw = {k: options.pop(k) for k in list(options) if k in DATA_KEYWORDS}
     dist, _ = runtime.setup_distributed(tc.device)  # under torchrun: join the process group
     try:
         with contextlib.ExitStack() as cleanup:
             return _fit(spec, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
-                        overwrite=overwrite, cleanup=cleanup)
+                        overwrite=overwrite, cleanup=cleanup, given=given)
     finally:
         runtime.teardown_distributed()
 
 
 def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: dict, dist: runtime.Dist, *, out,
-         progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack) -> TrainedModel:
+         progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack, given: set) -> TrainedModel:
     stream = None
     if tc.stream:
         from ..data.stream import TRAIN, VAL, ChunkStream, fit_scaler
@@ -64,28 +67,32 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         cleanup.callback(stream["file"].close)
         ds, idx, conditioner = stream["preview"], stream["idx"], None
         example_shape = stream["file"].example_shape
-        scaler = fit_scaler(stream["file"], stream["part"], tc.scaling, tc.chunk_size, seed=tc.seed)
     else:
         ds = as_dataset(data, **data_kw)
         idx = split_for(len(ds), tc)
-        conditioner = fit_conditioner(spec, options, ds, idx["train"])
         example_shape = ds.example_shape
+    auto_options, auto_train, chosen = choose(spec, ds.x, len(idx["train"]), given, tc)
+    options, tc = {**auto_options, **options}, tc.replace(**auto_train)
+    if stream:
+        scaler = fit_scaler(stream["file"], stream["part"], tc.scaling, tc.chunk_size, seed=tc.seed)
+    else:
+        conditioner = fit_conditioner(spec, options, ds, idx["train"])
         scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]], None if ds.mask is None else ds.mask[idx["train"]])
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
     options.update(spec.objective_class.data_options(len(idx["train"])))
     mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
-    data_info = {"source": ds.source, "n": stream["file"].n if stream else len(ds),
-                 "example_shape": list(example_shape),
-                 **{k: v for k, v in data_kw.items() if v and not isinstance(v, np.ndarray) and k != "labels"},
-                 **({"labels": str(data_kw["labels"])} if isinstance(data_kw.get("labels"), (str, os.PathLike))
-                    else {}),
-                 **{f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None}}
+    data_info = describe_data(ds, data_kw, n=stream["file"].n if stream else len(ds), example_shape=example_shape,
+                              streamed=stream is not None)
+    if chosen:
+        data_info["chosen_from_data"] = chosen
+        if progress and dist.is_main:
+            print(f"latentforge: chose from the data: {', '.join(chosen)}", file=sys.stderr)
 
     torch.manual_seed(tc.seed)  # initialisation
     net, objective = spec.build(mcfg, ocfg)
     preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
-                              test_fraction=tc.test_fraction, seed=tc.seed)
+                              test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range)
     run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
     if stream:
         f, part = stream["file"], stream["part"]
@@ -93,23 +100,22 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         train_b = ChunkStream(f, part, TRAIN, scaler, **kw)
         val_b = ChunkStream(f, part, VAL, scaler, **kw) if len(idx["val"]) else None
     else:
-        train_b = run.batch(ds.subset(idx["train"]))
-        val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None
+        train_b = run.preprocess.batch(ds.subset(idx["train"]), name=spec.name, clip=False)
+        val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None  # clipped like any held-out data
         if objective.needs_unit_range:
-            for part_name, b in (("training data", train_b), ("validation data", val_b)):
-                if b is not None:
-                    check_unit_range(b["x"].numpy(), what=f"{ds.source} {part_name} after {tc.scaling} scaling")
+            check_unit_range(train_b["x"].numpy(), what=f"{ds.source} training data after {tc.scaling} scaling",
+                             fix=unit_range_fix(spec, tc))
 
     callbacks = []
     layout = RunLayout(out) if out else None
+    saved_config = None
     if layout is not None:
         if dist.is_main:  # only rank 0 writes; the others wait until the directory is ready
             prepare_out(layout, resume=resume, overwrite=overwrite)
-            if resume:
-                resume_compatible(read_json(layout.config, "run configuration"), run.config_dict())
-            write_json(layout.config, run.config_dict())
-            write_json(layout.transform, preprocess.state_dict())
         dist.barrier()
+        if resume:
+            saved_config = read_json(layout.config, "run configuration")
+            resume_compatible(saved_config, run.config_dict())
         callbacks.append(checkpoint_callback(layout))
         every = objective.sample_grid_every
         if every and run.can("sampling"):
@@ -118,10 +124,14 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     if resume and layout is not None:
         tensors, meta = load_tensors(layout.checkpoint, "checkpoint")
         trainer.load_state_dict(tensors, meta_from_strings(meta))
+        check_resume_meaning(trainer, TrainConfig.from_dict(saved_config["train_config"]), tc)
+    if layout is not None:
+        dist.barrier()  # every rank has read the saved run before rank 0 rewrites its files
         if dist.is_main:
-            write_jsonl(layout.metrics, trainer.history)  # drop lines newer than the checkpoint
-    elif layout is not None and dist.is_main:
-        write_jsonl(layout.metrics, [])
+            write_json(layout.config, run.config_dict())
+            write_json(layout.transform, preprocess.state_dict())
+            write_jsonl(layout.metrics, trainer.history)  # on resume: drop lines newer than the checkpoint
+        dist.barrier()
     trainer.fit(train_b, val_b)
     run.history = trainer.history
     run.model.eval()
@@ -136,6 +146,36 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     return run
 
 
+def unit_range_fix(spec: ModelSpec, tc: TrainConfig) -> str:
+    """What to do when the training data leaves [0, 1] under a loss that needs it: never the setting in use."""
+    fits = "--loss mse --output identity" if "loss" in spec.option_names() else (
+        "--likelihood gaussian-shared" if "likelihood" in spec.option_names() else "")
+    scaling = "" if Scaler(tc.scaling).unit_range else "use --scaling minmax (to [0, 1]), or "
+    return (f"{scaling}{'use ' if not scaling else ''}{fits} for real-valued data" if fits else
+            f"{scaling}scale the data to [0, 1]").replace("or use", "or")
+
+
+def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, streamed: bool) -> dict[str, Any]:
+    """What config.json records of the training data: where it came from, its size and shape, the keys that
+    picked its arrays, which extras it had, its layout, and its fingerprint (to recognise it later)."""
+    info: dict[str, Any] = {"source": ds.source, "n": n, "example_shape": list(example_shape)}
+    if isinstance(data_kw.get("labels"), (str, os.PathLike)):
+        info["labels"] = str(data_kw["labels"])
+    for k, v in data_kw.items():
+        if k != "labels" and isinstance(v, (str, bool)) and v not in ("", False):
+            info[k] = v
+    info.update({f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None})
+    if ds.y is not None:
+        info["labels_kind"] = "text" if ds.y.dtype.kind == "U" else str(ds.y.dtype)
+    if "layout" in ds.info:
+        info["layout"] = ds.info["layout"]
+    if os.path.exists(str(ds.source)):
+        info["path"] = str(Path(ds.source).resolve())
+    if not streamed:
+        info["fingerprint"] = ds.fingerprint()
+    return info
+
+
 def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: TrainConfig) -> dict:
     """The chunked reader, the seeded split as a part label per row (1 train, 2 val, 3 test) and a small
     in-memory preview of held-out rows for the plots."""
@@ -148,7 +188,7 @@ def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: Tr
         raise ConfigError(f"--stream takes the data array only; drop {', '.join(extra)} or train without --stream")
     if condition_kind(spec, options) != NO_CONDITION:
         raise ConfigError("--stream trains unconditional models only; use --condition none or train without --stream")
-    f = ChunkedFile(data, key=data_kw.get("key"), channels_last=bool(data_kw.get("channels_last")))
+    f = ChunkedFile(data, key=data_kw.get("key"), channels_last=data_kw.get("channels_last"))
     try:
         idx = split_for(f.n, tc)
         part = np.zeros(f.n, np.int8)
@@ -236,12 +276,40 @@ def prepare_out(layout: RunLayout, *, resume: bool, overwrite: bool) -> None:
         raise write_error(out, e, "prepare the run directory") from None
 
 
+def check_resume_meaning(trainer: Trainer, saved: TrainConfig, new: TrainConfig) -> None:
+    """Settings that may change on resume must keep the run's meaning: a learning-rate schedule laid out over
+    the epochs may not be stretched, and a run that stopped early continues only with a larger patience.
+    Raises ConfigError saying what would change and what to do."""
+    done = trainer.epoch
+    upcoming = range(done + 1, min(saved.epochs, new.epochs) + 1)
+    jumps = [(e, saved.lr * lr_factor(saved, e), new.lr * lr_factor(new, e)) for e in upcoming
+             if lr_factor(saved, e) != lr_factor(new, e)]
+    if jumps:
+        e, was, now = jumps[0]
+        raise ConfigError(f"cannot resume with --epochs {new.epochs}: the {new.lr_schedule} learning-rate schedule was "
+                          f"laid out over {saved.epochs} epochs; at epoch {e} the rate would be {now:.3g} instead of "
+                          f"{was:.3g}. Keep --epochs {saved.epochs}, or start a new run (--overwrite) with the longer "
+                          "schedule")
+    if trainer.stopped_early:
+        trainer.stopped_early = bool(new.patience and trainer.bad_epochs >= new.patience)
+        if trainer.stopped_early:
+            raise ConfigError(f"the run stopped early at epoch {done}: its validation loss has not improved for "
+                              f"{trainer.bad_epochs} epochs (--patience {saved.patience}); resume with a larger "
+                              "--patience (or --patience 0) to train on")
+
+
 def resume_compatible(saved: dict, new: dict) -> None:
     """ConfigError unless the new options would continue the saved run (only some settings may change)."""
     diffs = []
-    for section in ("model", "model_config", "objective_config", "data"):
+    for section in ("model", "model_config", "objective_config"):
         if saved.get(section) != new.get(section):
             diffs.append(section)
+    where = ("source", "path")  # the same data under another spelling of its path is the same data
+    a_data = {k: v for k, v in saved.get("data", {}).items() if k not in where}
+    b_data = {k: v for k, v in new.get("data", {}).items() if k not in where}
+    if a_data != b_data or ("fingerprint" not in b_data and saved.get("data") != new.get("data")):
+        changed = sorted(k for k in set(a_data) | set(b_data) if a_data.get(k) != b_data.get(k))
+        diffs.append("data (" + ", ".join(changed or ["source"]) + ")")
     skip = set(TrainConfig.fields_not_in_config_hash)
     a = {k: v for k, v in saved.get("train_config", {}).items() if k not in skip}
     b = {k: v for k, v in new["train_config"].items() if k not in skip}

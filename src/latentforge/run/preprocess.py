@@ -6,6 +6,7 @@ trained model takes in or gives back goes through it, so users work in their own
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -21,11 +22,14 @@ class Preprocessor:
     and the split settings of the run it belongs to (fractions and seed)."""
 
     def __init__(self, scaler: Scaler, conditioner: Conditioner | None, model_shape: tuple[int, ...], *,
-                 val_fraction: float, test_fraction: float, seed: int):
+                 val_fraction: float, test_fraction: float, seed: int, clip: bool = False):
         self.scaler = scaler
         self.conditioner = conditioner
         self.model_shape = tuple(model_shape)
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        #: clip data other than the training rows into the scaled range [0, 1] (what a BCE loss, a Bernoulli
+        #: likelihood or a GAN's [0, 1] data space needs), as scikit-learn's MinMaxScaler(clip=True) does
+        self.clip = clip
 
     # ------------------------------------------------------------------ shapes and the split
     @property
@@ -54,8 +58,19 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ raw -> model space
     def dataset(self, data: Any) -> ArrayDataset:
-        """``data`` (a dataset or an array of raw examples) checked against the model's example shape."""
-        ds = data if isinstance(data, ArrayDataset) else ArrayDataset(data, name="input")
+        """``data`` (a dataset, an array, a tensor ... of raw examples) checked against the model's example shape;
+        images stored channels last are recognised by the model's (C, H, W)."""
+        if isinstance(data, ArrayDataset):
+            ds = data
+        else:
+            from ..data.arrays import to_numpy
+
+            x = to_numpy(data) if not isinstance(data, (str, os.PathLike)) else None
+            shape = tuple(self.input_shape)
+            last = (x is not None and x.ndim == 4 and len(shape) == 3 and tuple(x.shape[1:]) != shape
+                    and tuple(x.shape[1:]) == (*shape[1:], shape[0]))
+            ds = as_dataset(data if x is None else x, channels_last=True if last else
+                            (False if x is not None and x.ndim == 4 else None))
         if tuple(ds.x.shape[1:]) != tuple(self.input_shape):
             raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got {tuple(ds.x.shape[1:])}")
         return ds
@@ -87,11 +102,17 @@ class Preprocessor:
             raise ConfigError(f"{len(values)} conditions for {n} examples; give one, or one per example")
         return torch.from_numpy(self.conditioner.transform(values))
 
-    def batch(self, data: Any, condition: Any = None, *, name: str = "this model") -> dict[str, torch.Tensor]:
-        """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply."""
+    def batch(self, data: Any, condition: Any = None, *, name: str = "this model",
+              clip: bool | None = None) -> dict[str, torch.Tensor]:
+        """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply. ``clip`` (default:
+        the preprocessing's own setting) clips x into [0, 1]; the training rows are never clipped, so that data
+        unfit for a loss is refused instead."""
         ds = self.dataset(data)
         f = self.factors(ds)  # per-example scale factors (median scaling), else None
-        b = {"x": torch.from_numpy(self.scaler.transform(ds.x, factors=f))}
+        x = self.scaler.transform(ds.x, factors=f)
+        if self.clip if clip is None else clip:
+            x = np.clip(x, 0.0, 1.0)
+        b = {"x": torch.from_numpy(x)}
         if ds.sigma is not None:
             b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma, factors=f))
         if ds.mask is not None:
@@ -114,7 +135,7 @@ class Preprocessor:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         return {"scaler": self.scaler.state_dict(),
-                "condition": self.conditioner.state_dict() if self.conditioner else None}
+                "condition": self.conditioner.state_dict() if self.conditioner else None, "clip": self.clip}
 
     @classmethod
     def from_state_dict(cls, state: Any, model_shape: tuple[int, ...], train_config) -> "Preprocessor":
@@ -124,4 +145,4 @@ class Preprocessor:
         scaler = Scaler.from_state_dict(state["scaler"])
         conditioner = Conditioner.from_state_dict(state["condition"]) if state.get("condition") else None
         return cls(scaler, conditioner, model_shape, val_fraction=train_config.val_fraction,
-                   test_fraction=train_config.test_fraction, seed=train_config.seed)
+                   test_fraction=train_config.test_fraction, seed=train_config.seed, clip=bool(state.get("clip")))

@@ -15,7 +15,7 @@ import torch
 
 from .. import __version__
 from ..catalog import MODELS, ModelSpec
-from ..data import ArrayDataset
+from ..data import ArrayDataset, as_dataset
 from ..data.batches import take, to_device
 from ..errors import ArtifactError, CapabilityError, ConfigError, LatentforgeError
 from ..io import RunLayout, check_run_config, load_tensors, read_json, read_metrics, save_tensors, write_json
@@ -141,14 +141,26 @@ class TrainedModel:
         """The chosen part of a dataset; train / val / test repeat the training run's seeded split."""
         return self.preprocess.select(data, split, **data_kw)
 
+    def is_training_data(self, data: Any) -> bool:
+        """Whether ``data`` is the data this run was trained on, recognised by what it is (number of rows, shape
+        and a checksum of the values), not by how its path is spelled."""
+        saved = self.data_info.get("fingerprint")
+        if saved is None:  # a run of an earlier version, or streamed: the resolved path is what is known
+            path = self.data_info.get("path")
+            return path is not None and isinstance(data, (str, os.PathLike)) and os.path.exists(str(data)) and \
+                str(Path(data).resolve()) == path
+        ds = as_dataset(data) if not isinstance(data, ArrayDataset) else data
+        return len(ds) == saved["n"] and ds.fingerprint() == saved
+
     def resolve_split(self, data: Any, split: str = "auto") -> str:
-        """``auto``: the test split when ``data`` is this run's training data and the model has an encoder
-        (sample quality is measured against the whole real set), else all rows; other names are kept."""
+        """``auto``: the test split when ``data`` is this run's training data (``is_training_data``) and the model
+        has an encoder (a GAN's sample quality is measured against the whole real set), else all rows; other
+        names are kept."""
         if split != "auto":
             return split
         if not self.can("encoding"):
             return "all"
-        return "test" if str(data) == str(self.data_info.get("source")) else "all"
+        return "test" if self.is_training_data(data) and self.train_config.test_fraction > 0 else "all"
 
     def to_model_space(self, data: Any) -> torch.Tensor:
         """Raw examples -> scaled float tensor of the model's input shape."""
@@ -171,8 +183,9 @@ class TrainedModel:
                               for i in range(0, n, INFER_BATCH)])
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, data: Any, split: str = "all", *, seed: int = 0, **options: Any) -> dict[str, Any]:
-        """Metrics as a dict (see ``run.evaluate.evaluate``)."""
+    def evaluate(self, data: Any, split: str = "auto", *, seed: int = 0, **options: Any) -> dict[str, Any]:
+        """Metrics as a dict (see ``run.evaluate.evaluate``); ``split="auto"``: the held-out test split when
+        ``data`` is the training data (recognised by its values), else every row; the dict says which."""
         from .evaluate import evaluate
 
         return evaluate(self, data, split, seed=seed, **options)

@@ -1,0 +1,112 @@
+"""Folders and globs of data files read as one dataset.
+
+``expand(source)`` lists the files a folder (recursively, hidden files left out) or a glob pattern names.
+``read_many`` reads them: image files stack into one array (one size for all), with the names of their class
+sub-folders as labels when the folder has them; other files (npy, npz, HDF5, FITS, tables) concatenate along
+their first axis, with labels, sigma, mask and conditions where every file has them. Files must agree in their
+example shape; the first that does not is named in the error. Folders of FITS spectra on different wavelength
+grids are resampled by ``data.fits`` instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+
+GLOB_CHARS = "*?["
+
+
+def expand(source: str | os.PathLike) -> list[Path] | None:
+    """The files of a folder or a glob pattern, sorted; None for a single file path. DataError when the folder or
+    pattern names no data file."""
+    s = str(source)
+    if any(ch in s for ch in GLOB_CHARS) and not os.path.exists(s):
+        files = sorted(Path(p) for p in glob.glob(s, recursive=True) if Path(p).is_file())
+        what = f"the pattern {s!r}"
+    elif os.path.isdir(s):
+        files = sorted(p for p in Path(s).rglob("*") if p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(s).parts))
+        what = f"the folder {s}"
+    else:
+        return None
+    from .files import file_kind
+
+    known = []
+    for p in files:
+        try:
+            file_kind(p)
+            known.append(p)
+        except DataError:
+            continue
+    if not known:
+        raise DataError(f"{what} holds no data files (.npy, .npz, .h5, FITS, CSV, PNG / JPEG / TIFF ...)")
+    return known
+
+
+def read_many(source, files: list[Path], **keys) -> dict:
+    """Read ``files`` (from ``expand(source)``) as one dataset; see the module docstring."""
+    from .files import file_kind
+
+    kinds = {file_kind(p) for p in files}
+    if kinds == {"image"}:
+        return _images(source, files)
+    if len(kinds) > 1:
+        raise DataError(f"{source}: mixes file kinds ({', '.join(sorted(kinds))}); give a folder or pattern of one "
+                        "kind (e.g. 'data/*.npy')")
+    if kinds == {"fits"}:
+        from .fits import read_fits_many
+
+        many = read_fits_many(files, **keys)
+        if many is not None:
+            return many
+    return _concatenate(files, **keys)
+
+
+def _images(source, files: list[Path]) -> dict:
+    from .images import read_image
+
+    root = Path(source) if os.path.isdir(str(source)) else None
+    arrays, labels = [], []
+    for p in files:
+        img = read_image(p)
+        if arrays and img.shape != arrays[0].shape:
+            raise DataError(f"{p}: image of shape {img.shape}, but {files[0]} has {arrays[0].shape}; give images of "
+                            "one size (and one colour mode), or resize them first")
+        arrays.append(img)
+        rel = p.relative_to(root) if root is not None else None
+        labels.append(rel.parts[0] if rel is not None and len(rel.parts) > 1 else None)
+    x = np.stack(arrays)
+    y = np.asarray(labels) if all(lab is not None for lab in labels) else None
+    if y is not None and len(np.unique(y)) < 2:
+        y = None  # one sub-folder is a location, not a class
+    return {"x": x, "y": y, "layout": "last" if x.ndim == 4 else None, "files": [str(p) for p in files]}
+
+
+def _concatenate(files: list[Path], **keys) -> dict:
+    from .files import read_file
+
+    parts = [read_file(p, **keys) for p in files]
+    first = np.asarray(parts[0]["x"])
+    for p, part in zip(files, parts):
+        shape = np.asarray(part["x"]).shape[1:]
+        if shape != first.shape[1:]:
+            raise DataError(f"{p}: examples of shape {shape}, but {files[0]} has {first.shape[1:]}; the files of a "
+                            "folder or pattern must hold examples of one shape")
+    out = {"x": np.concatenate([np.asarray(part["x"]) for part in parts])}
+    for name in ("y", "sigma", "mask", "cond"):
+        have = [part.get(name) is not None for part in parts]
+        if all(have):
+            out[name] = np.concatenate([np.asarray(part[name]) for part in parts])
+        elif any(have):
+            missing = next(p for p, h in zip(files, have) if not h)
+            raise DataError(f"{missing}: has no {name} array while other files do; give every file its {name}, or "
+                            "none")
+    layouts = {part.get("layout") for part in parts}
+    out["layout"] = layouts.pop() if len(layouts) == 1 else None
+    out["files"] = [str(p) for p in files]
+    return out

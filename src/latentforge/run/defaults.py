@@ -1,0 +1,72 @@
+"""Defaults chosen from the user's data for what the user did not set, and said out loud.
+
+- Real-valued data (negative values, or non-integer values beyond [0, 1]) gets a loss or likelihood that fits
+  it: squared error with an identity output for autoencoders, a Gaussian with one learned sigma for VAEs, and
+  per-feature standard scaling; a BCE loss or Bernoulli likelihood needs data in [0, 1] and is kept for images,
+  counts and grey levels (scaled to [0, 1] by min-max, held-out rows clipped to it).
+- Denoising models get widths that fit the input (hidden 512,256 and a 64-d code for MNIST-sized images).
+- Epochs: about 1500 optimiser steps, between 20 and 100 epochs (early stopping still applies).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..catalog import ModelSpec
+from ..models.likelihoods import LIKELIHOODS
+from ..objectives.autoencoder import DenoisingObjective, RECONSTRUCTION_LOSSES
+from ..train.config import TrainConfig
+
+TARGET_STEPS = 1500
+EPOCH_RANGE = (20, 100)
+
+
+def is_real_valued(x: np.ndarray) -> bool:
+    """True for data that is not intensities: negative values, or values beyond [0, 1] that are not whole
+    numbers (grey levels and counts are whole)."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if lo < 0:
+        return True
+    if hi <= 1:
+        return False
+    sample = x.reshape(-1)[:: max(1, x.size // 100_000)]
+    return not bool(np.all(sample == np.round(sample)))
+
+
+def choose(spec: ModelSpec, x: np.ndarray, n_train: int, given: set[str], train_config: TrainConfig
+           ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(model / objective options, TrainConfig values, notes) for the settings not in ``given``."""
+    options: dict[str, Any] = {}
+    train: dict[str, Any] = {}
+    names = spec.option_names()
+
+    def default(name):
+        return spec.default(name)
+
+    if is_real_valued(x):
+        if "loss" in names and "loss" not in given and RECONSTRUCTION_LOSSES.get(default("loss")).on_logits:
+            options["loss"] = "mse"
+            if "output" in names and "output" not in given:
+                options["output"] = "identity"
+        if "likelihood" in names and "likelihood" not in given and LIKELIHOODS.get(default("likelihood")).unit_range:
+            options["likelihood"] = "gaussian-shared"
+        if "clip" in names and "clip" not in given:
+            options["clip"] = False  # corrupted inputs of standardised data are not confined to [0, 1]
+        if options and "scaling" not in given and "scaling" not in spec.train_defaults:
+            train["scaling"] = "standard"
+    if issubclass(spec.objective_class, DenoisingObjective) and x.ndim > 1:
+        d = int(np.prod(x.shape[1:]))
+        if "hidden" in names and "hidden" not in given:
+            h1 = int(min(512, max(32, 2 ** round(math.log2(max(d * 0.66, 1))))))
+            options["hidden"] = (h1, max(h1 // 2, 16))
+        if "latent_dim" in names and "latent_dim" not in given:
+            options["latent_dim"] = int(min(64, max(8, d // 12)))
+    if "epochs" not in given:
+        batch = train_config.batch_size
+        steps = max(1, math.ceil(n_train / batch))
+        train["epochs"] = int(min(EPOCH_RANGE[1], max(EPOCH_RANGE[0], round(TARGET_STEPS / steps))))
+    notes = [f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in {**options, **train}.items()]
+    return options, train, notes
