@@ -15,7 +15,7 @@ from .catalog import MODELS, build  # noqa: E402
 from .data import ArrayDataset, Scaler, as_dataset, corrupt, dataset_table, load_dataset  # noqa: E402
 from .errors import (ArtifactError, CapabilityError, ConfigError, DataError, LatentforgeError,  # noqa: E402
                      TrainingDiverged)
-from .estimator import AutoencoderEstimator  # noqa: E402
+from .estimator import AutoencoderEstimator, VAEEstimator  # noqa: E402
 from .models import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig  # noqa: E402
 from .objectives import DenoisingConfig, ReconstructionConfig, SparseConfig  # noqa: E402
 from .run import TrainedModel, load, train  # noqa: E402
@@ -25,5 +25,5 @@ __all__ = [
     "MODELS", "ArrayDataset", "ArtifactError", "AutoencoderEstimator", "CapabilityError", "ConfigError",
     "ConvAutoencoderConfig", "DataError", "DenoisingConfig", "LatentforgeError", "LinearAutoencoderConfig",
     "MLPAutoencoderConfig", "ReconstructionConfig", "Scaler", "SparseConfig", "TrainConfig", "TrainedModel",
-    "TrainingDiverged", "as_dataset", "build", "corrupt", "dataset_table", "load", "load_dataset", "train",
+    "TrainingDiverged", "VAEEstimator", "as_dataset", "build", "corrupt", "dataset_table", "load", "load_dataset", "train",
 ]

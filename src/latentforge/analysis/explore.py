@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.arrays import is_categorical
 from ..errors import ConfigError, DataError
 from ..io import write_json, write_npz
 from . import latent as lt
@@ -67,7 +68,7 @@ def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, p
         if len(labs) != 3 or any(lab not in classes for lab in labs):
             raise ConfigError(f"--arithmetic needs three labels among {classes}, got {labs}")
         parts = [ds.subset(np.flatnonzero(ds.y == lab)) for lab in labs]
-        res = lt.arithmetic(run, *parts)
+        res = lt.arithmetic(run, *parts, condition=cond0)
         row = np.concatenate([p.x[:3] for p in parts] + [res["x_means"], res["x"]])
         put(image_grid(row, ncols=len(row), title=f"examples of {labs[0]}, {labs[1]}, {labs[2]}; their decoded "
                                                   f"means; mean({labs[0]}) - mean({labs[1]}) + mean({labs[2]})"),
@@ -77,8 +78,10 @@ def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, p
     # probe: latent -> a known parameter, and a walk along its direction
     if not gan:
         target, what = _parameter(ds, param_key)
-        if target is not None:
-            walk = lt.probe_walk(run, ds, target)
+        if target is not None and is_categorical(target):
+            summary["probe"] = {"parameter": what, **lt.class_probe(run.encode(ds), target)}
+        elif target is not None:
+            walk = lt.probe_walk(run, ds, target, condition=cond0)
             p = walk["probe"]
             summary["probe"] = {"parameter": what, "r2_heldout": p.r2, "r2_train": p.r2_train,
                                 "predicted_along_walk": [round(float(v), 4) for v in walk["predicted"]]}
@@ -100,7 +103,7 @@ def _parameter(ds, key: str | None):
     if key in (None, "labels"):
         if ds.y is None:
             return None, None
-        return np.asarray(ds.y, np.float64), "label"
+        return ds.y, "label"
     if ds.cond is not None and key == "cond":
         return ds.cond[:, 0], "cond[0]"
     from ..data import read_file

@@ -116,14 +116,15 @@ def _one(x: Any):
     return x[None] if x.ndim in (1, 3) else x
 
 
-def arithmetic(run, a: Any, b: Any, c: Any, *, latent: bool | None = None) -> dict[str, np.ndarray]:
+def arithmetic(run, a: Any, b: Any, c: Any, *, latent: bool | None = None,
+               condition: Any = None) -> dict[str, np.ndarray]:
     """Decode mean(A) - mean(B) + mean(C) of three sets of inputs (or latent vectors for a GAN)."""
     latent = (not has_encoder(run)) if latent is None else latent
     means = [np.asarray(s, np.float64).reshape(len(s), -1).mean(0) if latent else codes_of(run, s).mean(0)
              for s in (a, b, c)]
     z = (means[0] - means[1] + means[2]).astype(np.float32)[None]
     parts = np.stack(means).astype(np.float32)
-    return {"z": z, "x": run.decode(z), "means": parts, "x_means": run.decode(parts)}
+    return {"z": z, "x": run.decode(z, condition), "means": parts, "x_means": run.decode(parts, condition)}
 
 
 @dataclass
@@ -154,7 +155,8 @@ def fit_probe(z: np.ndarray, target: np.ndarray, *, seed: int = 0, test_fraction
                  direction=w / norm_w, slope=norm_w, intercept=float(reg.intercept_))
 
 
-def probe_walk(run, data: Any, target: np.ndarray, *, steps: int = 9, span: float = 2.5) -> dict[str, Any]:
+def probe_walk(run, data: Any, target: np.ndarray, *, steps: int = 9, span: float = 2.5,
+               condition: Any = None) -> dict[str, Any]:
     """Fit a probe and decode a walk along its direction through the mean code (span in code std units)."""
     z = codes_of(run, data)
     p = fit_probe(z, target)
@@ -162,7 +164,25 @@ def probe_walk(run, data: Any, target: np.ndarray, *, steps: int = 9, span: floa
     t = np.linspace(-span, span, steps) * scale
     walk = (z.mean(0)[None] + t[:, None] * p.direction[None]).astype(np.float32)
     predicted = p.intercept + walk.astype(np.float64) @ (p.direction * p.slope)
-    return {"probe": p, "z": walk, "x": run.decode(walk), "predicted": predicted}
+    return {"probe": p, "z": walk, "x": run.decode(walk, condition), "predicted": predicted}
+
+
+def class_probe(z: np.ndarray, labels: np.ndarray, *, seed: int = 0, test_fraction: float = 0.25) -> dict[str, Any]:
+    """How well the codes tell the classes apart: a multinomial logistic regression from codes to class labels,
+    its accuracy on a held-out quarter beside chance (the largest class share). Class labels are not a
+    continuous parameter, so no regression line or R^2 is fitted to them."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.asarray(labels)
+    perm = np.random.default_rng(seed).permutation(len(z))
+    n_test = max(1, int(len(z) * test_fraction))
+    te, tr = perm[:n_test], perm[n_test:]
+    if len(np.unique(labels[tr])) < 2:
+        return {"kind": "classes", "accuracy_heldout": None, "note": "fewer than two classes to tell apart"}
+    clf = LogisticRegression(max_iter=2000).fit(z[tr], labels[tr])
+    _, counts = np.unique(labels[te], return_counts=True)
+    return {"kind": "classes", "accuracy_heldout": float(clf.score(z[te], labels[te])),
+            "accuracy_train": float(clf.score(z[tr], labels[tr])), "chance": float(counts.max() / len(te))}
 
 
 def strip_figure(x: np.ndarray, title: str, ncols: int | None = None):

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..data.arrays import is_categorical  # noqa: E402
 from ..io import atomic_write_bytes  # noqa: E402
 
 
@@ -134,22 +135,26 @@ def project_2d(z: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.nd
 
 
 def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str = "latent space",
-                   method: str | None = None):
-    """2-D scatter of codes coloured by label; codes with more dimensions are shown by their PCA projection.
-    With ``method`` the points are already 2-D (a projection of that name)."""
+                   method: str | None = None, label_name: str = "label"):
+    """2-D scatter of codes coloured by label: classes (integers, text) get a legend (a colour per class, up to
+    20 named), a continuous parameter a colour bar. Codes with more dimensions are shown by their PCA
+    projection; with ``method`` the points are already 2-D (a projection of that name)."""
     if method is None:
         z, method = project_2d(z)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     labels = None if labels is None else np.asarray(labels)
-    if labels is not None and np.issubdtype(labels.dtype, np.integer) and len(np.unique(labels)) <= 20:
-        cmap = plt.get_cmap("tab10" if len(np.unique(labels)) <= 10 else "tab20")
-        for i, lab in enumerate(np.unique(labels)):
+    if labels is not None and is_categorical(labels):
+        classes = np.unique(labels)
+        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        for i, lab in enumerate(classes):
             sel = labels == lab
-            ax.scatter(z[sel, 0], z[sel, 1], s=6, alpha=0.8, color=cmap(i), label=str(lab))
-        ax.legend(title="label", markerscale=3, fontsize=7, loc="best")
+            ax.scatter(z[sel, 0], z[sel, 1], s=6, alpha=0.8, color=cmap(i % cmap.N),
+                       label=str(lab) if i < 20 else None)
+        ax.legend(title=label_name + ("" if len(classes) <= 20 else f" (first 20 of {len(classes)})"),
+                  markerscale=3, fontsize=7, loc="best")
     elif labels is not None:
-        sc = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap="viridis", s=6, alpha=0.8)
-        fig.colorbar(sc, ax=ax, label="label")
+        sc = ax.scatter(z[:, 0], z[:, 1], c=labels.astype(np.float64), cmap="viridis", s=6, alpha=0.8)
+        fig.colorbar(sc, ax=ax, label=label_name)
     else:
         ax.scatter(z[:, 0], z[:, 1], s=6, alpha=0.8)
     ax.set_xlabel("z1" if method.startswith("latent") else f"{method.split(' ')[0]} 1")

@@ -86,9 +86,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     source = data if data is not None else run.data_info.get("source")
     full = as_dataset(source) if not hasattr(source, "x") else source
     gan = not run.can("encoding")  # a generator: measured against the whole real set
-    split = "all" if gan else "test"
-    if split == "test" and str(getattr(full, "source", "")) != str(run.data_info.get("source")):
-        split = "all"
+    split = run.resolve_split(full, "auto")
     test = run.select(full, split)
     train = run.select(full, "train") if split == "test" else full
     parts: list[str] = []

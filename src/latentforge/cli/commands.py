@@ -9,14 +9,17 @@ import sys
 import numpy as np
 
 from ..errors import LatentforgeError
-from .flags import data_kw, ints, parse_condition, print_json, save_npz
+from .flags import data_kw, ints, label_list, parse_condition, print_json, save_npz
 
 
-def _load_and_select(a):
+def _load_and_select(a, full=False):
+    from ..data import as_dataset
     from ..run import load
 
     run = load(a.run_dir)
-    return run, run.select(a.data, run.resolve_split(a.data, a.split), **data_kw(a))
+    data = as_dataset(a.data, **data_kw(a))
+    ds = run.select(data, run.resolve_split(data, a.split))
+    return (run, ds, data) if full else (run, ds)
 
 
 def cmd_encode(a) -> int:
@@ -42,21 +45,45 @@ def cmd_reconstruct(a) -> int:
 
 
 def cmd_sample(a) -> int:
-    """``latentforge sample``."""
-    from ..analysis import image_grid, save_figure
-    from ..run import load
+    """``latentforge sample``: streams the samples to the .npz in chunks; the picture shows at most 64."""
+    import shutil
+    from pathlib import Path
 
-    run = load(a.run_dir)
+    from ..analysis import image_grid, save_figure
+    from ..analysis.plots import profile_grid
+    from ..io import write_npz_streamed
+    from ..run import load
+    from ..run.capabilities import human_bytes
+
     if a.n < 1:
         raise LatentforgeError("-n must be at least 1")
+    if not a.out.endswith(".npz"):
+        raise LatentforgeError(f"--out {a.out}: give a file name ending in .npz")
+    run = load(a.run_dir)
+    shape = tuple(run.input_shape)
+    need = a.n * int(np.prod(shape)) * 4
+    folder = Path(a.out).resolve().parent
+    free = shutil.disk_usage(folder if folder.exists() else Path.cwd()).free
+    if need > free:
+        raise LatentforgeError(f"-n {a.n} samples of shape {shape} need {human_bytes(need)} of disk and "
+                               f"{human_bytes(free)} are free in {folder}; ask for fewer")
     cond = parse_condition(a.condition)
-    x = run.sample(a.n, cond, seed=a.seed)
-    save_npz(a.out, samples=x)
-    if len(run.input_shape) == 3:
-        png = a.out[:-4] + ".png"
-        title = f"{run.name}: {a.n} samples" + (f" given condition {a.condition}" if a.condition else "")
-        save_figure(image_grid(x, title=title), png)
-        print(f"wrote {png}", file=sys.stderr)
+    shown = []
+
+    def chunks():
+        for part in run.sample_chunks(a.n, cond, seed=a.seed):
+            if len(shown) < 64:
+                shown.extend(part[:64 - len(shown)])
+            yield part
+
+    write_npz_streamed(a.out, "samples", (a.n, *shape), chunks())
+    print(f"wrote {a.out} (samples: {a.n} x {shape}, {human_bytes(need)})", file=sys.stderr)
+    png = a.out[:-4] + ".png"
+    title = (f"{run.name}: {'the first ' + str(len(shown)) + ' of ' if a.n > len(shown) else ''}{a.n} samples"
+             + (f" given condition {a.condition}" if a.condition else ""))
+    x = np.stack(shown)
+    save_figure(image_grid(x, title=title) if x.ndim == 4 else profile_grid(x[:16], title=title), png)
+    print(f"wrote {png}", file=sys.stderr)
     return 0
 
 
@@ -93,14 +120,13 @@ def cmd_inpaint(a) -> int:
     """``latentforge inpaint``."""
     from ..analysis.inversion import inpaint, inpaint_summary, masks_for
 
-    run, ds = _load_and_select(a)
+    run, ds, data = _load_and_select(a, full=True)
     if a.limit:
         ds = ds.subset(np.arange(min(a.limit, len(ds))))
     res = inpaint(run, ds, masks_for(a.mask, ds, seed=a.seed), steps=a.steps, lr=a.lr, seed=a.seed)
     # the data given are complete, so the filled region can be scored against them; the baseline fills in the
     # mean training example
-    same = str(a.data) == str(run.data_info.get("source"))
-    ref = run.select(a.data, "train", **data_kw(a)) if same else ds
+    ref = run.select(data, "train") if run.is_training_data(data) else ds
     print_json({"model": run.name, "mask": a.mask, **inpaint_summary(ds, res, ref)})
     save_npz(a.out, filled=res["filled"], reconstruction=res["reconstruction"], mask=res["mask"], input=ds.x,
              z=res["z"], labels=ds.y)
@@ -113,7 +139,7 @@ def cmd_explore(a) -> int:
 
     run, ds = _load_and_select(a)
     summary = explore.explore(run, ds, a.out, method=a.method, steps=a.steps,
-                              pair=ints(a.interpolate), sets=ints(a.arithmetic), param_key=a.param)
+                              pair=ints(a.interpolate), sets=label_list(a.arithmetic), param_key=a.param)
     print_json(summary)
     return 0
 
@@ -132,14 +158,17 @@ def cmd_evaluate(a) -> int:
     """``latentforge evaluate``."""
     from ..run import load
 
+    from ..data import as_dataset
+
     run = load(a.run_dir)
-    split = run.resolve_split(a.data, a.split)
-    out = run.evaluate(a.data, split, seed=a.seed, k=a.k, **data_kw(a))
+    full = as_dataset(a.data, **data_kw(a))
+    split = run.resolve_split(full, a.split)
+    out = run.evaluate(full, split, seed=a.seed, k=a.k)
+    print(f"latentforge: evaluated {out['split_reason']}", file=sys.stderr)
     if a.baselines:
         from ..analysis.baselines import baseline_table
         from ..analysis.quality import feature_classifier
 
-        full = run.select(a.data, "all", **data_kw(a))
         train = run.select(full, "train") if split == "test" else full
         clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
         out["baselines"] = baseline_table(run, train, run.select(full, split), seed=a.seed, classifier=clf)

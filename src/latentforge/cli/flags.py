@@ -56,12 +56,16 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title:
 def data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--data", required=required,
-                   help="a built-in dataset name (see `latentforge datasets`) or a file: .npy, .npz, .h5/.hdf5, "
-                        "MNIST idx (.idx, *-ubyte, optionally .gz), FITS")
-    g.add_argument("--key", help="array / dataset name inside an .npz or HDF5 file")
-    g.add_argument("--labels-key", help="labels array / dataset name inside an .npz or HDF5 file")
+                   help="a built-in dataset name (see `latentforge datasets`), a file (.npy, .npz, .h5/.hdf5, MNIST "
+                        "idx, FITS, CSV / TSV, PNG / JPEG / TIFF), a folder or a quoted glob ('data/*.npy')")
+    g.add_argument("--key", help="array / dataset name inside an .npz or HDF5 file; feature columns (a,b,c) of a table")
+    g.add_argument("--labels-key", help="labels array / dataset name inside an .npz or HDF5 file; the label column "
+                                        "of a table")
     g.add_argument("--labels", help="a separate labels file (.npy, .npz, idx)")
-    g.add_argument("--channels-last", action="store_true", help="images are stored (N, H, W, C)")
+    layout = g.add_mutually_exclusive_group()
+    layout.add_argument("--channels-last", action="store_true", help="images are stored (N, H, W, C) (default: read "
+                        "from the shape, or refused when it does not tell)")
+    layout.add_argument("--channels-first", action="store_true", help="images are stored (N, C, H, W)")
     g.add_argument("--sigma-key", help="per-point measurement errors (same shape as the data) in an .npz / HDF5 file "
                                        "(default: an array named sigma, if present)")
     g.add_argument("--ivar-key", help="per-point inverse variances instead of sigma (0 marks a point without data; "
@@ -71,7 +75,8 @@ def data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def data_kw(a: argparse.Namespace) -> dict[str, Any]:
-    return {"key": a.key, "labels_key": a.labels_key, "labels": a.labels, "channels_last": a.channels_last,
+    channels_last = True if a.channels_last else (False if a.channels_first else None)
+    return {"key": a.key, "labels_key": a.labels_key, "labels": a.labels, "channels_last": channels_last,
             "sigma_key": a.sigma_key, "ivar_key": a.ivar_key, "mask_key": a.mask_key, "cond_key": a.cond_key}
 
 
@@ -125,3 +130,11 @@ def ints(text: str | None):
         return [int(t) for t in text.split(",")]
     except ValueError:
         raise LatentforgeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def label_list(text: str | None):
+    """Comma-separated class labels: integers when they all are, else names."""
+    if not text:
+        return None
+    parts = [t.strip() for t in text.split(",")]
+    return [int(t) for t in parts] if all(t.lstrip("-").isdigit() for t in parts) else parts

@@ -44,7 +44,7 @@ def train_parser() -> argparse.ArgumentParser:
 
 def flag_switches() -> set[str]:
     """The flags of ``train`` that take no value (switches), over every model."""
-    out = {"--channels-last", "--resume", "--overwrite", "--no-progress", "-h", "--help"}
+    out = {"--channels-last", "--channels-first", "--resume", "--overwrite", "--no-progress", "-h", "--help"}
     for name in MODELS:
         spec = MODELS.get(name)
         for cls in (TrainConfig, spec.model_config_class, spec.objective_config_class):
@@ -81,6 +81,8 @@ def cmd_train(argv: Sequence[str]) -> int:
                 **data_kw(a), **options)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
         return 0
+    if a.no_progress and run.data_info.get("chosen_from_data"):
+        print(f"chose from the data: {', '.join(run.data_info['chosen_from_data'])}")
     last = run.history[-1] if run.history else {}
     print(f"trained {a.model} ({run.n_parameters} parameters) for {last.get('epoch', 0)} epochs: "
           + ", ".join(f"{k}={v:.5g}" for k, v in last.items() if k.endswith("_loss")))

@@ -184,7 +184,8 @@ class ChunkStream:
                 have += len(x)
         return torch.from_numpy(np.concatenate(out))
 
-    def batches(self, generator: torch.Generator, batch_size: int, rank: int = 0, world: int = 1) -> Iterator[dict]:
+    def batches(self, generator: torch.Generator, batch_size: int, rank: int = 0, world: int = 1, *,
+                min_batch: int = 1) -> Iterator[dict]:
         """Shuffled batches: chunk order from ``generator`` (shared by all ranks, which take every world-th
         chunk), rows shuffled within a buffer of chunks by a stream derived from it per rank."""
         order = torch.randperm(self.n_chunks, generator=generator).numpy()
@@ -210,7 +211,7 @@ class ChunkStream:
                 yield {"x": torch.from_numpy(buf[s:s + batch_size])}
                 done += 1
             carry = buf[full:]
-        if len(carry) and (steps is None or done < steps):
+        if len(carry) >= min_batch and (steps is None or done < steps):
             yield {"x": torch.from_numpy(carry)}
 
     def ordered(self, batch_size: int) -> Iterator[dict]:

@@ -1,8 +1,8 @@
 """Tables of numbers: CSV / TSV text files (numeric columns, a label column by name).
 
 The first row is a header when any of its cells is not a number. A label column is the one named by
-``labels_key``, or else one called ``label``, ``labels``, ``y``, ``class``, ``target`` or ``targets``; its values
-may be text (class names). ``key`` picks the feature columns (comma-separated names); by default every other
+``labels_key``, or else the first of ``label``, ``labels``, ``class``, ``target`` and ``targets`` present; its values
+may be text (class names); a column called ``y`` is a feature here, as coordinates often are. ``key`` picks the feature columns (comma-separated names); by default every other
 column. Empty cells and ``NA`` / ``NaN`` read as NaN, which the data checks then refuse with their row.
 """
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import DataError
 
-LABEL_COLUMNS = ("label", "labels", "y", "class", "target", "targets")
+LABEL_COLUMNS = ("label", "labels", "class", "target", "targets")
 MISSING = {"", "na", "nan", "n/a", "null", "none"}
 
 
@@ -56,8 +56,9 @@ def read_table(path: str | os.PathLike, *, key: str | None = None, labels_key: s
     if bad:
         raise DataError(f"{path}: row {bad[0] + (2 if header else 1)} has {len(body[bad[0]])} cells, the header "
                         f"{len(names)}; every row needs one cell per column")
+    lower = {n.lower(): n for n in names}
     label_col = _find(names, labels_key, path, "label") if labels_key else next(
-        (n for n in names if n.lower() in LABEL_COLUMNS), None)
+        (lower[c] for c in LABEL_COLUMNS if c in lower), None)
     features = ([_find(names, k.strip(), path, "feature") for k in key.split(",")] if key
                 else [n for n in names if n != label_col])
     columns = {n: [r[i] for r in body] for i, n in enumerate(names)}

@@ -172,3 +172,40 @@ def check_run_config(cfg: Any, path: Path) -> dict:
             raise ArtifactError(f"{path}: {k!r} must be a JSON object, got {type(cfg[k]).__name__}; the file is "
                                 "damaged")
     return cfg
+
+
+def write_npz_streamed(path: str | os.PathLike, key: str, shape: tuple[int, ...], chunks, *,
+                       dtype=np.float32) -> int:
+    """An .npz holding one array ``key`` of ``shape``, written chunk by chunk (each chunk (k, *shape[1:])) so that
+    the array never has to fit in memory; atomic (a temporary file renamed at the end) and readable by
+    ``np.load``. Returns the number of rows written; ArtifactError when the chunks do not add up to ``shape``."""
+    import zipfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+    os.close(fd)
+    rows = 0
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array_header_2_0(
+                    f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                        "shape": tuple(int(s) for s in shape)})
+                for chunk in chunks:
+                    chunk = np.ascontiguousarray(chunk, dtype=dtype)
+                    f.write(chunk.tobytes())
+                    rows += len(chunk)
+        if rows != shape[0]:
+            raise ArtifactError(f"{path}: {rows} rows written for an array of {shape[0]}")
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError) and not isinstance(e, ArtifactError):
+            raise write_error(path, e) from None
+        raise
+    return rows

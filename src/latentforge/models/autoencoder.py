@@ -26,7 +26,14 @@ from .base import ConfiguredModel, Decodes, Encodes
 #: decoder outputs: sigmoid (data in [0, 1]; the raw output is a logit) or identity (real values)
 OUTPUTS: Registry = Registry("decoder output")
 OUTPUTS.register("sigmoid", torch.sigmoid)
-OUTPUTS.register("identity", lambda raw: raw)
+
+
+def identity(raw: torch.Tensor) -> torch.Tensor:
+    """The decoder's raw output as it is (real-valued data)."""
+    return raw
+
+
+OUTPUTS.register("identity", identity)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,14 @@ from .base import ConfiguredModel, Decodes, Discriminates, HasPrior, with_condit
 
 #: the generator's last nonlinearity, mapping its raw output to the data space [0, 1]
 GENERATOR_OUTPUTS: Registry = Registry("generator output")
-GENERATOR_OUTPUTS.register("tanh", lambda raw: 0.5 * (torch.tanh(raw) + 1.0))  # DCGAN's tanh, mapped to [0, 1]
+
+
+def tanh_to_unit(raw: torch.Tensor) -> torch.Tensor:
+    """DCGAN's tanh output, mapped from [-1, 1] to the data space [0, 1]."""
+    return 0.5 * (torch.tanh(raw) + 1.0)
+
+
+GENERATOR_OUTPUTS.register("tanh", tanh_to_unit)
 GENERATOR_OUTPUTS.register("sigmoid", torch.sigmoid)
 
 

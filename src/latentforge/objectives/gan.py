@@ -52,11 +52,12 @@ class GANConfig(Config):
 
 
 def diversity(x: torch.Tensor) -> float:
-    """Mean pairwise Euclidean distance within a batch (flattened examples)."""
+    """Mean pairwise Euclidean distance within a batch (flattened examples); NaN for fewer than two."""
     f = x.flatten(1).float()
-    d = torch.cdist(f, f)
     n = f.shape[0]
-    return float(d.sum() / (n * (n - 1)))
+    if n < 2:
+        return float("nan")
+    return float(torch.cdist(f, f).sum() / (n * (n - 1)))
 
 
 class GANObjective(Objective):

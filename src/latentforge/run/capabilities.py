@@ -9,6 +9,7 @@ raw data back: the preprocessing is undone on the way out.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import numpy as np
@@ -21,6 +22,10 @@ from ..objectives.autoencoder import DenoisingObjective
 from ..objectives.elbo import importance_sampled, model_input
 from ..models.base import repeat_condition
 from ..registry import Registry
+
+
+#: rows per chunk when samples are generated (and streamed to a file)
+SAMPLE_CHUNK = 8192
 
 
 class Capability:
@@ -88,12 +93,58 @@ class Sampling(Capability):
 
     def sample(self, n: int, condition: Any = None, *, seed: int = 0) -> np.ndarray:
         """Generate n examples (raw units) from z ~ N(0, I): a VAE's p(x|z) (its mean; a draw for a hurdle
-        decoder), or a GAN's generator. ``condition``: one label / parameter vector, or one per example."""
-        g = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.model.latent_dim, generator=g)
-        if isinstance(self.model, HasPosterior):
-            return self._from_codes(z, condition, lambda zz, c: self.model.decode_dist(zz, c).generate(g))
-        return self._from_codes(z, condition, self.model.decode)
+        decoder), or a GAN's generator. ``condition``: one label / parameter vector, or one per example.
+        Raises ConfigError when n examples would not fit in the free memory (``sample_chunks`` streams)."""
+        if n < 1:
+            raise ConfigError(f"the number of samples must be at least 1, got {n}")
+        need = n * int(np.prod(self.input_shape)) * 4
+        free = available_memory()
+        if free is not None and need > 0.8 * free:
+            raise ConfigError(f"{n} samples of shape {tuple(self.input_shape)} need {human_bytes(need)} of memory and "
+                              f"{human_bytes(free)} are free; ask for fewer, or stream them to a file "
+                              "(latentforge sample RUN -n N --out FILE.npz, or run.sample_chunks in Python)")
+        return np.concatenate(list(self.sample_chunks(n, condition, seed=seed)))
+
+    def sample_chunks(self, n: int, condition: Any = None, *, seed: int = 0, chunk: int = SAMPLE_CHUNK):
+        """``sample`` in chunks of at most ``chunk`` rows (an iterator of raw arrays): the same numbers as
+        ``sample(n)``, in bounded memory. Chunk i > 0 draws from its own seeded stream."""
+        cond = None if condition is None else np.asarray(condition)
+        per_example = cond is not None and cond.ndim > 0 and len(cond) == n and n > 1
+        for i, start in enumerate(range(0, n, chunk)):
+            k = min(chunk, n - start)
+            g = torch.Generator().manual_seed(seed if i == 0 else
+                                              int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+            z = torch.randn(k, self.model.latent_dim, generator=g)
+            c = cond[start:start + k] if per_example else condition
+            if isinstance(self.model, HasPosterior):
+                yield self._from_codes(z, c, lambda zz, cc: self.model.decode_dist(zz, cc).generate(g))
+            else:
+                yield self._from_codes(z, c, self.model.decode)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available for new allocations (Linux's MemAvailable; else free pages), None where
+    unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def human_bytes(n: float) -> str:
+    """A byte count in words: 3.14 GB."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} PB"  # pragma: no cover
 
 
 class Posterior(Capability):

@@ -281,9 +281,9 @@ def check_resume_meaning(trainer: Trainer, saved: TrainConfig, new: TrainConfig)
     the epochs may not be stretched, and a run that stopped early continues only with a larger patience.
     Raises ConfigError saying what would change and what to do."""
     done = trainer.epoch
-    upcoming = range(done + 1, min(saved.epochs, new.epochs) + 1)
-    jumps = [(e, saved.lr * lr_factor(saved, e), new.lr * lr_factor(new, e)) for e in upcoming
-             if lr_factor(saved, e) != lr_factor(new, e)]
+    # beyond its last epoch the saved schedule would hold its last rate
+    jumps = [(e, saved.lr * lr_factor(saved, min(e, saved.epochs)), new.lr * lr_factor(new, e))
+             for e in range(done + 1, new.epochs + 1) if lr_factor(saved, min(e, saved.epochs)) != lr_factor(new, e)]
     if jumps:
         e, was, now = jumps[0]
         raise ConfigError(f"cannot resume with --epochs {new.epochs}: the {new.lr_schedule} learning-rate schedule was "

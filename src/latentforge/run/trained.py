@@ -60,6 +60,13 @@ class TrainedModel:
                                                                   "__module__": cls.__module__})
         return _COMPOSED[caps](name, model, objective, preprocess, train_config, **kw)
 
+    def __reduce__(self):
+        # the composed class is made at run time: rebuild it from its parts (for pickle users; latentforge itself
+        # saves runs as safetensors + JSON, never pickles)
+        return (rebuild, (self.name, self.model, self.objective, self.preprocess, self.train_config),
+                {k: v for k, v in self.__dict__.items()
+                 if k not in ("name", "model", "objective", "preprocess", "train_config")})
+
     def __getattr__(self, attr: str):
         # called only when normal lookup fails: a capability method this model lacks gets a clear message
         if not attr.startswith("_"):
@@ -249,6 +256,11 @@ def upgrade_state_dict(tensors: dict[str, torch.Tensor], model: torch.nn.Module)
     if "log_sigma" in tensors and "likelihood.log_sigma" in model.state_dict():
         tensors = {("likelihood.log_sigma" if k == "log_sigma" else k): v for k, v in tensors.items()}
     return tensors
+
+
+def rebuild(name, model, objective, preprocess, train_config) -> TrainedModel:
+    """A TrainedModel from its parts (what ``TrainedModel.__reduce__`` gives pickle)."""
+    return TrainedModel.compose(name, model, objective, preprocess, train_config)
 
 
 def load(run_dir: str | os.PathLike) -> TrainedModel:

@@ -21,7 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.batches import Batch, as_batch, device_scope, noise_generator, take, to_device
-from ..errors import ArtifactError, TrainingDiverged
+from ..errors import ArtifactError, ConfigError, TrainingDiverged
 from ..objectives.base import Objective, Player, evaluate_objective
 from . import runtime
 from .config import TrainConfig, lr_factor
@@ -56,6 +56,9 @@ class Trainer:
                            for n, p in self.players.items()}
         self.grad_scalers = {n: runtime.grad_scaler(self.device, config.precision) for n in self.players}
         self.calls = {n: runtime.wrap(p.module, model, self.device, self.dist) for n, p in self.players.items()}
+        # batch norm cannot normalise a batch of one in training: such a last batch is left for the next epoch
+        norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
+        self.min_batch = 2 if any(isinstance(m, norms) for m in model.modules()) else 1
         # one stream for shuffling and objective randomness (corruption, noise); the global RNG serves dropout
         self.generator = torch.Generator().manual_seed(config.seed + 1)
         self.epoch = 0
@@ -219,9 +222,16 @@ class Trainer:
         """This rank's shuffled batches for one epoch: its slice of one seeded permutation (in memory), or its
         share of the chunks (a stream)."""
         if is_stream(train):
-            yield from train.batches(self.generator, self.config.batch_size, self.dist.rank, self.dist.world)
+            yield from train.batches(self.generator, self.config.batch_size, self.dist.rank, self.dist.world,
+                                     min_batch=self.min_batch)
             return
         perm = self.dist.shard(torch.randperm(train["x"].shape[0], generator=self.generator))
+        if perm.shape[0] < self.min_batch:
+            raise ConfigError(f"{perm.shape[0]} training example(s) per process: the model's batch norm needs at "
+                              "least 2 examples per batch; give more data, or a model without batch norm (e.g. "
+                              "--norm none)")
+        if perm.shape[0] % self.config.batch_size < self.min_batch and perm.shape[0] % self.config.batch_size:
+            perm = perm[:-(perm.shape[0] % self.config.batch_size)]  # the lone last example waits for next epoch
         for start in range(0, perm.shape[0], self.config.batch_size):
             yield take(train, perm[start:start + self.config.batch_size])
 
