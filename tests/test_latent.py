@@ -153,10 +153,21 @@ def test_cli_explore_and_inpaint(vae, tmp_path, capsys):
     out = tmp_path / "explore"
     assert main(["explore", str(run.run_dir), "--data", "digits", "--out", str(out), "--arithmetic", "1,2,3"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    for f in ("scatter.png", "traversal.png", "interpolation.png", "arithmetic.png", "probe.png",
+    for f in ("scatter.png", "traversal.png", "interpolation.png", "arithmetic.png",
               "interpolation.npz", "summary.json"):
         assert (out / f).stat().st_size > 0, f
-    assert summary["arithmetic"] == [1, 2, 3] and -1 <= summary["probe"]["r2_heldout"] <= 1
+    # digit labels are classes: a classification probe, never a regression line through class numbers
+    probe = summary["probe"]
+    assert summary["arithmetic"] == [1, 2, 3] and probe["kind"] == "classes" and "r2_heldout" not in probe
+    assert probe["accuracy_heldout"] > probe["chance"] + 0.2
+    # a continuous parameter gets the regression probe and its walk
+    x = lf.load_dataset("digits").x
+    np.savez(tmp_path / "d.npz", x=x, brightness=x.reshape(len(x), -1).mean(1))
+    assert main(["explore", str(run.run_dir), "--data", str(tmp_path / "d.npz"), "--param", "brightness", "--out",
+                 str(tmp_path / "ex2")]) == 0
+    probe = json.loads(capsys.readouterr().out)["probe"]
+    assert probe["parameter"] == "brightness" and -1 <= probe["r2_heldout"] <= 1 and "accuracy_heldout" not in probe
+    assert (tmp_path / "ex2" / "probe.png").stat().st_size > 0
     z = np.load(out / "interpolation.npz")
     assert z["linear"].shape == (10, 6) and z["slerp"].shape == (10, 6)
     assert main(["inpaint", str(run.run_dir), "--data", "digits", "--mask", "right", "--steps", "50",

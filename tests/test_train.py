@@ -171,8 +171,10 @@ def test_atomic_write_leaves_old_file_when_the_write_fails(tmp_path, monkeypatch
 
 def test_estimator_follows_sklearn_conventions(digits):
     X = digits.x.reshape(len(digits), -1)
-    est = lf.AutoencoderEstimator("ae", latent_dim=2, hidden=(32,), epochs=3, seed=0)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    from sklearn.exceptions import NotFittedError
+
+    est = lf.AutoencoderEstimator("ae", latent_dim=2, hidden=(32,), epochs=3, random_state=0)
+    with pytest.raises(NotFittedError, match="not fitted"):
         est.transform(X)
     assert est.fit(X) is est
     Z = est.transform(X)

@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .catalog import MODELS
+from .objectives.autoencoder import RECONSTRUCTION_LOSSES
 from .run import TrainedModel, train
 from .train import TrainConfig
 
@@ -96,12 +98,12 @@ class AutoencoderEstimator(_LatentEstimator):
     def _train_options(self):
         if self.model not in AUTOENCODERS:
             raise ValueError(f"model={self.model!r} is not an MLP autoencoder; choose one of {', '.join(AUTOENCODERS)}")
-        options: dict[str, Any] = {"latent_dim": self.latent_dim, "loss": self.loss}
-        if self.model != "linear-ae":
-            options["hidden"] = tuple(self.hidden)
-            options["output"] = "identity" if self.loss == "mse" else "sigmoid"
-        elif self.loss != "mse":
-            raise ValueError("linear-ae learns the PCA subspace with loss='mse'")
+        names = MODELS.get(self.model).option_names()
+        options: dict[str, Any] = {"latent_dim": self.latent_dim, "loss": self.loss, "hidden": tuple(self.hidden)}
+        if "output" in names:  # a sigmoid output gives the logits a BCE loss takes
+            options["output"] = "sigmoid" if RECONSTRUCTION_LOSSES.get(self.loss).on_logits else "identity"
+        if "code_activation" not in names:  # the linear autoencoder: its hidden widths stay linear
+            options["hidden"] = ()
         return self.model, options
 
     def score(self, X, y=None) -> float:

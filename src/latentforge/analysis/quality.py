@@ -187,8 +187,9 @@ def feature_classifier(run, data: Any, **data_kw: Any) -> tuple[FeatureClassifie
     full = as_dataset(data, **data_kw)
     train_part = run.select(full, "train")
     where = RunLayout(run.run_dir).classifier if run.run_dir else Path(tempfile.mkdtemp(prefix="lf-classifier-"))
-    return classifier_for(where, run.scaler.transform(train_part.x), train_part.y, source=str(full.source),
-                          seed=run.train_config.seed)
+    # the kept classifier is recognised by the data's values, not by how their path was spelled
+    return classifier_for(where, run.scaler.transform(train_part.x), train_part.y,
+                          source=full.fingerprint()["sha256"], seed=run.train_config.seed)
 
 
 def sample_quality(run, data: Any, split: str = "all", *, n: int | None = None, seed: int = 0,

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import ArtifactError, ConfigError
 from ..registry import Registry
+from .arrays import to_numpy
 
 CONDITIONS: Registry[type["Conditioner"]] = Registry("condition kind")
 
@@ -66,16 +67,16 @@ class LabelConditioner(Conditioner):
         return len(self.classes)
 
     def fit(self, values) -> "LabelConditioner":
-        self.classes = sorted(np.unique(np.asarray(values)).tolist())
+        self.classes = sorted(np.unique(to_numpy(values)).tolist())
         return self
 
     def broadcast(self, values, n: int) -> np.ndarray:
         """One label, or one per example, as (n,)."""
-        values = np.asarray(values)
+        values = to_numpy(values)
         return np.broadcast_to(values.reshape(-1), (n,)) if values.size in (1, n) else values.reshape(-1)
 
     def transform(self, values) -> np.ndarray:
-        values = np.asarray(values)
+        values = to_numpy(values)
         lookup = {c: i for i, c in enumerate(self.classes)}
         flat = values.reshape(-1).tolist()
         unknown = sorted({v for v in flat if v not in lookup}, key=str)
@@ -107,7 +108,7 @@ class VectorConditioner(Conditioner):
         return int(self.mean.shape[0])
 
     def fit(self, values) -> "VectorConditioner":
-        v = np.asarray(values).reshape(len(values), -1).astype(np.float64)
+        v = to_numpy(values).reshape(len(values), -1).astype(np.float64)
         self.mean = v.mean(0)
         std = v.std(0)
         self.std = np.where(std > 1e-12, std, 1.0)
@@ -115,11 +116,11 @@ class VectorConditioner(Conditioner):
 
     def broadcast(self, values, n: int) -> np.ndarray:
         """One parameter vector, or one per example, as (n, dim)."""
-        values = np.asarray(values).reshape(-1, self.dim)
+        values = to_numpy(values).reshape(-1, self.dim)
         return np.broadcast_to(values, (n, self.dim)) if len(values) == 1 else values
 
     def transform(self, values) -> np.ndarray:
-        values = np.asarray(values)
+        values = to_numpy(values)
         v = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, self.dim)
         if v.shape[1] != self.dim:
             raise ConfigError(f"conditions need {self.dim} value(s) each, got {v.shape[1]}")

@@ -58,4 +58,5 @@ def read_fits_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def is_image_file(path: str | os.PathLike) -> bool:
+    """True for a file name with an image suffix (png, jpg, tif ...)."""
     return Path(path).suffix.lower() in IMAGE_SUFFIXES

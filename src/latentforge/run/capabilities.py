@@ -15,6 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ..data.arrays import to_numpy
 from ..data.corruption import corrupt
 from ..errors import ConfigError
 from ..models.base import Decodes, Discriminates, Encodes, HasPosterior, HasPrior
@@ -71,7 +72,7 @@ class Decoding(Capability):
     def decode(self, z: Any, condition: Any = None) -> np.ndarray:
         """Codes (N, latent_dim) -> raw-space outputs (a VAE gives its decoder's mean, a GAN its generator's
         output, through the EMA copy when there is one)."""
-        return self._from_codes(torch.as_tensor(np.asarray(z, dtype=np.float32)), condition, self.model.decode)
+        return self._from_codes(torch.as_tensor(to_numpy(z).astype(np.float32)), condition, self.model.decode)
 
     def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable) -> np.ndarray:
         """fn(codes, condition vectors) over batches of z (N, latent_dim) -> raw units."""
@@ -108,7 +109,7 @@ class Sampling(Capability):
     def sample_chunks(self, n: int, condition: Any = None, *, seed: int = 0, chunk: int = SAMPLE_CHUNK):
         """``sample`` in chunks of at most ``chunk`` rows (an iterator of raw arrays): the same numbers as
         ``sample(n)``, in bounded memory. Chunk i > 0 draws from its own seeded stream."""
-        cond = None if condition is None else np.asarray(condition)
+        cond = None if condition is None else to_numpy(condition)
         per_example = cond is not None and cond.ndim > 0 and len(cond) == n and n > 1
         for i, start in enumerate(range(0, n, chunk)):
             k = min(chunk, n - start)
@@ -176,7 +177,8 @@ class Posterior(Capability):
 
         ds = self.dataset(data)
         f = self.preprocess.factors(ds)
-        out = self.infer(one, self.batch(ds, condition))
+        rows = max(1, 8 * 2048 // samples)  # about 16k decoded examples per pass, whatever the number of draws
+        out = self.infer(one, self.batch(ds, condition), rows=rows)
         return self.preprocess.to_raw(out[:, 0], f), self.preprocess.sigma_to_raw(out[:, 1].numpy(), factors=f)
 
     def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,

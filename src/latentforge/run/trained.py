@@ -181,13 +181,20 @@ class TrainedModel:
         """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply."""
         return self.preprocess.batch(data, condition, name=self.name)
 
-    def infer(self, fn: Callable[[dict], torch.Tensor], batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """fn(batch slice) over slices of INFER_BATCH rows, concatenated on the CPU; no gradients."""
+    def infer(self, fn: Callable[[dict], torch.Tensor], batch: dict[str, torch.Tensor],
+              rows: int = INFER_BATCH) -> torch.Tensor:
+        """fn(batch slice) over slices of ``rows`` rows, concatenated on the CPU; no gradients, the network in
+        evaluation mode (batch norm with its running statistics, no dropout), its mode restored after."""
         n = batch["x"].shape[0]
         device = next(self.model.parameters()).device  # the CPU, except during training on a GPU
-        with torch.no_grad():
-            return torch.cat([fn(to_device(take(batch, slice(i, i + INFER_BATCH)), device)).cpu()
-                              for i in range(0, n, INFER_BATCH)])
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                return torch.cat([fn(to_device(take(batch, slice(i, i + rows)), device)).cpu()
+                                  for i in range(0, n, rows)])
+        finally:
+            self.model.train(was_training)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, data: Any, split: str = "auto", *, seed: int = 0, **options: Any) -> dict[str, Any]:
