@@ -22,7 +22,8 @@ TINY = {
     "conv-wgan-gp": {"g_channels": 4, "d_channels": 4, "latent_dim": 2, "n_critic": 1},
     "cgan": {"g_hidden": (8,), "d_hidden": (8,), "latent_dim": 2},
 }
-FIXES = ("use ", "give ", "pass ", "--", "choose ", "install", "drop ", "name ", "train with", "ask for")
+FIXES = ("use ", "give ", "pass ", "--", "choose ", "install", "drop ", "name ", "train with", "ask for", "flatten",
+         "reshape", "resize", "remove", "replace", "convert", "rescale", "mask ")
 BATCH = 8
 
 
@@ -101,12 +102,9 @@ def test_every_model_with_every_input_form(model, all_forms):
             assert one_line_with_fix(e), f"{model} / {name}: refused without a fix: {e}"
             refused.append(name)
             continue
-        x = run.select(data, "all") if not hasattr(data, "__len__") or isinstance(data, str) else data
-        cond = None
-        if run.conditional:
-            cond = run.conditioner.values_of(run.select(data, "all"))[:2]
+        ds = lf.as_dataset(data, labels=extra.get("labels"))  # the data as the run read it
+        cond = run.conditioner.values_of(ds)[:2] if run.conditional else None
         if run.can("encoding"):
-            ds = run.select(data, "all")
             z = run.encode(ds)
             assert z.shape == (len(ds), run.model.latent_dim) and np.isfinite(z).all(), (model, name)
             assert run.reconstruct(ds).shape == ds.x.shape

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..catalog import ModelSpec
 from ..models.likelihoods import LIKELIHOODS
-from ..objectives.autoencoder import DenoisingObjective, RECONSTRUCTION_LOSSES
+from ..objectives.autoencoder import RECONSTRUCTION_LOSSES, DenoisingObjective, ReconstructionObjective
 from ..train.config import TrainConfig
 
 TARGET_STEPS = 1500
@@ -47,7 +47,8 @@ def choose(spec: ModelSpec, x: np.ndarray, n_train: int, given: set[str], train_
         return spec.default(name)
 
     if is_real_valued(x):
-        if "loss" in names and "loss" not in given and RECONSTRUCTION_LOSSES.get(default("loss")).on_logits:
+        if (issubclass(spec.objective_class, ReconstructionObjective) and "loss" not in given
+                and RECONSTRUCTION_LOSSES.get(default("loss")).on_logits):
             options["loss"] = "mse"
             if "output" in names and "output" not in given:
                 options["output"] = "identity"
