@@ -120,3 +120,43 @@ def test_demo_writes_its_runs_and_plots(tmp_path, capsys):
         assert (tmp_path / "demo" / f).stat().st_size > 1000, f
     out = capsys.readouterr().out
     assert "nll_iwae" in out and "done in" in out and "report (open it in a browser)" in out
+
+
+def test_config_files_flags_override_and_a_run_replays_itself(tmp_path, capsys):
+    from latentforge.io import load_tensors
+
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text('model = "ae"\ndata = "digits"\nlatent_dim = 3\nepochs = 2\n\n[model_config]\nhidden = [32]\n\n'
+                   '[train_config]\nbatch_size = 64\n')
+    code, out, err = run_cli(capsys, "train", "--config", cfg, "--epochs", "3", "--no-progress", "--out", tmp_path / "a")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert saved["train_config"]["epochs"] == 3 and saved["train_config"]["batch_size"] == 64  # the flag wins
+    assert saved["model_config"]["hidden"] == [32] and saved["model_config"]["latent_dim"] == 3
+    # the run's own config.json replays it: same seed, same weights
+    assert run_cli(capsys, "train", "--config", tmp_path / "a" / "config.json", "--no-progress",
+                   "--out", tmp_path / "b")[0] == 0
+    a, b = load_tensors(tmp_path / "a" / "model.safetensors")[0], load_tensors(tmp_path / "b" / "model.safetensors")[0]
+    assert a.keys() == b.keys() and all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    # --print-config resolves everything (the data's shape, the defaults) and is itself a usable --config
+    code, out, _ = run_cli(capsys, "train", "vae", "--data", "digits", "--latent-dim", "4", "--print-config")
+    resolved = json.loads(out)
+    assert code == 0 and resolved["model_config"]["input_shape"] == [1, 8, 8] and resolved["model"] == "vae"
+    assert resolved["train_config"]["epochs"] >= 20 and not (tmp_path / "c").exists()
+    (tmp_path / "r.json").write_text(out)
+    assert run_cli(capsys, "train", "--config", tmp_path / "r.json", "--epochs", "1", "--no-progress",
+                   "--out", tmp_path / "c")[0] == 0
+    # a bad file or an option the model does not take: one line
+    (tmp_path / "bad.toml").write_text('model = "ae"\nlatnet_dim = 3\n')
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "bad.toml", "--data", "digits", "--out",
+                           tmp_path / "d")
+    assert code == 2 and "latnet_dim" in err and "latent_dim" in err
+    (tmp_path / "broken.toml").write_text("model = \n")
+    code, _, err = run_cli(capsys, "train", "--config", tmp_path / "broken.toml", "--out", tmp_path / "d")
+    assert code == 2 and "not a readable TOML" in err
+
+
+def test_shell_completion_script_knows_models_and_their_options(capsys):
+    pytest.importorskip("shtab")
+    code, out, _ = run_cli(capsys, "completion", "bash")
+    assert code == 0 and "beta-tcvae" in out and "--latent-dim" in out and "--spectral-norm" in out

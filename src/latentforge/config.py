@@ -17,16 +17,23 @@ from typing import Any, Iterable
 from .errors import ConfigError
 
 
-def option(default: Any, help: str, choices: Iterable[str] | None = None) -> Any:
+def option(default: Any, help: str, choices: Iterable[str] | None = None, *, from_data: bool = False) -> Any:
     """A dataclass field with its command-line help and, optionally, its allowed values attached.
 
     ``choices``: a :class:`~latentforge.registry.Registry`, a :class:`~latentforge.registry.Choices` view or
-    a tuple of names. Mutable defaults raise TypeError (use a tuple).
+    a tuple of names. ``from_data``: the value is filled in from the training data (an example's shape, the
+    number of classes ...): no flag offers it and a replayed configuration leaves it to the data again.
+    Mutable defaults raise TypeError (use a tuple).
     """
-    meta = {"help": help, "choices": choices}
+    meta = {"help": help, "choices": choices, "from_data": from_data}
     if isinstance(default, (list, dict, set)):
         raise TypeError("mutable defaults are not allowed; use a tuple")
     return field(default=default, metadata=meta)
+
+
+def filled_from_data(config_class: type) -> set[str]:
+    """The fields of a config class that the training data fills in."""
+    return {f.name for f in dataclasses.fields(config_class) if f.metadata.get("from_data")}
 
 
 def choice_names(f: dataclasses.Field) -> list[str] | None:

@@ -33,7 +33,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title:
     hints = typing.get_type_hints(config_class)
     dests = []
     for f in dataclasses.fields(config_class):
-        if f.name in SKIP_FIELDS:
+        if f.name in SKIP_FIELDS or f.metadata.get("from_data"):
             continue
         default = (defaults or {}).get(f.name, f.default)
         tp = hints[f.name]

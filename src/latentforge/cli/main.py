@@ -11,10 +11,10 @@ from ..errors import LatentforgeError
 from .commands import (cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore, cmd_info,
                        cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate)
 from .flags import data_flags, split_flag
-from .train import cmd_train
+from .train import cmd_train, train_parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentforge",
                                 description="Autoencoders, VAEs and GANs for scientists. "
                                             "`latentforge COMMAND --help` explains each command.")
@@ -22,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p.add_argument("--version", action="version", version=f"latentforge {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("train", help="train a model: latentforge train MODEL --data DATA --out RUN_DIR", add_help=False)
+    tr = sub.add_parser("train", help="train a model: latentforge train MODEL --data DATA --out RUN_DIR",
+                        add_help=train_tree)
+    if train_tree:  # the real train parser lives in cli.train; `main` hands it argv itself
+        train_parser(tr)
 
     def run_cmd(name: str, help_text: str, out: bool = True, split: str = "all"):
         sp = sub.add_parser(name, help=help_text, description=help_text)
@@ -148,7 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "(default: 0)")
     dm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dm.set_defaults(fn=cmd_demo)
+    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh): "
+                                           "eval \"$(latentforge completion bash)\"")
+    co.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    co.set_defaults(fn=cmd_completion)
     return p
+
+
+def completion_parser() -> argparse.ArgumentParser:
+    """The whole command line as one parser tree (``train`` with its model sub-parsers), for shell completion."""
+    p = build_parser(train_tree=True)
+    return p
+
+
+def cmd_completion(a) -> int:
+    """``latentforge completion SHELL``: the shell's completion script, made by shtab from the parsers."""
+    try:
+        import shtab
+    except ImportError:
+        raise LatentforgeError("shell completion needs shtab: pip install 'latentforge[completion]' (or pip install "
+                               "shtab)") from None
+    print(shtab.complete(completion_parser(), shell=a.shell))
+    return 0
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -173,6 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("latentforge: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader (head, less) closed the pipe: nothing more to say
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

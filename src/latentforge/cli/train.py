@@ -1,12 +1,15 @@
 """``latentforge train MODEL ...``: one sub-parser per catalogue model, its flags read from the configs.
 
 Options may come before or after the model name (``latentforge train --data digits ae --latent-dim 2``).
+``--config FILE`` (TOML or JSON, or a run's own ``config.json``) gives the model, the data and options; flags
+given beside it override it. ``--print-config`` prints the fully resolved configuration without training.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import typing
 from typing import Sequence
@@ -17,20 +20,26 @@ from .flags import SKIP_FIELDS, add_config_flags, data_flags, data_kw
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
-    data_flags(p)
-    p.add_argument("--out", required=True, help="run directory to write")
+    data_flags(p, required=False)
+    p.add_argument("--config", metavar="FILE", help="options from a TOML / JSON file or a run's config.json (its "
+                                                     "model and data too); flags given beside it win")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the fully resolved configuration as JSON (usable as --config) and stop")
+    p.add_argument("--out", help="run directory to write (required unless --print-config)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def train_parser() -> argparse.ArgumentParser:
-    """The parser of ``latentforge train``: a sub-parser per model with the training, model and objective flags."""
+def train_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """The parser of ``latentforge train`` (or ``p`` filled as it): a sub-parser per model with the training, model
+    and objective flags."""
     models = "\n".join(f"  {n:<18} {MODELS.get(n).summary}" for n in MODELS)
-    p = argparse.ArgumentParser(
-        prog="latentforge train", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Train a model and write a run directory.\n\nmodels:\n" + models +
-                    "\n\n`latentforge train MODEL --help` lists that model's own options.")
+    description = ("Train a model and write a run directory.\n\nmodels:\n" + models +
+                   "\n\n`latentforge train MODEL --help` lists that model's own options.")
+    if p is None:
+        p = argparse.ArgumentParser(prog="latentforge train", formatter_class=argparse.RawDescriptionHelpFormatter,
+                                    description=description)
     sub = p.add_subparsers(dest="model", metavar="MODEL", required=True, help="one of the models above")
     for name in MODELS:
         spec = MODELS.get(name)
@@ -44,7 +53,7 @@ def train_parser() -> argparse.ArgumentParser:
 
 def flag_switches() -> set[str]:
     """The flags of ``train`` that take no value (switches), over every model."""
-    out = {"--channels-last", "--channels-first", "--resume", "--overwrite", "--no-progress", "-h", "--help"}
+    out = {"--channels-last", "--channels-first", "--print-config", "--resume", "--overwrite", "--no-progress", "-h", "--help"}
     for name in MODELS:
         spec = MODELS.get(name)
         for cls in (TrainConfig, spec.model_config_class, spec.objective_config_class):
@@ -69,16 +78,46 @@ def model_first(argv: Sequence[str]) -> list[str]:
     return argv
 
 
-def cmd_train(argv: Sequence[str]) -> int:
-    from ..run import train
+def config_argument(argv: Sequence[str]) -> str | None:
+    """The value of --config in argv, if given."""
+    for i, tok in enumerate(argv):
+        if tok == "--config" and i + 1 < len(argv):
+            return argv[i + 1]
+        if tok.startswith("--config="):
+            return tok.split("=", 1)[1]
+    return None
 
+
+def cmd_train(argv: Sequence[str]) -> int:
+    """``latentforge train``."""
+    from ..errors import ConfigError
+    from ..run import options_from_config, plan, read_config, train
+
+    argv = list(argv)
+    file_model, file_data, file_options = None, None, {}
+    path = config_argument(argv)
+    if path:
+        file_model, file_data, file_options = options_from_config(read_config(path))
+        if file_model and not any(tok in MODELS for tok in argv):
+            argv = [file_model, *argv]
     a = train_parser().parse_args(model_first(argv))
     spec = MODELS.get(a.model)
     names = [n for c in (TrainConfig, spec.model_config_class, spec.objective_config_class)
              for n in c.field_names() if n not in SKIP_FIELDS]
-    options = {n: getattr(a, n) for n in names if getattr(a, n, None) is not None}
-    run = train(a.model, a.data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
-                **data_kw(a), **options)
+    flags = {n: getattr(a, n) for n in names if getattr(a, n, None) is not None}
+    flags.update({k: v for k, v in data_kw(a).items() if v is not None and v is not False or k == "channels_last" and v is False})
+    options = {**file_options, **flags}
+    data = a.data or file_data
+    if data is None:
+        raise ConfigError("no data: give --data (a built-in name, a file, a folder or a glob), or a --config that "
+                          "names it")
+    if a.print_config:
+        print(json.dumps(plan(a.model, data, **options), indent=2))
+        return 0
+    if not a.out:
+        raise ConfigError("give --out, the run directory to write")
+    run = train(a.model, data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
+                **options)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
         return 0
     if a.no_progress and run.data_info.get("chosen_from_data"):

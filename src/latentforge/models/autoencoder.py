@@ -38,7 +38,8 @@ OUTPUTS.register("identity", identity)
 
 @dataclass(frozen=True)
 class MLPAutoencoderConfig(Config):
-    input_shape: tuple[int, ...] = option((), "shape of one example, e.g. 1,28,28 (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "shape of one example, e.g. 1,28,28 (filled in from the data)",
+                                          from_data=True)
     latent_dim: int = option(2, "size of the bottleneck (the code)")
     hidden: tuple[int, ...] = option((256, 64), "encoder hidden widths, comma separated; the decoder mirrors them")
     activation: str = option("relu", "hidden-layer nonlinearity", ACTIVATIONS)
@@ -53,7 +54,7 @@ class MLPAutoencoderConfig(Config):
 
 @dataclass(frozen=True)
 class LinearAutoencoderConfig(Config):
-    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)", from_data=True)
     latent_dim: int = option(2, "size of the bottleneck (the number of principal directions learned)")
     hidden: tuple[int, ...] = option((), "optional linear hidden widths (the map stays linear)")
 
@@ -65,7 +66,8 @@ class LinearAutoencoderConfig(Config):
 
 @dataclass(frozen=True)
 class ConvAutoencoderConfig(Config):
-    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)",
+                                          from_data=True)
     latent_dim: int = option(16, "size of the bottleneck (the code)")
     channels: tuple[int, ...] = option((16, 32), "conv channels per level; each level halves H and W by max-pooling")
     kernel_size: int = option(3, "convolution kernel size (odd)")

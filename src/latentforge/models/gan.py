@@ -41,7 +41,7 @@ GENERATOR_OUTPUTS.register("sigmoid", torch.sigmoid)
 
 @dataclass(frozen=True)
 class MLPGANConfig(Config):
-    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)", from_data=True)
     latent_dim: int = option(64, "length of the generator's noise vector z")
     g_hidden: tuple[int, ...] = option((256, 512), "generator hidden widths, comma separated")
     d_hidden: tuple[int, ...] = option((512, 256), "discriminator hidden widths, comma separated")
@@ -51,7 +51,7 @@ class MLPGANConfig(Config):
                          GENERATOR_OUTPUTS)
     condition: str = option("none", "what both networks are conditioned on: none, label (one-hot class) or "
                             "vector (continuous parameters from --cond-key)", CONDITION_CHOICES)
-    condition_dim: int = option(0, "length of the condition vector (filled in from the data)")
+    condition_dim: int = option(0, "length of the condition vector (filled in from the data)", from_data=True)
     ema_decay: float = option(0.0, "keep an exponential moving average of the generator's weights for sampling "
                               "(e.g. 0.999; 0: off)")
     spectral_norm: bool = option(False, "spectral normalisation of every discriminator layer (Miyato et al. 2018): "
@@ -70,7 +70,8 @@ class MLPGANConfig(Config):
 
 @dataclass(frozen=True)
 class DCGANConfig(Config):
-    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)",
+                                          from_data=True)
     latent_dim: int = option(100, "length of the generator's noise vector z")
     g_channels: int = option(64, "generator channels at full resolution; doubled at each coarser level")
     d_channels: int = option(64, "discriminator channels after its first strided conv; doubled per level")

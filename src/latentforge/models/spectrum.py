@@ -54,7 +54,7 @@ FFT_PAD = 32  # the Fourier shift appends 2 x this many zeros (cyclically, a mar
 
 @dataclass(frozen=True)
 class SpectrumVAEConfig(Config):
-    input_shape: tuple[int, ...] = option((), "pixels of one spectrum, (D,) (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "pixels of one spectrum, (D,) (filled in from the data)", from_data=True)
     latent_dim: int = option(16, "number of latent dimensions")
     channels: tuple[int, ...] = option((8, 16, 32, 32), "1-D conv channels per encoder level; each stride-2 "
                                        "level halves the length (none: an MLP encoder)")

@@ -28,7 +28,7 @@ from .likelihoods import LIKELIHOODS
 
 @dataclass(frozen=True)
 class VAEConfig(Config):
-    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)", from_data=True)
     latent_dim: int = option(16, "number of latent dimensions")
     hidden: tuple[int, ...] = option((512, 256), "encoder hidden widths, comma separated; the decoder mirrors them")
     activation: str = option("relu", "hidden-layer nonlinearity", ACTIVATIONS)
@@ -41,7 +41,7 @@ class VAEConfig(Config):
     sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
     condition: str = option("none", "what the model is conditioned on: none, label (one-hot class) or vector "
                             "(continuous parameters from --cond-key)", CONDITION_CHOICES)
-    condition_dim: int = option(0, "length of the condition vector (filled in from the data)")
+    condition_dim: int = option(0, "length of the condition vector (filled in from the data)", from_data=True)
 
     def validate(self) -> None:
         positive(self, "latent_dim", "sigma")
@@ -53,7 +53,8 @@ class VAEConfig(Config):
 
 @dataclass(frozen=True)
 class ConvVAEConfig(Config):
-    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)",
+                                          from_data=True)
     latent_dim: int = option(16, "number of latent dimensions")
     channels: tuple[int, ...] = option((32, 64), "conv channels per level; each level halves H and W by max-pooling")
     kernel_size: int = option(3, "convolution kernel size (odd)")

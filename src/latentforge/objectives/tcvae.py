@@ -32,7 +32,8 @@ class TCVAEConfig(Config):
     beta: float = option(6.0, "weight of the total correlation KL(q(z) || prod_j q(z_j))")
     alpha: float = option(1.0, "weight of the index-code mutual information I_q(z; n)")
     gamma: float = option(1.0, "weight of the dimension-wise KL sum_j KL(q(z_j) || p(z_j))")
-    dataset_size: int = option(0, "N of the minibatch-weighted sampling estimate (filled in from the data)")
+    dataset_size: int = option(0, "N of the minibatch-weighted sampling estimate (filled in from the data)",
+                               from_data=True)
 
     def validate(self) -> None:
         if min(self.alpha, self.beta, self.gamma) < 0 or self.dataset_size < 0:

@@ -29,8 +29,15 @@ from .preprocess import Preprocessor
 from .trained import TrainedModel
 
 
+def plan(model: str, data: Any, **options: Any) -> dict[str, Any]:
+    """Everything ``train(model, data, **options)`` would use, resolved (defaults, the choices it makes from the
+    data, the values the data fills in), as the dict a run's ``config.json`` holds; nothing is trained or written."""
+    return train(model, data, progress=False, _plan=True, **options).config_dict()
+
+
 def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_config: TrainConfig | None = None,
-          progress: bool = True, resume: bool = False, overwrite: bool = False, **options: Any) -> TrainedModel:
+          progress: bool = True, resume: bool = False, overwrite: bool = False,
+          _plan: bool = False, **options: Any) -> TrainedModel:
     """Train catalogue model ``model`` on ``data`` (a built-in name, a file path, an array or a dataset).
 
     ``options`` may hold TrainConfig fields (epochs, lr, seed ...), data keywords (key, labels, labels_key,
@@ -52,13 +59,14 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     try:
         with contextlib.ExitStack() as cleanup:
             return _fit(spec, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
-                        overwrite=overwrite, cleanup=cleanup, given=given)
+                        overwrite=overwrite, cleanup=cleanup, given=given, plan_only=_plan)
     finally:
         runtime.teardown_distributed()
 
 
 def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: dict, dist: runtime.Dist, *, out,
-         progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack, given: set) -> TrainedModel:
+         progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack, given: set,
+         plan_only: bool = False) -> TrainedModel:
     stream = None
     if tc.stream:
         from ..data.stream import TRAIN, VAL, ChunkStream, fit_scaler
@@ -86,7 +94,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
                               streamed=stream is not None)
     if chosen:
         data_info["chosen_from_data"] = chosen
-        if progress and dist.is_main:
+        if progress and dist.is_main and not plan_only:
             print(f"latentforge: chose from the data: {', '.join(chosen)}", file=sys.stderr)
 
     torch.manual_seed(tc.seed)  # initialisation
@@ -94,6 +102,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
                               test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range)
     run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
+    if plan_only:
+        return run
     if stream:
         f, part = stream["file"], stream["part"]
         kw = dict(chunk_size=tc.chunk_size, buffer_chunks=tc.buffer_chunks, unit_range=objective.needs_unit_range)
@@ -162,7 +172,7 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     if isinstance(data_kw.get("labels"), (str, os.PathLike)):
         info["labels"] = str(data_kw["labels"])
     for k, v in data_kw.items():
-        if k != "labels" and isinstance(v, (str, bool)) and v not in ("", False):
+        if k != "labels" and isinstance(v, (str, bool)) and v != "":
             info[k] = v
     info.update({f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None})
     if ds.y is not None:

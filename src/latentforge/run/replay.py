@@ -1,0 +1,80 @@
+"""Configuration files: train from a TOML or JSON file, replay a run from its own ``config.json``, and resolve
+everything a run would use without training it (``plan``).
+
+A file may hold the sections of a run's ``config.json`` (``model``, ``data``, ``model_config``,
+``objective_config``, ``train_config``) or flat option names beside ``model`` and ``data``::
+
+    model = "vae"
+    data = "mnist"
+    latent_dim = 16
+    epochs = 30
+
+    [train_config]          # sections work too, and win over flat names
+    lr = 2e-3
+
+Values the training data fills in (an example's shape, a conditional model's number of classes) are left to
+the data again, so a run's ``config.json`` replays the run on its data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..catalog import MODELS
+from ..config import filled_from_data
+from ..data import DATA_KEYWORDS
+from ..errors import ConfigError
+from ..train.config import TrainConfig
+
+SECTIONS = ("model_config", "objective_config", "train_config")
+#: entries of a run's config.json that describe it but are not options
+RECORDS = ("format", "version", "latentforge_version", "family")
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """A configuration file (.toml or .json) as a dict; ConfigError for a missing or unreadable one."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"--config {path}: no such file")
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            return tomllib.loads(path.read_text())
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # tomllib / json decode errors are ValueErrors
+        raise ConfigError(f"--config {path}: not a readable TOML / JSON file ({e})") from None
+
+
+def options_from_config(cfg: dict[str, Any]) -> tuple[str | None, Any, dict[str, Any]]:
+    """(model name, data source, options for ``train``) from a configuration dict: the data keys of its ``data``
+    section (or a plain ``data = "path"``), flat options, then the sections; values filled from the data dropped.
+    ConfigError names an entry that is not an option of the model."""
+    if not isinstance(cfg, dict):
+        raise ConfigError("a configuration file must hold a table / object of options")
+    model = cfg.get("model")
+    data = cfg.get("data")
+    options: dict[str, Any] = {}
+    if isinstance(data, dict):
+        options.update({k: v for k, v in data.items() if k in DATA_KEYWORDS})
+        data = data.get("source")
+    for k, v in cfg.items():
+        if k not in ("model", "data", *SECTIONS, *RECORDS):
+            options[k] = v
+    for section in SECTIONS:
+        if isinstance(cfg.get(section), dict):
+            options.update(cfg[section])
+    if model is not None:
+        spec = MODELS.get(model)
+        dropped = filled_from_data(spec.model_config_class) | filled_from_data(spec.objective_config_class)
+        options = {k: v for k, v in options.items() if k not in dropped}
+        known = spec.option_names() | TrainConfig.field_names() | set(DATA_KEYWORDS)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ConfigError(f"the configuration has option(s) {', '.join(unknown)} that model {model!r} does not "
+                              f"take; its options: {', '.join(sorted(known))}")
+    options = {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
+    return model, data, options
