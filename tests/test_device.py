@@ -9,6 +9,8 @@ from latentforge.io import load_tensors
 from latentforge.data.batches import to_device
 from latentforge.train import runtime
 
+REAL_NATIVE_BF16 = runtime.native_bf16  # before the tests' fixture replaces it
+
 COMMON = dict(hidden=(16,), latent_dim=3, batch_size=128, seed=2, progress=False)
 no_cuda = not torch.cuda.is_available()
 
@@ -61,3 +63,35 @@ def test_transfers_use_pinned_memory_only_for_a_gpu():
     if torch.cuda.is_available():
         out = to_device(b, torch.device("cuda"))
         assert out["x"].is_cuda
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_precision_auto_follows_the_hardware(digits, monkeypatch, native):
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
+    cpu = torch.device("cpu")
+    assert runtime.resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
+    assert lf.TrainConfig().precision == "auto"  # the default
+    run = lf.train("ae", digits, hidden=(16,), epochs=1, progress=False)
+    assert run.train_config.precision == "auto"
+    from latentforge.train import Trainer
+
+    tr = Trainer(run.model, run.objective, run.train_config, progress=False)
+    assert tr.precision == ("bf16" if native else "fp32")
+
+
+def test_bf16_asked_of_an_emulating_cpu_warns_with_the_measured_cost(monkeypatch):
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
+    monkeypatch.setattr(runtime, "_WARNED_BF16", set())
+    with pytest.warns(UserWarning, match=r"bf16 on this cpu is emulated.*takes [0-9.]+x its fp32 time"):
+        assert runtime.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    real_open = builtins.open
+    for flags, expected in (("fpu avx2 avx512f", False), ("fpu avx512f amx_bf16 avx512_bf16", True)):
+        (tmp_path / "cpuinfo").write_text(f"processor : 0\nflags : {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(tmp_path / "cpuinfo", *a, **k)
+                            if str(p) == "/proc/cpuinfo" else real_open(p, *a, **k))
+        assert REAL_NATIVE_BF16(torch.device("cpu")) is expected

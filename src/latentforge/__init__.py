@@ -15,7 +15,6 @@ from .catalog import MODELS, build  # noqa: E402
 from .data import ArrayDataset, Scaler, as_dataset, corrupt, dataset_table, load_dataset  # noqa: E402
 from .errors import (ArtifactError, CapabilityError, ConfigError, DataError, LatentforgeError,  # noqa: E402
                      TrainingDiverged)
-from .estimator import AutoencoderEstimator, VAEEstimator  # noqa: E402
 from .models import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig  # noqa: E402
 from .objectives import DenoisingConfig, ReconstructionConfig, SparseConfig  # noqa: E402
 from .run import TrainedModel, load, plan, train  # noqa: E402
@@ -27,3 +26,12 @@ __all__ = [
     "MLPAutoencoderConfig", "ReconstructionConfig", "Scaler", "SparseConfig", "TrainConfig", "TrainedModel",
     "TrainingDiverged", "VAEEstimator", "as_dataset", "build", "corrupt", "dataset_table", "load", "load_dataset", "plan", "train",
 ]
+
+
+def __getattr__(name: str):
+    # scikit-learn (and with it scipy) is imported when an estimator is first asked for, not with the package
+    if name in ("AutoencoderEstimator", "VAEEstimator"):
+        from . import estimator
+
+        return getattr(estimator, name)
+    raise AttributeError(f"module 'latentforge' has no attribute {name!r}")

@@ -28,7 +28,8 @@ def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 3
     their plots, the AE-vs-VAE random-code picture and the VAE's report; returns the three runs."""
     t0 = time.perf_counter()
     out = Path(out)
-    common = dict(hidden=(256, 64), epochs=epochs, batch_size=64, lr=2e-3, seed=0, progress=progress,
+    # fp32 everywhere, so that the figures the README quotes come out on any machine
+    common = dict(hidden=(256, 64), epochs=epochs, batch_size=64, lr=2e-3, seed=0, progress=progress, precision="fp32",
                   overwrite=overwrite)
     print(f"latentforge demo on built-in '{data}' ({epochs} epochs per model)")
     print("[1/3] autoencoder with a 2-D code")

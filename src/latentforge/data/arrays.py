@@ -34,7 +34,7 @@ class ArrayDataset:
         x = as_examples(self.x, channels_last=False, what=self.name)  # images here are (N, C, H, W)
         if self.mask is not None:
             self.mask = _same_shape(self.mask, x, "mask", self.name).astype(bool)
-            x = np.where(self.mask, 0.0, x).astype(np.float32)
+            x = np.where(self.mask, np.float32(0), x)
         self.x, self.y = check_arrays(x, self.y, what=self.name)
         if self.sigma is not None:
             sigma = _same_shape(self.sigma, x, "sigma", self.name).astype(np.float32)

@@ -35,6 +35,10 @@ def plan(model: str, data: Any, **options: Any) -> dict[str, Any]:
     return train(model, data, progress=False, _plan=True, **options).config_dict()
 
 
+#: rows of held-out data the run's plots are drawn from, at most
+PLOT_ROWS = 5000
+
+
 def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_config: TrainConfig | None = None,
           progress: bool = True, resume: bool = False, overwrite: bool = False,
           _plan: bool = False, **options: Any) -> TrainedModel:
@@ -85,7 +89,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         scaler = fit_scaler(stream["file"], stream["part"], tc.scaling, tc.chunk_size, seed=tc.seed)
     else:
         conditioner = fit_conditioner(spec, options, ds, idx["train"])
-        scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]], None if ds.mask is None else ds.mask[idx["train"]])
+        train_ds = ds.subset(idx["train"])  # one copy of the training rows: fitted on, then scaled in place
+        scaler = Scaler(tc.scaling).fit(train_ds.x, train_ds.mask)
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
     options.update(spec.objective_class.data_options(len(idx["train"])))
@@ -110,12 +115,19 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         train_b = ChunkStream(f, part, TRAIN, scaler, **kw)
         val_b = ChunkStream(f, part, VAL, scaler, **kw) if len(idx["val"]) else None
     else:
-        train_b = run.preprocess.batch(ds.subset(idx["train"]), name=spec.name, clip=False)
-        val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None  # clipped like any held-out data
+        # the subsets are fresh copies of their rows: scaled in place, no second copy
+        train_b = run.preprocess.batch(train_ds, name=spec.name, clip=False, owned=True)
+        del train_ds
+        val_b = (run.preprocess.batch(ds.subset(idx["val"]), name=spec.name, owned=True)  # clipped, as held-out data
+                 if len(idx["val"]) else None)
         if objective.needs_unit_range:
             check_unit_range(train_b["x"].numpy(), what=f"{ds.source} training data after {tc.scaling} scaling",
                              fix=unit_range_fix(spec, tc))
 
+    # a bounded held-out sample for the plots; the full array is not kept through training
+    shown = idx["test"] if len(idx["test"]) and not stream else np.arange(len(ds))
+    plot_ds = ds.subset(shown[:PLOT_ROWS])
+    del ds
     callbacks = []
     layout = RunLayout(out) if out else None
     saved_config = None
@@ -150,8 +162,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             from ..analysis.run_plots import write_run_plots
 
             run.save(layout.root)
-            write_run_plots(run, ds.subset(idx["test"] if len(idx["test"]) and not stream else np.arange(len(ds))),
-                            layout)
+            write_run_plots(run, plot_ds, layout)
         dist.barrier()
     return run
 

@@ -103,15 +103,15 @@ class Preprocessor:
         return torch.from_numpy(self.conditioner.transform(values))
 
     def batch(self, data: Any, condition: Any = None, *, name: str = "this model",
-              clip: bool | None = None) -> dict[str, torch.Tensor]:
+              clip: bool | None = None, owned: bool = False) -> dict[str, torch.Tensor]:
         """Raw data -> the model-space batch dict: x, and sigma / mask / c where they apply. ``clip`` (default:
         the preprocessing's own setting) clips x into [0, 1]; the training rows are never clipped, so that data
-        unfit for a loss is refused instead."""
+        unfit for a loss is refused instead. ``owned``: ``data``'s arrays are the caller's own copy, scaled in place."""
         ds = self.dataset(data)
         f = self.factors(ds)  # per-example scale factors (median scaling), else None
-        x = self.scaler.transform(ds.x, factors=f)
+        x = self.scaler.transform(ds.x, factors=f, copy=not owned)
         if self.clip if clip is None else clip:
-            x = np.clip(x, 0.0, 1.0)
+            np.clip(x, 0.0, 1.0, out=x)
         b = {"x": torch.from_numpy(x)}
         if ds.sigma is not None:
             b["sigma"] = torch.from_numpy(self.scaler.sigma_to_model(ds.sigma, factors=f))

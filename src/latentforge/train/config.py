@@ -32,9 +32,10 @@ class TrainConfig(Config):
     lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
                               "a hundredth of it at the last epoch; finer fits at the end)", LR_SCHEDULES)
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
-    precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, bf16 "
-                            "autocast (CPU or GPU; faster on CPUs with bf16 instructions; losses stay fp32) or fp16 "
-                            "autocast with a gradient scaler (GPU only)", ("fp32", "bf16", "fp16"))
+    precision: str = option("auto", "arithmetic of the network's forward pass in training: auto (bf16 where the CPU "
+                            "or GPU runs it natively, else fp32), fp32, bf16 autocast (losses stay fp32; emulated, "
+                            "and slower, on CPUs without bf16 instructions) or fp16 autocast with a gradient scaler "
+                            "(GPU only)", ("auto", "fp32", "bf16", "fp16"))
     device: str = option("cpu", "where to train: cpu, cuda (an error when no GPU is visible) or auto (cuda when "
                          "available); the trained model is saved and used on the CPU", ("cpu", "cuda", "auto"))
     stream: bool = option(False, "stream the training data from an .npy or HDF5 file in shuffled chunks instead "

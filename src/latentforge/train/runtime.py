@@ -40,6 +40,60 @@ def check_precision(precision: str, device: torch.device) -> None:
                           "--precision bf16 or fp32")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively: a GPU that supports it, or a CPU with AVX-512 BF16 or AMX
+    instructions (others emulate it, slower than fp32)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def bf16_cost(device: torch.device, size: int = 256, repeats: int = 10) -> float:
+    """Time of a (size x size) matmul under bf16 autocast over its fp32 time on ``device`` (measured now)."""
+    import time
+
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+
+    def timed(ctx) -> float:
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.perf_counter()
+            with ctx():
+                for _ in range(repeats):
+                    a @ b
+            best = min(best, time.perf_counter() - t0)
+        return best
+
+    return timed(lambda: torch.autocast(device.type, dtype=torch.bfloat16)) / max(timed(contextlib.nullcontext),
+                                                                               1e-9)
+
+
+_WARNED_BF16: set[str] = set()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 where ``device`` runs it natively, else fp32; other values are kept (fp16 needs a GPU),
+    with a warning, once per process and device, when bf16 is asked of hardware that only emulates it."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    check_precision(precision, device)
+    if precision == "bf16" and not native_bf16(device) and device.type not in _WARNED_BF16:
+        _WARNED_BF16.add(device.type)
+        import warnings
+
+        warnings.warn(f"bf16 on this {device.type} is emulated (no native bfloat16 instructions): a matrix product "
+                      f"takes {bf16_cost(device):.1f}x its fp32 time here; --precision auto (the default) or fp32 "
+                      "would be faster", stacklevel=3)
+    return precision
+
+
 def autocast(device: torch.device, precision: str):
     """bf16 autocast on CPU or GPU, fp16 on GPU; fp32: a no-op context."""
     if precision == "fp32":

@@ -43,7 +43,7 @@ class Trainer:
                  progress: bool = True, callbacks: Iterable[Callable[["Trainer", dict], None]] = ()):
         self.dist = runtime.current()
         self.device = runtime.resolve_device(config.device, self.dist.local_rank)
-        runtime.check_precision(config.precision, self.device)
+        self.precision = runtime.resolve_precision(config.precision, self.device)
         self.model = model.to(self.device)
         self.objective = objective
         self.config = config
@@ -54,7 +54,7 @@ class Trainer:
         self.optimizers = {n: torch.optim.Adam(p.module.parameters(), lr=p.lr, betas=p.betas,
                                                weight_decay=p.weight_decay, fused=True)
                            for n, p in self.players.items()}
-        self.grad_scalers = {n: runtime.grad_scaler(self.device, config.precision) for n in self.players}
+        self.grad_scalers = {n: runtime.grad_scaler(self.device, self.precision) for n in self.players}
         self.calls = {n: runtime.wrap(p.module, model, self.device, self.dist) for n, p in self.players.items()}
         # batch norm cannot normalise a batch of one in training: such a last batch is left for the next epoch
         norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
@@ -79,7 +79,7 @@ class Trainer:
     # ------------------------------------------------------------------ what an objective's step calls
     def forward(self, player: str, fn: Callable, *args: Any, **kwargs: Any):
         """``fn(model, *args, **kwargs)`` through the player's wrapper, under the training precision."""
-        with runtime.autocast(self.device, self.config.precision), device_scope(self.device):
+        with runtime.autocast(self.device, self.precision), device_scope(self.device):
             return self.calls[player](fn, *args, **kwargs)
 
     def step(self, player: str, loss: torch.Tensor) -> None:

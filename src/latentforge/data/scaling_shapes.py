@@ -1,0 +1,126 @@
+"""The scalings that change an example's shape (``fractions``) or scale each example by itself (``median``);
+registered in ``data.scaling.SCALINGS`` beside the others."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..errors import ConfigError
+from .scaling import SCALINGS, LogMap, Scaler
+
+
+@SCALINGS.add("fractions")
+class FractionsScaling(LogMap):
+    """Non-negative (N, D) deposits such as calorimeter cells: each example becomes D + 1 numbers, its cells
+    as fractions of its total, log-scaled like ``log`` (empty cells exactly 0), then its log total mapped to
+    [0, 1] over the training range (with a margin). The inverse renormalises the fractions to sum to one and
+    multiplies by the decoded total, so a model learns the shape and the total separately."""
+
+    kind = "fractions"
+    #: margin of the log-total range, as a fraction of its width, on either side
+    TOTAL_MARGIN = 0.1
+
+    @staticmethod
+    def _check(x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2:
+            raise ConfigError(f"fractions scaling needs flat examples (N, D), got shape {x.shape}; "
+                              "flatten them or use --scaling log")
+        if (x < 0).any():
+            raise ConfigError("fractions scaling needs non-negative data; use --scaling standard or minmax")
+        return x
+
+    def fit(self, x, mask=None):
+        x = self._check(x)
+        total = x.sum(1, dtype=np.float64)
+        if not (total > 0).any():
+            raise ConfigError("fractions scaling needs examples with a positive total")
+        frac = x[total > 0] / total[total > 0, None]
+        nz = frac[frac > 0]
+        log_total = np.log(total[total > 0])
+        lo, hi = float(log_total.min()), float(log_total.max())
+        pad = self.TOTAL_MARGIN * max(hi - lo, 1e-3)
+        self.params = {**self.log_params(float(np.percentile(nz, 1)), float(nz.max())),
+                       "total_lo": np.array(lo - pad), "total_hi": np.array(hi + pad)}
+        return self
+
+    def transform(self, x, factors=None, *, copy=True):
+        self.need_fit()
+        x = self._check(np.asarray(x, dtype=np.float32)).astype(np.float64)
+        total = x.sum(1)
+        frac = x / np.where(total > 0, total, 1.0)[:, None]
+        p = self.params
+        t = (np.log(np.maximum(total, 1e-30)) - p["total_lo"]) / (p["total_hi"] - p["total_lo"])
+        return np.concatenate([self.log_up(frac), t[:, None]], 1).astype(np.float32)
+
+    def inverse_transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        p = self.params
+        if x.ndim != 2 or x.shape[1] < 2:
+            raise ConfigError(f"fractions scaling: model-space data must be (N, D + 1), got {x.shape}")
+        frac = self.log_down(x[:, :-1].astype(np.float64), p["eps"])
+        s = frac.sum(1, keepdims=True)
+        frac = frac / np.where(s > 0, s, 1.0)
+        total = np.exp(p["total_lo"] + x[:, -1].astype(np.float64) * (p["total_hi"] - p["total_lo"]))
+        return (frac * total[:, None]).astype(np.float32)
+
+    def model_shape(self, shape):
+        return (shape[0] + 1,)
+
+    def raw_shape(self, shape):
+        return (shape[0] - 1,)
+
+
+@SCALINGS.add("median")
+class MedianScaling(Scaler):
+    """Per example (spectra): each example divided by the median of its unmasked values (at least ``floor``,
+    1e-3 of the typical training median), and its sigma by the same factor. The factor belongs to the
+    example, so ``inverse_transform`` needs it back (``factors=``); without it the output stays in
+    normalised units (what ``decode`` of a bare code gives)."""
+
+    kind = "median"
+    per_example = True
+
+    def factors(self, x, mask=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        flat = x.reshape(len(x), -1)
+        if mask is not None:
+            flat = np.where(np.asarray(mask, bool).reshape(len(x), -1), np.nan, flat)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-masked rows give nan, replaced below
+            med = np.nanmedian(flat, axis=1)
+        floor = float(self.params["floor"])
+        med = np.where(np.isfinite(med), np.maximum(med, floor), 1.0)
+        return med.reshape(len(x), *([1] * (x.ndim - 1))).astype(np.float32)
+
+    def fit(self, x, mask=None):
+        self.params = {"floor": np.array(1.0)}
+        self._set_floor(self.factors(x, mask))
+        return self
+
+    def fit_chunks(self, chunks, *, n_chunks, seed=0):
+        self.params = {"floor": np.array(1.0)}
+        self._set_floor(np.concatenate([self.factors(x).reshape(-1) for x in chunks]))
+        return self
+
+    def _set_floor(self, med: np.ndarray | None) -> None:
+        typical = float(np.median(np.abs(med))) if med is not None and med.size else 1.0
+        self.params = {"floor": np.array(1e-3 * typical if typical > 0 else 1e-6)}
+
+    def transform(self, x, factors=None, *, copy=True):
+        self.need_fit()
+        x = np.array(x, dtype=np.float32, copy=True if copy else None)
+        x /= self.factors(x) if factors is None else factors
+        return x
+
+    def inverse_transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        return x if factors is None else (x * factors).astype(np.float32)
+
+    def sigma_unit(self, factors=None):
+        return 1.0 if factors is None else factors
