@@ -50,7 +50,7 @@ def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 3
         print(f"{name:8s}", json.dumps({k: round(m[k], 4) if isinstance(m[k], float) else m[k]
                                         for k in keep if k in m}))
     print("writing the VAE's report (metrics, baselines, latent pictures) ...")
-    report = write_report(vae16, data, k=200)
+    report = write_report(vae16, data, k=200, progress=progress)
     print(f"done in {time.perf_counter() - t0:.1f} s. Plots:")
     for p in [RunLayout(out / "ae-2d").latent_plot, RunLayout(out / "ae-2d").reconstructions_plot,
               RunLayout(out / "vae-16d").samples_plot,

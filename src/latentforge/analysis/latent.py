@@ -46,13 +46,21 @@ def _spread(run, data: Any | None) -> tuple[np.ndarray, np.ndarray]:
     return z.mean(0), z.std(0) + 1e-8
 
 
+def dimension_activity(run, data: Any) -> np.ndarray:
+    """How much each latent dimension is used on ``data`` (d,): the variance over examples of the code (a VAE:
+    of its posterior mean, the "active units" measure of Burda et al. 2016; a dimension is active above 0.01)."""
+    return np.var(codes_of(run, data), axis=0)
+
+
 def traversal(run, data: Any | None = None, *, n: int = 10, around: np.ndarray | None = None,
-              dims: int = 8, span: float = 2.0, condition: Any = None) -> dict[str, Any]:
+              dims: int = 8, span: float = 2.0, condition: Any = None, order: Any = None) -> dict[str, Any]:
     """Decode a regular grid over the latent space.
 
     2-D latent: an n x n grid over the central region of the prior (Gaussian quantiles 5 % ... 95 %; for an
-    autoencoder, the same quantiles of its codes). Higher dimensions: one row per dimension (up to ``dims``),
-    varying that dimension from -span to +span standard deviations around ``around`` (default: the centre).
+    autoencoder, the same quantiles of its codes). Higher dimensions: one row per dimension (up to ``dims``, in
+    ``order`` when given, e.g. most active first), varying that dimension from -span to +span standard deviations
+    around ``around`` (default: the centre). Returns ``z``, ``x``, ``ncols``, ``kind``, ``dims`` (the dimension of
+    each row) and ``values`` (the offsets, in standard deviations, of the columns).
     """
     centre, scale = _spread(run, data)
     d = run.model.latent_dim
@@ -65,7 +73,8 @@ def traversal(run, data: Any | None = None, *, n: int = 10, around: np.ndarray |
         base = centre if around is None else np.asarray(around, np.float64).reshape(d)
         steps = np.linspace(-span, span, n)
         rows = []
-        for k in range(min(dims, d)):
+        shown = [int(k) for k in (order if order is not None else range(d))][:dims]
+        for k in shown:
             zk = np.repeat(base[None], n, 0)
             zk[:, k] = base[k] + steps * scale[k]
             rows.append(zk)
@@ -73,7 +82,10 @@ def traversal(run, data: Any | None = None, *, n: int = 10, around: np.ndarray |
         kind = "one dimension per row"
     z = z.astype(np.float32)
     cond = run.conditioner.broadcast(condition, len(z)) if run.conditional and condition is not None else None
-    return {"z": z, "x": run.decode(z, cond), "ncols": n, "kind": kind}
+    out = {"z": z, "x": run.decode(z, cond), "ncols": n, "kind": kind}
+    if kind != "grid":
+        out.update(dims=shown, values=steps)
+    return out
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:

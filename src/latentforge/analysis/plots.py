@@ -81,17 +81,24 @@ def mosaic(x: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
     return out[..., 0] if c == 1 else out[..., :3]
 
 
-def image_grid(x: np.ndarray, ncols: int | None = None, title: str = ""):
-    """Images (N, C, H, W) as one grid picture (a single imshow: fast for hundreds of images)."""
+def image_grid(x: np.ndarray, ncols: int | None = None, title: str = "", *, row_labels=None, col_labels=None):
+    """Images (N, C, H, W) as one grid picture (a single imshow: fast for hundreds of images); ``row_labels`` /
+    ``col_labels`` are written beside the rows / under the columns."""
     n = len(x)
     ncols = ncols or int(np.ceil(np.sqrt(n)))
     lo, hi = float(np.min(x)), float(np.max(x))
     m = mosaic((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-12), ncols)
     rows = int(np.ceil(n / ncols))
-    fig, ax = plt.subplots(figsize=(min(0.55 * ncols + 0.6, 14), min(0.55 * rows + 0.8, 14)))
+    extra = 1.6 if row_labels is not None else 0.0
+    fig, ax = plt.subplots(figsize=(min(0.55 * ncols + 0.6 + extra, 16), min(0.55 * rows + 0.8, 14)))
     cmap = plt.get_cmap("gray").with_extremes(bad="#d8d8d8")
     ax.imshow(m, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
+    h, w = x.shape[-2] + 1, x.shape[-1] + 1  # cell size with its one-pixel gap
+    for r, label in enumerate(row_labels or []):
+        ax.text(-1, r * h + h / 2, label, ha="right", va="center", fontsize=7)
+    for c, label in enumerate(col_labels or []):
+        ax.text(c * w + w / 2, rows * h + 1, label, ha="center", va="top", fontsize=6)
     if title:
         ax.set_title(title, fontsize=9)
     return fig

@@ -23,7 +23,8 @@ from ..io import RunLayout, atomic_write_bytes
 from . import latent as lt
 from .figures import sample_grid_figure
 from .quality import feature_classifier
-from .plots import comparison_grid, gan_curves, image_grid, loss_curve
+from .plots import comparison_grid, gan_curves, image_grid, latent_scatter, loss_curve
+from .readable import describe, fmt, others
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -59,9 +60,7 @@ def _figure(fig, caption: str) -> str:
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.5g}"
-    return html.escape(str(v))
+    return html.escape(fmt(v))
 
 
 def _table(rows: dict[str, dict[str, Any]]) -> str:
@@ -74,14 +73,49 @@ def _table(rows: dict[str, dict[str, Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _kv_table(d: dict[str, Any]) -> str:
-    body = "".join(f'<tr><th>{html.escape(k)}</th><td class="num">{_fmt(v)}</td></tr>' for k, v in d.items()
-                   if not isinstance(v, (dict, list)))
-    return f"<table>{body}</table>"
+def _header(run, full, split: str, n_test: int, reason: str) -> str:
+    """What this run is, in words: its model, its own likelihood or loss (only the settings that apply), its data
+    and what the report measures on."""
+    info = run.info()
+    mc, oc = info["model_config"], info["objective_config"]
+    bits = [f"{info['n_parameters']:,} parameters", f"latent dimension {info['latent_dim']}"]
+    if "likelihood" in mc:
+        lik = mc["likelihood"]
+        bits.append(f"likelihood {lik}" + (f" (sigma {mc['sigma']:g}, scaled units)" if lik in FIXED_SIGMA else ""))
+    if "beta" in oc:
+        bits.append(f"KL weight beta {oc['beta']:g}")
+    if "corruption" in oc:
+        bits.append(f"trained on {oc['corruption']} corruption at {oc['noise_level']:g}")
+    if "loss" in oc:
+        bits.append(f"loss {oc['loss']}")
+    data = info["data"]
+    return (f"<p>{html.escape(info['summary'])}: {html.escape(', '.join(bits))}. Trained on "
+            f"<code>{html.escape(str(data.get('source')))}</code> ({data.get('n')} examples of shape "
+            f"{data.get('example_shape')}, scaling {html.escape(info['scaling'])}). Measured on {html.escape(reason)}."
+            "</p>")
 
 
-def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True, seed: int = 0) -> str:
-    """The report's HTML for a trained run, measured on ``data`` (default: its training data)."""
+#: likelihoods whose sigma is an option of the run (fixed, or the starting value of a shared one)
+FIXED_SIGMA = ("gaussian", "gaussian-shared")
+
+
+def _metrics_table(metrics: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><th>{html.escape(w)}</th><td class='num'>{html.escape(v)}</td><td>{html.escape(u)}</td>"
+                   f"<td class='muted'>{html.escape(b)}</td></tr>" for w, v, u, b in describe(metrics))
+    table = f"<table><tr><th>metric</th><th>value</th><th>unit</th><th></th></tr>{rows}</table>"
+    rest = others(metrics)
+    if rest:
+        table += "<p class='muted'>Other numbers: " + html.escape(", ".join(f"{k} {fmt(v)}" for k, v in rest.items())) \
+            + "</p>"
+    return table
+
+
+def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True, seed: int = 0,
+                 progress: bool = False) -> str:
+    """The report's HTML for a trained run, measured on ``data`` (default: its training data). ``progress`` shows a
+    bar over its steps."""
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
     source = data if data is not None else run.data_info.get("source")
     full = as_dataset(source) if not hasattr(source, "x") else source
@@ -89,69 +123,59 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     split = run.resolve_split(full, "auto")
     test = run.select(full, split)
     train = run.select(full, "train") if split == "test" else full
-    parts: list[str] = []
-    info = run.info()
-    parts.append(f"<h1>latentforge report: {html.escape(run.name)}</h1>")
-    parts.append(f"<p>{html.escape(info['summary'])}. {info['n_parameters']:,} parameters; "
-                 f"latent dimension {info['latent_dim']}; data <code>{html.escape(str(info['data'].get('source')))}"
-                 f"</code> ({info['data'].get('n')} examples of shape {info['data'].get('example_shape')}); "
-                 f"measured on its {split} split ({len(test)} examples).</p>")
+    images = len(run.input_shape) == 3
+    steps = ["metrics", "curves", "pictures", "latent space", "baselines"]
+    bar = tqdm(steps, desc="report", unit="step", disable=not progress, leave=False)
+    parts: list[str] = [f"<h1>latentforge report: {html.escape(run.name)}</h1>"]
 
+    bar.set_postfix_str("metrics")
     metrics = run.evaluate(full, split, seed=seed, k=k)
-    parts.append("<h2>Metrics</h2>" + _kv_table(metrics))
+    parts.append(_header(run, full, split, len(test), metrics["split_reason"]))
+    parts.append("<h2>Metrics</h2>" + _metrics_table(metrics))
     if "class_histogram" in metrics:
-        parts.append("<p>Class histogram of generated samples: " + _fmt(metrics["class_histogram"]) + "</p>")
+        parts.append("<p>Share of generated samples the feature classifier puts in each class: " +
+                     html.escape(", ".join(f"{c} {v:.3f}" for c, v in metrics["class_histogram"].items())) + "</p>")
+    bar.update()
 
+    bar.set_postfix_str("curves")
     if run.history:
         fig = gan_curves(run.history) if "d_loss" in run.history[0] else loss_curve(run.history)
         parts.append("<h2>Training</h2>" + _figure(fig, f"per-epoch curves over {len(run.history)} epochs"))
+    bar.update()
 
+    bar.set_postfix_str("pictures")
     pick = np.unique(np.linspace(0, len(test) - 1, min(10, len(test))).astype(int))
     shown = test.subset(pick)
-    images = len(run.input_shape) == 3
     if not gan:
         rows = {"input": shown.x, "reconstruction": run.reconstruct(shown)}
         parts.append("<h2>Reconstructions</h2>" + _figure(comparison_grid(rows, n=len(pick)),
                                                            "held-out inputs (top) and their reconstructions"))
     if run.can("sampling") and images:
-        parts.append("<h2>Samples</h2>" + _figure(sample_grid_figure(run, seed=seed),
-                                                   "generated from z ~ N(0, I)"))
+        parts.append("<h2>Samples</h2>" + _figure(sample_grid_figure(run, seed=seed), "generated from z ~ N(0, I)"))
+    bar.update()
 
+    bar.set_postfix_str("latent space")
     if not gan:
-        z = run.encode(test)
+        sub = test.subset(np.arange(min(len(test), 5000)))
+        z = run.encode(sub)
         z2, method = lt.project_2d(z)
-        from .plots import latent_scatter
-
         parts.append("<h2>Latent space</h2>" + _figure(
-            latent_scatter(z2, test.y, title=f"{run.name} codes of the {split} split", method=method),
+            latent_scatter(z2, sub.y, title=f"{run.name} codes of the {split} split", method=method),
             f"codes coloured by label; {method}"))
     if images:
-        tr = lt.traversal(run, None if run.can("sampling") else train,
-                          condition=_first_condition(run, test))
-        parts.append("<h2>Traversal</h2>" + _figure(image_grid(tr["x"], ncols=tr["ncols"]),
-                                                    f"decoded latent grid ({tr['kind']})"))
-        if gan:
-            g = np.random.default_rng(seed)
-            a, b = g.normal(size=run.model.latent_dim), g.normal(size=run.model.latent_dim)
-            cond = _first_condition(run, test)
-        else:
-            a, b = _two_different(test)
-            cond = None
-        lin = lt.interpolate(run, a, b, steps=10, method="linear", condition=cond)
-        sph = lt.interpolate(run, a, b, steps=10, method="slerp", condition=cond)
-        parts.append("<h2>Interpolation</h2>" + _figure(
-            image_grid(np.concatenate([lin["x"], sph["x"]]), ncols=10),
-            "between two " + ("noise vectors" if gan else "held-out inputs of different classes")
-            + ": linear (top) and spherical (bottom)"))
+        parts.append(_traversal_section(run, train, test, gan, seed))
+    bar.update()
 
+    bar.set_postfix_str("baselines")
     if baselines:
         try:
             clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
             table = lt_baselines(run, train, test, clf, seed)
-            parts.append("<h2>Classical baselines</h2><p>The same metrics for simple models fitted to the same "
-                         "training data (model units).</p>" + _table(table))
+            parts.append("<h2>Classical baselines</h2>" + BASELINES_HELP + _table(table))
         except Exception as e:  # a baseline that cannot be fitted is reported, not hidden
             parts.append(f"<h2>Classical baselines</h2><p class='muted'>not computed: {html.escape(str(e))}</p>")
+    bar.update()
+    bar.close()
 
     parts.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(run.config_dict(), indent=2)) + "</pre>")
     parts.append(f"<p class='muted'>Written by latentforge in {time.perf_counter() - t0:.1f} s. "
@@ -159,6 +183,50 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>latentforge report: "
             f"{html.escape(run.name)}</title><style>{STYLE}</style></head><body>" + "\n".join(parts)
             + CHECK_SCRIPT + "</body></html>")
+
+
+BASELINES_HELP = (
+    "<p>The same measures for simple models fitted to the same training data (model units). Reconstruction: PCA "
+    "with as many components as the model has latent dimensions (lower is better). Samples, in the features of a "
+    "classifier trained on the data: FD (Fréchet distance, lower is better), precision (the share of samples that "
+    "fall on the data's manifold), recall (the share of the data's manifold the samples reach), class coverage (the "
+    "share of classes generated at no less than a quarter of their share; it only counts classes, so a set of "
+    "blurry samples can cover every class and still reach none of the real manifold: recall 0), and copying (the "
+    "median distance of a sample to its nearest training example over the same for held-out real examples: near 1 "
+    "is healthy; well below 1 means the samples sit on training examples, as a kernel density estimate's do, which "
+    "flatters FD and precision without being new data).</p>")
+
+
+def _traversal_section(run, train, test, gan: bool, seed: int) -> str:
+    """Traversal (each row labelled with its latent dimension, how active it is, and the values along it) and
+    interpolation pictures."""
+    cond = _first_condition(run, test)
+    activity = lt.dimension_activity(run, test) if not gan else None
+    order = np.argsort(-activity) if activity is not None else None
+    tr = lt.traversal(run, None if run.can("sampling") else train, condition=cond, order=order)
+    rows, cols, note = None, None, ""
+    if "dims" in tr:
+        rows = [f"z{k + 1}" + ("" if activity is None else f" · var {activity[k]:.2g}"
+                               + (" · inactive" if activity[k] < 0.01 else "")) for k in tr["dims"]]
+        cols = [f"{v:+.1f}σ" for v in tr["values"]]
+        if activity is not None:
+            inactive = int(np.sum(activity < 0.01))
+            note = (f" Rows ordered by activity (variance of the code over held-out examples); {inactive} of "
+                    f"{len(activity)} dimensions are inactive (below 0.01): moving along them changes nothing.")
+    out = "<h2>Traversal</h2>" + _figure(image_grid(tr["x"], ncols=tr["ncols"], row_labels=rows, col_labels=cols),
+                                          f"decoded latent grid ({tr['kind']}).{note}")
+    if gan:
+        g = np.random.default_rng(seed)
+        a, b = g.normal(size=run.model.latent_dim), g.normal(size=run.model.latent_dim)
+    else:
+        a, b = _two_different(test)
+        cond = None
+    lin = lt.interpolate(run, a, b, steps=10, method="linear", condition=cond)
+    sph = lt.interpolate(run, a, b, steps=10, method="slerp", condition=cond)
+    return out + "<h2>Interpolation</h2>" + _figure(
+        image_grid(np.concatenate([lin["x"], sph["x"]]), ncols=10),
+        "between two " + ("noise vectors" if gan else "held-out inputs of different classes")
+        + ": linear (top) and spherical (bottom)")
 
 
 def lt_baselines(run, train, test, classifier, seed: int):

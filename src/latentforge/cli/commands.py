@@ -150,7 +150,7 @@ def cmd_report(a) -> int:
     from ..run import load
 
     run = load(a.run_dir)
-    print(write_report(run, a.data, a.out, k=a.k, baselines=not a.no_baselines))
+    print(write_report(run, a.data, a.out, k=a.k, baselines=not a.no_baselines, progress=not a.no_progress))
     return 0
 
 

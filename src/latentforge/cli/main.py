@@ -111,6 +111,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     rp.add_argument("--out", help="output file (default: RUN_DIR/report.html)")
     rp.add_argument("--k", type=int, default=200, help="VAE: importance samples for nll_iwae (default: 200)")
     rp.add_argument("--no-baselines", action="store_true", help="skip the classical baselines table")
+    rp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     rp.set_defaults(fn=cmd_report)
     sim = sub.add_parser("simulate", help="run a built-in simulator: `simulate showers` writes calorimeter showers "
                                           "(CaloChallenge-style HDF5); `simulate spectra` galaxy spectra with "

@@ -1,0 +1,87 @@
+"""Metric names in words, with units and which direction is better, for reports and command summaries.
+
+``describe(metrics)`` turns the flat dict ``evaluate`` returns into rows (label, value, unit, better) and drops
+the duplicates a reader would trip over (the one-draw ``loss_elbo`` beside the importance-sampled ``elbo``,
+``loss_kl`` beside ``kl``); numbers keep four significant digits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HIGHER, LOWER = "higher is better", "lower is better"
+
+#: name -> (words, unit, better)
+METRICS: dict[str, tuple[str, str, str]] = {
+    "recon_mse": ("reconstruction error, mean squared", "model units", LOWER),
+    "recon_mse_raw": ("reconstruction error, mean squared", "data units", LOWER),
+    "psnr_recon": ("reconstruction PSNR", "dB", HIGHER),
+    "loss": ("training loss on these data", "per example", LOWER),
+    "loss_recon": ("reconstruction term of the loss", "per example", LOWER),
+    "elbo": ("evidence lower bound (ELBO)", "nats per example", HIGHER),
+    "nll_iwae": ("negative log-likelihood, importance-weighted bound", "nats per example", LOWER),
+    "kl": ("KL(q(z|x) || p(z))", "nats per example", ""),
+    "tc": ("total correlation of the codes", "nats", LOWER),
+    "mi": ("mutual information codes / examples", "nats", ""),
+    "dim_kl": ("dimension-wise KL to the prior", "nats", LOWER),
+    "psnr_noisy": ("PSNR of the corrupted input", "dB", ""),
+    "psnr_denoised": ("PSNR of the denoised output", "dB", HIGHER),
+    "psnr_gain_db": ("PSNR gained by denoising", "dB", HIGHER),
+    "active_fraction": ("share of active code units", "", ""),
+    "fd_classifier": ("Fréchet distance in a classifier's features (not FID)", "", LOWER),
+    "precision": ("precision: share of samples on the data's manifold", "", HIGHER),
+    "recall": ("recall: share of the data's manifold the samples reach", "", HIGHER),
+    "mode_coverage": ("classes generated at >= 1/4 of their share", "", HIGHER),
+    "g_loss": ("generator loss", "", ""),
+    "d_loss": ("discriminator loss", "", ""),
+    "d_real": ("mean D(x) on real data", "", ""),
+    "d_fake": ("mean D(G(z)) on samples", "", ""),
+    "d_acc": ("discriminator accuracy", "", ""),
+    "gp": ("gradient penalty", "", ""),
+}
+#: shown elsewhere (the header) or duplicates of a row already shown
+HIDDEN = {"model", "data", "split", "n", "split_reason", "K", "likelihood", "beta", "corruption", "noise_level",
+          "psnr_peak", "active_threshold", "n_real", "n_generated", "class_histogram", "classifier_val_accuracy",
+          "loss_elbo", "loss_kl"}
+
+
+def fmt(v: Any) -> str:
+    """A number with four significant digits (integers as they are); other values as text."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:.4g}"
+
+
+def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Rows (words, value, unit, better) for the known metrics in ``metrics``, in catalogue order; nested
+    results (validations) and bookkeeping entries are left out."""
+    rows = []
+    for name, (words, unit, better) in METRICS.items():
+        if name in metrics and not isinstance(metrics[name], (dict, list)):
+            if name == "nll_iwae" and "K" in metrics:
+                words = f"{words} (K = {metrics['K']})"
+            if name == "loss_recon" and "elbo" in metrics:
+                continue  # the ELBO's own terms are shown as elbo and kl
+            rows.append((words, fmt(metrics[name]), unit, better))
+    return rows
+
+
+def others(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Scalar entries of ``metrics`` without words in the catalogue (shown under their own names)."""
+    return {k: v for k, v in metrics.items() if k not in METRICS and k not in HIDDEN
+            and not isinstance(v, (dict, list))}
+
+
+def summary_lines(metrics: dict[str, Any]) -> list[str]:
+    """A short human summary of ``evaluate``'s dict: one line per metric in words."""
+    lines = [f"{metrics.get('model')} on {metrics.get('data')}: {metrics.get('split_reason', metrics.get('split'))}"]
+    for words, value, unit, better in describe(metrics):
+        lines.append(f"  {words}: {value}" + (f" {unit}" if unit else "") + (f"  ({better})" if better else ""))
+    for k, v in others(metrics).items():
+        lines.append(f"  {k}: {fmt(v)}")
+    for k, v in metrics.items():
+        if isinstance(v, dict) and k not in ("class_histogram",):
+            lines.append(f"  {k}: see --json")
+    return lines
