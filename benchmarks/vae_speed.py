@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import latentforge as lf
 from latentforge.data import split_indices
-from latentforge.train import evaluate_objective
+from latentforge.objectives import evaluate_objective
 
 
 # ---------------------------------------------------------------- the reference, example style
