@@ -27,7 +27,8 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     """Move a batch to ``device``; to a GPU through pinned host memory with non-blocking copies."""
     if device.type == "cpu":
         return batch
-    return {k: (v.pin_memory() if not v.is_pinned() else v).to(device, non_blocking=True) for k, v in batch.items()}
+    return {k: v if v.device == device else (v.pin_memory() if not v.is_pinned() else v).to(device, non_blocking=True)
+            for k, v in batch.items()}
 
 
 def noise_generator(device: torch.device, seed: int) -> torch.Generator:

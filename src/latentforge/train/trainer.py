@@ -124,6 +124,9 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         train = train if is_stream(train) else as_batch(train)
         val = val if val is None or is_stream(val) else as_batch(val)
+        if self.device.type != "cpu" and not is_stream(train):
+            # in-memory data moves to the device once, so batches are gathered there and the GPU never waits
+            train = to_device(train, self.device)
         self.objective.begin_fit(self, train)
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
@@ -232,6 +235,7 @@ class Trainer:
                               "--norm none)")
         if perm.shape[0] % self.config.batch_size < self.min_batch and perm.shape[0] % self.config.batch_size:
             perm = perm[:-(perm.shape[0] % self.config.batch_size)]  # the lone last example waits for next epoch
+        perm = perm.to(train["x"].device)
         for start in range(0, perm.shape[0], self.config.batch_size):
             yield take(train, perm[start:start + self.config.batch_size])
 
