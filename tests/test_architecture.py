@@ -33,7 +33,7 @@ LAYERS = [
     {"io"},
     {"analysis"},
     {"run"},
-    {"estimator", "demo", "spectra_demo"},
+    {"estimator", "demo", "spectra_demo", "compare"},
     {"cli", "__main__"},
 ]
 LAYER_OF = {name: i for i, names in enumerate(LAYERS) for name in names}

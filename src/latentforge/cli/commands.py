@@ -245,3 +245,14 @@ def cmd_simulate(a) -> int:
                       "ms_per_shower": round(1000 * seconds / a.n, 3),
                       "mean_response": float((data["showers"].sum(1) / data["incident_energies"][:, 0]).mean())}))
     return 0
+
+
+def cmd_compare(a) -> int:
+    """``latentforge compare``."""
+    from ..compare import compare, markdown
+
+    table = compare(a.data, a.out, budget_minutes=a.budget_minutes, seed=a.seed, progress=not a.no_progress,
+                    **data_kw(a))
+    print(markdown(table))
+    print(f"wrote {a.out}/compare.html, compare.json, compare.md")
+    return 0

@@ -8,7 +8,7 @@ import warnings
 from typing import Sequence
 
 from ..errors import LatentforgeError
-from .commands import (cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore, cmd_info,
+from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore, cmd_info,
                        cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate)
 from .flags import data_flags, split_flag
 from .train import cmd_train, train_parser
@@ -152,6 +152,14 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
                                                         "(default: 0)")
     dm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dm.set_defaults(fn=cmd_demo)
+    cp = sub.add_parser("compare", help="which model for my data? PCA, an autoencoder, a VAE and a GAN sized to DATA, "
+                                         "trained within a time budget and compared on held-out rows (compare.html)")
+    data_flags(cp)
+    cp.add_argument("--out", required=True, help="output folder (the runs, compare.json / .md / .html)")
+    cp.add_argument("--budget-minutes", type=float, default=10.0, help="time for all the training (default: 10)")
+    cp.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default: 0)")
+    cp.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    cp.set_defaults(fn=cmd_compare)
     co = sub.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh): "
                                            "eval \"$(latentforge completion bash)\"")
     co.add_argument("shell", choices=("bash", "zsh", "tcsh"))

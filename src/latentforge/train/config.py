@@ -32,6 +32,8 @@ class TrainConfig(Config):
     lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
                               "a hundredth of it at the last epoch; finer fits at the end)", LR_SCHEDULES)
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
+    time_limit: float = option(0.0, "stop after the epoch during which this many seconds of training have passed "
+                               "(0: no limit); the run is complete and loadable, with the epochs it reached")
     precision: str = option("auto", "arithmetic of the network's forward pass in training: auto (bf16 where the CPU "
                             "or GPU runs it natively, else fp32), fp32, bf16 autocast (losses stay fp32; emulated, "
                             "and slower, on CPUs without bf16 instructions) or fp16 autocast with a gradient scaler "
@@ -45,12 +47,12 @@ class TrainConfig(Config):
                                 "chunk_size rows)")
 
     #: settings that may change when a run is resumed (they do not change what the run computes)
-    fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads", "device")
+    fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads", "device", "time_limit")
 
     def validate(self) -> None:
         positive(self, "epochs", "batch_size", "lr", "chunk_size", "buffer_chunks")
-        if self.patience < 0 or self.threads < 0:
-            raise ConfigError("patience and threads must be >= 0")
+        if self.patience < 0 or self.threads < 0 or self.time_limit < 0:
+            raise ConfigError("patience, threads and time_limit must be >= 0")
         if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
                 and self.val_fraction + self.test_fraction < 1):
             raise ConfigError(

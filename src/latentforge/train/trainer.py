@@ -130,8 +130,11 @@ class Trainer:
         self.objective.begin_fit(self, train)
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
+        started = time.perf_counter()
         try:
             while self.epoch < cfg.epochs and not self.stopped_early:
+                if cfg.time_limit and self.epoch and time.perf_counter() - started >= cfg.time_limit:
+                    break  # the time budget is spent: the run ends here, complete
                 row = self._epoch(train, val)
                 self.history.append(row)
                 bar.update(1)
