@@ -54,7 +54,8 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _figure(fig, caption: str) -> str:
+def figure_html(fig, caption: str) -> str:
+    """A matplotlib figure as a self-contained HTML <figure> (PNG inlined as base64) with ``caption``."""
     return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(fig)}">'
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
@@ -140,7 +141,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     bar.set_postfix_str("curves")
     if run.history:
         fig = gan_curves(run.history) if "d_loss" in run.history[0] else loss_curve(run.history)
-        parts.append("<h2>Training</h2>" + _figure(fig, f"per-epoch curves over {len(run.history)} epochs"))
+        parts.append("<h2>Training</h2>" + figure_html(fig, f"per-epoch curves over {len(run.history)} epochs"))
     bar.update()
 
     bar.set_postfix_str("pictures")
@@ -148,10 +149,10 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     shown = test.subset(pick)
     if not gan:
         rows = {"input": shown.x, "reconstruction": run.reconstruct(shown)}
-        parts.append("<h2>Reconstructions</h2>" + _figure(comparison_grid(rows, n=len(pick)),
+        parts.append("<h2>Reconstructions</h2>" + figure_html(comparison_grid(rows, n=len(pick)),
                                                            "held-out inputs (top) and their reconstructions"))
     if run.can("sampling") and images:
-        parts.append("<h2>Samples</h2>" + _figure(sample_grid_figure(run, seed=seed), "generated from z ~ N(0, I)"))
+        parts.append("<h2>Samples</h2>" + figure_html(sample_grid_figure(run, seed=seed), "generated from z ~ N(0, I)"))
     bar.update()
 
     bar.set_postfix_str("latent space")
@@ -159,7 +160,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
         sub = test.subset(np.arange(min(len(test), 5000)))
         z = run.encode(sub)
         z2, method = lt.project_2d(z)
-        parts.append("<h2>Latent space</h2>" + _figure(
+        parts.append("<h2>Latent space</h2>" + figure_html(
             latent_scatter(z2, sub.y, title=f"{run.name} codes of the {split} split", method=method),
             f"codes coloured by label; {method}"))
     if images:
@@ -213,7 +214,7 @@ def _traversal_section(run, train, test, gan: bool, seed: int) -> str:
             inactive = int(np.sum(activity < 0.01))
             note = (f" Rows ordered by activity (variance of the code over held-out examples); {inactive} of "
                     f"{len(activity)} dimensions are inactive (below 0.01): moving along them changes nothing.")
-    out = "<h2>Traversal</h2>" + _figure(image_grid(tr["x"], ncols=tr["ncols"], row_labels=rows, col_labels=cols),
+    out = "<h2>Traversal</h2>" + figure_html(image_grid(tr["x"], ncols=tr["ncols"], row_labels=rows, col_labels=cols),
                                           f"decoded latent grid ({tr['kind']}).{note}")
     if gan:
         g = np.random.default_rng(seed)
@@ -223,7 +224,7 @@ def _traversal_section(run, train, test, gan: bool, seed: int) -> str:
         cond = None
     lin = lt.interpolate(run, a, b, steps=10, method="linear", condition=cond)
     sph = lt.interpolate(run, a, b, steps=10, method="slerp", condition=cond)
-    return out + "<h2>Interpolation</h2>" + _figure(
+    return out + "<h2>Interpolation</h2>" + figure_html(
         image_grid(np.concatenate([lin["x"], sph["x"]]), ncols=10),
         "between two " + ("noise vectors" if gan else "held-out inputs of different classes")
         + ": linear (top) and spherical (bottom)")
