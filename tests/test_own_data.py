@@ -45,6 +45,21 @@ def test_real_valued_data_gets_a_loss_that_fits_and_says_so(rng, capsys, tmp_pat
     assert lf.train("ae", "digits", **FAST).objective.config.loss == "bce"
 
 
+def test_table_columns_keep_their_own_ranges(rng):  # case 2, the same kind: one column's range set by another
+    # a table on a [0, 1] scale for a GAN: a narrow column (mm) beside a wide one (km) must not be squeezed to a
+    # constant by one global min-max
+    x = np.stack([rng.normal(1000.0, 100.0, 400), rng.normal(0.001, 0.0001, 400)], axis=1).astype(np.float32)
+    run = lf.train("gan", x, **FAST)
+    assert run.scaler.kind == "minmax-feature" and "scaling=minmax-feature" in run.data_info["chosen_from_data"]
+    z = run.scaler.transform(x)
+    assert -0.5 < z.min() and z.max() < 1.5 and z[:, 0].std() > 0.1 and z[:, 1].std() > 0.1  # fitted on train rows
+    assert np.allclose(run.scaler.inverse_transform(z), x, rtol=1e-4)
+    # a table of values in [0, 1] that are not 0 / 1 is a measurement, not an intensity: squared error
+    assert lf.train("ae", rng.random((200, 8)).astype(np.float32), **FAST).objective.config.loss == "mse"
+    # a binary table keeps its Bernoulli view
+    assert lf.train("ae", (rng.random((200, 8)) > 0.5).astype(np.float32), **FAST).objective.config.loss == "bce"
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_uniform_unit_data_never_refused_for_held_out_rows(seed):  # case 2: about a quarter failed before
     x = np.random.default_rng(seed).random((300, 32)).astype(np.float32)

@@ -152,6 +152,54 @@ class MinMaxScaling(Scaler):
         return float(self.params["hi"] - self.params["lo"])
 
 
+@SCALINGS.add("minmax-feature")
+class FeatureMinMaxScaling(Scaler):
+    """Per feature: its own range (lo_j, hi_j) -> [0, 1] (a constant feature maps to 0). For tables whose columns
+    have different units, where one global range would squeeze the narrow columns to near-constants; a GAN's
+    generator, which outputs [0, 1], then sees every column spread over its range."""
+
+    kind = "minmax-feature"
+    unit_range = True
+
+    def fit(self, x, mask=None):
+        self.set_ranges(np.min(x, axis=0), np.max(x, axis=0))
+        return self
+
+    def fit_chunks(self, chunks, *, n_chunks, seed=0):
+        lo = hi = None
+        for x in chunks:
+            a, b = x.min(axis=0), x.max(axis=0)
+            lo, hi = (a, b) if lo is None else (np.minimum(lo, a), np.maximum(hi, b))
+        self.set_ranges(lo, hi)
+        return self
+
+    def set_ranges(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+        self.params = {"lo": lo, "hi": np.where(hi > lo, hi, lo + 1.0)}
+
+    def _check_shape(self, x: np.ndarray) -> None:
+        want = self.params["lo"].shape
+        if x.shape[1:] != want:
+            raise ConfigError(f"data of example shape {x.shape[1:]} does not match the fitted scaler's {want}")
+
+    def transform(self, x, factors=None, *, copy=True):
+        self.need_fit()
+        x = np.array(x, dtype=np.float32, copy=True if copy else None)
+        self._check_shape(x)
+        x -= self.params["lo"].astype(np.float32)
+        x /= (self.params["hi"] - self.params["lo"]).astype(np.float32)
+        return x
+
+    def inverse_transform(self, x, factors=None):
+        self.need_fit()
+        x = np.asarray(x, dtype=np.float32)
+        self._check_shape(x)
+        return (x * (self.params["hi"] - self.params["lo"]) + self.params["lo"]).astype(np.float32)
+
+    def sigma_unit(self, factors=None):
+        return self.params["hi"] - self.params["lo"]
+
+
 @SCALINGS.add("standard")
 class StandardScaling(Scaler):
     """Per feature: (x - mean) / std (std floored at 1e-12 -> 1)."""

@@ -1,9 +1,12 @@
 """Defaults chosen from the user's data for what the user did not set, and said out loud.
 
-- Real-valued data (negative values, or non-integer values beyond [0, 1]) gets a loss or likelihood that fits
-  it: squared error with an identity output for autoencoders, a Gaussian with one learned sigma for VAEs, and
-  per-feature standard scaling; a BCE loss or Bernoulli likelihood needs data in [0, 1] and is kept for images,
-  counts and grey levels (scaled to [0, 1] by min-max, held-out rows clipped to it).
+- Real-valued data (images with negative values or non-integer values beyond [0, 1]; tables with anything but
+  0 / 1 values) gets a loss or likelihood that fits it: squared error with an identity output for autoencoders,
+  a Gaussian with one learned sigma for VAEs, and per-feature standard scaling; a BCE loss or Bernoulli
+  likelihood needs data in [0, 1] and is kept for images, grey levels and binary tables (scaled to [0, 1] by
+  min-max, held-out rows clipped to it).
+- Tables that stay on a [0, 1] scale (GANs, binary data) are scaled per column (minmax-feature), so a narrow
+  column is not squeezed to a constant by a wide one.
 - Denoising models get widths that fit the input (hidden 512,256 and a 64-d code for MNIST-sized images).
 - Epochs: about 1500 optimiser steps, between 20 and 100 epochs (early stopping still applies).
 """
@@ -24,16 +27,25 @@ TARGET_STEPS = 1500
 EPOCH_RANGE = (20, 100)
 
 
+def _all_in(x: np.ndarray, test, rows: int = 65536) -> bool:
+    """``test(chunk)`` holds for every chunk of rows: checks every value without a full-size temporary."""
+    flat = x.reshape(len(x), -1) if x.ndim > 1 else x.reshape(-1, 1)
+    return all(bool(test(flat[i:i + rows])) for i in range(0, len(flat), rows))
+
+
 def is_real_valued(x: np.ndarray) -> bool:
-    """True for data that is not intensities: negative values, or values beyond [0, 1] that are not whole
-    numbers (grey levels and counts are whole)."""
+    """True for data that is not intensities. Images (N, C, H, W): negative values, or values beyond [0, 1] that
+    are not whole numbers (grey levels and counts are whole). Vectors (N, D), i.e. tables: anything but 0 / 1
+    values, since a column in [0, 1] is a measurement with its own units, not a pixel's intensity. Every value is
+    checked (a strided subsample can miss the one non-integer column)."""
     lo, hi = float(np.min(x)), float(np.max(x))
     if lo < 0:
         return True
+    if x.ndim <= 2:
+        return not _all_in(x, lambda c: np.all((c == 0) | (c == 1)))
     if hi <= 1:
         return False
-    sample = x.reshape(-1)[:: max(1, x.size // 100_000)]
-    return not bool(np.all(sample == np.round(sample)))
+    return not _all_in(x, lambda c: np.all(c == np.round(c)))
 
 
 def choose(spec: ModelSpec, x: np.ndarray, n_train: int, given: set[str], train_config: TrainConfig
@@ -58,6 +70,9 @@ def choose(spec: ModelSpec, x: np.ndarray, n_train: int, given: set[str], train_
             options["clip"] = False  # corrupted inputs of standardised data are not confined to [0, 1]
         if options and "scaling" not in given and "scaling" not in spec.train_defaults:
             train["scaling"] = "standard"
+    if (x.ndim == 2 and "scaling" not in given and "scaling" not in spec.train_defaults and "scaling" not in train
+            and train_config.scaling == "minmax" and x.shape[1] > 1):
+        train["scaling"] = "minmax-feature"  # a table's columns keep their own ranges (a GAN's [0, 1] output)
     if issubclass(spec.objective_class, DenoisingObjective) and x.ndim > 1:
         d = int(np.prod(x.shape[1:]))
         if "hidden" in names and "hidden" not in given:

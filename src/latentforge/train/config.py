@@ -25,7 +25,8 @@ class TrainConfig(Config):
     patience: int = option(10, "stop after this many epochs without a better validation loss (0: never)")
     val_fraction: float = option(0.1, "fraction of the data held out for validation")
     test_fraction: float = option(0.1, "fraction of the data held out for testing")
-    scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), standard (per feature), none, "
+    scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), minmax-feature (each feature's own range to [0, 1]; tables), "
+                          "standard (per feature), none, "
                           "log (non-negative data such as energies), fractions (non-negative deposits: shape as "
                           "log-scaled fractions of the total, plus the total as one more feature), median (each "
                           "example divided by its own median, e.g. spectra; sigma scaled the same)", SCALINGS)
