@@ -35,8 +35,9 @@ class TrainConfig(Config):
     precision: str = option("fp32", "arithmetic of the network's forward pass in training: fp32, bf16 "
                             "autocast (CPU or GPU; faster on CPUs with bf16 instructions; losses stay fp32) or fp16 "
                             "autocast with a gradient scaler (GPU only)", ("fp32", "bf16", "fp16"))
-    device: str = option("cpu", "where to train: cpu, cuda (an error when no GPU is visible) or auto (cuda when "
-                         "available); the trained model is saved and used on the CPU", ("cpu", "cuda", "auto"))
+    device: str = option("cpu", "where to train: cpu, cuda or mps (Apple's GPU) (an error when that GPU is not "
+                         "visible) or auto (cuda when available, else mps, else cpu); the trained model is saved "
+                         "and used on the CPU", ("cpu", "cuda", "mps", "auto"))
     stream: bool = option(False, "stream the training data from an .npy or HDF5 file in shuffled chunks instead "
                           "of loading it (for data larger than memory; unconditional models, no sigma / mask)")
     chunk_size: int = option(8192, "--stream: rows per chunk read from the file")
