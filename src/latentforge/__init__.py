@@ -18,12 +18,13 @@ from .errors import (ArtifactError, CapabilityError, ConfigError, DataError, Lat
 from .estimator import AutoencoderEstimator, VAEEstimator  # noqa: E402
 from .models import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig  # noqa: E402
 from .objectives import DenoisingConfig, ReconstructionConfig, SparseConfig  # noqa: E402
-from .run import TrainedModel, load, train  # noqa: E402
+from .run import Callback, MLflowLogger, TensorBoardLogger, TrainedModel, load, train  # noqa: E402
 from .train import TrainConfig  # noqa: E402
 
 __all__ = [
-    "MODELS", "ArrayDataset", "ArtifactError", "AutoencoderEstimator", "CapabilityError", "ConfigError",
+    "MODELS", "ArrayDataset", "ArtifactError", "AutoencoderEstimator", "Callback", "CapabilityError", "ConfigError",
     "ConvAutoencoderConfig", "DataError", "DenoisingConfig", "LatentforgeError", "LinearAutoencoderConfig",
-    "MLPAutoencoderConfig", "ReconstructionConfig", "Scaler", "SparseConfig", "TrainConfig", "TrainedModel",
-    "TrainingDiverged", "VAEEstimator", "as_dataset", "build", "corrupt", "dataset_table", "load", "load_dataset", "train",
+    "MLPAutoencoderConfig", "MLflowLogger", "ReconstructionConfig", "Scaler", "SparseConfig", "TensorBoardLogger",
+    "TrainConfig", "TrainedModel", "TrainingDiverged", "VAEEstimator", "as_dataset", "build", "corrupt",
+    "dataset_table", "load", "load_dataset", "train",
 ]

@@ -22,6 +22,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    # experiment tracking (latentforge.run.tracking)
+    p.add_argument("--log-to", action="append", metavar="KIND:DIR",
+                   help="also log metrics, learning rates and sample grids to tensorboard:DIR (event files) or "
+                        "mlflow:DIR (a local MLflow file store; or mlflow:URI); repeatable")
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -70,7 +74,7 @@ def model_first(argv: Sequence[str]) -> list[str]:
 
 
 def cmd_train(argv: Sequence[str]) -> int:
-    from ..run import train
+    from ..run import tracking_callbacks, train
 
     a = train_parser().parse_args(model_first(argv))
     spec = MODELS.get(a.model)
@@ -78,7 +82,7 @@ def cmd_train(argv: Sequence[str]) -> int:
              for n in c.field_names() if n not in SKIP_FIELDS]
     options = {n: getattr(a, n) for n in names if getattr(a, n, None) is not None}
     run = train(a.model, a.data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
-                **data_kw(a), **options)
+                callbacks=tracking_callbacks(a.log_to), **data_kw(a), **options)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
         return 0
     if a.no_progress and run.data_info.get("chosen_from_data"):
