@@ -80,7 +80,7 @@ def as_callbacks(items: Iterable[Callback | Callable[[Any, dict[str, Any]], None
             out.append(item)
         elif isinstance(item, type) and issubclass(item, Callback):
             raise ConfigError(f"callbacks holds the class {item.__name__}, not an instance; write {item.__name__}()")
-        elif callable(item):
+        elif callable(item) and not isinstance(item, type):
             out.append(EpochEndCallback(item))
         else:
             raise ConfigError(f"callbacks holds {type(item).__name__} {item!r}; give latentforge.Callback objects "

@@ -100,6 +100,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
                               test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range)
     run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
+    train_b: Any  # a ChunkStream, or a batch of tensors in memory
+    val_b: Any
     if stream:
         f, part = stream["file"], stream["part"]
         kw = dict(chunk_size=tc.chunk_size, buffer_chunks=tc.buffer_chunks, unit_range=objective.needs_unit_range)
@@ -114,7 +116,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
 
     callbacks = []
     layout = RunLayout(out) if out else None
-    saved_config = None
+    saved_config: dict[str, Any] = {}  # read on resume
     if layout is not None:
         if dist.is_main:  # only rank 0 writes; the others wait until the directory is ready
             prepare_out(layout, resume=resume, overwrite=overwrite)
