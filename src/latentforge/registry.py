@@ -50,7 +50,7 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         return list(self._items.items())
 
-    def subset(self, keep: Callable[[T], bool]) -> "Choices":
+    def subset(self, keep: Callable[[T], bool]) -> "Choices[T]":
         """The names whose item passes ``keep``, read when asked (items registered later count too)."""
         return Choices(self, keep)
 
@@ -64,10 +64,10 @@ class Registry(Generic[T]):
         return len(self._items)
 
 
-class Choices:
+class Choices(Generic[T]):
     """A live view of a registry's names that pass a test: usable wherever a tuple of choices is."""
 
-    def __init__(self, registry: Registry, keep: Callable[[object], bool]):
+    def __init__(self, registry: Registry[T], keep: Callable[[T], bool]):
         self.registry, self.keep = registry, keep
 
     def names(self) -> list[str]:

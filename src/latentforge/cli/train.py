@@ -29,6 +29,10 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    # experiment tracking (latentforge.run.tracking)
+    p.add_argument("--log-to", action="append", metavar="KIND:DIR",
+                   help="also log metrics, learning rates and sample grids to tensorboard:DIR (event files) or "
+                        "mlflow:DIR (a local MLflow file store; or mlflow:URI); repeatable")
 
 
 def train_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
@@ -91,7 +95,7 @@ def config_argument(argv: Sequence[str]) -> str | None:
 def cmd_train(argv: Sequence[str]) -> int:
     """``latentforge train``."""
     from ..errors import ConfigError
-    from ..run import options_from_config, plan, read_config, train
+    from ..run import options_from_config, plan, read_config, tracking_callbacks, train
 
     argv = list(argv)
     file_model, file_data, file_options = None, None, {}
@@ -117,7 +121,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     if not a.out:
         raise ConfigError("give --out, the run directory to write")
     run = train(a.model, data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
-                **options)
+                callbacks=tracking_callbacks(a.log_to), **options)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
         return 0
     if a.no_progress and run.data_info.get("chosen_from_data"):

@@ -56,9 +56,10 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     extra = {k: arrays[k] for k in ("sigma", "mask")}
     if last:
         extra = {k: (None if v is None else np.moveaxis(np.asarray(v), -1, 1)) for k, v in extra.items()}
-    info = {"layout": "channels last" if last else "channels first"} if raw.ndim == 4 else {}
-    if arrays.get("files"):
-        info["files"] = len(arrays["files"])
+    info: dict[str, Any] = {"layout": "channels last" if last else "channels first"} if raw.ndim == 4 else {}
+    files = arrays.get("files")
+    if files is not None and len(files):
+        info["files"] = len(files)
     return ArrayDataset(x, arrays["y"], name=os.path.basename(s.rstrip(os.sep)) or s, source=s, cond=arrays["cond"],
                         info=info, **extra)
 

@@ -24,9 +24,11 @@ def take(data: Batch, index) -> Batch:
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
-    """Move a batch to ``device``; to a GPU through pinned host memory with non-blocking copies."""
+    """Move a batch to ``device``; to a CUDA GPU through pinned host memory with non-blocking copies."""
     if device.type == "cpu":
         return batch
+    if device.type != "cuda":  # pinned host memory is CUDA's; Apple's GPU shares memory with the CPU
+        return {k: v if v.device == device else v.to(device) for k, v in batch.items()}
     return {k: v if v.device == device else (v.pin_memory() if not v.is_pinned() else v).to(device, non_blocking=True)
             for k, v in batch.items()}
 

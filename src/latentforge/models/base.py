@@ -14,6 +14,7 @@ asks ``isinstance(model, Encodes)`` instead of comparing family names:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -22,16 +23,33 @@ from ..data.conditions import NO_CONDITION
 from ..errors import ConfigError
 
 
+# The methods below are declared for type checkers only: a network defines them itself, and a marker class must
+# not put a method of its own into the network's method resolution order.
 class Encodes:
     """Capability: ``encode(x, c=None)`` maps examples (B, *input_shape) to codes (B, latent_dim)."""
+
+    if TYPE_CHECKING:
+        latent_dim: int
+
+        def encode(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 class Decodes:
     """Capability: ``decode(z, c=None)`` maps codes (B, latent_dim) to outputs (B, *input_shape)."""
 
+    if TYPE_CHECKING:
+        latent_dim: int
+
+        def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor: ...
+
 
 class HasPosterior(Encodes, Decodes):
     """Capability: a probabilistic encoder q(z|x) (``encode_dist``) and decoder p(x|z) (``decode_dist``)."""
+
+    if TYPE_CHECKING:
+        def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> Any: ...
+
+        def decode_dist(self, z: torch.Tensor, c: torch.Tensor | None = None) -> Any: ...
 
 
 class HasPrior:
@@ -40,6 +58,9 @@ class HasPrior:
 
 class Discriminates:
     """Capability: ``discriminate(x, c=None)`` scores examples, (B,) logits (or raw critic values)."""
+
+    if TYPE_CHECKING:
+        def discriminate(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 class ConfiguredModel(nn.Module):
@@ -51,6 +72,10 @@ class ConfiguredModel(nn.Module):
     """
 
     config_class: type = object
+    config: Any  # an instance of config_class
+    input_shape: tuple[int, ...]
+    latent_dim: int
+    condition_dim: int
 
     def __init__(self, config):
         super().__init__()

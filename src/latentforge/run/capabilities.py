@@ -10,7 +10,7 @@ raw data back: the preprocessing is undone on the way out.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -33,6 +33,28 @@ class Capability:
     """A facade mixin: ``applies(model, objective)`` and ``needs`` (what a model must have, for messages)."""
 
     needs = ""
+
+    if TYPE_CHECKING:  # what the facade (run.trained.TrainedModel) that the mixins are composed into provides
+        model: Any
+        objective: Any
+        preprocess: Any
+        name: str
+        input_shape: tuple[int, ...]
+
+        def dataset(self, data: Any) -> Any: ...
+
+        def batch(self, data: Any, condition: Any = None) -> dict[str, torch.Tensor]: ...
+
+        def infer(self, fn: Callable[[dict], torch.Tensor], batch: dict[str, torch.Tensor],
+                  rows: int = ...) -> torch.Tensor: ...
+
+        def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable) -> np.ndarray: ...
+
+        def over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
+                              combine: Callable) -> tuple[np.ndarray, np.ndarray]: ...
+
+        def sample_chunks(self, n: int, condition: Any = None, *, seed: int = 0,
+                          chunk: int = ...) -> Iterator[np.ndarray]: ...
 
     @staticmethod
     def applies(model, objective) -> bool:  # pragma: no cover - abstract
@@ -116,7 +138,7 @@ class Sampling(Capability):
             g = torch.Generator().manual_seed(seed if i == 0 else
                                               int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
             z = torch.randn(k, self.model.latent_dim, generator=g)
-            c = cond[start:start + k] if per_example else condition
+            c = cond[start:start + k] if per_example and cond is not None else condition
             if isinstance(self.model, HasPosterior):
                 yield self._from_codes(z, c, lambda zz, cc: self.model.decode_dist(zz, cc).generate(g))
             else:

@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from ..io import (RunLayout, append_jsonl, load_tensors, read_json, remove_stale
 from ..train import Trainer, runtime
 from ..train.config import TrainConfig, lr_factor
 from ..train.state import meta_from_strings, meta_to_strings
+from .callbacks import Callback, as_callbacks, fit_hooks
 from .defaults import choose
 from .preprocess import Preprocessor
 from .trained import TrainedModel
@@ -41,13 +42,15 @@ PLOT_ROWS = 5000
 
 def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_config: TrainConfig | None = None,
           progress: bool = True, resume: bool = False, overwrite: bool = False,
-          _plan: bool = False, **options: Any) -> TrainedModel:
+          callbacks: Sequence[Callback] | None = None, _plan: bool = False, **options: Any) -> TrainedModel:
     """Train catalogue model ``model`` on ``data`` (a built-in name, a file path, an array or a dataset).
 
     ``options`` may hold TrainConfig fields (epochs, lr, seed ...), data keywords (key, labels, labels_key,
     sigma_key, ivar_key, mask_key, cond_key, channels_last) and the model's / objective's own options.
     With ``out`` the run directory gets config.json, transform.json, metrics.jsonl, a checkpoint each epoch,
-    model.safetensors and plots. ``resume=True`` continues from the checkpoint there.
+    model.safetensors and plots. ``resume=True`` continues from the checkpoint there. ``callbacks``: a list of
+    ``latentforge.Callback`` objects (or functions ``fn(trainer, row)`` run after each epoch), e.g. the trackers
+    of ``latentforge.run.tracking``; their hooks run on rank 0.
 
     Raises ConfigError (bad or inconsistent options), DataError (unusable data), ArtifactError (a run directory
     that would be overwritten, or cannot be resumed) and TrainingDiverged (a loss became NaN or infinite).
@@ -59,18 +62,20 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     tc = base.replace(**tc_opts) if tc_opts else base
     given = set(options) | set(tc_opts) | (tc_fields if train_config is not None else set())
     data_kw = {k: options.pop(k) for k in list(options) if k in DATA_KEYWORDS}
+    user_callbacks = as_callbacks(callbacks)
     dist, _ = runtime.setup_distributed(tc.device)  # under torchrun: join the process group
     try:
         with contextlib.ExitStack() as cleanup:
             return _fit(spec, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
-                        overwrite=overwrite, cleanup=cleanup, given=given, plan_only=_plan)
+                        overwrite=overwrite, cleanup=cleanup, given=given, user_callbacks=user_callbacks,
+                        plan_only=_plan)
     finally:
         runtime.teardown_distributed()
 
 
 def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: dict, dist: runtime.Dist, *, out,
          progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack, given: set,
-         plan_only: bool = False) -> TrainedModel:
+         user_callbacks: Sequence[Callback] = (), plan_only: bool = False) -> TrainedModel:
     stream = None
     if tc.stream:
         from ..data.stream import TRAIN, VAL, ChunkStream, fit_scaler
@@ -109,6 +114,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
     if plan_only:
         return run
+    train_b: Any  # a ChunkStream, or a batch of tensors in memory
+    val_b: Any
     if stream:
         f, part = stream["file"], stream["part"]
         kw = dict(chunk_size=tc.chunk_size, buffer_chunks=tc.buffer_chunks, unit_range=objective.needs_unit_range)
@@ -130,7 +137,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     del ds
     callbacks = []
     layout = RunLayout(out) if out else None
-    saved_config = None
+    saved_config: dict[str, Any] = {}  # read on resume
     if layout is not None:
         if dist.is_main:  # only rank 0 writes; the others wait until the directory is ready
             prepare_out(layout, resume=resume, overwrite=overwrite)
@@ -142,6 +149,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         every = objective.sample_grid_every
         if every and run.can("sampling"):
             callbacks.append(sample_grid_callback(run, layout, every))
+    callbacks += [cb.on_epoch_end for cb in user_callbacks]  # user callbacks: after the checkpoint is written
     trainer = Trainer(net, objective, tc, progress=progress, callbacks=callbacks)
     if resume and layout is not None:
         tensors, meta = load_tensors(layout.checkpoint, "checkpoint")
@@ -154,6 +162,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             write_json(layout.transform, preprocess.state_dict())
             write_jsonl(layout.metrics, trainer.history)  # on resume: drop lines newer than the checkpoint
         dist.barrier()
+    # user callbacks: start now; end (or error) when train() returns, after the run directory is written
+    cleanup.enter_context(fit_hooks(list(user_callbacks), run, enabled=dist.is_main))
     trainer.fit(train_b, val_b)
     run.history = trainer.history
     run.model.eval()

@@ -18,6 +18,7 @@ from ..catalog import MODELS, ModelSpec
 from ..data import ArrayDataset, as_dataset
 from ..data.batches import take, to_device
 from ..errors import ArtifactError, CapabilityError, ConfigError, LatentforgeError
+from ..models.base import ConfiguredModel
 from ..io import RunLayout, check_run_config, load_tensors, read_json, read_metrics, save_tensors, write_json
 from ..train.config import TrainConfig
 from .capabilities import CAPABILITIES, Capability
@@ -38,7 +39,7 @@ class TrainedModel:
     apply to the data (``run.evaluate``).
     """
 
-    def __init__(self, name: str, model: torch.nn.Module, objective, preprocess: Preprocessor,
+    def __init__(self, name: str, model: ConfiguredModel, objective, preprocess: Preprocessor,
                  train_config: TrainConfig, data_info: dict | None = None, run_dir: str | os.PathLike | None = None,
                  history: list[dict] | None = None):
         self.name = name

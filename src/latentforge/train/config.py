@@ -39,8 +39,9 @@ class TrainConfig(Config):
                             "or GPU runs it natively, else fp32), fp32, bf16 autocast (losses stay fp32; emulated, "
                             "and slower, on CPUs without bf16 instructions) or fp16 autocast with a gradient scaler "
                             "(GPU only)", ("auto", "fp32", "bf16", "fp16"))
-    device: str = option("cpu", "where to train: cpu, cuda (an error when no GPU is visible) or auto (cuda when "
-                         "available); the trained model is saved and used on the CPU", ("cpu", "cuda", "auto"))
+    device: str = option("cpu", "where to train: cpu, cuda or mps (Apple's GPU) (an error when that GPU is not "
+                         "visible) or auto (cuda when available, else mps, else cpu); the trained model is saved "
+                         "and used on the CPU", ("cpu", "cuda", "mps", "auto"))
     stream: bool = option(False, "stream the training data from an .npy or HDF5 file in shuffled chunks instead "
                           "of loading it (for data larger than memory; unconditional models, no sigma / mask)")
     chunk_size: int = option(8192, "--stream: rows per chunk read from the file")

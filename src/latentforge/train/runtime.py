@@ -18,19 +18,40 @@ import torch
 from ..errors import ConfigError
 
 
+def mps_available() -> bool:
+    """True when PyTorch sees Apple's GPU (the Metal Performance Shaders backend, macOS on Apple silicon)."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``cpu``, ``cuda`` (error when absent) or ``auto`` (cuda when available) -> a torch.device."""
+    """``cpu``, ``cuda``, ``mps`` (an error when absent) or ``auto`` -> a torch.device.
+
+    ``auto`` takes a CUDA GPU when one is visible, else Apple's GPU (``mps``) when PyTorch sees one, else the CPU.
+    Under torchrun ``auto`` never picks ``mps`` (torch.distributed does not run there) and ``mps`` is refused.
+    Raises ConfigError for an unknown name or a device that is not there.
+    """
     if name == "cpu":
         return torch.device("cpu")
-    if name not in ("cuda", "auto"):
-        raise ConfigError(f"unknown device {name!r}; choose cpu, cuda or auto")
-    if not torch.cuda.is_available():
-        if name == "auto":
-            return torch.device("cpu")
-        raise ConfigError("--device cuda was asked for but no CUDA GPU is visible to PyTorch (torch "
-                          f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu or "
-                          "--device auto, or install a CUDA build of PyTorch")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
+    if name not in ("cuda", "mps", "auto"):
+        raise ConfigError(f"unknown device {name!r}; choose cpu, cuda, mps or auto")
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if name == "mps":
+        if distributed:
+            raise ConfigError("--device mps cannot train under torchrun (torch.distributed has no Apple GPU "
+                              "backend); use --device cpu, or train in one process")
+        if not mps_available():
+            raise ConfigError("--device mps was asked for but PyTorch sees no Apple GPU (MPS needs macOS on Apple "
+                              f"silicon and a PyTorch built with it; torch {torch.__version__}); use --device cpu "
+                              "or --device auto")
+        return torch.device("mps")
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    if name == "auto":
+        return torch.device("mps") if mps_available() and not distributed else torch.device("cpu")
+    raise ConfigError("--device cuda was asked for but no CUDA GPU is visible to PyTorch (torch "
+                      f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); use --device cpu or "
+                      "--device auto, or install a CUDA build of PyTorch")
 
 
 def check_precision(precision: str, device: torch.device) -> None:
@@ -139,7 +160,11 @@ class Dist:
         keys = sorted(sums)
         if not keys:
             return {}
-        flat = torch.stack([torch.as_tensor(sums[k], dtype=torch.float64, device=device).reshape(()) for k in keys])
+        if device.type == "mps":  # no float64 on Apple's GPU; one process there, so sum on the CPU
+            device = torch.device("cpu")
+        values = [v.detach() if torch.is_tensor(v) else torch.tensor(v, dtype=torch.float64)
+                  for v in map(sums.get, keys)]
+        flat = torch.stack([v.to(device).to(torch.float64).reshape(()) for v in values])
         self.all_reduce_sum(flat)
         return dict(zip(keys, flat.tolist()))
 

@@ -40,11 +40,13 @@ def load_optimizer_state(opt: torch.optim.Optimizer, prefix: str, tensors: dict[
 
 
 def save_rng(tensors: dict[str, torch.Tensor], generator: torch.Generator, device: torch.device) -> None:
-    """The trainer's seeded stream, the global torch RNG (dropout) and, on a GPU, its RNG into ``tensors``."""
+    """The trainer's seeded stream, the global torch RNG (dropout) and, on a GPU (CUDA or MPS), its RNG into ``tensors``."""
     tensors["rng.generator"] = generator.get_state()
     tensors["rng.torch"] = torch.get_rng_state()
     if device.type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        tensors["rng.mps"] = torch.mps.get_rng_state()
 
 
 def restore_rng(tensors: dict[str, torch.Tensor], generator: torch.Generator, device: torch.device) -> None:
@@ -53,6 +55,8 @@ def restore_rng(tensors: dict[str, torch.Tensor], generator: torch.Generator, de
     torch.set_rng_state(tensors["rng.torch"])
     if device.type == "cuda" and "rng.cuda" in tensors:
         torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    elif device.type == "mps" and "rng.mps" in tensors:
+        torch.mps.set_rng_state(tensors["rng.mps"])
 
 
 def meta_to_strings(meta: dict[str, Any]) -> dict[str, str]:
