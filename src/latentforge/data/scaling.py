@@ -37,6 +37,8 @@ class Scaler:
     kind: ClassVar[str] = ""
     per_example: ClassVar[bool] = False  # True when each example has its own factor (``median``)
     unit_range: ClassVar[bool] = False  # True when the training data lands in [0, 1] (PSNR peak 1)
+    #: the kind that does the same per feature (column), where this one uses one range for all features
+    per_feature_kind: ClassVar[str | None] = None
 
     def __new__(cls, kind: str | None = None):
         if cls is Scaler:
@@ -120,6 +122,7 @@ class MinMaxScaling(Scaler):
 
     kind = "minmax"
     unit_range = True
+    per_feature_kind = "minmax-feature"
 
     def fit(self, x, mask=None):  # min / max are exact in the data's own dtype: no float64 copy needed
         self.set_range(float(np.min(x)), float(np.max(x)))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..catalog import ModelSpec
+from ..data.scaling import SCALINGS
 from ..models.likelihoods import LIKELIHOODS
 from ..objectives.autoencoder import RECONSTRUCTION_LOSSES, DenoisingObjective, ReconstructionObjective
 from ..train.config import TrainConfig
@@ -71,8 +72,9 @@ def choose(spec: ModelSpec, x: np.ndarray, n_train: int, given: set[str], train_
         if options and "scaling" not in given and "scaling" not in spec.train_defaults:
             train["scaling"] = "standard"
     if (x.ndim == 2 and "scaling" not in given and "scaling" not in spec.train_defaults and "scaling" not in train
-            and train_config.scaling == "minmax" and x.shape[1] > 1):
-        train["scaling"] = "minmax-feature"  # a table's columns keep their own ranges (a GAN's [0, 1] output)
+            and SCALINGS.get(train_config.scaling).per_feature_kind and x.shape[1] > 1):
+        # a table's columns keep their own ranges (a GAN's [0, 1] output)
+        train["scaling"] = SCALINGS.get(train_config.scaling).per_feature_kind
     if issubclass(spec.objective_class, DenoisingObjective) and x.ndim > 1:
         d = int(np.prod(x.shape[1:]))
         if "hidden" in names and "hidden" not in given:

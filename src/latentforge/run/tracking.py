@@ -15,6 +15,7 @@ import importlib.util
 import json
 import math
 import os
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -110,7 +111,10 @@ class TensorBoardLogger(TrackingCallback):
         from tensorboardX import SummaryWriter
 
         super().on_fit_start(run)
-        self.writer = SummaryWriter(logdir=str(self.log_dir / run_label(run)))
+        # tensorboardX names an event file by the second it was opened: a resumed run opened within the same
+        # second would overwrite the first file's events, so each writer gets its own suffix
+        self.writer = SummaryWriter(logdir=str(self.log_dir / run_label(run)),
+                                    filename_suffix=f".{os.getpid()}.{uuid.uuid4().hex[:8]}")
         text = json.dumps(run.config_dict(), indent=2, default=str)
         self.writer.add_text("config", "\n".join("    " + line for line in text.splitlines()), 0)  # as code
 

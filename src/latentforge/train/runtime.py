@@ -109,9 +109,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         _WARNED_BF16.add(device.type)
         import warnings
 
-        warnings.warn(f"bf16 on this {device.type} is emulated (no native bfloat16 instructions): a matrix product "
-                      f"takes {bf16_cost(device):.1f}x its fp32 time here; --precision auto (the default) or fp32 "
-                      "would be faster", stacklevel=3)
+        cost = bf16_cost(device)
+        if cost > 1.0:  # emulated and measured slower: say by how much
+            warnings.warn(f"bf16 on this {device.type} is emulated (no native bfloat16 instructions): a matrix product "
+                          f"takes {cost:.1f}x its fp32 time here; --precision auto (the default) or fp32 "
+                          "would be faster", stacklevel=3)
     return precision
 
 
