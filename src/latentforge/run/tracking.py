@@ -15,7 +15,7 @@ import importlib.util
 import json
 import math
 import os
-import uuid
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -112,9 +112,10 @@ class TensorBoardLogger(TrackingCallback):
 
         super().on_fit_start(run)
         # tensorboardX names an event file by the second it was opened: a resumed run opened within the same
-        # second would overwrite the first file's events, so each writer gets its own suffix
+        # second would overwrite the first file's events, so each writer gets its own suffix, in nanoseconds so
+        # that TensorBoard, which reads a directory's files in name order, reads them in the order written
         self.writer = SummaryWriter(logdir=str(self.log_dir / run_label(run)),
-                                    filename_suffix=f".{os.getpid()}.{uuid.uuid4().hex[:8]}")
+                                    filename_suffix=f".{time.time_ns():020d}.{os.getpid()}")
         text = json.dumps(run.config_dict(), indent=2, default=str)
         self.writer.add_text("config", "\n".join("    " + line for line in text.splitlines()), 0)  # as code
 
