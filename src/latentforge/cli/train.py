@@ -18,6 +18,8 @@ from .flags import SKIP_FIELDS, add_config_flags, data_flags, data_kw
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     data_flags(p)
+    p.add_argument("--data-b", help="the second, unpaired data set (domain B) of a model that translates between "
+                                    "two domains (cyclegan); same kinds of input as --data")
     p.add_argument("--out", required=True, help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
@@ -78,7 +80,7 @@ def cmd_train(argv: Sequence[str]) -> int:
              for n in c.field_names() if n not in SKIP_FIELDS]
     options = {n: getattr(a, n) for n in names if getattr(a, n, None) is not None}
     run = train(a.model, a.data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
-                **data_kw(a), **options)
+                data_b=a.data_b, **data_kw(a), **options)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
         return 0
     last = run.history[-1] if run.history else {}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..config import Config, option, positive, widths
 from ..data.conditions import CONDITION_CHOICES, NO_CONDITION
 from ..errors import ConfigError
-from ..nn import ACTIVATIONS, MLP, activation, conv_sizes
+from ..nn import ACTIVATIONS, MLP, MinibatchStd, activation, conv_sizes
 from ..registry import Registry
 from .base import ConfiguredModel, Decodes, Discriminates, HasPrior, with_condition
 
@@ -49,6 +49,8 @@ class MLPGANConfig(Config):
                               "(e.g. 0.999; 0: off)")
     spectral_norm: bool = option(False, "spectral normalisation of every discriminator layer (Miyato et al. 2018): "
                                  "each layer's largest singular value held at 1, so the critic is 1-Lipschitz")
+    minibatch_std: bool = option(False, "minibatch standard deviation (Karras et al. 2018): the discriminator's last "
+                                 "layer also sees the batch's mean feature std, so a collapsed batch looks fake")
 
     def validate(self) -> None:
         positive(self, "latent_dim")
@@ -73,6 +75,8 @@ class DCGANConfig(Config):
                          GENERATOR_OUTPUTS)
     ema_decay: float = option(0.0, "exponential moving average of the generator's weights for sampling (0: off)")
     spectral_norm: bool = option(False, "spectral normalisation of every discriminator layer (Miyato et al. 2018)")
+    minibatch_std: bool = option(False, "minibatch standard deviation (Karras et al. 2018): one more channel before "
+                                 "the discriminator's head holding the batch's mean feature std")
 
     def validate(self) -> None:
         positive(self, "latent_dim", "g_channels", "d_channels")
@@ -165,6 +169,9 @@ class MLPGAN(GAN):
         for w in config.d_hidden:
             layers += [nn.Linear(width, w), activation(config.activation), nn.Dropout(config.dropout)]
             width = w
+        if config.minibatch_std:
+            layers.append(MinibatchStd())  # (B, width) -> (B, width + 1)
+            width += 1
         layers.append(nn.Linear(width, 1))
         self.discriminator = nn.Sequential(*layers)
         self._finish()
@@ -210,9 +217,10 @@ class _ConvGenerator(nn.Module):
 
 
 class _ConvDiscriminator(nn.Module):
-    """[Conv 4x4 stride 2, (BN), LeakyReLU 0.2] per level, then one logit; no BN on the first layer."""
+    """[Conv 4x4 stride 2, (BN), LeakyReLU 0.2] per level, (the minibatch-std channel), then one logit; no BN on
+    the first layer."""
 
-    def __init__(self, shape, channels: int, levels: int, norm: str):
+    def __init__(self, shape, channels: int, levels: int, norm: str, minibatch_std: bool = False):
         super().__init__()
         c, h, w = shape
         layers: list[nn.Module] = []
@@ -223,6 +231,8 @@ class _ConvDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.LeakyReLU(0.2))
             c = c_out
+        if minibatch_std:
+            layers.append(MinibatchStd())  # (B, C, h, w) -> (B, C + 1, h, w)
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
             n = self.features(torch.zeros(1, *shape)).numel()
@@ -262,7 +272,8 @@ class DCGAN(GAN):
         c, h, w = self.input_shape
         levels = dcgan_levels(h, w)
         self.generator = _ConvGenerator(self.input_shape, config.latent_dim, config.g_channels, levels, config.norm)
-        self.discriminator = _ConvDiscriminator(self.input_shape, config.d_channels, levels, config.norm)
+        self.discriminator = _ConvDiscriminator(self.input_shape, config.d_channels, levels, config.norm,
+                                                config.minibatch_std)
         self.apply(_dcgan_init)
         # channels-last (NHWC) weights and activations: the layout oneDNN / cuDNN convolutions run fastest in
         self.to(memory_format=torch.channels_last)

@@ -23,13 +23,16 @@ from ..io import (RunLayout, append_jsonl, load_tensors, read_json, remove_stale
 from ..train import Trainer, runtime
 from ..train.config import TrainConfig
 from ..train.state import meta_from_strings, meta_to_strings
+from .domains import describe as describe_second, scaling_rows, second_dataset
 from .preprocess import Preprocessor
 from .trained import TrainedModel
 
 
 def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_config: TrainConfig | None = None,
-          progress: bool = True, resume: bool = False, overwrite: bool = False, **options: Any) -> TrainedModel:
+          progress: bool = True, resume: bool = False, overwrite: bool = False, data_b: Any = None,
+          **options: Any) -> TrainedModel:
     """Train catalogue model ``model`` on ``data`` (a built-in name, a file path, an array or a dataset).
+    ``data_b``: the second, unpaired data set of a model that translates between two domains (``cyclegan``).
 
     ``options`` may hold TrainConfig fields (epochs, lr, seed ...), data keywords (key, labels, labels_key,
     sigma_key, ivar_key, mask_key, cond_key, channels_last) and the model's / objective's own options.
@@ -49,14 +52,16 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     try:
         with contextlib.ExitStack() as cleanup:
             return _fit(spec, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
-                        overwrite=overwrite, cleanup=cleanup)
+                        overwrite=overwrite, cleanup=cleanup, data_b=data_b)
     finally:
         runtime.teardown_distributed()
 
 
 def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: dict, dist: runtime.Dist, *, out,
-         progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack) -> TrainedModel:
+         progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack, data_b: Any = None
+         ) -> TrainedModel:
     stream = None
+    ds_b, idx_b = second_dataset(spec, data_b, data_kw, tc)  # a CycleGAN's domain B, else (None, None)
     if tc.stream:
         from ..data.stream import TRAIN, VAL, ChunkStream, fit_scaler
 
@@ -70,7 +75,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         idx = split_for(len(ds), tc)
         conditioner = fit_conditioner(spec, options, ds, idx["train"])
         example_shape = ds.example_shape
-        scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]], None if ds.mask is None else ds.mask[idx["train"]])
+        scaler = Scaler(tc.scaling).fit(scaling_rows(ds, idx, ds_b, idx_b),
+                                        None if ds.mask is None or ds_b is not None else ds.mask[idx["train"]])
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
     options.update(spec.objective_class.data_options(len(idx["train"])))
@@ -80,7 +86,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
                  **{k: v for k, v in data_kw.items() if v and not isinstance(v, np.ndarray) and k != "labels"},
                  **({"labels": str(data_kw["labels"])} if isinstance(data_kw.get("labels"), (str, os.PathLike))
                     else {}),
-                 **{f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None}}
+                 **{f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None},
+                 **({"data_b": describe_second(ds_b)} if ds_b is not None else {})}
 
     torch.manual_seed(tc.seed)  # initialisation
     net, objective = spec.build(mcfg, ocfg)
@@ -95,10 +102,15 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     else:
         train_b = run.batch(ds.subset(idx["train"]))
         val_b = run.batch(ds.subset(idx["val"])) if len(idx["val"]) else None
+        parts = [(f"{ds.source} training data", train_b), (f"{ds.source} validation data", val_b)]
+        if ds_b is not None:  # domain B goes to the objective beside the batches of domain A
+            second = run.batch(ds_b.subset(idx_b["train"]))
+            objective.attach_second(second, run.batch(ds_b.subset(idx_b["val"])) if len(idx_b["val"]) else None)
+            parts.append((f"{ds_b.source} training data", second))
         if objective.needs_unit_range:
-            for part_name, b in (("training data", train_b), ("validation data", val_b)):
+            for part_name, b in parts:
                 if b is not None:
-                    check_unit_range(b["x"].numpy(), what=f"{ds.source} {part_name} after {tc.scaling} scaling")
+                    check_unit_range(b["x"].numpy(), what=f"{part_name} after {tc.scaling} scaling")
 
     callbacks = []
     layout = RunLayout(out) if out else None

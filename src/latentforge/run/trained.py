@@ -142,11 +142,11 @@ class TrainedModel:
         return self.preprocess.select(data, split, **data_kw)
 
     def resolve_split(self, data: Any, split: str = "auto") -> str:
-        """``auto``: the test split when ``data`` is this run's training data and the model has an encoder
-        (sample quality is measured against the whole real set), else all rows; other names are kept."""
+        """``auto``: the test split when ``data`` is this run's training data and the model has an encoder or
+        translates (sample quality is measured against the whole real set), else all rows; other names are kept."""
         if split != "auto":
             return split
-        if not self.can("encoding"):
+        if not self.can("encoding") and not self.can("translating"):
             return "all"
         return "test" if str(data) == str(self.data_info.get("source")) else "all"
 
