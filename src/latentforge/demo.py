@@ -66,7 +66,7 @@ FILTER_LEVELS = (0.0, 0.25, 0.5)
 
 
 def run_filters_demo(out: str = "latentforge-demo-filters", data: str = "mnist", levels=FILTER_LEVELS,
-                     epochs: int = 30, units: int = 256, corruption: str = "masking", seed: int = 0,
+                     epochs: int = 60, units: int = 256, corruption: str = "masking", seed: int = 0,
                      progress: bool = True) -> dict:
     """The denoising autoencoder's filters as corruption grows (Vincent et al. 2008, figure 3): the same one-layer
     network (``units`` sigmoid units; the denoising-ae model with no hidden layer) trained at each corruption level (``masking``: that share of
@@ -77,22 +77,24 @@ def run_filters_demo(out: str = "latentforge-demo-filters", data: str = "mnist",
 
     t0 = time.perf_counter()
     out = Path(out)
-    panels, rows = {}, []
+    panels, rows, pixel_std = {}, [], None
     for level in levels:
         name = f"corruption-{int(round(100 * level))}"
         print(f"[{len(rows) + 1}/{len(levels)}] denoising autoencoder, {corruption} {100 * level:.0f} %")
         run = train("denoising-ae", data, out=out / name, hidden=(), latent_dim=units, code_activation="sigmoid",
                     corruption=corruption, noise_level=float(level), epochs=epochs, batch_size=32, lr=1e-3,
                     seed=seed, progress=progress, overwrite=True)
+        if pixel_std is None:  # the same training rows at every level
+            pixel_std = run.to_model_space(run.select(data, "train")).numpy().std(0)
         f = first_layer_filters(run.model)
-        loc = localisation(f)
+        loc = localisation(f, pixel_std)
         m = run.evaluate(data, "test", seed=seed)
         panels[f"{corruption} {100 * level:.0f} %"] = strongest(f)
         rows.append({"corruption": corruption, "level": level, "localisation_median": float(np.median(loc)),
                      "localisation_mean": float(loc.mean()), "recon_mse": m["recon_mse"],
-                     "psnr_gain_db": m.get("psnr_gain_db")})
+                     "psnr_gain_db": m["psnr_gain_db"] if level > 0 else None})
         print(json.dumps(rows[-1]))
-    save_figure(filters_figure(panels), out / "filters.png")
+    save_figure(filters_figure(panels, pixel_std=pixel_std), out / "filters.png")
     summary = {"data": data, "units": units, "epochs": epochs, "levels": rows, "figure": str(out / "filters.png"),
                "seconds": round(time.perf_counter() - t0, 1)}
     write_json(out / "summary.json", summary)

@@ -44,8 +44,10 @@ def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, p
     # first-layer filters of a network that reads whole images with a dense layer (Vincent et al. 2008)
     filters = first_layer_filters(run.model) if images else None
     if filters is not None:
-        put(filters_figure({f"{run.name}: {len(filters)} units, the 64 strongest": strongest(filters)}), "filters.png")
-        summary["filters"] = filters_summary(run.model)
+        pixel_std = run.to_model_space(ds).numpy().std(0)  # (C, H, W): how much each pixel varies
+        put(filters_figure({f"{run.name}: {len(filters)} units, the 64 strongest": strongest(filters)},
+                           pixel_std=pixel_std), "filters.png")
+        summary["filters"] = filters_summary(run.model, pixel_std)
 
     # interpolation: two inputs (or two noise vectors for a GAN)
     if gan:

@@ -5,9 +5,11 @@ Vincent, Larochelle, Bengio & Manzagol (2008, "Extracting and composing robust f
 autoencoders", figure 3): with more input corruption the filters of a denoising autoencoder turn from noise-like
 global patterns into local stroke and blob detectors.
 
-Localisation of a filter w over pixels p: the share of its energy sum_p w_p^2 (summed over channels) inside a
-disc of radius ``RADIUS`` x min(H, W) around its energy centroid. A filter spread evenly over a 28 x 28 image
-scores about 0.09 (the disc's share of the area); a local detector close to 1.
+Localisation of a filter w over pixels p: the share of its energy sum_p (w_p s_p)^2 (summed over channels) inside
+a disc of radius ``RADIUS`` x min(H, W) around its energy centroid, with s_p the pixel's standard deviation in the
+data (what pixel p contributes to the unit's input variance; weights on pixels that never vary, such as MNIST's
+empty border, keep their random initial values and say nothing about the filter). A filter spread evenly over a
+28 x 28 image scores about 0.09 (the disc's share of the area); a local detector close to 1.
 """
 
 from __future__ import annotations
@@ -40,10 +42,13 @@ def first_layer_filters(model: nn.Module) -> np.ndarray | None:
     return None
 
 
-def localisation(filters: np.ndarray, radius: float = RADIUS) -> np.ndarray:
-    """Per filter (K, C, H, W) -> (K,): the share of its squared weight within ``radius`` x min(H, W) pixels of its
-    energy centroid (0-1; larger = more localised)."""
+def localisation(filters: np.ndarray, pixel_std: np.ndarray | None = None, radius: float = RADIUS) -> np.ndarray:
+    """Per filter (K, C, H, W) -> (K,): the share of its energy within ``radius`` x min(H, W) pixels of its energy
+    centroid (0-1; larger = more localised). ``pixel_std`` (C, H, W): the data's standard deviation per pixel,
+    weighting each weight by how much its pixel varies (None: the bare weights)."""
     f = np.asarray(filters, np.float64)
+    if pixel_std is not None:
+        f = f * np.asarray(pixel_std, np.float64)[None]
     energy = (f ** 2).sum(1)  # (K, H, W)
     k, h, w = energy.shape
     total = energy.reshape(k, -1).sum(1)
@@ -76,27 +81,27 @@ def filter_mosaic(filters: np.ndarray, ncols: int = 8, pad: int = 1) -> np.ndarr
     return out
 
 
-def filters_figure(panels: dict[str, np.ndarray], ncols: int = 8):
+def filters_figure(panels: dict[str, np.ndarray], ncols: int = 8, pixel_std: np.ndarray | None = None):
     """One panel per named filter set (title -> (K, C, H, W)), side by side, each titled with its median
-    localisation."""
+    localisation (weighted by ``pixel_std``, see ``localisation``)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 4.0), squeeze=False)
     cmap = plt.get_cmap("gray").with_extremes(bad="#d8d8d8")
     for ax, (title, filters) in zip(axes[0], panels.items()):
         ax.imshow(filter_mosaic(filters, ncols), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{title}\nmedian localisation {np.median(localisation(filters)):.3f}", fontsize=9)
+        ax.set_title(f"{title}\nmedian localisation {np.median(localisation(filters, pixel_std)):.3f}", fontsize=9)
         ax.axis("off")
     fig.suptitle("first-layer filters (weights of one hidden unit per patch; grey = 0)", fontsize=9)
     fig.tight_layout()
     return fig
 
 
-def filters_summary(model: nn.Module) -> dict | None:
+def filters_summary(model: nn.Module, pixel_std: np.ndarray | None = None) -> dict | None:
     """Number of first-layer filters and their localisation (median, and of the 64 strongest); None without."""
     f = first_layer_filters(model)
     if f is None:
         return None
-    return {"n_filters": int(len(f)), "localisation_median": float(np.median(localisation(f))),
-            "localisation_median_strongest_64": float(np.median(localisation(strongest(f))))}
+    return {"n_filters": int(len(f)), "localisation_median": float(np.median(localisation(f, pixel_std))),
+            "localisation_median_strongest_64": float(np.median(localisation(strongest(f), pixel_std)))}
 

@@ -10,9 +10,11 @@ import numpy as np
 from ..data.modes import COVER_PER, MODE_BENCHMARKS, ModeBenchmark, mode_statistics
 
 
-def modes_figure(benchmark: ModeBenchmark, samples: np.ndarray, title: str = "", stats: dict | None = None):
+def modes_figure(benchmark: ModeBenchmark, samples: np.ndarray, title: str = "", stats: dict | None = None,
+                 ax=None):
     """Generated points (n, 2) as dots over the true density (shaded, log scale), high-quality points in one
-    colour and the rest in another; the title gives modes covered and the high-quality share."""
+    colour and the rest in another; the title gives modes covered and the high-quality share. Draws into ``ax``
+    when given (a panel of a larger figure), else into a new figure; returns the figure."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
@@ -20,7 +22,9 @@ def modes_figure(benchmark: ModeBenchmark, samples: np.ndarray, title: str = "",
     x0, x1, y0, y1 = benchmark.extent
     gx, gy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
     dens = benchmark.density(np.stack([gx.ravel(), gy.ravel()], 1)).reshape(gx.shape)
-    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.6, 4.4))
+    fig = ax.figure
     peak = float(dens.max())
     ax.pcolormesh(gx, gy, np.maximum(dens, peak * 1e-6), norm=LogNorm(vmin=peak * 1e-6, vmax=peak), cmap="Greys",
                   shading="auto")
@@ -35,7 +39,6 @@ def modes_figure(benchmark: ModeBenchmark, samples: np.ndarray, title: str = "",
     ax.legend(fontsize=7, loc="upper right", markerscale=4)
     ax.set_title(f"{title}\nmodes {stats['modes_covered']}/{stats['modes_total']}, high quality "
                  f"{100 * stats['high_quality']:.1f} %", fontsize=9)
-    fig.tight_layout()
     return fig
 
 

@@ -184,7 +184,7 @@ def cmd_demo(a) -> int:
     if a.filters:
         from ..demo import run_filters_demo
 
-        run_filters_demo(out=a.out or "latentforge-demo-filters", data=a.data, epochs=a.epochs or 30, seed=a.seed,
+        run_filters_demo(out=a.out or "latentforge-demo-filters", data=a.data, epochs=a.epochs or 60, seed=a.seed,
                          progress=not a.no_progress)
         return 0
     if a.spectra:

@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--out", help="run directory (default: latentforge-demo, with --spectra "
                                   "latentforge-demo-spectra, with --filters latentforge-demo-filters)")
     dm.add_argument("--data", default="mnist", help="built-in dataset (default: mnist)")
-    dm.add_argument("--epochs", type=int, help="epochs per model (default: 30; with --spectra 40)")
+    dm.add_argument("--epochs", type=int, help="epochs per model (default: 30; with --spectra 40, with --filters 60)")
     dm.add_argument("--spectra", action="store_true",
                     help="the spectra story instead: simulate galaxy spectra, train spectrum-vae, measure denoising, "
                          "calibration, inpainting, latent probes and outlier detection; summary.md + plots")

@@ -30,6 +30,9 @@ from .base import ConfiguredModel, Decodes, Discriminates, HasPrior, with_condit
 GENERATOR_OUTPUTS: Registry = Registry("generator output")
 GENERATOR_OUTPUTS.register("tanh", lambda raw: 0.5 * (torch.tanh(raw) + 1.0))  # DCGAN's tanh, mapped to [0, 1]
 GENERATOR_OUTPUTS.register("sigmoid", torch.sigmoid)
+# no squashing: raw outputs in the networks' [-1, 1] convention, mapped to [0, 1]; data at the edges of the range
+# (low-dimensional data scaled by minmax put their extreme points there) stay reachable without saturating a tanh
+GENERATOR_OUTPUTS.register("linear", lambda raw: 0.5 * (raw + 1.0))
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class MLPGANConfig(Config):
     d_hidden: tuple[int, ...] = option((512, 256), "discriminator hidden widths, comma separated")
     activation: str = option("leaky_relu", "hidden-layer nonlinearity of both networks", ACTIVATIONS)
     dropout: float = option(0.3, "dropout after each discriminator hidden layer")
-    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], or sigmoid",
+    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], sigmoid, or linear "
+                         "(unbounded; suits low-dimensional data whose extreme points sit at the range's edges)",
                          GENERATOR_OUTPUTS)
     condition: str = option("none", "what both networks are conditioned on: none, label (one-hot class) or "
                             "vector (continuous parameters from --cond-key)", CONDITION_CHOICES)
