@@ -6,9 +6,12 @@ one shape from two domains that are not paired.
     discriminate_a(x), discriminate_b(x)                        -> (B,) scores
 
 Here the networks are MLPs over the flattened example (vectors such as calorimeter cells or spectra, or small
-images). A generator is residual in the logit of the data: G(x) = sigmoid(logit(x) + f(x)) with f's last layer
-starting at zero, so each generator starts as the identity (the identity loss is then 0, and training moves
-away from it only as far as the two domains differ). No losses here (see ``objectives.cyclegan``).
+images). A generator is residual: G(x) = x + f(x) / 2 with f an MLP on the networks' [-1, 1] view of x whose last
+layer starts at zero, so each generator starts as the identity (the identity loss is then 0, and training moves
+away from it only as far as the two domains differ). Its output is not squashed: a sigmoid or tanh would saturate
+on sparse data (most cells of a shower are exactly 0, and the L1 losses push every mostly-empty cell down until
+its unit saturates and no gradient is left); outputs slightly outside [0, 1] are clipped by the inverse scaling
+(a log-scaled cell below 0 is an exact zero). No losses here (see ``objectives.cyclegan``).
 """
 
 from __future__ import annotations
@@ -26,8 +29,6 @@ from .base import ConfiguredModel, Translates
 #: the two translation directions
 A_TO_B, B_TO_A = "a_to_b", "b_to_a"
 DIRECTIONS = (A_TO_B, B_TO_A)
-#: inputs are clamped to [EDGE, 1 - EDGE] before the logit (data at exactly 0 or 1 stay finite)
-EDGE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class CycleGANConfig(Config):
 
 
 class _ResidualGenerator(nn.Module):
-    """x (B, D) in [0, 1] -> sigmoid(logit(x) + f(x)); f an MLP whose last layer starts at zero."""
+    """x (B, D) in [0, 1] -> x + f(2x - 1) / 2; f an MLP whose last layer starts at zero (the identity at first)."""
 
     def __init__(self, d: int, hidden: tuple[int, ...], act: str):
         super().__init__()
@@ -57,8 +58,7 @@ class _ResidualGenerator(nn.Module):
         nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.clamp(EDGE, 1 - EDGE)
-        return torch.sigmoid(torch.logit(x) + self.f(2.0 * x - 1.0))  # the MLP sees [-1, 1]
+        return x + 0.5 * self.f(2.0 * x - 1.0)  # the MLP works in the networks' [-1, 1] convention
 
 
 def _discriminator(d: int, hidden: tuple[int, ...], act: str, minibatch_std: bool) -> nn.Sequential:
