@@ -86,13 +86,15 @@ def filters_figure(panels: dict[str, np.ndarray], ncols: int = 8, pixel_std: np.
     localisation (weighted by ``pixel_std``, see ``localisation``)."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 4.0), squeeze=False)
+    rows = max(int(math.ceil(len(f) / ncols)) for f in panels.values())
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 0.45 * rows + 1.2), squeeze=False)
     cmap = plt.get_cmap("gray").with_extremes(bad="#d8d8d8")
     for ax, (title, filters) in zip(axes[0], panels.items()):
         ax.imshow(filter_mosaic(filters, ncols), cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_title(f"{title}\nmedian localisation {np.median(localisation(filters, pixel_std)):.3f}", fontsize=9)
+        ax.set_title(f"{title}\nmedian localisation of these {len(filters)}: "
+                     f"{np.median(localisation(filters, pixel_std)):.3f}", fontsize=9)
         ax.axis("off")
-    fig.suptitle("first-layer filters (weights of one hidden unit per patch; grey = 0)", fontsize=9)
+    fig.suptitle("first-layer filters (one hidden unit's weights per patch; grey = 0)", fontsize=9)
     fig.tight_layout()
     return fig
 

@@ -19,7 +19,8 @@ def translating_models() -> list[str]:
 
 def second_dataset(spec: ModelSpec, data_b: Any, data_kw: dict, tc) -> tuple[ArrayDataset | None, dict | None]:
     """(domain B, its seeded split) for a model that needs it; (None, None) for the others. ConfigError when a
-    second data set is missing, not wanted, or streamed; DataError when it carries masks."""
+    second data set is missing, not wanted, or streamed; DataError when it carries masks (``scaling_rows`` refuses
+    masks on the first one)."""
     wants = spec.objective_class.second_domain
     if data_b is None:
         if wants:
@@ -46,11 +47,14 @@ def check_same_shape(ds: ArrayDataset, ds_b: ArrayDataset) -> None:
 
 def scaling_rows(ds: ArrayDataset, idx: dict, ds_b: ArrayDataset | None, idx_b: dict | None) -> np.ndarray:
     """The training rows the scaling is fitted on: domain A's, and domain B's beside them (one scaling for both,
-    so that a translation stays in the same units)."""
+    so that a translation stays in the same units). DataError for examples of two shapes, or masks with two sets."""
     rows = ds.x[idx["train"]]
     if ds_b is None:
         return rows
     check_same_shape(ds, ds_b)
+    if ds.mask is not None:
+        raise DataError(f"{ds.source}: masks are not supported when training on two data sets; fill or drop the "
+                        "masked points")
     return np.concatenate([rows, ds_b.x[idx_b["train"]]])
 
 

@@ -76,7 +76,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         conditioner = fit_conditioner(spec, options, ds, idx["train"])
         example_shape = ds.example_shape
         scaler = Scaler(tc.scaling).fit(scaling_rows(ds, idx, ds_b, idx_b),
-                                        None if ds.mask is None or ds_b is not None else ds.mask[idx["train"]])
+                                        None if ds.mask is None else ds.mask[idx["train"]])
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
     options.update(spec.objective_class.data_options(len(idx["train"])))
