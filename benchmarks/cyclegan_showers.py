@@ -34,8 +34,8 @@ import latentforge as lf
 from latentforge.data.simulators import ShowerSimulator, write_showers
 
 SAMPLING_FRACTION_B, DEPOSITS_B = 0.5, 50
-RECIPE = dict(scaling="log", g_hidden=(512, 512), d_hidden=(512, 256), lr_g=1e-3, lr_d=1e-3, batch_size=64,
-              epochs=30)
+RECIPE = dict(scaling="log", g_hidden=(512, 512), d_hidden=(512, 256), lr_g=5e-4, lr_d=5e-4, lr_schedule="cosine",
+              batch_size=64, epochs=30)
 SHOWN = ("E_total/E_inc", "E_layer0", "E_layer1", "E_layer2", "sparsity_layer0", "sparsity_layer1",
          "sparsity_layer2", "width_x_layer1", "voxel_energy")
 

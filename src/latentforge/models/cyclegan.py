@@ -6,12 +6,13 @@ one shape from two domains that are not paired.
     discriminate_a(x), discriminate_b(x)                        -> (B,) scores
 
 Here the networks are MLPs over the flattened example (vectors such as calorimeter cells or spectra, or small
-images). A generator is residual: G(x) = x + f(x) / 2 with f an MLP on the networks' [-1, 1] view of x whose last
-layer starts at zero, so each generator starts as the identity (the identity loss is then 0, and training moves
-away from it only as far as the two domains differ). Its output is not squashed: a sigmoid or tanh would saturate
-on sparse data (most cells of a shower are exactly 0, and the L1 losses push every mostly-empty cell down until
-its unit saturates and no gradient is left); outputs slightly outside [0, 1] are clipped by the inverse scaling
-(a log-scaled cell below 0 is an exact zero). No losses here (see ``objectives.cyclegan``).
+images). A generator is residual: G(x) = clip(x + f(x) / 2, 0, 1) with f an MLP on the networks' [-1, 1] view of
+x whose last layer starts at zero, so each generator starts as the identity (the identity loss is then 0, and
+training moves away from it only as far as the two domains differ). The output is clipped, not squashed: a sigmoid
+or tanh saturates on sparse data (most cells of a shower are exactly 0, and the L1 losses push every mostly-empty
+cell down until its unit saturates and no gradient is left), while a clipped value passes its gradient everywhere
+inside [0, 1], and an exact 0 (an empty cell) stays reachable. Unclipped, a value above 1 would decode beyond the
+largest energy seen. No losses here (see ``objectives.cyclegan``).
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class CycleGANConfig(Config):
 
 
 class _ResidualGenerator(nn.Module):
-    """x (B, D) in [0, 1] -> x + f(2x - 1) / 2; f an MLP whose last layer starts at zero (the identity at first)."""
+    """x (B, D) in [0, 1] -> clip(x + f(2x - 1) / 2, 0, 1); f an MLP whose last layer starts at zero (the identity
+    at first)."""
 
     def __init__(self, d: int, hidden: tuple[int, ...], act: str):
         super().__init__()
@@ -58,7 +60,7 @@ class _ResidualGenerator(nn.Module):
         nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + 0.5 * self.f(2.0 * x - 1.0)  # the MLP works in the networks' [-1, 1] convention
+        return (x + 0.5 * self.f(2.0 * x - 1.0)).clamp(0.0, 1.0)  # the MLP works in the [-1, 1] convention
 
 
 def _discriminator(d: int, hidden: tuple[int, ...], act: str, minibatch_std: bool) -> nn.Sequential:
