@@ -11,7 +11,7 @@ import torch
 
 import latentforge as lf
 from latentforge.data import Conditioner, Scaler
-from latentforge.models import Decodes, Discriminates, Encodes, HasPosterior, HasPrior
+from latentforge.models import Decodes, Discriminates, Encodes, HasPosterior, HasPrior, Translates
 from latentforge.run import Preprocessor, TrainedModel
 
 IMG = (1, 8, 8)
@@ -36,6 +36,7 @@ TINY = {
     "wgan-gp": ({"g_hidden": (16,), "d_hidden": (16,), "latent_dim": 4}, IMG),
     "conv-wgan-gp": ({"g_channels": 4, "d_channels": 4, "latent_dim": 4}, IMG),
     "cgan": ({"g_hidden": (16,), "d_hidden": (16,), "latent_dim": 4, "condition_dim": 3}, IMG),
+    "cyclegan": ({"g_hidden": (16,), "d_hidden": (16,)}, IMG),
 }
 B = 5
 
@@ -61,6 +62,8 @@ def batch_for(name, model, seed=0):
         b["mask"] = torch.rand(B, *shape, generator=g) < 0.05
     if model.conditional:
         b["c"] = torch.eye(model.condition_dim)[torch.arange(B) % model.condition_dim]
+    if isinstance(model, Translates):  # a second, unpaired domain
+        b["x_b"] = torch.rand(B, *shape, generator=g)
     return b
 
 
@@ -88,6 +91,9 @@ def test_outputs_have_the_promised_shapes(name):
             assert model.sample(B, c, torch.Generator().manual_seed(0)).shape == shape
         if isinstance(model, Discriminates):
             assert model.discriminate(b["x"], c).shape == (B,)
+        if isinstance(model, Translates):
+            for direction in ("a_to_b", "b_to_a"):
+                assert model.translate(b["x"], direction).shape == shape
 
 
 def losses(name, model, objective, b):
@@ -96,6 +102,10 @@ def losses(name, model, objective, b):
     if isinstance(model, Discriminates):
         return {"d": objective.discriminator_terms(model, b, g)["loss"],
                 "g": objective.generator_terms(model, b, g)["loss"]}
+    if isinstance(model, Translates):
+        gen = objective.generator_terms(model, b, g)
+        return {"d": objective.discriminator_terms(model, b, gen["fake_a"], gen["fake_b"], g)["loss"],
+                "g": gen["loss"]}
     return {"model": objective(model, b, g)["loss"]}
 
 
@@ -148,7 +158,8 @@ def test_save_load_gives_identical_outputs(name, tmp_path):
     cond = np.arange(B) % 3 if run.conditional else None
     z = np.random.default_rng(1).normal(size=(B, run.model.latent_dim)).astype(np.float32)
     for method, cap, args in (("encode", "encoding", (x, cond)), ("reconstruct", "encoding", (x, cond)),
-                              ("decode", "decoding", (z, cond)), ("score", "scoring", (x, cond))):
+                              ("decode", "decoding", (z, cond)), ("score", "scoring", (x, cond)),
+                              ("translate", "translating", (x, "a_to_b")), ("translate", "translating", (x, "b_to_a"))):
         if run.can(cap):
             np.testing.assert_array_equal(getattr(back, method)(*args), getattr(run, method)(*args))
     if run.can("sampling"):
@@ -159,7 +170,7 @@ def test_save_load_gives_identical_outputs(name, tmp_path):
 def test_missing_capabilities_are_refused_by_name(name):
     run = trained_model(name)
     for method, cap in (("encode", "encoding"), ("sample", "sampling"), ("score", "scoring"),
-                        ("predict", "posterior"), ("add_noise", "corrupting")):
+                        ("predict", "posterior"), ("add_noise", "corrupting"), ("translate", "translating")):
         if not run.can(cap):
             assert not hasattr(run, method)
             with pytest.raises(lf.CapabilityError, match=f"{method} needs"):

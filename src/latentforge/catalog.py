@@ -13,9 +13,10 @@ from typing import Any
 
 from .config import Config
 from .errors import ConfigError
-from .models import (DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, LinearAutoencoder, MLPAutoencoder, MLPVAE, SpectrumVAE,
-                     TiedAutoencoder)
-from .objectives import DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective, SparseObjective
+from .models import (DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, CycleGAN, LinearAutoencoder, MLPAutoencoder, MLPVAE,
+                     SpectrumVAE, TiedAutoencoder)
+from .objectives import (CycleGANObjective, DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective,
+                         SparseObjective)
 from .objectives.tcvae import TCVAEObjective
 from .registry import Registry
 
@@ -126,6 +127,9 @@ for _spec in [
     ModelSpec("cgan", MLPGAN, GANObjective,
               "conditional GAN: generator and discriminator both see a class label or a parameter vector",
               model_defaults={"condition": "label"}),
+    ModelSpec("cyclegan", CycleGAN, CycleGANObjective,
+              "CycleGAN: unpaired translation between two data sets (--data and --data-b): two generators, two "
+              "discriminators, cycle-consistency and identity losses (Zhu et al. 2017)"),
 ]:
     MODELS.register(_spec.name, _spec)
 

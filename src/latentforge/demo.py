@@ -60,3 +60,44 @@ def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 3
     print(f"next: latentforge info {out / 'vae-16d'}   |   latentforge sample {out / 'vae-16d'} -n 64 "
           f"--out samples.npz")
     return {"ae-2d": ae2, "ae-16d": ae16, "vae-16d": vae16}
+
+
+#: the corruption levels of the denoising-filters figure (Vincent et al. 2008 show 0 %, 25 % and 50 %)
+FILTER_LEVELS = (0.0, 0.25, 0.5)
+
+
+def run_filters_demo(out: str = "latentforge-demo-filters", data: str = "mnist", levels=FILTER_LEVELS,
+                     epochs: int = 60, units: int = 256, corruption: str = "masking", seed: int = 0,
+                     progress: bool = True) -> dict:
+    """The denoising autoencoder's filters as corruption grows (Vincent et al. 2008, figure 3): the same one-layer
+    network (``units`` sigmoid units; the denoising-ae model with no hidden layer) trained at each corruption level (``masking``: that share of
+    the pixels set to 0), its first-layer weights drawn side by side in ``out/filters.png`` with the median
+    localisation of each set (``analysis.filters``); ``out/summary.json`` holds the numbers. Returns the summary."""
+    from .analysis.filters import filters_figure, first_layer_filters, localisation, strongest
+    from .io import write_json
+
+    t0 = time.perf_counter()
+    out = Path(out)
+    panels, rows, pixel_std = {}, [], None
+    for level in levels:
+        name = f"corruption-{int(round(100 * level))}"
+        print(f"[{len(rows) + 1}/{len(levels)}] denoising autoencoder, {corruption} {100 * level:.0f} %")
+        run = train("denoising-ae", data, out=out / name, hidden=(), latent_dim=units, code_activation="sigmoid",
+                    corruption=corruption, noise_level=float(level), epochs=epochs, batch_size=32, lr=1e-3,
+                    seed=seed, progress=progress, overwrite=True)
+        if pixel_std is None:  # the same training rows at every level
+            pixel_std = run.to_model_space(run.select(data, "train")).numpy().std(0)
+        f = first_layer_filters(run.model)
+        loc = localisation(f, pixel_std)
+        m = run.evaluate(data, "test", seed=seed)
+        panels[f"{corruption} {100 * level:.0f} %"] = strongest(f)
+        rows.append({"corruption": corruption, "level": level, "localisation_median": float(np.median(loc)),
+                     "localisation_mean": float(loc.mean()), "recon_mse": m["recon_mse"],
+                     "psnr_gain_db": m["psnr_gain_db"] if level > 0 else None})
+        print(json.dumps(rows[-1]))
+    save_figure(filters_figure(panels, pixel_std=pixel_std), out / "filters.png")
+    summary = {"data": data, "units": units, "epochs": epochs, "levels": rows, "figure": str(out / "filters.png"),
+               "seconds": round(time.perf_counter() - t0, 1)}
+    write_json(out / "summary.json", summary)
+    print(f"done in {summary['seconds']} s: {out / 'filters.png'}")
+    return summary

@@ -11,14 +11,16 @@ from ..data.arrays import is_categorical
 from ..errors import ConfigError, DataError
 from ..io import write_json, write_npz
 from . import latent as lt
+from .filters import filters_figure, filters_summary, first_layer_filters, strongest
 from .plots import image_grid, latent_scatter, save_figure
 
 
 def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, pair: list[int] | None = None,
             sets: list[int] | None = None, param_key: str | None = None, seed: int = 0) -> dict[str, Any]:
     """Run the latent tools on ``ds`` and write their PNGs, ``interpolation.npz`` and ``summary.json`` into ``out``;
-    returns the summary. Scatter, traversal (images), interpolation (linear and slerp), arithmetic on labelled
-    sets and a probe of a per-example parameter, each where the model and data allow. Raises ConfigError /
+    returns the summary. Scatter, traversal (images), first-layer filters as patches (a dense first layer on
+    images, e.g. a denoising autoencoder's), interpolation (linear and slerp), arithmetic on labelled sets and a
+    probe of a per-example parameter, each where the model and data allow. Raises ConfigError /
     DataError for indices, labels or parameters that do not fit the data."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -39,6 +41,14 @@ def explore(run, ds, out: str | Path, *, method: str = "pca", steps: int = 10, p
     if images:
         tr = lt.traversal(run, None if run.can("sampling") else ds, condition=cond0)
         put(image_grid(tr["x"], ncols=tr["ncols"], title=f"traversal ({tr['kind']})"), "traversal.png")
+
+    # first-layer filters of a network that reads whole images with a dense layer (Vincent et al. 2008)
+    filters = first_layer_filters(run.model) if images else None
+    if filters is not None:
+        pixel_std = run.to_model_space(ds).numpy().std(0)  # (C, H, W): how much each pixel varies
+        put(filters_figure({f"{run.name}: {len(filters)} units, the 64 strongest": strongest(filters)},
+                           pixel_std=pixel_std), "filters.png")
+        summary["filters"] = filters_summary(run.model, pixel_std)
 
     # interpolation: two inputs (or two noise vectors for a GAN)
     if gan:

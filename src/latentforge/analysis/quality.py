@@ -5,7 +5,10 @@
 - ``precision`` / ``recall``: Kynkäänniemi et al. (2019) k-NN manifolds in the same feature space: the
   fraction of generated examples inside the real manifold, and of real examples inside the generated one.
 - ``mode_coverage``: the share of classes that the classifier finds in the generated set at no less than
-  a quarter of their fair share; ``class_histogram`` gives the fractions themselves.
+  a quarter of their fair share; ``class_histogram`` gives the fractions themselves, ``min_class_share`` the
+  smallest of them;
+- ``mean_confidence``: the classifier's mean probability of the class it assigns to each generated example
+  (near 1 for clear examples of some class, low for ambiguous or malformed ones).
 
 The classifier is trained with a fixed seed, so the same data gives the same classifier and the numbers
 of different runs on the same dataset are comparable. It is saved as safetensors + JSON.
@@ -172,13 +175,15 @@ def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray,
     rt, ft = torch.from_numpy(np.ascontiguousarray(real, np.float32)), torch.from_numpy(np.ascontiguousarray(fake, np.float32))
     real_f = _batches(classifier.features, rt).numpy().astype(np.float64)
     fake_f = _batches(classifier.features, ft).numpy().astype(np.float64)
-    pred = _batches(classifier, ft).argmax(1).numpy()
+    probs = torch.softmax(_batches(classifier, ft), 1)
+    pred = probs.argmax(1).numpy()
     n_classes = len(info["classes"])
     hist = np.bincount(pred, minlength=n_classes) / len(pred)
     precision, recall = precision_recall(real_f, fake_f)
     return {
         "fd_classifier": frechet_distance(real_f, fake_f), "precision": precision, "recall": recall,
         "mode_coverage": float(np.mean(hist >= 0.25 / n_classes)),
+        "min_class_share": float(hist.min()), "mean_confidence": float(probs.max(1).values.mean()),
         "class_histogram": {str(c): round(float(h), 4) for c, h in zip(info["classes"], hist)},
         "n_real": int(len(real)), "n_generated": int(len(fake)),
         "classifier_val_accuracy": info.get("val_accuracy"),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.modes import MODE_BENCHMARKS
 from ..io import RunLayout
 from .figures import sample_grid_figure
 from .plots import comparison_grid, gan_curves, generator_loss_curves, latent_scatter, loss_curve, save_figure
@@ -13,7 +14,8 @@ from .plots import comparison_grid, gan_curves, generator_loss_curves, latent_sc
 
 def write_run_plots(run, ds, layout: RunLayout, n: int = 10) -> list[Path]:
     """loss.png; for models with an encoder reconstructions.png and (with labels) latent.png; for models that
-    sample from images samples.png; for a GAN with a discriminator (not a critic) generator_losses.png.
+    sample from images samples.png; for models that sample a 2-D mode-collapse benchmark modes.png; for a GAN with a
+    discriminator (not a critic) generator_losses.png.
     ``ds``: held-out raw examples (the test split)."""
     paths = []
 
@@ -38,6 +40,10 @@ def write_run_plots(run, ds, layout: RunLayout, n: int = 10) -> list[Path]:
             put(latent_scatter(run.encode(ds), ds.y, title=f"{run.name} codes"), layout.latent_plot)
     if run.can("sampling") and len(run.input_shape) == 3:
         put(sample_grid_figure(run, seed=run.train_config.seed), layout.samples_plot)
+    if run.can("sampling") and ds.source in MODE_BENCHMARKS:
+        from .modes import mode_validation
+
+        paths.append(Path(mode_validation(run, ds, seed=run.train_config.seed)["figure"]))
     if run.can("scoring") and not run.objective.game.critic:
         put(generator_loss_curves(), layout.generator_losses_plot)
     return paths

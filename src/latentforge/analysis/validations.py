@@ -28,8 +28,12 @@ VALIDATIONS: Registry[Validation] = Registry("validation")
 
 
 def _quality_applies(run, ds) -> str | None:
+    from ..data.modes import MODE_BENCHMARKS
+
     if not run.can("scoring"):
         return ""  # the GAN's own quality measure; VAEs report NLLs (their baselines table scores samples too)
+    if ds.source in MODE_BENCHMARKS:
+        return ""  # known modes: the modes validation counts them directly
     if ds.y is None:
         return "the sample-quality metrics need labels to train their feature classifier (--labels-key or --labels)"
     return None
@@ -57,8 +61,50 @@ def _showers(run, full, split, *, seed=0):
     return shower_validation(run, run.select(full, split), seed=seed)
 
 
+def _modes_applies(run, ds) -> str | None:
+    from ..data.modes import MODE_BENCHMARKS
+
+    if ds.source not in MODE_BENCHMARKS:
+        return ""
+    if not run.can("sampling"):
+        return "the mode-collapse benchmark scores generated points; this model cannot generate"
+    return None
+
+
+def _modes(run, full, split, *, seed=0):
+    from .modes import mode_validation
+
+    return mode_validation(run, full, seed=seed)
+
+
+def _translation_applies(run, ds) -> str | None:
+    import os
+
+    from ..data import DATASETS
+
+    if not run.can("translating"):
+        return ""
+    source = str(run.data_info.get("data_b", {}).get("source", ""))
+    if source not in DATASETS and not os.path.exists(source):
+        return (f"the second data set ({source or 'unknown'}) cannot be read again (an array, or a moved file); use "
+                "latentforge.analysis.translation.translation_report(run, data_a, data_b)")
+    return None
+
+
+def _translation(run, full, split, *, seed=0):
+    from .translation import translation_validation
+
+    return translation_validation(run, full, split, seed=seed)
+
+
 VALIDATIONS.register("sample_quality", Validation(
     "FD in a classifier's features, precision / recall, mode coverage (labelled data)", _quality_applies, _quality,
     flat=True))
 VALIDATIONS.register("showers", Validation(
     "CaloChallenge-style observables, separation power, classifier AUC, response", _showers_applies, _showers))
+VALIDATIONS.register("modes", Validation(
+    "2-D mode-collapse benchmarks: modes covered, share of high-quality samples, picture over the true density",
+    _modes_applies, _modes))
+VALIDATIONS.register("translation", Validation(
+    "translators: classifier AUC and (showers) observables' separation power before / after, cycle error",
+    _translation_applies, _translation))

@@ -116,6 +116,13 @@ def cmd_score(a) -> int:
     return 0
 
 
+def cmd_translate(a) -> int:
+    """``latentforge translate``."""
+    run, ds = _load_and_select(a)
+    save_npz(a.out, translated=run.translate(ds, a.direction), input=ds.x, labels=ds.y)
+    return 0
+
+
 def cmd_inpaint(a) -> int:
     """``latentforge inpaint``."""
     from ..analysis.inversion import inpaint, inpaint_summary, masks_for
@@ -203,6 +210,12 @@ def cmd_datasets(a) -> int:
 
 def cmd_demo(a) -> int:
     """``latentforge demo``."""
+    if a.filters:
+        from ..demo import run_filters_demo
+
+        run_filters_demo(out=a.out or "latentforge-demo-filters", data=a.data, epochs=a.epochs or 60, seed=a.seed,
+                         progress=not a.no_progress)
+        return 0
     if a.spectra:
         from ..spectra_demo import run_spectra_demo
 

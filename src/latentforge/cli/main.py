@@ -8,8 +8,9 @@ import warnings
 from typing import Sequence
 
 from ..errors import LatentforgeError
-from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore, cmd_info,
-                       cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate)
+from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
+                       cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
+                       cmd_translate)
 from .flags import data_flags, split_flag
 from .train import cmd_train, train_parser
 
@@ -91,6 +92,12 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     ip.add_argument("--limit", type=int, default=0, help="use only the first N examples (default: all)")
     ip.add_argument("--seed", type=int, default=0, help="seed for random masks (default: 0)")
     ip.set_defaults(fn=cmd_inpaint)
+    tr = run_cmd("translate", "a translator (cyclegan): translate DATA into the other domain (npz keys translated, "
+                              "input)", split="all")
+    tr.add_argument("--direction", choices=("a_to_b", "b_to_a"), default="a_to_b",
+                    help="a_to_b: DATA is like the training --data, translated into the --data-b domain; b_to_a: the "
+                         "reverse (default: a_to_b)")
+    tr.set_defaults(fn=cmd_translate)
     ex = run_cmd("explore", "latent-space pictures: scatter, traversal, interpolation, arithmetic, probe direction",
                  out=False, split="auto")
     ex.add_argument("--out", required=True, help="output folder for the PNGs, latents (.npz) and summary.json")
@@ -140,12 +147,16 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     dm = sub.add_parser("demo", help="train autoencoders and a VAE on built-in MNIST digits, evaluate them and "
                                      "write their plots")
     dm.add_argument("--out", help="run directory (default: latentforge-demo, with --spectra "
-                                  "latentforge-demo-spectra)")
+                                  "latentforge-demo-spectra, with --filters latentforge-demo-filters)")
     dm.add_argument("--data", default="mnist", help="built-in dataset (default: mnist)")
-    dm.add_argument("--epochs", type=int, help="epochs per model (default: 30; with --spectra 40)")
+    dm.add_argument("--epochs", type=int, help="epochs per model (default: 30; with --spectra 40, with --filters 60)")
     dm.add_argument("--spectra", action="store_true",
                     help="the spectra story instead: simulate galaxy spectra, train spectrum-vae, measure denoising, "
                          "calibration, inpainting, latent probes and outlier detection; summary.md + plots")
+    dm.add_argument("--filters", action="store_true",
+                    help="the denoising-filters figure instead: train one denoising autoencoder at masking corruption "
+                         "0, 25 and 50 %% and draw its first-layer weights side by side with how localised they are "
+                         "(filters.png, summary.json)")
     dm.add_argument("-n", type=int, default=3000, help="--spectra: number of simulated spectra (default: 3000)")
     dm.add_argument("--pixels", type=int, default=2048, help="--spectra: pixels per spectrum (default: 2048)")
     dm.add_argument("--seed", type=int, default=0, help="--spectra: seed of the simulation, split and training "

@@ -26,6 +26,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--print-config", action="store_true",
                    help="print the fully resolved configuration as JSON (usable as --config) and stop")
     p.add_argument("--out", help="run directory to write (required unless --print-config)")
+    p.add_argument("--data-b", help="the second, unpaired data set (domain B) of a model that translates between "
+                                    "two domains (cyclegan); same kinds of input as --data")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -121,7 +123,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     if not a.out:
         raise ConfigError("give --out, the run directory to write")
     run = train(a.model, data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
-                callbacks=tracking_callbacks(a.log_to), **options)
+                data_b=a.data_b, callbacks=tracking_callbacks(a.log_to), **options)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
         return 0
     if a.no_progress and run.data_info.get("chosen_from_data"):

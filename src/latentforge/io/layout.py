@@ -7,6 +7,8 @@
     metrics.jsonl           one JSON object per epoch
     checkpoint.safetensors  resumable training state (weights, optimisers, RNG, epoch), kept apart
     loss.png, reconstructions.png, latent.png, samples.png, generator_losses.png   plots
+    modes.png               samples over the true density of a 2-D mode-collapse benchmark
+    translation.png         a translator's shower observables before / after translation
     samples/epoch_NNNN.png  GAN sample grids during training
     classifier/             the feature classifier of the sample-quality metrics
     report.html             ``latentforge report``
@@ -39,6 +41,8 @@ class RunLayout:
     latent_plot = property(lambda self: self.root / "latent.png")
     samples_plot = property(lambda self: self.root / "samples.png")
     generator_losses_plot = property(lambda self: self.root / "generator_losses.png")
+    modes_plot = property(lambda self: self.root / "modes.png")
+    translation_plot = property(lambda self: self.root / "translation.png")
     classifier = property(lambda self: self.root / "classifier")
     report = property(lambda self: self.root / "report.html")
 

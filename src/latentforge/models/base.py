@@ -9,6 +9,7 @@ asks ``isinstance(model, Encodes)`` instead of comparing family names:
 ``HasPosterior``    ``encode_dist(x, c)`` (q(z|x), a ``DiagonalGaussian``) and ``decode_dist(z, c)`` (p(x|z))
 ``HasPrior``        ``sample(n, c, generator)``: data from z ~ N(0, I)
 ``Discriminates``   ``discriminate(x, c) -> (B,)`` logits or critic scores
+``Translates``      ``translate(x, direction) -> (B, *input_shape)``: from one domain into another (CycleGAN)
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ class Discriminates:
         def discriminate(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
+class Translates:
+    """Capability: ``translate(x, direction)`` maps examples of one domain to the other (``a_to_b`` / ``b_to_a``)."""
+
+
 class ConfiguredModel(nn.Module):
     """Checks the config's class and ``input_shape``; offers ``n_features`` and the condition plumbing.
 
@@ -85,7 +90,7 @@ class ConfiguredModel(nn.Module):
             raise ConfigError(f"{type(self).__name__}: config.input_shape is empty; set it to one example's shape")
         self.config = config
         self.input_shape = tuple(config.input_shape)
-        self.latent_dim = config.latent_dim
+        self.latent_dim = getattr(config, "latent_dim", 0)  # 0: no latent space (a translator)
         self.condition_dim = config.condition_dim if getattr(config, "condition", NO_CONDITION) != NO_CONDITION else 0
 
     @property

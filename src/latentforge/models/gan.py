@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..config import Config, option, positive, widths
 from ..data.conditions import CONDITION_CHOICES, NO_CONDITION
 from ..errors import ConfigError
-from ..nn import ACTIVATIONS, MLP, activation, conv_sizes
+from ..nn import ACTIVATIONS, MLP, MinibatchStd, activation, conv_sizes
 from ..registry import Registry
 from .base import ConfiguredModel, Decodes, Discriminates, HasPrior, with_condition
 
@@ -37,6 +37,9 @@ def tanh_to_unit(raw: torch.Tensor) -> torch.Tensor:
 
 GENERATOR_OUTPUTS.register("tanh", tanh_to_unit)
 GENERATOR_OUTPUTS.register("sigmoid", torch.sigmoid)
+# no squashing: raw outputs in the networks' [-1, 1] convention, mapped to [0, 1]; data at the edges of the range
+# (low-dimensional data scaled by minmax put their extreme points there) stay reachable without saturating a tanh
+GENERATOR_OUTPUTS.register("linear", lambda raw: 0.5 * (raw + 1.0))
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class MLPGANConfig(Config):
     d_hidden: tuple[int, ...] = option((512, 256), "discriminator hidden widths, comma separated")
     activation: str = option("leaky_relu", "hidden-layer nonlinearity of both networks", ACTIVATIONS)
     dropout: float = option(0.3, "dropout after each discriminator hidden layer")
-    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], or sigmoid",
+    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], sigmoid, or linear "
+                         "(unbounded; suits low-dimensional data whose extreme points sit at the range's edges)",
                          GENERATOR_OUTPUTS)
     condition: str = option("none", "what both networks are conditioned on: none, label (one-hot class) or "
                             "vector (continuous parameters from --cond-key)", CONDITION_CHOICES)
@@ -56,6 +60,8 @@ class MLPGANConfig(Config):
                               "(e.g. 0.999; 0: off)")
     spectral_norm: bool = option(False, "spectral normalisation of every discriminator layer (Miyato et al. 2018): "
                                  "each layer's largest singular value held at 1, so the critic is 1-Lipschitz")
+    minibatch_std: bool = option(False, "minibatch standard deviation (Karras et al. 2018): the discriminator's last "
+                                 "layer also sees the batch's mean feature std, so a collapsed batch looks fake")
 
     def validate(self) -> None:
         positive(self, "latent_dim")
@@ -81,6 +87,8 @@ class DCGANConfig(Config):
                          GENERATOR_OUTPUTS)
     ema_decay: float = option(0.0, "exponential moving average of the generator's weights for sampling (0: off)")
     spectral_norm: bool = option(False, "spectral normalisation of every discriminator layer (Miyato et al. 2018)")
+    minibatch_std: bool = option(False, "minibatch standard deviation (Karras et al. 2018): one more channel before "
+                                 "the discriminator's head holding the batch's mean feature std")
 
     def validate(self) -> None:
         positive(self, "latent_dim", "g_channels", "d_channels")
@@ -173,6 +181,9 @@ class MLPGAN(GAN):
         for w in config.d_hidden:
             layers += [nn.Linear(width, w), activation(config.activation), nn.Dropout(config.dropout)]
             width = w
+        if config.minibatch_std:
+            layers.append(MinibatchStd())  # (B, width) -> (B, width + 1)
+            width += 1
         layers.append(nn.Linear(width, 1))
         self.discriminator = nn.Sequential(*layers)
         self._finish()
@@ -218,9 +229,10 @@ class _ConvGenerator(nn.Module):
 
 
 class _ConvDiscriminator(nn.Module):
-    """[Conv 4x4 stride 2, (BN), LeakyReLU 0.2] per level, then one logit; no BN on the first layer."""
+    """[Conv 4x4 stride 2, (BN), LeakyReLU 0.2] per level, (the minibatch-std channel), then one logit; no BN on
+    the first layer."""
 
-    def __init__(self, shape, channels: int, levels: int, norm: str):
+    def __init__(self, shape, channels: int, levels: int, norm: str, minibatch_std: bool = False):
         super().__init__()
         c, h, w = shape
         layers: list[nn.Module] = []
@@ -231,6 +243,8 @@ class _ConvDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.LeakyReLU(0.2))
             c = c_out
+        if minibatch_std:
+            layers.append(MinibatchStd())  # (B, C, h, w) -> (B, C + 1, h, w)
         self.features = nn.Sequential(*layers)
         with torch.no_grad():
             n = self.features(torch.zeros(1, *shape)).numel()
@@ -270,7 +284,8 @@ class DCGAN(GAN):
         c, h, w = self.input_shape
         levels = dcgan_levels(h, w)
         self.generator = _ConvGenerator(self.input_shape, config.latent_dim, config.g_channels, levels, config.norm)
-        self.discriminator = _ConvDiscriminator(self.input_shape, config.d_channels, levels, config.norm)
+        self.discriminator = _ConvDiscriminator(self.input_shape, config.d_channels, levels, config.norm,
+                                                config.minibatch_std)
         self.apply(_dcgan_init)
         # channels-last (NHWC) weights and activations: the layout oneDNN / cuDNN convolutions run fastest in
         self.to(memory_format=torch.channels_last)

@@ -38,6 +38,21 @@ class MLP(nn.Sequential):
         return [m for m in self if isinstance(m, nn.Linear)]
 
 
+class MinibatchStd(nn.Module):
+    """Minibatch standard deviation (Karras et al. 2018, "Progressive growing of GANs", section 3): the standard
+    deviation of every feature over the batch, averaged into one number, appended to each example as one more
+    feature (vectors (B, F) -> (B, F + 1)) or one more constant channel (maps (B, C, H, W) -> (B, C + 1, H, W)).
+
+    A discriminator that sees it can tell a batch of near-identical samples from a varied real batch, which
+    penalises mode collapse. The statistic is over the whole batch (population std, so a batch of one gives ~0).
+    """
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        std = h.float().var(0, unbiased=False).add(1e-8).sqrt().mean().to(h.dtype)  # () one number per batch
+        extra = std.expand(h.shape[0], 1, *h.shape[2:])  # (B, 1) or (B, 1, H, W)
+        return torch.cat([h, extra], dim=1)
+
+
 def conv_sizes(h: int, w: int, levels: int) -> list[tuple[int, int]]:
     """Spatial sizes after each 2x2 max-pool with ceil mode: [(H, W), (ceil(H/2), ceil(W/2)), ...]."""
     sizes = [(h, w)]

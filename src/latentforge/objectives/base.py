@@ -9,6 +9,8 @@ each call) and knows nothing of optimisers. It declares:
 ``begin_fit`` / ``begin_epoch`` / ``end_epoch``   hooks at the start of fitting, of each epoch, after each epoch
 ``metrics(model, batch, ...)``     its own evaluation numbers
 ``state_dict`` / ``load_state_dict``  JSON-able state that a resumed run needs (counters, streaks)
+``second_domain`` / ``attach_second``  an objective that learns from two unpaired data sets (a CycleGAN) says so
+                                   and is handed the second one (domain B, model space) before fitting
 
 ``__call__(model, batch, generator)`` gives the named loss terms of one batch without an update; ``loss`` is
 what a single-network objective minimises.
@@ -56,6 +58,8 @@ class Objective:
     ranks_epochs: ClassVar[bool] = True
     #: prefix of the training terms in each epoch's row of metrics
     train_prefix: ClassVar[str] = "train_"
+    #: trains on a second, unpaired data set (domain B) beside the first (domain A)
+    second_domain: ClassVar[bool] = False
 
     def __init__(self, config=None):
         self.config = config or self.config_class()
@@ -82,6 +86,11 @@ class Objective:
     # ------------------------------------------------------------------ training
     def players(self, model: nn.Module, train_config) -> list[Player]:
         return [Player("model", model, train_config.lr, weight_decay=train_config.weight_decay)]
+
+    def attach_second(self, train: Batch, val: Batch | None) -> None:
+        """Hand over the second data set's training and validation rows (model space); only objectives with
+        ``second_domain`` take them."""
+        raise NotImplementedError(f"{type(self).__name__} trains on one data set")
 
     def begin_fit(self, ctx, train) -> None:
         """Called once before the first epoch of a fit (also of a resumed one), with the training data."""

@@ -4,6 +4,12 @@
 loss per example = -E_q[log p(x|z)] + beta * KL(q(z|x) || N(0, I)), averaged over the batch (nats).
 With ``warmup_epochs`` the KL weight ramps linearly: beta * min(1, epoch / warmup_epochs) (Bowman et al. 2016).
 Written once for every decoder: p(x|z) is the distribution object the model's ``decode_dist`` returns.
+
+Posterior collapse is watched after each epoch: the KL per latent dimension and the active units (Burda et al.
+2016: dimension u is active when Var_x(E_q[z_u | x]) > 0.01) over up to 1024 validation examples. Fewer than half
+of the dimensions active is collapse; a warning naming the active units comes once it has lasted
+``COLLAPSE_EPOCHS`` epochs after the KL warm-up (a VAE's first epochs often pass through it), and at the last
+epoch while it lasts.
 """
 
 from __future__ import annotations
@@ -56,6 +62,36 @@ def log_likelihood(model, batch: dict[str, torch.Tensor], z: torch.Tensor) -> to
     return p.log_prob(batch["x"], batch.get("sigma"), batch.get("mask"))
 
 
+#: Burda et al. 2016: a latent dimension is active when the variance over x of its posterior mean exceeds this
+ACTIVE_THRESHOLD = 0.01
+#: rows of validation data the collapse diagnostic looks at
+ACTIVITY_ROWS = 1024
+#: consecutive collapsed epochs before the warning (it also comes at the last epoch)
+COLLAPSE_EPOCHS = 5
+
+
+@torch.no_grad()
+def latent_activity(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(KL per latent dimension averaged over the batch (D,) in nats, activity Var_x(E_q[z_u | x]) (D,)) of a
+    VAE on a batch in model space (B >= 2)."""
+    q = model.encode_dist(model_input(batch), batch.get("c"))
+    kl = 0.5 * (q.mean.pow(2) + q.var - 1.0 - q.logvar)  # (B, D)
+    return kl.mean(0), q.mean.var(0)
+
+
+def collapse_note(kl: torch.Tensor, activity: torch.Tensor) -> str:
+    """A one-line warning when fewer than half of the latent dimensions are active, else ""."""
+    active = [int(u) for u in torch.nonzero(activity > ACTIVE_THRESHOLD).flatten()]
+    d = activity.numel()
+    if len(active) * 2 >= d and active:
+        return ""
+    shown = ", ".join(map(str, active)) if active else "none"
+    kls = ", ".join(f"{float(v):.2g}" for v in kl[:12]) + (", ..." if d > 12 else "")
+    return (f"posterior collapse: {len(active)} of {d} latent dimensions are active (Var_x E[z_u|x] > "
+            f"{ACTIVE_THRESHOLD}; active units: {shown}); KL per dimension (nats): {kls}. The decoder ignores the "
+            "other codes; try a lower --beta, --warmup-epochs 10, a smaller --latent-dim, or a weaker decoder")
+
+
 class ELBOObjective(Objective):
     """The negative ELBO with a KL weight beta; needs a model with a posterior (a VAE)."""
 
@@ -65,6 +101,8 @@ class ELBOObjective(Objective):
         super().__init__(config)
         self.beta_now = self.config.beta
         self.unit_range = False
+        self.activity_rows: dict[str, torch.Tensor] | None = None
+        self.collapse_streak = 0  # consecutive collapsed epochs after the warm-up (saved with the checkpoint)
 
     @property
     def needs_unit_range(self) -> bool:
@@ -78,6 +116,44 @@ class ELBOObjective(Objective):
     def begin_epoch(self, epoch: int) -> None:
         w = self.config.warmup_epochs
         self.beta_now = self.config.beta * (min(1.0, epoch / w) if w else 1.0)
+
+    def begin_fit(self, ctx, train) -> None:
+        """Keep the first training rows for the collapse diagnostic of runs without validation data."""
+        if hasattr(train, "head"):  # a stream
+            self.activity_rows = {"x": train.head(ACTIVITY_ROWS)}
+        else:
+            self.activity_rows = {k: v[:ACTIVITY_ROWS] for k, v in train.items()}
+
+    def end_epoch(self, ctx, row: dict[str, Any], val) -> list[str]:
+        """Record the KL per dimension and the active units; warn about posterior collapse once it has lasted
+        ``COLLAPSE_EPOCHS`` epochs after the KL warm-up, and at the last epoch while it lasts."""
+        from ..data.batches import to_device
+
+        batch = self.activity_rows
+        if val is not None and len(val if hasattr(val, "ordered") else val["x"]):
+            batch = next(iter(val.ordered(ACTIVITY_ROWS))) if hasattr(val, "ordered") else \
+                {k: v[:ACTIVITY_ROWS] for k, v in val.items()}
+        if batch is None or batch["x"].shape[0] < 2:
+            return []
+        was_training = ctx.model.training
+        ctx.model.eval()
+        kl, activity = latent_activity(ctx.model, to_device(batch, ctx.device))
+        ctx.model.train(was_training)
+        row["active_units"] = int((activity > ACTIVE_THRESHOLD).sum())
+        row["kl_per_dim"] = [round(float(v), 5) for v in kl]
+        note = collapse_note(kl, activity)
+        warm = row["epoch"] >= getattr(self.config, "warmup_epochs", 0)
+        self.collapse_streak = self.collapse_streak + 1 if note and warm else 0
+        last = row["epoch"] >= ctx.config.epochs
+        if self.collapse_streak == COLLAPSE_EPOCHS or (self.collapse_streak and last):
+            return [f"{note} (for {self.collapse_streak} epoch(s))"]
+        return []
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"collapse_streak": self.collapse_streak}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.collapse_streak = int(state.get("collapse_streak", 0))
 
     def reconstruction(self, model, batch, q, generator) -> torch.Tensor:
         """E_q[log p(x|z)] per example (B,) from ``mc_samples`` reparameterised draws."""

@@ -2,9 +2,17 @@
 
 Per batch of real examples: one discriminator step with the generator frozen; after every ``n_critic`` of
 those, ``g_steps`` generator steps with the discriminator frozen (``requires_grad`` off, so no gradient is
-computed for the frozen network's weights at all). The EMA generator follows each generator step. Each epoch
-logs mean D(x), mean D(G(z)), the discriminator's accuracy, both losses and gradient norms and the diversity of
-a fixed batch of samples, and warns when the discriminator wins outright or the samples collapse.
+computed for the frozen network's weights at all). Critic steps are counted across epoch boundaries (and the
+count is saved for ``--resume``), so an epoch with fewer batches than ``n_critic`` still reaches the generator.
+The EMA generator follows each generator step. Each epoch logs mean D(x), mean D(G(z)), the discriminator's
+accuracy, both losses and gradient norms and the diversity of a fixed batch of samples (and, for a conditional
+model, within each condition), and warns when the discriminator wins outright, when the samples collapse
+(overall or within a condition), and when the generator has not been updated at all.
+
+Stabilisers (``objectives.stabilisers``; each off by default): the R1 penalty (``r1_weight``), instance noise
+(``instance_noise``, annealed over ``instance_noise_epochs``), DiffAugment (``diffaugment``), one-sided label
+smoothing (``label_smoothing``, games with labels only) and separate learning rates (TTUR: ``lr_g``, ``lr_d``;
+Heusel et al. 2017). Spectral normalisation and the minibatch-std feature are model options.
 
 Terms: ``d_real`` / ``d_fake`` are mean D(x) / D(G(z)) (probabilities; raw critic values for a critic),
 ``d_acc`` the discriminator's accuracy at telling them apart.
@@ -21,11 +29,15 @@ from ..config import Config, option, positive
 from ..errors import ConfigError
 from ..models.base import Discriminates
 from .base import Objective, Player, evaluate_objective
+from .gan_diagnostics import ConditionProbe, diversity
 from .gan_losses import GAN_LOSSES, GANLoss
+from .stabilisers import (AUGMENTATIONS, add_instance_noise, annealed, check_policy, diff_augment, parse_policy,
+                          r1_penalty)
 
 DIVERSITY_N = 64
 WIN_ACC, WIN_EPOCHS = 0.98, 3
 COLLAPSE_RATIO = 0.35
+COLLAPSE_ADVICE = "try --minibatch-std, --r1-weight 1, --loss hinge --spectral-norm, or a lower --lr-g"
 
 
 @dataclass(frozen=True)
@@ -33,14 +45,25 @@ class GANConfig(Config):
     loss: str = option("ns", "the game: ns (non-saturating generator, maximise log D(G(z))), minimax (minimise "
                        "log(1 - D(G(z)))), wgan-gp (Wasserstein critic with gradient penalty) or hinge (margin "
                        "loss; pair it with --spectral-norm)", GAN_LOSSES)
-    lr_g: float = option(2e-4, "generator learning rate (Adam)")
+    lr_g: float = option(2e-4, "generator learning rate (Adam); a different --lr-d makes the two time-scale update "
+                         "rule (TTUR, Heusel et al. 2017)")
     lr_d: float = option(2e-4, "discriminator / critic learning rate (Adam)")
     beta1: float = option(0.5, "Adam beta1 of both optimisers")
     beta2: float = option(0.999, "Adam beta2 of both optimisers")
     n_critic: int = option(1, "discriminator steps per generator step")
     g_steps: int = option(1, "generator steps per generator phase")
     gp_weight: float = option(10.0, "wgan-gp: weight lambda of the gradient penalty")
-    label_smoothing: float = option(0.0, "one-sided label smoothing: real targets 1 - this (ns / minimax)")
+    label_smoothing: float = option(0.0, "one-sided label smoothing (Salimans et al. 2016): real targets 1 - this, "
+                                    "fake targets stay 0 (games with labels: ns / minimax)")
+    r1_weight: float = option(0.0, "R1 penalty (Mescheder et al. 2018): the discriminator's loss gains gamma / 2 * "
+                              "E[||grad_x D(x)||^2] over real x, with gamma this weight (0: off)")
+    instance_noise: float = option(0.0, "instance noise: Gaussian noise of this sigma (scaled units) on every "
+                                   "discriminator input, real and fake, while training (0: off)")
+    instance_noise_epochs: int = option(0, "anneal the instance noise linearly to 0 over this many epochs "
+                                        "(0: keep it constant)")
+    diffaugment: str = option("", "DiffAugment (Zhao et al. 2020) for small data: comma-separated policies applied "
+                              "to every discriminator input, real and fake, in both players' steps: "
+                              + ", ".join(AUGMENTATIONS.names()) + " (empty: off)")
     sample_every: int = option(5, "write a sample grid PNG every this many epochs (0: never)")
 
     def validate(self) -> None:
@@ -49,15 +72,12 @@ class GANConfig(Config):
             raise ConfigError("beta1 and beta2 must lie in [0, 1)")
         if self.gp_weight < 0 or not 0 <= self.label_smoothing < 0.5 or self.sample_every < 0:
             raise ConfigError("gp_weight >= 0, label_smoothing in [0, 0.5) and sample_every >= 0 are required")
-
-
-def diversity(x: torch.Tensor) -> float:
-    """Mean pairwise Euclidean distance within a batch (flattened examples); NaN for fewer than two."""
-    f = x.flatten(1).float()
-    n = f.shape[0]
-    if n < 2:
-        return float("nan")
-    return float(torch.cdist(f, f).sum() / (n * (n - 1)))
+        if self.r1_weight < 0 or self.instance_noise < 0 or self.instance_noise_epochs < 0:
+            raise ConfigError("r1_weight, instance_noise and instance_noise_epochs must be >= 0")
+        if self.label_smoothing > 0 and not GAN_LOSSES.get(self.loss).uses_labels:
+            raise ConfigError(f"--label-smoothing softens the real label of a game with labels (ns, minimax); "
+                              f"--loss {self.loss} scores without labels, so it would do nothing: drop it")
+        parse_policy(self.diffaugment)
 
 
 class GANObjective(Objective):
@@ -70,10 +90,15 @@ class GANObjective(Objective):
     def __init__(self, config: GANConfig | None = None):
         super().__init__(config)
         self.game: GANLoss = GAN_LOSSES.get(self.config.loss)()
+        self.policy = parse_policy(self.config.diffaugment)
+        self.noise_now = self.config.instance_noise
         self.win_streak = 0
+        self.critic_steps = 0  # over the whole fit, across epochs (saved with the checkpoint)
+        self.generator_steps = 0
         self.real_diversity: float | None = None
         self.fixed_z: torch.Tensor | None = None
         self.fixed_c: torch.Tensor | None = None
+        self.probe: ConditionProbe | None = None
 
     @property
     def needs_unit_range(self) -> bool:  # the generator's output lives in [0, 1]
@@ -89,6 +114,14 @@ class GANObjective(Objective):
         if self.game.per_sample_penalty and any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))
                                                 for m in model.discriminator.modules()):
             raise ConfigError("a WGAN-GP critic must not use batch norm (the penalty is per sample); use --norm none")
+        check_policy(self.policy, model.input_shape)
+
+    def d_input(self, model, x: torch.Tensor, generator) -> torch.Tensor:
+        """What the discriminator sees of examples x while training: DiffAugment, then instance noise (both
+        off in evaluation, where D scores the data as they are)."""
+        if not model.training:
+            return x
+        return add_instance_noise(diff_augment(x, self.policy, generator), self.noise_now, generator)
 
     # ------------------------------------------------------------------ terms
     def fake(self, model, n: int, c, generator) -> torch.Tensor:
@@ -103,19 +136,25 @@ class GANObjective(Objective):
         x, c = batch["x"], batch.get("c")
         with torch.set_grad_enabled(keep_fake):
             kept = self.fake(model, x.shape[0], c, generator)
-        fake = kept.detach()
-        real_out = model.discriminate(x, c)
-        fake_out = model.discriminate(fake, c)
+        real_in = self.d_input(model, x, generator)
+        fake_in = self.d_input(model, kept.detach(), generator)
+        real_out = model.discriminate(real_in, c)
+        fake_out = model.discriminate(fake_in, c)
         loss = self.game.discriminator(real_out, fake_out, self.config.label_smoothing)
-        gp = self.game.penalty(lambda h: model.discriminate(h, c), x, fake, generator)
+        gp = self.game.penalty(lambda h: model.discriminate(h, c), real_in, fake_in, generator)
         if gp is not None:
             loss = loss + self.config.gp_weight * gp
+        r1 = r1_penalty(lambda h: model.discriminate(h, c), real_in) if self.config.r1_weight > 0 else None
+        if r1 is not None:
+            loss = loss + 0.5 * self.config.r1_weight * r1
         with torch.no_grad():
             acc = self.game.accuracy(real_out, fake_out)
         out = {"loss": loss, "d_real": self.game.realness(real_out).mean().detach(),
                "d_fake": self.game.realness(fake_out).mean().detach(), "d_acc": acc}
         if gp is not None:
             out["gp"] = gp.detach()
+        if r1 is not None:
+            out["r1"] = r1.detach()
         if keep_fake:
             out["fake"] = kept
         return out
@@ -126,7 +165,7 @@ class GANObjective(Objective):
         x, c = batch["x"], batch.get("c")
         if fake is None:
             fake = self.fake(model, x.shape[0], c, generator)
-        fake_out = model.discriminate(fake, c)
+        fake_out = model.discriminate(self.d_input(model, fake, generator), c)
         return {"loss": self.game.generator(fake_out), "d_fake_g": self.game.realness(fake_out).mean().detach()}
 
     def __call__(self, model, batch: dict[str, torch.Tensor], generator=None) -> dict[str, torch.Tensor]:
@@ -138,8 +177,8 @@ class GANObjective(Objective):
                 **{k: v for k, v in d.items() if k != "loss"}}
 
     def metrics(self, model, batch, *, seed=0, **options) -> dict[str, Any]:
-        """The game's name, both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``) and
-        ``g_loss``, on ``batch`` without any update."""
+        """The game's name, both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``, ``r1``)
+        and ``g_loss``, on ``batch`` without any update."""
         terms = evaluate_objective(model, self, batch, seed=seed)
         return {"loss": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}, "g_loss": terms["loss"]}
 
@@ -159,6 +198,11 @@ class GANObjective(Objective):
         if not hasattr(train, "head") and "c" in train and self.fixed_c is None:
             n = train["x"].shape[0]
             self.fixed_c = train["c"][torch.arange(DIVERSITY_N) % n]
+        if not hasattr(train, "head") and "c" in train and train["x"].shape[0] > 1:
+            self.probe = ConditionProbe(train["x"], train["c"], ctx.model.latent_dim, seed + 5)
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.noise_now = annealed(self.config.instance_noise, epoch, self.config.instance_noise_epochs)
 
     def freeze(self, model, train_d: bool, record_generator: bool = False) -> None:
         """Freeze the network that is not being trained. In a discriminator step that is followed by a
@@ -170,7 +214,7 @@ class GANObjective(Objective):
     def train_step(self, ctx, batch, noise) -> None:
         o, model = self.config, ctx.model
         n = batch["x"].shape[0]
-        g_phase_next = (ctx.batch_index + 1) % o.n_critic == 0
+        g_phase_next = (self.critic_steps + 1) % o.n_critic == 0  # counted over the fit, not per epoch
         # a generator pass recorded in the discriminator step is reused by the generator step; under DDP each
         # network's passes must go through its own wrapper, so the generator step draws its own samples there
         keep = g_phase_next and not ctx.distributed
@@ -178,6 +222,7 @@ class GANObjective(Objective):
         d = ctx.forward("d", self.discriminator_terms, batch, noise, keep_fake=keep)
         fake = d.pop("fake", None)
         ctx.step("d", d["loss"])
+        self.critic_steps += 1
         ctx.log({"d_loss" if k == "loss" else k: v for k, v in d.items()}, n)
         if g_phase_next:
             self.freeze(model, train_d=False)
@@ -185,6 +230,7 @@ class GANObjective(Objective):
                 g = ctx.forward("g", self.generator_terms, batch, noise, fake=fake)
                 fake = None  # a second generator step draws new samples
                 ctx.step("g", g["loss"])
+                self.generator_steps += 1
                 model.update_ema()
                 ctx.log({"g_loss": g["loss"], "d_fake_g": g["d_fake_g"]}, n)
 
@@ -204,16 +250,36 @@ class GANObjective(Objective):
             row["diversity_real"] = self.real_diversity
             if val is not None and len(val if hasattr(val, "ordered") else val["x"]):
                 row["d_val_real"] = self._val_real(ctx, val)
+            ratios = self.probe.ratios(model, ctx.device) if self.probe is not None else []
         model.train()
+        row["critic_steps"], row["generator_steps"] = self.critic_steps, self.generator_steps
+        if ratios:
+            row["diversity_within_condition_min"] = min(ratios)
         notes = []
         self.win_streak = self.win_streak + 1 if row.get("d_acc", 0) >= WIN_ACC else 0
         if self.win_streak >= WIN_EPOCHS:
+            advice = f"try {self.game.alternative}, a lower --lr-d, more --g-steps, --r1-weight 1, --instance-noise 0.1"
+            if self.game.uses_labels:
+                advice += " or --label-smoothing 0.1"
             notes.append(f"the discriminator wins outright (accuracy >= {WIN_ACC} for {self.win_streak} epochs): the "
-                         f"generator gets little signal; try {self.game.alternative}, a lower --lr-d, more --g-steps, "
-                         "or --label-smoothing 0.1")
+                         f"generator gets little signal; {advice}")
+        if self.generator_steps == 0:
+            # the samples come from the initial weights: any collapse they show is not the game's doing
+            notes.append(f"the generator has not been updated: a generator step follows every --n-critic "
+                         f"{self.config.n_critic} critic steps and only {self.critic_steps} have been taken "
+                         f"({self.critic_steps // max(row['epoch'], 1)} batches per epoch); its weights are still "
+                         "the initial ones. Train more epochs, or lower --n-critic or --batch-size")
+            return notes
         if row["diversity"] < COLLAPSE_RATIO * self.real_diversity:
             notes.append(f"possible mode collapse: samples are {row['diversity'] / self.real_diversity:.2f}x as "
-                         "diverse as real data; try --loss wgan-gp, a lower --lr-g, or --label-smoothing 0.1")
+                         f"diverse as real data; {COLLAPSE_ADVICE}")
+        low = sorted(((name, r) for name, r in zip(self.probe.labels() if self.probe else [], ratios)
+                      if r < COLLAPSE_RATIO), key=lambda item: round(item[1], 2))  # the most collapsed first
+        if low:
+            shown = ", ".join(f"{name} ({r:.2f}x)" for name, r in low[:6]) + (", ..." if len(low) > 6 else "")
+            notes.append(f"possible mode collapse within {len(low)} of {len(ratios)} conditions: samples at one "
+                         f"condition are far less diverse than the real examples of that condition: {shown}; "
+                         f"{COLLAPSE_ADVICE}")
         return notes
 
     def _val_real(self, ctx, val) -> float:
@@ -235,8 +301,11 @@ class GANObjective(Objective):
                 "data scaling.")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"win_streak": self.win_streak, "real_diversity": self.real_diversity}
+        return {"win_streak": self.win_streak, "real_diversity": self.real_diversity,
+                "critic_steps": self.critic_steps, "generator_steps": self.generator_steps}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.win_streak = int(state["win_streak"])
         self.real_diversity = state["real_diversity"]
+        self.critic_steps = int(state.get("critic_steps", 0))
+        self.generator_steps = int(state.get("generator_steps", 0))

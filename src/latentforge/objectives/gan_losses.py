@@ -8,6 +8,7 @@
              + lambda E[(||grad C(x_hat)||_2 - 1)^2], generator -E[C(G(z))]
 ``hinge``    hinge loss (Lim & Ye 2017; Miyato et al. 2018, with spectral normalisation): D minimises
              E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], G minimises -E[D(G(z))]
+``lsgan``    least squares (Mao et al. 2017): D minimises E[(D(x) - 1)^2] + E[D(G(z))^2], G E[(D(G(z)) - 1)^2]
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class GANLoss:
 
     critic: ClassVar[bool] = False
     per_sample_penalty: ClassVar[bool] = False
+    #: the discriminator is trained on real / fake labels (so one-sided label smoothing means something)
+    uses_labels: ClassVar[bool] = False
     #: what to try when the discriminator wins outright
     alternative: ClassVar[str] = "--loss wgan-gp"
 
@@ -57,6 +60,8 @@ class GANLoss:
 @GAN_LOSSES.add("ns")
 class NonSaturatingLoss(GANLoss):
     """D: BCE on logits (one-sided label smoothing possible); G: maximise log D(G(z)) (Goodfellow et al. 2014)."""
+
+    uses_labels = True
 
     def discriminator(self, real, fake, label_smoothing):
         return discriminator_bce(real, fake, 1.0 - label_smoothing)
@@ -109,3 +114,21 @@ class HingeLoss(GANLoss):
 
     def accuracy(self, real, fake):  # the margin's sign tells real (> 0) from fake (< 0)
         return 0.5 * ((real > 0).float().mean() + (fake < 0).float().mean())
+
+
+@GAN_LOSSES.add("lsgan")
+class LeastSquaresLoss(GANLoss):
+    """Least squares (Mao et al. 2017; the game of CycleGAN, Zhu et al. 2017): D minimises
+    E[(D(x) - 1)^2] + E[D(G(z))^2], G minimises E[(D(G(z)) - 1)^2]; raw scores, real near 1, fake near 0."""
+
+    critic = True  # raw scores, not logits
+    alternative = "--spectral-norm, a lower --lr-d"
+
+    def discriminator(self, real, fake, label_smoothing):
+        return (real - 1.0).pow(2).mean() + fake.pow(2).mean()
+
+    def generator(self, fake):
+        return (fake - 1.0).pow(2).mean()
+
+    def accuracy(self, real, fake):  # real above 1/2, fake below
+        return 0.5 * ((real > 0.5).float().mean() + (fake < 0.5).float().mean())

@@ -18,7 +18,7 @@ import torch
 from ..data.arrays import to_numpy
 from ..data.corruption import corrupt
 from ..errors import ConfigError
-from ..models.base import Decodes, Discriminates, Encodes, HasPosterior, HasPrior
+from ..models.base import Decodes, Discriminates, Encodes, HasPosterior, HasPrior, Translates
 from ..objectives.autoencoder import DenoisingObjective
 from ..objectives.elbo import importance_sampled, model_input
 from ..models.base import repeat_condition
@@ -277,7 +277,22 @@ class Corrupting(Capability):
         return self.preprocess.to_raw(noisy)
 
 
+class Translating(Capability):
+    """Capability: translate data from one domain into the other: models trained on two unpaired data sets."""
+
+    needs = "a model trained on two data sets (cyclegan)"
+
+    @staticmethod
+    def applies(model, objective) -> bool:
+        return isinstance(model, Translates)
+
+    def translate(self, data: Any, direction: str = "a_to_b") -> np.ndarray:
+        """Raw examples of one domain (N, *input_shape) -> their translations into the other, raw units:
+        ``a_to_b`` (the data trained with ``--data`` into the ``--data-b`` domain) or ``b_to_a``."""
+        return self.preprocess.to_raw(self.infer(lambda s: self.model.translate(s["x"], direction), self.batch(data)))
+
+
 #: the facade's capabilities; a run's class is composed from those that apply to its model and objective
 CAPABILITIES: Registry[type[Capability]] = Registry("capability")
-for _cap in (Encoding, Decoding, Sampling, Posterior, Scoring, Corrupting):
+for _cap in (Encoding, Decoding, Sampling, Posterior, Scoring, Corrupting, Translating):
     CAPABILITIES.register(_cap.__name__.lower(), _cap)

@@ -26,6 +26,7 @@ from ..train.config import TrainConfig, lr_factor
 from ..train.state import meta_from_strings, meta_to_strings
 from .callbacks import Callback, as_callbacks, fit_hooks
 from .defaults import choose
+from .domains import describe as describe_second, scaling_rows, second_dataset
 from .preprocess import Preprocessor
 from .trained import TrainedModel
 
@@ -41,9 +42,10 @@ PLOT_ROWS = 5000
 
 
 def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_config: TrainConfig | None = None,
-          progress: bool = True, resume: bool = False, overwrite: bool = False,
+          progress: bool = True, resume: bool = False, overwrite: bool = False, data_b: Any = None,
           callbacks: Sequence[Callback] | None = None, _plan: bool = False, **options: Any) -> TrainedModel:
     """Train catalogue model ``model`` on ``data`` (a built-in name, a file path, an array or a dataset).
+    ``data_b``: the second, unpaired data set of a model that translates between two domains (``cyclegan``).
 
     ``options`` may hold TrainConfig fields (epochs, lr, seed ...), data keywords (key, labels, labels_key,
     sigma_key, ivar_key, mask_key, cond_key, channels_last) and the model's / objective's own options.
@@ -68,15 +70,16 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
         with contextlib.ExitStack() as cleanup:
             return _fit(spec, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
                         overwrite=overwrite, cleanup=cleanup, given=given, user_callbacks=user_callbacks,
-                        plan_only=_plan)
+                        plan_only=_plan, data_b=data_b)
     finally:
         runtime.teardown_distributed()
 
 
 def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: dict, dist: runtime.Dist, *, out,
          progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack, given: set,
-         user_callbacks: Sequence[Callback] = (), plan_only: bool = False) -> TrainedModel:
+         user_callbacks: Sequence[Callback] = (), plan_only: bool = False, data_b: Any = None) -> TrainedModel:
     stream = None
+    ds_b, idx_b = second_dataset(spec, data_b, data_kw, tc)  # a CycleGAN's domain B, else (None, None)
     if tc.stream:
         from ..data.stream import TRAIN, VAL, ChunkStream, fit_scaler
 
@@ -95,13 +98,18 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     else:
         conditioner = fit_conditioner(spec, options, ds, idx["train"])
         train_ds = ds.subset(idx["train"])  # one copy of the training rows: fitted on, then scaled in place
-        scaler = Scaler(tc.scaling).fit(train_ds.x, train_ds.mask)
+        if ds_b is None:
+            scaler = Scaler(tc.scaling).fit(train_ds.x, train_ds.mask)
+        else:  # one scaling for both domains, so that a translation stays in the same units
+            scaler = Scaler(tc.scaling).fit(scaling_rows(ds, idx, ds_b, idx_b), train_ds.mask)
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
     options.update(spec.objective_class.data_options(len(idx["train"])))
     mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
     data_info = describe_data(ds, data_kw, n=stream["file"].n if stream else len(ds), example_shape=example_shape,
                               streamed=stream is not None)
+    if ds_b is not None:
+        data_info["data_b"] = describe_second(ds_b)
     if chosen:
         data_info["chosen_from_data"] = chosen
         if progress and dist.is_main and not plan_only:
@@ -130,6 +138,13 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         if objective.needs_unit_range:
             check_unit_range(train_b["x"].numpy(), what=f"{ds.source} training data after {tc.scaling} scaling",
                              fix=unit_range_fix(spec, tc))
+        if ds_b is not None:  # domain B goes to the objective beside the batches of domain A
+            second = run.preprocess.batch(ds_b.subset(idx_b["train"]), name=spec.name, clip=False, owned=True)
+            objective.attach_second(second, run.preprocess.batch(ds_b.subset(idx_b["val"]), name=spec.name, owned=True)
+                                    if len(idx_b["val"]) else None)
+            if objective.needs_unit_range:
+                check_unit_range(second["x"].numpy(), what=f"{ds_b.source} training data after {tc.scaling} scaling",
+                                 fix=unit_range_fix(spec, tc))
 
     # a bounded held-out sample for the plots; the full array is not kept through training
     shown = idx["test"] if len(idx["test"]) and not stream else np.arange(len(ds))

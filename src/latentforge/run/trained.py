@@ -162,11 +162,11 @@ class TrainedModel:
 
     def resolve_split(self, data: Any, split: str = "auto") -> str:
         """``auto``: the test split when ``data`` is this run's training data (``is_training_data``) and the model
-        has an encoder (a GAN's sample quality is measured against the whole real set), else all rows; other
-        names are kept."""
+        has an encoder or translates (a GAN's sample quality is measured against the whole real set), else all rows;
+        other names are kept."""
         if split != "auto":
             return split
-        if not self.can("encoding"):
+        if not self.can("encoding") and not self.can("translating"):
             return "all"
         return "test" if self.is_training_data(data) and self.train_config.test_fraction > 0 else "all"
 

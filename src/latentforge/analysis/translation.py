@@ -1,0 +1,127 @@
+"""How well a translator (a CycleGAN) moves data from one domain into the other, and how much of each example it
+keeps on the way:
+
+- ``auc_before`` / ``auc_after``: held-out AUC of a classifier telling the target domain from the source data as
+  they are, and from their translations (0.5: indistinguishable);
+- for calorimeter showers, the separation power S of every CaloChallenge observable (``analysis.showers``)
+  between the target domain and the source before and after translation, and the correlation of each shower's
+  total energy before and after (1: the translation keeps which shower is which);
+- ``cycle_error``: mean |F(G(x)) - x| in the model's scaled space ([0, 1]) and, relative to the mean |x|, in raw
+  units: what the round trip loses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..data import ArrayDataset
+from ..data.simulators import is_shower_file, read_showers
+from .showers import classifier_auc, observables, separation_power, separation_table
+
+#: the observables drawn in the before / after picture of showers
+SHOWN = ("E_total/E_inc", "E_layer1", "sparsity_layer1", "width_x_layer1")
+OTHER = {"a_to_b": "b_to_a", "b_to_a": "a_to_b"}
+
+
+def domain_auc(source: np.ndarray, target: np.ndarray, *, seed: int = 0) -> float:
+    """Held-out AUC of gradient-boosted trees telling ``target`` rows from ``source`` rows (flattened values;
+    half of the rows train, half test)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+
+    n = min(len(source), len(target))
+    x = np.concatenate([np.asarray(source[:n]).reshape(n, -1), np.asarray(target[:n]).reshape(n, -1)]).astype(np.float64)
+    y = np.concatenate([np.zeros(n), np.ones(n)])
+    perm = np.random.default_rng(seed).permutation(2 * n)
+    tr, te = perm[:n], perm[n:]
+    clf = HistGradientBoostingClassifier(max_iter=200, random_state=seed).fit(x[tr], y[tr])
+    return float(roc_auc_score(y[te], clf.predict_proba(x[te])[:, 1]))
+
+
+def _energies(ds: ArrayDataset) -> np.ndarray:
+    """Incident energies (N, 1) of the shower-file rows ``ds`` holds."""
+    e = read_showers(ds.source)["incident_energies"]
+    return e[ds.info["index"]] if "index" in ds.info else e
+
+
+def translation_report(run, source: ArrayDataset, target: ArrayDataset, *, direction: str = "a_to_b",
+                       seed: int = 0) -> dict[str, Any]:
+    """Translate ``source`` rows with ``run`` (``a_to_b``: source from the ``--data`` domain, target from the
+    ``--data-b`` one) and compare with ``target`` rows (raw units). Returns the numbers described in the module
+    docstring; ``separation_power`` maps each shower observable to {"before", "after"}."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "openmp"):  # the tree classifiers' OpenMP threads crawl on a shared, busy CPU
+        return _report(run, source, target, direction, seed)
+
+
+def _report(run, source: ArrayDataset, target: ArrayDataset, direction: str, seed: int) -> dict[str, Any]:
+    moved = run.translate(source, direction)
+    back = run.translate(moved, OTHER[direction])
+    def scaled(x):
+        return run.preprocess.to_model_space(x).numpy()
+
+    out: dict[str, Any] = {
+        "direction": direction, "n_source": len(source), "n_target": len(target),
+        "cycle_error": float(np.abs(scaled(back) - scaled(source)).mean()),
+        "cycle_error_raw_relative": float(np.abs(back - source.x).mean() / max(np.abs(source.x).mean(), 1e-30)),
+    }
+    if is_shower_file(source.source) and is_shower_file(target.source):
+        e_src, e_tgt = _energies(source), _energies(target)
+        ref = {"showers": target.x, "incident_energies": e_tgt}
+        before = separation_table(ref, {"showers": source.x, "incident_energies": e_src})
+        after = separation_table(ref, {"showers": moved, "incident_energies": e_src})
+        out["separation_power"] = {k: {"before": before[k], "after": after[k]} for k in before}
+        out["auc_before"] = classifier_auc(target.x, source.x, e_tgt, e_src, seed=seed)
+        out["auc_after"] = classifier_auc(target.x, moved, e_tgt, e_src, seed=seed)
+        out["total_energy_correlation"] = float(np.corrcoef(source.x.sum(1), moved.sum(1))[0, 1])
+    else:
+        out["auc_before"] = domain_auc(source.x, target.x, seed=seed)
+        out["auc_after"] = domain_auc(moved, target.x, seed=seed)
+    return out
+
+
+def translation_figure(source: np.ndarray, moved: np.ndarray, target: np.ndarray, e_src: np.ndarray,
+                       e_tgt: np.ndarray, title: str = ""):
+    """Histograms of a few shower observables: target domain, source before and after translation, each panel
+    titled with S before -> after."""
+    import matplotlib.pyplot as plt
+
+    o_t, o_s, o_m = (observables(s, e) for s, e in ((target, e_tgt), (source, e_src), (moved, e_src)))
+    fig, axes = plt.subplots(1, len(SHOWN), figsize=(3.3 * len(SHOWN), 2.9))
+    for ax, name in zip(axes, SHOWN):
+        lo, hi = np.quantile(np.concatenate([o_t[name], o_s[name]]), [0.002, 0.998])
+        edges = np.linspace(lo, hi if hi > lo else lo + 1e-6, 41)
+        hists = [np.histogram(np.clip(o[name], lo, hi), edges)[0] for o in (o_t, o_s, o_m)]
+        for h, label, style in zip(hists, ("target domain", "source", "translated"), ("-", ":", "--")):
+            ax.stairs(h / max(h.sum(), 1), edges, label=label, linestyle=style)
+        ax.set_title(f"{name}\nS {separation_power(hists[0], hists[1]):.3f} -> "
+                     f"{separation_power(hists[0], hists[2]):.3f}", fontsize=8)
+        ax.set_xlabel(name, fontsize=7)
+        ax.set_ylabel("fraction of showers", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0].legend(fontsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def translation_validation(run, full: ArrayDataset, split: str, *, seed: int = 0) -> dict[str, Any]:
+    """``evaluate``'s translation numbers: ``split`` of the evaluated data (domain A) against the same seeded
+    split of the run's second data set (re-read from where training found it); the before / after picture of
+    shower observables goes into the run directory (``translation.png``)."""
+    from ..io import RunLayout
+    from .plots import save_figure
+
+    source = run.select(full, split)
+    target = run.select(run.data_info["data_b"]["source"], split)
+    out = translation_report(run, source, target, seed=seed)
+    if run.run_dir is not None and "separation_power" in out:
+        path = RunLayout(run.run_dir).translation_plot
+        save_figure(translation_figure(source.x, run.translate(source), target.x, _energies(source),
+                                       _energies(target), title=f"{run.name}: {split} split"), path)
+        out["figure"] = str(path)
+    return out

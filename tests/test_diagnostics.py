@@ -1,0 +1,117 @@
+"""Diagnostics catch the failure they name, each on a run built to fail: a critic schedule that never reaches the
+generator, a conditional generator that gives one output per condition, a VAE whose posterior collapses."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import latentforge as lf
+from latentforge.objectives.elbo import collapse_note
+from latentforge.train import Trainer, TrainConfig
+
+TINY = {"g_hidden": (16,), "d_hidden": (16,), "latent_dim": 4}
+
+
+def caught(fn):
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        result = fn()
+    return result, [str(x.message) for x in w]
+
+
+# ---------------------------------------------------------------------------------------------------- critic schedule
+def test_critic_steps_are_counted_across_epochs_so_the_generator_trains(digits):
+    """Own-data case 9: 100 digits give 2 batches of 64 per epoch, fewer than n_critic = 5. Counting per epoch the
+    generator was never updated; counted over the fit it is updated after the 5th critic step (epoch 3)."""
+    ds = digits.subset(np.arange(100))
+    torch.manual_seed(0)
+    initial = lf.build("wgan-gp", (1, 8, 8), **TINY)[0].generator.state_dict()
+    common = dict(batch_size=64, seed=0, progress=False, sample_every=0, **TINY)
+    run2, notes2 = caught(lambda: lf.train("wgan-gp", ds, epochs=2, **common))
+    assert all(torch.equal(v, run2.model.generator.state_dict()[k]) for k, v in initial.items())
+    assert any("the generator has not been updated" in n and "--n-critic 5" in n for n in notes2), notes2
+    assert not any("mode collapse" in n for n in notes2)  # the untrained generator is not blamed on collapse
+    run3, notes3 = caught(lambda: lf.train("wgan-gp", ds, epochs=3, **common))
+    assert run3.history[-1]["critic_steps"] == 6 and run3.history[-1]["generator_steps"] == 1
+    assert not all(torch.equal(v, run3.model.generator.state_dict()[k]) for k, v in initial.items())
+    assert not any("has not been updated" in n for n in notes3 if n.startswith("epoch 3"))
+
+
+def test_critic_step_count_survives_resume_bit_exactly(digits, tmp_path):
+    ds = digits.subset(np.arange(100))
+    common = dict(batch_size=64, seed=0, progress=False, sample_every=0, **TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lf.train("wgan-gp", ds, out=tmp_path / "a", epochs=4, **common)
+        lf.train("wgan-gp", ds, out=tmp_path / "b", epochs=2, **common)
+        resumed = lf.train("wgan-gp", ds, out=tmp_path / "b", epochs=4, resume=True, **common)
+    a = lf.io.load_tensors(tmp_path / "a" / "model.safetensors")[0]
+    b = lf.io.load_tensors(tmp_path / "b" / "model.safetensors")[0]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.history[-1]["generator_steps"] == 1 and resumed.history[-1]["critic_steps"] == 8
+
+
+# ---------------------------------------------------------------------------------------------------- collapse per condition
+def one_output_per_class(model, examples: np.ndarray) -> None:
+    """Wire a label-conditional MLP generator so that it ignores z and returns ``examples[k]`` for class k."""
+    first, last = model.generator.linears[0], model.generator.linears[-1]
+    k, latent = examples.shape[0], model.latent_dim
+    with torch.no_grad():
+        for layer in (first, last):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        first.weight[:k, latent:latent + k] = torch.eye(k)  # hidden unit j = one-hot j (LeakyReLU keeps it)
+        target = torch.from_numpy(np.clip(examples.reshape(k, -1), 0.02, 0.98)).float()
+        last.weight[:, :k] = torch.atanh(2 * target - 1).t()  # tanh output mapped to [0, 1] gives the example
+
+
+def test_collapse_within_each_condition_is_caught(digits):
+    """Own-data case 10: one output per class looks varied over all classes together; per condition it has no
+    diversity at all."""
+    x = torch.from_numpy(digits.x[:600] / 16.0).float()
+    c = torch.eye(10)[torch.from_numpy(digits.y[:600])]
+    torch.manual_seed(0)
+    model, obj = lf.build("cgan", (1, 8, 8), g_hidden=(16,), d_hidden=(16,), latent_dim=4, condition_dim=10)
+    one_output_per_class(model, np.stack([digits.x[digits.y == k][0] / 16.0 for k in range(10)]))
+    obj = type(obj)(obj.config.replace(lr_g=1e-12, lr_d=1e-12))
+    trainer = Trainer(model, obj, TrainConfig(epochs=1, batch_size=100), progress=False)
+    _, notes = caught(lambda: trainer.fit({"x": x, "c": c}))
+    row = trainer.history[-1]
+    assert row["diversity"] > 0.35 * row["diversity_real"]  # the overall check alone would pass this generator
+    assert row["diversity_within_condition_min"] < 0.01
+    [note] = [n for n in notes if "within" in n]
+    assert "within 10 of 10 conditions" in note and "class #0 (0.00x)" in note
+
+
+def test_a_healthy_conditional_run_reports_diversity_per_condition(digits):
+    run = lf.train("cgan", digits, epochs=1, batch_size=64, progress=False, sample_every=0, **TINY)
+    assert run.history[-1]["diversity_within_condition_min"] > 0
+
+
+# ---------------------------------------------------------------------------------------------------- posterior collapse
+def test_collapse_note_names_the_active_units():
+    kl = torch.tensor([0.0, 2.5, 0.0, 0.0, 1.2, 0.0])
+    activity = torch.tensor([0.0, 0.9, 0.001, 0.0, 0.5, 0.0])
+    note = collapse_note(kl, activity)
+    assert note.startswith("posterior collapse: 2 of 6 latent dimensions are active") and "active units: 1, 4" in note
+    assert collapse_note(kl, torch.tensor([0.9, 0.9, 0.9, 0.0, 0.0, 0.0])) == ""  # half active: no warning
+
+
+def test_vae_with_a_crushing_kl_weight_warns_of_posterior_collapse(digits):
+    run, notes = caught(lambda: lf.train("vae", digits, latent_dim=4, hidden=(32,), beta=60.0, epochs=7,
+                                         progress=False))
+    collapse = [n for n in notes if "posterior collapse" in n]
+    assert [n.split(":")[0] for n in collapse] == ["epoch 5", "epoch 7"]  # after 5 collapsed epochs, and the last
+    assert "0 of 4 latent dimensions are active" in collapse[0] and "active units: none" in collapse[0]
+    assert collapse[1].endswith("(for 7 epoch(s))")
+    assert run.history[-1]["active_units"] == 0 and len(run.history[-1]["kl_per_dim"]) == 4
+
+
+def test_a_healthy_vae_gets_no_collapse_warning(digits):
+    """A VAE's first epochs pass through collapse (epoch 1 here has no active unit); that is not warned about."""
+    run, notes = caught(lambda: lf.train("vae", digits, latent_dim=2, hidden=(64,), epochs=10, progress=False))
+    assert run.history[0]["active_units"] == 0
+    assert not any("posterior collapse" in n for n in notes)
+    assert run.history[-1]["active_units"] == 2
