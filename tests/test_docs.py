@@ -40,7 +40,7 @@ def test_cli_reference_holds_every_option_of_every_command_and_model():
         section = train.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
         missing = [o for o in options(parser) if f"`{o}" not in section]
         assert not missing, (name, missing)
-        assert "--log-to" in section and "--latent-dim" in section
+        assert "--log-to" in section and "--epochs" in section
 
 
 def test_api_reference_has_a_page_for_every_public_module():

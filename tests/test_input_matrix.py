@@ -21,6 +21,7 @@ TINY = {
     "wgan-gp": {"g_hidden": (8,), "d_hidden": (8,), "latent_dim": 2, "n_critic": 1},
     "conv-wgan-gp": {"g_channels": 4, "d_channels": 4, "latent_dim": 2, "n_critic": 1},
     "cgan": {"g_hidden": (8,), "d_hidden": (8,), "latent_dim": 2},
+    "cyclegan": {"g_hidden": (8,), "d_hidden": (8,)},  # domain B: the same data (data_b below)
 }
 FIXES = ("use ", "give ", "pass ", "--", "choose ", "install", "drop ", "name ", "train with", "ask for", "flatten",
          "reshape", "resize", "remove", "replace", "convert", "rescale", "mask ")
@@ -91,11 +92,17 @@ def one_line_with_fix(e: Exception) -> bool:
     return "\n" not in text.strip() and any(f in text for f in FIXES)
 
 
+def test_every_model_is_in_the_matrix():
+    assert set(TINY) == set(lf.MODELS.names())
+
+
 @pytest.mark.parametrize("model", sorted(TINY))
 def test_every_model_with_every_input_form(model, all_forms):
     trained, refused = [], []
     for name, (data, extra) in all_forms.items():
         opts = {**TINY[model], **extra}
+        if lf.MODELS.get(model).objective_class.second_domain:
+            opts["data_b"] = data
         try:
             run = lf.train(model, data, epochs=1, batch_size=BATCH, seed=0, progress=False, **opts)
         except lf.LatentforgeError as e:
@@ -110,6 +117,8 @@ def test_every_model_with_every_input_form(model, all_forms):
             assert run.reconstruct(ds).shape == ds.x.shape
         if run.can("sampling"):
             assert run.sample(2, cond, seed=1).shape == (2, *run.input_shape), (model, name)
+        if run.can("translating"):
+            assert run.translate(ds).shape == ds.x.shape, (model, name)
         trained.append(name)
     # the forms every model should take (it has a vector or an image network for them)
     assert trained, f"{model} trained on no input form; refused {refused}"

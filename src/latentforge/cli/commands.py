@@ -60,6 +60,8 @@ def cmd_sample(a) -> int:
     if not a.out.endswith(".npz"):
         raise LatentforgeError(f"--out {a.out}: give a file name ending in .npz")
     run = load(a.run_dir)
+    if not hasattr(run, "sample"):
+        run.sample  # noqa: B018 - raises the CapabilityError that says what sampling needs
     shape = tuple(run.input_shape)
     need = a.n * int(np.prod(shape)) * 4
     folder = Path(a.out).resolve().parent

@@ -32,7 +32,8 @@ def second_dataset(spec: ModelSpec, data_b: Any, data_kw: dict, tc) -> tuple[Arr
                           f"{spec.name!r} trains on --data alone: drop --data-b")
     if tc.stream:
         raise ConfigError("--stream reads one file; train on two data sets in memory (drop --stream)")
-    ds_b = as_dataset(data_b, key=data_kw.get("key"), channels_last=bool(data_kw.get("channels_last")))
+    # the same reading rules as domain A (a layout left to detection stays so: None is not False)
+    ds_b = as_dataset(data_b, key=data_kw.get("key"), channels_last=data_kw.get("channels_last"))
     if ds_b.mask is not None:
         raise DataError(f"{ds_b.source}: masks are not supported for the second data set; fill or drop the points")
     return ds_b, split_for(len(ds_b), tc)
