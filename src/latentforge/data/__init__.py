@@ -13,6 +13,7 @@ from .builtin import DATASETS, dataset_table, load_builtin
 from .conditions import Conditioner
 from .corruption import CORRUPTIONS, corrupt
 from .files import read_file
+from .layouts import LAYOUT_INFO
 from .scaling import SCALINGS, Scaler
 from .split import SPLITS, split_for, split_indices
 
@@ -48,7 +49,9 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     extra = {k: arrays[k] for k in ("sigma", "mask")}
     if channels_last:
         extra = {k: (None if v is None else np.moveaxis(np.asarray(v), -1, 1)) for k, v in extra.items()}
-    return ArrayDataset(x, arrays["y"], name=os.path.basename(s), source=s, cond=arrays["cond"], **extra)
+    # --- known layouts: the wavelength grid, geometry and energy unit ride along (data/layouts.py) ---
+    info = {k: arrays[k] for k in LAYOUT_INFO if arrays.get(k) is not None}
+    return ArrayDataset(x, arrays["y"], name=os.path.basename(s), source=s, cond=arrays["cond"], info=info, **extra)
 
 
 def as_dataset(data: Any, *, labels: Any = None, channels_last: bool = False, **keys: Any) -> ArrayDataset:

@@ -107,6 +107,14 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     them ``y``/``labels``, ``sigma``, ``ivar`` (inverse variance, turned into sigma; ivar = 0 masks the
     point) and ``mask`` (True = ignore the point) are used when present. Labels may come from their own file.
     """
+    # --- known layouts of the sciences (calorimeter showers, SDSS spectra folders / globs): data/layouts.py ---
+    from .layouts import read_known_layout
+
+    known = read_known_layout(path, key=key, labels_key=labels_key, labels=labels, sigma_key=sigma_key,
+                              ivar_key=ivar_key, mask_key=mask_key, cond_key=cond_key)
+    if known is not None:
+        return known
+    # --- end of known layouts ---
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file; give a built-in dataset name or an existing file path")
