@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .resample import common_log_grid, resample_spectra, same_grid
+from .resample import common_log_grid, lattice_offset, resample_spectra, same_grid
 
 FITS_INSTALL = "pip install 'latentforge[fits]' (or pip install astropy)"
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
@@ -139,24 +139,29 @@ def fits_sources(source: str | os.PathLike | list) -> list[Path]:
 def read_fits_folder(source: str | os.PathLike | list, *, grid: np.ndarray | None = None) -> dict:
     """Spectra of several FITS files (:func:`fits_sources`) as one set, on one wavelength grid.
 
-    Files on the same grid are stacked as they are; otherwise every spectrum is resampled onto ``grid`` (Å), by
-    default one log-wavelength grid spanning them all (``common_log_grid``): pixels a spectrum does not cover
-    are masked. Returns read_fits_spectra's keys plus ``files`` (the file of each spectrum) and ``resampled``.
-    Catalogue values missing from some files are NaN (numbers) or "" (text) there.
+    Files on the same grid are stacked as they are; otherwise every spectrum is brought onto ``grid`` (Å), by
+    default one log-wavelength grid spanning them all (``common_log_grid``): copied where its pixels are pixels
+    of that grid (SDSS spectra share one 1e-4 lattice in log10 wavelength and differ only in their ends),
+    resampled otherwise; pixels a spectrum does not cover are masked. Returns read_fits_spectra's keys plus ``files`` (the file of each spectrum) and ``resampled``.
+    ``resampled``: whether any spectrum had to be resampled. Catalogue values missing from some files are NaN
+    (numbers) or "" (text) there.
     """
     files = fits_sources(source)
     parts = [read_fits_spectra(f) for f in files]
     grids = [p["wavelength"] for p in parts]
     if grid is None:
         grid = grids[0] if all(same_grid(g, grids[0]) for g in grids) else common_log_grid(grids)
-    resampled = not all(same_grid(g, grid) for g in grids)
-    xs, sigmas, masks = [], [], []
+    xs, sigmas, masks, resampled = [], [], [], False
     for p, g in zip(parts, grids):
-        if same_grid(g, grid):
-            xs.append(p["x"]), sigmas.append(p["sigma"]), masks.append(p["mask"])
+        k0 = 0 if same_grid(g, grid) else lattice_offset(grid, g)
+        if k0 is not None:  # the file's pixels are pixels of the grid: copied, the rest masked
+            n, k1 = len(p["x"]), k0 + len(g)
+            x, s, m = np.zeros((n, len(grid))), np.ones((n, len(grid))), np.ones((n, len(grid)), bool)
+            x[:, k0:k1], s[:, k0:k1], m[:, k0:k1] = p["x"], p["sigma"], p["mask"]
         else:
             x, s, m = resample_spectra(grid, g, p["x"], p["sigma"], p["mask"])
-            xs.append(x), sigmas.append(s), masks.append(m)
+            resampled = True
+        xs.append(x), sigmas.append(s), masks.append(m)
     counts = [len(p["x"]) for p in parts]
     numbers = {k for p in parts for k in p["parameters"]}
     text = {k for p in parts for k in p["classes"]}

@@ -44,11 +44,24 @@ def common_log_grid(grids: list[np.ndarray]) -> np.ndarray:
     pixel to the reddest last one, its pixels in phase with the grid that starts bluest (SDSS grids, all on the
     1e-4 lattice, stay on it)."""
     logs = [np.log10(check_grid(g)) for g in grids]
-    step = min(float(np.median(np.diff(lg))) for lg in logs)
+    step = min((lg[-1] - lg[0]) / (len(lg) - 1) for lg in logs)  # the mean step: robust to float32 loglam
     start = min(lg[0] for lg in logs)
     stop = max(lg[-1] for lg in logs)
     n = int(np.floor((stop - start) / step + 1e-6)) + 1
     return log_grid(start, step, n)
+
+
+def lattice_offset(new_wave: np.ndarray, wave: np.ndarray, tol: float = 0.01) -> int | None:
+    """The index in ``new_wave`` of ``wave``'s first pixel when ``wave`` is a run of ``new_wave``'s own pixels
+    (both uniform in log wavelength, the same step, in phase to ``tol`` of a pixel everywhere): such spectra are
+    copied, not resampled (SDSS spectra on the common 1e-4 lattice, stored as float32 loglam). Else None."""
+    ln, lw = np.log10(np.asarray(new_wave, np.float64)), np.log10(np.asarray(wave, np.float64))
+    step = (ln[-1] - ln[0]) / (len(ln) - 1)
+    pos = (lw - ln[0]) / step  # positions of wave's pixels in new_wave's pixel units
+    k0 = int(np.round(pos[0]))
+    if k0 < 0 or k0 + len(lw) > len(ln) or not np.allclose(np.diff(ln), step, rtol=1e-3, atol=0):
+        return None
+    return k0 if np.abs(pos - (k0 + np.arange(len(lw)))).max() < tol else None
 
 
 def same_grid(a: np.ndarray, b: np.ndarray, rtol: float = 1e-7) -> bool:

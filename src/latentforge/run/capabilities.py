@@ -47,11 +47,12 @@ class Encoding(Capability):
         return self.infer(lambda s: self.model.encode(model_input(s), s.get("c")), self.batch(data, condition)).numpy()
 
     def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
-        """Raw examples -> raw reconstructions, decode(encode(x)) (a denoising model: the denoised estimate)."""
+        """Raw examples -> raw reconstructions, decode(encode(x)) (a denoising model: the denoised estimate);
+        spectra on another wavelength grid are answered on their own grid."""
         ds = self.dataset(data)
         out = self.infer(lambda s: self.model.decode(self.model.encode(model_input(s), s.get("c")), s.get("c")),
                          self.batch(ds, condition))
-        return self.preprocess.to_raw(out, self.preprocess.factors(ds))
+        return self.preprocess.on_input_grid(self.preprocess.to_raw(out, self.preprocess.factors(ds)), ds)
 
 
 class Decoding(Capability):
@@ -126,7 +127,8 @@ class Posterior(Capability):
         ds = self.dataset(data)
         f = self.preprocess.factors(ds)
         out = self.infer(one, self.batch(ds, condition))
-        return self.preprocess.to_raw(out[:, 0], f), self.preprocess.sigma_to_raw(out[:, 1].numpy(), factors=f)
+        mean, std = self.preprocess.to_raw(out[:, 0], f), self.preprocess.sigma_to_raw(out[:, 1].numpy(), factors=f)
+        return self.preprocess.on_input_grid(mean, ds), self.preprocess.on_input_grid(std, ds)
 
     def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
                 include_decoder_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -25,7 +25,7 @@ def evaluate(run, data: Any, split: str = "all", *, seed: int = 0, k: int = 1000
     - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest.
     """
     full = as_dataset(data, **data_kw)
-    ds = run.select(full, split)
+    ds = run.dataset(run.select(full, split))  # spectra on another wavelength grid: measured on the model's
     b = run.batch(ds)
     xs = b["x"].numpy()
     peak = 1.0 if run.scaler.unit_range else float(xs.max() - xs.min())

@@ -73,6 +73,9 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]], None if ds.mask is None else ds.mask[idx["train"]])
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
+    wavelength = ds.info.get("wavelength")  # spectra on a known grid: a model may take its grid options from it
+    if wavelength is not None:
+        options.update(spec.model_config_class.data_options(ds.info, options))
     options.update(spec.objective_class.data_options(len(idx["train"])))
     mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
     data_info = {"source": ds.source, "n": stream["file"].n if stream else len(ds),
@@ -85,7 +88,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     torch.manual_seed(tc.seed)  # initialisation
     net, objective = spec.build(mcfg, ocfg)
     preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
-                              test_fraction=tc.test_fraction, seed=tc.seed)
+                              test_fraction=tc.test_fraction, seed=tc.seed, wavelength=wavelength)
     run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
     if stream:
         f, part = stream["file"], stream["part"]

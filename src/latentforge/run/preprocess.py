@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..data import ArrayDataset, Conditioner, Scaler, as_dataset, split_for
+from ..data.resample import resample_spectra, resample_values, same_grid
 from ..data.split import SPLITS
 from ..errors import ArtifactError, ConfigError, DataError
 
@@ -21,11 +22,13 @@ class Preprocessor:
     and the split settings of the run it belongs to (fractions and seed)."""
 
     def __init__(self, scaler: Scaler, conditioner: Conditioner | None, model_shape: tuple[int, ...], *,
-                 val_fraction: float, test_fraction: float, seed: int):
+                 val_fraction: float, test_fraction: float, seed: int, wavelength: np.ndarray | None = None):
         self.scaler = scaler
         self.conditioner = conditioner
         self.model_shape = tuple(model_shape)
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        #: the training data's wavelength grid (Å) when it had one: spectra on another grid are resampled onto it
+        self.wavelength = None if wavelength is None else np.asarray(wavelength, np.float64)
 
     # ------------------------------------------------------------------ shapes and the split
     @property
@@ -54,11 +57,37 @@ class Preprocessor:
 
     # ------------------------------------------------------------------ raw -> model space
     def dataset(self, data: Any) -> ArrayDataset:
-        """``data`` (a dataset or an array of raw examples) checked against the model's example shape."""
+        """``data`` (a dataset or an array of raw examples) checked against the model's example shape; spectra on
+        another wavelength grid than the training data's are first resampled onto it (``on_model_grid``)."""
         ds = data if isinstance(data, ArrayDataset) else ArrayDataset(data, name="input")
+        ds = self.on_model_grid(ds)
         if tuple(ds.x.shape[1:]) != tuple(self.input_shape):
-            raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got {tuple(ds.x.shape[1:])}")
+            hint = ""
+            if ds.info.get("wavelength") is not None and self.wavelength is None:
+                hint = ("; the model was trained on data without a wavelength grid, so spectra on another grid "
+                        "cannot be resampled for it (train on FITS or simulated spectra files)")
+            raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got "
+                            f"{tuple(ds.x.shape[1:])}{hint}")
         return ds
+
+    def on_model_grid(self, ds: ArrayDataset) -> ArrayDataset:
+        """Spectra whose wavelength grid (``ds.info["wavelength"]``) differs from the training grid, resampled onto
+        it by flux-conserving resampling with their sigma and mask (``data.resample``); pixels the input does not
+        cover are masked. The input grid is kept in ``info["input_wavelength"]`` for ``on_input_grid``."""
+        grid = ds.info.get("wavelength")
+        if self.wavelength is None or grid is None or same_grid(grid, self.wavelength):
+            return ds
+        x, sigma, mask = resample_spectra(self.wavelength, grid, ds.x, ds.sigma, ds.mask)
+        info = {**ds.info, "wavelength": self.wavelength, "input_wavelength": np.asarray(grid, np.float64)}
+        return ArrayDataset(x, ds.y, name=ds.name, source=ds.source, info=info, sigma=sigma, mask=mask, cond=ds.cond)
+
+    def on_input_grid(self, values: np.ndarray, ds: ArrayDataset) -> np.ndarray:
+        """Per-pixel answers (N, P) on the model's grid back on the grid of the spectra ``ds`` came in on (overlap-
+        weighted means; NaN where the model's grid does not reach); unchanged for data that was not resampled."""
+        grid = ds.info.get("input_wavelength")
+        if grid is None:
+            return values
+        return resample_values(grid, self.wavelength, values).astype(np.float32)
 
     def factors(self, ds: ArrayDataset) -> np.ndarray | None:
         """Each example's own scale factor under a per-example scaling (median), else None."""
@@ -114,7 +143,8 @@ class Preprocessor:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         return {"scaler": self.scaler.state_dict(),
-                "condition": self.conditioner.state_dict() if self.conditioner else None}
+                "condition": self.conditioner.state_dict() if self.conditioner else None,
+                "wavelength": None if self.wavelength is None else self.wavelength.tolist()}
 
     @classmethod
     def from_state_dict(cls, state: Any, model_shape: tuple[int, ...], train_config) -> "Preprocessor":
@@ -123,5 +153,8 @@ class Preprocessor:
             raise ArtifactError("not a latentforge transform state")
         scaler = Scaler.from_state_dict(state["scaler"])
         conditioner = Conditioner.from_state_dict(state["condition"]) if state.get("condition") else None
+        wavelength = state.get("wavelength")
+        if wavelength is not None and (not isinstance(wavelength, list) or len(wavelength) != model_shape[-1]):
+            raise ArtifactError("the stored wavelength grid does not match the model's pixels")
         return cls(scaler, conditioner, model_shape, val_fraction=train_config.val_fraction,
-                   test_fraction=train_config.test_fraction, seed=train_config.seed)
+                   test_fraction=train_config.test_fraction, seed=train_config.seed, wavelength=wavelength)
