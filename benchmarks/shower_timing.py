@@ -69,7 +69,7 @@ def time_surrogate(run, cond: np.ndarray) -> dict[int, float]:
 
 def train_cvae(data: Path, out: Path, a) -> tuple[object, float]:
     t0 = time.perf_counter()
-    run = lf.train("cvae", data, out=out, cond_key="conditions", condition="vector", scaling="fractions",
+    run = lf.train("cvae", data, out=out, cond_key="conditions", condition="vector", scaling=a.scaling,
                    likelihood="hurdle", latent_dim=a.latent_dim, hidden=tuple(int(h) for h in a.hidden.split(",")),
                    epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, lr_schedule="cosine", seed=a.seed,
                    progress=False, overwrite=True, val_fraction=0.05, test_fraction=0.0, patience=0)
@@ -98,6 +98,8 @@ def main() -> None:
     p.add_argument("--hidden", default="1024,512")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--scaling", default="fractions-response", help="fractions-response (the log total relative to "
+                   "a fit on the condition) or fractions")
     p.add_argument("--per-particle", action="store_true", help="also train one model per particle (same recipe)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
@@ -137,7 +139,7 @@ def main() -> None:
     result = {"benchmark": "shower_timing", "geometry": a.geometry, "particles": list(particles), "device": "cpu",
               "train_showers_per_particle": a.train, "reference_showers_per_particle": a.reference,
               "threads": a.threads, "torch": torch.__version__, "epochs": a.epochs, "latent_dim": a.latent_dim,
-              "hidden": a.hidden, "simulator_ms_per_shower_in_training_set": round(1000 * sim_seconds
+              "hidden": a.hidden, "scaling": a.scaling, "simulator_ms_per_shower_in_training_set": round(1000 * sim_seconds
                                                                                   / (a.train * len(particles)), 3),
               "train_seconds": {k: round(v, 1) for k, v in seconds.items()}, "checks": {}}
     for name, run in runs.items():

@@ -233,3 +233,69 @@ def test_cli_simulates_any_geometry_and_layout(tmp_path, capsys):
         assert sorted(f) == ["energy", "layer_0", "layer_1", "layer_2", "overflow"]
     assert main(["simulate", "showers", "-n", "5", "--geometry", "nope", "--out", str(tmp_path / "x.h5")]) == 2
     assert "unknown geometry 'nope'" in capsys.readouterr().err
+
+
+def test_dataset_2_shaped_run_gets_the_full_validation_table(tmp_path, capsys):
+    assert main(["simulate", "showers", "-n", "240", "--geometry", "calochallenge-2", "--energy-range", "1", "100",
+                 "--out", str(tmp_path / "ds2.hdf5")]) == 0
+    capsys.readouterr()
+    assert main(["train", "cvae", "--data", str(tmp_path / "ds2.hdf5"), "--cond-key", "conditions", "--condition",
+                 "vector", "--scaling", "fractions", "--likelihood", "hurdle", "--latent-dim", "4", "--hidden", "32",
+                 "--epochs", "1", "--test-fraction", "0.25", "--no-progress", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "ds2.hdf5"), "--k", "5"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    sh = m["showers"]
+    assert sh["geometry"] == "calochallenge-2" and sh["n_cells"] == 6480 and sh["auc_features"] == "rings"
+    assert len(sh["separation_power"]) == 1 + 45 * 6 + 1  # E_total/E_inc, 6 per layer, voxel spectrum
+    assert all(0 <= s <= 1 for s in sh["separation_power"].values()) and 0.5 <= sh["auc"] <= 1
+    assert sh["response_reference"][0]["unit"] == "MeV" and "calibrated_response" in sh["response_reference"][0]
+    assert "elbo" in m and "skipped" not in m
+
+
+def test_damaged_shower_files_are_refused_by_name(tmp_path):
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["showers"] = np.ones((5, 504), np.float32)
+        f["incident_energies"] = np.array([1.0, 2, 0, 4, 5])  # a zero energy
+    with pytest.raises(lf.DataError, match="incident energies must be finite and > 0"):
+        lf.load_dataset(tmp_path / "a.h5")
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        f["showers"] = np.ones(5, np.float32)  # not (N, voxels)
+        f["incident_energies"] = np.ones((5, 1))
+    with pytest.raises(lf.DataError, match="do not fit"):
+        lf.load_dataset(tmp_path / "b.h5")
+    with h5py.File(tmp_path / "c.h5", "w") as f:
+        f["showers"] = np.array([b"x"] * 5)
+        f["incident_energies"] = np.ones((5, 1))
+    with pytest.raises(lf.DataError, match="cannot read as showers"):
+        lf.load_dataset(tmp_path / "c.h5")
+    _calogan_file(tmp_path / "d.h5")
+    with h5py.File(tmp_path / "d.h5", "a") as f:
+        del f["layer_2"]
+        f["layer_2"] = np.ones((30, 6, 12), np.float32)  # rows and columns swapped
+    with pytest.raises(lf.DataError, match=r"layer_2 has shape \(30, 6, 12\)"):
+        lf.load_dataset(tmp_path / "d.h5")
+
+
+def test_shower_figures_label_their_axes_with_units(tmp_path):
+    from latentforge.analysis.plots import save_figure
+    from latentforge.analysis.shower_figures import histogram_figure, layer_profile_figure
+    from latentforge.analysis.showers import separation_table
+
+    g = builtin_geometry("calochallenge-1-pions")
+    ref = read_showers_of(ShowerSimulator(seed=8, geometry=g).simulate(60, "pi+"), tmp_path / "r.h5")
+    gen = read_showers_of(ShowerSimulator(seed=9, geometry=g).simulate(60, "pi+"), tmp_path / "g.h5")
+    fig = histogram_figure(ref, gen)
+    labels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
+    assert "E_layer0 (MeV)" in labels and "centre_x_layer14 (mm)" in labels and "log10 voxel energy (MeV)" in labels
+    save_figure(fig, tmp_path / "h.png")
+    sep = separation_table(ref, gen, g)
+    fig = layer_profile_figure(sep, g)
+    assert fig.axes[0].get_xlabel() == "layer id" and fig.axes[0].get_ylabel() == "separation power S"
+    save_figure(fig, tmp_path / "p.png")
+    assert (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG" and (tmp_path / "p.png").stat().st_size > 1000
+
+
+def read_showers_of(data, path):
+    write_showers(path, data)
+    return read_showers(path)

@@ -157,3 +157,31 @@ def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
     assert gen.shape == (10, 504) and gen.min() >= 0 and (gen == 0).any()  # draws: sparse like the data
     assert run.input_shape == (504,) and run.model.input_shape == (505,)
     np.testing.assert_array_equal(gen, run.sample(10, np.tile([[1.0, 1, 0, 0]], (10, 1))))  # seeded
+
+
+def test_fractions_response_scaling_models_the_total_relative_to_the_condition(tmp_path):
+    from latentforge.data.simulators import read_showers
+
+    sim = ShowerSimulator(seed=12)
+    write_showers(tmp_path / "mix.h5", sim.simulate_mix(150, energy_range=(1, 100)))
+    d = read_showers(tmp_path / "mix.h5")
+    x, c = d["showers"], d["conditions"]
+    s = lf.Scaler("fractions-response").fit(x, cond=c)
+    u = s.transform(x, factors=c)
+    plain = lf.Scaler("fractions").fit(x).transform(x)
+    np.testing.assert_array_equal(u[:, :-1], plain[:, :-1])  # the cells are the same log-scaled fractions
+    back = s.inverse_transform(u, factors=c)
+    np.testing.assert_allclose(back.sum(1), x.sum(1), rtol=1e-5)  # totals exact through the round trip
+    em = d["particle"] < 2  # e+ and photons: the fit takes out the energy scale, leaving a narrow response
+    assert u[em, -1].std() < 0.25 * plain[em, -1].std()
+    with pytest.raises(lf.ConfigError, match="condition vector"):
+        lf.Scaler("fractions-response").fit(x)
+    with pytest.raises(lf.ConfigError, match="condition vector"):
+        lf.train("vae", tmp_path / "mix.h5", scaling="fractions-response", likelihood="hurdle", epochs=1,
+                 progress=False)
+    run = lf.train("cvae", tmp_path / "mix.h5", cond_key="conditions", condition="vector",
+                   scaling="fractions-response", likelihood="hurdle", latent_dim=4, hidden=(32,), epochs=1,
+                   progress=False, out=tmp_path / "run")
+    gen = lf.load(tmp_path / "run").sample(5, [1.5, 0, 0, 1])  # 31.6 GeV pions, in the file's MeV
+    assert gen.shape == (5, 504) and np.isfinite(gen).all() and (gen.sum(1) < 31623).all()
+    np.testing.assert_array_equal(gen, run.sample(5, [1.5, 0, 0, 1]))

@@ -15,6 +15,7 @@ from .corruption import CORRUPTIONS, corrupt
 from .files import read_file
 from .layouts import LAYOUT_INFO
 from .scaling import SCALINGS, Scaler
+from . import shower_scaling  # noqa: F401  (registers the fractions-response scaling of shower surrogates)
 from .split import SPLITS, split_for, split_indices
 
 __all__ = ["ArrayDataset", "CORRUPTIONS", "Conditioner", "DATASETS", "DATA_KEYWORDS", "SCALINGS", "SPLITS", "Scaler",

@@ -52,9 +52,14 @@ def read_known_layout(source: str | os.PathLike, *, labels: str | os.PathLike | 
                       **keys: Any) -> dict | None:
     """read_file's dict for a source in a known layout (labels from their own file where given), else None."""
     s = str(source)
-    for _, layout in LAYOUTS.items():
+    for name, layout in LAYOUTS.items():
         if layout.matches(s):
-            out = layout.read(s, **{k: keys.get(k) for k in KEY_NAMES})
+            try:
+                out = layout.read(s, **{k: keys.get(k) for k in KEY_NAMES})
+            except DataError:
+                raise
+            except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # damaged or foreign content
+                raise DataError(f"{s}: cannot read as {name} ({type(e).__name__}: {e}); is the file damaged?") from None
             if out is None:
                 return None
             if labels is not None:

@@ -257,6 +257,9 @@ def read_showers(path: str | os.PathLike) -> dict:
                 out["layout"] = found[0]
         except OSError as e:
             raise DataError(f"{s}: cannot read as HDF5 ({e})") from None
+    e_inc = np.asarray(out["incident_energies"], np.float64)
+    if not (np.isfinite(e_inc).all() and (e_inc > 0).all()):
+        raise DataError(f"{s}: incident energies must be finite and > 0; remove the showers without one")
     if out["geometry"] is None:
         out["geometry_missing"] = unknown_geometry(out["showers"].shape[1])
     out["conditions"] = shower_conditions(out["incident_energies"], out["energy_unit"], out["particle"])

@@ -75,7 +75,8 @@ class Decoding(Capability):
         c = self.preprocess.condition_vectors(len(z), condition, name=self.name)
         if c is not None:
             b["c"] = c
-        return self.preprocess.to_raw(self.infer(lambda s: fn(s["x"], s.get("c")), b))
+        return self.preprocess.to_raw(self.infer(lambda s: fn(s["x"], s.get("c")), b),
+                                      self.preprocess.condition_factors(len(z), condition))
 
 
 class Sampling(Capability):

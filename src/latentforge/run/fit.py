@@ -70,7 +70,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         idx = split_for(len(ds), tc)
         conditioner = fit_conditioner(spec, options, ds, idx["train"])
         example_shape = ds.example_shape
-        scaler = Scaler(tc.scaling).fit(ds.x[idx["train"]], None if ds.mask is None else ds.mask[idx["train"]])
+        scaler = fit_scaling(tc.scaling, ds, idx["train"], conditioner)
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
     wavelength = ds.info.get("wavelength")  # spectra on a known grid: a model may take its grid options from it
@@ -187,6 +187,19 @@ def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx:
         raise DataError(f"{ds.source}: conditioning on a parameter vector needs a cond array; name it with "
                         "--cond-key (npz key / HDF5 dataset of shape (N, P))")
     return conditioner.fit(values[train_idx])
+
+
+def fit_scaling(kind: str, ds: ArrayDataset, rows: np.ndarray, conditioner: Conditioner | None) -> Scaler:
+    """The scaling fitted on the training rows; a condition-aware one (fractions-response) also on their
+    condition vectors, which the model must then be conditioned on (ConfigError otherwise)."""
+    scaler = Scaler(kind)
+    mask = None if ds.mask is None else ds.mask[rows]
+    if not scaler.uses_condition:
+        return scaler.fit(ds.x[rows], mask)
+    if conditioner is None or conditioner.source != "cond":
+        raise ConfigError(f"{kind} scaling maps each example with its condition vector; condition the model on it "
+                          "(--condition vector --cond-key NAME)")
+    return scaler.fit(ds.x[rows], mask, cond=ds.cond[rows])
 
 
 def sample_grid_callback(run: TrainedModel, layout: RunLayout, every: int):

@@ -90,8 +90,23 @@ class Preprocessor:
         return resample_values(grid, self.wavelength, values).astype(np.float32)
 
     def factors(self, ds: ArrayDataset) -> np.ndarray | None:
-        """Each example's own scale factor under a per-example scaling (median), else None."""
+        """Each example's own scale factor under a per-example scaling (median), its raw condition vector under a
+        condition-aware one (fractions-response), else None."""
+        if self.scaler.uses_condition:
+            return self.condition_factors(len(ds), None, ds)
         return self.scaler.factors(ds.x, ds.mask) if self.scaler.per_example else None
+
+    def condition_factors(self, n: int, condition: Any = None, ds: ArrayDataset | None = None) -> np.ndarray | None:
+        """The raw condition vectors (n, P) a condition-aware scaling maps with (None for other scalings): the
+        given condition (one, or one per example), else the dataset's own."""
+        if not self.scaler.uses_condition:
+            return None
+        if condition is None and ds is not None and self.conditioner is not None:
+            condition = self.conditioner.values_of(ds)
+        if condition is None or self.conditioner is None:
+            raise ConfigError(f"{self.scaler.kind} scaling maps each example with its condition vector; give the "
+                              "condition (CLI: --condition)")
+        return np.asarray(self.conditioner.broadcast(condition, n), np.float64)
 
     def to_model_space(self, data: Any) -> torch.Tensor:
         """Raw examples -> scaled float tensor of the model's input shape."""

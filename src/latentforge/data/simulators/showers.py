@@ -20,8 +20,9 @@ Energy (all in GeV):
 Shape (X0 = radiation length):
 - Longitudinal: Gamma profile dE/dt ~ t^(a-1) exp(-b t), b = 0.5, maximum at t_max = ln(E / E_c) + C (C = -0.5
   for e+, +0.5 for photons, E_c = 10 MeV), per-event fluctuating a and b. Photons start after an exponential
-  conversion depth (mean 9/7 X0), pions after an interaction depth (lambda_I = 25 X0 here); a pion that does not
-  interact crosses as a minimum-ionising particle (0.012 GeV per X0, times f_s visible).
+  conversion depth (mean 9/7 X0), pions after an exponential interaction depth (mean 25 / 1.2 X0 here), so 70 %
+  interact within 25 X0; a pion that does not crosses as a minimum-ionising particle (0.012 GeV per X0, times f_s
+  visible).
 - Lateral: core + tail mixture of exponentials in Molière radii (R_M = 16 mm; tail share growing with depth);
   hadronic showers three times wider and lumpy (the energy goes into three sub-showers off the axis).
 - Sampling: every shower is many deposits (``deposits_per_gev`` per GeV of calibrated energy) with Gamma-
@@ -149,8 +150,10 @@ class ShowerSimulator:
         b = len(e)
         hadron = kind == 2
         if hadron:
-            interacts = rng.random(b) < 1 - np.exp(-self.depth_x0 / LAMBDA_X0 * 1.2)
-            t0 = rng.exponential(LAMBDA_X0 / 3.0, size=b)
+            # first interaction: exponential in depth (mean lambda_eff), within the calorimeter for those that do
+            lam, reach = LAMBDA_X0 / 1.2, 1 - np.exp(-self.depth_x0 / (LAMBDA_X0 / 1.2))
+            interacts = rng.random(b) < reach
+            t0 = -lam * np.log1p(-rng.random(b) * reach)
             mean = fs * pion_response(e)
             rel = relative_resolution(e, *RESOLUTION_HADRONIC)
             # a pion crossing without interacting loses MIP energy along its track (at most all it has)
