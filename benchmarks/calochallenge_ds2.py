@@ -2,7 +2,7 @@
 
 1. Simulate e+ showers binned into the dataset-2 geometry (``--geometry calochallenge-2``; a training file and a
    separate reference file, CaloChallenge layout: ``showers`` (N, 6480), ``incident_energies`` (N, 1) in MeV).
-2. Train an energy-conditioned VAE (fractions scaling, hurdle decoder) through the command line.
+2. Train an energy-conditioned VAE (fractions-response scaling, hurdle decoder) through the command line.
 3. ``latentforge evaluate`` on the reference file: the full validation table (separation power of every
    observable of every layer, classifier AUC on per-ring energies, response per energy bin).
 
@@ -58,7 +58,7 @@ def main() -> None:
     run(["simulate", "showers", "-n", str(a.reference), "--seed", "1", *common, "--out", str(out / "reference.hdf5")])
     t1 = time.perf_counter()
     run(["train", "cvae", "--data", str(out / "train.hdf5"), "--cond-key", "conditions", "--condition", "vector",
-         "--scaling", "fractions", "--likelihood", "hurdle", "--latent-dim", "32", "--hidden", "512,256",
+         "--scaling", "fractions-response", "--likelihood", "hurdle", "--latent-dim", "16", "--hidden", "512,256",
          "--epochs", str(a.epochs), "--lr", "1e-3", "--lr-schedule", "cosine", "--batch-size", "128",
          "--no-progress", "--overwrite", "--out", str(out / "cvae")])
     t2 = time.perf_counter()
