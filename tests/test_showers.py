@@ -7,20 +7,24 @@ import pytest
 import latentforge as lf
 from latentforge.analysis.showers import classifier_auc, observables, response, separation_power
 from latentforge.cli.main import main
-from latentforge.data.simulators import N_CELLS, ShowerSimulator, read_showers, write_showers
+from latentforge.data.geometry import builtin_geometry
+from latentforge.data.simulators import ShowerSimulator, read_showers, write_showers
+
+CALOGAN = builtin_geometry("calogan")
 
 
-def test_layout_is_calogans():
-    assert N_CELLS == 3 * 96 + 12 * 12 + 12 * 6 == 504
+def test_default_geometry_is_calogans():
+    assert ShowerSimulator().geometry.n_cells == CALOGAN.n_cells == 3 * 96 + 12 * 12 + 12 * 6 == 504
 
 
 @pytest.mark.parametrize("particle", ["e+", "gamma", "pi+"])
-def test_deposits_sum_to_the_sampled_visible_energy(particle):
+def test_deposits_sum_to_the_deposited_energy(particle):
     d = ShowerSimulator(seed=1).simulate(40, particle, return_deposits=True, batch=40)
     dep = d["deposits"]
     per_shower = np.bincount(dep["owner"], weights=dep["energy"], minlength=40)
-    np.testing.assert_allclose(per_shower, d["visible"], rtol=1e-9)
-    assert np.all(d["showers"].sum(1) <= d["visible"] * (1 + 1e-5))  # cells hold what did not leak
+    np.testing.assert_allclose(per_shower, d["deposited"], rtol=1e-9)
+    kept = d["showers"].sum(1, dtype=np.float64) + d["overflow"].sum(1, dtype=np.float64)
+    assert np.all(kept <= d["deposited"] * (1 + 1e-5))  # cells and overflow hold what did not leak behind
     assert np.all(d["showers"] >= 0)
 
 
@@ -41,18 +45,25 @@ def test_mean_depth_grows_with_log_energy_and_pions_are_wider():
     assert (depth[2] - depth[1]) == pytest.approx(depth[1] - depth[0], rel=0.35)  # ~ linear in log E
     el = sim.simulate(300, "e+", energies=np.full(300, 20.0))
     pi = sim.simulate(300, "pi+", energies=np.full(300, 20.0))
-    o_el, o_pi = observables(el["showers"], el["incident_energies"]), observables(pi["showers"], pi["incident_energies"])
-    showering = o_pi["E_layer1"] > 0.5  # pions that started a shower in the calorimeter
+    o_el = observables(el["showers"], el["incident_energies"], CALOGAN)
+    o_pi = observables(pi["showers"], pi["incident_energies"], CALOGAN)
+    showering = o_pi["E_layer1"] > 0.5 * sim.sampling_fraction  # pions that started a shower in the calorimeter
     assert o_pi["width_x_layer1"][showering].mean() > 1.3 * o_el["width_x_layer1"].mean()
-    assert o_pi["E_total/E_inc"].mean() < 0.8 < o_el["E_total/E_inc"].mean()
+    assert o_pi["E_total/E_inc"].mean() < 0.8 * sim.sampling_fraction < o_el["E_total/E_inc"].mean()
 
 
 def test_hdf5_round_trip_and_loading_as_a_dataset(tmp_path):
     d = ShowerSimulator(seed=3).simulate(20, "gamma")
-    write_showers(tmp_path / "s.h5", d)
+    write_showers(tmp_path / "s.h5", d, unit="GeV")
     back = read_showers(tmp_path / "s.h5")
+    assert back["energy_unit"] == "GeV" and back["geometry"] == CALOGAN
     np.testing.assert_array_equal(back["showers"], d["showers"])
-    np.testing.assert_array_equal(back["incident_energies"], d["incident_energies"])
+    np.testing.assert_allclose(back["incident_energies"], d["incident_energies"], rtol=1e-6)
+    write_showers(tmp_path / "m.h5", d)  # MeV, as CaloChallenge stores them
+    mev = read_showers(tmp_path / "m.h5")
+    assert mev["energy_unit"] == "MeV"
+    np.testing.assert_allclose(mev["showers"], d["showers"] * 1000, rtol=1e-6)
+    np.testing.assert_allclose(mev["conditions"], back["conditions"], rtol=1e-6)  # log10(E / GeV) either way
     ds = lf.load_dataset(tmp_path / "s.h5", cond_key="conditions")
     assert ds.x.shape == (20, 504) and ds.cond.shape == (20, 4)
     np.testing.assert_allclose(ds.cond[:, 0], np.log10(d["incident_energies"][:, 0]), rtol=1e-6)
@@ -69,15 +80,19 @@ def test_separation_power_limits():
 def test_classifier_cannot_tell_two_reference_samples_apart():
     a = ShowerSimulator(seed=4).simulate(600, "e+")
     b = ShowerSimulator(seed=5).simulate(600, "e+")
-    auc = classifier_auc(a["showers"], b["showers"], a["incident_energies"], b["incident_energies"])
-    assert 0.4 < auc < 0.6, auc
+    auc, kind = classifier_auc(a["showers"], b["showers"], a["incident_energies"], b["incident_energies"], CALOGAN)
+    assert 0.4 < auc < 0.6 and kind == "voxels", auc
     c = ShowerSimulator(seed=6).simulate(600, "pi+")
-    assert classifier_auc(a["showers"], c["showers"], a["incident_energies"], c["incident_energies"]) > 0.95
+    assert classifier_auc(a["showers"], c["showers"], a["incident_energies"], c["incident_energies"], CALOGAN)[0] > 0.95
 
 
 def test_response_is_linear_for_electrons():
-    rows = response(ShowerSimulator(seed=7).simulate(800, "e+"))
-    assert len(rows) >= 4 and all(0.9 < r["response"] < 1.05 for r in rows)
+    sim = ShowerSimulator(seed=7)
+    rows = response(sim.simulate(800, "e+"))
+    assert len(rows) >= 4
+    for r in rows:  # a deposited share of about f_s, calibrated to about 1
+        assert r["response"] == pytest.approx(sim.sampling_fraction, rel=0.05)
+        assert r["calibrated_response"] == pytest.approx(1.0, abs=0.05)
     assert rows[0]["resolution"] > rows[-1]["resolution"]  # relative resolution improves with energy
 
 
@@ -125,7 +140,8 @@ def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
     assert main(["simulate", "showers", "-n", "600", "--particle", "e+", "--energy-range", "1", "50",
                  "--out", str(f)]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["n"] == 600 and 0.9 < info["mean_response"] < 1.05
+    assert info["n"] == 600 and info["energy_unit"] == "MeV" and info["cells"] == 504
+    assert 0.95 < info["mean_calibrated_response"] < 1.05 and info["max_deposited_fraction"] < 1
     run_dir = tmp_path / "cvae"
     assert main(["train", "cvae", "--data", str(f), "--condition", "vector", "--cond-key", "conditions",
                  "--likelihood", "hurdle", "--scaling", "fractions", "--latent-dim", "8", "--hidden", "128",
@@ -141,3 +157,31 @@ def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
     assert gen.shape == (10, 504) and gen.min() >= 0 and (gen == 0).any()  # draws: sparse like the data
     assert run.input_shape == (504,) and run.model.input_shape == (505,)
     np.testing.assert_array_equal(gen, run.sample(10, np.tile([[1.0, 1, 0, 0]], (10, 1))))  # seeded
+
+
+def test_fractions_response_scaling_models_the_total_relative_to_the_condition(tmp_path):
+    from latentforge.data.simulators import read_showers
+
+    sim = ShowerSimulator(seed=12)
+    write_showers(tmp_path / "mix.h5", sim.simulate_mix(150, energy_range=(1, 100)))
+    d = read_showers(tmp_path / "mix.h5")
+    x, c = d["showers"], d["conditions"]
+    s = lf.Scaler("fractions-response").fit(x, cond=c)
+    u = s.transform(x, factors=c)
+    plain = lf.Scaler("fractions").fit(x).transform(x)
+    np.testing.assert_array_equal(u[:, :-1], plain[:, :-1])  # the cells are the same log-scaled fractions
+    back = s.inverse_transform(u, factors=c)
+    np.testing.assert_allclose(back.sum(1), x.sum(1), rtol=1e-5)  # totals exact through the round trip
+    em = d["particle"] < 2  # e+ and photons: the fit takes out the energy scale, leaving a narrow response
+    assert u[em, -1].std() < 0.25 * plain[em, -1].std()
+    with pytest.raises(lf.ConfigError, match="condition vector"):
+        lf.Scaler("fractions-response").fit(x)
+    with pytest.raises(lf.ConfigError, match="condition vector"):
+        lf.train("vae", tmp_path / "mix.h5", scaling="fractions-response", likelihood="hurdle", epochs=1,
+                 progress=False)
+    run = lf.train("cvae", tmp_path / "mix.h5", cond_key="conditions", condition="vector",
+                   scaling="fractions-response", likelihood="hurdle", latent_dim=4, hidden=(32,), epochs=1,
+                   progress=False, out=tmp_path / "run")
+    gen = lf.load(tmp_path / "run").sample(5, [1.5, 0, 0, 1])  # 31.6 GeV pions, in the file's MeV
+    assert gen.shape == (5, 504) and np.isfinite(gen).all() and (gen.sum(1) < 31623).all()
+    np.testing.assert_array_equal(gen, run.sample(5, [1.5, 0, 0, 1]))

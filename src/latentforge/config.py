@@ -68,6 +68,12 @@ class Config:
     def validate(self) -> None:  # overridden where values constrain each other
         pass
 
+    @classmethod
+    def data_options(cls, info: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+        """Config values this class takes from what the data describes (``ArrayDataset.info``, e.g. a wavelength
+        grid); ``given``: the user's options, which such values must agree with (ConfigError otherwise)."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
         out = {}
         for f in dataclasses.fields(self):  # type: ignore[arg-type]

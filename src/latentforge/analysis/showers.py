@@ -1,11 +1,14 @@
-"""CaloChallenge-style validation of generated calorimeter showers against reference ones.
+"""CaloChallenge-style validation of generated calorimeter showers against reference ones, for any geometry.
 
-Observables per shower: energy per layer, E_total / E_inc, centre of energy (x, y) and its width per layer,
-sparsity (fraction of empty cells) per layer; and the voxel-energy spectrum. Each is compared as two
-histograms with the separation power S = 1/2 sum (h1 - h2)^2 / (h1 + h2) (0: identical, 1: disjoint).
-A classifier (gradient-boosted trees on standardised features) trained to tell the two sets apart gives its
-held-out AUC (0.5: indistinguishable). Response and resolution: mean and spread of E_total / E_inc in bins
-of incident energy.
+Observables per shower, computed from the geometry (``data.geometry``; layer ids are those of the geometry):
+E_total / E_inc, the energy of each layer, the centre of energy (x, y) and its width per layer in the geometry's
+own transverse coordinates (mm; x = r cos alpha, y = r sin alpha for ring-and-sector layers, the CaloChallenge
+convention), the sparsity per layer (fraction of empty cells), and the voxel-energy spectrum (log10 of the
+non-empty cells, in the file's energy unit). Each is compared as two histograms with the separation power
+S = 1/2 sum (h1 - h2)^2 / (h1 + h2) (0: identical, 1: disjoint; CaloChallenge, arXiv 2410.21611). A classifier
+(gradient-boosted trees on standardised features) trained to tell the two sets apart gives its held-out AUC
+(0.5: indistinguishable). Response and resolution: mean and relative spread of E_total / E_inc in bins of
+incident energy; with a known sampling fraction f_s also the calibrated response E_total / (f_s E_inc).
 """
 
 from __future__ import annotations
@@ -14,9 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from ..data.simulators.showers import LAYERS, layer_slices
+from ..data.geometry import PolarLayer, ShowerGeometry
+from ..errors import DataError
 
 BINS = 40
+#: geometries with more cells give the classifier their energy per ring (or per row) and layer, not per voxel
+MAX_VOXEL_FEATURES = 1000
+#: at most this many non-empty cells enter the voxel-energy histograms (a seeded subset beyond)
+MAX_VOXELS = 2_000_000
+#: observables computed per layer
+PER_LAYER = ("E_layer", "centre_x", "centre_y", "width_x", "width_y", "sparsity")
 
 
 def separation_power(h1: np.ndarray, h2: np.ndarray) -> float:
@@ -29,138 +39,146 @@ def separation_power(h1: np.ndarray, h2: np.ndarray) -> float:
     return float(0.5 * np.sum((h1[keep] - h2[keep]) ** 2 / s[keep]))
 
 
-def _centres(n: int, width: float) -> np.ndarray:
-    return (np.arange(n) + 0.5) * width / n - width / 2
-
-
-def observables(showers: np.ndarray, energies: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-shower observables (name -> (N,) array)."""
-    showers = np.asarray(showers, np.float64)
+def observables(showers: np.ndarray, energies: np.ndarray, geometry: ShowerGeometry) -> dict[str, np.ndarray]:
+    """Per-shower observables, name -> (N,) float64: ``E_total/E_inc``, then per non-empty layer ``E_layer{id}``
+    (energy unit of the data), ``centre_x_layer{id}``, ``centre_y_layer{id}``, ``width_x_layer{id}``,
+    ``width_y_layer{id}`` (mm; 0 for an empty layer) and ``sparsity_layer{id}`` (fraction of cells <= 0).
+    ``showers`` (N, geometry.n_cells), ``energies`` (N, 1) or (N,) in the showers' unit; DataError on a mismatch."""
+    parts = geometry.split(np.asarray(showers, np.float64))
     e_inc = np.asarray(energies, np.float64).reshape(-1)
-    out: dict[str, np.ndarray] = {}
-    total = showers.sum(1)
-    out["E_total/E_inc"] = total / e_inc
-    for k, (sl, (rows, cols, _, _)) in enumerate(zip(layer_slices(), LAYERS)):
-        cells = showers[:, sl].reshape(len(showers), rows, cols)
-        e_layer = cells.sum((1, 2))
-        out[f"E_layer{k}"] = e_layer
+    out: dict[str, np.ndarray] = {"E_total/E_inc": sum(p.sum(1) for p in parts) / e_inc}
+    for layer, cells in zip(geometry.layers, parts):
+        x, y = layer.centres()
+        e_layer = cells.sum(1)
         safe = np.where(e_layer > 0, e_layer, 1.0)
-        xc, yc = _centres(cols, 480.0), _centres(rows, 480.0)
-        ex = (cells.sum(1) * xc).sum(1) / safe
-        ey = (cells.sum(2) * yc).sum(1) / safe
-        out[f"centre_x_layer{k}"] = ex
-        out[f"centre_y_layer{k}"] = ey
-        out[f"width_x_layer{k}"] = np.sqrt(np.maximum((cells.sum(1) * xc ** 2).sum(1) / safe - ex ** 2, 0))
-        out[f"sparsity_layer{k}"] = (cells.reshape(len(showers), -1) <= 1e-6).mean(1)
+        ex, ey = cells @ x / safe, cells @ y / safe
+        out[f"E_layer{layer.id}"] = e_layer
+        out[f"centre_x_layer{layer.id}"] = ex
+        out[f"centre_y_layer{layer.id}"] = ey
+        out[f"width_x_layer{layer.id}"] = np.sqrt(np.maximum(cells @ x ** 2 / safe - ex ** 2, 0))
+        out[f"width_y_layer{layer.id}"] = np.sqrt(np.maximum(cells @ y ** 2 / safe - ey ** 2, 0))
+        out[f"sparsity_layer{layer.id}"] = (cells <= 0).mean(1)
     return out
 
 
-def _hist_pair(a: np.ndarray, b: np.ndarray, bins: int = BINS, log: bool = False):
+def hist_pair(a: np.ndarray, b: np.ndarray, bins: int = BINS, log: bool = False):
+    """Two histograms of ``a`` and ``b`` on common edges spanning the 0.1-99.9 % quantiles of ``a`` (values
+    beyond go to the end bins); ``log``: of log10 of the positive values. -> (h_a, h_b, edges)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if log:
-        a, b = np.log10(a[a > 1e-6]), np.log10(b[b > 1e-6])
+        a, b = np.log10(a[a > 0]), np.log10(b[b > 0])
     lo, hi = np.quantile(a, [0.001, 0.999]) if len(a) else (0.0, 1.0)
     if hi <= lo:
-        hi = lo + 1e-6
+        lo, hi = lo - 0.5 * max(abs(lo), 1e-6), hi + 0.5 * max(abs(hi), 1e-6)
     edges = np.linspace(lo, hi, bins + 1)
-    ca, cb = np.clip(a, lo, hi), np.clip(b, lo, hi)
-    return np.histogram(ca, edges)[0], np.histogram(cb, edges)[0], edges
+    return np.histogram(np.clip(a, lo, hi), edges)[0], np.histogram(np.clip(b, lo, hi), edges)[0], edges
 
 
-def separation_table(ref: dict, gen: dict) -> dict[str, float]:
-    """Separation power of every observable and of the voxel-energy spectrum (log10 of non-empty cells)."""
-    out = {}
-    o_ref = observables(ref["showers"], ref["incident_energies"])
-    o_gen = observables(gen["showers"], gen["incident_energies"])
-    for name in o_ref:
-        h1, h2, _ = _hist_pair(o_ref[name], o_gen[name])
-        out[name] = separation_power(h1, h2)
-    h1, h2, _ = _hist_pair(np.asarray(ref["showers"]).ravel(), np.asarray(gen["showers"]).ravel(), log=True)
+def voxel_values(showers: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The non-empty cell energies of a set of showers (at most MAX_VOXELS, a seeded subset beyond)."""
+    v = np.asarray(showers).ravel()
+    v = v[v > 0]
+    if len(v) > MAX_VOXELS:
+        v = v[np.random.default_rng(seed).choice(len(v), MAX_VOXELS, replace=False)]
+    return v
+
+
+def separation_table(ref: dict, gen: dict, geometry: ShowerGeometry) -> dict[str, float]:
+    """Separation power of every observable and of the voxel-energy spectrum (``voxel_energy``)."""
+    o_ref = observables(ref["showers"], ref["incident_energies"], geometry)
+    o_gen = observables(gen["showers"], gen["incident_energies"], geometry)
+    out = {name: separation_power(*hist_pair(o_ref[name], o_gen[name])[:2]) for name in o_ref}
+    h1, h2, _ = hist_pair(voxel_values(ref["showers"]), voxel_values(gen["showers"]), log=True)
     out["voxel_energy"] = separation_power(h1, h2)
     return out
 
 
-def classifier_auc(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: np.ndarray, *, seed: int = 0) -> float:
-    """Held-out AUC of gradient-boosted trees telling reference from generated showers (0.5 = cannot)."""
+def classifier_features(showers: np.ndarray, energies: np.ndarray, geometry: ShowerGeometry) -> tuple[np.ndarray, str]:
+    """Features of each shower for the classifier and their kind: log10 of every cell's share of E_inc (``voxels``)
+    up to MAX_VOXEL_FEATURES cells, else of each ring's (or grid row's) energy per layer (``rings``); then
+    log10 E_inc and every observable."""
+    s = np.asarray(showers, np.float64)
+    e = np.asarray(energies, np.float64).reshape(-1, 1)
+    if geometry.n_cells <= MAX_VOXEL_FEATURES:
+        cells, kind = s, "voxels"
+    else:
+        rings = []
+        for layer, part in zip(geometry.layers, geometry.split(s)):
+            if isinstance(layer, PolarLayer):
+                rings.append(part.reshape(len(s), layer.n_alpha, layer.n_r).sum(1))
+            else:
+                rings.append(part.reshape(len(s), layer.rows, layer.cols).sum(2))
+        cells, kind = np.concatenate(rings, 1), "rings"
+    obs = observables(s, e, geometry)
+    return np.concatenate([np.log10(cells / e + 1e-7), np.log10(e), np.stack(list(obs.values()), 1)], 1), kind
+
+
+def classifier_auc(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: np.ndarray,
+                   geometry: ShowerGeometry, *, seed: int = 0) -> tuple[float, str]:
+    """Held-out AUC of gradient-boosted trees telling reference from generated showers (0.5 = cannot) and the
+    kind of features used; half of each set trains, the other half is scored."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
-    def features(s, e):
-        s = np.asarray(s, np.float64)
-        e = np.asarray(e, np.float64).reshape(-1, 1)
-        obs = observables(s, e)
-        return np.concatenate([np.log10(s / e + 1e-7), np.log10(e), np.stack(list(obs.values()), 1)], 1)
-
     n = min(len(ref), len(gen))
-    x = np.concatenate([features(ref[:n], ref_e[:n]), features(gen[:n], gen_e[:n])])
+    fr, kind = classifier_features(ref[:n], ref_e[:n], geometry)
+    fg, _ = classifier_features(gen[:n], gen_e[:n], geometry)
+    x = np.concatenate([fr, fg])
     x = (x - x.mean(0)) / (x.std(0) + 1e-12)
     y = np.concatenate([np.zeros(n), np.ones(n)])
     perm = np.random.default_rng(seed).permutation(2 * n)
-    half = n
-    tr, te = perm[:half], perm[half:]
+    tr, te = perm[:n], perm[n:]
     clf = HistGradientBoostingClassifier(max_iter=200, random_state=seed).fit(x[tr], y[tr])
-    return float(roc_auc_score(y[te], clf.predict_proba(x[te])[:, 1]))
+    return float(roc_auc_score(y[te], clf.predict_proba(x[te])[:, 1])), kind
 
 
-def response(data: dict, bins: int = 6) -> list[dict[str, float]]:
-    """Mean and relative spread of E_total / E_inc in log-spaced bins of incident energy."""
+def response(data: dict, bins: int = 6) -> list[dict[str, Any]]:
+    """Per log-spaced bin of incident energy (unit ``data["energy_unit"]``): n, the mean deposited fraction
+    E_total / E_inc (``response``), its relative spread (``resolution``) and, when ``data`` states its
+    ``sampling_fraction`` f_s, the calibrated response E_total / (f_s E_inc). Bins with < 5 showers are left out."""
     e = np.asarray(data["incident_energies"], np.float64).reshape(-1)
     r = np.asarray(data["showers"], np.float64).sum(1) / e
+    fs = data.get("sampling_fraction")
+    unit = data.get("energy_unit", "GeV")
     edges = np.geomspace(e.min(), e.max() * 1.0001, bins + 1)
     rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         sel = (e >= lo) & (e < hi)
         if sel.sum() >= 5:
-            rows.append({"E_low": float(lo), "E_high": float(hi), "n": int(sel.sum()),
-                         "response": float(r[sel].mean()), "resolution": float(r[sel].std() / r[sel].mean())})
+            row = {"E_low": float(lo), "E_high": float(hi), "unit": unit, "n": int(sel.sum()),
+                   "response": float(r[sel].mean()), "resolution": float(r[sel].std() / r[sel].mean())}
+            if fs:
+                row["calibrated_response"] = float(r[sel].mean() / fs)
+            rows.append(row)
     return rows
 
 
 def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
-    """Separation power of every observable, the classifier AUC and the response / resolution of reference
-    and generated showers (dicts with ``showers`` (N, cells) and ``incident_energies`` (N, 1))."""
-    sep = separation_table(ref, gen)
-    return {"separation_power": sep, "auc": classifier_auc(ref["showers"], gen["showers"], ref["incident_energies"],
-                                                            gen["incident_energies"], seed=seed),
-            "response_reference": response(ref), "response_generated": response(gen),
-            "S_E_total_over_E_inc": sep["E_total/E_inc"]}
-
-
-def histogram_figure(ref: dict, gen: dict, names: list[str] | None = None):
-    """Normalised histograms of each observable, reference against generated, with its separation power."""
-    import matplotlib.pyplot as plt
-
-    o_ref = observables(ref["showers"], ref["incident_energies"])
-    o_gen = observables(gen["showers"], gen["incident_energies"])
-    names = names or list(o_ref)
-    cols = 4
-    rows = int(np.ceil((len(names) + 1) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.4 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
-        h1, h2, edges = _hist_pair(o_ref[name], o_gen[name])
-        ax.stairs(h1 / max(h1.sum(), 1), edges, label="reference")
-        ax.stairs(h2 / max(h2.sum(), 1), edges, label="generated")
-        ax.set_title(f"{name}  S={separation_power(h1, h2):.3f}", fontsize=8)
-        ax.tick_params(labelsize=6)
-    ax = axes.flat[len(names)]
-    h1, h2, edges = _hist_pair(np.asarray(ref["showers"]).ravel(), np.asarray(gen["showers"]).ravel(), log=True)
-    ax.stairs(h1 / h1.sum(), edges, label="reference")
-    ax.stairs(h2 / h2.sum(), edges, label="generated")
-    ax.set_title(f"log10 voxel energy  S={separation_power(h1, h2):.3f}", fontsize=8)
-    ax.legend(fontsize=6)
-    for ax in list(axes.flat)[len(names) + 1:]:
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+    """Separation power of every observable, the classifier AUC and the response / resolution of reference and
+    generated showers (dicts with ``showers`` (N, cells) and ``incident_energies`` (N, 1) in one unit; the
+    reference also gives ``geometry``, ``energy_unit`` and optionally ``sampling_fraction``)."""
+    geometry = ref["geometry"]
+    gen = {**{k: ref.get(k) for k in ("energy_unit", "sampling_fraction")}, **gen}
+    sep = separation_table(ref, gen, geometry)
+    auc, kind = classifier_auc(ref["showers"], gen["showers"], ref["incident_energies"], gen["incident_energies"],
+                               geometry, seed=seed)
+    worst = max((k for k in sep if k != "E_total/E_inc"), key=sep.get)
+    return {"geometry": geometry.name, "n_cells": geometry.n_cells, "energy_unit": ref.get("energy_unit", "GeV"),
+            "separation_power": sep, "auc": auc, "auc_features": kind, "S_E_total_over_E_inc": sep["E_total/E_inc"],
+            "worst_observable": {"name": worst, "S": sep[worst]},
+            "response_reference": response(ref), "response_generated": response(gen)}
 
 
 def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
     """CaloChallenge-style comparison of ``run``'s generated showers with the reference showers of ``ds`` (rows
-    of a shower file) at the same incident energies."""
-    from ..data.simulators import read_showers
+    of a shower file in any known layout) at the same incident energies (and particles)."""
+    from ..data.showers import read_showers
 
     ref = read_showers(ds.source)
+    if ref["geometry"] is None:
+        raise DataError(f"{ds.source}: {ref['geometry_missing']}")
     index = ds.info.get("index", np.arange(len(ds)))
-    ref = {k: v[index] for k, v in ref.items()}
+    ref.update({k: ref[k][index] for k in ("showers", "incident_energies", "conditions")})
     cond = ds.cond if run.conditional else None
     gen = {"showers": run.sample(len(ds), cond, seed=seed), "incident_energies": ref["incident_energies"]}
     return validate(ref, gen, seed=seed)

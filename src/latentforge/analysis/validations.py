@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+import numpy as np
+
 from ..registry import Registry
 
 
@@ -46,12 +48,16 @@ def _quality(run, full, split, *, seed=0):
 
 
 def _showers_applies(run, ds) -> str | None:
-    from ..data.simulators import is_shower_file
+    from ..data.showers import is_shower_file
 
     if not is_shower_file(ds.source):
         return ""
     if not run.can("sampling"):
         return "the shower validation compares generated with reference showers; this model cannot generate"
+    if "geometry" not in ds.info:
+        from ..data.showers import unknown_geometry
+
+        return unknown_geometry(int(np.prod(ds.example_shape)))
     return None
 
 

@@ -182,6 +182,8 @@ def cmd_evaluate(a) -> int:
         clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
         out["baselines"] = baseline_table(run, train, run.select(full, split), seed=a.seed, classifier=clf)
     print_json(out)
+    for name, reason in out.get("skipped", {}).items():
+        print(f"latentforge: skipped {name}: {reason}", file=sys.stderr)
     return 0
 
 
@@ -252,13 +254,22 @@ def cmd_simulate(a) -> int:
             "masked_fraction": round(float(data["mask"].mean()), 4), "broad_line": int(data["broad_line"].sum()),
             "ms_per_spectrum": round(1000 * seconds / a.n, 3)}))
         return 0
-    data = ShowerSimulator(seed=a.seed, deposits_per_gev=a.deposits_per_gev).simulate(
-        a.n, a.particle, tuple(a.energy_range))
+    particles = tuple(p.strip() for p in a.particle.split(",") if p.strip())
+    sim = ShowerSimulator(seed=a.seed, deposits_per_gev=a.deposits_per_gev, geometry=a.geometry)
+    if len(particles) == 1:
+        data = sim.simulate(a.n, particles[0], tuple(a.energy_range))
+    else:
+        data = sim.simulate_mix(a.n, particles, tuple(a.energy_range))
     seconds = time.perf_counter() - t0
-    write_showers(a.out, data)
-    print(json.dumps({"file": a.out, "n": a.n, "particle": a.particle, "energy_range_gev": a.energy_range,
-                      "ms_per_shower": round(1000 * seconds / a.n, 3),
-                      "mean_response": float((data["showers"].sum(1) / data["incident_energies"][:, 0]).mean())}))
+    write_showers(a.out, data, layout=a.layout, unit=a.unit)
+    fraction = data["showers"].astype(np.float64).sum(1) / data["incident_energies"][:, 0]
+    print(json.dumps({"file": a.out, "n": len(fraction), "particles": list(particles), "geometry": sim.geometry.name,
+                      "cells": sim.geometry.n_cells, "layout": a.layout, "energy_unit": a.unit,
+                      "energy_range_gev": a.energy_range, "ms_per_shower": round(1000 * seconds / len(fraction), 3),
+                      "sampling_fraction": round(sim.sampling_fraction, 4), "resolution": data["resolution"],
+                      "mean_deposited_fraction": round(float(fraction.mean()), 4),
+                      "max_deposited_fraction": round(float(fraction.max()), 4),
+                      "mean_calibrated_response": round(float(fraction.mean() / sim.sampling_fraction), 4)}))
     return 0
 
 

@@ -7,6 +7,7 @@ import sys
 import warnings
 from typing import Sequence
 
+from ..data.showers import ENERGY_UNITS, SHOWER_LAYOUTS
 from ..errors import LatentforgeError
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
                        cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
@@ -125,7 +126,16 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
                                           "per-pixel sigma, masks, clean truth and parameters")
     sim.add_argument("what", choices=("showers", "spectra"), help="the simulator")
     sim.add_argument("-n", type=int, default=10000, help="number of showers or spectra (default: 10000)")
-    sim.add_argument("--particle", choices=("e+", "gamma", "pi+"), default="e+", help="showers: incident particle")
+    sim.add_argument("--particle", default="e+", help="showers: incident particle, e+, gamma or pi+, or a comma list "
+                                                      "(e+,gamma,pi+: -n showers of each, rows shuffled)")
+    sim.add_argument("--geometry", default="calogan",
+                     help="showers: calogan (504 cells), calochallenge-1-photons (368), calochallenge-1-pions (533), "
+                          "calochallenge-2 (6480), calochallenge-3 (40500) or a CaloChallenge binning XML file")
+    sim.add_argument("--layout", choices=SHOWER_LAYOUTS.names(), default="calochallenge",
+                     help="showers: file layout; calochallenge: showers (N, cells) and incident_energies (N, 1) in "
+                          "--unit; calogan: layer_0/1/2 in MeV, energy in GeV, overflow (needs --geometry calogan)")
+    sim.add_argument("--unit", choices=tuple(ENERGY_UNITS), default="MeV",
+                     help="showers, calochallenge layout: energy unit of the file (default: MeV, as the challenge)")
     sim.add_argument("--pixels", type=int, default=2048,
                      help="spectra: pixels of the log-wavelength grid, 3800-9200 Å (default: 2048)")
     sim.add_argument("--snr-range", type=float, nargs=2, default=(3.0, 40.0), metavar=("LOW", "HIGH"),

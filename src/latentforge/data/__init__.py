@@ -14,7 +14,9 @@ from .builtin import DATASETS, dataset_table, load_builtin
 from .conditions import Conditioner
 from .corruption import CORRUPTIONS, corrupt
 from .files import read_file
+from .layouts import LAYOUT_INFO
 from .scaling import SCALINGS, Scaler
+from . import shower_scaling  # noqa: F401  (registers the fractions-response scaling of shower surrogates)
 from .split import SPLITS, split_for, split_indices
 
 __all__ = ["ArrayDataset", "CORRUPTIONS", "Conditioner", "DATASETS", "DATA_KEYWORDS", "SCALINGS", "SPLITS", "Scaler",
@@ -59,7 +61,9 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     info: dict[str, Any] = {"layout": "channels last" if last else "channels first"} if raw.ndim == 4 else {}
     files = arrays.get("files")
     if files is not None and len(files):
-        info["files"] = len(files)
+        info["files"] = len(dict.fromkeys(str(f) for f in files))  # a folder's files (spectra: one entry per row)
+    # known layouts: the wavelength grid, geometry and energy unit ride along (data/layouts.py)
+    info.update({k: arrays[k] for k in LAYOUT_INFO if arrays.get(k) is not None})
     return ArrayDataset(x, arrays["y"], name=os.path.basename(s.rstrip(os.sep)) or s, source=s, cond=arrays["cond"],
                         info=info, **extra)
 

@@ -121,6 +121,12 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     keys = {"key": key, "labels_key": labels_key, "sigma_key": sigma_key, "ivar_key": ivar_key,
             "mask_key": mask_key, "cond_key": cond_key}
     from .collections import expand, read_many
+    # known layouts of the sciences (calorimeter showers, SDSS spectra folders / globs) first: data/layouts.py
+    from .layouts import read_known_layout
+
+    known = read_known_layout(path, labels=labels, **keys)
+    if known is not None:
+        return known
 
     files = expand(path)
     if files is not None:

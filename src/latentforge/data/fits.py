@@ -3,23 +3,35 @@ tables (columns by name), and images / cubes (``data.images``).
 
 Two layouts of spectra are understood (column names are case-insensitive):
 
-- one spectrum per table, one row per pixel (SDSS ``spec-*.fits``, HDU 1): scalar columns ``flux``,
-  ``ivar``, ``loglam`` and optionally ``and_mask``;
+- one spectrum per table, one row per pixel (SDSS ``spec-*.fits``: HDU ``COADD`` with ``flux``, ``ivar``,
+  ``loglam``, ``and_mask``; HDU ``SPECOBJ`` with one row of catalogue values such as ``Z``, ``Z_ERR``, ``CLASS``);
 - one spectrum per row: array columns ``flux`` (N, P), ``ivar`` (N, P), optionally ``and_mask`` (N, P),
-  and ``loglam`` as (N, P) (all rows on one grid) or a (P,) column / header-free repeat.
+  and ``loglam`` as (N, P) (all rows on one grid) or a (P,) column.
 
-A pixel is masked where ``and_mask`` is non-zero or ``ivar`` is 0; sigma = 1 / sqrt(ivar) elsewhere.
+A pixel is masked where ``and_mask`` is non-zero or ``ivar`` is 0; sigma = 1 / sqrt(ivar) elsewhere. Flux in the
+file's units (SDSS: 1e-17 erg / s / cm^2 / Å), wavelengths in Å (vacuum for SDSS).
+
+Several files (a folder, a glob such as ``'spectra/*.fits'``, or a list) are read by :func:`read_fits_folder`:
+spectra on different grids are brought onto one log-wavelength grid by flux-conserving resampling
+(``data.resample``), which carries the inverse variance and the masks; catalogue values stay per spectrum.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from .resample import common_log_grid, lattice_offset, resample_spectra, same_grid
 
 FITS_INSTALL = "pip install 'latentforge[fits]' (or pip install astropy)"
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
+#: catalogue columns of SDSS's SPECOBJ HDU kept per spectrum: numbers as parameters, text as classes
+SPECOBJ_NUMBERS = ("Z", "Z_ERR", "ZWARNING", "PLATE", "MJD", "FIBERID", "SN_MEDIAN_ALL")
+SPECOBJ_TEXT = ("CLASS", "SUBCLASS")
 
 
 def astropy_fits(path):
@@ -32,10 +44,31 @@ def astropy_fits(path):
     return fits
 
 
+def _catalogue(hdus, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-spectrum numbers and text of a SPECOBJ table with one row per spectrum (else empty)."""
+    names = [h.name.upper() for h in hdus]
+    if "SPECOBJ" not in names:
+        return {}, {}
+    table = hdus[names.index("SPECOBJ")]
+    if getattr(table, "columns", None) is None or len(table.data) != n:
+        return {}, {}
+    cols = {c.upper(): c for c in table.columns.names}
+    numbers = {k: np.asarray(table.data[cols[k]], np.float64).reshape(n) for k in SPECOBJ_NUMBERS if k in cols}
+    text = {k: np.array([str(v).strip() for v in np.asarray(table.data[cols[k]]).reshape(n)]) for k in SPECOBJ_TEXT
+            if k in cols}
+    return numbers, text
+
+
 def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> dict[str, np.ndarray]:
-    """-> dict with ``x`` (N, P) flux, ``sigma``, ``mask`` (True = bad) and ``wavelength`` (P,) in Å."""
+    """-> dict with ``x`` (N, P) flux, ``sigma``, ``mask`` (True = bad), ``wavelength`` (P,) in Å and, when the
+    file has a SPECOBJ table, ``parameters`` (name -> (N,) numbers, e.g. ``Z``) and ``classes`` (name -> (N,)
+    text, e.g. ``CLASS``). Raises DataError without astropy or without the needed columns."""
     fits = astropy_fits(path)
-    with fits.open(path, memmap=False) as hdus:
+    try:
+        hdus_cm = fits.open(path, memmap=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: cannot read as FITS ({e})") from None
+    with hdus_cm as hdus:
         table = None
         if hdu is not None:
             table = hdus[hdu]
@@ -61,13 +94,14 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
 
         flux, ivar, loglam = col("flux"), col("ivar"), col("loglam")
         and_mask = np.asarray(data[cols["and_mask"]]) if "and_mask" in cols else np.zeros(flux.shape, np.int64)
+        numbers, text = _catalogue(hdus, 1 if flux.ndim == 1 else len(flux))
     if flux.ndim == 1:  # one row per pixel: one spectrum
         flux, ivar, and_mask, loglam = flux[None], ivar[None], np.asarray(and_mask)[None], loglam
     else:
         if loglam.ndim == 2:
             if not np.allclose(loglam, loglam[:1], rtol=0, atol=1e-7):
                 raise DataError(f"{path}: the spectra lie on different wavelength grids (loglam differs between "
-                                "rows); resample them onto one grid before training")
+                                "rows); write one spectrum per file and read the folder, which resamples them")
             loglam = loglam[0]
     if flux.shape != ivar.shape or loglam.shape != flux.shape[1:] or and_mask.shape != flux.shape:
         raise DataError(f"{path}: flux {flux.shape}, ivar {ivar.shape}, and_mask {and_mask.shape} and loglam "
@@ -77,7 +111,7 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
     mask = (and_mask != 0) | (ivar == 0) | ~np.isfinite(flux)
     sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 1.0)
     return {"x": np.where(mask, 0.0, flux).astype(np.float32), "sigma": sigma.astype(np.float32), "mask": mask,
-            "wavelength": 10 ** loglam}
+            "wavelength": 10 ** loglam, "parameters": numbers, "classes": text}
 
 
 def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None) -> dict:
@@ -149,3 +183,65 @@ def concatenate_parts(files, parts: list[dict]) -> dict:
     if all(part.get("y") is not None for part in parts):
         out["y"] = np.concatenate([np.asarray(part["y"]) for part in parts])
     return out
+
+
+def is_fits_name(path: str | os.PathLike) -> bool:
+    """True for a file name ending in a FITS suffix."""
+    return str(path).lower().endswith(FITS_SUFFIXES)
+
+
+def fits_sources(source: str | os.PathLike | list) -> list[Path]:
+    """The FITS files a source names: a list of paths, a folder (its FITS files), a glob pattern or one file;
+    sorted by name. Raises DataError when nothing matches."""
+    if isinstance(source, (list, tuple)):
+        files = [Path(p) for p in source]
+    else:
+        s = str(source)
+        if os.path.isdir(s):
+            files = sorted(p for p in Path(s).iterdir() if p.is_file() and is_fits_name(p))
+        elif glob.has_magic(s):
+            files = sorted(Path(p) for p in glob.glob(s) if os.path.isfile(p))
+        else:
+            files = [Path(s)]
+    if not files:
+        raise DataError(f"{source}: no FITS files found; give a folder of spec-*.fits files, a glob such as "
+                        "'spectra/*.fits' (quoted), or a file")
+    return files
+
+
+def read_fits_folder(source: str | os.PathLike | list, *, grid: np.ndarray | None = None) -> dict:
+    """Spectra of several FITS files (:func:`fits_sources`) as one set, on one wavelength grid.
+
+    Files on the same grid are stacked as they are; otherwise every spectrum is brought onto ``grid`` (Å), by
+    default one log-wavelength grid spanning them all (``common_log_grid``): copied where its pixels are pixels
+    of that grid (SDSS spectra share one 1e-4 lattice in log10 wavelength and differ only in their ends),
+    resampled otherwise; pixels a spectrum does not cover are masked. Returns read_fits_spectra's keys plus ``files`` (the file of each spectrum) and ``resampled``.
+    ``resampled``: whether any spectrum had to be resampled. Catalogue values missing from some files are NaN
+    (numbers) or "" (text) there.
+    """
+    files = fits_sources(source)
+    parts = [read_fits_spectra(f) for f in files]
+    grids = [p["wavelength"] for p in parts]
+    if grid is None:
+        grid = grids[0] if all(same_grid(g, grids[0]) for g in grids) else common_log_grid(grids)
+    xs, sigmas, masks, resampled = [], [], [], False
+    for p, g in zip(parts, grids):
+        k0 = 0 if same_grid(g, grid) else lattice_offset(grid, g)
+        if k0 is not None:  # the file's pixels are pixels of the grid: copied, the rest masked
+            n, k1 = len(p["x"]), k0 + len(g)
+            x, s, m = np.zeros((n, len(grid))), np.ones((n, len(grid))), np.ones((n, len(grid)), bool)
+            x[:, k0:k1], s[:, k0:k1], m[:, k0:k1] = p["x"], p["sigma"], p["mask"]
+        else:
+            x, s, m = resample_spectra(grid, g, p["x"], p["sigma"], p["mask"])
+            resampled = True
+        xs.append(x), sigmas.append(s), masks.append(m)
+    counts = [len(p["x"]) for p in parts]
+    numbers = {k for p in parts for k in p["parameters"]}
+    text = {k for p in parts for k in p["classes"]}
+    return {"x": np.concatenate(xs).astype(np.float32), "sigma": np.concatenate(sigmas).astype(np.float32),
+            "mask": np.concatenate(masks), "wavelength": np.asarray(grid, np.float64),
+            "parameters": {k: np.concatenate([p["parameters"].get(k, np.full(c, np.nan)) for p, c in zip(parts, counts)])
+                           for k in sorted(numbers)},
+            "classes": {k: np.concatenate([p["classes"].get(k, np.full(c, "")) for p, c in zip(parts, counts)])
+                        for k in sorted(text)},
+            "files": np.repeat(np.array([str(f) for f in files]), counts), "resampled": resampled}

@@ -36,6 +36,7 @@ class Scaler:
 
     kind: ClassVar[str] = ""
     per_example: ClassVar[bool] = False  # True when each example has its own factor (``median``)
+    uses_condition: ClassVar[bool] = False  # True when the factors are the examples' raw condition vectors
     unit_range: ClassVar[bool] = False  # True when the training data lands in [0, 1] (PSNR peak 1)
     #: the kind that does the same per feature (column), where this one uses one range for all features
     per_feature_kind: ClassVar[str | None] = None

@@ -16,7 +16,7 @@ class FractionsScaling(LogMap):
     """Non-negative (N, D) deposits such as calorimeter cells: each example becomes D + 1 numbers, its cells
     as fractions of its total, log-scaled like ``log`` (empty cells exactly 0), then its log total mapped to
     [0, 1] over the training range (with a margin). The inverse renormalises the fractions to sum to one and
-    multiplies by the decoded total, so a model learns the shape and the total separately."""
+    multiplies by the decoded total (clipped to the training range and margin): shape and total are learnt apart."""
 
     kind = "fractions"
     #: margin of the log-total range, as a fraction of its width, on either side
@@ -51,8 +51,8 @@ class FractionsScaling(LogMap):
         x = self._check(np.asarray(x, dtype=np.float32)).astype(np.float64)
         total = x.sum(1)
         frac = x / np.where(total > 0, total, 1.0)[:, None]
-        p = self.params
-        t = (np.log(np.maximum(total, 1e-30)) - p["total_lo"]) / (p["total_hi"] - p["total_lo"])
+        p, logt = self.params, np.log(np.where(total > 0, total, 1.0))  # an empty example's total maps to 0
+        t = np.where(total > 0, (logt - p["total_lo"]) / (p["total_hi"] - p["total_lo"]), 0.0)
         return np.concatenate([self.log_up(frac), t[:, None]], 1).astype(np.float32)
 
     def inverse_transform(self, x, factors=None):
@@ -64,7 +64,7 @@ class FractionsScaling(LogMap):
         frac = self.log_down(x[:, :-1].astype(np.float64), p["eps"])
         s = frac.sum(1, keepdims=True)
         frac = frac / np.where(s > 0, s, 1.0)
-        total = np.exp(p["total_lo"] + x[:, -1].astype(np.float64) * (p["total_hi"] - p["total_lo"]))
+        total = np.exp(p["total_lo"] + np.clip(x[:, -1], 0, 1).astype(np.float64) * (p["total_hi"] - p["total_lo"]))
         return (frac * total[:, None]).astype(np.float32)
 
     def model_shape(self, shape):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -80,6 +81,28 @@ class SpectrumVAEConfig(Config):
         LIKELIHOODS.subset(lambda cls: cls.gaussian))
     sigma: float = option(0.05, "gaussian: the fixed sigma_model; gaussian-shared: its starting value (normalised "
                           "flux units)")
+
+    @classmethod
+    def data_options(cls, info, given):
+        """``wave_min`` / ``wave_max`` from the data's wavelength grid (Å): the first and last pixel. With frame
+        rest the grid must be uniform in log wavelength. ConfigError when ``given`` states other values."""
+        w = info.get("wavelength")
+        if w is None:
+            return {}
+        w = np.asarray(w, np.float64)
+        step = np.diff(np.log10(w))
+        frame = given.get("frame", cls.__dataclass_fields__["frame"].default)
+        if frame == "rest" and not np.allclose(step, step.mean(), rtol=1e-3, atol=0):
+            raise ConfigError("spectrum-vae with frame rest needs spectra on a grid uniform in log wavelength; these "
+                              "are not (resample them with latentforge.data.resample, or use --frame observed)")
+        out = {"wave_min": float(w[0]), "wave_max": float(w[-1])}
+        tolerance = 0.5 * float(step.mean()) * np.log(10)  # half a pixel, relative
+        for k, v in out.items():
+            if k in given and abs(given[k] / v - 1) > tolerance:
+                raise ConfigError(f"--{k.replace('_', '-')} {given[k]} disagrees with the data's wavelength grid "
+                                  f"({out['wave_min']:.2f}-{out['wave_max']:.2f} Å); drop it, the grid comes from "
+                                  "the data")
+        return out
 
     def validate(self) -> None:
         positive(self, "latent_dim", "kernel_size", "sigma")

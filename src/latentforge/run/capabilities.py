@@ -75,11 +75,12 @@ class Encoding(Capability):
         return self.infer(lambda s: self.model.encode(model_input(s), s.get("c")), self.batch(data, condition)).numpy()
 
     def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
-        """Raw examples -> raw reconstructions, decode(encode(x)) (a denoising model: the denoised estimate)."""
+        """Raw examples -> raw reconstructions, decode(encode(x)) (a denoising model: the denoised estimate);
+        spectra on another wavelength grid are answered on their own grid."""
         ds = self.dataset(data)
         out = self.infer(lambda s: self.model.decode(self.model.encode(model_input(s), s.get("c")), s.get("c")),
                          self.batch(ds, condition))
-        return self.preprocess.to_raw(out, self.preprocess.factors(ds))
+        return self.preprocess.on_input_grid(self.preprocess.to_raw(out, self.preprocess.factors(ds)), ds)
 
 
 class Decoding(Capability):
@@ -102,7 +103,8 @@ class Decoding(Capability):
         c = self.preprocess.condition_vectors(len(z), condition, name=self.name)
         if c is not None:
             b["c"] = c
-        return self.preprocess.to_raw(self.infer(lambda s: fn(s["x"], s.get("c")), b))
+        return self.preprocess.to_raw(self.infer(lambda s: fn(s["x"], s.get("c")), b),
+                                      self.preprocess.condition_factors(len(z), condition))
 
 
 class Sampling(Capability):
@@ -201,7 +203,8 @@ class Posterior(Capability):
         f = self.preprocess.factors(ds)
         rows = max(1, 8 * 2048 // samples)  # about 16k decoded examples per pass, whatever the number of draws
         out = self.infer(one, self.batch(ds, condition), rows=rows)
-        return self.preprocess.to_raw(out[:, 0], f), self.preprocess.sigma_to_raw(out[:, 1].numpy(), factors=f)
+        mean, std = self.preprocess.to_raw(out[:, 0], f), self.preprocess.sigma_to_raw(out[:, 1].numpy(), factors=f)
+        return self.preprocess.on_input_grid(mean, ds), self.preprocess.on_input_grid(std, ds)
 
     def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
                 include_decoder_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:

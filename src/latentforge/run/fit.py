@@ -99,11 +99,14 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         conditioner = fit_conditioner(spec, options, ds, idx["train"])
         train_ds = ds.subset(idx["train"])  # one copy of the training rows: fitted on, then scaled in place
         if ds_b is None:
-            scaler = Scaler(tc.scaling).fit(train_ds.x, train_ds.mask)
+            scaler = fit_scaling(tc.scaling, train_ds, conditioner)
         else:  # one scaling for both domains, so that a translation stays in the same units
             scaler = Scaler(tc.scaling).fit(scaling_rows(ds, idx, ds_b, idx_b), train_ds.mask)
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
+    wavelength = ds.info.get("wavelength")  # spectra on a known grid: a model may take its grid options from it
+    if wavelength is not None:
+        options.update(spec.model_config_class.data_options(ds.info, options))
     options.update(spec.objective_class.data_options(len(idx["train"])))
     mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
     data_info = describe_data(ds, data_kw, n=stream["file"].n if stream else len(ds), example_shape=example_shape,
@@ -118,7 +121,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     torch.manual_seed(tc.seed)  # initialisation
     net, objective = spec.build(mcfg, ocfg)
     preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
-                              test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range)
+                              test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range,
+                              wavelength=wavelength)
     run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
     if plan_only:
         return run
@@ -270,6 +274,18 @@ def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx:
         raise DataError(f"{ds.source}: conditioning on a parameter vector needs a cond array; name it with "
                         "--cond-key (npz key / HDF5 dataset of shape (N, P))")
     return conditioner.fit(values[train_idx])
+
+
+def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | None) -> Scaler:
+    """The scaling fitted on the training rows ``train_ds``; a condition-aware one (fractions-response) also on
+    their condition vectors, which the model must then be conditioned on (ConfigError otherwise)."""
+    scaler = Scaler(kind)
+    if not scaler.uses_condition:
+        return scaler.fit(train_ds.x, train_ds.mask)
+    if conditioner is None or conditioner.source != "cond":
+        raise ConfigError(f"{kind} scaling maps each example with its condition vector; condition the model on it "
+                          "(--condition vector --cond-key NAME)")
+    return scaler.fit(train_ds.x, train_ds.mask, cond=train_ds.cond)
 
 
 def sample_grid_callback(run: TrainedModel, layout: RunLayout, every: int):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..data import ArrayDataset, Conditioner, Scaler, as_dataset, split_for
+from ..data.resample import resample_spectra, resample_values, same_grid
 from ..data.split import SPLITS
 from ..errors import ArtifactError, ConfigError, DataError
 
@@ -22,7 +23,8 @@ class Preprocessor:
     and the split settings of the run it belongs to (fractions and seed)."""
 
     def __init__(self, scaler: Scaler, conditioner: Conditioner | None, model_shape: tuple[int, ...], *,
-                 val_fraction: float, test_fraction: float, seed: int, clip: bool = False):
+                 val_fraction: float, test_fraction: float, seed: int, clip: bool = False,
+                 wavelength: np.ndarray | None = None):
         self.scaler = scaler
         self.conditioner = conditioner
         self.model_shape = tuple(model_shape)
@@ -30,6 +32,8 @@ class Preprocessor:
         #: clip data other than the training rows into the scaled range [0, 1] (what a BCE loss, a Bernoulli
         #: likelihood or a GAN's [0, 1] data space needs), as scikit-learn's MinMaxScaler(clip=True) does
         self.clip = clip
+        #: the training data's wavelength grid (Å) when it had one: spectra on another grid are resampled onto it
+        self.wavelength = None if wavelength is None else np.asarray(wavelength, np.float64)
 
     # ------------------------------------------------------------------ shapes and the split
     @property
@@ -59,7 +63,8 @@ class Preprocessor:
     # ------------------------------------------------------------------ raw -> model space
     def dataset(self, data: Any) -> ArrayDataset:
         """``data`` (a dataset, an array, a tensor ... of raw examples) checked against the model's example shape;
-        images stored channels last are recognised by the model's (C, H, W)."""
+        images stored channels last are recognised by the model's (C, H, W); spectra on another wavelength grid
+        than the training data's are first resampled onto it (``on_model_grid``)."""
         if isinstance(data, ArrayDataset):
             ds = data
         else:
@@ -71,13 +76,53 @@ class Preprocessor:
                     and tuple(x.shape[1:]) == (*shape[1:], shape[0]))
             ds = as_dataset(data if x is None else x, channels_last=True if last else
                             (False if x is not None and x.ndim == 4 else None))
+        ds = self.on_model_grid(ds)
         if tuple(ds.x.shape[1:]) != tuple(self.input_shape):
-            raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got {tuple(ds.x.shape[1:])}")
+            hint = ""
+            if ds.info.get("wavelength") is not None and self.wavelength is None:
+                hint = ("; the model was trained on data without a wavelength grid, so spectra on another grid "
+                        "cannot be resampled for it (train on FITS or simulated spectra files)")
+            raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got "
+                            f"{tuple(ds.x.shape[1:])}{hint}")
         return ds
 
+    def on_model_grid(self, ds: ArrayDataset) -> ArrayDataset:
+        """Spectra whose wavelength grid (``ds.info["wavelength"]``) differs from the training grid, resampled onto
+        it by flux-conserving resampling with their sigma and mask (``data.resample``); pixels the input does not
+        cover are masked. The input grid is kept in ``info["input_wavelength"]`` for ``on_input_grid``."""
+        grid = ds.info.get("wavelength")
+        if self.wavelength is None or grid is None or same_grid(grid, self.wavelength):
+            return ds
+        x, sigma, mask = resample_spectra(self.wavelength, grid, ds.x, ds.sigma, ds.mask)
+        info = {**ds.info, "wavelength": self.wavelength, "input_wavelength": np.asarray(grid, np.float64)}
+        return ArrayDataset(x, ds.y, name=ds.name, source=ds.source, info=info, sigma=sigma, mask=mask, cond=ds.cond)
+
+    def on_input_grid(self, values: np.ndarray, ds: ArrayDataset) -> np.ndarray:
+        """Per-pixel answers (N, P) on the model's grid back on the grid of the spectra ``ds`` came in on (overlap-
+        weighted means; NaN where the model's grid does not reach); unchanged for data that was not resampled."""
+        grid = ds.info.get("input_wavelength")
+        if grid is None:
+            return values
+        return resample_values(grid, self.wavelength, values).astype(np.float32)
+
     def factors(self, ds: ArrayDataset) -> np.ndarray | None:
-        """Each example's own scale factor under a per-example scaling (median), else None."""
+        """Each example's own scale factor under a per-example scaling (median), its raw condition vector under a
+        condition-aware one (fractions-response), else None."""
+        if self.scaler.uses_condition:
+            return self.condition_factors(len(ds), None, ds)
         return self.scaler.factors(ds.x, ds.mask) if self.scaler.per_example else None
+
+    def condition_factors(self, n: int, condition: Any = None, ds: ArrayDataset | None = None) -> np.ndarray | None:
+        """The raw condition vectors (n, P) a condition-aware scaling maps with (None for other scalings): the
+        given condition (one, or one per example), else the dataset's own."""
+        if not self.scaler.uses_condition:
+            return None
+        if condition is None and ds is not None and self.conditioner is not None:
+            condition = self.conditioner.values_of(ds)
+        if condition is None or self.conditioner is None:
+            raise ConfigError(f"{self.scaler.kind} scaling maps each example with its condition vector; give the "
+                              "condition (CLI: --condition)")
+        return np.asarray(self.conditioner.broadcast(condition, n), np.float64)
 
     def to_model_space(self, data: Any) -> torch.Tensor:
         """Raw examples -> scaled float tensor of the model's input shape."""
@@ -135,7 +180,8 @@ class Preprocessor:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         return {"scaler": self.scaler.state_dict(),
-                "condition": self.conditioner.state_dict() if self.conditioner else None, "clip": self.clip}
+                "condition": self.conditioner.state_dict() if self.conditioner else None, "clip": self.clip,
+                "wavelength": None if self.wavelength is None else self.wavelength.tolist()}
 
     @classmethod
     def from_state_dict(cls, state: Any, model_shape: tuple[int, ...], train_config) -> "Preprocessor":
@@ -144,5 +190,9 @@ class Preprocessor:
             raise ArtifactError("not a latentforge transform state")
         scaler = Scaler.from_state_dict(state["scaler"])
         conditioner = Conditioner.from_state_dict(state["condition"]) if state.get("condition") else None
+        wavelength = state.get("wavelength")
+        if wavelength is not None and (not isinstance(wavelength, list) or len(wavelength) != model_shape[-1]):
+            raise ArtifactError("the stored wavelength grid does not match the model's pixels")
         return cls(scaler, conditioner, model_shape, val_fraction=train_config.val_fraction,
-                   test_fraction=train_config.test_fraction, seed=train_config.seed, clip=bool(state.get("clip")))
+                   test_fraction=train_config.test_fraction, seed=train_config.seed, clip=bool(state.get("clip")),
+                   wavelength=wavelength)

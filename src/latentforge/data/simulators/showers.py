@@ -1,203 +1,211 @@
-"""A particle-level Monte-Carlo simulator of electromagnetic and hadronic showers in a three-layer
-calorimeter laid out like CaloGAN's (Paganini, de Oliveira, Nachman 2018): 3x96, 12x12 and 12x6 cells,
-504 in all.
+"""A particle-level Monte-Carlo simulator of electromagnetic and hadronic showers in a sampling calorimeter,
+binned into any :class:`~latentforge.data.geometry.ShowerGeometry` (CaloGAN's three layers by default, or a
+CaloChallenge binning).
 
-Physics, simplified but with the right trends:
-- Longitudinal: the energy density along the depth t (radiation lengths X0) follows a Gamma profile
-  dE/dt ~ t^(a-1) exp(-b t), b = 0.5, with the maximum at t_max = ln(E / E_c) + C (C = -0.5 for e+, +0.5
-  for photons, E_c = 10 MeV), so the mean depth grows with log E; a and b fluctuate from event to event.
-- Start: e+ showers start at the front face, photons after an exponential conversion depth (mean 9/7 X0),
-  pi+ after an exponential interaction depth (lambda_I = 25 X0 here), and a pion that does not interact
-  crosses as a minimum-ionising particle (about 0.012 GeV per X0 along its track).
-- Lateral: each deposit lands at a radius drawn from a core + tail mixture of exponentials in Molière radii
-  (R_M = 16 mm; tail fraction growing with depth); hadronic showers are three times wider, deeper (longer
-  profile) and irregular (the energy goes into a few sub-showers displaced from the axis).
-- Sampling: every shower is made of many deposits (``deposits_per_gev`` per GeV of visible energy), whose
-  energies fluctuate (Gamma-distributed weights) and are normalised to the visible energy E_vis = f E (1 +
-  N(0, 0.1 / sqrt(E))), f = 1 for e+ / photons and a fluctuating 0.4 - 0.8 for pions. The deposits of a
-  shower sum exactly to E_vis; what falls outside the calorimeter (behind it, or outside its window)
-  leaks. The cost grows with E, like a real simulator's.
+Energy (all in GeV):
+- A sampling calorimeter shows only a share of the shower's energy in its active layers (PDG review
+  "Calorimetry"). The sampling fraction here is that of a minimum-ionising particle in layers of 2 mm lead and
+  4 mm liquid argon (the Geant4 detector of CaloGAN's generation code): f_s = t_LAr (dE/dx)_LAr / (t_LAr
+  (dE/dx)_LAr + t_Pb (dE/dx)_Pb) with the minimum dE/dx of the PDG tables (Pb 1.122 MeV cm^2/g at 11.35 g/cm^3,
+  liquid Ar 1.519 MeV cm^2/g at 1.396 g/cm^3), f_s = 0.249. (Real electron showers show e/mip < 1; not modelled.)
+- The deposited energy of a shower is E_dep = E_inc x u, u ~ Beta with mean f_s (x pi/e for hadrons) and relative
+  spread sigma/E = a / sqrt(E / GeV) (+) b: a = 10 %, b = 0.7 % for e+ and photons, a = 50 %, b = 3 % for pions,
+  the design resolutions of the ATLAS liquid-argon electromagnetic and of its hadronic calorimetry (ATLAS
+  Collaboration, JINST 3 (2008) S08003). A Beta variable lies in [0, 1], so a shower never deposits more than
+  its incident energy. Non-compensation: pi/e = f_em + (h/e)(1 - f_em), f_em = 1 - (E / E0)^(k - 1), E0 = 1 GeV,
+  k = 0.82 (Groom's parametrisation in the PDG "Calorimetry" review), h/e = 1 / 1.4 (e/h = 1.4, within the
+  1.3-2 the review gives for non-compensating calorimeters).
+- The calibrated energy is E_dep / f_s; its response is reported apart from the deposited fraction E_dep / E_inc.
+
+Shape (X0 = radiation length):
+- Longitudinal: Gamma profile dE/dt ~ t^(a-1) exp(-b t), b = 0.5, maximum at t_max = ln(E / E_c) + C (C = -0.5
+  for e+, +0.5 for photons, E_c = 10 MeV), per-event fluctuating a and b. Photons start after an exponential
+  conversion depth (mean 9/7 X0), pions after an exponential interaction depth (mean 25 / 1.2 X0 here), so 70 %
+  interact within 25 X0; a pion that does not crosses as a minimum-ionising particle (0.012 GeV per X0, times f_s
+  visible).
+- Lateral: core + tail mixture of exponentials in Molière radii (R_M = 16 mm; tail share growing with depth);
+  hadronic showers three times wider and lumpy (the energy goes into three sub-showers off the axis).
+- Sampling: every shower is many deposits (``deposits_per_gev`` per GeV of calibrated energy) with Gamma-
+  distributed weights summing exactly to E_dep. What falls behind the last layer leaks; what falls outside a
+  layer's cells is that layer's ``overflow``. The cost grows with E, like a real simulator's.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...errors import ConfigError, DataError
+from ...errors import ConfigError
+from ..geometry import ShowerGeometry, resolve_geometry
+from ..showers import PARTICLES
 
-PARTICLES = ("e+", "gamma", "pi+")
-#: (rows, columns, front depth in X0, back depth in X0) of each layer; every layer spans the same
-#: 480 mm x 480 mm window centred on the particle's entry point
-LAYERS = ((3, 96, 0.0, 3.0), (12, 12, 3.0, 19.0), (12, 6, 19.0, 25.0))
-N_CELLS = sum(r * c for r, c, _, _ in LAYERS)
-WINDOW_MM = 480.0
+#: minimum ionisation (MeV cm^2 / g) and density (g / cm^3) of lead and liquid argon (PDG, atomic and nuclear
+#: properties of materials); absorber / active thickness (mm) of one layer of CaloGAN's Geant4 detector
+PB_DEDX, PB_DENSITY, PB_MM = 1.122, 11.35, 2.0
+LAR_DEDX, LAR_DENSITY, LAR_MM = 1.519, 1.396, 4.0
+SAMPLING_FRACTION = (LAR_MM * LAR_DEDX * LAR_DENSITY) / (LAR_MM * LAR_DEDX * LAR_DENSITY + PB_MM * PB_DEDX * PB_DENSITY)
+#: stochastic a (at 1 GeV) and constant b terms of sigma_E / E (ATLAS, JINST 3 (2008) S08003): electromagnetic, hadronic
+RESOLUTION_EM = (0.10, 0.007)
+RESOLUTION_HADRONIC = (0.50, 0.03)
+H_OVER_E, GROOM_E0, GROOM_K = 1 / 1.4, 1.0, 0.82
+DEPTH_X0 = 25.0  # depth shared by the layers of a geometry that does not state its own
 MOLIERE_MM = 16.0
 E_CRITICAL = 0.010  # GeV
 LAMBDA_X0 = 25.0  # nuclear interaction length in X0
 MIP_GEV_PER_X0 = 0.012
 
 
+def pion_response(e_gev: np.ndarray) -> np.ndarray:
+    """pi/e = f_em + (h/e)(1 - f_em) with f_em = 1 - (E / E0)^(k - 1) (Groom, PDG "Calorimetry"), f_em >= 0."""
+    f_em = np.clip(1 - (np.asarray(e_gev, np.float64) / GROOM_E0) ** (GROOM_K - 1), 0.0, 1.0)
+    return f_em + H_OVER_E * (1 - f_em)
+
+
+def relative_resolution(e_gev: np.ndarray, a: float, b: float) -> np.ndarray:
+    """sigma_E / E = a / sqrt(E / GeV) (+) b (added in quadrature)."""
+    return np.hypot(a / np.sqrt(np.asarray(e_gev, np.float64)), b)
+
+
+def bounded_fraction(rng: np.random.Generator, mean: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """Beta-distributed fractions in (0, 1) with the given means and relative standard deviations (a spread too
+    wide for a Beta of that mean is narrowed to 95 % of the widest one)."""
+    mean = np.clip(np.asarray(mean, np.float64), 1e-6, 1 - 1e-6)
+    rel = np.minimum(np.asarray(rel, np.float64), 0.95 * np.sqrt((1 - mean) / mean))
+    nu = (1 - mean) / (mean * rel ** 2) - 1  # alpha + beta
+    return rng.beta(mean * nu, (1 - mean) * nu)
+
+
 @dataclass
 class ShowerSimulator:
+    """Simulate showers of e+, photons or pi+ binned into ``geometry`` (a built-in name, a CaloChallenge binning
+    XML file or a ShowerGeometry; layers without a depth share ``DEPTH_X0``). Same seed, same showers."""
+
     deposits_per_gev: int = 400
     seed: int = 0
+    geometry: str | ShowerGeometry = "calogan"
+    sampling_fraction: float = SAMPLING_FRACTION
+    rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.rng = np.random.default_rng(self.seed)
+        self.geometry = resolve_geometry(self.geometry).with_depths(DEPTH_X0)
+        if not 0 < self.sampling_fraction < 1:
+            raise ConfigError(f"sampling_fraction must lie in (0, 1), got {self.sampling_fraction}")
+        self.depth_x0 = max(layer.depth[1] for layer in self.geometry.layers)
 
     def simulate(self, n: int, particle: str = "e+", energy_range: tuple[float, float] = (1.0, 100.0),
-                 energies: np.ndarray | None = None, batch: int = 256, return_deposits: bool = False):
-        """n showers; incident energies log-uniform in ``energy_range`` (GeV) unless given.
+                 energies: np.ndarray | None = None, batch: int = 256, return_deposits: bool = False) -> dict:
+        """``n`` showers; incident energies log-uniform in ``energy_range`` (GeV) unless ``energies`` are given.
 
-        Returns a dict: ``showers`` (n, 504) in GeV, ``incident_energies`` (n, 1), ``particle`` (n,) codes,
-        ``visible`` (n,) the sampled visible energies; with ``return_deposits`` also the last batch's raw
-        deposits (for tests)."""
+        Returns a dict (energies in GeV, ``energy_unit`` says so): ``showers`` (n, n_cells) deposited energy per
+        cell, ``incident_energies`` (n, 1), ``particle`` (n,) codes into PARTICLES, ``deposited`` (n,) the
+        deposited energy before leakage, ``overflow`` (n, n_layers) energy in each layer outside its cells,
+        ``geometry``, ``sampling_fraction``, ``resolution`` (text); with ``return_deposits`` also the last batch's
+        raw deposits. Raises ConfigError for an unknown particle or a bad energy range.
+        """
         if particle not in PARTICLES:
             raise ConfigError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
         lo, hi = energy_range
-        if not 0 < lo <= hi:
-            raise ConfigError(f"energy range must satisfy 0 < low <= high, got {energy_range}")
+        if energies is None and not 0 < lo <= hi:
+            raise ConfigError(f"energy range must satisfy 0 < low <= high (GeV), got {energy_range}")
         if energies is None:
             energies = np.exp(self.rng.uniform(np.log(lo), np.log(hi), size=n))
         energies = np.asarray(energies, np.float64).reshape(-1)
-        out = np.zeros((len(energies), N_CELLS), np.float32)
-        visible = np.zeros(len(energies))
+        if not (np.isfinite(energies).all() and (energies > 0).all()):
+            raise ConfigError("incident energies must be finite and > 0 (GeV)")
+        g = self.geometry
+        out = np.zeros((len(energies), g.n_cells), np.float32)
+        overflow = np.zeros((len(energies), len(g.layers)), np.float32)
+        deposited = np.zeros(len(energies))
         deposits = None
         for s in range(0, len(energies), batch):
             e = energies[s:s + batch]
-            cells, vis, deposits = self._batch(e, PARTICLES.index(particle))
-            out[s:s + len(e)] = cells
-            visible[s:s + len(e)] = vis
-        result = {"showers": out, "incident_energies": energies[:, None].astype(np.float32),
-                  "particle": np.full(len(energies), PARTICLES.index(particle), np.int64), "visible": visible}
+            cells, over, dep, deposits = self._batch(e, PARTICLES.index(particle))
+            out[s:s + len(e)], overflow[s:s + len(e)], deposited[s:s + len(e)] = cells, over, dep
+        a, b = RESOLUTION_HADRONIC if particle == PARTICLES[2] else RESOLUTION_EM
+        result = {"showers": out, "incident_energies": energies[:, None], "energy_unit": "GeV",
+                  "particle": np.full(len(energies), PARTICLES.index(particle), np.int64), "deposited": deposited,
+                  "overflow": overflow, "geometry": g, "sampling_fraction": self.sampling_fraction,
+                  "resolution": f"sigma/E = {a:g}/sqrt(E/GeV) (+) {b:g}"}
         if return_deposits:
             result["deposits"] = deposits
         return result
 
+    def simulate_mix(self, n_each: int, particles: tuple[str, ...] = PARTICLES,
+                     energy_range: tuple[float, float] = (1.0, 100.0), batch: int = 256) -> dict:
+        """``n_each`` showers of every particle in ``particles``, rows shuffled (seeded) so that any split mixes
+        them; the same keys as :meth:`simulate`."""
+        parts = [self.simulate(n_each, p, energy_range, batch=batch) for p in particles]
+        order = self.rng.permutation(n_each * len(parts))
+        out = {k: np.concatenate([d[k] for d in parts])[order]
+               for k in ("showers", "incident_energies", "particle", "deposited", "overflow")}
+        res = sorted({d["resolution"] for d in parts})
+        return {**parts[0], **out, "resolution": "; ".join(res)}
+
     # ------------------------------------------------------------------ one batch, vectorised over deposits
     def _batch(self, e: np.ndarray, kind: int):
-        rng = self.rng
+        rng, fs = self.rng, self.sampling_fraction
         b = len(e)
         hadron = kind == 2
         if hadron:
-            frac = rng.uniform(0.4, 0.8, size=b)
-            interacts = rng.random(b) < 1 - np.exp(-25.0 / LAMBDA_X0 * 1.2)
-            t0 = rng.exponential(LAMBDA_X0 / 3.0, size=b)
+            # first interaction: exponential in depth (mean lambda_eff), within the calorimeter for those that do
+            lam, reach = LAMBDA_X0 / 1.2, 1 - np.exp(-self.depth_x0 / (LAMBDA_X0 / 1.2))
+            interacts = rng.random(b) < reach
+            t0 = -lam * np.log1p(-rng.random(b) * reach)
+            mean = fs * pion_response(e)
+            rel = relative_resolution(e, *RESOLUTION_HADRONIC)
+            # a pion crossing without interacting loses MIP energy along its track (at most all it has)
+            track = np.minimum(e, MIP_GEV_PER_X0 * self.depth_x0)
+            mean = np.where(interacts, mean, fs * track / e)
+            rel = np.where(interacts, rel, 0.1)
         else:
-            frac = np.ones(b)
             interacts = np.ones(b, bool)
             t0 = np.zeros(b) if kind == 0 else rng.exponential(9.0 / 7.0, size=b)
-        e_vis = e * frac * (1 + rng.normal(0, 0.1 / np.sqrt(e), size=b))
-        e_vis = np.clip(e_vis, 0.05 * e, None)
-        e_vis = np.where(interacts, e_vis, MIP_GEV_PER_X0 * 25.0)  # a crossing pion leaves a track only
-        n_dep = np.maximum(20, (self.deposits_per_gev * e_vis).astype(np.int64))
+            mean = np.full(b, fs)
+            rel = relative_resolution(e, *RESOLUTION_EM)
+        e_dep = e * bounded_fraction(rng, mean, rel)  # < e by construction
+        n_dep = np.maximum(20, (self.deposits_per_gev * e_dep / fs).astype(np.int64))
         owner = np.repeat(np.arange(b), n_dep)  # shower index of each deposit
         m = len(owner)
-        # longitudinal: Gamma profile with per-event fluctuating shape
+        # longitudinal: Gamma profile with per-event fluctuating shape; its maximum follows the shower's energy
         c = (-0.5, 0.5, 1.5)[kind]
-        tmax = np.log(np.maximum(e_vis, 2 * E_CRITICAL) / E_CRITICAL) + c
+        tmax = np.log(np.maximum(e * (0.6 if hadron else 1.0), 2 * E_CRITICAL) / E_CRITICAL) + c
         bpar = 0.5 * np.exp(rng.normal(0, 0.08, size=b)) * (0.6 if hadron else 1.0)
         a = np.maximum(1.2, tmax * bpar + 1) * np.exp(rng.normal(0, 0.1, size=b))
         depth = rng.gamma(a[owner], 1.0 / bpar[owner]) + t0[owner]
-        # a non-interacting pion: uniform along its straight track
         mip = ~interacts[owner]
-        depth[mip] = rng.uniform(0, 25.0, size=int(mip.sum()))
+        depth[mip] = rng.uniform(0, self.depth_x0, size=int(mip.sum()))
         # lateral: core + tail in Moliere radii, tail share growing with depth; hadrons wider and lumpy
         width = MOLIERE_MM * (3.0 if hadron else 1.0)
-        tail_share = np.clip(0.1 + 0.02 * depth, 0.1, 0.6)
-        tail = rng.random(m) < tail_share
+        tail = rng.random(m) < np.clip(0.1 + 0.02 * depth, 0.1, 0.6)
         r = np.where(tail, rng.exponential(0.7 * width, m), rng.exponential(0.12 * width, m))
         r[mip] = rng.exponential(0.5, size=int(mip.sum()))
-        phi = rng.uniform(0, 2 * np.pi, m)
+        phi = rng.uniform(-math.pi, math.pi, m)
         x, y = r * np.cos(phi), r * np.sin(phi)
         if hadron:  # sub-showers: each deposit belongs to one of 3 clusters offset from the axis
             offsets = rng.normal(0, 1.2 * MOLIERE_MM, size=(b, 3, 2))
             pick = rng.integers(0, 3, m)
             x = x + np.where(mip, 0, offsets[owner, pick, 0])
             y = y + np.where(mip, 0, offsets[owner, pick, 1])
-        # energies: fluctuating weights normalised so that each shower's deposits sum to its E_vis
+        # energies: fluctuating weights normalised so that each shower's deposits sum to its E_dep
         w = rng.gamma(2.0, 1.0, m)
-        sums = np.bincount(owner, weights=w, minlength=b)
-        energy = w * (e_vis / sums)[owner]
-        cells = self._bin(owner, depth, x, y, energy, b)
-        return cells, e_vis, {"owner": owner, "depth": depth, "x": x, "y": y, "energy": energy}
+        energy = w * (e_dep / np.bincount(owner, weights=w, minlength=b))[owner]
+        cells, over = self._bin(owner, depth, x, y, energy, b)
+        return cells, over, e_dep, {"owner": owner, "depth": depth, "x": x, "y": y, "energy": energy}
 
-    @staticmethod
-    def _bin(owner, depth, x, y, energy, b) -> np.ndarray:
-        out = np.zeros(b * N_CELLS)
-        offset = 0
-        for rows, cols, front, back in LAYERS:
-            inside = (depth >= front) & (depth < back) & (np.abs(x) < WINDOW_MM / 2) & (np.abs(y) < WINDOW_MM / 2)
-            ix = ((x[inside] + WINDOW_MM / 2) / (WINDOW_MM / cols)).astype(np.int64)
-            iy = ((y[inside] + WINDOW_MM / 2) / (WINDOW_MM / rows)).astype(np.int64)
-            flat = owner[inside] * N_CELLS + offset + iy * cols + ix
-            out += np.bincount(flat, weights=energy[inside], minlength=b * N_CELLS)
-            offset += rows * cols
-        return out.reshape(b, N_CELLS).astype(np.float32)
-
-
-def layer_slices() -> list[slice]:
-    """The slice of each layer's cells in a flattened shower of ``N_CELLS``."""
-    out, start = [], 0
-    for rows, cols, _, _ in LAYERS:
-        out.append(slice(start, start + rows * cols))
-        start += rows * cols
-    return out
-
-
-def conditions(energies: np.ndarray, particle: np.ndarray) -> np.ndarray:
-    """The conditioning vector of each shower: log10 E and a one-hot particle type."""
-    onehot = np.eye(len(PARTICLES), dtype=np.float32)[np.asarray(particle, np.int64)]
-    return np.concatenate([np.log10(np.asarray(energies, np.float32).reshape(-1, 1)), onehot], 1)
-
-
-def write_showers(path: str | os.PathLike, data: dict) -> None:
-    """CaloChallenge-style HDF5: ``showers`` (N, 504), ``incident_energies`` (N, 1), plus ``particle`` (N,)
-    and ``conditions`` (N, 4) = [log10 E, one-hot e+ / gamma / pi+]. Written to a temporary file, then renamed."""
-    import h5py
-
-    path = str(path)
-    tmp = path + ".tmp"
-    with h5py.File(tmp, "w") as f:
-        f.create_dataset("showers", data=data["showers"], compression="gzip")
-        f.create_dataset("incident_energies", data=data["incident_energies"])
-        f.create_dataset("particle", data=data["particle"])
-        f.create_dataset("conditions", data=conditions(data["incident_energies"], data["particle"]))
-        f.attrs["kind"] = "calorimeter-showers"
-        f.attrs["layers"] = np.array([[r, c] for r, c, _, _ in LAYERS])
-        f.attrs["particles"] = ",".join(PARTICLES)
-    os.replace(tmp, path)
-
-
-def read_showers(path: str | os.PathLike) -> dict:
-    """A shower file written by ``write_showers`` as a dict of arrays (energies in GeV)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            showers = f["showers"][()]
-            energies = f["incident_energies"][()].reshape(-1, 1)
-            particle = f["particle"][()] if "particle" in f else np.zeros(len(showers), np.int64)
-    except (OSError, KeyError) as e:
-        raise DataError(f"{path}: not a shower file with datasets showers and incident_energies ({e})") from None
-    if showers.shape[1] != N_CELLS:
-        raise DataError(f"{path}: showers have {showers.shape[1]} cells; this layout has {N_CELLS}")
-    return {"showers": showers, "incident_energies": energies, "particle": particle}
-
-
-def is_shower_file(source) -> bool:
-    """True for an HDF5 file of calorimeter showers (written by ``write_showers``, or with ``showers`` and
-    ``incident_energies`` datasets as in the CaloChallenge layout)."""
-    s = str(source)
-    if not s.lower().endswith((".h5", ".hdf5")) or not os.path.exists(s):
-        return False
-    import h5py
-
-    try:
-        with h5py.File(s, "r") as f:
-            return f.attrs.get("kind") == "calorimeter-showers" or ("showers" in f and "incident_energies" in f)
-    except OSError:
-        return False
+    def _bin(self, owner, depth, x, y, energy, b) -> tuple[np.ndarray, np.ndarray]:
+        g = self.geometry
+        n = g.n_cells
+        out = np.zeros(b * n)
+        over = np.zeros((b, len(g.layers)))
+        for k, (layer, sl) in enumerate(zip(g.layers, g.layer_slices())):
+            front, back = layer.depth
+            inside = (depth >= front) & (depth < back)
+            cell = layer.cell_of(x[inside], y[inside])
+            o, en = owner[inside], energy[inside]
+            hit = cell >= 0
+            out += np.bincount(o[hit] * n + sl.start + cell[hit], weights=en[hit], minlength=b * n)
+            over[:, k] = np.bincount(o[~hit], weights=en[~hit], minlength=b)
+        return out.reshape(b, n).astype(np.float32), over.astype(np.float32)
