@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..data import ArrayDataset
-from ..data.simulators import is_shower_file, read_showers
+from ..data.showers import is_shower_file, read_showers
 from .showers import classifier_auc, observables, separation_power, separation_table
 
 #: the observables drawn in the before / after picture of showers
@@ -46,6 +46,16 @@ def _energies(ds: ArrayDataset) -> np.ndarray:
     return e[ds.info["index"]] if "index" in ds.info else e
 
 
+def _geometry(target: ArrayDataset):
+    """The shower geometry of the target domain's file (DataError when it has none)."""
+    from ..errors import DataError
+
+    found = read_showers(target.source)
+    if found["geometry"] is None:
+        raise DataError(f"{target.source}: {found['geometry_missing']}")
+    return found["geometry"]
+
+
 def translation_report(run, source: ArrayDataset, target: ArrayDataset, *, direction: str = "a_to_b",
                        seed: int = 0) -> dict[str, Any]:
     """Translate ``source`` rows with ``run`` (``a_to_b``: source from the ``--data`` domain, target from the
@@ -70,12 +80,13 @@ def _report(run, source: ArrayDataset, target: ArrayDataset, direction: str, see
     }
     if is_shower_file(source.source) and is_shower_file(target.source):
         e_src, e_tgt = _energies(source), _energies(target)
+        geometry = _geometry(target)
         ref = {"showers": target.x, "incident_energies": e_tgt}
-        before = separation_table(ref, {"showers": source.x, "incident_energies": e_src})
-        after = separation_table(ref, {"showers": moved, "incident_energies": e_src})
+        before = separation_table(ref, {"showers": source.x, "incident_energies": e_src}, geometry)
+        after = separation_table(ref, {"showers": moved, "incident_energies": e_src}, geometry)
         out["separation_power"] = {k: {"before": before[k], "after": after[k]} for k in before}
-        out["auc_before"] = classifier_auc(target.x, source.x, e_tgt, e_src, seed=seed)
-        out["auc_after"] = classifier_auc(target.x, moved, e_tgt, e_src, seed=seed)
+        out["auc_before"] = classifier_auc(target.x, source.x, e_tgt, e_src, geometry, seed=seed)[0]
+        out["auc_after"] = classifier_auc(target.x, moved, e_tgt, e_src, geometry, seed=seed)[0]
         out["total_energy_correlation"] = float(np.corrcoef(source.x.sum(1), moved.sum(1))[0, 1])
     else:
         out["auc_before"] = domain_auc(source.x, target.x, seed=seed)
@@ -84,12 +95,12 @@ def _report(run, source: ArrayDataset, target: ArrayDataset, direction: str, see
 
 
 def translation_figure(source: np.ndarray, moved: np.ndarray, target: np.ndarray, e_src: np.ndarray,
-                       e_tgt: np.ndarray, title: str = ""):
+                       e_tgt: np.ndarray, geometry, title: str = ""):
     """Histograms of a few shower observables: target domain, source before and after translation, each panel
     titled with S before -> after."""
     import matplotlib.pyplot as plt
 
-    o_t, o_s, o_m = (observables(s, e) for s, e in ((target, e_tgt), (source, e_src), (moved, e_src)))
+    o_t, o_s, o_m = (observables(s, e, geometry) for s, e in ((target, e_tgt), (source, e_src), (moved, e_src)))
     fig, axes = plt.subplots(1, len(SHOWN), figsize=(3.3 * len(SHOWN), 2.9))
     for ax, name in zip(axes, SHOWN):
         lo, hi = np.quantile(np.concatenate([o_t[name], o_s[name]]), [0.002, 0.998])
@@ -122,6 +133,7 @@ def translation_validation(run, full: ArrayDataset, split: str, *, seed: int = 0
     if run.run_dir is not None and "separation_power" in out:
         path = RunLayout(run.run_dir).translation_plot
         save_figure(translation_figure(source.x, run.translate(source), target.x, _energies(source),
-                                       _energies(target), title=f"{run.name}: {split} split"), path)
+                                       _energies(target), _geometry(target), title=f"{run.name}: {split} split"),
+                    path)
         out["figure"] = str(path)
     return out

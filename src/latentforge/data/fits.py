@@ -185,6 +185,21 @@ def concatenate_parts(files, parts: list[dict]) -> dict:
     return out
 
 
+def holds_spectra(path: str | os.PathLike) -> bool:
+    """Whether a FITS file holds SDSS-like spectra (a table with ``flux`` and ``ivar`` columns); False for
+    images, cubes, other tables, unreadable files or without astropy (the generic reader then says why)."""
+    try:
+        from astropy.io import fits
+    except ImportError:
+        return False
+    try:
+        with fits.open(path, memmap=True) as hdus:
+            return any({"flux", "ivar"} <= {n.lower() for n in h.columns.names}
+                       for h in hdus if getattr(h, "columns", None) is not None)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def is_fits_name(path: str | os.PathLike) -> bool:
     """True for a file name ending in a FITS suffix."""
     return str(path).lower().endswith(FITS_SUFFIXES)

@@ -110,11 +110,17 @@ LAYOUTS.register("showers", FileLayout(
 
 # ---------------------------------------------------------------------------------------------- SDSS spectra
 def _fits_matches(s: str) -> bool:
-    from .fits import is_fits_name
+    """FITS spectra: one file, a folder or a glob whose first FITS file holds a flux / ivar table (FITS images,
+    cubes and other tables go to the generic reader)."""
+    from .fits import holds_spectra, is_fits_name
 
     if os.path.isdir(s):
-        return any(is_fits_name(p) for p in os.listdir(s))
-    return is_fits_name(s) and (os.path.isfile(s) or bool(glob.has_magic(s)))
+        files = sorted(os.path.join(s, p) for p in os.listdir(s) if is_fits_name(p))
+    elif glob.has_magic(s):
+        files = sorted(p for p in glob.glob(s) if is_fits_name(p) and os.path.isfile(p))
+    else:
+        files = [s] if is_fits_name(s) and os.path.isfile(s) else []
+    return bool(files) and holds_spectra(files[0])
 
 
 def _column(d: dict, name: str, s: str) -> np.ndarray:
