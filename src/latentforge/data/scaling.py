@@ -58,7 +58,9 @@ class Scaler:
         if not self.fitted:
             raise RuntimeError("Scaler is not fitted; call fit(x) first")
 
-    def fit(self, x: np.ndarray, mask: np.ndarray | None = None) -> "Scaler":  # pragma: no cover - abstract
+    def fit(self, x: np.ndarray, mask: np.ndarray | None = None, **kw: Any) -> "Scaler":  # pragma: no cover - abstract
+        """Fit on training rows ``x`` (N, *S) (``mask``: True = ignore the point); a condition-aware kind also
+        takes ``cond`` (N, P), the rows' raw condition vectors."""
         raise NotImplementedError
 
     def transform(self, x: np.ndarray, factors: np.ndarray | None = None, *,

@@ -50,7 +50,7 @@ def scaling_rows(ds: ArrayDataset, idx: dict, ds_b: ArrayDataset | None, idx_b: 
     """The training rows the scaling is fitted on: domain A's, and domain B's beside them (one scaling for both,
     so that a translation stays in the same units). DataError for examples of two shapes, or masks with two sets."""
     rows = ds.x[idx["train"]]
-    if ds_b is None:
+    if ds_b is None or idx_b is None:
         return rows
     check_same_shape(ds, ds_b)
     if ds.mask is not None:

@@ -142,7 +142,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         if objective.needs_unit_range:
             check_unit_range(train_b["x"].numpy(), what=f"{ds.source} training data after {tc.scaling} scaling",
                              fix=unit_range_fix(spec, tc))
-        if ds_b is not None:  # domain B goes to the objective beside the batches of domain A
+        if ds_b is not None and idx_b is not None:  # domain B goes to the objective beside domain A's batches
             second = run.preprocess.batch(ds_b.subset(idx_b["train"]), name=spec.name, clip=False, owned=True)
             objective.attach_second(second, run.preprocess.batch(ds_b.subset(idx_b["val"]), name=spec.name, owned=True)
                                     if len(idx_b["val"]) else None)

@@ -101,7 +101,7 @@ class Preprocessor:
         """Per-pixel answers (N, P) on the model's grid back on the grid of the spectra ``ds`` came in on (overlap-
         weighted means; NaN where the model's grid does not reach); unchanged for data that was not resampled."""
         grid = ds.info.get("input_wavelength")
-        if grid is None:
+        if grid is None or self.wavelength is None:
             return values
         return resample_values(grid, self.wavelength, values).astype(np.float32)
 
@@ -195,4 +195,4 @@ class Preprocessor:
             raise ArtifactError("the stored wavelength grid does not match the model's pixels")
         return cls(scaler, conditioner, model_shape, val_fraction=train_config.val_fraction,
                    test_fraction=train_config.test_fraction, seed=train_config.seed, clip=bool(state.get("clip")),
-                   wavelength=wavelength)
+                   wavelength=None if wavelength is None else np.asarray(wavelength, np.float64))
