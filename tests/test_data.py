@@ -233,3 +233,15 @@ def test_corruption_kinds_are_seeded_and_do_what_they_say():
     assert corrupt(x, "gaussian", 5.0, generator=g()).max() <= 1.0  # clipped to [0, 1]
     with pytest.raises(lf.ConfigError, match="unknown corruption"):
         corrupt(x, "blur", 0.1)
+
+
+def test_whole_number_labels_are_classes_only_when_they_look_like_classes():
+    from latentforge.data.arrays import is_categorical
+
+    r = np.random.default_rng(0)
+    assert is_categorical(np.arange(10).repeat(5))  # digits
+    assert is_categorical(np.arange(100).repeat(10))  # 100 class ids, 10 rows each
+    assert is_categorical(np.array(["star", "galaxy"])) and is_categorical(np.array([True, False]))
+    assert not is_categorical(r.integers(0, 1000, 500))  # a count: regression, not 1000 classes
+    assert not is_categorical(np.arange(1950, 2050).repeat(3))  # years
+    assert not is_categorical(r.random(40))

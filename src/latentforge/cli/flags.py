@@ -97,9 +97,13 @@ def parse_condition(text: str | None):
 
 
 def split_flag(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("--split", choices=("all", "train", "val", "test", "auto"), default=default,
-                   help="which part of DATA to use; train/val/test repeat the run's seeded split; auto: test when "
-                        f"DATA is the training data, else all (default: {default})")
+    from ..data.split import SPLITS
+
+    p.add_argument("--split", choices=(*SPLITS, "auto"), default=default,
+                   help="which part of DATA to use; train/val/test repeat the run's seeded split; unseen: the rows "
+                        "the run neither trained nor validated on, recognised by their values; auto: test when DATA "
+                        "is the training data, unseen when it holds some training rows, else all "
+                        f"(default: {default})")
 
 
 def print_json(obj: Any) -> None:

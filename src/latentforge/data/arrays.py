@@ -86,6 +86,36 @@ class ArrayDataset:
         return out
 
 
+#: seed of the per-position multipliers of ``row_hashes`` (fixed: hashes are compared across runs and versions)
+ROW_HASH_SEED = 20261130
+
+
+def row_hashes(x: np.ndarray, index: np.ndarray | None = None, *, rows: int = 16384) -> np.ndarray:
+    """One 64-bit hash per example (N,) uint64 of its float32 values (``index``: only those rows, in that order).
+
+    Equal rows hash equal whatever their order or the file they come from, so a run can tell which rows of any
+    data set it was trained on. The hash is a sum of the values' bit patterns times fixed random odd 64-bit
+    multipliers (one per position, wrapping modulo 2^64), finished with the splitmix64 mixer (Steele et al. 2014):
+    two different rows collide with probability about 2^-63. Computed in chunks of ``rows`` (no full-size copy).
+    """
+    n = len(x) if index is None else len(index)
+    d = int(np.prod(np.shape(x)[1:], dtype=np.int64))
+    mult = np.random.default_rng(ROW_HASH_SEED).integers(1, 2 ** 62, d, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    out = np.empty(n, np.uint64)
+    with np.errstate(over="ignore"):
+        for i in range(0, n, rows):
+            part = x[i:i + rows] if index is None else x[index[i:i + rows]]
+            words = np.ascontiguousarray(part, dtype=np.float32).reshape(len(part), d).view(np.uint32)
+            h = (words.astype(np.uint64) * mult).sum(1, dtype=np.uint64)
+            h ^= h >> np.uint64(30)
+            h *= np.uint64(0xBF58476D1CE4E5B9)
+            h ^= h >> np.uint64(27)
+            h *= np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+            out[i:i + rows] = h
+    return out
+
+
 def _same_shape(a, x: np.ndarray, what: str, name: str) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim == x.ndim - 1 and x.ndim == 4 and x.shape[1] == 1:
@@ -190,17 +220,22 @@ def as_labels(y, n: int, *, what: str = "data") -> np.ndarray:
     return y
 
 
-def is_categorical(y: np.ndarray | None, max_classes: int = 50) -> bool:
-    """True for labels that name classes (text, booleans, integers, or whole floats with at most
-    ``max_classes`` values), False for a continuous parameter."""
+def is_categorical(y: np.ndarray | None, max_classes: int = 50, min_per_class: int = 5) -> bool:
+    """True for labels that name classes, False for a continuous parameter. Text and booleans name classes;
+    whole numbers (integer or float) do when they take at most ``max_classes`` values, or when they are class
+    ids 0..K-1 with at least ``min_per_class`` rows each. Other whole numbers (a count, a year, an energy in
+    keV) are a parameter: a probe fits them by regression, not by classification over hundreds of classes."""
     if y is None:
         return False
     y = np.asarray(y)
     if y.dtype.kind in "USbO":
         return True
-    if y.dtype.kind in "iu":
+    if y.dtype.kind not in "iu" and not bool(np.all(y == np.round(y))):
+        return False
+    values, counts = np.unique(y, return_counts=True)
+    if len(values) <= max_classes:
         return True
-    return bool(np.all(y == np.round(y))) and len(np.unique(y)) <= max_classes
+    return bool(values[0] == 0 and values[-1] == len(values) - 1 and counts.min() >= min_per_class)
 
 
 def check_arrays(x: np.ndarray, y: np.ndarray | None, *, what: str = "data"):

@@ -6,8 +6,9 @@ import numpy as np
 
 from ..errors import DataError
 
-#: the parts a dataset can be reduced to (``all``: every row)
-SPLITS = ("all", "train", "val", "test")
+#: the parts a dataset can be reduced to (``all``: every row; ``unseen``: the rows a run did not train or validate
+#: on, recognised by their values, in any data set)
+SPLITS = ("all", "train", "val", "test", "unseen")
 
 
 def split_indices(n: int, *, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:

@@ -34,6 +34,8 @@ class RunLayout:
     config = property(lambda self: self.root / "config.json")
     model = property(lambda self: self.root / "model.safetensors")
     transform = property(lambda self: self.root / "transform.json")
+    #: hashes of the rows training saw (``data.arrays.row_hashes``), to recognise them in any data set
+    training_rows = property(lambda self: self.root / "training_rows.safetensors")
     metrics = property(lambda self: self.root / "metrics.jsonl")
     checkpoint = property(lambda self: self.root / "checkpoint.safetensors")
     loss_plot = property(lambda self: self.root / "loss.png")

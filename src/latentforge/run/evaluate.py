@@ -73,6 +73,15 @@ def split_reason(run, full, split: str) -> str:
     if split == "all":
         if training and not run.can("encoding"):
             return "every row: a generator is compared with the whole real set"
-        return ("every row, training rows included (asked for)" if training else
-                "every row: the data is not the run's training data")
+        if training:
+            return "every row, training rows included (asked for)"
+        seen = run.preprocess.seen_in(full)
+        if seen is not None and seen.any():
+            return (f"every row, {int(seen.sum())} of the {len(full)} are training rows"
+                    + (" (asked for)" if not seen.all() else ": nothing here was held out, so this measures the fit"))
+        return "every row: the data is not the run's training data"
+    if split == "unseen":
+        kept = len(run.select(full, "unseen"))
+        return (f"the {kept} of {len(full)} rows the run did not train or validate on: the other {len(full) - kept} "
+                "are training rows (recognised by their values)")
     return f"the {split} split of the run's seeded split"

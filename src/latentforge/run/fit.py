@@ -126,6 +126,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
     if plan_only:
         return run
+    if not stream:  # the rows training sees, recognised later in any data set (evaluate's unseen split)
+        preprocess.remember_rows(ds.x, np.concatenate([idx["train"], idx["val"]]))
     train_b: Any  # a ChunkStream, or a batch of tensors in memory
     val_b: Any
     if stream:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from ..data import ArrayDataset, Conditioner, Scaler, as_dataset, split_for
+from ..data.arrays import row_hashes
 from ..data.resample import resample_spectra, resample_values, same_grid
 from ..data.split import SPLITS
 from ..errors import ArtifactError, ConfigError, DataError
@@ -29,6 +30,9 @@ class Preprocessor:
         self.conditioner = conditioner
         self.model_shape = tuple(model_shape)
         self.val_fraction, self.test_fraction, self.seed = val_fraction, test_fraction, seed
+        #: sorted unique ``row_hashes`` of the rows training saw (train and validation); None when unknown (a
+        #: streamed run, or one written by an earlier version)
+        self.seen_rows: np.ndarray | None = None
         #: clip data other than the training rows into the scaled range [0, 1] (what a BCE loss, a Bernoulli
         #: likelihood or a GAN's [0, 1] data space needs), as scikit-learn's MinMaxScaler(clip=True) does
         self.clip = clip
@@ -53,12 +57,39 @@ class Preprocessor:
         ds = as_dataset(data, **data_kw)
         if split == "all":
             return ds
+        if split == "unseen":
+            return self._unseen(ds)
         idx = self.split(len(ds))
         if len(idx[split]) == 0:
             raise DataError(f"the {split} split is empty (fraction 0 in training); use --split all")
         part = ds.subset(idx[split])
         part.info["index"] = idx[split]  # rows of the full dataset, for arrays kept beside it
         return part
+
+    def seen_in(self, ds: ArrayDataset) -> np.ndarray | None:
+        """Per row of ``ds``: whether training saw it (its values equal a training or validation row's); None when
+        the run does not know its rows."""
+        if self.seen_rows is None or tuple(ds.example_shape) != tuple(self.input_shape):
+            return None
+        return np.isin(row_hashes(ds.x), self.seen_rows)
+
+    def _unseen(self, ds: ArrayDataset) -> ArrayDataset:
+        seen = self.seen_in(ds)
+        if seen is None:
+            raise DataError("this run does not know which rows it was trained on (streamed, or written by an earlier "
+                            "version, or data of another shape); use --split all or test")
+        if seen.all():
+            raise DataError(f"every one of the {len(ds)} rows was used in training; give held-out data, or "
+                            "--split all to measure on training rows")
+        keep = np.flatnonzero(~seen)
+        part = ds.subset(keep)
+        part.info["index"] = keep
+        part.info["seen_rows"] = int(seen.sum())
+        return part
+
+    def remember_rows(self, x: np.ndarray, index: np.ndarray) -> None:
+        """Keep the hashes of rows ``index`` of ``x`` as the rows training saw."""
+        self.seen_rows = np.unique(row_hashes(x, index))
 
     # ------------------------------------------------------------------ raw -> model space
     def dataset(self, data: Any) -> ArrayDataset:

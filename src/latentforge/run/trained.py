@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from .. import __version__
@@ -161,14 +162,19 @@ class TrainedModel:
         return len(ds) == saved["n"] and ds.fingerprint() == saved
 
     def resolve_split(self, data: Any, split: str = "auto") -> str:
-        """``auto``: the test split when ``data`` is this run's training data (``is_training_data``) and the model
-        has an encoder or translates (a GAN's sample quality is measured against the whole real set), else all rows;
-        other names are kept."""
+        """``auto``, for models with an encoder or that translate (a GAN's sample quality is measured against the
+        whole real set: all rows): the test split when ``data`` is this run's training data (``is_training_data``);
+        ``unseen`` (the rows training did not see) when it holds some of the training rows in another order or
+        beside others; else all rows. Other names are kept."""
         if split != "auto":
             return split
         if not self.can("encoding") and not self.can("translating"):
             return "all"
-        return "test" if self.is_training_data(data) and self.train_config.test_fraction > 0 else "all"
+        if self.is_training_data(data) and self.train_config.test_fraction > 0:
+            return "test"
+        ds = as_dataset(data) if not isinstance(data, ArrayDataset) else data
+        seen = self.preprocess.seen_in(ds)  # training rows inside other data: a subset, a shuffled or larger copy
+        return "unseen" if seen is not None and seen.any() and not seen.all() else "all"
 
     def to_model_space(self, data: Any) -> torch.Tensor:
         """Raw examples -> scaled float tensor of the model's input shape."""
@@ -216,6 +222,10 @@ class TrainedModel:
         write_json(layout.config, self.config_dict())
         write_json(layout.transform, self.preprocess.state_dict())
         save_tensors(layout.model, self.model.state_dict(), metadata={"format": "latentforge-model"})
+        seen = self.preprocess.seen_rows
+        if seen is not None:
+            save_tensors(layout.training_rows, {"row_hashes": torch.from_numpy(seen.view(np.int64))},
+                         metadata={"format": "latentforge-training-rows"})
         self.run_dir = run_dir
         return run_dir
 
@@ -254,6 +264,9 @@ class TrainedModel:
             preprocess = Preprocessor.from_state_dict(state, model.input_shape, tcfg)
         except ArtifactError as e:
             raise ArtifactError(f"{layout.transform}: {e}") from None
+        if layout.training_rows.exists():
+            rows, _ = load_tensors(layout.training_rows, "training-row hashes")
+            preprocess.seen_rows = rows["row_hashes"].numpy().view(np.uint64)
         return cls.compose(cfg["model"], model, objective, preprocess, tcfg, data_info=cfg.get("data", {}),
                            run_dir=run_dir, history=read_metrics(layout.metrics))
 
