@@ -163,6 +163,23 @@ def test_resume_keeps_the_runs_meaning_or_refuses(tmp_path, digits):  # case 6
     assert len(run.history) < 30
     with pytest.raises(lf.ConfigError, match="stopped early.*larger --patience"):
         lf.train("ae", digits, out=tmp_path / "s", epochs=40, resume=True, **stop)
+    # fewer epochs than trained: refused, not a silent no-op
+    with pytest.raises(lf.ConfigError, match="already trained 3 epochs; --epochs 2"):
+        lf.train("ae", digits, out=tmp_path / "c", epochs=2, resume=True, **flat)
+
+
+def test_resume_takes_the_runs_own_options(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32)
+    np.save(tmp_path / "d.npy", x)
+    args = ["--data", tmp_path / "d.npy", "--out", tmp_path / "r", "--no-progress"]
+    assert run_cli(capsys, "train", "vae", "--latent-dim", "3", "--hidden", "16", "--epochs", "2", *args)[0] == 0
+    code, out, err = run_cli(capsys, "train", "vae", "--epochs", "4", "--resume", *args)  # only what changes
+    assert code == 0, err
+    run = lf.load(tmp_path / "r")
+    assert run.model.latent_dim == 3 and len(run.history) == 4
+    assert run.data_info["chosen_from_data"] == ["likelihood=gaussian-shared", "scaling=standard"]
+    code, out, err = run_cli(capsys, "train", "ae", "--epochs", "6", "--resume", *args)
+    assert code == 2 and "holds a 'vae' run" in err
 
 
 def test_batch_norm_and_a_last_batch_of_one(rng):  # case 7
@@ -290,3 +307,13 @@ def test_sklearn_clone_pipeline_and_grid_search(rng):
                         {"latent_dim": [1, 4]}, cv=2).fit(x)
     assert grid.best_params_["latent_dim"] == 4  # more code dimensions reconstruct better
     assert lf.AutoencoderEstimator(epochs=1).fit(x).n_features_in_ == 8
+
+
+def test_label_conditions_know_every_class_and_refuse_a_continuous_parameter(rng):
+    x = rng.random((60, 8)).astype(np.float32)
+    y = np.array(["a"] * 59 + ["rare"])  # the one "rare" row may land in a held-out split
+    run = lf.train("cgan", x, labels=y, g_hidden=(8,), d_hidden=(8,), latent_dim=2, **FAST)
+    assert run.conditioner.classes == ["a", "rare"]
+    assert run.sample(2, "rare", seed=0).shape == (2, 8)
+    with pytest.raises(lf.ConfigError, match="continuous parameter.*--condition vector"):
+        lf.train("cvae", x, labels=rng.normal(size=60), hidden=(8,), latent_dim=2, **FAST)

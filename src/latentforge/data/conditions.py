@@ -26,6 +26,9 @@ class Conditioner:
 
     kind: ClassVar[str] = ""
     source: ClassVar[str] = ""
+    #: fitted on every row of the data, not the training rows alone (the set of class names is not a statistic
+    #: that leaks: a class met first in a held-out row must still be known)
+    fit_on_all_rows: ClassVar[bool] = False
 
     def __new__(cls, kind: str | None = None):
         if cls is Conditioner:
@@ -64,9 +67,11 @@ class Conditioner:
 
 @CONDITIONS.add("label")
 class LabelConditioner(Conditioner):
-    """Class labels (integers or strings) -> one-hot over the classes seen in training."""
+    """Class labels (integers or strings) -> one-hot over the classes of the data set trained on.
+    ConfigError for labels that are a continuous parameter (``data.arrays.is_categorical``)."""
 
     kind, source = "label", "y"
+    fit_on_all_rows = True
 
     def __init__(self, kind: str | None = None):
         self.classes: list = []
@@ -76,7 +81,14 @@ class LabelConditioner(Conditioner):
         return len(self.classes)
 
     def fit(self, values) -> "LabelConditioner":
-        self.classes = sorted(np.unique(to_numpy(values)).tolist())
+        from .arrays import is_categorical
+
+        values = to_numpy(values)
+        if not is_categorical(values):
+            raise ConfigError(f"--condition label needs class labels, but these take {len(np.unique(values))} "
+                              "distinct values (a continuous parameter); condition on it with --condition vector "
+                              "and --cond-key NAME (Python: cond_key=)")
+        self.classes = sorted(np.unique(values).tolist())
         return self
 
     def broadcast(self, values, n: int) -> np.ndarray:

@@ -58,6 +58,8 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     that would be overwritten, or cannot be resumed) and TrainingDiverged (a loss became NaN or infinite).
     """
     spec = MODELS.get(model)
+    if resume and out is not None and train_config is None:
+        options = {**saved_options(model, out), **options}  # the run's own options, unless given anew
     tc_fields = TrainConfig.field_names()
     tc_opts = {k: options.pop(k) for k in list(options) if k in tc_fields}
     base = train_config or TrainConfig(**spec.train_defaults)
@@ -166,6 +168,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         if resume:
             saved_config = read_json(layout.config, "run configuration")
             resume_compatible(saved_config, run.config_dict())
+            if "chosen_from_data" in saved_config.get("data", {}):
+                run.data_info.setdefault("chosen_from_data", saved_config["data"]["chosen_from_data"])
         callbacks.append(checkpoint_callback(layout))
         every = objective.sample_grid_every
         if every and run.can("sampling"):
@@ -275,7 +279,7 @@ def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx:
                             "--labels FILE); or use --condition vector with --cond-key")
         raise DataError(f"{ds.source}: conditioning on a parameter vector needs a cond array; name it with "
                         "--cond-key (npz key / HDF5 dataset of shape (N, P))")
-    return conditioner.fit(values[train_idx])
+    return conditioner.fit(values if conditioner.fit_on_all_rows else values[train_idx])
 
 
 def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | None) -> Scaler:
@@ -340,11 +344,30 @@ def prepare_out(layout: RunLayout, *, resume: bool, overwrite: bool) -> None:
         raise write_error(out, e, "prepare the run directory") from None
 
 
+def saved_options(model: str, out: str | os.PathLike) -> dict[str, Any]:
+    """The options a run directory's config.json was trained with (values filled from the data left out), so that
+    ``--resume`` needs only what changes; {} when there is no saved run yet. ConfigError for a run of another
+    model."""
+    from .replay import options_from_config
+
+    layout = RunLayout(out)
+    if not layout.config.exists():
+        return {}
+    saved_model, _, options = options_from_config(read_json(layout.config, "run configuration"))
+    if saved_model is not None and saved_model != model:
+        raise ConfigError(f"cannot resume: {out} holds a {saved_model!r} run, not {model!r}; resume it as "
+                          f"`train {saved_model} ... --resume`, or give another --out")
+    return options
+
+
 def check_resume_meaning(trainer: Trainer, saved: TrainConfig, new: TrainConfig) -> None:
     """Settings that may change on resume must keep the run's meaning: a learning-rate schedule laid out over
     the epochs may not be stretched, and a run that stopped early continues only with a larger patience.
     Raises ConfigError saying what would change and what to do."""
     done = trainer.epoch
+    if new.epochs < done:
+        raise ConfigError(f"the run has already trained {done} epochs; --epochs {new.epochs} would not continue it: "
+                          f"give --epochs larger than {done}, or start a new run with --overwrite")
     # beyond its last epoch the saved schedule would hold its last rate
     jumps = [(e, saved.lr * lr_factor(saved, min(e, saved.epochs)), new.lr * lr_factor(new, e))
              for e in range(done + 1, new.epochs + 1) if lr_factor(saved, min(e, saved.epochs)) != lr_factor(new, e)]
@@ -368,7 +391,9 @@ def resume_compatible(saved: dict, new: dict) -> None:
     for section in ("model", "model_config", "objective_config"):
         if saved.get(section) != new.get(section):
             diffs.append(section)
-    where = ("source", "path")  # the same data under another spelling of its path is the same data
+    # the same data under another spelling of its path is the same data; which values were chosen from the data
+    # is a record of the first run (a resumed run takes those values as its saved options)
+    where = ("source", "path", "chosen_from_data")
     a_data = {k: v for k, v in saved.get("data", {}).items() if k not in where}
     b_data = {k: v for k, v in new.get("data", {}).items() if k not in where}
     if a_data != b_data or ("fingerprint" not in b_data and saved.get("data") != new.get("data")):
