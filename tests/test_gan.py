@@ -227,3 +227,21 @@ def test_cli_hinge_gan_with_spectral_norm_trains_and_reloads(tmp_path, capsys):
         main(["train", "dcgan", "--help"])
     text = capsys.readouterr().out
     assert "--spectral-norm" in text and "hinge" in text
+
+
+def test_a_feature_classifier_at_chance_is_named_not_trusted():
+    from latentforge.analysis.quality import classifier_warning
+
+    assert classifier_warning(0.9, 10) is None and classifier_warning(0.6, 2) is None
+    message = classifier_warning(0.12, 10)
+    assert "only 12%" in message and "chance 10%" in message and "say little" in message
+    assert classifier_warning(0.52, 2) is not None
+
+
+def test_sample_quality_on_labels_the_data_does_not_separate_carries_the_warning():
+    r = np.random.default_rng(0)
+    x, y = r.random((300, 8, 8)).astype(np.float32), r.integers(0, 4, 300)  # labels unrelated to the images
+    run = lf.train("gan", x, labels=y, epochs=1, progress=False, g_hidden=(16,), d_hidden=(16,))
+    with pytest.warns(UserWarning, match="feature classifier tells the 4 classes apart on only"):
+        m = run.evaluate(lf.as_dataset(x, labels=y))
+    assert "say little" in m["classifier_warning"]

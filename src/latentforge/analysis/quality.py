@@ -180,7 +180,7 @@ def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray,
     n_classes = len(info["classes"])
     hist = np.bincount(pred, minlength=n_classes) / len(pred)
     precision, recall = precision_recall(real_f, fake_f)
-    return {
+    out = {
         "fd_classifier": frechet_distance(real_f, fake_f), "precision": precision, "recall": recall,
         "mode_coverage": float(np.mean(hist >= 0.25 / n_classes)),
         "min_class_share": float(hist.min()), "mean_confidence": float(probs.max(1).values.mean()),
@@ -188,6 +188,26 @@ def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray,
         "n_real": int(len(real)), "n_generated": int(len(fake)),
         "classifier_val_accuracy": info.get("val_accuracy"),
     }
+    warning = classifier_warning(info.get("val_accuracy"), n_classes)
+    if warning:
+        out["classifier_warning"] = warning
+        warnings.warn(warning, stacklevel=2)
+    return out
+
+
+def classifier_warning(val_accuracy: float | None, n_classes: int) -> str | None:
+    """A sentence when the feature classifier barely beats chance on held-out real data (accuracy below chance
+    plus a tenth of the way to 1): its features then say little about the samples, so fd_classifier, the class
+    histogram and mode coverage must not be read as sample quality."""
+    if val_accuracy is None or n_classes < 2:
+        return None
+    chance = 1.0 / n_classes
+    if val_accuracy >= chance + 0.1 * (1.0 - chance):
+        return None
+    return (f"the feature classifier tells the {n_classes} classes apart on only {val_accuracy:.0%} of held-out real "
+            f"examples (chance {chance:.0%}): its fd_classifier, class histogram and mode coverage say little about "
+            "these samples; use labels that the data separates, or judge the samples by precision / recall and "
+            "copying")
 
 
 def feature_classifier(run, data: Any, **data_kw: Any) -> tuple[FeatureClassifier, dict[str, Any]]:
