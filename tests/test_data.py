@@ -245,3 +245,9 @@ def test_whole_number_labels_are_classes_only_when_they_look_like_classes():
     assert not is_categorical(r.integers(0, 1000, 500))  # a count: regression, not 1000 classes
     assert not is_categorical(np.arange(1950, 2050).repeat(3))  # years
     assert not is_categorical(r.random(40))
+
+
+def test_a_table_with_a_repeated_column_name_is_refused(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,A,label\n1,2,3,x\n4,5,6,y\n")
+    with pytest.raises(lf.DataError, match="names column.*'A'.*more than once"):
+        lf.load_dataset(tmp_path / "t.csv")

@@ -49,6 +49,11 @@ def read_table(path: str | os.PathLike, *, key: str | None = None, labels_key: s
         raise DataError(f"{path}: the table is empty")
     header = any(_number(c) is None for c in rows[0])
     names = [c.strip() for c in rows[0]] if header else [f"column_{i}" for i in range(len(rows[0]))]
+    seen: set[str] = set()
+    twice = sorted({n for n in names if n.lower() in seen or seen.add(n.lower())})  # type: ignore[func-returns-value]
+    if twice:  # columns are picked by name: a repeated name would silently pick one of them
+        raise DataError(f"{path}: the header names column(s) {', '.join(map(repr, twice))} more than once; give "
+                        "every column its own name")
     body = rows[1:] if header else rows
     if not body:
         raise DataError(f"{path}: the table has a header but no rows")
