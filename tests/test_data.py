@@ -251,3 +251,12 @@ def test_a_table_with_a_repeated_column_name_is_refused(tmp_path):
     (tmp_path / "t.csv").write_text("a,b,A,label\n1,2,3,x\n4,5,6,y\n")
     with pytest.raises(lf.DataError, match="names column.*'A'.*more than once"):
         lf.load_dataset(tmp_path / "t.csv")
+
+
+def test_an_image_folder_of_two_bit_depths_is_refused(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((6, 6), 200, np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.full((6, 6), 50000, np.uint16)).save(tmp_path / "b.png")
+    with pytest.raises(lf.DataError, match="b.png: 16-bit image, but .*a.png is 8-bit; convert"):
+        lf.load_dataset(tmp_path)

@@ -77,6 +77,9 @@ def _images(source, files: list[Path]) -> dict:
         if arrays and img.shape != arrays[0].shape:
             raise DataError(f"{p}: image of shape {img.shape}, but {files[0]} has {arrays[0].shape}; give images of "
                             "one size (and one colour mode), or resize them first")
+        if arrays and img.dtype != arrays[0].dtype:  # 8-bit beside 16-bit values: one scale would dim the 8-bit
+            raise DataError(f"{p}: {_depth(img)} image, but {files[0]} is {_depth(arrays[0])}; convert the images to "
+                            "one bit depth first")
         arrays.append(img)
         rel = p.relative_to(root) if root is not None else None
         labels.append(rel.parts[0] if rel is not None and len(rel.parts) > 1 else None)
@@ -85,6 +88,10 @@ def _images(source, files: list[Path]) -> dict:
     if y is not None and len(np.unique(y)) < 2:
         y = None  # one sub-folder is a location, not a class
     return {"x": x, "y": y, "layout": "last" if x.ndim == 4 else None, "files": [str(p) for p in files]}
+
+
+def _depth(img: np.ndarray) -> str:
+    return f"{img.dtype.itemsize * 8}-bit" if img.dtype.kind in "iu" else f"{img.dtype} (floating-point)"
 
 
 def _concatenate(files: list[Path], **keys) -> dict:
