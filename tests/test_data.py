@@ -260,3 +260,18 @@ def test_an_image_folder_of_two_bit_depths_is_refused(tmp_path):
     Image.fromarray(np.full((6, 6), 50000, np.uint16)).save(tmp_path / "b.png")
     with pytest.raises(lf.DataError, match="b.png: 16-bit image, but .*a.png is 8-bit; convert"):
         lf.load_dataset(tmp_path)
+
+
+def test_an_image_folder_follows_linked_class_folders_once(tmp_path):
+    from PIL import Image
+
+    for c in ("cat", "dog"):
+        (tmp_path / "store" / c).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(np.full((4, 4), 10 * i, np.uint8)).save(tmp_path / "store" / c / f"{i}.png")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "cat").symlink_to(tmp_path / "store" / "cat")  # a class folder linked in
+    (tmp_path / "data" / "dog").symlink_to(tmp_path / "store" / "dog")
+    (tmp_path / "store" / "cat" / "loop").symlink_to(tmp_path / "store")  # a cycle must not repeat files
+    ds = lf.load_dataset(tmp_path / "data")
+    assert len(ds) == 4 and sorted(ds.y) == ["cat", "cat", "dog", "dog"]

@@ -29,8 +29,7 @@ def expand(source: str | os.PathLike) -> list[Path] | None:
         files = sorted(Path(p) for p in glob.glob(s, recursive=True) if Path(p).is_file())
         what = f"the pattern {s!r}"
     elif os.path.isdir(s):
-        files = sorted(p for p in Path(s).rglob("*") if p.is_file()
-                       and not any(part.startswith(".") for part in p.relative_to(s).parts))
+        files = sorted(_walk(Path(s)))
         what = f"the folder {s}"
     else:
         return None
@@ -46,6 +45,23 @@ def expand(source: str | os.PathLike) -> list[Path] | None:
     if not known:
         raise DataError(f"{what} holds no data files (.npy, .npz, .h5, FITS, CSV, PNG / JPEG / TIFF ...)")
     return known
+
+
+def _walk(root: Path) -> list[Path]:
+    """Files under ``root``, hidden ones left out, following symbolic links to folders (a class folder linked in
+    from another disk is part of the data) and visiting each real folder once (no loop through a cyclic link)."""
+    out, visited = [], set()
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:
+            dirs[:] = []
+            continue
+        visited.add(real)
+        # a link back to this folder or one above it is a cycle, not more data
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not
+                         (real + os.sep).startswith(os.path.realpath(os.path.join(folder, d)) + os.sep))
+        out.extend(Path(folder) / n for n in names if not n.startswith(".") and os.path.isfile(os.path.join(folder, n)))
+    return out
 
 
 def read_many(source, files: list[Path], **keys) -> dict:
