@@ -317,3 +317,18 @@ def test_label_conditions_know_every_class_and_refuse_a_continuous_parameter(rng
     assert run.sample(2, "rare", seed=0).shape == (2, 8)
     with pytest.raises(lf.ConfigError, match="continuous parameter.*--condition vector"):
         lf.train("cvae", x, labels=rng.normal(size=60), hidden=(8,), latent_dim=2, **FAST)
+
+
+def test_the_training_data_is_read_again_with_its_keys_or_asked_for(tmp_path, rng, monkeypatch):
+    np.savez(tmp_path / "d.npz", flux=rng.random((80, 6)).astype(np.float32), other=rng.random((80, 3)))
+    run = lf.train("ae", str(tmp_path / "d.npz"), key="flux", out=tmp_path / "r", **FAST)
+    monkeypatch.chdir(tmp_path.parent)  # from elsewhere: the resolved path and the key come from the run
+    again = lf.load(tmp_path / "r").training_data()
+    assert again.x.shape == (80, 6) and run.is_training_data(again)
+    arrays = lf.train("ae", rng.random((50, 6)).astype(np.float32), **FAST)
+    with pytest.raises(lf.ConfigError, match="cannot be read again; pass the data"):
+        arrays.training_data()
+    from latentforge.analysis.report import build_report
+
+    with pytest.raises(lf.ConfigError, match="pass the data"):
+        build_report(arrays)

@@ -118,8 +118,10 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
-    source = data if data is not None else run.data_info.get("source")
-    full = as_dataset(source) if not hasattr(source, "x") else source
+    if data is None:
+        full = run.training_data()
+    else:
+        full = as_dataset(data) if not hasattr(data, "x") else data
     gan = not run.can("encoding")  # a generator: measured against the whole real set
     split = run.resolve_split(full, "auto")
     test = run.select(full, split)

@@ -150,6 +150,22 @@ class TrainedModel:
         """The chosen part of a dataset; train / val / test repeat the training run's seeded split."""
         return self.preprocess.select(data, split, **data_kw)
 
+    def training_data(self) -> ArrayDataset:
+        """The data this run was trained on, read again from where training found it (its resolved path, with the
+        same keys and labels). ConfigError when it came from Python objects (arrays, tensors ...), which cannot be
+        read again: pass the data explicitly then."""
+        from ..data import DATA_KEYWORDS
+        from ..data.builtin import DATASETS
+
+        info = self.data_info
+        source = info.get("path") or info.get("source")
+        glob_like = any(ch in str(source) for ch in "*?[")
+        if source is None or not (os.path.exists(str(source)) or str(source) in DATASETS or glob_like):
+            raise ConfigError(f"this run was trained on {info.get('source', 'data')!r} (given from Python, or moved), "
+                              "which cannot be read again; pass the data (CLI: --data FILE)")
+        kw = {k: info[k] for k in DATA_KEYWORDS if isinstance(info.get(k), (str, bool))}
+        return as_dataset(source, **kw)
+
     def is_training_data(self, data: Any) -> bool:
         """Whether ``data`` is the data this run was trained on, recognised by what it is (number of rows, shape
         and a checksum of the values), not by how its path is spelled."""
