@@ -332,3 +332,23 @@ def test_the_training_data_is_read_again_with_its_keys_or_asked_for(tmp_path, rn
 
     with pytest.raises(lf.ConfigError, match="pass the data"):
         build_report(arrays)
+
+
+def test_fits_tables_name_array_columns_missing_values_and_labels(tmp_path, rng):
+    fits = pytest.importorskip("astropy.io.fits")
+    n = 12
+    cols = [fits.Column(name="mag_g", format="E", array=rng.random(n)),
+            fits.Column(name="flux", format="5E", array=rng.random((n, 5))),
+            fits.Column(name="CLASS", format="6A", array=np.array(["star", "galaxy"] * 6))]
+    fits.BinTableHDU.from_columns(cols).writeto(tmp_path / "a.fits")
+    with pytest.raises(lf.DataError, match=r"array columns flux \(5 values\).*--key flux"):
+        lf.load_dataset(tmp_path / "a.fits")  # the vector column is never dropped silently
+    ds = lf.load_dataset(tmp_path / "a.fits", key="flux")
+    assert ds.x.shape == (n, 5) and set(ds.y) == {"star", "galaxy"}  # the class column found by its name
+    counts = np.arange(n, dtype=np.int32)
+    counts[3] = -99
+    fits.BinTableHDU.from_columns([fits.Column(name="a", format="E", array=rng.random(n)),
+                                   fits.Column(name="counts", format="J", null=-99, array=counts)]
+                                  ).writeto(tmp_path / "b.fits")
+    with pytest.raises(lf.DataError, match="NaN"):
+        lf.load_dataset(tmp_path / "b.fits")  # TNULL is a missing value, not the number -99

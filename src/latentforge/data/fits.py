@@ -143,14 +143,28 @@ def _fits_table(path, table, key: str | None, labels_key: str | None) -> dict:
     def column(name: str) -> np.ndarray:
         if name.lower() not in cols:
             raise DataError(f"{path}: no column {name!r}; the table has {', '.join(table.columns.names)}")
-        return np.asarray(table.data[cols[name.lower()]])
+        name = cols[name.lower()]
+        values = np.asarray(table.data[name])
+        null = table.columns[name].null  # TNULL: the integer that stands for a missing value
+        if null is not None and values.dtype.kind in "iu" and (values == null).any():
+            values = np.where(values == null, np.nan, values.astype(np.float64))  # refused below as missing
+        return values
 
+    from .tables import LABEL_COLUMNS
+
+    if labels_key is None:  # a column named like a label, as in CSV tables
+        labels_key = next((cols[n] for n in LABEL_COLUMNS if n in cols), None)
     y = column(labels_key) if labels_key else None
     if key:
         parts = [column(k.strip()) for k in key.split(",")]
     else:
-        parts = [np.asarray(table.data[n]) for n in table.columns.names
-                 if n.lower() != (labels_key or "").lower() and np.asarray(table.data[n]).ndim == 1
+        rest = [n for n in table.columns.names if n.lower() != (labels_key or "").lower()]
+        arrays = [n for n in rest if np.asarray(table.data[n]).ndim > 1 and np.asarray(table.data[n]).dtype.kind in "biuf"]
+        if arrays:  # a vector column beside scalars: which to use is the user's choice, never a silent drop
+            shapes = ", ".join(f"{n} ({int(np.prod(np.asarray(table.data[n]).shape[1:]))} values)" for n in arrays)
+            raise DataError(f"{path}: the table has array columns {shapes}; name the features with key= (--key "
+                            f"{arrays[0]}, or --key a,b,c for scalar columns)")
+        parts = [column(n) for n in rest if np.asarray(table.data[n]).ndim == 1
                  and np.asarray(table.data[n]).dtype.kind in "biuf"]
         if not parts:
             raise DataError(f"{path}: the table has no numeric columns; name the feature columns with key= (--key)")
