@@ -352,3 +352,39 @@ def test_fits_tables_name_array_columns_missing_values_and_labels(tmp_path, rng)
                                   ).writeto(tmp_path / "b.fits")
     with pytest.raises(lf.DataError, match="NaN"):
         lf.load_dataset(tmp_path / "b.fits")  # TNULL is a missing value, not the number -99
+
+
+def test_python_inputs_of_the_wrong_kind_are_refused_in_one_line(tmp_path, rng):
+    x = rng.random((30, 6)).astype(np.float32)
+    np.savez(tmp_path / "vc.npz", x=x, cond=rng.random((30, 2)))
+    run = lf.train("cvae", str(tmp_path / "vc.npz"), condition="vector", cond_key="cond", hidden=(8,), latent_dim=2,
+                   **FAST)
+    with pytest.raises(lf.ConfigError, match="vector of 2 value.*got 3"):
+        run.sample(2, [0.1, 0.2, 0.3])
+    with pytest.raises(lf.ConfigError, match="decode takes latent codes"):
+        run.decode("abc")
+    with pytest.raises(lf.DataError, match="different lengths"):
+        lf.train("ae", [[1, 2], [3]], **FAST)
+    bf16 = lf.train("ae", torch.rand(30, 6, dtype=torch.bfloat16), **FAST)  # numpy has no bfloat16
+    assert bf16.encode(torch.rand(3, 6, dtype=torch.bfloat16)).shape == (3, 2)
+    est = lf.AutoencoderEstimator(epochs=1, random_state=None).fit(x)  # scikit-learn's "a fresh seed"
+    assert isinstance(est.seed_, int) and est.transform(x).shape == (30, 2)
+
+
+def test_compressed_files_and_a_labels_text_file(tmp_path, rng):
+    import gzip
+
+    x = rng.random((30, 6)).astype(np.float32)
+    with gzip.open(tmp_path / "x.npy.gz", "wb") as f:
+        np.save(f, x)
+    assert np.array_equal(lf.load_dataset(tmp_path / "x.npy.gz").x, x)
+    with gzip.open(tmp_path / "t.csv.gz", "wt") as f:
+        f.write("a,b\n1,2\n3,4\n")
+    assert lf.load_dataset(tmp_path / "t.csv.gz").x.shape == (2, 2)
+    np.savetxt(tmp_path / "labels.txt", np.arange(30) % 3, fmt="%d")
+    np.save(tmp_path / "x.npy", x)
+    ds = lf.load_dataset(tmp_path / "x.npy", labels=tmp_path / "labels.txt")
+    assert ds.y.dtype.kind == "i" and list(ds.y[:4]) == [0, 1, 2, 0]
+    (tmp_path / "z.npz.gz").write_bytes(gzip.compress((tmp_path / "x.npy").read_bytes()))
+    with pytest.raises(lf.DataError, match="gzip-compressed npz.*gunzip z.npz.gz"):
+        lf.load_dataset(tmp_path / "z.npz.gz")

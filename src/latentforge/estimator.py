@@ -33,7 +33,10 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         """Fit on X (n_samples, n_features); ``y`` is ignored (unsupervised). Returns self."""
         X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32], ensure_min_samples=1)
         name, options = self._train_options()
-        tc = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.random_state,
+        # random_state=None asks for a fresh seed, as in scikit-learn; the one drawn is kept in seed_
+        self.seed_ = (int(np.random.SeedSequence().entropy % 2 ** 31) if self.random_state is None
+                      else self.random_state)
+        tc = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed_,
                          scaling=self.scaling, val_fraction=self.val_fraction, test_fraction=0.0, patience=0)
         self.trained_: TrainedModel = train(name, np.asarray(X, np.float32), train_config=tc,
                                             progress=self.progress, **options)
@@ -148,7 +151,7 @@ class VAEEstimator(_LatentEstimator):
         check_is_fitted(self, "trained_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return float(self.trained_.log_likelihood(np.asarray(X, np.float32), k=10,
-                                                  seed=self.random_state)["elbo"].mean())
+                                                  seed=self.seed_)["elbo"].mean())
 
     def sample(self, n: int = 1, *, seed: int = 0) -> np.ndarray:
         """n new examples (n, n_features) from the prior, in the data's units."""

@@ -190,8 +190,13 @@ def as_examples(x, *, channels_last: bool | None = None, what: str = "data") -> 
 def to_numpy(a) -> np.ndarray:
     """An array, a nested list, or a torch tensor (with or without grad, on any device) as a numpy array."""
     if hasattr(a, "detach") and hasattr(a, "cpu"):  # a torch tensor: no gradient, on the host
-        return a.detach().cpu().numpy()
-    return np.asarray(a)
+        a = a.detach().cpu()
+        return (a.float() if str(a.dtype) == "torch.bfloat16" else a).numpy()  # numpy has no bfloat16
+    try:
+        return np.asarray(a)
+    except ValueError:  # numpy refuses ragged nesting
+        raise DataError("the rows of the nested list have different lengths; give one length per row, or pad them "
+                        "to one length") from None
 
 
 def as_labels(y, n: int, *, what: str = "data") -> np.ndarray:

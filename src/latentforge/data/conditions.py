@@ -136,8 +136,12 @@ class VectorConditioner(Conditioner):
         return self
 
     def broadcast(self, values, n: int) -> np.ndarray:
-        """One parameter vector, or one per example, as (n, dim)."""
-        values = to_numpy(values).reshape(-1, self.dim)
+        """One parameter vector, or one per example, as (n, dim). ConfigError for another number of values."""
+        values = to_numpy(values)
+        if values.size not in (self.dim, n * self.dim):
+            raise ConfigError(f"a condition is a vector of {self.dim} value(s) (one, or one per example); got "
+                              f"{values.size} value(s)")
+        values = values.reshape(-1, self.dim)
         return np.broadcast_to(values, (n, self.dim)) if len(values) == 1 else values
 
     def transform(self, values) -> np.ndarray:

@@ -136,6 +136,9 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
         if not path.exists():
             raise DataError(f"{path}: no such file; give a built-in dataset name or an existing file path")
         kind = file_kind(path)
+        if path.name.lower().endswith(".gz") and kind not in GZIP_KINDS:
+            raise DataError(f"{path}: a gzip-compressed {kind} file cannot be read as it is; decompress it first "
+                            f"(gunzip {path.name})")
         try:
             out = READERS.get(kind)(path, **keys)
         except DataError:
@@ -151,9 +154,21 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     labels = labels if labels is not None else sibling
     if labels is not None:
         lab = np.asarray(read_file(labels, key=labels_key)["x"] if not _is_table(labels) else
-                         read_file(labels, labels_key=labels_key)["y"])
+                         _table_labels(labels, labels_key))
         out["y"] = lab[:, 0] if lab.ndim == 2 and lab.shape[1] == 1 else lab
     return out
+
+
+def _table_labels(path, labels_key: str | None) -> np.ndarray:
+    """Labels from a text table: its label column, or its only column (whole numbers as integers)."""
+    t = read_file(path, labels_key=labels_key)
+    if t["y"] is not None:
+        return np.asarray(t["y"])
+    x = np.asarray(t["x"])
+    if x.ndim != 2 or x.shape[1] != 1:
+        raise DataError(f"{path}: a labels table needs one column, or a column named label / class / target "
+                        "(or --labels-key NAME)")
+    return x[:, 0].astype(np.int64) if np.all(x == np.round(x)) else x[:, 0]
 
 
 def _is_table(path) -> bool:
@@ -163,7 +178,14 @@ def _is_table(path) -> bool:
         return False
 
 
+#: the kinds read through gzip when the file name ends in .gz (astropy opens gzipped FITS itself)
+GZIP_KINDS = ("npy", "idx", "table", "fits")
+
+
 def _read_npy(path, **keys):
+    if str(path).lower().endswith(".gz"):  # a gzip-compressed .npy (np.load reads the decompressed stream)
+        with gzip.open(path, "rb") as f:
+            return {"x": np.load(f, allow_pickle=False)}
     return {"x": np.load(path, allow_pickle=False)}
 
 

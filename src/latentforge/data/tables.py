@@ -33,10 +33,16 @@ def read_table(path: str | os.PathLike, *, key: str | None = None, labels_key: s
     Raises DataError for an empty table, rows of different lengths, an unknown column name, or a non-numeric
     feature column (naming it and the fix)."""
     path = Path(path)
-    delimiter = "\t" if path.name.lower().endswith((".tsv", ".tab")) else None
+    delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith((".tsv", ".tab")) else None
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
+        if path.name.lower().endswith(".gz"):
+            import gzip
+
+            with gzip.open(path, "rt", encoding="utf-8-sig") as f:
+                text = f.read()
+        else:
+            text = path.read_text(encoding="utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
         raise DataError(f"{path}: cannot read as a text table ({e})") from None
     if delimiter is None:
         try:

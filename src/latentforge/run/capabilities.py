@@ -95,7 +95,11 @@ class Decoding(Capability):
     def decode(self, z: Any, condition: Any = None) -> np.ndarray:
         """Codes (N, latent_dim) -> raw-space outputs (a VAE gives its decoder's mean, a GAN its generator's
         output, through the EMA copy when there is one)."""
-        return self._from_codes(torch.as_tensor(to_numpy(z).astype(np.float32)), condition, self.model.decode)
+        codes = to_numpy(z)
+        if codes.dtype.kind not in "biuf":
+            raise ConfigError(f"decode takes latent codes, numbers of shape (N, {self.model.latent_dim}); got "
+                              f"{codes.dtype} values")
+        return self._from_codes(torch.as_tensor(codes.astype(np.float32)), condition, self.model.decode)
 
     def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable) -> np.ndarray:
         """fn(codes, condition vectors) over batches of z (N, latent_dim) -> raw units."""
