@@ -4,8 +4,9 @@ VAE: the 784-400-20 MLP VAE of the PyTorch example (BCE summed over pixels + KL,
 Fashion-MNIST's 60000 training images (Debian's dataset-fashion-mnist) for --epochs epochs, tested on its 10000
 test images, as three processes: the example's loop re-typed (benchmarks/peer_vae.py --peer example), pythae's
 VAE and trainer when pythae is installed (--pythae-python: a Python with pythae), and
-`latentforge train vae ... --precision fp32` (then `--precision auto`). DCGAN: the PyTorch DCGAN example's loop
-(benchmarks/dcgan_speed.py's reference) against `latentforge train dcgan` at the example's settings.
+`latentforge train vae ... --precision fp32` (then `--precision auto`). The DCGAN against the PyTorch DCGAN
+example's loop is benchmarks/dcgan_speed.py (in one process, samples per second and sample quality); this script
+does not run it.
 
 The peers run in alternation (A B C A B C ...) for --rounds rounds; each figure is the median over rounds.
 Per run: whole-process seconds, seconds and samples per second inside the training loop, peak resident

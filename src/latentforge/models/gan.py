@@ -83,8 +83,8 @@ class DCGANConfig(Config):
     d_channels: int = option(64, "discriminator channels after its first strided conv; doubled per level")
     norm: str = option("batch", "normalisation: batch (DCGAN: every generator layer but the output, every "
                        "discriminator layer but the first) or none (needed by a WGAN-GP critic)", ("batch", "none"))
-    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], or sigmoid",
-                         GENERATOR_OUTPUTS)
+    output: str = option("tanh", "generator output for data in [0, 1]: tanh mapped to [0, 1], sigmoid, or linear "
+                         "(unsquashed; for data at the range's edges)", GENERATOR_OUTPUTS)
     ema_decay: float = option(0.0, "exponential moving average of the generator's weights for sampling (0: off)")
     spectral_norm: bool = option(False, "spectral normalisation of every discriminator layer (Miyato et al. 2018)")
     minibatch_std: bool = option(False, "minibatch standard deviation (Karras et al. 2018): one more channel before "

@@ -28,8 +28,10 @@ class TrainConfig(Config):
     scaling: str = option("minmax", "data scaling: minmax (global, to [0, 1]), minmax-feature (each feature's own range to [0, 1]; tables), "
                           "standard (per feature), none, "
                           "log (non-negative data such as energies), fractions (non-negative deposits: shape as "
-                          "log-scaled fractions of the total, plus the total as one more feature), median (each "
-                          "example divided by its own median, e.g. spectra; sigma scaled the same)", SCALINGS)
+                          "log-scaled fractions of the total, plus the total as one more feature), fractions-response "
+                          "(fractions with the total taken relative to a fit on the condition vector; conditional "
+                          "shower surrogates), median (each example divided by its own median, e.g. spectra; sigma "
+                          "scaled the same)", SCALINGS)
     lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
                               "a hundredth of it at the last epoch; finer fits at the end)", LR_SCHEDULES)
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
