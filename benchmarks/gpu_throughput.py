@@ -21,10 +21,11 @@ def throughput(model: str, data, epochs: int, precision: str, **options) -> floa
 
 
 def shower_ms(batch: int) -> float:
+    from latentforge.data.showers import shower_conditions
     from latentforge.data.simulators import ShowerSimulator
 
     sim = ShowerSimulator(seed=0).simulate(2000, "e+", (1, 100))
-    x, cond = sim["showers"], sim["conditions"] if "conditions" in sim else np.log10(sim["incident_energies"])
+    x, cond = sim["showers"], shower_conditions(sim["incident_energies"], "GeV", sim["particle"])
     run = lf.train("cvae", lf.data.ArrayDataset(x, cond=cond), condition="vector", likelihood="hurdle",
                    scaling="fractions", latent_dim=16, epochs=2, device="cuda", progress=False)
     model = run.model.to("cuda").eval()
@@ -42,7 +43,8 @@ def shower_ms(batch: int) -> float:
 
 
 def main() -> None:
-    assert torch.cuda.is_available(), "no CUDA GPU visible"
+    if not torch.cuda.is_available():
+        raise SystemExit("gpu_throughput.py: no CUDA GPU is visible on this machine; run it where one is")
     digits = lf.load_dataset("mnist")
     x = np.concatenate([digits.x] * 12)  # 60000 MNIST-sized images
     out = {"gpu": torch.cuda.get_device_name(0), "vae_samples_per_s": {}, "dcgan_samples_per_s": {}}

@@ -26,9 +26,10 @@ from threadpoolctl import threadpool_limits
 
 import latentforge as lf
 from latentforge.analysis.plots import save_figure
-from latentforge.analysis.showers import histogram_figure, validate
+from latentforge.analysis.shower_figures import histogram_figure
+from latentforge.analysis.showers import validate
+from latentforge.data.showers import shower_conditions
 from latentforge.data.simulators import ShowerSimulator, write_showers
-from latentforge.data.simulators.showers import conditions
 
 #: the earlier recipe of shower_timing.py (100 epochs: AUC 0.9999, S(E_total/E_inc) 0.62)
 BEFORE = dict(loss="wgan-gp", n_critic=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, dropout=0.0, output="sigmoid",
@@ -73,7 +74,8 @@ def main() -> None:
                        scaling="fractions", lr_schedule="cosine", seed=a.seed, progress=False, overwrite=True,
                        val_fraction=0.05, test_fraction=0.0, patience=0, sample_every=0, **options)
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
-    cond = conditions(ref["incident_energies"], ref["particle"])
+    # [log10 E / GeV, one-hot particle], as the training file stores them
+    cond = shower_conditions(ref["incident_energies"], ref.get("energy_unit", "GeV"), ref["particle"])
     showers = run.sample(a.reference, cond, seed=a.seed)
     gen = {"showers": showers * ref["incident_energies"] if per else showers,
            "incident_energies": ref["incident_energies"]}
