@@ -54,15 +54,15 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     common = ["--geometry", "calochallenge-2", "--particle", a.particle, "--energy-range", "1", "100"]
-    run(["simulate", "showers", "-n", str(a.train), "--seed", "0", *common, "--out", str(out / "train.hdf5")])
-    run(["simulate", "showers", "-n", str(a.reference), "--seed", "1", *common, "--out", str(out / "reference.hdf5")])
+    run(["simulate", "--json", "showers", "-n", str(a.train), "--seed", "0", *common, "--out", str(out / "train.hdf5")])
+    run(["simulate", "--json", "showers", "-n", str(a.reference), "--seed", "1", *common, "--out", str(out / "reference.hdf5")])
     t1 = time.perf_counter()
     run(["train", "cvae", "--data", str(out / "train.hdf5"), "--cond-key", "conditions", "--condition", "vector",
          "--scaling", "fractions-response", "--likelihood", "hurdle", "--latent-dim", "16", "--hidden", "512,256",
          "--epochs", str(a.epochs), "--lr", "1e-3", "--lr-schedule", "cosine", "--batch-size", "128",
          "--no-progress", "--overwrite", "--out", str(out / "cvae")])
     t2 = time.perf_counter()
-    m = json.loads(run(["evaluate", str(out / "cvae"), "--data", str(out / "reference.hdf5"), "--k", "20"]))
+    m = json.loads(run(["evaluate", "--json", str(out / "cvae"), "--data", str(out / "reference.hdf5"), "--k", "20"]))
     t3 = time.perf_counter()
     m["seconds"] = {"simulate": round(t1 - t0, 1), "train": round(t2 - t1, 1), "evaluate": round(t3 - t2, 1)}
     # figures: histograms of a few layers' observables and S of every per-layer observable along the depth

@@ -214,7 +214,7 @@ def test_evaluate_on_a_calochallenge_file_prints_every_metric(tmp_path, capsys):
         f.create_dataset("incident_energies", data=rng.uniform(1e3, 1e5, (200, 1)).astype(np.float32))
     lf.train("cvae", tmp_path / "odd.hdf5", cond_key="conditions", condition="vector", scaling="fractions",
              likelihood="hurdle", latent_dim=4, hidden=(32,), epochs=1, progress=False, out=tmp_path / "odd")
-    assert main(["evaluate", str(tmp_path / "odd"), "--data", str(tmp_path / "odd.hdf5"), "--k", "5"]) == 0
+    assert main(["evaluate", "--json", str(tmp_path / "odd"), "--data", str(tmp_path / "odd.hdf5"), "--k", "5"]) == 0
     captured = capsys.readouterr()
     m = json.loads(captured.out)
     assert "elbo" in m and "no geometry is known" in m["skipped"]["showers"]
@@ -222,28 +222,28 @@ def test_evaluate_on_a_calochallenge_file_prints_every_metric(tmp_path, capsys):
 
 
 def test_cli_simulates_any_geometry_and_layout(tmp_path, capsys):
-    assert main(["simulate", "showers", "-n", "20", "--particle", "e+,gamma,pi+", "--geometry", "calochallenge-2",
+    assert main(["simulate", "--json", "showers", "-n", "20", "--particle", "e+,gamma,pi+", "--geometry", "calochallenge-2",
                  "--energy-range", "1", "10", "--out", str(tmp_path / "ds2.h5")]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n"] == 60 and info["cells"] == 6480 and info["max_deposited_fraction"] < 1
     ds = lf.load_dataset(tmp_path / "ds2.h5")
     assert ds.x.shape == (60, 6480) and sorted(np.unique(ds.cond[:, 1:].argmax(1))) == [0, 1, 2]
-    assert main(["simulate", "showers", "-n", "5", "--layout", "calogan", "--out", str(tmp_path / "cg.h5")]) == 0
+    assert main(["simulate", "--json", "showers", "-n", "5", "--layout", "calogan", "--out", str(tmp_path / "cg.h5")]) == 0
     with h5py.File(tmp_path / "cg.h5", "r") as f:
         assert sorted(f) == ["energy", "layer_0", "layer_1", "layer_2", "overflow"]
-    assert main(["simulate", "showers", "-n", "5", "--geometry", "nope", "--out", str(tmp_path / "x.h5")]) == 2
+    assert main(["simulate", "--json", "showers", "-n", "5", "--geometry", "nope", "--out", str(tmp_path / "x.h5")]) == 2
     assert "unknown geometry 'nope'" in capsys.readouterr().err
 
 
 def test_dataset_2_shaped_run_gets_the_full_validation_table(tmp_path, capsys):
-    assert main(["simulate", "showers", "-n", "240", "--geometry", "calochallenge-2", "--energy-range", "1", "100",
+    assert main(["simulate", "--json", "showers", "-n", "240", "--geometry", "calochallenge-2", "--energy-range", "1", "100",
                  "--out", str(tmp_path / "ds2.hdf5")]) == 0
     capsys.readouterr()
     assert main(["train", "cvae", "--data", str(tmp_path / "ds2.hdf5"), "--cond-key", "conditions", "--condition",
                  "vector", "--scaling", "fractions", "--likelihood", "hurdle", "--latent-dim", "4", "--hidden", "32",
                  "--epochs", "1", "--test-fraction", "0.25", "--no-progress", "--out", str(tmp_path / "run")]) == 0
     capsys.readouterr()
-    assert main(["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "ds2.hdf5"), "--k", "5"]) == 0
+    assert main(["evaluate", "--json", str(tmp_path / "run"), "--data", str(tmp_path / "ds2.hdf5"), "--k", "5"]) == 0
     m = json.loads(capsys.readouterr().out)
     sh = m["showers"]
     assert sh["geometry"] == "calochallenge-2" and sh["n_cells"] == 6480 and sh["auc_features"] == "rings"

@@ -44,19 +44,19 @@ def test_train_then_every_run_command(capsys, tmp_path):
     run = lf.load(run_dir)
     np.testing.assert_allclose(r["reconstruction"], run.reconstruct(r["input"]), rtol=1e-6)
 
-    code, out, _ = run_cli(capsys, "denoise", run_dir, "--data", "digits", "--split", "test", "--add-noise",
+    code, out, _ = run_cli(capsys, "denoise", "--json", run_dir, "--data", "digits", "--split", "test", "--add-noise",
                            "--out", tmp_path / "d.npz")
     d = np.load(tmp_path / "d.npz")
     assert code == 0 and set(d.files) == {"denoised", "noisy", "clean", "labels"}
     assert (d["noisy"] == 0).mean() > (d["clean"] == 0).mean()  # masking noise zeroed pixels
 
-    code, out, _ = run_cli(capsys, "evaluate", run_dir, "--data", "digits")
+    code, out, _ = run_cli(capsys, "evaluate", "--json", run_dir, "--data", "digits")
     m = json.loads(out)
     assert code == 0 and m["split"] == "test" and m["n"] == 180
     for k in ("recon_mse", "psnr_noisy", "psnr_denoised", "loss"):
         assert np.isfinite(m[k]), k
 
-    code, out, _ = run_cli(capsys, "info", run_dir)
+    code, out, _ = run_cli(capsys, "info", "--json", run_dir)
     info = json.loads(out)
     assert code == 0 and info["model"] == "denoising-ae" and info["n_parameters"] == run.n_parameters
     assert info["epochs_trained"] == 3
@@ -87,7 +87,7 @@ def test_help_explains_options(capsys, args, expect):
 def test_errors_are_one_clear_line(capsys, tmp_path):
     code, _, err = run_cli(capsys, "train", "ae", "--data", "mnsit", "--out", tmp_path / "x")
     assert code == 2 and "unknown dataset 'mnsit'" in err and "digits" in err and "Traceback" not in err
-    code, _, err = run_cli(capsys, "info", tmp_path / "missing")
+    code, _, err = run_cli(capsys, "info", "--json", tmp_path / "missing")
     assert code == 2 and "no such run directory" in err
     with pytest.raises(SystemExit) as e:
         main(["train", "vaex", "--data", "digits", "--out", str(tmp_path / "y")])
@@ -104,7 +104,7 @@ def test_denoising_ae_on_mnist_gains_6_db(capsys, tmp_path):
                            "--loss", "mse", "--latent-dim", "64", "--hidden", "512,256", "--epochs", "40",
                            "--no-progress", "--out", run_dir)
     assert code == 0, err
-    code, out, _ = run_cli(capsys, "evaluate", run_dir, "--data", "mnist")
+    code, out, _ = run_cli(capsys, "evaluate", "--json", run_dir, "--data", "mnist")
     m = json.loads(out)
     assert m["split"] == "test" and m["n"] == 500 and m["noise_level"] == 0.5
     assert m["psnr_denoised"] - m["psnr_noisy"] >= 6.0, m
@@ -160,3 +160,22 @@ def test_shell_completion_script_knows_models_and_their_options(capsys):
     pytest.importorskip("shtab")
     code, out, _ = run_cli(capsys, "completion", "bash")
     assert code == 0 and "beta-tcvae" in out and "--latent-dim" in out and "--spectral-norm" in out
+
+
+def test_commands_print_a_summary_in_words_and_json_on_request(capsys, tmp_path):
+    run = str(tmp_path / "vae")
+    assert main(["train", "vae", "--data", "digits", "--epochs", "2", "--hidden", "32", "--out", run,
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", run, "--data", "digits", "--k", "5"]) == 0
+    words = capsys.readouterr().out
+    assert "evidence lower bound" in words.lower() or "elbo" in words.lower()
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(words)  # a summary, not JSON
+    assert main(["evaluate", run, "--data", "digits", "--k", "5", "--json"]) == 0
+    assert np.isfinite(json.loads(capsys.readouterr().out)["elbo"])
+    assert main(["info", run]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("vae in ") and "\n  " in text
+    assert main(["info", run, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == "vae"

@@ -81,7 +81,7 @@ def test_cli_train_translate_evaluate_on_shower_files(tmp_path, capsys):
     assert main(["translate", str(out), "--data", str(tmp_path / "a.h5"), "--out", str(tmp_path / "t.npz")]) == 0
     t = np.load(tmp_path / "t.npz")
     assert t["translated"].shape == t["input"].shape == (300, 504) and (t["translated"] >= 0).all()
-    assert main(["evaluate", str(out), "--data", str(tmp_path / "a.h5")]) == 0
+    assert main(["evaluate", "--json", str(out), "--data", str(tmp_path / "a.h5")]) == 0
     m = json.loads(capsys.readouterr().out)
     tr = m["translation"]
     assert m["split"] == "test" and tr["n_source"] == tr["n_target"] == 30

@@ -41,7 +41,7 @@ def test_explore_on_a_denoising_autoencoder_draws_its_filters(tmp_path, capsys):
     assert main(["train", "denoising-ae", "--data", "digits", "--hidden", "32", "--latent-dim", "4", "--epochs", "1",
                  "--no-progress", "--out", str(out)]) == 0
     capsys.readouterr()
-    assert main(["explore", str(out), "--data", "digits", "--out", str(tmp_path / "ex")]) == 0
+    assert main(["explore", "--json", str(out), "--data", "digits", "--out", str(tmp_path / "ex")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (tmp_path / "ex" / "filters.png").exists() and summary["filters"]["n_filters"] == 32
     assert 0 < summary["filters"]["localisation_median"] <= 1

@@ -169,11 +169,11 @@ def test_cli_gan_train_sample_score_evaluate(tmp_path, capsys):
     s = np.load(tmp_path / "s.npz")["samples"]
     assert s.shape == (12, 1, 8, 8) and s.min() >= 0 and s.max() <= 16 and (tmp_path / "s.png").exists()
     capsys.readouterr()
-    assert main(["score", str(out), "--data", "digits", "--out", str(tmp_path / "p.npz")]) == 0
+    assert main(["score", "--json", str(out), "--data", "digits", "--out", str(tmp_path / "p.npz")]) == 0
     summary = json.loads(capsys.readouterr().out)
     p = np.load(tmp_path / "p.npz")["score"]
     assert summary["score"] == "p_real" and p.shape == (1797,) and 0 <= p.min() and p.max() <= 1
-    assert main(["evaluate", str(out), "--data", "digits"]) == 0
+    assert main(["evaluate", "--json", str(out), "--data", "digits"]) == 0
     m = json.loads(capsys.readouterr().out)
     for k in ("fd_classifier", "precision", "recall", "mode_coverage", "d_real", "d_fake"):
         assert np.isfinite(m[k]), k

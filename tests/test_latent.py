@@ -151,7 +151,7 @@ def test_baselines_table_puts_the_model_beside_classical_ones(vae):
 def test_cli_explore_and_inpaint(vae, tmp_path, capsys):
     run, _ = vae
     out = tmp_path / "explore"
-    assert main(["explore", str(run.run_dir), "--data", "digits", "--out", str(out), "--arithmetic", "1,2,3"]) == 0
+    assert main(["explore", "--json", str(run.run_dir), "--data", "digits", "--out", str(out), "--arithmetic", "1,2,3"]) == 0
     summary = json.loads(capsys.readouterr().out)
     for f in ("scatter.png", "traversal.png", "interpolation.png", "arithmetic.png",
               "interpolation.npz", "summary.json"):
@@ -163,21 +163,21 @@ def test_cli_explore_and_inpaint(vae, tmp_path, capsys):
     # a continuous parameter gets the regression probe and its walk
     x = lf.load_dataset("digits").x
     np.savez(tmp_path / "d.npz", x=x, brightness=x.reshape(len(x), -1).mean(1))
-    assert main(["explore", str(run.run_dir), "--data", str(tmp_path / "d.npz"), "--param", "brightness", "--out",
+    assert main(["explore", "--json", str(run.run_dir), "--data", str(tmp_path / "d.npz"), "--param", "brightness", "--out",
                  str(tmp_path / "ex2")]) == 0
     probe = json.loads(capsys.readouterr().out)["probe"]
     assert probe["parameter"] == "brightness" and -1 <= probe["r2_heldout"] <= 1 and "accuracy_heldout" not in probe
     assert (tmp_path / "ex2" / "probe.png").stat().st_size > 0
     z = np.load(out / "interpolation.npz")
     assert z["linear"].shape == (10, 6) and z["slerp"].shape == (10, 6)
-    assert main(["inpaint", str(run.run_dir), "--data", "digits", "--mask", "right", "--steps", "50",
+    assert main(["inpaint", "--json", str(run.run_dir), "--data", "digits", "--mask", "right", "--steps", "50",
                  "--out", str(tmp_path / "f.npz")]) == 0
     s = json.loads(capsys.readouterr().out)
     f = np.load(tmp_path / "f.npz")
     assert f["filled"].shape == f["mask"].shape == (180, 1, 8, 8) and 0.4 < s["missing_fraction"] < 0.6
     assert s["mse_filled_region"] < s["mse_mean_fill"]
     np.save(tmp_path / "m.npy", np.zeros((8, 9), bool))
-    code = main(["inpaint", str(run.run_dir), "--data", "digits", "--mask", str(tmp_path / "m.npy"),
+    code = main(["inpaint", "--json", str(run.run_dir), "--data", "digits", "--mask", str(tmp_path / "m.npy"),
                  "--out", str(tmp_path / "g.npz")])
     assert code == 2 and "fits neither" in capsys.readouterr().err
 

@@ -47,7 +47,7 @@ def test_evaluate_reports_modes_and_draws_the_samples_over_the_density(tmp_path,
     assert (out / "modes.png").exists()  # written with the run's plots
     (out / "modes.png").unlink()
     capsys.readouterr()
-    assert main(["evaluate", str(out), "--data", "ring8"]) == 0
+    assert main(["evaluate", "--json", str(out), "--data", "ring8"]) == 0
     result = json.loads(capsys.readouterr().out)
     m = result["modes"]
     assert "fd_classifier" not in result  # the known modes are counted directly, no feature classifier

@@ -98,7 +98,7 @@ def test_class_names_are_kept_shown_and_usable(tmp_path, capsys, fmt):  # case 4
     assert code == 0, err
     code, _, err = run_cli(capsys, "sample", run_dir, "--condition", "comet", "-n", "4", "--out", tmp_path / "c.npz")
     assert code == 2 and "'comet'" in err and "galaxy" in err
-    code, out, _ = run_cli(capsys, "explore", run_dir, "--data", path, "--out", tmp_path / "ex", "--arithmetic",
+    code, out, _ = run_cli(capsys, "explore", "--json", run_dir, "--data", path, "--out", tmp_path / "ex", "--arithmetic",
                            "star,galaxy,quasar")
     probe = json.loads(out)["probe"]
     assert code == 0 and probe["kind"] == "classes" and 0 <= probe["accuracy_heldout"] <= 1  # no R^2 on classes
@@ -112,37 +112,37 @@ def test_training_data_is_recognised_by_what_it_is(tmp_path, capsys, rng, monkey
     assert run_cli(capsys, "train", "ae", "--data", "d.npy", "--epochs", "2", "--no-progress", "--out", "r")[0] == 0
     results = {}
     for spelling in ("./d.npy", str(tmp_path / "d.npy"), "d.npy"):
-        code, out, err = run_cli(capsys, "evaluate", "r", "--data", spelling)
+        code, out, err = run_cli(capsys, "evaluate", "--json", "r", "--data", spelling)
         m = json.loads(out)
         assert code == 0 and m["split"] == "test" and m["n"] == 20, spelling
         assert "evaluated the held-out test split (20 of 200 rows)" in err
         results[spelling] = m["recon_mse"]
     assert len(set(results.values())) == 1
     np.save(tmp_path / "copy.npy", x)  # the same values under another name: the same data
-    assert json.loads(run_cli(capsys, "evaluate", "r", "--data", "copy.npy")[1])["split"] == "test"
+    assert json.loads(run_cli(capsys, "evaluate", "--json", "r", "--data", "copy.npy")[1])["split"] == "test"
     # part of the training data, or a shuffled copy beside new rows: only the rows training did not see count
     test_rows = lf.data.split_for(200, lf.load("r").train_config)["test"]
     np.save(tmp_path / "part.npy", x[:150])
-    code, out, err = run_cli(capsys, "evaluate", "r", "--data", "part.npy")
+    code, out, err = run_cli(capsys, "evaluate", "--json", "r", "--data", "part.npy")
     m = json.loads(out)
     assert m["split"] == "unseen" and m["n"] == int((test_rows < 150).sum())
     assert f"the other {150 - m['n']} are training rows" in err
     new = rng.random((30, 6)).astype(np.float32)
     mixed = np.concatenate([x[rng.permutation(200)], new])
     np.save(tmp_path / "mixed.npy", mixed)
-    m = json.loads(run_cli(capsys, "evaluate", "r", "--data", "mixed.npy")[1])
+    m = json.loads(run_cli(capsys, "evaluate", "--json", "r", "--data", "mixed.npy")[1])
     assert m["split"] == "unseen" and m["n"] == 20 + 30
     assert np.isclose(m["recon_mse"], lf.load("r").evaluate(np.concatenate([x[test_rows], new]), split="all")["recon_mse"],
                       rtol=1e-5)
     np.save(tmp_path / "other.npy", new)
-    m = json.loads(run_cli(capsys, "evaluate", "r", "--data", "other.npy")[1])
+    m = json.loads(run_cli(capsys, "evaluate", "--json", "r", "--data", "other.npy")[1])
     assert m["split"] == "all" and m["n"] == 30 and "not the run's training data" in m["split_reason"]
     # asked for explicitly; refused in one line when nothing is left
-    assert run_cli(capsys, "evaluate", "r", "--data", "part.npy", "--split", "unseen")[0] == 0
+    assert run_cli(capsys, "evaluate", "--json", "r", "--data", "part.npy", "--split", "unseen")[0] == 0
     np.save(tmp_path / "seen.npy", x[lf.data.split_for(200, lf.load("r").train_config)["train"]])
-    code, out, err = run_cli(capsys, "evaluate", "r", "--data", "seen.npy", "--split", "unseen")
+    code, out, err = run_cli(capsys, "evaluate", "--json", "r", "--data", "seen.npy", "--split", "unseen")
     assert code == 2 and "every one of the" in err and len(err.strip().splitlines()) == 1
-    assert "nothing here was held out" in run_cli(capsys, "evaluate", "r", "--data", "seen.npy")[2]
+    assert "nothing here was held out" in run_cli(capsys, "evaluate", "--json", "r", "--data", "seen.npy")[2]
 
 
 def test_resume_keeps_the_runs_meaning_or_refuses(tmp_path, digits):  # case 6

@@ -155,10 +155,10 @@ def test_spectrum_vae_trains_on_a_glob_and_answers_on_the_inputs_grid(tmp_path, 
                  "--out", str(tmp_path / "rec.npz")]) == 0
     saved = np.load(tmp_path / "rec.npz")
     assert saved["reconstruction"].shape == saved["input"].shape == (1, 280)
-    assert main(["evaluate", str(tmp_path / "run"), "--data", str(tmp_path / "spec-other.fits"), "--k", "5"]) == 0
+    assert main(["evaluate", "--json", str(tmp_path / "run"), "--data", str(tmp_path / "spec-other.fits"), "--k", "5"]) == 0
     assert np.isfinite(json.loads(capsys.readouterr().out)["elbo"])
     # the catalogue redshift as a per-spectrum parameter: a probe of the latent space
-    assert main(["explore", str(tmp_path / "run"), "--data", glob, "--param", "Z", "--split", "all",
+    assert main(["explore", "--json", str(tmp_path / "run"), "--data", glob, "--param", "Z", "--split", "all",
                  "--out", str(tmp_path / "explore")]) == 0
     probe = json.loads(capsys.readouterr().out)["probe"]
     assert probe["parameter"] == "Z" and np.isfinite(probe["r2_heldout"])

@@ -137,7 +137,7 @@ def test_fractions_scaling_separates_shape_from_total_and_round_trips():
 
 def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
     f = tmp_path / "e.h5"
-    assert main(["simulate", "showers", "-n", "600", "--particle", "e+", "--energy-range", "1", "50",
+    assert main(["simulate", "--json", "showers", "-n", "600", "--particle", "e+", "--energy-range", "1", "50",
                  "--out", str(f)]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n"] == 600 and info["energy_unit"] == "MeV" and info["cells"] == 504
@@ -147,7 +147,7 @@ def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
                  "--likelihood", "hurdle", "--scaling", "fractions", "--latent-dim", "8", "--hidden", "128",
                  "--epochs", "3", "--lr-schedule", "cosine", "--no-progress", "--out", str(run_dir)]) == 0
     capsys.readouterr()
-    assert main(["evaluate", str(run_dir), "--data", str(f), "--cond-key", "conditions", "--k", "10"]) == 0
+    assert main(["evaluate", "--json", str(run_dir), "--data", str(f), "--cond-key", "conditions", "--k", "10"]) == 0
     m = json.loads(capsys.readouterr().out)
     sh = m["showers"]
     assert 0.5 <= sh["auc"] <= 1.0 and 0 <= sh["S_E_total_over_E_inc"] <= 1

@@ -306,7 +306,7 @@ def test_cli_simulate_spectra(tmp_path, capsys):
     from latentforge.cli.main import main
 
     out = tmp_path / "s.h5"
-    assert main(["simulate", "spectra", "-n", "12", "--pixels", "300", "--outlier-fraction", "0.5",
+    assert main(["simulate", "--json", "spectra", "-n", "12", "--pixels", "300", "--outlier-fraction", "0.5",
                  "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["n"] == 12 and summary["pixels"] == 300

@@ -202,7 +202,7 @@ def test_cli_sample_reconstruct_samples_and_evaluate(digits_vae, capsys, tmp_pat
     r = np.load(tmp_path / "r.npz")
     assert r["mean"].shape == r["std"].shape == (180, 1, 8, 8) and (r["std"] > 0).all()
     capsys.readouterr()
-    assert main(["evaluate", str(run.run_dir), "--data", "digits", "--k", "50"]) == 0
+    assert main(["evaluate", "--json", str(run.run_dir), "--data", "digits", "--k", "50"]) == 0
     m = json.loads(capsys.readouterr().out)
     assert m["K"] == 50 and m["split"] == "test"
     for k in ("elbo", "nll_iwae", "recon_mse", "kl"):
@@ -292,6 +292,6 @@ def test_tcvae_beta_lowers_the_total_correlation(digits, tmp_path, capsys):
     assert main(["train", "beta-tcvae", "--data", "digits", "--epochs", "1", "--latent-dim", "3", "--out",
                  str(tmp_path / "tc"), "--no-progress"]) == 0
     capsys.readouterr()
-    assert main(["evaluate", str(tmp_path / "tc"), "--data", "digits", "--k", "5"]) == 0
+    assert main(["evaluate", "--json", str(tmp_path / "tc"), "--data", "digits", "--k", "5"]) == 0
     m = json.loads(capsys.readouterr().out)
     assert {"tc", "mi", "dim_kl", "elbo"} <= set(m) and m["beta"] == 6.0

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from ..errors import LatentforgeError
-from .flags import data_kw, ints, label_list, parse_condition, print_json, save_npz
+from .flags import data_kw, emit, ints, label_list, parse_condition, print_json, save_npz
 
 
 def _load_and_select(a, full=False):
@@ -98,7 +98,8 @@ def cmd_denoise(a) -> int:
         noisy = run.add_noise(ds.x, seed=a.seed)
         den = run.reconstruct(noisy)
         peak = float(ds.x.max() - ds.x.min())
-        print(json.dumps({"psnr_noisy": psnr(ds.x, noisy, peak), "psnr_denoised": psnr(ds.x, den, peak)}))
+        emit(a, {"psnr_noisy": psnr(ds.x, noisy, peak), "psnr_denoised": psnr(ds.x, den, peak)},
+             f"{run.name}: denoised {len(ds)} examples corrupted as in training (PSNR in dB)")
         save_npz(a.out, denoised=den, noisy=noisy, clean=ds.x, labels=ds.y)
     else:
         save_npz(a.out, denoised=run.reconstruct(ds), input=ds.x, labels=ds.y)
@@ -112,7 +113,7 @@ def cmd_score(a) -> int:
     kind = "critic_score" if run.objective.game.critic else "p_real"
     summary = {"model": run.name, "n": len(score), "score": kind, "mean": float(score.mean()),
                "quantiles": {q: float(np.quantile(score, float(q))) for q in ("0.01", "0.1", "0.5", "0.9", "0.99")}}
-    print_json(summary)
+    emit(a, summary, f"{run.name}: {kind} of {len(score)} examples")
     if a.out:
         save_npz(a.out, score=score, labels=ds.y)
     return 0
@@ -136,7 +137,8 @@ def cmd_inpaint(a) -> int:
     # the data given are complete, so the filled region can be scored against them; the baseline fills in the
     # mean training example
     ref = run.select(data, "train") if run.is_training_data(data) else ds
-    print_json({"model": run.name, "mask": a.mask, **inpaint_summary(ds, res, ref)})
+    emit(a, {"model": run.name, "mask": a.mask, **inpaint_summary(ds, res, ref)},
+         f"{run.name}: inpainted {len(ds)} examples under the mask {a.mask}")
     save_npz(a.out, filled=res["filled"], reconstruction=res["reconstruction"], mask=res["mask"], input=ds.x,
              z=res["z"], labels=ds.y)
     return 0
@@ -149,7 +151,7 @@ def cmd_explore(a) -> int:
     run, ds = _load_and_select(a)
     summary = explore.explore(run, ds, a.out, method=a.method, steps=a.steps,
                               pair=ints(a.interpolate), sets=label_list(a.arithmetic), param_key=a.param)
-    print_json(summary)
+    emit(a, summary, f"{run.name}: latent-space pictures in {a.out} (summary.json holds everything)")
     return 0
 
 
@@ -181,7 +183,9 @@ def cmd_evaluate(a) -> int:
         train = run.select(full, "train") if split == "test" else full
         clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
         out["baselines"] = baseline_table(run, train, run.select(full, split), seed=a.seed, classifier=clf)
-    print_json(out)
+    from ..analysis.readable import summary_lines
+
+    emit(a, out, "", summary_lines(out))
     for name, reason in out.get("skipped", {}).items():
         print(f"latentforge: skipped {name}: {reason}", file=sys.stderr)
     return 0
@@ -191,7 +195,8 @@ def cmd_info(a) -> int:
     """``latentforge info``."""
     from ..run import load
 
-    print_json(load(a.run_dir).info())
+    run = load(a.run_dir)
+    emit(a, run.info(), f"{run.name} in {a.run_dir}")
     return 0
 
 
@@ -251,10 +256,10 @@ def cmd_simulate(a) -> int:
         data = sim.simulate(a.n, outlier_fraction=a.outlier_fraction)
         seconds = time.perf_counter() - t0
         write_spectra(a.out, data)
-        print(json.dumps({"file": a.out, "n": a.n, "pixels": a.pixels, "wavelength_range": [
+        emit(a, {"file": a.out, "n": a.n, "pixels": a.pixels, "wavelength_range": [
             round(float(sim.wavelength[0]), 1), round(float(sim.wavelength[-1]), 1)], "snr_range": a.snr_range,
             "masked_fraction": round(float(data["mask"].mean()), 4), "broad_line": int(data["broad_line"].sum()),
-            "ms_per_spectrum": round(1000 * seconds / a.n, 3)}))
+            "ms_per_spectrum": round(1000 * seconds / a.n, 3)}, f"simulated {a.n} spectra")
         return 0
     particles = tuple(p.strip() for p in a.particle.split(",") if p.strip())
     sim = ShowerSimulator(seed=a.seed, deposits_per_gev=a.deposits_per_gev, geometry=a.geometry)
@@ -265,13 +270,14 @@ def cmd_simulate(a) -> int:
     seconds = time.perf_counter() - t0
     write_showers(a.out, data, layout=a.layout, unit=a.unit)
     fraction = data["showers"].astype(np.float64).sum(1) / data["incident_energies"][:, 0]
-    print(json.dumps({"file": a.out, "n": len(fraction), "particles": list(particles), "geometry": sim.geometry.name,
+    emit(a, {"file": a.out, "n": len(fraction), "particles": list(particles), "geometry": sim.geometry.name,
                       "cells": sim.geometry.n_cells, "layout": a.layout, "energy_unit": a.unit,
                       "energy_range_gev": a.energy_range, "ms_per_shower": round(1000 * seconds / len(fraction), 3),
                       "sampling_fraction": round(sim.sampling_fraction, 4), "resolution": data["resolution"],
                       "mean_deposited_fraction": round(float(fraction.mean()), 4),
                       "max_deposited_fraction": round(float(fraction.max()), 4),
-                      "mean_calibrated_response": round(float(fraction.mean() / sim.sampling_fraction), 4)}))
+                      "mean_calibrated_response": round(float(fraction.mean() / sim.sampling_fraction), 4)},
+         f"simulated {len(fraction)} showers")
     return 0
 
 

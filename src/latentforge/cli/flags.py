@@ -110,6 +110,40 @@ def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, default=json_default))
 
 
+def json_flag(p: argparse.ArgumentParser) -> None:
+    """``--json``: the whole result as one JSON object on stdout instead of the short human summary."""
+    p.add_argument("--json", action="store_true",
+                   help="print the whole result as one JSON object (default: a short summary in words)")
+
+
+def emit(a: argparse.Namespace, obj: Any, title: str, lines: list[str] | None = None) -> None:
+    """A command's result: one JSON object with --json, else a short summary (``lines``, or ``title`` and one
+    line per entry, nested results named with a pointer to --json)."""
+    if getattr(a, "json", False):
+        print_json(obj)
+        return
+    print("\n".join(lines if lines is not None else summary(obj, title)))
+
+
+def summary(obj: dict, title: str) -> list[str]:
+    """``title``, then ``  key: value`` per entry: numbers with four significant digits, small dicts and lists
+    inline, larger ones by size."""
+    from ..analysis.readable import fmt
+
+    out = [title]
+    for k, v in obj.items():
+        if isinstance(v, dict):
+            small = len(v) <= 8 and all(not isinstance(x, (dict, list)) for x in v.values())
+            out.append(f"  {k}: " + (", ".join(f"{kk}={fmt(vv)}" for kk, vv in v.items()) if small
+                                     else f"{len(v)} entries (see --json)"))
+        elif isinstance(v, (list, tuple)):
+            small = len(v) <= 8 and all(not isinstance(x, (dict, list)) for x in v)
+            out.append(f"  {k}: " + (", ".join(fmt(x) for x in v) if small else f"{len(v)} entries (see --json)"))
+        else:
+            out.append(f"  {k}: {fmt(v)}")
+    return out
+
+
 def json_default(o: Any):
     if isinstance(o, (np.floating, np.integer)):
         return o.item()

@@ -12,7 +12,7 @@ from ..errors import LatentforgeError
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
                        cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
                        cmd_translate)
-from .flags import data_flags, split_flag
+from .flags import data_flags, json_flag, split_flag
 from .train import cmd_train, train_parser
 
 
@@ -65,15 +65,17 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     d.add_argument("--add-noise", action="store_true",
                    help="first corrupt DATA the way the model was trained, then denoise; prints PSNRs")
     d.add_argument("--seed", type=int, default=0, help="seed of the added noise (default: 0)")
+    json_flag(d)
     d.set_defaults(fn=cmd_denoise)
     sc = run_cmd("score", "GANs: the discriminator's probability that each example of DATA is real (a realism / "
                           "anomaly score; a WGAN critic gives its raw score)", out=False, split="all")
     sc.add_argument("--out", help="also write the scores to this .npz file (key score)")
     sc.add_argument("--condition", help="conditional models: a class label or comma-separated parameters "
                                         "(default: the data's own labels / parameters)")
+    json_flag(sc)
     sc.set_defaults(fn=cmd_score)
-    e = run_cmd("evaluate", "print metrics as one JSON object: recon_mse; psnr_* for denoising models; elbo, "
-                            "nll_iwae, K, kl for VAEs (nats per example)",
+    e = run_cmd("evaluate", "print metrics in words (--json: as one JSON object): recon_mse; psnr_* for denoising "
+                            "models; elbo, nll_iwae, K, kl for VAEs (nats per example); the validations that apply",
                 out=False, split="auto")
     e.add_argument("--seed", type=int, default=0, help="seed of evaluation randomness such as corruption")
     e.add_argument("--baselines", action="store_true",
@@ -81,6 +83,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
                         "data and report their metrics beside the model's")
     e.add_argument("--k", type=int, default=1000,
                    help="VAE: importance samples per example for nll_iwae (default: 1000)")
+    json_flag(e)
     e.set_defaults(fn=cmd_evaluate)
     ip = run_cmd("inpaint", "fill masked points from the decoder: optimise the latent vector against the observed "
                             "points only (npz keys filled, reconstruction, mask, z); prints how the filled region "
@@ -92,6 +95,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     ip.add_argument("--lr", type=float, default=0.05, help="its learning rate (default: 0.05)")
     ip.add_argument("--limit", type=int, default=0, help="use only the first N examples (default: all)")
     ip.add_argument("--seed", type=int, default=0, help="seed for random masks (default: 0)")
+    json_flag(ip)
     ip.set_defaults(fn=cmd_inpaint)
     tr = run_cmd("translate", "a translator (cyclegan): translate DATA into the other domain (npz keys translated, "
                               "input)", split="all")
@@ -111,6 +115,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
                                          "(default: the first three classes)")
     ex.add_argument("--param", help="name of a per-example parameter for the probe: an array in the data file "
                                     "(npz key / HDF5 dataset), or 'labels' (default: the labels)")
+    json_flag(ex)
     ex.set_defaults(fn=cmd_explore)
     rp = sub.add_parser("report", help="write report.html: one self-contained page with config, curves, "
                                        "reconstructions, samples, latent plots, metrics and baselines")
@@ -147,9 +152,11 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     sim.add_argument("--deposits-per-gev", type=int, default=400, help="Monte-Carlo deposits per GeV (default: 400)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", required=True, help="output .h5 file")
+    json_flag(sim)
     sim.set_defaults(fn=cmd_simulate)
     i = sub.add_parser("info", help="describe a run: model, parameters, config, training result")
     i.add_argument("run_dir", metavar="RUN_DIR")
+    json_flag(i)
     i.set_defaults(fn=cmd_info)
     ds = sub.add_parser("datasets", help="list the built-in datasets with size, shape, source and licence")
     ds.add_argument("--json", action="store_true", help="print JSON")
