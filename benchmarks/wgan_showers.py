@@ -65,7 +65,7 @@ def main() -> None:
     per = a.units == "incident"
     if per:
         train = {**train, "showers": train["showers"] / train["incident_energies"]}
-    write_showers(out / "train.h5", train)
+    write_showers(out / "train.h5", train, unit="GeV")  # the reference below is in GeV: one unit for both
     options = {**RECIPE, **(json.loads(a.options) if a.options else {})}
     t0, c0 = time.perf_counter(), cpu_seconds()
     with warnings.catch_warnings():

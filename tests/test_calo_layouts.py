@@ -207,6 +207,11 @@ def test_evaluate_on_a_calochallenge_file_prints_every_metric(tmp_path, capsys):
     assert "elbo" in m and m["showers"]["geometry"] == "calochallenge-1-photons" and m["showers"]["n_cells"] == 368
     assert {"E_layer12", "width_y_layer2", "sparsity_layer0", "voxel_energy"} <= set(m["showers"]["separation_power"])
     assert "skipped" not in m
+    # the same showers stored in GeV: the run generates in its training file's MeV and is compared like with like
+    write_showers(tmp_path / "photons_gev.hdf5", ShowerSimulator(seed=5, geometry=g).simulate(300, "gamma"), unit="GeV")
+    m_gev = run.evaluate(tmp_path / "photons_gev.hdf5", "test", k=5)["showers"]
+    assert m_gev["energy_unit"] == "GeV" and run.data_info["energy_unit"] == "MeV"
+    assert abs(m_gev["S_E_total_over_E_inc"] - m["showers"]["S_E_total_over_E_inc"]) < 1e-3
     # 100 cells: no geometry known -> the VAE metrics still print, the shower check says why it is missing
     rng = np.random.default_rng(0)
     with h5py.File(tmp_path / "odd.hdf5", "w") as f:

@@ -180,5 +180,11 @@ def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
     index = ds.info.get("index", np.arange(len(ds)))
     ref.update({k: ref[k][index] for k in ("showers", "incident_energies", "conditions")})
     cond = ds.cond if run.conditional else None
-    gen = {"showers": run.sample(len(ds), cond, seed=seed), "incident_energies": ref["incident_energies"]}
+    showers = run.sample(len(ds), cond, seed=seed)
+    unit = run.data_info.get("energy_unit")  # the unit the run generates in: its training file's
+    if unit and unit != ref["energy_unit"]:  # a reference in another unit: compare like with like
+        from ..data.showers import to_gev
+
+        showers = (showers * (to_gev(1.0, unit) / to_gev(1.0, ref["energy_unit"]))).astype(np.float32)
+    gen = {"showers": showers, "incident_energies": ref["incident_energies"]}
     return validate(ref, gen, seed=seed)

@@ -3,7 +3,6 @@ and prints or writes the result."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 import numpy as np

@@ -22,12 +22,13 @@ from ..errors import ArtifactError, ConfigError, DataError
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, remove_stale_temporaries, save_tensors,
                   write_error, write_json, write_jsonl)
 from ..train import Trainer, runtime
-from ..train.config import TrainConfig, lr_factor
+from ..train.config import TrainConfig
 from ..train.state import meta_from_strings, meta_to_strings
 from .callbacks import Callback, as_callbacks, fit_hooks
 from .defaults import choose
 from .domains import describe as describe_second, scaling_rows, second_dataset
 from .preprocess import Preprocessor
+from .resume import check_resume_meaning, resume_compatible, saved_options
 from .trained import TrainedModel
 
 
@@ -223,8 +224,9 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     info.update({f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None})
     if ds.y is not None:
         info["labels_kind"] = "text" if ds.y.dtype.kind == "U" else str(ds.y.dtype)
-    if "layout" in ds.info:
-        info["layout"] = ds.info["layout"]
+    for k in ("layout", "energy_unit"):  # energy_unit: showers' cells are generated in the training file's unit
+        if k in ds.info:
+            info[k] = ds.info[k]
     if os.path.exists(str(ds.source)):
         info["path"] = str(Path(ds.source).resolve())
     if not streamed:
@@ -342,68 +344,3 @@ def prepare_out(layout: RunLayout, *, resume: bool, overwrite: bool) -> None:
         raise
     except OSError as e:
         raise write_error(out, e, "prepare the run directory") from None
-
-
-def saved_options(model: str, out: str | os.PathLike) -> dict[str, Any]:
-    """The options a run directory's config.json was trained with (values filled from the data left out), so that
-    ``--resume`` needs only what changes; {} when there is no saved run yet. ConfigError for a run of another
-    model."""
-    from .replay import options_from_config
-
-    layout = RunLayout(out)
-    if not layout.config.exists():
-        return {}
-    saved_model, _, options = options_from_config(read_json(layout.config, "run configuration"))
-    if saved_model is not None and saved_model != model:
-        raise ConfigError(f"cannot resume: {out} holds a {saved_model!r} run, not {model!r}; resume it as "
-                          f"`train {saved_model} ... --resume`, or give another --out")
-    return options
-
-
-def check_resume_meaning(trainer: Trainer, saved: TrainConfig, new: TrainConfig) -> None:
-    """Settings that may change on resume must keep the run's meaning: a learning-rate schedule laid out over
-    the epochs may not be stretched, and a run that stopped early continues only with a larger patience.
-    Raises ConfigError saying what would change and what to do."""
-    done = trainer.epoch
-    if new.epochs < done:
-        raise ConfigError(f"the run has already trained {done} epochs; --epochs {new.epochs} would not continue it: "
-                          f"give --epochs larger than {done}, or start a new run with --overwrite")
-    # beyond its last epoch the saved schedule would hold its last rate
-    jumps = [(e, saved.lr * lr_factor(saved, min(e, saved.epochs)), new.lr * lr_factor(new, e))
-             for e in range(done + 1, new.epochs + 1) if lr_factor(saved, min(e, saved.epochs)) != lr_factor(new, e)]
-    if jumps:
-        e, was, now = jumps[0]
-        raise ConfigError(f"cannot resume with --epochs {new.epochs}: the {new.lr_schedule} learning-rate schedule was "
-                          f"laid out over {saved.epochs} epochs; at epoch {e} the rate would be {now:.3g} instead of "
-                          f"{was:.3g}. Keep --epochs {saved.epochs}, or start a new run (--overwrite) with the longer "
-                          "schedule")
-    if trainer.stopped_early:
-        trainer.stopped_early = bool(new.patience and trainer.bad_epochs >= new.patience)
-        if trainer.stopped_early:
-            raise ConfigError(f"the run stopped early at epoch {done}: its validation loss has not improved for "
-                              f"{trainer.bad_epochs} epochs (--patience {saved.patience}); resume with a larger "
-                              "--patience (or --patience 0) to train on")
-
-
-def resume_compatible(saved: dict, new: dict) -> None:
-    """ConfigError unless the new options would continue the saved run (only some settings may change)."""
-    diffs = []
-    for section in ("model", "model_config", "objective_config"):
-        if saved.get(section) != new.get(section):
-            diffs.append(section)
-    # the same data under another spelling of its path is the same data; which values were chosen from the data
-    # is a record of the first run (a resumed run takes those values as its saved options)
-    where = ("source", "path", "chosen_from_data")
-    a_data = {k: v for k, v in saved.get("data", {}).items() if k not in where}
-    b_data = {k: v for k, v in new.get("data", {}).items() if k not in where}
-    if a_data != b_data or ("fingerprint" not in b_data and saved.get("data") != new.get("data")):
-        changed = sorted(k for k in set(a_data) | set(b_data) if a_data.get(k) != b_data.get(k))
-        diffs.append("data (" + ", ".join(changed or ["source"]) + ")")
-    skip = set(TrainConfig.fields_not_in_config_hash)
-    a = {k: v for k, v in saved.get("train_config", {}).items() if k not in skip}
-    b = {k: v for k, v in new["train_config"].items() if k not in skip}
-    if a != b:
-        diffs.append("train_config (" + ", ".join(sorted(k for k in a if a.get(k) != b.get(k))) + ")")
-    if diffs:
-        raise ConfigError("cannot resume: the options differ from the saved run in " + "; ".join(diffs) +
-                          "; only --epochs, --patience and --threads may change on resume")
