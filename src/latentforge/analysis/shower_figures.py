@@ -11,7 +11,8 @@ from .showers import PER_LAYER, hist_pair, observables, separation_power, voxel_
 _UNITS = {"E_total/E_inc": "", "E_layer": "{unit}", "centre": "mm", "width": "mm", "sparsity": "fraction"}
 
 
-def _label(name: str, unit: str) -> str:
+def observable_label(name: str, unit: str) -> str:
+    """An observable's axis label with its unit (energies in ``unit``, positions and widths in mm)."""
     for prefix, u in _UNITS.items():
         if name.startswith(prefix):
             u = u.format(unit=unit)
@@ -44,7 +45,7 @@ def histogram_figure(ref: dict, gen: dict, names: list[str] | None = None):
         ax.stairs(h1 / max(h1.sum(), 1), edges, label="reference")
         ax.stairs(h2 / max(h2.sum(), 1), edges, label="generated")
         ax.set_title(f"S = {separation_power(h1, h2):.3f}", fontsize=8)
-        ax.set_xlabel(_label(name, unit), fontsize=7)
+        ax.set_xlabel(observable_label(name, unit), fontsize=7)
         ax.set_ylabel("fraction of showers", fontsize=7)
         ax.tick_params(labelsize=6)
     ax = axes.flat[len(names)]

@@ -95,10 +95,12 @@ def _report(run, source: ArrayDataset, target: ArrayDataset, direction: str, see
 
 
 def translation_figure(source: np.ndarray, moved: np.ndarray, target: np.ndarray, e_src: np.ndarray,
-                       e_tgt: np.ndarray, geometry, title: str = ""):
+                       e_tgt: np.ndarray, geometry, title: str = "", unit: str = "GeV"):
     """Histograms of a few shower observables: target domain, source before and after translation, each panel
     titled with S before -> after."""
     import matplotlib.pyplot as plt
+
+    from .shower_figures import observable_label as label
 
     o_t, o_s, o_m = (observables(s, e, geometry) for s, e in ((target, e_tgt), (source, e_src), (moved, e_src)))
     fig, axes = plt.subplots(1, len(SHOWN), figsize=(3.3 * len(SHOWN), 2.9))
@@ -110,7 +112,7 @@ def translation_figure(source: np.ndarray, moved: np.ndarray, target: np.ndarray
             ax.stairs(h / max(h.sum(), 1), edges, label=label, linestyle=style)
         ax.set_title(f"{name}\nS {separation_power(hists[0], hists[1]):.3f} -> "
                      f"{separation_power(hists[0], hists[2]):.3f}", fontsize=8)
-        ax.set_xlabel(name, fontsize=7)
+        ax.set_xlabel(label(name, unit), fontsize=7)
         ax.set_ylabel("fraction of showers", fontsize=7)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6)
@@ -133,7 +135,8 @@ def translation_validation(run, full: ArrayDataset, split: str, *, seed: int = 0
     if run.run_dir is not None and "separation_power" in out:
         path = RunLayout(run.run_dir).translation_plot
         save_figure(translation_figure(source.x, run.translate(source), target.x, _energies(source),
-                                       _energies(target), _geometry(target), title=f"{run.name}: {split} split"),
+                                       _energies(target), _geometry(target), title=f"{run.name}: {split} split",
+                                       unit=read_showers(target.source)["energy_unit"]),
                     path)
         out["figure"] = str(path)
     return out
