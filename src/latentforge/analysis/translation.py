@@ -100,7 +100,7 @@ def translation_figure(source: np.ndarray, moved: np.ndarray, target: np.ndarray
     titled with S before -> after."""
     import matplotlib.pyplot as plt
 
-    from .shower_figures import observable_label as label
+    from .shower_figures import observable_label
 
     o_t, o_s, o_m = (observables(s, e, geometry) for s, e in ((target, e_tgt), (source, e_src), (moved, e_src)))
     fig, axes = plt.subplots(1, len(SHOWN), figsize=(3.3 * len(SHOWN), 2.9))
@@ -112,7 +112,7 @@ def translation_figure(source: np.ndarray, moved: np.ndarray, target: np.ndarray
             ax.stairs(h / max(h.sum(), 1), edges, label=label, linestyle=style)
         ax.set_title(f"{name}\nS {separation_power(hists[0], hists[1]):.3f} -> "
                      f"{separation_power(hists[0], hists[2]):.3f}", fontsize=8)
-        ax.set_xlabel(label(name, unit), fontsize=7)
+        ax.set_xlabel(observable_label(name, unit), fontsize=7)
         ax.set_ylabel("fraction of showers", fontsize=7)
         ax.tick_params(labelsize=6)
     axes[0].legend(fontsize=6)
