@@ -1,6 +1,8 @@
 """``latentforge compare`` and the training time limit it relies on."""
 
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -45,7 +47,18 @@ def test_compare_measures_every_family_on_the_same_held_out_rows(tmp_path):
     assert on_disk["models"].keys() == models.keys()
     md = (tmp_path / "cmp" / "compare.md").read_text()
     assert md.count("\n| ") == 5 and "recon_mse" in md
-    assert "<table>" in (tmp_path / "cmp" / "compare.html").read_text()
+    page = (tmp_path / "cmp" / "compare.html").read_text()
+    assert "<table>" in page and "http://" not in page and "https://" not in page
+    n_img = page.count("<img ")
+    assert n_img >= 3  # each model's figures, embedded
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is not None:  # the page renders and every image decodes in a headless browser
+        dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+                              (tmp_path / "cmp" / "compare.html").as_uri()], capture_output=True, text=True,
+                             timeout=120).stdout
+        assert f"images loaded: {n_img} of {n_img}" in dom, dom[-500:]
     for name in ("ae", "vae", "gan"):
         assert (tmp_path / "cmp" / name / "model.safetensors").exists()
 
