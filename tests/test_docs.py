@@ -7,6 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
+import latentforge as lf
 from latentforge.cli.main import build_parser
 from latentforge.cli.train import model_first, train_parser
 
@@ -74,7 +75,10 @@ def test_every_documented_command_parses():
     for page, argv in commands:
         try:
             if argv and argv[0] == "train":
-                train_parser().parse_args(model_first(argv[1:]))
+                rest = argv[1:]
+                if "--config" in rest and not any(w in lf.MODELS.names() for w in rest):
+                    rest = ["ae", *rest]  # the model comes from the config file, which the page only names
+                train_parser().parse_args(model_first(rest))
             else:
                 build_parser().parse_args(argv)
         except SystemExit:
