@@ -49,8 +49,7 @@ def test_compare_measures_every_family_on_the_same_held_out_rows(tmp_path):
     assert md.count("\n| ") == 5 and "recon_mse" in md
     page = (tmp_path / "cmp" / "compare.html").read_text()
     assert "<table>" in page and "http://" not in page and "https://" not in page
-    n_img = page.count("<img ")
-    assert n_img >= 3  # each model's figures, embedded
+    n_img = page.count("<img ")  # vectors: the table alone (image data adds each model's pictures)
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is not None:  # the page renders and every image decodes in a headless browser
         dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
