@@ -175,3 +175,24 @@ def test_missing_capabilities_are_refused_by_name(name):
             assert not hasattr(run, method)
             with pytest.raises(lf.CapabilityError, match=f"{method} needs"):
                 getattr(run, method)
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_a_saved_config_replays_as_options(name):
+    # what a run's config.json holds must be options of its model again (resume and --config read it back):
+    # every field filled from the data is marked so, and left out
+    from latentforge.run.replay import options_from_config
+
+    model, objective = build(name)
+    spec = lf.MODELS.get(name)
+    cfg = {"model": name, "model_config": model.config.to_dict(), "objective_config": objective.config.to_dict()}
+    got, _, options = options_from_config(cfg)
+    assert got == name
+    from latentforge.config import filled_from_data
+
+    filled = filled_from_data(spec.model_config_class) | filled_from_data(spec.objective_config_class)
+    assert not filled & set(options)  # values the data fills in are not replayed as options
+    again = {k: v for k, v in options.items() if k not in lf.TrainConfig.field_names()}
+    again.update({k: v for k, v in TINY[name][0].items() if k in filled})  # the data fills them in again
+    m, o = spec.configs(TINY[name][1], **again)
+    assert m.to_dict() == model.config.to_dict() and o.to_dict() == objective.config.to_dict()

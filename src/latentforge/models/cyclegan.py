@@ -34,7 +34,8 @@ DIRECTIONS = (A_TO_B, B_TO_A)
 
 @dataclass(frozen=True)
 class CycleGANConfig(Config):
-    input_shape: tuple[int, ...] = option((), "shape of one example, the same in both domains (filled in from the data)")
+    input_shape: tuple[int, ...] = option((), "shape of one example, the same in both domains (filled in from the data)",
+                                          from_data=True)
     g_hidden: tuple[int, ...] = option((512, 512), "hidden widths of each generator, comma separated")
     d_hidden: tuple[int, ...] = option((512, 256), "hidden widths of each discriminator, comma separated")
     activation: str = option("leaky_relu", "hidden-layer nonlinearity of all four networks", ACTIVATIONS)
