@@ -119,7 +119,8 @@ def test_demo_writes_its_runs_and_plots(tmp_path, capsys):
               "vae-16d/report.html"):
         assert (tmp_path / "demo" / f).stat().st_size > 1000, f
     out = capsys.readouterr().out
-    assert "nll_iwae" in out and "done in" in out and "report (open it in a browser)" in out
+    assert "NLL (IWAE, K = 200)" in out and "PSNR" in out and "done in" in out
+    assert "report (open it in a browser)" in out
 
 
 def test_config_files_flags_override_and_a_run_replays_itself(tmp_path, capsys):

@@ -45,10 +45,13 @@ def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 3
 
     rows = {"ae-2d": ae2.evaluate(data, "test"), "ae-16d": ae16.evaluate(data, "test"),
             "vae-16d": vae16.evaluate(data, "test", k=200)}
+    print(f"held-out test split ({rows['ae-2d']['n']} digits):")
     for name, m in rows.items():
-        keep = ("recon_mse", "psnr_recon", "elbo", "nll_iwae", "K", "kl")
-        print(f"{name:8s}", json.dumps({k: round(m[k], 4) if isinstance(m[k], float) else m[k]
-                                        for k in keep if k in m}))
+        words = [f"reconstruction MSE {m['recon_mse']:.4f}", f"PSNR {m['psnr_recon']:.1f} dB"]
+        if "elbo" in m:
+            words += [f"ELBO {m['elbo']:.1f} nats", f"NLL (IWAE, K = {m['K']}) {m['nll_iwae']:.1f} nats",
+                      f"KL {m['kl']:.1f} nats"]
+        print(f"  {name:8s}", ", ".join(words))
     print("writing the VAE's report (metrics, baselines, latent pictures) ...")
     report = write_report(vae16, data, k=200, progress=progress)
     print(f"done in {time.perf_counter() - t0:.1f} s. Plots:")
