@@ -34,7 +34,7 @@ class _LatentEstimator(TransformerMixin, BaseEstimator):
         X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32], ensure_min_samples=1)
         name, options = self._train_options()
         # random_state=None asks for a fresh seed, as in scikit-learn; the one drawn is kept in seed_
-        self.seed_ = (int(np.random.SeedSequence().entropy % 2 ** 31) if self.random_state is None
+        self.seed_ = (int(np.random.SeedSequence().generate_state(1)[0] % 2 ** 31) if self.random_state is None
                       else self.random_state)
         tc = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed_,
                          scaling=self.scaling, val_fraction=self.val_fraction, test_fraction=0.0, patience=0)
