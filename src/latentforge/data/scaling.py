@@ -143,7 +143,8 @@ class MinMaxScaling(Scaler):
 
     def transform(self, x, factors=None, *, copy=True):
         self.need_fit()
-        x = np.array(x, dtype=np.float32, copy=True if copy else None)  # float32 throughout: no float64 copy
+        # float32 throughout: no float64 copy
+        x = np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
         lo, hi = float(self.params["lo"]), float(self.params["hi"])
         x -= lo
         x /= hi - lo
@@ -190,7 +191,7 @@ class FeatureMinMaxScaling(Scaler):
 
     def transform(self, x, factors=None, *, copy=True):
         self.need_fit()
-        x = np.array(x, dtype=np.float32, copy=True if copy else None)
+        x = np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
         self._check_shape(x)
         x -= self.params["lo"].astype(np.float32)
         x /= (self.params["hi"] - self.params["lo"]).astype(np.float32)
@@ -242,7 +243,7 @@ class StandardScaling(Scaler):
 
     def transform(self, x, factors=None, *, copy=True):
         self.need_fit()
-        x = np.array(x, dtype=np.float32, copy=True if copy else None)
+        x = np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
         self._check_shape(x)
         x -= self.params["mean"].astype(np.float32)
         x /= self.params["std"].astype(np.float32)
@@ -272,7 +273,7 @@ class NoScaling(Scaler):
         return self
 
     def transform(self, x, factors=None, *, copy=True):
-        return np.array(x, dtype=np.float32, copy=True if copy else None)
+        return np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
 
     def inverse_transform(self, x, factors=None):
         return np.asarray(x, dtype=np.float32)

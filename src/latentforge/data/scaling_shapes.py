@@ -113,7 +113,7 @@ class MedianScaling(Scaler):
 
     def transform(self, x, factors=None, *, copy=True):
         self.need_fit()
-        x = np.array(x, dtype=np.float32, copy=True if copy else None)
+        x = np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
         x /= self.factors(x) if factors is None else factors
         return x
 
