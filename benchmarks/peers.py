@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,8 +44,13 @@ def run_measured(argv: list[str], threads: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     out_f = tempfile.TemporaryFile(mode="w+")
     err_f = tempfile.TemporaryFile(mode="w+")
+    # Linux carries the parent's peak RSS into a child's ru_maxrss across fork / vfork and exec, so a parent that
+    # holds large arrays would inflate every child's figure: GNU time, a small process, forks the child instead
+    # and prints the child's own peak (KB) as the last line of stderr
+    timer = shutil.which("time") or ("/usr/bin/time" if os.path.exists("/usr/bin/time") else None)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=out_f, stderr=err_f, env=env, text=True)
+    proc = subprocess.Popen(([timer, "-f", "%M"] if timer else []) + [str(a) for a in argv], stdout=out_f,
+                            stderr=err_f, env=env, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     out_f.seek(0)
@@ -52,7 +58,11 @@ def run_measured(argv: list[str], threads: int) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"{' '.join(map(str, argv[:5]))}... failed:\n{err_f.read()[-2000:]}")
     lines = [line for line in out_f.read().splitlines() if line.startswith("{")]
-    return {"process_seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    peak_kb = usage.ru_maxrss
+    if timer:
+        tail = err_f.read().strip().splitlines()
+        peak_kb = int(tail[-1]) if tail and tail[-1].strip().isdigit() else peak_kb
+    return {"process_seconds": round(seconds, 2), "peak_rss_mb": round(peak_kb / 1024, 1),
             **(json.loads(lines[-1]) if lines else {})}
 
 
