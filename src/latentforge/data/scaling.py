@@ -54,6 +54,12 @@ class Scaler:
     def fitted(self) -> bool:
         return bool(self.params)
 
+    @staticmethod
+    def check_example_shape(x: np.ndarray, want: tuple) -> None:
+        """ConfigError unless ``x`` (N, *S) holds examples of the fitted per-feature shape ``want``."""
+        if x.shape[1:] != want:
+            raise ConfigError(f"data of example shape {x.shape[1:]} does not match the fitted scaler's {want}")
+
     def need_fit(self) -> None:
         if not self.fitted:
             raise RuntimeError("Scaler is not fitted; call fit(x) first")
@@ -185,9 +191,7 @@ class FeatureMinMaxScaling(Scaler):
         self.params = {"lo": lo, "hi": np.where(hi > lo, hi, lo + 1.0)}
 
     def _check_shape(self, x: np.ndarray) -> None:
-        want = self.params["lo"].shape
-        if x.shape[1:] != want:
-            raise ConfigError(f"data of example shape {x.shape[1:]} does not match the fitted scaler's {want}")
+        self.check_example_shape(x, self.params["lo"].shape)
 
     def transform(self, x, factors=None, *, copy=True):
         self.need_fit()
@@ -237,9 +241,7 @@ class StandardScaling(Scaler):
         self.params = {"mean": mean, "std": np.where(std > 1e-12, std, 1.0)}
 
     def _check_shape(self, x: np.ndarray) -> None:
-        want = self.params["mean"].shape
-        if x.shape[1:] != want:
-            raise ConfigError(f"data of example shape {x.shape[1:]} does not match the fitted scaler's {want}")
+        self.check_example_shape(x, self.params["mean"].shape)
 
     def transform(self, x, factors=None, *, copy=True):
         self.need_fit()

@@ -30,6 +30,18 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+def _abandon(tmp: str | os.PathLike, path: str | os.PathLike, e: BaseException) -> ArtifactError | None:
+    """Remove the half-written temporary ``tmp`` of ``path``; a filesystem error ``e`` becomes the one-line
+    ArtifactError to raise instead (None: re-raise ``e`` itself)."""
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+    if isinstance(e, OSError) and not isinstance(e, ArtifactError):
+        return write_error(path, e)
+    return None
+
+
 def write_error(path: str | os.PathLike, e: OSError, what: str = "write") -> ArtifactError:
     """An OSError from the file system as an ArtifactError that names the path, the cause and the fix."""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -59,12 +71,9 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError) and not isinstance(e, ArtifactError):
-            raise write_error(path, e) from None
+        error = _abandon(tmp, path, e)
+        if error is not None:
+            raise error from None
         raise
 
 
@@ -201,11 +210,8 @@ def write_npz_streamed(path: str | os.PathLike, key: str, shape: tuple[int, ...]
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError) and not isinstance(e, ArtifactError):
-            raise write_error(path, e) from None
+        error = _abandon(tmp, path, e)
+        if error is not None:
+            raise error from None
         raise
     return rows
