@@ -388,3 +388,25 @@ def test_compressed_files_and_a_labels_text_file(tmp_path, rng):
     (tmp_path / "z.npz.gz").write_bytes(gzip.compress((tmp_path / "x.npy").read_bytes()))
     with pytest.raises(lf.DataError, match="gzip-compressed npz.*gunzip z.npz.gz"):
         lf.load_dataset(tmp_path / "z.npz.gz")
+
+
+def test_newcomer_cases_split_by_position_resume_data_and_text_labels(tmp_path, rng, capsys, monkeypatch):
+    x = rng.random((200, 6)).astype(np.float32)
+    np.save(tmp_path / "d.npy", x)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "train", "ae", "--data", "d.npy", "--epochs", "1", "--no-progress", "--out", "r")[0] == 0
+    np.save(tmp_path / "shuffled.npy", x[rng.permutation(200)])
+    code, out, err = run_cli(capsys, "evaluate", "r", "--data", "shuffled.npy", "--split", "test")
+    assert code == 2 and "--split unseen" in err  # positions name other rows in a reordered copy
+    assert run_cli(capsys, "evaluate", "--json", "r", "--data", "d.npy", "--split", "test")[0] == 0
+    # resume finds its data in the run
+    code, out, err = run_cli(capsys, "train", "ae", "--out", "r", "--resume", "--epochs", "2", "--no-progress")
+    assert code == 0, err
+    # a one-column text file of class names: every line a label
+    (tmp_path / "names.txt").write_text("\n".join(["a", "b"] * 100) + "\n")
+    ds = lf.load_dataset(tmp_path / "d.npy", labels=tmp_path / "names.txt")
+    assert len(ds.y) == 200 and set(ds.y) == {"a", "b"}
+    # a model option changed on resume is named
+    code, out, err = run_cli(capsys, "train", "ae", "--out", "r", "--resume", "--epochs", "3", "--hidden", "8",
+                             "--no-progress")
+    assert code == 2 and "model_config (hidden)" in err

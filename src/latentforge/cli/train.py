@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import typing
+from pathlib import Path
 from typing import Sequence
 
 from ..catalog import MODELS
@@ -114,6 +115,11 @@ def cmd_train(argv: Sequence[str]) -> int:
     flags.update({k: v for k, v in data_kw(a).items() if v is not None and v is not False or k == "channels_last" and v is False})
     options = {**file_options, **flags}
     data = a.data or file_data
+    if data is None and a.resume and a.out:  # resume: the data the run was trained on, where training found it
+        saved = Path(a.out) / "config.json"
+        if saved.exists():
+            info = json.loads(saved.read_text()).get("data", {})
+            data = info.get("path") or info.get("source")
     if data is None:
         raise ConfigError("no data: give --data (a built-in name, a file, a folder or a glob), or a --config that "
                           "names it")

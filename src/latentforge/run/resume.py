@@ -57,8 +57,11 @@ def resume_compatible(saved: dict, new: dict) -> None:
     """ConfigError unless the new options would continue the saved run (only some settings may change)."""
     diffs = []
     for section in ("model", "model_config", "objective_config"):
-        if saved.get(section) != new.get(section):
-            diffs.append(section)
+        a, b = saved.get(section), new.get(section)
+        if a != b:
+            keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k)) if isinstance(a, dict) and \
+                isinstance(b, dict) else []
+            diffs.append(section + (f" ({', '.join(keys)})" if keys else ""))
     # the same data under another spelling of its path is the same data; which values were chosen from the data
     # is a record of the first run (a resumed run takes those values as its saved options)
     where = ("source", "path", "chosen_from_data")

@@ -147,7 +147,18 @@ class TrainedModel:
         return self.preprocess.dataset(data)
 
     def select(self, data: Any, split: str = "all", **data_kw: Any) -> ArrayDataset:
-        """The chosen part of a dataset; train / val / test repeat the training run's seeded split."""
+        """The chosen part of a dataset; train / val / test repeat the training run's seeded split, which names rows
+        by position: ConfigError for data that holds training rows but is not the training data as it was (another
+        order, a part, or more rows), where those positions are other rows (``unseen`` selects by value)."""
+        if split in ("train", "val", "test"):
+            ds = as_dataset(data, **data_kw) if not isinstance(data, ArrayDataset) else data
+            if not self.is_training_data(ds):
+                seen = self.preprocess.seen_in(ds)
+                if seen is not None and seen.any():
+                    raise ConfigError(f"--split {split} picks rows by their position in the training data, but this "
+                                      f"data holds {int(seen.sum())} training rows in another order or beside other "
+                                      "rows; use --split unseen (or auto) to measure the rows training did not see")
+            return self.preprocess.select(ds, split)
         return self.preprocess.select(data, split, **data_kw)
 
     def training_data(self) -> ArrayDataset:
