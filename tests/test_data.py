@@ -275,3 +275,26 @@ def test_an_image_folder_follows_linked_class_folders_once(tmp_path):
     (tmp_path / "store" / "cat" / "loop").symlink_to(tmp_path / "store")  # a cycle must not repeat files
     ds = lf.load_dataset(tmp_path / "data")
     assert len(ds) == 4 and sorted(ds.y) == ["cat", "cat", "dog", "dog"]
+
+
+def test_row_hashes_are_stable_across_versions_and_chunkings():
+    """Saved runs compare these hashes with new data: the values may never change (pinned), and the chunked
+    integer product equals the definition (sum of bit patterns x multipliers, mixed) on any chunk size."""
+    from latentforge.data.arrays import ROW_HASH_SEED, row_hashes
+
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    assert row_hashes(x).tolist() == [1483708038606047873, 11129038424780300667, 566241496537078770]
+    rng = np.random.default_rng(3)
+    big = rng.normal(size=(2500, 1, 6, 5)).astype(np.float32)
+    mult = (np.random.default_rng(ROW_HASH_SEED).integers(1, 2 ** 62, 30, dtype=np.uint64) * np.uint64(2)
+            + np.uint64(1))
+    with np.errstate(over="ignore"):
+        h = (big.reshape(2500, 30).view(np.uint32).astype(np.uint64) * mult).sum(1, dtype=np.uint64)
+        for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            h ^= h >> np.uint64(shift)
+            h *= np.uint64(factor)
+        h ^= h >> np.uint64(31)
+    assert np.array_equal(row_hashes(big, rows=7), h)
+    idx = rng.permutation(2500)[:900]
+    assert np.array_equal(row_hashes(big, idx), h[idx])
+    assert np.array_equal(row_hashes(big.astype(np.float64)), h)  # the float32 values are hashed

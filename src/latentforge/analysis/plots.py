@@ -48,15 +48,9 @@ def comparison_grid(rows: dict[str, np.ndarray], n: int = 10, title: str = ""):
     names = list(rows)
     n = min(n, *(len(v) for v in rows.values()))
     first = rows[names[0]]
-    if first.ndim == 4:
-        fig, axes = plt.subplots(len(names), n, figsize=(1.1 * n, 1.2 * len(names)), squeeze=False)
-        for r, name in enumerate(names):
-            for c in range(n):
-                ax = axes[r][c]
-                ax.imshow(_as_image(rows[name][c]), cmap="gray", vmin=float(first.min()), vmax=float(first.max()))
-                ax.set_xticks([])
-                ax.set_yticks([])
-            axes[r][0].set_ylabel(name, fontsize=8)
+    if first.ndim == 4:  # one picture, one row per entry, on the first row's grey scale
+        stacked = np.concatenate([np.asarray(rows[name][:n], np.float32) for name in names])
+        return image_grid(stacked, n, title, row_labels=names, value_range=(float(first.min()), float(first.max())))
     else:
         fig, axes = plt.subplots(n, 1, figsize=(7, 1.2 * n), squeeze=False, sharex=True)
         for c in range(n):
@@ -81,13 +75,15 @@ def mosaic(x: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
     return out[..., 0] if c == 1 else out[..., :3]
 
 
-def image_grid(x: np.ndarray, ncols: int | None = None, title: str = "", *, row_labels=None, col_labels=None):
+def image_grid(x: np.ndarray, ncols: int | None = None, title: str = "", *, row_labels=None, col_labels=None,
+               value_range: tuple[float, float] | None = None):
     """Images (N, C, H, W) as one grid picture (a single imshow: fast for hundreds of images); ``row_labels`` /
-    ``col_labels`` are written beside the rows / under the columns."""
+    ``col_labels`` are written beside the rows / under the columns. Grey levels span ``value_range`` (data
+    units; values beyond it saturate), by default the images' own minimum to maximum."""
     n = len(x)
     ncols = ncols or int(np.ceil(np.sqrt(n)))
-    lo, hi = float(np.min(x)), float(np.max(x))
-    m = mosaic((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-12), ncols)
+    lo, hi = value_range if value_range is not None else (float(np.min(x)), float(np.max(x)))
+    m = np.clip(mosaic((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-12), ncols), 0, 1)  # gaps stay NaN
     rows = int(np.ceil(n / ncols))
     extra = 1.6 if row_labels is not None else 0.0
     fig, ax = plt.subplots(figsize=(min(0.55 * ncols + 0.6 + extra, 16), min(0.55 * rows + 0.8, 14)))

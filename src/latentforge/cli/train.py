@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..catalog import MODELS
-from ..train import TrainConfig
+from ..train import TrainConfig, runtime
 from .flags import SKIP_FIELDS, add_config_flags, data_flags, data_kw
 
 
@@ -128,8 +128,16 @@ def cmd_train(argv: Sequence[str]) -> int:
         return 0
     if not a.out:
         raise ConfigError("give --out, the run directory to write")
-    run = train(a.model, data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
-                data_b=a.data_b, callbacks=tracking_callbacks(a.log_to), **options)
+    import numpy.ma  # noqa: F401 - imported by the data checks; here, before the background import starts
+    import numpy.random  # noqa: F401
+
+    prefetch = runtime.prefetch_optimizer_imports()  # overlaps the data preparation
+    try:
+        run = train(a.model, data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
+                    data_b=a.data_b, callbacks=tracking_callbacks(a.log_to), **options)
+    finally:
+        if prefetch is not None:
+            prefetch.join()  # an interpreter should not exit while a thread is importing
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
         return 0
     if a.no_progress and run.data_info.get("chosen_from_data"):

@@ -34,24 +34,26 @@ def _all_in(x: np.ndarray, test, rows: int = 65536) -> bool:
     return all(bool(test(flat[i:i + rows])) for i in range(0, len(flat), rows))
 
 
-def is_real_valued(x: np.ndarray) -> bool:
+def is_real_valued(x: np.ndarray, *, whole_numbers: bool = False) -> bool:
     """True for data that is not intensities. Images (N, C, H, W): negative values, or values beyond [0, 1] that
     are not whole numbers (grey levels and counts are whole). Vectors (N, D), i.e. tables: anything but 0 / 1
     values, since a column in [0, 1] is a measurement with its own units, not a pixel's intensity. Every value is
-    checked (a strided subsample can miss the one non-integer column)."""
+    checked (a strided subsample can miss the one non-integer column); ``whole_numbers``: the values came as
+    integers (``ArrayDataset.whole_numbers``), so that test is known."""
     lo, hi = float(np.min(x)), float(np.max(x))
     if lo < 0:
         return True
     if x.ndim <= 2:
-        return not _all_in(x, lambda c: np.all((c == 0) | (c == 1)))
-    if hi <= 1:
+        return not (hi <= 1 and _all_in(x, lambda c: np.all((c == 0) | (c == 1))))
+    if hi <= 1 or whole_numbers:
         return False
     return not _all_in(x, lambda c: np.all(c == np.round(c)))
 
 
-def choose(spec: ModelSpec, x: np.ndarray, n_train: int, given: set[str], train_config: TrainConfig
-           ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-    """(model / objective options, TrainConfig values, notes) for the settings not in ``given``."""
+def choose(spec: ModelSpec, x: np.ndarray, n_train: int, given: set[str], train_config: TrainConfig, *,
+           whole_numbers: bool = False) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(model / objective options, TrainConfig values, notes) for the settings not in ``given``.
+    ``whole_numbers``: the data came as integers (``ArrayDataset.whole_numbers``)."""
     options: dict[str, Any] = {}
     train: dict[str, Any] = {}
     names = spec.option_names()
@@ -59,17 +61,20 @@ def choose(spec: ModelSpec, x: np.ndarray, n_train: int, given: set[str], train_
     def default(name):
         return spec.default(name)
 
-    if is_real_valued(x):
-        if (issubclass(spec.objective_class, ReconstructionObjective) and "loss" not in given
-                and RECONSTRUCTION_LOSSES.get(default("loss")).on_logits):
-            options["loss"] = "mse"
-            if "output" in names and "output" not in given:
-                options["output"] = "identity"
-        if "likelihood" in names and "likelihood" not in given and LIKELIHOODS.get(default("likelihood")).unit_range:
-            options["likelihood"] = "gaussian-shared"
-        if "clip" in names and "clip" not in given:
-            options["clip"] = False  # corrupted inputs of standardised data are not confined to [0, 1]
-        if options and "scaling" not in given and "scaling" not in spec.train_defaults:
+    # what real-valued data would change; the data are looked at only when something would
+    real_options: dict[str, Any] = {}
+    if (issubclass(spec.objective_class, ReconstructionObjective) and "loss" not in given
+            and RECONSTRUCTION_LOSSES.get(default("loss")).on_logits):
+        real_options["loss"] = "mse"
+        if "output" in names and "output" not in given:
+            real_options["output"] = "identity"
+    if "likelihood" in names and "likelihood" not in given and LIKELIHOODS.get(default("likelihood")).unit_range:
+        real_options["likelihood"] = "gaussian-shared"
+    if "clip" in names and "clip" not in given:
+        real_options["clip"] = False  # corrupted inputs of standardised data are not confined to [0, 1]
+    if real_options and is_real_valued(x, whole_numbers=whole_numbers):
+        options.update(real_options)
+        if "scaling" not in given and "scaling" not in spec.train_defaults:
             train["scaling"] = "standard"
     if (x.ndim == 2 and "scaling" not in given and "scaling" not in spec.train_defaults and "scaling" not in train
             and SCALINGS.get(train_config.scaling).per_feature_kind and x.shape[1] > 1):

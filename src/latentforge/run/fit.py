@@ -94,7 +94,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         ds = as_dataset(data, **data_kw)
         idx = split_for(len(ds), tc)
         example_shape = ds.example_shape
-    auto_options, auto_train, chosen = choose(spec, ds.x, len(idx["train"]), given, tc)
+    auto_options, auto_train, chosen = choose(spec, ds.x, len(idx["train"]), given, tc,
+                                                whole_numbers=ds.whole_numbers)
     options, tc = {**auto_options, **options}, tc.replace(**auto_train)
     if stream:
         scaler = fit_scaler(stream["file"], stream["part"], tc.scaling, tc.chunk_size, seed=tc.seed)
