@@ -139,6 +139,7 @@ def _save(p, arr):
 @pytest.mark.parametrize("arr,msg", [
     (np.array([[0.0, np.nan], [1.0, 2.0]]), "1 NaN value"),
     (np.array([[0.0, np.inf], [1.0, -np.inf]]), "2 Inf value"),
+    (np.array([[np.inf, -np.inf], [1.0, 2.0]], np.float32), "2 Inf value"),  # their sum is NaN: still found
     (np.zeros((0, 4)), "empty"),
     (np.zeros(5), "expected vectors"),
     (np.zeros((2, 2, 2, 2, 2)), "expected vectors"),
@@ -298,3 +299,20 @@ def test_row_hashes_are_stable_across_versions_and_chunkings():
     idx = rng.permutation(2500)[:900]
     assert np.array_equal(row_hashes(big, idx), h[idx])
     assert np.array_equal(row_hashes(big.astype(np.float64)), h)  # the float32 values are hashed
+
+
+def test_integer_data_are_known_whole_and_finite_and_large_finite_floats_are_not_refused():
+    """Values that came as integers skip the whole-number and finiteness tests (their dtype tells), and the
+    finiteness test of floats, a float64 sum, does not take a large but finite float32 table for Inf."""
+    from latentforge.data.arrays import ArrayDataset
+    from latentforge.run.defaults import is_real_valued
+
+    ints = ArrayDataset(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    assert ints.whole_numbers and ints.x.dtype == np.float32 and ints.subset(np.array([1])).whole_numbers
+    assert not ArrayDataset(np.arange(24, dtype=np.float32).reshape(2, 3, 4)).whole_numbers
+    assert ArrayDataset(np.ones((3, 2), bool)).whole_numbers
+    big = np.full((4, 3), 3.0e38, np.float32)  # the float32 sum overflows; the values are finite
+    assert np.isfinite(ArrayDataset(big).x).all()
+    grey = np.full((2, 1, 2, 2), 7.5, np.float32)  # beyond [0, 1], not whole: real-valued unless known whole
+    assert is_real_valued(grey) and not is_real_valued(grey, whole_numbers=True)
+    assert is_real_valued(np.array([[0.0, 2.0]]))  # a table beyond {0, 1}

@@ -208,3 +208,17 @@ def test_cosine_schedule_decays_the_learning_rate_to_one_percent_by_the_last_epo
     assert [r["lr"] for r in run.history] == pytest.approx([0.01 * f for f in factors])
     with pytest.raises(lf.ConfigError, match="lr_schedule"):
         lf.TrainConfig(lr_schedule="step")
+
+
+def test_cpu_training_flushes_subnormal_floats_and_restores_them_afterwards(digits):
+    """Subnormal floats (below 1.2e-38) slow x86 CPUs: training flushes them to zero, and the process gets the
+    default back when training ends."""
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    if not torch.set_flush_denormal(True):
+        pytest.skip("this CPU cannot flush subnormal floats")
+    torch.set_flush_denormal(False)
+    seen = []
+    lf.train("ae", digits.x[:256], epochs=1, batch_size=64, latent_dim=2, progress=False,
+             callbacks=[lambda trainer, row: seen.append(float((tiny * 1.0)[0]))])
+    assert seen == [0.0]  # flushed while training
+    assert float((tiny * 1.0)[0]) > 0  # the default after

@@ -74,10 +74,10 @@ def bernoulli_log_likelihood(x: torch.Tensor, logits: torch.Tensor, mask: torch.
     """sum log Bernoulli(x; sigmoid(logits)) over the features of x (B, *S) (BCE from logits, never from a
     sigmoid output); ``logits`` (B, *S) or (K, B, *S)."""
     target = x if x.shape == logits.shape else x.expand_as(logits)
-    ll = -F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     if mask is not None:
-        ll = ll.masked_fill(mask, 0.0)
-    return sum_features(ll, x.ndim - 1)
+        bce = bce.masked_fill(mask, 0.0)
+    return -sum_features(bce, x.ndim - 1)  # negated after the sum: one pass over (B,) instead of (B, *S)
 
 
 def gaussian_log_likelihood(x: torch.Tensor, mean: torch.Tensor, log_sigma: torch.Tensor | None = None,

@@ -33,11 +33,19 @@ def prefetch_optimizer_imports() -> "threading.Thread | None":
     if "torch._dynamo" in sys.modules or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return None
 
+    switch = sys.getswitchinterval()
+
     def load() -> None:
         try:
             import torch._dynamo  # noqa: F401
         except Exception:  # noqa: BLE001 - a prefetch only: the optimiser imports it again and raises there
             pass
+        finally:
+            sys.setswitchinterval(switch)
+
+    # the import holds the interpreter lock for long stretches: a short switch interval lets the main thread's
+    # numpy calls (each needs the lock to start) wait 0.5 ms instead of 5 ms
+    sys.setswitchinterval(min(switch, 0.0005))
 
     thread = threading.Thread(target=load, name="latentforge-prefetch", daemon=True)
     thread.start()
