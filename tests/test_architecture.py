@@ -151,3 +151,30 @@ def test_public_library_functions_and_classes_have_docstrings():
             if (inspect.isclass(obj) or inspect.isfunction(obj)) and not (obj.__doc__ or "").strip():
                 missing.append(f"{mod.__name__}.{name}")
     assert not missing, missing
+
+
+def test_importing_the_package_and_its_program_loads_no_plotting_analysis_or_compiler_code():
+    """Start-up cost: matplotlib, scikit-learn, scipy, file-format readers and torch's compiler load when used."""
+    import subprocess
+    import sys
+
+    heavy = ("matplotlib", "sklearn", "scipy", "h5py", "astropy", "uproot", "torch._dynamo", "pandas")
+    code = ("import sys, latentforge, latentforge.cli.main; "
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == ""
+    done = subprocess.run([sys.executable, "-m", "latentforge", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip()  # the program's entry (entry(): main, then exit)
+
+
+def test_the_optimizer_imports_are_prefetched_in_the_background_and_the_switch_interval_restored():
+    import subprocess
+    import sys
+
+    code = ("import sys, os; from latentforge.train import runtime; before = sys.getswitchinterval(); "
+            "t = runtime.prefetch_optimizer_imports(); t.join(); "
+            "os.environ['WORLD_SIZE'] = '2'; "
+            "print('torch._dynamo' in sys.modules, sys.getswitchinterval() == before, "
+            "runtime.prefetch_optimizer_imports())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "None"]  # loaded, interval back; nothing to do once loaded or under torchrun

@@ -222,3 +222,20 @@ def test_cpu_training_flushes_subnormal_floats_and_restores_them_afterwards(digi
              callbacks=[lambda trainer, row: seen.append(float((tiny * 1.0)[0]))])
     assert seen == [0.0]  # flushed while training
     assert float((tiny * 1.0)[0]) > 0  # the default after
+
+
+def test_training_on_every_row_of_a_file_scales_its_own_copy_and_never_the_callers_array(digits, tmp_path):
+    """Every row for training: an array read here from a file is scaled in place (no second copy); the caller's
+    float32 array is left as it was, and both give the same model."""
+    x = (digits.x[:300] / 255.0).astype(np.float32) * 3.0 + 1.0  # minmax scaling has something to change
+    before = x.copy()
+    np.save(tmp_path / "x.npy", x)
+    kw = dict(epochs=1, batch_size=64, latent_dim=2, val_fraction=0.0, test_fraction=0.0, progress=False,
+              seed=5, scaling="minmax")
+    from_file = lf.train("ae", str(tmp_path / "x.npy"), out=tmp_path / "run", **kw)
+    from_array = lf.train("ae", x, **kw)
+    assert np.array_equal(x, before) and np.array_equal(np.load(tmp_path / "x.npy"), before)
+    assert from_file.history[-1]["train_loss"] == from_array.history[-1]["train_loss"]
+    for a, b in zip(from_file.model.state_dict().values(), from_array.model.state_dict().values()):
+        assert torch.equal(a, b)
+    assert (tmp_path / "run" / "reconstructions.png").exists()

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import shutil
 import sys
@@ -101,7 +102,9 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         scaler = fit_scaler(stream["file"], stream["part"], tc.scaling, tc.chunk_size, seed=tc.seed)
     else:
         conditioner = fit_conditioner(spec, options, ds, idx["train"])
-        train_ds = ds.subset(idx["train"])  # one copy of the training rows: fitted on, then scaled in place
+        # one copy of the training rows, fitted on and then scaled in place; when training takes every row of an
+        # array read here from a file (ours alone), that array itself, scaled in place after its last raw use
+        train_ds = ds if len(idx["train"]) == len(ds) and read_here(data, ds) else ds.subset(idx["train"])
         if ds_b is None:
             scaler = fit_scaling(tc.scaling, train_ds, conditioner)
         else:  # one scaling for both domains, so that a translation stays in the same units
@@ -130,6 +133,9 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
     if plan_only:
         return run
+    # a bounded held-out sample of raw rows for the plots (taken before the training rows are scaled)
+    shown = idx["test"] if len(idx["test"]) and not stream else np.arange(len(ds))
+    plot_ds = ds.subset(shown[:PLOT_ROWS])
     if not stream:  # the rows training sees, recognised later in any data set (evaluate's unseen split)
         preprocess.remember_rows(ds.x, np.concatenate([idx["train"], idx["val"]]))
     train_b: Any  # a ChunkStream, or a batch of tensors in memory
@@ -156,10 +162,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
                 check_unit_range(second["x"].numpy(), what=f"{ds_b.source} training data after {tc.scaling} scaling",
                                  fix=unit_range_fix(spec, tc))
 
-    # a bounded held-out sample for the plots; the full array is not kept through training
-    shown = idx["test"] if len(idx["test"]) and not stream else np.arange(len(ds))
-    plot_ds = ds.subset(shown[:PLOT_ROWS])
-    del ds
+    del ds  # the full array is not kept through training
     callbacks = []
     layout = RunLayout(out) if out else None
     saved_config: dict[str, Any] = {}  # read on resume
@@ -202,6 +205,20 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             write_run_plots(run, plot_ds, layout)
         dist.barrier()
     return run
+
+
+def read_here(data: Any, ds: ArrayDataset) -> bool:
+    """Whether ``ds``'s array was made here from a file (a path, not a built-in set, which is cached, nor the
+    caller's array, which is the caller's to keep): writeable and not mapped from disk, so training may scale it
+    in place."""
+    if not (isinstance(data, (str, os.PathLike)) and os.path.isfile(str(data)) and ds.x.flags.writeable):
+        return False
+    base: Any = ds.x
+    while base is not None:  # a view of a view ... of a file mapped into memory is the file itself
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return False
+        base = getattr(base, "base", None)
+    return True
 
 
 def unit_range_fix(spec: ModelSpec, tc: TrainConfig) -> str:

@@ -88,8 +88,9 @@ class Preprocessor:
         return part
 
     def remember_rows(self, x: np.ndarray, index: np.ndarray) -> None:
-        """Keep the hashes of rows ``index`` of ``x`` as the rows training saw."""
-        self.seen_rows = np.unique(row_hashes(x, index))
+        """Keep the hashes of rows ``index`` (distinct row numbers) of ``x`` as the rows training saw."""
+        every = len(index) == len(x)  # distinct and as many as the rows: every row, hashed without a gather
+        self.seen_rows = np.unique(row_hashes(x, None if every else index))
 
     # ------------------------------------------------------------------ raw -> model space
     def dataset(self, data: Any) -> ArrayDataset:
