@@ -100,6 +100,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
+    # for both loops, set before torch starts its worker threads, as the program does (subnormals are slow on x86)
+    torch.set_flush_denormal(True)
     torch.set_num_threads(a.threads)
     warnings.simplefilter("ignore")  # training diagnostics are not the point here
     ds = lf.load_dataset("mnist")

@@ -210,18 +210,28 @@ def test_cosine_schedule_decays_the_learning_rate_to_one_percent_by_the_last_epo
         lf.TrainConfig(lr_schedule="step")
 
 
-def test_cpu_training_flushes_subnormal_floats_and_restores_them_afterwards(digits):
-    """Subnormal floats (below 1.2e-38) slow x86 CPUs: training flushes them to zero, and the process gets the
-    default back when training ends."""
-    tiny = torch.tensor([1e-40], dtype=torch.float32)
-    if not torch.set_flush_denormal(True):
+def test_the_program_flushes_subnormal_floats_in_every_thread_it_starts_and_runs_repeat_exactly(tmp_path, rng):
+    """The program sets the flush first thing, so that torch's worker threads, started later, inherit it (a flush
+    set on the main thread alone would make results depend on which thread computed what); two runs of one
+    command give the same numbers."""
+    import subprocess
+    import sys
+
+    code = ("from latentforge.cli.main import flush_subnormals; import threading, torch; ok = flush_subnormals(); "
+            "seen = []; t = threading.Thread(target=lambda: seen.append(float((torch.tensor([1e-40]) * 1.0)[0]))); "
+            "t.start(); t.join(); print(ok, seen[0], float((torch.tensor([1e-40]) * 1.0)[0]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    if out[0] == "False":
         pytest.skip("this CPU cannot flush subnormal floats")
-    torch.set_flush_denormal(False)
-    seen = []
-    lf.train("ae", digits.x[:256], epochs=1, batch_size=64, latent_dim=2, progress=False,
-             callbacks=[lambda trainer, row: seen.append(float((tiny * 1.0)[0]))])
-    assert seen == [0.0]  # flushed while training
-    assert float((tiny * 1.0)[0]) > 0  # the default after
+    assert out == ["True", "0.0", "0.0"]
+    np.save(tmp_path / "x.npy", rng.random((400, 12)).astype(np.float32))
+    losses = []
+    for run in ("a", "b"):
+        subprocess.run([sys.executable, "-m", "latentforge", "train", "vae", "--data", str(tmp_path / "x.npy"),
+                        "--epochs", "3", "--latent-dim", "2", "--threads", "2", "--out", str(tmp_path / run),
+                        "--no-progress"], capture_output=True, text=True, check=True)
+        losses.append([json.loads(line)["train_loss"] for line in (tmp_path / run / "metrics.jsonl").open()])
+    assert losses[0] == losses[1] and len(losses[0]) == 3
 
 
 def test_training_on_every_row_of_a_file_scales_its_own_copy_and_never_the_callers_array(digits, tmp_path):

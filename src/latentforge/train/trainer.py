@@ -131,10 +131,6 @@ class Trainer:
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
         started = time.perf_counter()
-        # Adam's moment estimates and small gradients decay into subnormal floats, which x86 CPUs handle in
-        # microcode: an epoch of the MNIST VAE slowed by a quarter over three epochs. Training flushes them to
-        # zero (values below 1.2e-38, far under any gradient that moves a weight) and restores the default after.
-        flush = self.device.type == "cpu" and torch.set_flush_denormal(True)
         try:
             while self.epoch < cfg.epochs and not self.stopped_early:
                 if cfg.time_limit and self.epoch and time.perf_counter() - started >= cfg.time_limit:
@@ -146,8 +142,6 @@ class Trainer:
                                  if k in row})
                 self._run_callbacks(row)
         finally:
-            if flush:
-                torch.set_flush_denormal(False)
             bar.close()
             self.objective.end_fit(self)
         if self.best_state is not None:
