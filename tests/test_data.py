@@ -301,18 +301,65 @@ def test_row_hashes_are_stable_across_versions_and_chunkings():
     assert np.array_equal(row_hashes(big.astype(np.float64)), h)  # the float32 values are hashed
 
 
-def test_integer_data_are_known_whole_and_finite_and_large_finite_floats_are_not_refused():
+def test_integer_data_are_known_whole_and_finite_and_large_finite_floats_are_not_refused(tmp_path):
     """Values that came as integers skip the whole-number and finiteness tests (their dtype tells), and the
     finiteness test of floats, a float64 sum, does not take a large but finite float32 table for Inf."""
     from latentforge.data.arrays import ArrayDataset
     from latentforge.run.defaults import is_real_valued
 
+    from latentforge.data import as_dataset
+
     ints = ArrayDataset(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
     assert ints.whole_numbers and ints.x.dtype == np.float32 and ints.subset(np.array([1])).whole_numbers
     assert not ArrayDataset(np.arange(24, dtype=np.float32).reshape(2, 3, 4)).whole_numbers
     assert ArrayDataset(np.ones((3, 2), bool)).whole_numbers
+    # the readers convert to float32 before the dataset is made: they pass on what the dtype said
+    np.save(tmp_path / "u8.npy", np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    np.save(tmp_path / "f.npy", np.arange(24, dtype=np.float64).reshape(2, 3, 4))
+    assert as_dataset(str(tmp_path / "u8.npy")).whole_numbers and as_dataset(np.arange(6).reshape(3, 2)).whole_numbers
+    assert not as_dataset(str(tmp_path / "f.npy")).whole_numbers
+    assert not as_dataset(np.arange(6.0).reshape(3, 2)).whole_numbers
     big = np.full((4, 3), 3.0e38, np.float32)  # the float32 sum overflows; the values are finite
     assert np.isfinite(ArrayDataset(big).x).all()
     grey = np.full((2, 1, 2, 2), 7.5, np.float32)  # beyond [0, 1], not whole: real-valued unless known whole
     assert is_real_valued(grey) and not is_real_valued(grey, whole_numbers=True)
     assert is_real_valued(np.array([[0.0, 2.0]]))  # a table beyond {0, 1}
+
+
+def test_large_integer_arrays_in_either_byte_order_read_as_their_float32_values_and_inf_pairs_give_one_error():
+    """Large integer arrays are converted by torch, which refuses a foreign byte order: those take numpy's way.
+    +Inf beside -Inf makes the finiteness sum NaN: refused in one line, with no warning printed beside it."""
+    import warnings
+
+    from latentforge.data.arrays import ArrayDataset, as_examples
+
+    rng = np.random.default_rng(0)
+    for dtype in ("<i2", ">i2", ">i4", "|u1"):
+        x = rng.integers(-1000 if "u" not in dtype else 0, 255, (2 ** 24 // np.dtype(dtype).itemsize // 16 + 1, 16))
+        x = x.astype(dtype)
+        before = x.copy()
+        out = as_examples(x)
+        assert out.dtype == np.float32 and np.array_equal(out, x.astype(np.float32)) and np.array_equal(x, before)
+    bad = np.ones((4, 3), np.float32)
+    bad[0, 0], bad[2, 1] = np.inf, -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="2 Inf value"):
+            ArrayDataset(bad)
+
+
+def test_a_file_named_like_a_built_in_set_never_lets_training_scale_the_cached_set(tmp_path, monkeypatch):
+    """A built-in name wins over a file of that name in the working directory: training on every row then scales
+    a copy, never the set cached for the session (which is read-only)."""
+    from latentforge.data import as_dataset
+    from latentforge.run.fit import read_here
+
+    monkeypatch.chdir(tmp_path)
+    np.save(tmp_path / "mine.npy", np.ones((5, 3), np.float32))
+    (tmp_path / "mnist").write_text("not data\n")
+    assert read_here("mine.npy", as_dataset("mine.npy")) and not read_here("mnist", as_dataset("mnist"))
+    assert not as_dataset("mnist").x.flags.writeable
+    before = float(as_dataset("mnist").x.max())
+    lf.train("ae", "mnist", epochs=1, batch_size=1000, val_fraction=0.0, test_fraction=0.0, progress=False,
+             hidden=(8,), latent_dim=2)
+    assert float(as_dataset("mnist").x.max()) == before == 255.0

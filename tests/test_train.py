@@ -249,3 +249,10 @@ def test_training_on_every_row_of_a_file_scales_its_own_copy_and_never_the_calle
     for a, b in zip(from_file.model.state_dict().values(), from_array.model.state_dict().values()):
         assert torch.equal(a, b)
     assert (tmp_path / "run" / "reconstructions.png").exists()
+
+
+def test_images_of_two_bands_get_their_run_plots(tmp_path, rng):
+    """A comparison grid shows one band in grey, three or more as colours, and two bands as their first."""
+    x = rng.random((40, 2, 12, 12)).astype(np.float32)
+    lf.train("conv-ae", x, out=tmp_path / "run", epochs=1, batch_size=20, progress=False)
+    assert (tmp_path / "run" / "reconstructions.png").stat().st_size > 1000

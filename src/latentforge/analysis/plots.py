@@ -64,7 +64,8 @@ def comparison_grid(rows: dict[str, np.ndarray], n: int = 10, title: str = ""):
 
 
 def mosaic(x: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
-    """Images (N, C, H, W) -> one (rows*(H+pad), cols*(W+pad)[, C]) array, blank cells at the end."""
+    """Images (N, C, H, W) -> one (rows*(H+pad), cols*(W+pad)[, 3]) array, blank cells at the end: grey for one
+    band, and for two bands their first; the first three bands as colours for three or more."""
     n, c, h, w = x.shape
     rows = int(np.ceil(n / ncols))
     out = np.full((rows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.nan, dtype=np.float32)
@@ -72,7 +73,7 @@ def mosaic(x: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
         r, k = divmod(i, ncols)
         out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + k * (w + pad):pad + k * (w + pad) + w] = \
             np.moveaxis(x[i], 0, -1)
-    return out[..., 0] if c == 1 else out[..., :3]
+    return out[..., 0] if c < 3 else out[..., :3]
 
 
 def image_grid(x: np.ndarray, ncols: int | None = None, title: str = "", *, row_labels=None, col_labels=None,

@@ -12,11 +12,12 @@ from .figures import sample_grid_figure
 from .plots import comparison_grid, gan_curves, generator_loss_curves, latent_scatter, loss_curve, save_figure
 
 
-def write_run_plots(run, ds, layout: RunLayout, n: int = 10) -> list[Path]:
+def write_run_plots(run, ds, layout: RunLayout, n: int = 10, *, held_out: bool = True) -> list[Path]:
     """loss.png; for models with an encoder reconstructions.png and (with labels) latent.png; for models that
     sample from images samples.png; for models that sample a 2-D mode-collapse benchmark modes.png; for a GAN with a
     discriminator (not a critic) generator_losses.png.
-    ``ds``: held-out raw examples (the test split)."""
+    ``ds``: raw examples, held out from training (the test split) unless ``held_out`` is False (every row
+    trained on), as the titles say."""
     paths = []
 
     def put(fig, path: Path) -> None:
@@ -35,7 +36,7 @@ def write_run_plots(run, ds, layout: RunLayout, n: int = 10) -> list[Path]:
             rows.update(noisy=noisy, denoised=run.reconstruct(noisy))
         else:
             rows["reconstruction"] = run.reconstruct(shown)
-        put(comparison_grid(rows, n=n, title=f"{run.name}: held-out examples"), layout.reconstructions_plot)
+        put(comparison_grid(rows, n=n, title=f"{run.name}: {'held-out' if held_out else 'training'} examples"), layout.reconstructions_plot)
         if ds.y is not None:
             put(latent_scatter(run.encode(ds), ds.y, title=f"{run.name} codes"), layout.latent_plot)
     if run.can("sampling") and len(run.input_shape) == 3:

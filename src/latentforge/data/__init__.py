@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .arrays import ArrayDataset, as_examples, check_arrays, check_unit_range, resolve_layout
+from .arrays import ArrayDataset, as_examples, check_arrays, check_unit_range, resolve_layout, to_numpy
 from .convert import from_python
 from .builtin import DATASETS, dataset_table, load_builtin
 from .conditions import Conditioner
@@ -65,7 +65,7 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     # known layouts: the wavelength grid, geometry and energy unit ride along (data/layouts.py)
     info.update({k: arrays[k] for k in LAYOUT_INFO if arrays.get(k) is not None})
     return ArrayDataset(x, arrays["y"], name=os.path.basename(s.rstrip(os.sep)) or s, source=s, cond=arrays["cond"],
-                        info=info, **extra)
+                        info=info, whole_numbers=raw.dtype.kind in "biu", **extra)
 
 
 def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = None, **keys: Any) -> ArrayDataset:
@@ -82,5 +82,7 @@ def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = No
     x, y = from_python(data)
     if labels is not None and not isinstance(labels, (str, os.PathLike)):
         y = labels
+    x = to_numpy(x)
+    whole = x.dtype.kind in "biu"
     x = as_examples(x, channels_last=channels_last, what="array")
-    return ArrayDataset(x, y, name="array", source="array")
+    return ArrayDataset(x, y, name="array", source="array", whole_numbers=whole)

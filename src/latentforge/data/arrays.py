@@ -29,17 +29,18 @@ class ArrayDataset:
     sigma: np.ndarray | None = None
     mask: np.ndarray | None = None
     cond: np.ndarray | None = None
-    #: True when ``x`` came as integers or booleans: every value is a whole number and finite (set from the dtype)
-    whole_numbers: bool = field(default=False, init=False)
+    #: True when the values came as integers or booleans, so every one is a whole number (set by the readers from
+    #: the dtype before the float32 conversion, and here from ``x``'s own dtype); it spares the whole-number test
+    whole_numbers: bool = False
 
     def __post_init__(self) -> None:
         raw = to_numpy(self.x)
-        self.whole_numbers = raw.dtype.kind in "biu"
+        self.whole_numbers = bool(self.whole_numbers) or raw.dtype.kind in "biu"
         x = as_examples(raw, channels_last=False, what=self.name)  # images here are (N, C, H, W)
         if self.mask is not None:
             self.mask = _same_shape(self.mask, x, "mask", self.name).astype(bool)
             x = np.where(self.mask, np.float32(0), x)
-        self.x, self.y = check_arrays(x, self.y, what=self.name, finite=self.whole_numbers)
+        self.x, self.y = check_arrays(x, self.y, what=self.name)
         if self.sigma is not None:
             sigma = _same_shape(self.sigma, x, "sigma", self.name).astype(np.float32)
             valid = ~self.mask if self.mask is not None else np.ones(sigma.shape, bool)
@@ -190,7 +191,8 @@ def as_examples(x, *, channels_last: bool | None = None, what: str = "data") -> 
         if finite.any() and float(np.abs(x[finite]).max()) > float(np.finfo(np.float32).max):
             raise DataError(f"{what}: values up to {float(np.abs(x[finite]).max()):.3g} exceed the float32 range "
                             "(3.4e38) the models compute in; rescale the data (e.g. divide by a unit) first")
-    if x.dtype.char in "?bBhi" and x.nbytes >= 2 ** 24 and x.flags.c_contiguous:  # bool, int8-32, uint8
+    # bool, int8-32 and uint8 in the machine's byte order (torch refuses others)
+    if x.dtype.char in "?bBhi" and x.dtype.isnative and x.nbytes >= 2 ** 24 and x.flags.c_contiguous:
         # large integer arrays (images, counts): torch converts on all threads into memory it does not ask the
         # kernel to back with huge pages, which numpy does, and which stalled a 60000-image conversion for 0.4 s
         import torch
@@ -255,14 +257,15 @@ def is_categorical(y: np.ndarray | None, max_classes: int = 50, min_per_class: i
     return bool(values[0] == 0 and values[-1] == len(values) - 1 and counts.min() >= min_per_class)
 
 
-def check_arrays(x: np.ndarray, y: np.ndarray | None, *, what: str = "data", finite: bool = False):
+def check_arrays(x: np.ndarray, y: np.ndarray | None, *, what: str = "data"):
     """``x`` as float32 examples and ``y`` as one label per example; DataError names NaN / Inf values (with
-    the first bad row), labels of the wrong shape or length, and NaN labels. Images are (N, C, H, W) here.
-    ``finite``: the values are known to be finite (they came as integers), so they are not tested."""
+    the first bad row), labels of the wrong shape or length, and NaN labels. Images are (N, C, H, W) here."""
     x = as_examples(x, channels_last=False, what=what)
     # a float64 sum of float32 values cannot overflow (3.4e38 x 2^53 rows < 1.8e308): it is finite exactly when
     # every value is, at a tenth of the cost of an elementwise test; the slow test runs only to name the rows
-    if not finite and not np.isfinite(np.add.reduce(x.reshape(-1), dtype=np.float64)):
+    with np.errstate(invalid="ignore"):  # Inf + -Inf is NaN: found below, not a warning
+        total = np.add.reduce(x.reshape(-1), dtype=np.float64)
+    if not np.isfinite(total):
         bad = ~np.isfinite(x)
         rows = np.flatnonzero(bad.reshape(len(x), -1).any(axis=1))
         kinds = []

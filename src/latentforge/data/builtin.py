@@ -66,7 +66,10 @@ def _fashion():
     for part in ("train", "t10k"):
         xs.append(read_idx(FASHION_DIR / f"{part}-images-idx3-ubyte.gz"))
         ys.append(read_idx(FASHION_DIR / f"{part}-labels-idx1-ubyte.gz"))
-    return np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+    x, y = np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.int64)
+    x.flags.writeable = False  # cached for the session: no caller may change it
+    y.flags.writeable = False
+    return x, y
 
 
 DATASETS.register("digits", BuiltinDataset(

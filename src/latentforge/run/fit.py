@@ -18,7 +18,7 @@ import torch
 
 from ..catalog import MODELS, ModelSpec
 from ..data.conditions import NO_CONDITION
-from ..data import DATA_KEYWORDS, ArrayDataset, Conditioner, Scaler, as_dataset, check_unit_range, split_for
+from ..data import DATA_KEYWORDS, DATASETS, ArrayDataset, Conditioner, Scaler, as_dataset, check_unit_range, split_for
 from ..errors import ArtifactError, ConfigError, DataError
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, remove_stale_temporaries, save_tensors,
                   write_error, write_json, write_jsonl)
@@ -202,7 +202,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             from ..analysis.run_plots import write_run_plots
 
             run.save(layout.root)
-            write_run_plots(run, plot_ds, layout)
+            write_run_plots(run, plot_ds, layout, held_out=stream is not None or len(idx["test"]) > 0)
         dist.barrier()
     return run
 
@@ -211,8 +211,9 @@ def read_here(data: Any, ds: ArrayDataset) -> bool:
     """Whether ``ds``'s array was made here from a file (a path, not a built-in set, which is cached, nor the
     caller's array, which is the caller's to keep): writeable and not mapped from disk, so training may scale it
     in place."""
-    if not (isinstance(data, (str, os.PathLike)) and os.path.isfile(str(data)) and ds.x.flags.writeable):
-        return False
+    if not (isinstance(data, (str, os.PathLike)) and str(data) not in DATASETS and os.path.isfile(str(data))
+            and ds.x.flags.writeable):
+        return False  # a built-in name wins over a file of that name
     base: Any = ds.x
     while base is not None:  # a view of a view ... of a file mapped into memory is the file itself
         if isinstance(base, (np.memmap, mmap.mmap)):
