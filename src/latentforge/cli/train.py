@@ -96,7 +96,22 @@ def config_argument(argv: Sequence[str]) -> str | None:
 
 
 def cmd_train(argv: Sequence[str]) -> int:
-    """``latentforge train``."""
+    """``latentforge train``: torch's compiler package, which the optimiser imports at its first step, is imported
+    in the background meanwhile (``runtime.prefetch_optimizer_imports``)."""
+    import numpy.ma  # noqa: F401 - imported by the data checks; here, before the background import starts
+    import numpy.random  # noqa: F401
+
+    from ..run import options_from_config, plan, read_config, tracking_callbacks, train  # noqa: F401
+
+    prefetch = runtime.prefetch_optimizer_imports()
+    try:
+        return _cmd_train(argv)
+    finally:
+        if prefetch is not None:
+            prefetch.join()  # an interpreter should not exit while a thread is importing
+
+
+def _cmd_train(argv: Sequence[str]) -> int:
     from ..errors import ConfigError
     from ..run import options_from_config, plan, read_config, tracking_callbacks, train
 
@@ -128,16 +143,8 @@ def cmd_train(argv: Sequence[str]) -> int:
         return 0
     if not a.out:
         raise ConfigError("give --out, the run directory to write")
-    import numpy.ma  # noqa: F401 - imported by the data checks; here, before the background import starts
-    import numpy.random  # noqa: F401
-
-    prefetch = runtime.prefetch_optimizer_imports()  # overlaps the data preparation
-    try:
-        run = train(a.model, data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
-                    data_b=a.data_b, callbacks=tracking_callbacks(a.log_to), **options)
-    finally:
-        if prefetch is not None:
-            prefetch.join()  # an interpreter should not exit while a thread is importing
+    run = train(a.model, data, out=a.out, progress=not a.no_progress, resume=a.resume, overwrite=a.overwrite,
+                data_b=a.data_b, callbacks=tracking_callbacks(a.log_to), **options)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 reports for all
         return 0
     if a.no_progress and run.data_info.get("chosen_from_data"):
