@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -18,7 +20,7 @@ import torch
 from ..errors import ConfigError
 
 
-def prefetch_optimizer_imports() -> "threading.Thread | None":
+def prefetch_optimizer_imports() -> threading.Thread | None:
     """Start importing ``torch._dynamo`` on a background thread; returns the thread (join it before exit), or
     None when there is nothing to do.
 
@@ -27,9 +29,6 @@ def prefetch_optimizer_imports() -> "threading.Thread | None":
     numpy work leaves the interpreter lock free. For the command line only, in one process: under torchrun the
     main thread imports ``torch.distributed`` at the same time, and two threads importing one package's modules
     can meet halfway through it."""
-    import sys
-    import threading
-
     if "torch._dynamo" in sys.modules or int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return None
 
