@@ -36,7 +36,8 @@ def write_run_plots(run, ds, layout: RunLayout, n: int = 10, *, held_out: bool =
             rows.update(noisy=noisy, denoised=run.reconstruct(noisy))
         else:
             rows["reconstruction"] = run.reconstruct(shown)
-        put(comparison_grid(rows, n=n, title=f"{run.name}: {'held-out' if held_out else 'training'} examples"), layout.reconstructions_plot)
+        shown_as = "held-out" if held_out else "training"
+        put(comparison_grid(rows, n=n, title=f"{run.name}: {shown_as} examples"), layout.reconstructions_plot)
         if ds.y is not None:
             put(latent_scatter(run.encode(ds), ds.y, title=f"{run.name} codes"), layout.latent_plot)
     if run.can("sampling") and len(run.input_shape) == 3:

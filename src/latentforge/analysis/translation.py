@@ -50,6 +50,8 @@ def _geometry(target: ArrayDataset):
     """The shower geometry of the target domain's file (DataError when it has none)."""
     from ..errors import DataError
 
+    if target.info.get("geometry") is not None:  # read with the data (data/layouts.py)
+        return target.info["geometry"]
     found = read_showers(target.source)
     if found["geometry"] is None:
         raise DataError(f"{target.source}: {found['geometry_missing']}")
@@ -136,7 +138,7 @@ def translation_validation(run, full: ArrayDataset, split: str, *, seed: int = 0
         path = RunLayout(run.run_dir).translation_plot
         save_figure(translation_figure(source.x, run.translate(source), target.x, _energies(source),
                                        _energies(target), _geometry(target), title=f"{run.name}: {split} split",
-                                       unit=read_showers(target.source)["energy_unit"]),
+                                       unit=target.info.get("energy_unit") or read_showers(target.source)["energy_unit"]),
                     path)
         out["figure"] = str(path)
     return out

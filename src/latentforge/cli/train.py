@@ -12,7 +12,6 @@ import dataclasses
 import json
 import os
 import typing
-from pathlib import Path
 from typing import Sequence
 
 from ..catalog import MODELS
@@ -101,7 +100,7 @@ def cmd_train(argv: Sequence[str]) -> int:
     import numpy.ma  # noqa: F401 - imported by the data checks; here, before the background import starts
     import numpy.random  # noqa: F401
 
-    from ..run import options_from_config, plan, read_config, tracking_callbacks, train  # noqa: F401
+    from .. import run  # noqa: F401 - the training code, imported before the background import starts
 
     prefetch = runtime.prefetch_optimizer_imports()
     try:
@@ -131,9 +130,11 @@ def _cmd_train(argv: Sequence[str]) -> int:
     options = {**file_options, **flags}
     data = a.data or file_data
     if data is None and a.resume and a.out:  # resume: the data the run was trained on, where training found it
-        saved = Path(a.out) / "config.json"
+        from ..io import RunLayout, read_json
+
+        saved = RunLayout(a.out).config
         if saved.exists():
-            info = json.loads(saved.read_text()).get("data", {})
+            info = read_json(saved, "run configuration").get("data", {})
             data = info.get("path") or info.get("source")
     if data is None:
         raise ConfigError("no data: give --data (a built-in name, a file, a folder or a glob), or a --config that "

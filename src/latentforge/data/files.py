@@ -162,18 +162,21 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
 def _table_labels(path, labels_key: str | None) -> np.ndarray:
     """Labels from a text table: its label column, or its only column (whole numbers as integers; text as class
     names, a first line named like a label column taken as the header)."""
-    if labels_key is None:
-        lines = [ln.strip() for ln in _text_lines(path) if ln.strip()]
-        if lines and not any(sep in ln for ln in lines for sep in ",\t;"):  # one column, no delimiter
-            from .tables import LABEL_COLUMNS
+    from .tables import LABEL_COLUMNS, read_text
 
+    def whole_as_int(values: np.ndarray) -> np.ndarray:
+        return values.astype(np.int64) if np.all(values == np.round(values)) else values
+
+    if labels_key is None:
+        lines = [ln.strip() for ln in read_text(path).splitlines() if ln.strip()]
+        if lines and not any(sep in ln for ln in lines for sep in ",\t;"):  # one column, no delimiter
             if lines[0].lower() in LABEL_COLUMNS:
                 lines = lines[1:]
             try:
                 values = np.array([float(v) for v in lines])
             except ValueError:
                 return np.array(lines)  # class names
-            return values.astype(np.int64) if np.all(values == np.round(values)) else values
+            return whole_as_int(values)
     t = read_file(path, labels_key=labels_key)
     if t["y"] is not None:
         return np.asarray(t["y"])
@@ -181,18 +184,7 @@ def _table_labels(path, labels_key: str | None) -> np.ndarray:
     if x.ndim != 2 or x.shape[1] != 1:
         raise DataError(f"{path}: a labels table needs one column, or a column named label / class / target "
                         "(or --labels-key NAME)")
-    return x[:, 0].astype(np.int64) if np.all(x == np.round(x)) else x[:, 0]
-
-
-def _text_lines(path) -> list[str]:
-    """The lines of a (possibly gzip-compressed) text file; DataError when it cannot be read as text."""
-    try:
-        if str(path).lower().endswith(".gz"):
-            with gzip.open(path, "rt", encoding="utf-8-sig") as f:
-                return f.read().splitlines()
-        return Path(path).read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read as text ({e})") from None
+    return whole_as_int(x[:, 0])
 
 
 def _is_table(path) -> bool:

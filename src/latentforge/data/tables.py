@@ -27,6 +27,20 @@ def _number(cell: str) -> float | None:
         return float("nan") if cell.strip().lower() in MISSING else None
 
 
+def read_text(path: str | os.PathLike, what: str = "text") -> str:
+    """The text of a UTF-8 file (a byte-order mark dropped), gzip-compressed when its name ends in .gz; DataError
+    naming ``what`` when it cannot be read as text."""
+    try:
+        if str(path).lower().endswith(".gz"):
+            import gzip
+
+            with gzip.open(path, "rt", encoding="utf-8-sig") as f:
+                return f.read()
+        return Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot read as {what} ({e})") from None
+
+
 def read_table(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None) -> dict:
     """A CSV / TSV file -> ``x`` (N, D) float32 features, ``y`` (N,) labels or None, ``columns`` (the D names).
 
@@ -34,16 +48,7 @@ def read_table(path: str | os.PathLike, *, key: str | None = None, labels_key: s
     feature column (naming it and the fix)."""
     path = Path(path)
     delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith((".tsv", ".tab")) else None
-    try:
-        if path.name.lower().endswith(".gz"):
-            import gzip
-
-            with gzip.open(path, "rt", encoding="utf-8-sig") as f:
-                text = f.read()
-        else:
-            text = path.read_text(encoding="utf-8-sig")
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise DataError(f"{path}: cannot read as a text table ({e})") from None
+    text = read_text(path, "a text table")
     if delimiter is None:
         try:
             delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t ").delimiter
