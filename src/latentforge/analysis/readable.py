@@ -42,7 +42,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
 #: shown elsewhere (the header) or duplicates of a row already shown
 HIDDEN = {"model", "data", "split", "n", "split_reason", "K", "likelihood", "beta", "corruption", "noise_level",
           "psnr_peak", "active_threshold", "n_real", "n_generated", "class_histogram", "classifier_val_accuracy",
-          "loss_elbo", "loss_kl"}
+          "loss_elbo", "loss_kl", "n_duplicates_of_training"}
 
 
 def fmt(v: Any) -> str:

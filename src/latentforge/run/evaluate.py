@@ -5,12 +5,14 @@ cannot apply is named, with the reason, under ``skipped``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from ..analysis.validations import VALIDATIONS
 from ..data import as_dataset
+from ..data.arrays import row_hashes
 from ..errors import LatentforgeError
 from ..objectives.elbo import model_input
 from ..objectives.measures import mse, psnr
@@ -22,16 +24,26 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
     - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder;
     - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K``, ``kl`` in nats per example;
       denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
-    - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest.
+    - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest;
+    - ``n_duplicates_of_training``: rows of a held-out part whose values equal a row training saw (and, when there
+      are any, ``duplicates_warning`` in words, also given as a UserWarning): scores on them are optimistic.
     """
     full = as_dataset(data, **data_kw)
     split = run.resolve_split(full, split)
-    ds = run.dataset(run.select(full, split))  # spectra on another wavelength grid: measured on the model's
+    part = run.select(full, split)
+    duplicates = training_duplicates(run, full, split, part)
+    ds = run.dataset(part)  # spectra on another wavelength grid: measured on the model's
     b = run.batch(ds)
     xs = b["x"].numpy()
     peak = 1.0 if run.scaler.unit_range else float(xs.max() - xs.min())
     out: dict[str, Any] = {"model": run.name, "data": str(getattr(ds, "source", "")), "split": split, "n": len(ds),
                            "split_reason": split_reason(run, full, split)}
+    if duplicates is not None:
+        out["n_duplicates_of_training"] = int(duplicates.sum())
+        note = duplicates_warning(int(duplicates.sum()), len(part))
+        if note:
+            out["duplicates_warning"] = note
+            warnings.warn(note, stacklevel=3)
     if run.can("encoding"):
         out.update(reconstruction_metrics(run, ds, b, peak))
     out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
@@ -62,6 +74,30 @@ def reconstruction_metrics(run, ds, b: dict, peak: float) -> dict[str, float]:
     raw = run.preprocess.to_raw(recon, run.preprocess.factors(ds))
     return {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_raw": mse(raw[keep_raw], ds.x[keep_raw]),
             "psnr_recon": psnr(xs[keep], recon[keep], peak)}
+
+
+def training_duplicates(run, full, split: str, part) -> np.ndarray | None:
+    """Per row of ``part`` (the ``split`` of ``full``): whether its values equal those of a row training saw,
+    compared by ``data.arrays.row_hashes`` (float32 values; collisions about 2^-63). For the run's own test
+    (validation) split the reference is its training and validation (training) rows; for other data the run's
+    stored hashes of the rows training saw. None where the question does not arise (the training rows
+    themselves) or cannot be answered (a run that does not know its rows)."""
+    training = run.is_training_data(full)
+    if split == "train" or (split == "all" and training):
+        return None
+    if training and split in ("test", "val"):
+        idx = run.preprocess.split(len(full))
+        saw = np.concatenate([idx["train"], idx["val"]]) if split == "test" else idx["train"]
+        return np.isin(row_hashes(part.x), row_hashes(full.x, saw))
+    return run.preprocess.seen_in(part)
+
+
+def duplicates_warning(n_dup: int, n: int) -> str | None:
+    """The sentence for ``n_dup`` of ``n`` evaluated rows that duplicate training rows (None for none)."""
+    if n_dup == 0:
+        return None
+    return (f"{n_dup} of {n} evaluated rows duplicate training rows (equal values); scores on them are optimistic; "
+            "--split unseen (Python: split='unseen') leaves them out")
 
 
 def split_reason(run, full, split: str) -> str:
