@@ -68,3 +68,118 @@ def test_no_copies_no_warning(rng, recwarn):
     assert m["n_duplicates_of_training"] == 0 and "duplicates_warning" not in m
     assert not [w for w in recwarn if "duplicate" in str(w.message)]
     assert "n_duplicates_of_training" not in run.evaluate(x, "train")  # training rows themselves: no question
+
+
+# ---------------------------------------------------------------- sample-based metrics: N, uncertainty, minimum
+def _gan_files(tmp_path, rng):
+    x, y = rng.random((300, 8, 8)).astype(np.float32), rng.integers(0, 3, 300)
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    new_x, new_y = rng.random((40, 8, 8)).astype(np.float32), rng.integers(0, 3, 40)
+    np.savez(tmp_path / "three.npz", x=new_x[:3], y=new_y[:3])
+    np.savez(tmp_path / "twenty.npz", x=new_x[:20], y=new_y[:20])
+
+
+def test_gan_evaluate_on_a_handful_of_rows_is_refused_in_one_line_and_the_fix_works(rng, tmp_path, capsys,
+                                                                                     monkeypatch):
+    from latentforge.analysis.quality import MIN_ROWS
+
+    _gan_files(tmp_path, rng)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "train", "gan", "--data", "train.npz", "--epochs", "1", "--g-hidden", "16",
+                   "--d-hidden", "16", "--no-progress", "--out", "g")[0] == 0
+    code, out, err = run_cli(capsys, "evaluate", "--json", "g", "--data", "three.npz")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"at least {MIN_ROWS} examples in each set, got 3 real" in err and "give data with at least" in err
+    code, out, err = run_cli(capsys, "evaluate", "--json", "g", "--data", "twenty.npz")  # the advice, followed
+    m = json.loads(out)
+    assert code == 0 and m["n_real"] == 20 and m["n_generated"] == 20
+    for key in ("fd_classifier", "precision", "recall", "mode_coverage", "min_class_share", "mean_confidence"):
+        assert np.isfinite(m[key]) and np.isfinite(m[f"{key}_err"]) and m[f"{key}_err"] >= 0, key
+    assert m["fd_classifier_err"] > 0 and "20 real and 20 generated" in m["sample_size_note"]
+    assert "biased upward" in m["sample_size_note"]
+    code, out, err = run_cli(capsys, "evaluate", "g", "--data", "twenty.npz")  # in words: value ± error
+    line = next(w for w in out.splitlines() if "Fréchet distance" in w)
+    assert f"{m['fd_classifier']:.4g} ± {m['fd_classifier_err']:.4g}" in line
+
+
+def _frechet_scipy(a, b):
+    from scipy import linalg
+
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    return ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(sa + sb - 2 * np.real(linalg.sqrtm(sa @ sb)))
+
+
+def test_frechet_distance_error_matches_an_independent_bootstrap_and_shrinks_like_one_over_root_n():
+    from latentforge.analysis.quality import frechet_bootstrap, frechet_distance
+
+    rng = np.random.default_rng(1)
+
+    def sets(n):
+        return rng.normal(size=(n, 4)), rng.normal(size=(n, 4)) * 1.3 + 0.5
+
+    a, b = sets(300)
+    assert frechet_distance(a, b) == pytest.approx(_frechet_scipy(a, b), rel=1e-9)
+    ours = frechet_bootstrap(a, b, n_boot=300, seed=3)
+    r2 = np.random.default_rng(11)
+    ref = [_frechet_scipy(a[r2.integers(0, 300, 300)], b[r2.integers(0, 300, 300)]) for _ in range(300)]
+    assert ours["err"] == pytest.approx(np.std(ref, ddof=1), rel=0.2)
+    assert ours["bias"] == pytest.approx(np.mean(ref) - _frechet_scipy(a, b), abs=3 * ours["err"] / np.sqrt(300)
+                                         + 0.3 * abs(ours["bias"]))
+    small, large = frechet_bootstrap(*sets(200), n_boot=200)["err"], frechet_bootstrap(*sets(3200), n_boot=200)["err"]
+    assert 2.8 < small / large < 5.6  # sqrt(16) = 4
+
+
+def _precision_recall_numpy(real, fake, k=3):
+    """Kynkäänniemi et al. 2019 with plain numpy; a row's k-th neighbour skips rows with the same ``id``."""
+    def radii(x, ids):
+        d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+        d[ids[:, None] == ids[None, :]] = np.inf
+        return np.partition(d, k - 1, axis=1)[:, k - 1]
+
+    (r, ir), (f, jf) = real, fake
+    d = np.sqrt(((f[:, None] - r[None]) ** 2).sum(-1))
+    return (d <= radii(r, ir)[None]).any(1).mean(), (d.T <= radii(f, jf)[None]).any(1).mean()
+
+
+def test_precision_recall_errors_match_an_independent_bootstrap_and_shrink():
+    from latentforge.analysis.quality import precision_recall, precision_recall_bootstrap
+
+    rng = np.random.default_rng(2)
+    real, fake = rng.normal(size=(150, 2)), rng.normal(size=(150, 2)) * 0.8 + 0.4
+    ours = precision_recall_bootstrap(real, fake, n_boot=300, seed=5)
+    ident = np.arange(150)
+    p, r = _precision_recall_numpy((real, ident), (fake, ident))
+    assert (ours["precision"], ours["recall"]) == pytest.approx((p, r)) == precision_recall(real, fake)
+    r2 = np.random.default_rng(7)
+    draws = []
+    for _ in range(300):
+        i, j = r2.integers(0, 150, 150), r2.integers(0, 150, 150)
+        draws.append(_precision_recall_numpy((real[i], i), (fake[j], j)))
+    sd = np.std(draws, axis=0, ddof=1)
+    assert ours["precision_err"] == pytest.approx(sd[0], rel=0.25)
+    assert ours["recall_err"] == pytest.approx(sd[1], rel=0.25)
+    small = precision_recall_bootstrap(rng.normal(size=(100, 2)), rng.normal(size=(100, 2)) + 0.4, n_boot=200)
+    large = precision_recall_bootstrap(rng.normal(size=(1600, 2)), rng.normal(size=(1600, 2)) + 0.4, n_boot=200)
+    assert 2.5 < small["precision_err"] / large["precision_err"] < 6.5  # sqrt(16) = 4
+
+
+def test_auc_error_matches_hanley_and_mcneil():
+    from latentforge.analysis.metrics import auc_with_error
+
+    rng = np.random.default_rng(3)
+    n1 = n2 = 400
+    y = np.r_[np.zeros(n1), np.ones(n2)]
+    score = np.r_[rng.normal(size=n1), rng.normal(size=n2) + 1.0]
+    auc, err = auc_with_error(y, score, n_boot=400)
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)  # Hanley & McNeil (1982)
+    se = np.sqrt((auc * (1 - auc) + (n1 - 1) * (q1 - auc ** 2) + (n2 - 1) * (q2 - auc ** 2)) / (n1 * n2))
+    assert err == pytest.approx(se, rel=0.2)
+
+
+def test_reconstruction_error_carries_its_standard_error(rng):
+    x = rng.normal(size=(400, 6)).astype(np.float32)
+    run = lf.train("ae", x, epochs=1, progress=False)
+    m = run.evaluate(x, "all")
+    per_example = ((run.reconstruct(x).astype(np.float64) - x) ** 2).mean(1)
+    assert m["recon_mse_raw"] == pytest.approx(per_example.mean(), rel=1e-4)
+    assert m["recon_mse_raw_err"] == pytest.approx(per_example.std(ddof=1) / np.sqrt(len(x)), rel=0.25)

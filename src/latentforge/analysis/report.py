@@ -24,7 +24,7 @@ from . import latent as lt
 from .figures import sample_grid_figure
 from .quality import feature_classifier
 from .plots import comparison_grid, gan_curves, image_grid, latent_scatter, loss_curve
-from .readable import describe, fmt, others
+from .readable import describe, fmt, others, with_error
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -106,8 +106,8 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     table = f"<table><tr><th>metric</th><th>value</th><th>unit</th><th></th></tr>{rows}</table>"
     rest = others(metrics)
     if rest:
-        table += "<p class='muted'>Other numbers: " + html.escape(", ".join(f"{k} {fmt(v)}" for k, v in rest.items())) \
-            + "</p>"
+        table += ("<p class='muted'>Other numbers: "
+                  + html.escape(", ".join(f"{k} {with_error(metrics, k)}" for k in rest)) + "</p>")
     return table
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.metrics import bootstrap_error
+from ..analysis.quality import TooFewRows
 from ..analysis.validations import VALIDATIONS
 from ..data import as_dataset
 from ..data.arrays import row_hashes
@@ -21,7 +23,8 @@ from ..objectives.measures import mse, psnr
 def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 1000, **data_kw: Any) -> dict[str, Any]:
     """Metrics of ``run`` on the ``split`` of ``data`` as a flat dict (model space unless named ``_raw``):
 
-    - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder;
+    - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder, each with its standard error over
+      the examples (``_err``);
     - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K``, ``kl`` in nats per example;
       denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
     - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest;
@@ -45,7 +48,7 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
             out["duplicates_warning"] = note
             warnings.warn(note, stacklevel=3)
     if run.can("encoding"):
-        out.update(reconstruction_metrics(run, ds, b, peak))
+        out.update(reconstruction_metrics(run, ds, b, peak, seed=seed))
     out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
     skipped = {}
     for name, validation in VALIDATIONS.items():
@@ -53,6 +56,8 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
         if reason is None:
             try:
                 result = validation.measure(run, full, split, seed=seed)
+            except TooFewRows:  # a sample-based metric on a handful of rows: refused, not quietly left out
+                raise
             except LatentforgeError as e:  # the other metrics still count; say why this one is missing
                 skipped[name] = str(e)
                 continue
@@ -64,16 +69,33 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
     return out
 
 
-def reconstruction_metrics(run, ds, b: dict, peak: float) -> dict[str, float]:
+def reconstruction_metrics(run, ds, b: dict, peak: float, *, seed: int = 0) -> dict[str, float]:
     """Mean squared reconstruction error in model space and in the data's own units (unmasked points), and
-    the PSNR of the reconstruction (dB, ``peak``: 1 for data scaled to [0, 1], else the data's range)."""
+    the PSNR of the reconstruction (dB, ``peak``: 1 for data scaled to [0, 1], else the data's range); each with
+    its standard error ``_err`` over the examples (a bootstrap of examples; the PSNR's by the delta method)."""
     recon = run.infer(lambda s: run.model.decode(run.model.encode(model_input(s), s.get("c")), s.get("c")), b).numpy()
     xs = b["x"].numpy()
     keep = ~ds.mask if ds.mask is not None else np.ones(xs.shape, bool)  # raw and model shapes agree here
     keep_raw = ~ds.mask if ds.mask is not None else np.ones(ds.x.shape, bool)
     raw = run.preprocess.to_raw(recon, run.preprocess.factors(ds))
-    return {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_raw": mse(raw[keep_raw], ds.x[keep_raw]),
-            "psnr_recon": psnr(xs[keep], recon[keep], peak)}
+    model_err = per_example_mse_error(recon, xs, keep, seed=seed)
+    out = {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_err": model_err,
+           "recon_mse_raw": mse(raw[keep_raw], ds.x[keep_raw]),
+           "recon_mse_raw_err": per_example_mse_error(raw, ds.x, keep_raw, seed=seed),
+           "psnr_recon": psnr(xs[keep], recon[keep], peak)}
+    if out["recon_mse"] > 0:  # d(10 log10(peak^2 / m)) = -10 / ln 10 dm / m
+        out["psnr_recon_err"] = float(10 / np.log(10) * model_err / out["recon_mse"])
+    return out
+
+
+def per_example_mse_error(a: np.ndarray, b: np.ndarray, keep: np.ndarray, *, seed: int = 0) -> float:
+    """Bootstrap standard error over examples of the mean squared difference of ``a`` and ``b`` (N, ...) on the
+    points ``keep`` (the pointwise mean is a ratio of per-example sums, so examples are resampled whole)."""
+    n = len(a)
+    sq = ((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2 * keep).reshape(n, -1).sum(1)
+    count = keep.reshape(n, -1).sum(1).astype(np.float64)
+    return bootstrap_error(lambda rows: sq[rows].sum() / max(count[rows].sum(), 1.0), n, seed=seed) if n > 1 \
+        else float("nan")
 
 
 def training_duplicates(run, full, split: str, part) -> np.ndarray | None:
