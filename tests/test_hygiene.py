@@ -4,6 +4,7 @@ their uncertainty (and refuse too few rows), conditions outside the training ran
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -183,3 +184,66 @@ def test_reconstruction_error_carries_its_standard_error(rng):
     per_example = ((run.reconstruct(x).astype(np.float64) - x) ** 2).mean(1)
     assert m["recon_mse_raw"] == pytest.approx(per_example.mean(), rel=1e-4)
     assert m["recon_mse_raw_err"] == pytest.approx(per_example.std(ddof=1) / np.sqrt(len(x)), rel=0.25)
+
+
+# ---------------------------------------------------------------- conditions beyond the training range
+def _vector_condition_file(tmp_path, rng, n=200):
+    cond = np.c_[rng.uniform(1, 50, n), rng.uniform(-1, 1, n)]  # an energy and an angle
+    x = (cond[:, :1] * rng.random((n, 6)) / 50).astype(np.float32)
+    np.savez(tmp_path / "vc.npz", x=x, cond=cond)
+    return x, cond
+
+
+@pytest.mark.parametrize("name,options", [("cvae", {"hidden": (8,), "latent_dim": 2}),
+                                          ("cgan", {"g_hidden": (8,), "d_hidden": (8,), "latent_dim": 2})])
+def test_conditions_beyond_the_training_range_are_flagged(name, options, rng, tmp_path, capsys, monkeypatch):
+    from latentforge.data.conditions import ConditionOutsideTraining
+
+    x, cond = _vector_condition_file(tmp_path, rng)
+    monkeypatch.chdir(tmp_path)
+    lf.train(name, "vc.npz", condition="vector", cond_key="cond", epochs=1, progress=False, out="r", **options)
+    run = lf.load("r")  # what the run saved
+    train_rows = lf.data.split_for(len(x), run.train_config)["train"]
+    low, high = cond[train_rows].min(0), cond[train_rows].max(0)
+    state = json.loads((tmp_path / "r" / "transform.json").read_text())["condition"]
+    np.testing.assert_allclose(state["low"], low)
+    np.testing.assert_allclose(state["high"], high)
+    far = [1e4 * high[0], 0.0]  # 10^4 times the largest training energy
+    with pytest.warns(ConditionOutsideTraining) as caught:
+        run.sample(10000, far, seed=0)  # two chunks: one warning
+    assert len(caught) == 1
+    text = str(caught[0].message)
+    saved_low, saved_high = state["low"][0], state["high"][0]  # equal to low, high above (as read: float32)
+    assert f"component 0 = {far[0]:.6g}" in text and f"[{saved_low:.6g}, {saved_high:.6g}]" in text
+    assert "component 1" not in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConditionOutsideTraining)  # inside the range: nothing said
+        run.sample(4, [(low[0] + high[0]) / 2, 0.0])
+    # the CLI says it in one warning line
+    with pytest.warns(ConditionOutsideTraining, match=f"component 0 = {far[0]:.6g}"):
+        assert run_cli(capsys, "sample", "r", "-n", "4", "--condition", f"{far[0]},0", "--out", "s.npz")[0] == 0
+    # evaluate names it, once, on data whose conditions lie beyond the range
+    shifted = cond.copy()
+    shifted[:5, 1] = 3.0  # angles of 3 where training saw [-1, 1]
+    np.savez(tmp_path / "beyond.npz", x=x, cond=shifted)
+    with pytest.warns(ConditionOutsideTraining) as caught:
+        m = run.evaluate(lf.as_dataset("beyond.npz", cond_key="cond"), split="all")
+    assert len([w for w in caught if w.category is ConditionOutsideTraining]) == 1
+    assert "component 1 = 3 " in m["condition_warning"] and "5 of 200 conditions" in m["condition_warning"]
+    assert "condition_warning" not in run.evaluate(lf.as_dataset("vc.npz", cond_key="cond"), split="train")
+
+
+def test_a_label_only_held_out_rows_had_is_flagged(rng):
+    from latentforge.data.conditions import ConditionOutsideTraining
+
+    n = 120
+    x, y = rng.random((n, 6)).astype(np.float32), rng.integers(0, 3, n)
+    test_rows = lf.data.split_for(n, lf.TrainConfig())["test"]
+    y[test_rows[:3]] = 7  # a class that only test rows have
+    run = lf.train("cvae", x, labels=y, epochs=1, progress=False, hidden=(8,), latent_dim=2)
+    assert run.conditioner.trained == sorted(set(y.tolist()) - {7})  # independent: the labels less the held-out one
+    with pytest.warns(ConditionOutsideTraining, match=r"label\(s\) \[7\] were in none of the training rows"):
+        run.sample(3, 7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConditionOutsideTraining)
+        run.sample(3, 1)

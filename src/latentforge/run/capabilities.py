@@ -48,7 +48,7 @@ class Capability:
         def infer(self, fn: Callable[[dict], torch.Tensor], batch: dict[str, torch.Tensor],
                   rows: int = ...) -> torch.Tensor: ...
 
-        def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable) -> np.ndarray: ...
+        def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable, check: bool = True) -> np.ndarray: ...
 
         def over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
                               combine: Callable) -> tuple[np.ndarray, np.ndarray]: ...
@@ -101,10 +101,11 @@ class Decoding(Capability):
                               f"{codes.dtype} values")
         return self._from_codes(torch.as_tensor(codes.astype(np.float32)), condition, self.model.decode)
 
-    def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable) -> np.ndarray:
-        """fn(codes, condition vectors) over batches of z (N, latent_dim) -> raw units."""
+    def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable, check: bool = True) -> np.ndarray:
+        """fn(codes, condition vectors) over batches of z (N, latent_dim) -> raw units (``check``: flag conditions
+        beyond the training coverage)."""
         b = {"x": z}
-        c = self.preprocess.condition_vectors(len(z), condition, name=self.name)
+        c = self.preprocess.condition_vectors(len(z), condition, name=self.name, check=check)
         if c is not None:
             b["c"] = c
         return self.preprocess.to_raw(self.infer(lambda s: fn(s["x"], s.get("c")), b),
@@ -139,6 +140,7 @@ class Sampling(Capability):
         ``sample(n)``, in bounded memory. Chunk i > 0 draws from its own seeded stream."""
         cond = None if condition is None else to_numpy(condition)
         per_example = cond is not None and cond.ndim > 0 and len(cond) == n and n > 1
+        self.preprocess.flag_conditions(cond)  # once for all chunks
         for i, start in enumerate(range(0, n, chunk)):
             k = min(chunk, n - start)
             g = torch.Generator().manual_seed(seed if i == 0 else
@@ -146,9 +148,9 @@ class Sampling(Capability):
             z = torch.randn(k, self.model.latent_dim, generator=g)
             c = cond[start:start + k] if per_example and cond is not None else condition
             if isinstance(self.model, HasPosterior):
-                yield self._from_codes(z, c, lambda zz, cc: self.model.decode_dist(zz, cc).generate(g))
+                yield self._from_codes(z, c, lambda zz, cc: self.model.decode_dist(zz, cc).generate(g), check=False)
             else:
-                yield self._from_codes(z, c, self.model.decode)
+                yield self._from_codes(z, c, self.model.decode, check=False)
 
 
 def available_memory() -> int | None:

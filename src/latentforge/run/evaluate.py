@@ -29,8 +29,15 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
       denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
     - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest;
     - ``n_duplicates_of_training``: rows of a held-out part whose values equal a row training saw (and, when there
-      are any, ``duplicates_warning`` in words, also given as a UserWarning): scores on them are optimistic.
+      are any, ``duplicates_warning`` in words, also given as a UserWarning): scores on them are optimistic;
+    - ``condition_warning``: conditions of a conditional model's rows beyond the training range (or labels no
+      training row had), also given once as a ``ConditionOutsideTraining`` warning.
     """
+    with run.preprocess.flagging_once():  # conditions beyond the training range: one warning, not one per step
+        return _measure(run, data, split, seed=seed, k=k, **data_kw)
+
+
+def _measure(run, data: Any, split: str, *, seed: int, k: int, **data_kw: Any) -> dict[str, Any]:
     full = as_dataset(data, **data_kw)
     split = run.resolve_split(full, split)
     part = run.select(full, split)
@@ -46,7 +53,11 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
         note = duplicates_warning(int(duplicates.sum()), len(part))
         if note:
             out["duplicates_warning"] = note
-            warnings.warn(note, stacklevel=3)
+            warnings.warn(note, stacklevel=4)
+    if run.conditional:
+        note = run.preprocess.flag_conditions(run.conditioner.values_of(ds))
+        if note:
+            out["condition_warning"] = note
     if run.can("encoding"):
         out.update(reconstruction_metrics(run, ds, b, peak, seed=seed))
     out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
