@@ -53,7 +53,11 @@ def _catalogue(hdus, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarra
     if getattr(table, "columns", None) is None or len(table.data) != n:
         return {}, {}
     cols = {c.upper(): c for c in table.columns.names}
-    numbers = {k: np.asarray(table.data[cols[k]], np.float64).reshape(n) for k in SPECOBJ_NUMBERS if k in cols}
+    numbers = {}
+    for k in SPECOBJ_NUMBERS:
+        if k in cols:  # a TNULL value is missing (NaN), never the sentinel scaled into a number
+            values, missing = column_values(table, cols[k])
+            numbers[k] = np.where(missing, np.nan, values).reshape(n)
     text = {k: np.array([str(v).strip() for v in np.asarray(table.data[cols[k]]).reshape(n)]) for k in SPECOBJ_TEXT
             if k in cols}
     return numbers, text
@@ -87,16 +91,19 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
         if missing:
             raise DataError(f"{path}: the table lacks column(s) {', '.join(missing)}; SDSS-like spectra need flux, "
                             f"ivar, loglam (and optionally and_mask); it has {', '.join(table.columns.names)}")
-        data = table.data
-
-        def col(name):
-            return np.asarray(data[cols[name]], dtype=np.float64)
-
-        flux, ivar, loglam = col("flux"), col("ivar"), col("loglam")
-        and_mask = np.asarray(data[cols["and_mask"]]) if "and_mask" in cols else np.zeros(flux.shape, np.int64)
+        found = {name: column_values(table, cols[name]) for name in ("flux", "ivar", "loglam")}
+        (flux, flux_null), (ivar, ivar_null), (loglam, grid_null) = found.values()
+        if grid_null.any():
+            raise DataError(f"{path}: the loglam column has {int(grid_null.sum())} missing value(s) (TNULL / NaN); "
+                            "every pixel needs its wavelength")
+        and_mask = (np.asarray(table.data[cols["and_mask"]]) if "and_mask" in cols
+                    else np.zeros(flux.shape, np.int64))
+        ivar = np.where(ivar_null, 0.0, ivar)  # a missing inverse variance: a pixel without data
+        flux_missing = flux_null
         numbers, text = _catalogue(hdus, 1 if flux.ndim == 1 else len(flux))
     if flux.ndim == 1:  # one row per pixel: one spectrum
         flux, ivar, and_mask, loglam = flux[None], ivar[None], np.asarray(and_mask)[None], loglam
+        flux_missing = flux_missing[None]
     else:
         if loglam.ndim == 2:
             if not np.allclose(loglam, loglam[:1], rtol=0, atol=1e-7):
@@ -108,7 +115,7 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
                         f"{loglam.shape} do not fit together (one value per pixel)")
     if (ivar < 0).any() or not np.isfinite(ivar).all():
         raise DataError(f"{path}: ivar must be finite and >= 0 (0 marks a pixel without data)")
-    mask = (and_mask != 0) | (ivar == 0) | ~np.isfinite(flux)
+    mask = (and_mask != 0) | (ivar == 0) | flux_missing | ~np.isfinite(flux)
     sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 1.0)
     return {"x": np.where(mask, 0.0, flux).astype(np.float32), "sigma": sigma.astype(np.float32), "mask": mask,
             "wavelength": 10 ** loglam, "parameters": numbers, "classes": text}
@@ -140,21 +147,24 @@ def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: st
 def _fits_table(path, table, key: str | None, labels_key: str | None) -> dict:
     cols = {n.lower(): n for n in table.columns.names}
 
-    def column(name: str) -> np.ndarray:
+    def column(name: str) -> tuple[np.ndarray, np.ndarray]:
         if name.lower() not in cols:
             raise DataError(f"{path}: no column {name!r}; the table has {', '.join(table.columns.names)}")
-        name = cols[name.lower()]
-        values = np.asarray(table.data[name])
-        null = table.columns[name].null  # TNULL: the integer that stands for a missing value
-        if null is not None and values.dtype.kind in "iu" and (values == null).any():
-            values = np.where(values == null, np.nan, values.astype(np.float64))  # refused below as missing
-        return values
+        return column_values(table, cols[name.lower()])
 
     from .tables import LABEL_COLUMNS
 
     if labels_key is None:  # a column named like a label, as in CSV tables
         labels_key = next((cols[n] for n in LABEL_COLUMNS if n in cols), None)
-    y = column(labels_key) if labels_key else None
+    y = None
+    if labels_key:
+        y, y_missing = column(labels_key)
+        if y_missing.any():
+            raise DataError(f"{path}: the label column {labels_key!r} has {int(y_missing.sum())} missing value(s) "
+                            f"(TNULL / NaN; first at row {int(np.flatnonzero(y_missing)[0])}); name another label "
+                            "column with labels_key= (--labels-key NAME)")
+        if y.dtype.kind == "f" and np.all(y == np.round(y)):
+            y = y.astype(np.int64)  # class codes stay whole numbers
     if key:
         parts = [column(k.strip()) for k in key.split(",")]
     else:
@@ -168,12 +178,30 @@ def _fits_table(path, table, key: str | None, labels_key: str | None) -> dict:
                  and np.asarray(table.data[n]).dtype.kind in "biuf"]
         if not parts:
             raise DataError(f"{path}: the table has no numeric columns; name the feature columns with key= (--key)")
-    for p in parts:
+    for p, _ in parts:
         if p.dtype.kind not in "biuf":
             raise DataError(f"{path}: a feature column holds {p.dtype} values, not numbers; pick numeric columns "
                             "with key= (--key a,b,c)")
-    x = np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in parts], axis=1)
-    return {"x": x, "y": y}
+    x = np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p, _ in parts], axis=1)
+    missing = np.concatenate([m.reshape(len(m), -1) for _, m in parts], axis=1)
+    return {"x": np.where(missing, 0.0, x), "y": y, "mask": missing if missing.any() else None}
+
+
+def column_values(table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values, missing) of one column of a FITS table. Numeric values come in physical units (TSCAL / TZERO
+    applied, float64); ``missing`` is True where the stored integer equals the column's TNULL or a floating-point
+    value is NaN (the FITS standard's null values, section 7.3.2). Text columns come as they are, none missing."""
+    values = np.asarray(table.data[name])
+    if values.dtype.kind not in "biuf":
+        return values, np.zeros(values.shape, bool)
+    stored = np.asarray(table.data.view(np.ndarray)[name])  # the integers as written, before TSCAL / TZERO
+    null = table.columns[name].null
+    missing = np.zeros(values.shape, bool)
+    if null is not None and str(null).strip() != "" and stored.dtype.kind in "iu":
+        missing |= stored == int(null)
+    values = values.astype(np.float64)
+    missing |= np.isnan(values)
+    return values, missing
 
 
 def read_fits_many(files, **keys) -> dict | None:
