@@ -22,7 +22,8 @@ import torch
 
 from ..errors import ConfigError, DataError
 from .arrays import as_examples, check_arrays, check_unit_range, resolve_layout
-from .files import DATA_KEYS, file_kind, h5_datasets, pick_key
+from .files import DATA_KEYS, h5_datasets, pick_key
+from .records import READERS, file_kind, streamable
 
 TRAIN, VAL, TEST = 1, 2, 3
 
@@ -35,9 +36,9 @@ class ChunkedFile:
         if not self.path.exists():
             raise DataError(f"{path}: no such file; streaming needs an .npy or HDF5 file")
         kind = file_kind(self.path)
-        if kind not in ("npy", "hdf5") or str(path).lower().endswith(".gz"):
-            raise DataError(f"{path}: streaming reads .npy and HDF5 (.h5/.hdf5) files; convert the data to one of "
-                            "them, or train without --stream")
+        if not READERS.get(kind).can_stream or str(path).lower().endswith(".gz"):
+            raise DataError(f"{path}: streaming reads {', '.join(streamable())} files (not gzip-compressed); convert "
+                            "the data to one of them, or train without --stream")
         self.kind = kind
         self._h5 = None
         if kind == "npy":
