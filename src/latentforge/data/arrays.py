@@ -174,7 +174,13 @@ def as_examples(x, *, channels_last: bool | None = None, what: str = "data") -> 
         raise DataError(f"{what}: complex values (dtype {x.dtype}); give the real part, the modulus or both as "
                         "separate features (np.real / np.abs / np.stack)")
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert it with np.asarray(x, float)")
+        if x.dtype.names:  # a table of named fields: the numeric ones become columns
+            numeric = [n for n in x.dtype.names if x.dtype[n].kind in "biuf"]
+            raise DataError(f"{what}: a table of named fields ({', '.join(x.dtype.names)}); give its numeric fields "
+                            "as columns: numpy.lib.recfunctions.structured_to_unstructured(x[" + repr(numeric) +
+                            "], dtype=float)")
+        raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert the values to numbers "
+                        "(np.asarray(x, dtype=float) for numbers stored as text)")
     if x.ndim not in (2, 3, 4):
         raise DataError(
             f"{what}: expected vectors (N, D), images (N, H, W) or (N, C, H, W) / (N, H, W, C), got an array of "
