@@ -65,3 +65,14 @@ def test_a_config_with_a_relative_data_path_replays_from_another_directory(tmp_p
     for other in (elsewhere / "again", elsewhere / "replayed"):
         w = _weights(other)
         assert all(np.array_equal(first[k].numpy(), w[k].numpy()) for k in first)
+
+
+def test_a_trained_model_says_what_it_is():
+    import latentforge as lf
+
+    run = lf.train("vae", np.random.default_rng(0).normal(size=(64, 6)).astype(np.float32), latent_dim=2, epochs=1,
+                   progress=False)
+    text = repr(run)
+    n_params = sum(p.numel() for p in run.model.parameters())
+    assert text.startswith("<TrainedModel vae: ") and f"{n_params:,} parameters" in text
+    assert "shape 6" in text and "sample" in text and "encode" in text and "applies" not in text
