@@ -188,9 +188,10 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default: 0)")
     cp.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     cp.set_defaults(fn=cmd_compare)
-    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh): "
-                                           "eval \"$(latentforge completion bash)\"")
-    co.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh or fish): "
+                                           "eval \"$(latentforge completion bash)\"; fish: latentforge completion "
+                                           "fish > ~/.config/fish/completions/latentforge.fish")
+    co.add_argument("shell", choices=("bash", "zsh", "tcsh", "fish"))
     co.set_defaults(fn=cmd_completion)
     for name in NETWORK_COMMANDS:
         threads_flag(sub.choices[name])
@@ -239,7 +240,13 @@ def completion_parser() -> argparse.ArgumentParser:
 
 
 def cmd_completion(a) -> int:
-    """``latentforge completion SHELL``: the shell's completion script, made by shtab from the parsers."""
+    """``latentforge completion SHELL``: the shell's completion script, made by shtab from the parsers (fish:
+    by ``cli.fish``, as shtab has no fish output)."""
+    if a.shell == "fish":
+        from .fish import fish_script
+
+        print(fish_script(completion_parser()), end="")
+        return 0
     try:
         import shtab
     except ImportError:
