@@ -99,6 +99,15 @@ def test_collapse_note_names_the_active_units():
     assert collapse_note(kl, torch.tensor([0.9, 0.9, 0.9, 0.0, 0.0, 0.0])) == ""  # half active: no warning
 
 
+def test_a_narrow_posterior_whose_means_barely_move_is_not_called_collapse():
+    """KL of about 3.3 nats per dimension with means that vary little: informative codes, not a collapse."""
+    kl = torch.full((16,), 3.3)
+    activity = torch.full((16,), 0.004)
+    assert collapse_note(kl, activity) == ""
+    # the same means with a posterior equal to the prior (KL ~ 0) are a collapse
+    assert collapse_note(torch.full((16,), 0.003), activity).startswith("posterior collapse: 0 of 16")
+
+
 def test_vae_with_a_crushing_kl_weight_warns_of_posterior_collapse(digits):
     run, notes = caught(lambda: lf.train("vae", digits, latent_dim=4, hidden=(32,), beta=60.0, epochs=7,
                                          progress=False))
