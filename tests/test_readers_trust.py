@@ -204,3 +204,103 @@ def test_a_calogan_file_takes_cond_key_energy(tmp_path):
         lf.load_dataset(tmp_path / "eplus.hdf5", cond_key="momentum")
     with pytest.raises(lf.DataError, match="does not use sigma_key="):
         lf.load_dataset(tmp_path / "eplus.hdf5", sigma_key="layer_0")
+
+
+# ------------------------------------------------------------------ more refusals, each followed as it advises
+def _advice(error: Exception, pattern: str) -> str:
+    import re
+
+    found = re.search(pattern, str(error))
+    assert found, str(error)
+    return found.group(1)
+
+
+def test_several_arrays_advice_names_one_that_reads(tmp_path, rng):
+    np.savez(tmp_path / "two.npz", counts=rng.random((8, 3)), other=rng.random((8, 2)))
+    with pytest.raises(lf.DataError, match="holds several arrays") as e:
+        lf.load_dataset(tmp_path / "two.npz")
+    key = _advice(e.value, r"key='([^']+)'")
+    assert lf.load_dataset(tmp_path / "two.npz", key=key).x.shape[0] == 8
+
+
+def test_gzip_advice_decompresses_to_a_readable_file(tmp_path, rng):
+    import gzip
+    import shutil
+
+    np.savez(tmp_path / "a.npz", x=rng.random((5, 3)))
+    with open(tmp_path / "a.npz", "rb") as f, gzip.open(tmp_path / "a.npz.gz", "wb") as g:
+        shutil.copyfileobj(f, g)
+    (tmp_path / "a.npz").unlink()
+    with pytest.raises(lf.DataError, match=r"decompress it first \(gunzip a.npz.gz\)"):
+        lf.load_dataset(tmp_path / "a.npz.gz")
+    with gzip.open(tmp_path / "a.npz.gz", "rb") as g, open(tmp_path / "a.npz", "wb") as f:  # what gunzip does
+        shutil.copyfileobj(g, f)
+    assert lf.load_dataset(tmp_path / "a.npz").x.shape == (5, 3)
+
+
+def test_mixed_folder_advice_pattern_reads(tmp_path, rng):
+    np.save(tmp_path / "a.npy", rng.random((4, 3)))
+    np.save(tmp_path / "b.npy", rng.random((4, 3)))
+    (tmp_path / "c.csv").write_text("p,q,r\n1,2,3\n")
+    with pytest.raises(lf.DataError, match=r"e\.g\. '(data/\*\.npy)'"):
+        lf.load_dataset(tmp_path)
+    assert lf.load_dataset(str(tmp_path / "*.npy")).x.shape == (8, 3)  # the advised pattern, for this folder
+
+
+def test_array_advice_runs(rng):
+    ambiguous = rng.random((4, 3, 5, 3)).astype(np.float32)
+    with pytest.raises(lf.DataError, match="channels_last=True"):
+        lf.as_dataset(ambiguous)
+    assert lf.as_dataset(ambiguous, channels_last=True).x.shape == (4, 3, 3, 5)
+    z = rng.random((6, 2)) + 1j * rng.random((6, 2))
+    with pytest.raises(lf.DataError, match="np.abs"):
+        lf.as_dataset(z)
+    assert lf.as_dataset(np.abs(z)).x.shape == (6, 2)
+    text = np.array([["1.5", "2"], ["3", "4.25"]])
+    with pytest.raises(lf.DataError, match=r"np.asarray\(x, dtype=float\)"):
+        lf.as_dataset(text)
+    assert lf.as_dataset(np.asarray(text, dtype=float)).x.tolist() == [[1.5, 2.0], [3.0, 4.25]]
+
+
+def test_fortran_order_stream_advice_runs(tmp_path, rng):
+    from latentforge.data.stream import ChunkedFile
+
+    x = np.asfortranarray(rng.random((50, 4)))
+    np.save(tmp_path / "f.npy", x)
+    with pytest.raises(lf.DataError, match=r"np.save\(path, np.ascontiguousarray\(x\)\)"):
+        ChunkedFile(tmp_path / "f.npy")
+    np.save(tmp_path / "f.npy", np.ascontiguousarray(x))  # the advice
+    f = ChunkedFile(tmp_path / "f.npy")
+    np.testing.assert_allclose(f.rows(0, 50), x.astype(np.float32))
+
+
+def test_shower_labels_key_advice_runs(tmp_path):
+    from latentforge.data.showers import write_showers
+    from latentforge.data.simulators import ShowerSimulator
+
+    d = ShowerSimulator(seed=3, geometry="calogan").simulate(10, "gamma", energy_range=(2, 20))
+    write_showers(tmp_path / "g.hdf5", d, layout="calochallenge")
+    with pytest.raises(lf.DataError, match=r"--labels-key particle"):
+        lf.load_dataset(tmp_path / "g.hdf5", labels_key="species")
+    assert set(lf.load_dataset(tmp_path / "g.hdf5", labels_key="particle").y) == {"gamma"}
+
+
+def test_the_format_lists_come_from_the_registry(tmp_path):
+    import argparse
+
+    from latentforge.cli.flags import data_flags
+    from latentforge.data import READERS, supported
+    from latentforge.data.fits import FITS_SUFFIXES
+    from latentforge.data.images import IMAGE_SUFFIXES
+
+    assert set(IMAGE_SUFFIXES) == set(READERS.get("image").suffixes)
+    assert set(FITS_SUFFIXES) >= set(READERS.get("fits").suffixes) and ".fits.gz" in FITS_SUFFIXES
+    parser = argparse.ArgumentParser()
+    data_flags(parser)
+    help_text = " ".join(parser.format_help().split())
+    text = supported()
+    (tmp_path / "data.xyz").write_text("1,2\n")
+    with pytest.raises(lf.DataError, match="unknown file type; supported: ") as e:
+        lf.load_dataset(tmp_path / "data.xyz")
+    for _, reader in READERS.items():  # every registered ending in every list
+        assert all(s in text and s in help_text and s in str(e.value) for s in reader.suffixes), reader

@@ -75,7 +75,8 @@ def pick_key(available: list[str], key: str | None, candidates: tuple[str, ...],
             return c
     if what == "data":
         raise DataError(
-            f"{path}: holds several arrays ({', '.join(available)}); choose one with key= (CLI: --key NAME)"
+            f"{path}: holds several arrays ({', '.join(available)}); choose one with key={available[0]!r} (CLI: "
+            f"--key {available[0]})"
         )
     return None
 
