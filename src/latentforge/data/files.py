@@ -201,10 +201,9 @@ def _compound(names: list[str], get, key: str | None) -> np.ndarray | None:
     """The structured array of a container whose data is one table of named fields (an HDF5 compound dataset),
     else None."""
     candidates = [n for n in names if n == key] if key in names else names
-    if len(candidates) != 1:
+    if len(candidates) != 1 or not get.dtype(candidates[0]).names:  # the dtype, without reading the values
         return None
-    a = get(candidates[0])
-    return a if a.dtype.names else None
+    return get(candidates[0])
 
 
 def _compound_table(path, table: np.ndarray, **options) -> DataRecord:
@@ -244,6 +243,16 @@ READERS.register("hdf5", Reader("HDF5 datasets (picked with key=)", (".h5", ".hd
 READERS.register("idx", Reader("MNIST idx (also *-ubyte)", (".idx",), _read_idx_file, gzip=True))
 
 
+class _Getter:
+    """An array by name (``get(name)``) and its dtype alone (``get.dtype(name)``)."""
+
+    def __init__(self, values, dtype):
+        self.values, self.dtype = values, dtype
+
+    def __call__(self, name: str) -> np.ndarray:
+        return self.values(name)
+
+
 class _container:
     """Context manager giving (names, getter) for an .npz or HDF5 file."""
 
@@ -253,11 +262,11 @@ class _container:
     def __enter__(self):
         if self.kind == "npz":
             self.f = np.load(self.path, allow_pickle=False)
-            return list(self.f.files), lambda k: self.f[k]
+            return list(self.f.files), _Getter(lambda k: self.f[k], lambda k: self.f[k].dtype)
         import h5py
 
         self.f = h5py.File(self.path, "r")
-        return h5_datasets(self.f), lambda k: self.f[k][()]
+        return h5_datasets(self.f), _Getter(lambda k: self.f[k][()], lambda k: self.f[k].dtype)
 
     def __exit__(self, *exc):
         self.f.close()
