@@ -73,6 +73,8 @@ def pick_key(available: list[str], key: str | None, candidates: tuple[str, ...],
     for c in candidates:
         if c in available:
             return c
+    if what == "data" and not available:
+        raise DataError(f"{path}: holds no arrays; write the data into it (np.savez(path, x=x))")
     if what == "data":
         raise DataError(
             f"{path}: holds several arrays ({', '.join(available)}); choose one with key={available[0]!r} (CLI: "
