@@ -200,6 +200,9 @@ def test_a_calogan_file_takes_cond_key_energy(tmp_path):
         # the reference: the simulator's incident energies (GeV) in the cells' unit, MeV
         np.testing.assert_allclose(ds.cond[:, 0], np.asarray(d["incident_energies"]).reshape(-1) * 1e3, rtol=1e-5)
         assert ds.info["energy_unit"] == "MeV"
+    layer = lf.load_dataset(tmp_path / "eplus.hdf5", key="layer_1", cond_key="incident energy")  # a part of it
+    assert layer.x.shape == (25, 1, 12, 12)
+    np.testing.assert_allclose(layer.cond[:, 0], np.asarray(d["incident_energies"]).reshape(-1) * 1e3, rtol=1e-5)
     with pytest.raises(lf.DataError, match="--cond-key energy"):
         lf.load_dataset(tmp_path / "eplus.hdf5", cond_key="momentum")
     with pytest.raises(lf.DataError, match="does not use sigma_key="):

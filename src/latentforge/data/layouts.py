@@ -78,12 +78,23 @@ def _energy_name(name: str | None) -> bool:
     return name is not None and name.strip().lower().replace(" ", "_").replace("-", "_") in ENERGY_NAMES
 
 
+def _layer(s: str, key: str | None) -> np.ndarray | None:
+    """The cells of one layer dataset (e.g. CaloGAN's ``layer_1``) of an HDF5 shower file, as stored; else None."""
+    if key is None or not key.startswith("layer_") or s.lower().endswith(".root"):
+        return None
+    import h5py
+
+    with h5py.File(s, "r") as f:
+        return np.asarray(f[key][()]) if key in f and isinstance(f[key], h5py.Dataset) else None
+
+
 def _showers_read(s: str, **keys) -> DataRecord | None:
-    if keys["key"] not in (None, "showers"):
+    layer = _layer(s, keys["key"])
+    if keys["key"] not in (None, "showers") and layer is None:
         if s.lower().endswith(".root"):
             raise DataError(f"{s}: a ROOT file of showers gives the cells (no key), the conditions (cond_key "
                             f"conditions or energy) and the particle (labels_key particle); drop key={keys['key']!r}")
-        return None  # a dataset named by the user (e.g. one CaloGAN layer): the generic HDF5 reader
+        return None  # another dataset named by the user: the generic HDF5 reader
     cond_key = keys["cond_key"]
     if cond_key not in (None, "conditions") and not _energy_name(cond_key):
         raise DataError(f"{s}: a shower file gives cond_key 'conditions' (log10 E / GeV and the one-hot particle) "
@@ -99,6 +110,8 @@ def _showers_read(s: str, **keys) -> DataRecord | None:
         if d["particle"] is None:
             raise DataError(f"{s}: the file does not say which particle made each shower; drop labels_key")
         y = np.array(PARTICLES)[d["particle"]]
+    if layer is not None:  # one layer's cells as stored, with the layout's conditions and labels
+        return DataRecord(values=layer, labels=y, condition=cond, units=d["energy_unit"])
     return DataRecord(values=d["showers"], labels=y, condition=cond, geometry=d["geometry"], units=d["energy_unit"])
 
 
