@@ -118,10 +118,10 @@ def test_sigma_key_selects_the_uncertainty_columns_of_a_csv(tmp_path, rng):
 
 def test_sigma_key_selects_the_uncertainty_columns_of_a_fits_table(tmp_path, rng):
     a, ea = rng.normal(5, 1, 30), rng.uniform(0.1, 0.2, 30)
-    fits.BinTableHDU.from_columns([fits.Column(name="mag", format="D", array=a),
+    fits.BinTableHDU.from_columns([fits.Column(name="mag", format="D", unit="mag", array=a),
                                    fits.Column(name="mag_err", format="D", array=ea)]).writeto(tmp_path / "t.fits")
     ds = lf.load_dataset(tmp_path / "t.fits", sigma_key="mag_err")
-    assert ds.x.shape == (30, 1)
+    assert ds.x.shape == (30, 1) and ds.info["columns"] == ["mag"] and ds.info["column_units"] == ["mag"]
     np.testing.assert_allclose(ds.sigma[:, 0], ea, rtol=1e-6)
 
 

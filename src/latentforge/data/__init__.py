@@ -69,6 +69,7 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     # what describes the whole set rides along: the wavelength grid, geometry and energy unit, a table's columns
     for name, value in (("wavelength", record.wavelength), ("geometry", record.geometry),
                         ("energy_unit", record.units), ("columns", record.columns),
+                        ("column_units", record.column_units),
                         ("column_values", record.column_values), ("header", record.header)):
         if value is not None:
             info[name] = value

@@ -208,7 +208,10 @@ def _fits_table(path, table, options: dict) -> DataRecord:
             raise DataError(f"{path}: the table has no numeric columns; name the feature columns with key= (--key)")
         return found
 
-    return assemble(path, names, get, labels, default_features, **options)
+    record = assemble(path, names, get, labels, default_features, **options)
+    units = [str(table.columns[n].unit or "").strip() for n in record.columns or []]
+    record.column_units = units if any(units) else None
+    return record
 
 
 def column_values(table, name: str) -> tuple[np.ndarray, np.ndarray]:

@@ -40,8 +40,9 @@ class DataRecord:
     ``labels``   (N,) class labels or None; ``condition`` (N, P) per-example parameters or None
     ``sigma``    per-point standard deviations in the units of ``values`` (shape of values) or None
     ``units``    the unit of ``values`` where the file says it (showers: ``MeV`` / ``GeV``), else None
-    ``columns``  the names of the feature columns of a table; ``column_values`` their values when the header is
-                 numeric (e.g. a wavelength grid written as the column names)
+    ``columns``  the names of the feature columns of a table; ``column_units`` their units where the file gives
+                 them (FITS TUNIT, "" where absent); ``column_values`` their values when the header is numeric (e.g.
+                 a wavelength grid written as the column names)
     ``header``   how a text table's first row was taken (``names``, ``numeric names`` or ``none``)
     ``layout``   ``last`` for images stored channels last, else None
     ``wavelength`` (P,) in Å, ``geometry``, ``parameters`` / ``classes`` (name -> (N,) catalogue values),
@@ -56,6 +57,7 @@ class DataRecord:
     sigma: np.ndarray | None = None
     units: str | None = None
     columns: list[str] | None = None
+    column_units: list[str] | None = None
     column_values: np.ndarray | None = None
     header: str | None = None
     layout: str | None = None
