@@ -307,3 +307,13 @@ def test_the_format_lists_come_from_the_registry(tmp_path):
         lf.load_dataset(tmp_path / "data.xyz")
     for _, reader in READERS.items():  # every registered ending in every list
         assert all(s in text and s in help_text and s in str(e.value) for s in reader.suffixes), reader
+
+
+def test_channels_last_for_data_that_are_not_images_is_refused(tmp_path, rng):
+    np.save(tmp_path / "t.npy", rng.random((10, 4)))
+    for value, flag in ((True, "--channels-last"), (False, "--channels-first")):
+        with pytest.raises(lf.DataError, match=f"{flag}.*shape \\(10, 4\\); drop it"):
+            lf.load_dataset(tmp_path / "t.npy", channels_last=value)
+        with pytest.raises(lf.DataError, match="drop it"):
+            lf.as_dataset(rng.random((10, 4)), channels_last=value)
+    assert lf.load_dataset(tmp_path / "t.npy").x.shape == (10, 4)  # the advice: without it

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .arrays import ArrayDataset, as_examples, check_arrays, check_unit_range, resolve_layout, to_numpy
+from .arrays import (ArrayDataset, as_examples, check_arrays, check_unit_range, refuse_layout_option,
+                     resolve_layout, to_numpy)
 from .convert import from_python
 from .builtin import DATASETS, dataset_table, load_builtin
 from .conditions import Conditioner
@@ -56,6 +57,7 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     record = read_record(s, labels=labels, key=key, labels_key=labels_key, sigma_key=sigma_key, ivar_key=ivar_key,
                          mask_key=mask_key, cond_key=cond_key, header=header, missing=missing)
     raw = np.asarray(record.values)
+    refuse_layout_option(raw.shape, channels_last, s)
     if channels_last is None and record.layout:
         channels_last = record.layout == "last"
     last = raw.ndim == 4 and resolve_layout(raw.shape, channels_last, s) == "last"
@@ -92,6 +94,7 @@ def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = No
     if labels is not None and not isinstance(labels, (str, os.PathLike)):
         y = labels
     x = to_numpy(x)
+    refuse_layout_option(x.shape, channels_last, "array")
     whole = x.dtype.kind in "biu"
     x = as_examples(x, channels_last=channels_last, what="array")
     return ArrayDataset(x, y, name="array", source="array", whole_numbers=whole)

@@ -150,6 +150,15 @@ def image_layout(shape: tuple[int, ...]) -> str | None:
     return None
 
 
+def refuse_layout_option(shape: tuple[int, ...], channels_last: bool | None, what: str = "data") -> None:
+    """DataError when ``channels_last`` is given for data that are not images of four dimensions, where it would
+    have no effect (an option that is accepted is used)."""
+    if channels_last is not None and len(shape) != 4:
+        flag = "--channels-last" if channels_last else "--channels-first"
+        raise DataError(f"{what}: channels_last={channels_last} ({flag}) says where the channels of images (N, H, W, C) "
+                        f"/ (N, C, H, W) are; these data have shape {tuple(shape)}; drop it")
+
+
 def resolve_layout(shape: tuple[int, ...], channels_last: bool | None, what: str = "data") -> str:
     """"first" or "last" for a 4-D shape: as asked, or read from the shape; DataError when it cannot be told."""
     if channels_last is not None:

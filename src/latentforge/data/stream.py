@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .arrays import as_examples, check_arrays, check_unit_range, resolve_layout
+from .arrays import as_examples, check_arrays, check_unit_range, refuse_layout_option, resolve_layout
 from .files import DATA_KEYS, h5_datasets, pick_key
 from .records import READERS, file_kind, streamable
 
@@ -49,6 +49,7 @@ class ChunkedFile:
             raise DataError(f"{path}: expected a non-empty array of vectors (N, D) or images (N, [C,] H, W), got "
                             f"shape {self.shape}")
         self.n = int(self.shape[0])
+        refuse_layout_option(self.shape, channels_last, str(path))
         self.channels_last = len(self.shape) == 4 and resolve_layout(self.shape, channels_last, str(path)) == "last"
         self.example_shape = tuple(as_examples(np.zeros((1,) + self.shape[1:], np.float32),
                                                channels_last=channels_last).shape[1:])
