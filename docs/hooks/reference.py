@@ -216,8 +216,6 @@ def fields_table(path: str) -> str:
     lines = ["| field | default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(cls):
         meaning = escape(f.metadata.get("help", ""))
-        if f.metadata.get("from_data"):
-            meaning += " (filled in from the data by `lf.train`)"
         allowed = choice_names(f)
         if allowed:
             meaning += "; one of " + ", ".join(f"`{a}`" for a in allowed)
