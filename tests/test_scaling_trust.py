@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import latentforge as lf
 from latentforge.data.scaling import SCALINGS, Scaler
 from latentforge.errors import ConfigError
 
@@ -103,3 +104,82 @@ def test_fractions_log_det_refused_in_one_line():
     s = Scaler("fractions").fit(rng.gamma(2.0, 1.0, size=(20, 4)))
     with pytest.raises(ConfigError, match="different number of values"):
         s.log_abs_det_jacobian(rng.gamma(2.0, 1.0, size=(3, 4)))
+
+
+# --------------------------------------------------------------------------- masked points are not data
+def _masked_counts(seed: int = 0, n: int = 800, d: int = 16):
+    """Counts near 1000 +- 15 with 40 % of the points NaN and flagged in a mask beside them."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(1000, 15, size=(n, d)).round()
+    mask = rng.random(x.shape) < 0.4
+    x[mask] = np.nan
+    return x, mask
+
+
+def test_every_scaling_fits_on_unmasked_values_only():
+    x, mask = _masked_counts()
+    zeroed = np.where(mask, 0.0, x)  # what the container holds at masked points
+    raw = np.where(mask, np.nan, x)
+    s = Scaler("standard").fit(zeroed, mask)
+    np.testing.assert_allclose(s.params["mean"], np.nanmean(raw, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(s.params["std"], np.nanstd(raw, axis=0), rtol=1e-10)
+    s = Scaler("minmax").fit(zeroed, mask)
+    assert float(s.params["lo"]) == np.nanmin(raw) and float(s.params["hi"]) == np.nanmax(raw)
+    s = Scaler("minmax-feature").fit(zeroed, mask)
+    np.testing.assert_array_equal(s.params["lo"], np.nanmin(raw, axis=0))
+    np.testing.assert_array_equal(s.params["hi"], np.nanmax(raw, axis=0))
+    s = Scaler("log").fit(zeroed, mask)
+    np.testing.assert_allclose(float(s.params["eps"]), np.nanpercentile(raw, 1), rtol=1e-12)
+    s = Scaler("median").fit(zeroed, mask)
+    np.testing.assert_allclose(s.factors(zeroed, mask).ravel(), np.nanmedian(raw, axis=1), rtol=1e-6)
+    # NaN without a mask is a missing value too (as in scikit-learn's scalers)
+    s = Scaler("standard").fit(raw)
+    np.testing.assert_allclose(s.params["mean"], np.nanmean(raw, axis=0), rtol=1e-12)
+    with pytest.raises(ConfigError, match="masked points leave"):
+        Scaler("fractions").fit(zeroed, mask)
+
+
+def _train_rows(n: int, run_dir) -> np.ndarray:
+    """The training rows of a run, from the split recorded in its config (the same split function training uses)."""
+    import json
+
+    from latentforge.data.split import split_indices
+
+    tc = json.loads((run_dir / "config.json").read_text())["train_config"]
+    return split_indices(n, val_fraction=tc["val_fraction"], test_fraction=tc["test_fraction"],
+                         seed=tc["seed"])["train"]
+
+
+@pytest.mark.parametrize("scaling", [None, "minmax"])
+def test_cli_train_with_a_mask_fits_the_scaling_on_unmasked_values(tmp_path, capsys, scaling):
+    import json
+
+    from latentforge.cli.main import main
+
+    x, mask = _masked_counts()
+    np.savez(tmp_path / "counts.npz", x=x, mask=mask)
+    args = ["train", "vae", "--data", str(tmp_path / "counts.npz"), "--epochs", "1", "--no-progress",
+            "--out", str(tmp_path / "run")]
+    assert main(args + (["--scaling", scaling] if scaling else [])) == 0, capsys.readouterr().err
+    state = json.loads((tmp_path / "run" / "transform.json").read_text())["scaler"]
+    raw = np.where(mask, np.nan, x)[_train_rows(len(x), tmp_path / "run")]
+    if scaling is None:  # the default chosen for real-valued data
+        assert state["kind"] == "standard"
+        np.testing.assert_allclose(state["params"]["mean"], np.nanmean(raw, axis=0), rtol=1e-9)
+        np.testing.assert_allclose(state["params"]["std"], np.nanstd(raw, axis=0), rtol=1e-9)
+        print("standard: mean of the feature means %.2f, mean std %.2f (numpy nanmean %.2f, nanstd %.2f)"
+              % (np.mean(state["params"]["mean"]), np.mean(state["params"]["std"]),
+                 np.nanmean(raw), np.mean(np.nanstd(raw, axis=0))))
+    else:
+        assert state["params"]["lo"] == np.nanmin(raw) and state["params"]["hi"] == np.nanmax(raw)
+        print(f"minmax: lo {state['params']['lo']} hi {state['params']['hi']}")
+
+
+def test_python_api_train_with_a_mask_fits_the_scaling_on_unmasked_values():
+    x, mask = _masked_counts(seed=1, n=300, d=8)
+    run = lf.train("vae", lf.ArrayDataset(x, mask=mask), epochs=1, progress=False)
+    from latentforge.data.split import split_for
+
+    raw = np.where(mask, np.nan, x)[split_for(len(x), run.train_config)["train"]]
+    np.testing.assert_allclose(run.scaler.params["mean"], np.nanmean(raw, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(run.scaler.params["std"], np.nanstd(raw, axis=0), rtol=1e-9)

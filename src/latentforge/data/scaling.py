@@ -26,6 +26,54 @@ from ..registry import Registry
 SCALINGS: Registry[type["Scaler"]] = Registry("scaling")
 
 
+def valid_points(x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+    """Which values of ``x`` (N, *S) a scaling is fitted on: bool of x's shape, False at masked points (``mask``
+    True) and at NaN (a missing value, as scikit-learn's scalers take it); None when every value counts.
+    ConfigError for a mask of another shape, or for an infinite value that is not masked."""
+    x = np.asarray(x)
+    valid = None
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != x.shape:
+            raise ConfigError(f"mask of shape {m.shape} does not match the data's {x.shape}")
+        valid = ~m
+    if x.dtype.kind == "f":
+        finite = np.isfinite(x)
+        if not finite.all():
+            inf = np.isinf(x) if valid is None else np.isinf(x) & valid
+            if inf.any():
+                raise ConfigError(f"{int(inf.sum())} infinite value(s) that are not masked; mask them "
+                                  "(mask=True) or replace them before fitting a scaling")
+            valid = finite if valid is None else valid & finite
+    return valid
+
+
+def column_moments(x: np.ndarray, valid: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, standard deviation (ddof 0) and count of the ``valid`` values of each feature of ``x`` (N, *S), in
+    float64 (two passes: the mean, then the mean squared deviation from it). A feature with no valid value has
+    mean 0 and std 0."""
+    x64 = np.asarray(x, dtype=np.float64)
+    if valid is None:
+        mean = x64.mean(axis=0)
+        return mean, np.sqrt(np.mean((x64 - mean) ** 2, axis=0)), np.full(mean.shape, len(x64))
+    count = valid.sum(axis=0)
+    n = np.maximum(count, 1)
+    mean = np.where(valid, x64, 0.0).sum(axis=0) / n
+    var = np.where(valid, (x64 - mean) ** 2, 0.0).sum(axis=0) / n
+    return mean, np.sqrt(var), count
+
+
+def column_range(x: np.ndarray, valid: np.ndarray | None, axis=0) -> tuple[np.ndarray, np.ndarray]:
+    """Smallest and largest ``valid`` value of ``x`` along ``axis`` (None: over every value), float64; +inf and
+    -inf where there is none. Exact in the data's own dtype: no float64 copy."""
+    x = np.asarray(x)
+    if valid is None:
+        return (np.asarray(np.min(x, axis=axis), np.float64), np.asarray(np.max(x, axis=axis), np.float64))
+    lo = np.min(x, axis=axis, where=valid, initial=np.inf)
+    hi = np.max(x, axis=axis, where=valid, initial=-np.inf)
+    return np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+
+
 class Scaler:
     """Base class and factory: ``Scaler("minmax")`` returns a :class:`MinMaxScaling`.
 
@@ -178,8 +226,12 @@ class MinMaxScaling(Scaler):
     unit_range = True
     per_feature_kind = "minmax-feature"
 
-    def fit(self, x, mask=None):  # min / max are exact in the data's own dtype: no float64 copy needed
-        self.set_range(float(np.min(x)), float(np.max(x)))
+    def fit(self, x, mask=None):
+        """Fit (lo, hi) on the unmasked, non-NaN values of ``x`` (N, *S)."""
+        lo, hi = column_range(x, valid_points(x, mask), axis=None)
+        if not lo <= hi:
+            raise ConfigError("minmax scaling needs at least one value that is not masked")
+        self.set_range(float(lo), float(hi))
         return self
 
     def fit_chunks(self, chunks, *, n_chunks, seed=0):
@@ -223,7 +275,10 @@ class FeatureMinMaxScaling(Scaler):
     unit_range = True
 
     def fit(self, x, mask=None):
-        self.set_ranges(np.min(x, axis=0), np.max(x, axis=0))
+        """Fit (lo_j, hi_j) on each feature's unmasked, non-NaN values (a feature with none: lo 0, hi 1)."""
+        lo, hi = column_range(x, valid_points(x, mask))
+        none = ~(lo <= hi)
+        self.set_ranges(np.where(none, 0.0, lo), np.where(none, 1.0, hi))
         return self
 
     def fit_chunks(self, chunks, *, n_chunks, seed=0):
@@ -270,8 +325,9 @@ class StandardScaling(Scaler):
     kind = "standard"
 
     def fit(self, x, mask=None):
-        x = np.asarray(x, dtype=np.float64)
-        self.set_moments(x.mean(axis=0), x.std(axis=0))
+        """Fit each feature's mean and std on its unmasked, non-NaN values, in float64."""
+        mean, std, _ = column_moments(x, valid_points(x, mask))
+        self.set_moments(mean, std)
         return self
 
     def fit_chunks(self, chunks, *, n_chunks, seed=0):
@@ -369,7 +425,11 @@ class LogScaling(LogMap):
     kind = "log"
 
     def fit(self, x, mask=None):
+        """Fit eps and the largest value on the unmasked, non-NaN values of ``x``."""
         x = np.asarray(x)
+        valid = valid_points(x, mask)
+        if valid is not None:
+            x = x[valid]
         if (x < 0).any():
             raise ConfigError("log scaling needs non-negative data; use --scaling standard or minmax")
         nz = x[x > 0]

@@ -35,6 +35,9 @@ class FractionsScaling(LogMap):
 
     def fit(self, x, mask=None):
         x = self._check(x)
+        if mask is not None and np.asarray(mask, bool).any():
+            raise ConfigError("fractions scaling divides each example by its total, which masked points leave "
+                              "unknown; use --scaling log, minmax, standard or none with masks")
         total = x.sum(1, dtype=np.float64)
         if not (total > 0).any():
             raise ConfigError("fractions scaling needs examples with a positive total")
