@@ -183,3 +183,45 @@ def test_python_api_train_with_a_mask_fits_the_scaling_on_unmasked_values():
     raw = np.where(mask, np.nan, x)[split_for(len(x), run.train_config)["train"]]
     np.testing.assert_allclose(run.scaler.params["mean"], np.nanmean(raw, axis=0), rtol=1e-9)
     np.testing.assert_allclose(run.scaler.params["std"], np.nanstd(raw, axis=0), rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- "constant" is relative
+@pytest.mark.parametrize("kind", ["standard", "minmax", "minmax-feature"])
+@pytest.mark.parametrize("unit", [1e-17, 1e5])
+def test_a_column_in_small_or_large_units_is_scaled_like_the_same_column_in_unit_units(kind, unit):
+    rng = np.random.default_rng(4)
+    x = rng.normal(6.0, 1.0, size=(200, 3))  # e.g. a flux in units of 1e-17 erg/s/cm^2/A
+    held_out = np.array([[6.2, 4.0, 8.5]])
+    s1, su = Scaler(kind).fit(x), Scaler(kind).fit(x * unit)
+    np.testing.assert_allclose(su.transform(held_out * unit), s1.transform(held_out), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(su.inverse_transform(su.transform(held_out * unit)) / unit, held_out, rtol=1e-6)
+    assert np.abs(su.transform(x * unit)).max() > 0.5  # the column spreads over the model's space
+
+
+def test_an_exactly_constant_column_maps_to_zero_whatever_its_magnitude():
+    for c in (0.0, 1e-17, 3.0, 6e4, 1e20):
+        x = np.full((10, 2), c)
+        x[:, 1] = np.arange(10)
+        s = Scaler("standard").fit(x)
+        assert s.params["std"][0] == 1.0 and np.all(s.transform(x)[:, 0] == 0)
+        s = Scaler("minmax-feature").fit(x)
+        assert np.all(s.transform(x)[:, 0] == 0) and np.all(np.isfinite(s.transform(x)))
+
+
+@pytest.mark.parametrize("unit", [1e-17, 1e5])
+def test_held_out_r2_of_a_table_in_physical_units_matches_the_same_table_in_unit_units(unit):
+    """The run's held-out R^2 (numpy: 1 - SSE / SST on the test rows, data units) does not depend on the unit."""
+    from latentforge.data.split import split_for
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(5, 1, size=(300, 4)) @ rng.normal(size=(4, 4)) + 10
+
+    def held_out_r2(data):
+        run = lf.train("ae", data, epochs=15, progress=False)
+        test = data[split_for(len(data), run.train_config)["test"]]
+        recon = run.reconstruct(test).reshape(test.shape).astype(np.float64)
+        return 1 - ((recon - test) ** 2).sum() / ((test - test.mean(0)) ** 2).sum()
+
+    r2_1, r2_u = held_out_r2(x), held_out_r2(x * unit)
+    print(f"held-out R^2 (test rows, data units): unit 1: {r2_1:.4f}; unit {unit:g}: {r2_u:.4f}")
+    assert abs(r2_u - r2_1) < 1e-3

@@ -242,7 +242,8 @@ class MinMaxScaling(Scaler):
         return self
 
     def set_range(self, lo: float, hi: float) -> None:
-        self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + 1.0)}
+        """A single value (hi == lo) gets a width of max(1, |lo|), so that it maps to 0 whatever its magnitude."""
+        self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + max(1.0, abs(lo)))}
 
     def transform(self, x, factors=None, *, copy=True):
         self.need_fit()
@@ -290,8 +291,9 @@ class FeatureMinMaxScaling(Scaler):
         return self
 
     def set_ranges(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """A constant feature (hi == lo) gets a width of max(1, |lo|): it maps to 0 whatever its magnitude."""
         lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
-        self.params = {"lo": lo, "hi": np.where(hi > lo, hi, lo + 1.0)}
+        self.params = {"lo": lo, "hi": np.where(hi > lo, hi, lo + np.maximum(1.0, np.abs(lo)))}
 
     def _check_shape(self, x: np.ndarray) -> None:
         self.check_example_shape(x, self.params["lo"].shape)
@@ -320,7 +322,8 @@ class FeatureMinMaxScaling(Scaler):
 
 @SCALINGS.add("standard")
 class StandardScaling(Scaler):
-    """Per feature: (x - mean) / std (std floored at 1e-12 -> 1)."""
+    """Per feature: (x - mean) / std, fitted in float64 on the unmasked values; a constant feature (std at most
+    1e-12 of |mean|, or 0) gets std 1."""
 
     kind = "standard"
 
@@ -345,8 +348,16 @@ class StandardScaling(Scaler):
         self.set_moments(shift + mean_d, np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0)))
         return self
 
+    #: a feature is constant when its std is at most this fraction of its mean's magnitude (the float64 rounding
+    #: of a mean of equal values is about 1e-16 of it); relative, so that a column in small units (a flux of
+    #: ~1e-17 erg/s/cm^2/A) is scaled like the same column in units of 1e-17
+    CONSTANT_REL = 1e-12
+
     def set_moments(self, mean: np.ndarray, std: np.ndarray) -> None:
-        self.params = {"mean": mean, "std": np.where(std > 1e-12, std, 1.0)}
+        """A constant feature (std 0, or at most CONSTANT_REL |mean|) gets std 1: it maps to 0."""
+        mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+        constant = ~(std > self.CONSTANT_REL * np.abs(mean))
+        self.params = {"mean": mean, "std": np.where(constant, 1.0, std)}
 
     def _check_shape(self, x: np.ndarray) -> None:
         self.check_example_shape(x, self.params["mean"].shape)
