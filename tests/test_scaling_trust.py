@@ -225,3 +225,51 @@ def test_held_out_r2_of_a_table_in_physical_units_matches_the_same_table_in_unit
     r2_1, r2_u = held_out_r2(x), held_out_r2(x * unit)
     print(f"held-out R^2 (test rows, data units): unit 1: {r2_1:.4f}; unit {unit:g}: {r2_u:.4f}")
     assert abs(r2_u - r2_1) < 1e-3
+
+
+# --------------------------------------------------------------------------- large offsets: float64 before the cast
+OFFSET_KINDS = ["standard", "minmax", "minmax-feature"]
+
+
+def _mjds(n: int = 1000) -> np.ndarray:
+    """n distinct MJD times (days) over one night near MJD 60000, at least 10 s apart."""
+    rng = np.random.default_rng(7)
+    return 60000.2 + np.sort(rng.choice(60000, size=n, replace=False))[:, None] * (1.0 / 86400) + \
+        rng.uniform(0, 1e-6, size=(n, 1))
+
+
+@pytest.mark.parametrize("kind", OFFSET_KINDS)
+def test_mjd_times_stay_distinct_and_round_trip_to_well_under_a_second(kind):
+    t = _mjds()
+    assert len(np.unique(t.astype(np.float32))) < 200  # what a float32 cast before the offset leaves
+    s = Scaler(kind).fit(t)
+    u = s.transform(t)
+    assert u.dtype == np.float32 and len(np.unique(u)) == len(t)
+    back = s.inverse_transform(u)
+    assert back.dtype == np.float64
+    err_s = np.abs(back - t).max() * 86400
+    print(f"{kind}: {len(np.unique(u))} distinct of {len(t)} after transform; round trip max error {err_s:.2e} s")
+    assert err_s < 0.01
+    # the float64 raw dtype survives saving the run's transform
+    again = Scaler.from_state_dict(s.state_dict())
+    assert again.inverse_transform(u).dtype == np.float64
+    np.testing.assert_array_equal(again.transform(t), u)
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax", "minmax-feature", "log", "median", "none"])
+def test_transform_in_place_and_by_blocks_equals_the_float64_formula(kind, monkeypatch):
+    """Row blocks (forced small here) and copy=False give the same float32 values as one float64 computation."""
+    import latentforge.data.scaling as scaling
+
+    rng = np.random.default_rng(5)
+    x = rng.gamma(3.0, 2.0, size=(37, 6)).astype(np.float32)
+    s = Scaler(kind).fit(x)
+    whole = s.transform(x)
+    monkeypatch.setattr(scaling, "BLOCK_VALUES", 13)
+    np.testing.assert_array_equal(s.transform(x), whole)
+    own = x.copy()
+    out = s.transform(own, copy=False)
+    np.testing.assert_array_equal(out, whole)
+    back = s.inverse_transform(whole, s.factors(x) if s.per_example else None)
+    keep = x >= float(s.params["eps"]) if kind == "log" else np.ones(x.shape, bool)  # log zeroes values below eps
+    np.testing.assert_allclose(back[keep], x[keep], rtol=2e-6, atol=1e-6)

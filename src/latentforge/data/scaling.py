@@ -74,6 +74,31 @@ def column_range(x: np.ndarray, valid: np.ndarray | None, axis=0) -> tuple[np.nd
     return np.asarray(lo, np.float64), np.asarray(hi, np.float64)
 
 
+#: values per block of ``map_rows`` (a float64 block of 8 MiB)
+BLOCK_VALUES = 1 << 20
+
+
+def map_rows(x: np.ndarray, fn, *, out_dtype=np.float32, in_place: bool = False) -> np.ndarray:
+    """``fn(block, rows)`` applied to ``x`` (N, *S) a block of rows at a time, each block in float64 (``rows``: the
+    block's slice of the N rows, for per-example factors); the results written as ``out_dtype``. Offsets are
+    removed and scales applied in float64 before the cast, with no float64 copy of the whole array; ``in_place``
+    writes into ``x`` itself when it already has ``out_dtype``."""
+    src = np.asarray(x)
+    out = src if in_place and src.dtype == out_dtype and src.flags.writeable else np.empty(src.shape, out_dtype)
+    if src.ndim == 0 or src.size == 0:
+        return out
+    step = max(1, BLOCK_VALUES // max(1, int(np.prod(src.shape[1:], dtype=np.int64))))
+    for i in range(0, len(src), step):
+        rows = slice(i, min(i + step, len(src)))
+        out[rows] = fn(src[rows].astype(np.float64), rows)
+    return out
+
+
+def float_dtype_of(x: np.ndarray) -> type:
+    """float64 for float64 data (kept that way through ``inverse_transform``), else float32."""
+    return np.float64 if np.asarray(x).dtype == np.float64 else np.float32
+
+
 class Scaler:
     """Base class and factory: ``Scaler("minmax")`` returns a :class:`MinMaxScaling`.
 
@@ -99,6 +124,9 @@ class Scaler:
 
     def __init__(self, kind: str | None = None):
         self.params: dict[str, np.ndarray] = {}
+        #: the float dtype of the data fitted on: ``inverse_transform`` returns it (float64 data, e.g. MJD times,
+        #: keep their precision in data units; the model's space is float32)
+        self.raw_dtype: type = np.float32
 
     # ------------------------------------------------------------------ contract
     @property
@@ -120,13 +148,36 @@ class Scaler:
         takes ``cond`` (N, P), the rows' raw condition vectors."""
         raise NotImplementedError
 
-    def transform(self, x: np.ndarray, factors: np.ndarray | None = None, *,
-                  copy: bool = True) -> np.ndarray:  # pragma: no cover - abstract
-        """Raw (N, *S) -> model space, float32; ``copy=False`` may scale a float32 ``x`` in place (for arrays the
-        caller owns and will not use again)."""
+    def transform(self, x: np.ndarray, factors: np.ndarray | None = None, *, copy: bool = True) -> np.ndarray:
+        """Raw (N, *S), data units -> model space (N, *S), float32, computed in float64 (offsets removed before
+        the cast); ``copy=False`` may scale a float32 ``x`` in place (for arrays the caller owns and will not use
+        again). Per-example kinds take ``factors`` (N, 1, ...), else compute them from ``x``."""
+        self.need_fit()
+        x = np.asarray(x)
+        self.check_input(x)
+        if self.per_example and factors is None:
+            factors = self.factors(x)
+        return map_rows(x, lambda b, rows: self.forward64(b, None if factors is None else factors[rows]),
+                        in_place=not copy)
+
+    def inverse_transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
+        """Model space (N, *S) -> data units, computed in float64, returned in ``raw_dtype`` (float32 unless the
+        scaling was fitted on float64 data)."""
+        self.need_fit()
+        x = np.asarray(x)
+        self.check_input(x)
+        return map_rows(x, lambda b, rows: self.inverse64(b, None if factors is None else factors[rows]),
+                        out_dtype=self.raw_dtype)
+
+    def check_input(self, x: np.ndarray) -> None:
+        """ConfigError for data the fitted scaling cannot take (another example shape); no check by default."""
+
+    def forward64(self, x: np.ndarray, factors: np.ndarray | None) -> np.ndarray:  # pragma: no cover - abstract
+        """The map on a float64 block of rows (``factors``: the block's, for per-example kinds)."""
         raise NotImplementedError
 
-    def inverse_transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:  # pragma: no cover
+    def inverse64(self, u: np.ndarray, factors: np.ndarray | None) -> np.ndarray:  # pragma: no cover - abstract
+        """The inverse map on a float64 block of rows."""
         raise NotImplementedError
 
     def fit_chunks(self, chunks: Iterable[np.ndarray], *, n_chunks: int, seed: int = 0) -> "Scaler":
@@ -204,7 +255,8 @@ class Scaler:
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "params": {k: v.tolist() for k, v in self.params.items()},
-                "shapes": {k: list(v.shape) for k, v in self.params.items()}}
+                "shapes": {k: list(v.shape) for k, v in self.params.items()},
+                "raw_dtype": np.dtype(self.raw_dtype).name}
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> "Scaler":
@@ -213,6 +265,10 @@ class Scaler:
             s = Scaler(state["kind"])
             s.params = {k: np.asarray(v, dtype=np.float64).reshape(state["shapes"][k])
                         for k, v in state["params"].items()}
+            raw = state.get("raw_dtype", "float32")  # runs saved before it was recorded: float32
+            if raw not in ("float32", "float64"):
+                raise ValueError(f"raw_dtype {raw!r}")
+            s.raw_dtype = np.float64 if raw == "float64" else np.float32
         except (KeyError, TypeError, ValueError, ConfigError) as e:
             raise ArtifactError(f"transform state is damaged ({e}); retrain or restore transform.json") from None
         return s
@@ -229,6 +285,7 @@ class MinMaxScaling(Scaler):
     def fit(self, x, mask=None):
         """Fit (lo, hi) on the unmasked, non-NaN values of ``x`` (N, *S)."""
         lo, hi = column_range(x, valid_points(x, mask), axis=None)
+        self.raw_dtype = float_dtype_of(x)
         if not lo <= hi:
             raise ConfigError("minmax scaling needs at least one value that is not masked")
         self.set_range(float(lo), float(hi))
@@ -245,19 +302,13 @@ class MinMaxScaling(Scaler):
         """A single value (hi == lo) gets a width of max(1, |lo|), so that it maps to 0 whatever its magnitude."""
         self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + max(1.0, abs(lo)))}
 
-    def transform(self, x, factors=None, *, copy=True):
-        self.need_fit()
-        # float32 throughout: no float64 copy
-        x = np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
+    def forward64(self, x, factors):
         lo, hi = float(self.params["lo"]), float(self.params["hi"])
-        x -= lo
-        x /= hi - lo
-        return x
+        return (x - lo) / (hi - lo)
 
-    def inverse_transform(self, x, factors=None):
-        self.need_fit()
-        lo, hi = self.params["lo"], self.params["hi"]
-        return (np.asarray(x, dtype=np.float32) * (hi - lo) + lo).astype(np.float32)
+    def inverse64(self, u, factors):
+        lo, hi = float(self.params["lo"]), float(self.params["hi"])
+        return u * (hi - lo) + lo
 
     def sigma_unit(self, factors=None):
         return float(self.params["hi"] - self.params["lo"])
@@ -278,6 +329,7 @@ class FeatureMinMaxScaling(Scaler):
     def fit(self, x, mask=None):
         """Fit (lo_j, hi_j) on each feature's unmasked, non-NaN values (a feature with none: lo 0, hi 1)."""
         lo, hi = column_range(x, valid_points(x, mask))
+        self.raw_dtype = float_dtype_of(x)
         none = ~(lo <= hi)
         self.set_ranges(np.where(none, 0.0, lo), np.where(none, 1.0, hi))
         return self
@@ -295,28 +347,20 @@ class FeatureMinMaxScaling(Scaler):
         lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
         self.params = {"lo": lo, "hi": np.where(hi > lo, hi, lo + np.maximum(1.0, np.abs(lo)))}
 
-    def _check_shape(self, x: np.ndarray) -> None:
+    def check_input(self, x: np.ndarray) -> None:
         self.check_example_shape(x, self.params["lo"].shape)
 
-    def transform(self, x, factors=None, *, copy=True):
-        self.need_fit()
-        x = np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
-        self._check_shape(x)
-        x -= self.params["lo"].astype(np.float32)
-        x /= (self.params["hi"] - self.params["lo"]).astype(np.float32)
-        return x
+    def forward64(self, x, factors):
+        return (x - self.params["lo"]) / (self.params["hi"] - self.params["lo"])
 
-    def inverse_transform(self, x, factors=None):
-        self.need_fit()
-        x = np.asarray(x, dtype=np.float32)
-        self._check_shape(x)
-        return (x * (self.params["hi"] - self.params["lo"]) + self.params["lo"]).astype(np.float32)
+    def inverse64(self, u, factors):
+        return u * (self.params["hi"] - self.params["lo"]) + self.params["lo"]
 
     def sigma_unit(self, factors=None):
         return self.params["hi"] - self.params["lo"]
 
     def log_derivative(self, x, mask, factors):
-        self._check_shape(x)
+        self.check_input(x)
         return -np.log(self.params["hi"] - self.params["lo"])
 
 
@@ -330,6 +374,7 @@ class StandardScaling(Scaler):
     def fit(self, x, mask=None):
         """Fit each feature's mean and std on its unmasked, non-NaN values, in float64."""
         mean, std, _ = column_moments(x, valid_points(x, mask))
+        self.raw_dtype = float_dtype_of(x)
         self.set_moments(mean, std)
         return self
 
@@ -359,28 +404,20 @@ class StandardScaling(Scaler):
         constant = ~(std > self.CONSTANT_REL * np.abs(mean))
         self.params = {"mean": mean, "std": np.where(constant, 1.0, std)}
 
-    def _check_shape(self, x: np.ndarray) -> None:
+    def check_input(self, x: np.ndarray) -> None:
         self.check_example_shape(x, self.params["mean"].shape)
 
-    def transform(self, x, factors=None, *, copy=True):
-        self.need_fit()
-        x = np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
-        self._check_shape(x)
-        x -= self.params["mean"].astype(np.float32)
-        x /= self.params["std"].astype(np.float32)
-        return x
+    def forward64(self, x, factors):
+        return (x - self.params["mean"]) / self.params["std"]
 
-    def inverse_transform(self, x, factors=None):
-        self.need_fit()
-        x = np.asarray(x, dtype=np.float32)
-        self._check_shape(x)
-        return (x * self.params["std"] + self.params["mean"]).astype(np.float32)
+    def inverse64(self, u, factors):
+        return u * self.params["std"] + self.params["mean"]
 
     def sigma_unit(self, factors=None):
         return self.params["std"]
 
     def log_derivative(self, x, mask, factors):
-        self._check_shape(x)
+        self.check_input(x)
         return -np.log(self.params["std"])
 
 
@@ -438,6 +475,7 @@ class LogScaling(LogMap):
     def fit(self, x, mask=None):
         """Fit eps and the largest value on the unmasked, non-NaN values of ``x``."""
         x = np.asarray(x)
+        self.raw_dtype = float_dtype_of(x)
         valid = valid_points(x, mask)
         if valid is not None:
             x = x[valid]
@@ -446,7 +484,7 @@ class LogScaling(LogMap):
         nz = x[x > 0]
         if nz.size == 0:
             raise ConfigError("log scaling needs some non-zero values")
-        self.set_log(float(np.percentile(nz, 1)), float(nz.max()))
+        self.set_log(float(np.percentile(nz.astype(np.float64), 1)), float(nz.max()))
         return self
 
     def fit_chunks(self, chunks, *, n_chunks, seed=0):
@@ -462,20 +500,18 @@ class LogScaling(LogMap):
                 nz_sample.append(rng.choice(nz, size=min(per_chunk, nz.size), replace=False))
         if not nz_sample:
             raise ConfigError("log scaling needs some non-zero values")
-        self.set_log(float(np.percentile(np.concatenate(nz_sample), 1)), nz_max)
+        self.set_log(float(np.percentile(np.concatenate(nz_sample).astype(np.float64), 1)), nz_max)
         return self
 
     def set_log(self, eps: float, largest: float) -> None:
         """eps: the 1st percentile of the non-zero values; largest: the largest value."""
         self.params = {**self.log_params(eps, largest), "zero_below": np.array(eps)}
 
-    def transform(self, x, factors=None, *, copy=True):
-        self.need_fit()
-        return self.log_up(np.asarray(x, dtype=np.float32)).astype(np.float32, copy=False)
+    def forward64(self, x, factors):
+        return self.log_up(x)
 
-    def inverse_transform(self, x, factors=None):
-        self.need_fit()
-        return self.log_down(np.asarray(x, dtype=np.float32), self.params["zero_below"]).astype(np.float32)
+    def inverse64(self, u, factors):
+        return self.log_down(u, self.params["zero_below"])
 
     def log_derivative(self, x, mask, factors):
         # d/dx log1p(x / eps) / hi = 1 / (hi (eps + x)) for x >= 0; 0 (log: -inf) below, where the map clips
