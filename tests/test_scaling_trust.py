@@ -259,13 +259,13 @@ def test_mjd_times_stay_distinct_and_round_trip_to_well_under_a_second(kind):
 @pytest.mark.parametrize("kind", ["standard", "minmax", "minmax-feature", "log", "median", "none"])
 def test_transform_in_place_and_by_blocks_equals_the_float64_formula(kind, monkeypatch):
     """Row blocks (forced small here) and copy=False give the same float32 values as one float64 computation."""
-    import latentforge.data.scaling as scaling
+    import latentforge.data.scaling_base as scaling_base
 
     rng = np.random.default_rng(5)
     x = rng.gamma(3.0, 2.0, size=(37, 6)).astype(np.float32)
     s = Scaler(kind).fit(x)
     whole = s.transform(x)
-    monkeypatch.setattr(scaling, "BLOCK_VALUES", 13)
+    monkeypatch.setattr(scaling_base, "BLOCK_VALUES", 13)
     np.testing.assert_array_equal(s.transform(x), whole)
     own = x.copy()
     out = s.transform(own, copy=False)
@@ -273,3 +273,55 @@ def test_transform_in_place_and_by_blocks_equals_the_float64_formula(kind, monke
     back = s.inverse_transform(whole, s.factors(x) if s.per_example else None)
     keep = x >= float(s.params["eps"]) if kind == "log" else np.ones(x.shape, bool)  # log zeroes values below eps
     np.testing.assert_allclose(back[keep], x[keep], rtol=2e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- imports between the scaling files
+def _data_imports() -> dict[str, set[str]]:
+    """For each module of latentforge.data: the latentforge.data modules it imports, at the top or inside a
+    function (read from the source with ast, so imports inside functions count)."""
+    import ast
+    from pathlib import Path
+
+    import latentforge.data as data
+
+    root = Path(data.__file__).parent
+    graph = {}
+    for path in root.glob("*.py"):
+        name = path.stem
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1:  # from .x import y / from . import x
+                    found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+                elif node.level == 0 and (node.module or "").startswith("latentforge.data."):
+                    found.add(node.module.split(".")[2])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[2] for a in node.names if a.name.startswith("latentforge.data.")}
+        graph[name] = {m for m in found if (root / f"{m}.py").exists() and m != name}
+    return graph
+
+
+def _on_a_circle(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    """A path start -> ... -> start through the graph, or None."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in graph.get(node, ()):
+            if nxt == start:
+                return path + [start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, path + [nxt]))
+    return None
+
+
+def test_no_import_circle_through_a_scaling_module():
+    graph = _data_imports()
+    assert "scaling_base" in graph["scaling_shapes"] and "scaling_shapes" in graph["scaling"]  # the walk sees them
+    for name in ("scaling_base", "scaling", "scaling_shapes", "shower_scaling"):
+        assert _on_a_circle(graph, name) is None, _on_a_circle(graph, name)
+
+
+def test_the_circle_finder_finds_a_circle_hidden_in_a_function():
+    assert _on_a_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}, "a") == ["a", "b", "c", "a"]
+    assert _on_a_circle({"a": {"b"}, "b": {"c"}, "c": set()}, "a") is None

@@ -1,5 +1,5 @@
 """The scalings that change an example's shape (``fractions``) or scale each example by itself (``median``);
-registered in ``data.scaling.SCALINGS`` beside the others."""
+registered in ``data.scaling_base.SCALINGS`` beside the others (``data.scaling`` imports this module)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from ..errors import ConfigError
-from .scaling import SCALINGS, LogMap, Scaler, float_dtype_of, valid_points
+from .scaling_base import SCALINGS, LogMap, Scaler, float_dtype_of, valid_points
 
 
 @SCALINGS.add("fractions")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .scaling import SCALINGS
+from .scaling_base import SCALINGS
 from .scaling_shapes import FractionsScaling
 
 
