@@ -325,3 +325,27 @@ def test_no_import_circle_through_a_scaling_module():
 def test_the_circle_finder_finds_a_circle_hidden_in_a_function():
     assert _on_a_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}, "a") == ["a", "b", "c", "a"]
     assert _on_a_circle({"a": {"b"}, "b": {"c"}, "c": set()}, "a") is None
+
+
+@pytest.mark.parametrize("unit", [1e-17, 1e5])
+def test_a_condition_vector_in_small_or_large_units_is_standardised_like_unit_units(unit):
+    from latentforge.data.conditions import Conditioner
+
+    rng = np.random.default_rng(8)
+    c = rng.normal(3.0, 0.5, size=(100, 2))
+    c1, cu = Conditioner("vector").fit(c), Conditioner("vector").fit(c * unit)
+    np.testing.assert_allclose(cu.transform(c[:5] * unit), c1.transform(c[:5]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c1.transform(c[:5]), (c[:5] - c.mean(0)) / c.std(0), rtol=1e-5)
+    flat = Conditioner("vector").fit(np.full((10, 1), 2e-17))  # exactly constant: maps to 0
+    assert np.all(flat.transform(np.full((3, 1), 2e-17)) == 0)
+
+
+def test_median_transform_leaves_masked_points_out_of_each_factor():
+    rng = np.random.default_rng(9)
+    x = rng.uniform(10, 20, size=(5, 11))
+    mask = np.zeros(x.shape, bool)
+    mask[:, :5] = True
+    zeroed = np.where(mask, 0.0, x)
+    s = Scaler("median").fit(zeroed, mask)
+    want = x / np.median(x[:, 5:], axis=1, keepdims=True)
+    np.testing.assert_allclose(s.transform(zeroed, mask=mask)[:, 5:], want[:, 5:], rtol=1e-6)

@@ -19,12 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .scaling_base import (SCALINGS, LogMap, Scaler, column_moments, column_range, float_dtype_of, map_rows,
-                           valid_points)
+from .scaling_base import (SCALINGS, LogMap, Scaler, column_moments, column_range, constant_features,
+                           float_dtype_of, map_rows, valid_points)
 from . import scaling_shapes  # registers fractions and median (scaling_shapes imports scaling_base, not this file)
 
 __all__ = ["SCALINGS", "Scaler", "LogMap", "MinMaxScaling", "FeatureMinMaxScaling", "StandardScaling", "NoScaling",
-           "LogScaling", "column_moments", "column_range", "float_dtype_of", "map_rows", "valid_points"]
+           "LogScaling", "column_moments", "column_range", "constant_features", "float_dtype_of", "map_rows",
+           "valid_points"]
 
 
 @SCALINGS.add("minmax")
@@ -146,16 +147,10 @@ class StandardScaling(Scaler):
         self.set_moments(shift + mean_d, np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0)))
         return self
 
-    #: a feature is constant when its std is at most this fraction of its mean's magnitude (the float64 rounding
-    #: of a mean of equal values is about 1e-16 of it); relative, so that a column in small units (a flux of
-    #: ~1e-17 erg/s/cm^2/A) is scaled like the same column in units of 1e-17
-    CONSTANT_REL = 1e-12
-
     def set_moments(self, mean: np.ndarray, std: np.ndarray) -> None:
-        """A constant feature (std 0, or at most CONSTANT_REL |mean|) gets std 1: it maps to 0."""
+        """A constant feature (``constant_features``: std 0, or at most 1e-12 |mean|) gets std 1: it maps to 0."""
         mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
-        constant = ~(std > self.CONSTANT_REL * np.abs(mean))
-        self.params = {"mean": mean, "std": np.where(constant, 1.0, std)}
+        self.params = {"mean": mean, "std": np.where(constant_features(mean, std), 1.0, std)}
 
     def check_input(self, x: np.ndarray) -> None:
         self.check_example_shape(x, self.params["mean"].shape)
@@ -187,7 +182,7 @@ class NoScaling(Scaler):
     def fit_chunks(self, chunks, **kw):
         return self
 
-    def transform(self, x, factors=None, *, copy=True):
+    def transform(self, x, factors=None, *, copy=True, mask=None):
         return np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
 
     def inverse_transform(self, x, factors=None):

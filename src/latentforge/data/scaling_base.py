@@ -64,6 +64,18 @@ def column_range(x: np.ndarray, valid: np.ndarray | None, axis=0) -> tuple[np.nd
     return np.asarray(lo, np.float64), np.asarray(hi, np.float64)
 
 
+#: a feature is constant when its std is at most this fraction of its mean's magnitude (the float64 rounding of a
+#: mean of equal values is about 1e-16 of it); relative, so that a column in small units (a flux of ~1e-17
+#: erg/s/cm^2/A) is scaled like the same column in units of 1e-17
+CONSTANT_REL = 1e-12
+
+
+def constant_features(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """True for each feature whose ``std`` is 0 or at most CONSTANT_REL |mean| (bool, the shape of ``mean``)."""
+    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+    return ~(std > CONSTANT_REL * np.abs(mean))
+
+
 #: values per block of ``map_rows`` (a float64 block of 8 MiB)
 BLOCK_VALUES = 1 << 20
 
@@ -138,15 +150,17 @@ class Scaler:
         takes ``cond`` (N, P), the rows' raw condition vectors."""
         raise NotImplementedError
 
-    def transform(self, x: np.ndarray, factors: np.ndarray | None = None, *, copy: bool = True) -> np.ndarray:
+    def transform(self, x: np.ndarray, factors: np.ndarray | None = None, *, copy: bool = True,
+                  mask: np.ndarray | None = None) -> np.ndarray:
         """Raw (N, *S), data units -> model space (N, *S), float32, computed in float64 (offsets removed before
         the cast); ``copy=False`` may scale a float32 ``x`` in place (for arrays the caller owns and will not use
-        again). Per-example kinds take ``factors`` (N, 1, ...), else compute them from ``x``."""
+        again). Per-example kinds take ``factors`` (N, 1, ...), else compute them from ``x`` and its ``mask``
+        (True = a masked point, left out of the factor; give it for data with masked points)."""
         self.need_fit()
         x = np.asarray(x)
         self.check_input(x)
         if self.per_example and factors is None:
-            factors = self.factors(x)
+            factors = self.factors(x, mask)
         return map_rows(x, lambda b, rows: self.forward64(b, None if factors is None else factors[rows]),
                         in_place=not copy)
 

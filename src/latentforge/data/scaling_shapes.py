@@ -51,7 +51,7 @@ class FractionsScaling(LogMap):
                        "total_lo": np.array(lo - pad), "total_hi": np.array(hi + pad)}
         return self
 
-    def transform(self, x, factors=None, *, copy=True):
+    def transform(self, x, factors=None, *, copy=True, mask=None):
         return self.transform64(x).astype(np.float32)
 
     def transform64(self, x) -> np.ndarray:

@@ -62,7 +62,7 @@ class ResponseFractionsScaling(FractionsScaling):
             raise ConfigError(f"conditions need {len(w) - 1} value(s) each, got {design.shape[1] - 1}")
         return (design @ w) / (self.params["total_hi"] - self.params["total_lo"])
 
-    def transform(self, x, factors=None, *, copy=True):
+    def transform(self, x, factors=None, *, copy=True, mask=None):
         shift = self._shift(factors)  # refuses a missing condition before any work
         u = self.transform64(x)  # the fitted log total is removed in float64, then cast
         empty = np.asarray(x).sum(1) <= 0
