@@ -20,12 +20,12 @@ import numpy as np
 
 from ..errors import ConfigError
 from .scaling_base import (SCALINGS, LogMap, Scaler, column_moments, column_range, constant_features,
-                           float_dtype_of, map_rows, valid_points)
+                           float_dtype_of, map_rows, split_offset, valid_points)
 from . import scaling_shapes  # registers fractions and median (scaling_shapes imports scaling_base, not this file)
 
 __all__ = ["SCALINGS", "Scaler", "LogMap", "MinMaxScaling", "FeatureMinMaxScaling", "StandardScaling", "NoScaling",
            "LogScaling", "column_moments", "column_range", "constant_features", "float_dtype_of", "map_rows",
-           "valid_points"]
+           "split_offset", "valid_points"]
 
 
 @SCALINGS.add("minmax")
@@ -56,13 +56,8 @@ class MinMaxScaling(Scaler):
         """A single value (hi == lo) gets a width of max(1, |lo|), so that it maps to 0 whatever its magnitude."""
         self.params = {"lo": np.array(lo), "hi": np.array(hi if hi > lo else lo + max(1.0, abs(lo)))}
 
-    def forward64(self, x, factors):
-        lo, hi = float(self.params["lo"]), float(self.params["hi"])
-        return (x - lo) / (hi - lo)
-
-    def inverse64(self, u, factors):
-        lo, hi = float(self.params["lo"]), float(self.params["hi"])
-        return u * (hi - lo) + lo
+    def affine(self):
+        return self.params["lo"], self.params["hi"] - self.params["lo"]
 
     def sigma_unit(self, factors=None):
         return float(self.params["hi"] - self.params["lo"])
@@ -104,11 +99,8 @@ class FeatureMinMaxScaling(Scaler):
     def check_input(self, x: np.ndarray) -> None:
         self.check_example_shape(x, self.params["lo"].shape)
 
-    def forward64(self, x, factors):
-        return (x - self.params["lo"]) / (self.params["hi"] - self.params["lo"])
-
-    def inverse64(self, u, factors):
-        return u * (self.params["hi"] - self.params["lo"]) + self.params["lo"]
+    def affine(self):
+        return self.params["lo"], self.params["hi"] - self.params["lo"]
 
     def sigma_unit(self, factors=None):
         return self.params["hi"] - self.params["lo"]
@@ -155,11 +147,8 @@ class StandardScaling(Scaler):
     def check_input(self, x: np.ndarray) -> None:
         self.check_example_shape(x, self.params["mean"].shape)
 
-    def forward64(self, x, factors):
-        return (x - self.params["mean"]) / self.params["std"]
-
-    def inverse64(self, u, factors):
-        return u * self.params["std"] + self.params["mean"]
+    def affine(self):
+        return self.params["mean"], self.params["std"]
 
     def sigma_unit(self, factors=None):
         return self.params["std"]
@@ -238,10 +227,10 @@ class LogScaling(LogMap):
         """eps: the 1st percentile of the non-zero values; largest: the largest value."""
         self.params = {**self.log_params(eps, largest), "zero_below": np.array(eps)}
 
-    def forward64(self, x, factors):
+    def forward(self, x, factors):
         return self.log_up(x)
 
-    def inverse64(self, u, factors):
+    def inverse(self, u, factors):
         return self.log_down(u, self.params["zero_below"])
 
     def log_derivative(self, x, mask, factors):

@@ -76,17 +76,23 @@ def constant_features(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return ~(std > CONSTANT_REL * np.abs(mean))
 
 
-#: values per block of ``map_rows`` (a float64 block of 8 MiB)
+#: values per block of ``map_rows``'s float64 path (a float64 block of 8 MiB)
 BLOCK_VALUES = 1 << 20
 
 
 def map_rows(x: np.ndarray, fn, *, out_dtype=np.float32, in_place: bool = False) -> np.ndarray:
-    """``fn(block, rows)`` applied to ``x`` (N, *S) a block of rows at a time, each block in float64 (``rows``: the
-    block's slice of the N rows, for per-example factors); the results written as ``out_dtype``. Offsets are
-    removed and scales applied in float64 before the cast, with no float64 copy of the whole array; ``in_place``
-    writes into ``x`` itself when it already has ``out_dtype``."""
+    """``fn(block, rows)`` applied to ``x`` (N, *S); ``rows`` is the block's slice of the N rows (for per-example
+    factors), and ``fn`` may work in place on ``block``, which is always its own array.
+
+    float32 in and out: one float32 block (in ``x`` itself when ``in_place``), as float32 data are resolved to
+    float32 precision anyway. Otherwise (float64 data, integers, float64 out) row blocks of at most BLOCK_VALUES
+    values, each converted to float64, the results written as ``out_dtype``: offsets are removed and scales
+    applied in float64 before the cast, with no float64 copy of the whole array."""
     src = np.asarray(x)
-    out = src if in_place and src.dtype == out_dtype and src.flags.writeable else np.empty(src.shape, out_dtype)
+    if src.dtype == np.float32 and np.dtype(out_dtype) == np.float32:
+        work = src if in_place and src.flags.writeable else src.copy()
+        return np.asarray(fn(work, slice(None)), dtype=np.float32)
+    out = np.empty(src.shape, out_dtype)
     if src.ndim == 0 or src.size == 0:
         return out
     step = max(1, BLOCK_VALUES // max(1, int(np.prod(src.shape[1:], dtype=np.int64))))
@@ -94,6 +100,16 @@ def map_rows(x: np.ndarray, fn, *, out_dtype=np.float32, in_place: bool = False)
         rows = slice(i, min(i + step, len(src)))
         out[rows] = fn(src[rows].astype(np.float64), rows)
     return out
+
+
+def split_offset(offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A float64 offset as float32 (high, low) parts whose sum is the offset to about 1e-15 of it: float32 data
+    minus ``high`` is exact for data within a factor 2 of it (Sterbenz's lemma), and minus ``low`` is a
+    correction below float32 resolution, so float32 arithmetic removes a large offset without the error of
+    rounding it to float32 (a "double-float" pair, Dekker 1971)."""
+    offset = np.asarray(offset, np.float64)
+    high = offset.astype(np.float32)
+    return high, (offset - high).astype(np.float32)
 
 
 def float_dtype_of(x: np.ndarray) -> type:
@@ -152,37 +168,61 @@ class Scaler:
 
     def transform(self, x: np.ndarray, factors: np.ndarray | None = None, *, copy: bool = True,
                   mask: np.ndarray | None = None) -> np.ndarray:
-        """Raw (N, *S), data units -> model space (N, *S), float32, computed in float64 (offsets removed before
-        the cast); ``copy=False`` may scale a float32 ``x`` in place (for arrays the caller owns and will not use
-        again). Per-example kinds take ``factors`` (N, 1, ...), else compute them from ``x`` and its ``mask``
+        """Raw (N, *S), data units -> model space (N, *S), float32; float64 data are mapped in float64 and then
+        cast, float32 data in float32 with any offset removed as a float64-accurate pair (``map_rows``,
+        ``split_offset``), so a large offset (MJD times) costs no precision; ``copy=False`` may scale a float32
+        ``x`` in place (for arrays the caller owns and will not use again). Per-example kinds take ``factors`` (N, 1, ...), else compute them from ``x`` and its ``mask``
         (True = a masked point, left out of the factor; give it for data with masked points)."""
         self.need_fit()
         x = np.asarray(x)
         self.check_input(x)
         if self.per_example and factors is None:
             factors = self.factors(x, mask)
-        return map_rows(x, lambda b, rows: self.forward64(b, None if factors is None else factors[rows]),
+        return map_rows(x, lambda b, rows: self.forward(b, None if factors is None else factors[rows]),
                         in_place=not copy)
 
     def inverse_transform(self, x: np.ndarray, factors: np.ndarray | None = None) -> np.ndarray:
-        """Model space (N, *S) -> data units, computed in float64, returned in ``raw_dtype`` (float32 unless the
-        scaling was fitted on float64 data)."""
+        """Model space (N, *S) -> data units, returned in ``raw_dtype`` (float32 unless the scaling was fitted on
+        float64 data, whose inverse is then computed in float64)."""
         self.need_fit()
         x = np.asarray(x)
         self.check_input(x)
-        return map_rows(x, lambda b, rows: self.inverse64(b, None if factors is None else factors[rows]),
+        return map_rows(x, lambda b, rows: self.inverse(b, None if factors is None else factors[rows]),
                         out_dtype=self.raw_dtype)
 
     def check_input(self, x: np.ndarray) -> None:
         """ConfigError for data the fitted scaling cannot take (another example shape); no check by default."""
 
-    def forward64(self, x: np.ndarray, factors: np.ndarray | None) -> np.ndarray:  # pragma: no cover - abstract
-        """The map on a float64 block of rows (``factors``: the block's, for per-example kinds)."""
-        raise NotImplementedError
+    def affine(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(offset, scale), float64, of an affine map t(x) = (x - offset) / scale; None for other maps."""
+        return None
 
-    def inverse64(self, u: np.ndarray, factors: np.ndarray | None) -> np.ndarray:  # pragma: no cover - abstract
-        """The inverse map on a float64 block of rows."""
-        raise NotImplementedError
+    def forward(self, x: np.ndarray, factors: np.ndarray | None) -> np.ndarray:
+        """The map on a block of rows (float32, or float64 for float64 data), in place where it can be; an affine
+        map removes its offset in float64, or as a float32 (high, low) pair (``split_offset``)."""
+        off, scale = self.affine()  # type: ignore[misc]  # kinds that are not affine override forward
+        if x.dtype == np.float64:
+            x -= off
+            x /= scale
+            return x
+        high, low = split_offset(off)
+        x -= high
+        x -= low
+        x /= np.asarray(scale, np.float32)
+        return x
+
+    def inverse(self, u: np.ndarray, factors: np.ndarray | None) -> np.ndarray:
+        """The inverse map on a block of rows (float32, or float64 when the data were float64), in place."""
+        off, scale = self.affine()  # type: ignore[misc]
+        if u.dtype == np.float64:
+            u *= scale
+            u += off
+            return u
+        high, low = split_offset(off)
+        u *= np.asarray(scale, np.float32)
+        u += low
+        u += high
+        return u
 
     def fit_chunks(self, chunks: Iterable[np.ndarray], *, n_chunks: int, seed: int = 0) -> "Scaler":
         """Fit in one pass over the training rows, given chunk by chunk (data larger than memory)."""

@@ -124,11 +124,14 @@ class MedianScaling(Scaler):
         typical = float(np.median(np.abs(med))) if med is not None and med.size else 1.0
         self.params = {"floor": np.array(1e-3 * typical if typical > 0 else 1e-6)}
 
-    def forward64(self, x, factors):
-        return x / factors
+    def forward(self, x, factors):
+        x /= np.asarray(factors, x.dtype)
+        return x
 
-    def inverse64(self, u, factors):
-        return u if factors is None else u * factors
+    def inverse(self, u, factors):
+        if factors is not None:
+            u *= np.asarray(factors, u.dtype)
+        return u
 
     def sigma_unit(self, factors=None):
         return 1.0 if factors is None else factors
