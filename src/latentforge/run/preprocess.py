@@ -39,6 +39,8 @@ class Preprocessor:
         #: clip data other than the training rows into the scaled range [0, 1] (what a BCE loss, a Bernoulli
         #: likelihood or a GAN's [0, 1] data space needs), as scikit-learn's MinMaxScaler(clip=True) does
         self.clip = clip
+        #: inside ``flagging_once``: the condition warnings given so far (None outside)
+        self._flagged: list[str] | None = None
         #: the training data's wavelength grid (Å) when it had one: spectra on another grid are resampled onto it
         self.wavelength = None if wavelength is None else np.asarray(wavelength, np.float64)
 
@@ -182,7 +184,7 @@ class Preprocessor:
     def flagging_once(self):
         """Within this block conditions beyond the training coverage give one warning in all (a command that passes
         the same conditions through several steps says it once)."""
-        self._flagged: list[str] | None = []
+        self._flagged = []
         try:
             yield
         finally:
