@@ -9,6 +9,7 @@ from typing import Sequence
 
 from ..data.showers import ENERGY_UNITS, SHOWER_LAYOUTS
 from ..errors import LatentforgeError
+from ..spelling import command_line
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
                        cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
                        cmd_translate)
@@ -282,7 +283,11 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with command_line():  # advice names flags (--beta), not keyword arguments (beta=)
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: list[str]) -> int:
     warnings.formatwarning = _one_line_warning
     try:
         if argv and argv[0] == "train":
