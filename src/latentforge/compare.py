@@ -38,10 +38,10 @@ COLUMNS = ("train_seconds", "recon_mse", "recon_mse_raw", "elbo", "nll_iwae", "f
 
 
 def compare(data: Any, out: str | Path, *, budget_minutes: float = 10.0, seed: int = 0, progress: bool = True,
-            **data_kw: Any) -> dict[str, Any]:
+            device: str = "cpu", **data_kw: Any) -> dict[str, Any]:
     """Train and measure the small set of families on ``data`` within ``budget_minutes``; returns the table
-    (model -> measures) and writes the files named in the module docstring. Raises ConfigError for a budget that
-    is not positive."""
+    (model -> measures) and writes the files named in the module docstring; ``device`` (cpu, cuda, mps or auto):
+    where the networks train and are measured. Raises ConfigError for a budget that is not positive."""
     if not budget_minutes > 0:
         raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes}")
     t_start = time.perf_counter()
@@ -51,7 +51,7 @@ def compare(data: Any, out: str | Path, *, budget_minutes: float = 10.0, seed: i
     images = ds.x.ndim == 4
     d = int(np.prod(ds.example_shape))
     latent = int(min(16, max(2, d // 4)))
-    common = dict(seed=seed, progress=progress, overwrite=True, epochs=200, patience=10)
+    common = dict(seed=seed, progress=progress, overwrite=True, epochs=200, patience=10, device=device)
     rows: dict[str, dict[str, Any]] = {}
     runs = {}
     budget = 60 * budget_minutes
@@ -64,7 +64,7 @@ def compare(data: Any, out: str | Path, *, budget_minutes: float = 10.0, seed: i
         remaining = training - (time.perf_counter() - t_start)
         limit = max(1.0, min(SHARES[family] * training, remaining - 2))
         t0 = time.perf_counter()
-        runs[family] = train(name, ds, out=out / name, time_limit=limit, **options, **common)
+        runs[family] = train(name, ds, out=out / name, time_limit=limit, **options, **common).to(device)
         rows[name] = {"train_seconds": round(time.perf_counter() - t0, 1)}
     first = runs["ae"]
     idx = split_for(len(ds), first.train_config)

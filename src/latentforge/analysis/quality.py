@@ -91,7 +91,7 @@ def train_classifier(x: np.ndarray, labels: np.ndarray, *, seed: int = 0, epochs
     trt = torch.from_numpy(tr)
     for _ in range(epochs):
         model.train()
-        order = trt[torch.randperm(len(trt), generator=g)]
+        order = trt[torch.randperm(len(trt), generator=g, device="cpu")]
         for i in range(0, len(order), 128):
             idx = order[i:i + 128]
             loss = F.cross_entropy(model(xt[idx]), yt[idx])

@@ -118,6 +118,21 @@ class TrainedModel:
         return self.preprocess.scaler
 
     @property
+    def device(self) -> torch.device:
+        """Where the network runs: every method moves its data there in batches of rows and returns numpy arrays
+        on the CPU."""
+        return self.model.device
+
+    def to(self, device: str | torch.device) -> "TrainedModel":
+        """Run the network on ``device`` from now on (in place; returns this object): ``cpu``, ``cuda``, ``mps``,
+        ``auto`` (a CUDA GPU when one is visible, else Apple's GPU, else the CPU) or a ``torch.device``. Raises
+        ConfigError for an unknown name or a GPU that is not there (``train.runtime.resolve_device``)."""
+        from ..train.runtime import resolve_device
+
+        self.model.to(device if isinstance(device, torch.device) else resolve_device(str(device)))
+        return self
+
+    @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
@@ -231,7 +246,7 @@ class TrainedModel:
         """fn(batch slice) over slices of ``rows`` rows, concatenated on the CPU; no gradients, the network in
         evaluation mode (batch norm with its running statistics, no dropout), its mode restored after."""
         n = batch["x"].shape[0]
-        device = next(self.model.parameters()).device  # the CPU, except during training on a GPU
+        device = self.device  # ``to`` chooses it (training on a GPU: the trainer's)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -268,15 +283,21 @@ class TrainedModel:
         return run_dir
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike) -> "TrainedModel":
-        """Rebuild a run from its directory; a missing, damaged or foreign run raises ArtifactError."""
+    def load(cls, run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> "TrainedModel":
+        """Rebuild a run from its directory, its network on ``device`` (see ``to``); a missing, damaged or foreign
+        run raises ArtifactError, a device that is not there ConfigError."""
+        if not isinstance(device, torch.device):
+            from ..train.runtime import resolve_device
+
+            device = resolve_device(str(device))  # before any file is read: a wrong device fails fast
         try:
-            return cls._load(Path(run_dir))
+            run = cls._load(Path(run_dir))
         except LatentforgeError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
             raise ArtifactError(f"{run_dir}: the run files do not fit together ({type(e).__name__}: {e}); the run "
                                 "directory is damaged, retrain or restore it") from None
+        return run.to(device)
 
     @classmethod
     def _load(cls, run_dir: Path) -> "TrainedModel":
@@ -322,6 +343,8 @@ def rebuild(name, model, objective, preprocess, train_config) -> TrainedModel:
     return TrainedModel.compose(name, model, objective, preprocess, train_config)
 
 
-def load(run_dir: str | os.PathLike) -> TrainedModel:
-    """Rebuild a trained model from its run directory (JSON config, then safetensors weights)."""
-    return TrainedModel.load(run_dir)
+def load(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
+    """Rebuild a trained model from its run directory (JSON config, then safetensors weights), its network on
+    ``device``: ``cpu`` (the default), ``cuda``, ``mps`` or ``auto`` (see ``TrainedModel.to``). Results come back
+    as numpy arrays on the CPU whatever the device."""
+    return TrainedModel.load(run_dir, device)
