@@ -73,23 +73,68 @@ def test_existing_run_is_not_overwritten_without_asking(digits, tmp_path):
 def test_nan_loss_stops_with_advice_and_keeps_last_checkpoint(digits, tmp_path, monkeypatch):
     from latentforge.objectives import ReconstructionObjective
 
-    calls = {"n": 0}
     original = ReconstructionObjective.__call__
+    out = tmp_path / "nan"
 
     def poisoned(self, model, x, generator=None):
         terms = original(self, model, x, generator)
-        calls["n"] += 1
-        if model.training and calls["n"] > 30:  # digits: 23 batches per epoch -> NaN in epoch 2
+        if model.training and (out / "checkpoint.safetensors").exists():  # NaN once epoch 1 is saved
             terms["loss"] = terms["loss"] * float("nan")
         return terms
 
     monkeypatch.setattr(ReconstructionObjective, "__call__", poisoned)
-    out = tmp_path / "nan"
     with pytest.raises(lf.TrainingDiverged, match=r"nan at epoch 2.*checkpoint \(epoch 1\) is kept.*--lr"):
         lf.train("ae", digits, out=out, epochs=5, **COMMON)
     tensors, meta = load_tensors(out / "checkpoint.safetensors")
     assert json.loads(meta["trainer"])["epoch"] == 1
     assert all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith("model."))
+
+
+def _poison_every_training_loss(monkeypatch, value=float("inf")):
+    from latentforge.objectives import ReconstructionObjective
+
+    original = ReconstructionObjective.__call__
+
+    def poisoned(self, model, x, generator=None):
+        terms = original(self, model, x, generator)
+        if model.training:
+            terms["loss"] = terms["loss"] * value
+        return terms
+
+    monkeypatch.setattr(ReconstructionObjective, "__call__", poisoned)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_loss_not_finite_before_any_update_names_the_precision_not_the_learning_rate(digits, monkeypatch,
+                                                                                       precision):
+    _poison_every_training_loss(monkeypatch)
+    with pytest.raises(lf.TrainingDiverged) as e:
+        lf.train("ae", digits, epochs=2, precision=precision, **COMMON)
+    msg = str(e.value)
+    assert "inf at epoch 1, batch 0" in msg and f"computed in {precision}" in msg
+    assert ("--precision fp32" in msg) == (precision != "fp32")
+    assert "learning rate is not the cause" in msg and "--lr" not in msg
+    assert "[0, 1]" not in msg and "bce" not in msg  # the scaled digits lie in [0, 1]
+    assert "\n" not in msg
+
+
+def test_the_unit_range_is_named_only_when_the_batch_leaves_it(monkeypatch):
+    from latentforge.catalog import MODELS
+    from latentforge.train import Trainer
+
+    _poison_every_training_loss(monkeypatch)
+    spec = MODELS.get("ae")
+    rng = np.random.default_rng(0)
+    for x, named in ((rng.uniform(0, 1, (64, 8)), False), (rng.normal(0, 3, (64, 8)), True)):
+        net, objective = spec.build(*spec.configs((8,), hidden=(4,), latent_dim=2))
+        assert objective.needs_unit_range  # bce on a sigmoid output
+        with pytest.raises(lf.TrainingDiverged) as e:
+            Trainer(net, objective, lf.TrainConfig(epochs=1, precision="fp32"), progress=False).fit(
+                torch.as_tensor(x, dtype=torch.float32))
+        msg = str(e.value)
+        assert ("needs data in [0, 1] but this batch spans" in msg) == named, msg
+        if named:
+            assert f"spans {x.min():.4g} to {x.max():.4g}" in msg
 
 
 def test_early_stopping_restores_the_best_epoch(digits):

@@ -188,4 +188,4 @@ class CycleGANObjective(Objective):
 
     def divergence_advice(self, train_config) -> str:
         o = self.config
-        return f"Try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}) or check the data scaling."
+        return f"try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}) or check the data scaling"

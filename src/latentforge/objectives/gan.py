@@ -297,8 +297,8 @@ class GANObjective(Objective):
 
     def divergence_advice(self, train_config) -> str:
         o = self.config
-        return (f"Try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}), --loss wgan-gp, or check the "
-                "data scaling.")
+        return (f"try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}), --loss wgan-gp, or check the "
+                "data scaling")
 
     def state_dict(self) -> dict[str, Any]:
         return {"win_streak": self.win_streak, "real_diversity": self.real_diversity,

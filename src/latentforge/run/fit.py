@@ -196,6 +196,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     cleanup.enter_context(fit_hooks(list(user_callbacks), run, enabled=dist.is_main))
     trainer.fit(train_b, val_b)
     run.history = trainer.history
+    run.runtime = trainer.precision_choice.as_dict() if trainer.precision_choice else {}
     run.model.eval()
     if layout is not None:
         if dist.is_main:
