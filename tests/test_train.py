@@ -301,3 +301,33 @@ def test_images_of_two_bands_get_their_run_plots(tmp_path, rng):
     x = rng.random((40, 2, 12, 12)).astype(np.float32)
     lf.train("conv-ae", x, out=tmp_path / "run", epochs=1, batch_size=20, progress=False)
     assert (tmp_path / "run" / "reconstructions.png").stat().st_size > 1000
+
+
+def test_a_dataloaders_batch_size_is_the_training_batch_size(monkeypatch):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from latentforge.objectives import ReconstructionObjective
+
+    sizes: list[int] = []
+    original = ReconstructionObjective.train_step
+
+    def recording(self, ctx, batch, noise):
+        if ctx.model.training and type(ctx).__name__ == "Trainer":
+            sizes.append(int(batch["x"].shape[0]))
+        return original(self, ctx, batch, noise)
+
+    monkeypatch.setattr(ReconstructionObjective, "train_step", recording)
+    x = torch.rand(200, 6)
+    loader = DataLoader(TensorDataset(x), batch_size=32, shuffle=True)
+    run = lf.train("ae", loader, epochs=1, hidden=(8,), latent_dim=2, progress=False)
+    n_train = 200 - round(0.1 * 200) - round(0.1 * 200)  # the default 10 % validation and 10 % test rows
+    assert run.train_config.batch_size == 32
+    assert sum(sizes) == n_train and sizes[:-1] == [32] * (len(sizes) - 1) and len(sizes) == -(-n_train // 32)
+    # the same size asked for again is fine; another is refused in one line whose advice works
+    assert lf.train("ae", loader, epochs=1, batch_size=32, hidden=(8,), latent_dim=2, progress=False)
+    with pytest.raises(lf.ConfigError, match=r"batch_size=128 was asked for but the DataLoader gives batches of "
+                                             r"32; drop batch_size") as e:
+        lf.train("ae", loader, epochs=1, batch_size=128, hidden=(8,), latent_dim=2, progress=False)
+    assert "\n" not in str(e.value)
+    lf.train("ae", DataLoader(TensorDataset(x), batch_size=128), epochs=1, batch_size=128, hidden=(8,),
+             latent_dim=2, progress=False)

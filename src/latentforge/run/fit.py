@@ -64,6 +64,10 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
         options = {**saved_options(model, out), **options}  # the run's own options, unless given anew
     tc_fields = TrainConfig.field_names()
     tc_opts = {k: options.pop(k) for k in list(options) if k in tc_fields}
+    loader_batch = loader_batch_size(data, data_b, asked=tc_opts.get("batch_size", train_config.batch_size
+                                                                      if train_config is not None else None))
+    if loader_batch is not None:
+        tc_opts["batch_size"] = loader_batch  # a DataLoader's batches are the training batches
     base = train_config or TrainConfig(**spec.train_defaults)
     tc = base.replace(**tc_opts) if tc_opts else base
     given = set(options) | set(tc_opts) | (tc_fields if train_config is not None else set())
@@ -206,6 +210,38 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             write_run_plots(run, plot_ds, layout, held_out=stream is not None or len(idx["test"]) > 0)
         dist.barrier()
     return run
+
+
+def loader_batch_size(data: Any, data_b: Any = None, *, asked: int | None = None) -> int | None:
+    """The batch size of a torch DataLoader given as training data (``data`` or ``data_b``), which training then
+    uses; None when neither is a DataLoader. Training reads the loader's rows into memory once and draws its own
+    seeded, shuffled batches of that size (the loader's sampler order is not kept).
+
+    Raises ConfigError when ``asked`` (an explicit batch_size) differs from the loader's, when two loaders
+    differ, or when a loader has no fixed batch size (a custom batch sampler) and none is asked for."""
+    try:
+        from torch.utils.data import DataLoader
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return None
+    sizes = []
+    for loader in (data, data_b):
+        if not isinstance(loader, DataLoader):
+            continue
+        size = loader.batch_size or getattr(loader.batch_sampler, "batch_size", None)
+        if size is None:
+            if asked is None:
+                raise ConfigError("the DataLoader has no fixed batch size (a custom batch sampler); give "
+                                  "batch_size= to train with")
+            size = asked
+        sizes.append(int(size))
+    if not sizes:
+        return None
+    if len(set(sizes)) > 1:
+        raise ConfigError(f"the two DataLoaders have batch sizes {sizes[0]} and {sizes[1]}; give both the same")
+    if asked is not None and asked != sizes[0]:
+        raise ConfigError(f"batch_size={asked} was asked for but the DataLoader gives batches of {sizes[0]}; drop "
+                          f"batch_size (the loader's is used) or give a DataLoader with batch_size={asked}")
+    return sizes[0]
 
 
 def read_here(data: Any, ds: ArrayDataset) -> bool:
