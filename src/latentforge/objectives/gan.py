@@ -177,10 +177,10 @@ class GANObjective(Objective):
                 **{k: v for k, v in d.items() if k != "loss"}}
 
     def metrics(self, model, batch, *, seed=0, **options) -> dict[str, Any]:
-        """The game's name, both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``, ``r1``)
-        and ``g_loss``, on ``batch`` without any update."""
+        """The game's name (``game``), both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``,
+        ``r1``) and ``g_loss``, averaged per example over ``batch``, without any update."""
         terms = evaluate_objective(model, self, batch, seed=seed)
-        return {"loss": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}, "g_loss": terms["loss"]}
+        return {"game": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}, "g_loss": terms["loss"]}
 
     # ------------------------------------------------------------------ training
     def players(self, model, train_config) -> list[Player]:
