@@ -83,11 +83,10 @@ def test_nan_loss_stops_with_advice_and_keeps_last_checkpoint(digits, tmp_path, 
         return terms
 
     monkeypatch.setattr(ReconstructionObjective, "__call__", poisoned)
-    with pytest.raises(lf.TrainingDiverged, match=r"nan at epoch 2.*checkpoint \(epoch 1\) is kept.*--lr"):
+    with pytest.raises(lf.TrainingDiverged, match=r"nan at epoch 2.*last good epoch was 1.*--lr.*Nothing was "
+                                                 r"written"):
         lf.train("ae", digits, out=out, epochs=5, **COMMON)
-    tensors, meta = load_tensors(out / "checkpoint.safetensors")
-    assert json.loads(meta["trainer"])["epoch"] == 1
-    assert all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith("model."))
+    assert not out.exists()  # a failed run leaves nothing behind
 
 
 def _poison_every_training_loss(monkeypatch, value=float("inf")):
@@ -331,3 +330,37 @@ def test_a_dataloaders_batch_size_is_the_training_batch_size(monkeypatch):
     assert "\n" not in str(e.value)
     lf.train("ae", DataLoader(TensorDataset(x), batch_size=128), epochs=1, batch_size=128, hidden=(8,),
              latent_dim=2, progress=False)
+
+
+def test_a_failed_run_leaves_the_folder_as_it_was(digits, tmp_path, capsys, monkeypatch):
+    from latentforge.cli.main import main
+
+    out = tmp_path / "run"
+    argv = ["train", "ae", "--data", "digits", "--epochs", "2", "--no-progress", "--out", str(out)]
+    assert main(argv + ["--lr", "1e6"]) != 0  # diverges in epoch 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the loss became nan" in err[0] and "Nothing was written" in err[0]
+    assert not out.exists()
+    assert main(argv) == 0  # the same --out again, no --overwrite needed
+    assert lf.load(out).history[-1]["epoch"] == 2
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    # --overwrite that fails: the earlier run comes back whole
+    assert main(argv + ["--lr", "1e6", "--overwrite"]) != 0
+    assert "holds the earlier run again" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not (tmp_path / ".run.previous").exists()
+    # --resume that fails after a good epoch: the earlier checkpoint, metrics and model are back
+    _poison_every_training_loss(monkeypatch, float("nan"))
+    assert main(argv[:5] + ["4"] + argv[6:] + ["--resume"]) != 0
+    assert "holds the earlier checkpoint and files again" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_failed_run_in_an_empty_folder_the_user_made_leaves_it_empty(digits, tmp_path, monkeypatch):
+    out = tmp_path / "mine"
+    out.mkdir()
+    _poison_every_training_loss(monkeypatch)
+    with pytest.raises(lf.TrainingDiverged, match="is empty again"):
+        lf.train("ae", digits, out=out, epochs=2, **COMMON)
+    assert out.is_dir() and list(out.iterdir()) == []

@@ -155,18 +155,18 @@ class PrecisionChoice:
 
 
 def time_steps(step: Callable[[str], None], precisions: tuple[str, ...], budget_s: float = 0.25,
-               repeats: int = 5) -> dict[str, float]:
-    """The shortest time of ``step(precision)`` for each precision: one untimed warm-up call each, then up to
-    ``repeats`` timed calls each, interleaved (so a change of load hits both alike) and stopped once
-    ``budget_s`` seconds have gone by after the first round (a model whose warm-up alone takes longer gets one
-    timed round). ``step`` must wait for the device itself."""
+               repeats: int = 7, least: int = 3) -> dict[str, float]:
+    """The shortest time of ``step(precision)`` for each precision: one untimed warm-up call each (first calls
+    build kernels), then ``least`` to ``repeats`` timed calls each, interleaved (so a change of load hits both
+    alike), stopped after ``least`` rounds once ``budget_s`` seconds have gone by. A model whose warm-up alone
+    takes more than four budgets gets one timed round. ``step`` must wait for the device itself."""
     import time
 
     started = time.perf_counter()
     for p in precisions:
         step(p)
-    if time.perf_counter() - started > budget_s:
-        repeats = 1
+    if time.perf_counter() - started > 4 * budget_s:
+        repeats = least = 1
     best = {p: float("inf") for p in precisions}
     started = time.perf_counter()
     for r in range(repeats):
@@ -174,7 +174,7 @@ def time_steps(step: Callable[[str], None], precisions: tuple[str, ...], budget_
             t0 = time.perf_counter()
             step(p)
             best[p] = min(best[p], time.perf_counter() - t0)
-        if time.perf_counter() - started > budget_s:
+        if r + 1 >= least and time.perf_counter() - started > budget_s:
             break
     return best
 

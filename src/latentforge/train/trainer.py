@@ -37,7 +37,8 @@ def is_stream(data) -> bool:
 class Trainer:
     """Fits ``model`` with ``objective`` under ``config``; ``callbacks(trainer, row)`` run after each epoch.
 
-    Raises TrainingDiverged (keeping the last good checkpoint) when a loss becomes NaN or infinite.
+    Raises TrainingDiverged (naming the epoch and batch, the precision and what to try) when a loss becomes NaN
+    or infinite.
     """
 
     def __init__(self, model: torch.nn.Module, objective: Objective, config: TrainConfig, *,
@@ -344,8 +345,7 @@ class Trainer:
         epoch = self._epoch_now if player is not None else self.epoch + 1
         where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else " (validation)")
         who = "" if player is None or len(self.players) == 1 else f"{self.players[player].title} "
-        kept = (f"the last good checkpoint (epoch {self.epoch}) is kept" if self.epoch else
-                "no epoch finished, so there is no checkpoint")
+        kept = f"the last good epoch was {self.epoch}" if self.epoch else "no epoch finished"
         precision = f"computed in {self.precision}" + (
             f" ({self.precision_choice.reason})" if self.precision_choice and
             self.precision_choice.reason.startswith("auto") else "")
