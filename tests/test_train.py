@@ -83,8 +83,8 @@ def test_nan_loss_stops_with_advice_and_keeps_last_checkpoint(digits, tmp_path, 
         return terms
 
     monkeypatch.setattr(ReconstructionObjective, "__call__", poisoned)
-    with pytest.raises(lf.TrainingDiverged, match=r"nan at epoch 2.*last good epoch was 1.*--lr.*Nothing was "
-                                                 r"written"):
+    with pytest.raises(lf.TrainingDiverged, match=r"nan at epoch 2.*last good epoch was 1.*lower learning rate "
+                                                 r"\(lr, now 0.001\).*Nothing was written"):
         lf.train("ae", digits, out=out, epochs=5, **COMMON)
     assert not out.exists()  # a failed run leaves nothing behind
 
@@ -111,8 +111,8 @@ def test_a_loss_not_finite_before_any_update_names_the_precision_not_the_learnin
         lf.train("ae", digits, epochs=2, precision=precision, **COMMON)
     msg = str(e.value)
     assert "inf at epoch 1, batch 0" in msg and f"computed in {precision}" in msg
-    assert ("--precision fp32" in msg) == (precision != "fp32")
-    assert "learning rate is not the cause" in msg and "--lr" not in msg
+    assert ("Train with precision='fp32'" in msg) == (precision != "fp32")  # Python spelling from Python
+    assert "learning rate is not the cause" in msg and "lower learning rate" not in msg
     assert "[0, 1]" not in msg and "bce" not in msg  # the scaled digits lie in [0, 1]
     assert "\n" not in msg
 
@@ -340,6 +340,7 @@ def test_a_failed_run_leaves_the_folder_as_it_was(digits, tmp_path, capsys, monk
     assert main(argv + ["--lr", "1e6"]) != 0  # diverges in epoch 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "the loss became nan" in err[0] and "Nothing was written" in err[0]
+    assert "lower learning rate (--lr, now 1e+06)" in err[0]  # the command line's spelling there
     assert not out.exists()
     assert main(argv) == 0  # the same --out again, no --overwrite needed
     assert lf.load(out).history[-1]["epoch"] == 2

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from ..data.batches import Batch, as_batch, device_scope, noise_generator, take, to_device
 from ..errors import ArtifactError, ConfigError, TrainingDiverged
 from ..objectives.base import Objective, Player, evaluate_objective
+from ..spelling import speak, switches
 from . import runtime
 from .config import TrainConfig, lr_factor
 from .state import load_optimizer_state, optimizer_state, restore_rng, save_rng
@@ -53,6 +54,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.objective = objective
         self.config = config
+        # boolean options, so that advice read from Python says minibatch_std=True for --minibatch-std
+        self._switches = switches(config, getattr(model, "config", None), getattr(objective, "config", None))
         self.progress = progress and self.dist.is_main  # rank 0 alone shows progress
         self.callbacks = list(callbacks)
         self.players: dict[str, Player] = {p.name: p for p in objective.players(model, config)}
@@ -282,7 +285,7 @@ class Trainer:
         if notes:
             row["warnings"] = notes
             for note in notes:
-                warnings.warn(f"epoch {epoch}: {note}", stacklevel=2)
+                warnings.warn(f"epoch {epoch}: {speak(note, self._switches)}", stacklevel=2)
         row["precision"] = self.precision
         row["seconds"] = round(time.perf_counter() - t0, 4)
         row["samples_per_s"] = round(n / max(row["seconds"], 1e-9), 1)
@@ -351,7 +354,7 @@ class Trainer:
             self.precision_choice.reason.startswith("auto") else "")
         advice = []
         if self.precision != "fp32":
-            advice.append("train with --precision fp32 (precision=\"fp32\" in Python)")
+            advice.append("train with --precision fp32")
         x = self._batch["x"] if player is not None and self._batch is not None else None
         if x is not None and not bool(torch.isfinite(x).all()):
             advice.append("the batch itself holds NaN or infinite values: check the data and its scaling (--scaling)")
@@ -366,8 +369,9 @@ class Trainer:
                 (float(x.min()) < 0 or float(x.max()) > 1):
             advice.append(f"the loss needs data in [0, 1] but this batch spans {float(x.min()):.4g} to "
                           f"{float(x.max()):.4g}")
-        return (f"the {who}loss became {value} at {where}, {precision}; {kept}. "
-                + "; or ".join(a[0].upper() + a[1:] if i == 0 else a for i, a in enumerate(advice)) + ".")
+        return speak(f"the {who}loss became {value} at {where}, {precision}; {kept}. "
+                     + "; or ".join(a[0].upper() + a[1:] if i == 0 else a for i, a in enumerate(advice)) + ".",
+                     self._switches)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
