@@ -212,9 +212,9 @@ def cmd_datasets(a) -> int:
         print(f"{r['name']:<15}{r['examples']:>9}  {'x'.join(map(str, r['shape'])):<11}"
               f"{'yes' if r['available'] else 'no':<10} {r['source']}")
         print(f"{'':<45} licence: {r['licence']}" + (f"; install: {r['install']}" if "install" in r else ""))
-    print("\nYour own data works too: --data PATH with .npy, .npz, .h5/.hdf5 (--key NAME), MNIST idx, CSV / TSV "
-          "tables, PNG / JPEG / TIFF images, FITS, ROOT shower trees, .gz-compressed .npy / tables, or a folder or a "
-          "quoted glob of them.")
+    from ..data import supported
+
+    print(f"\nYour own data works too: --data PATH with {supported()}; ROOT shower trees too.")
     return 0
 
 

@@ -21,7 +21,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentforge",
                                 description="Autoencoders, VAEs and GANs for scientists. "
                                             "`latentforge COMMAND --help` explains each command.")
-    from .. import __version__
+    from ..version import __version__
 
     p.add_argument("--version", action="version", version=f"latentforge {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..catalog import MODELS, ModelSpec
 from ..data import ArrayDataset, as_dataset
 from ..data.batches import take, to_device
