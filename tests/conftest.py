@@ -11,15 +11,6 @@ def _few_threads():
     yield
 
 
-@pytest.fixture(autouse=True)
-def _fp32_by_default(monkeypatch):
-    """The tests assert fp32 numbers: `--precision auto` resolves to fp32 here even on a CPU with native bf16
-    (test_device.py checks what auto picks on either kind of hardware)."""
-    from latentforge.train import runtime
-
-    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
-
-
 @pytest.fixture(scope="session")
 def digits():
     return lf.load_dataset("digits")

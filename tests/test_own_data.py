@@ -218,7 +218,9 @@ def test_pytorch_data_goes_in_as_it_is():  # case 12
 
     x = torch.rand(64, 12, requires_grad=True)
     y = torch.arange(64) % 4
-    for data in (x, TensorDataset(x.detach(), y), DataLoader(TensorDataset(x.detach(), y), batch_size=10)):
+    # a DataLoader's batch size is the training batch size (one that differs from batch_size= is refused)
+    for data in (x, TensorDataset(x.detach(), y), DataLoader(TensorDataset(x.detach(), y),
+                                                             batch_size=FAST["batch_size"])):
         run = lf.train("ae", data, **FAST)
         assert run.encode(x).shape == (64, 2)
     assert lf.as_dataset(DataLoader(TensorDataset(x.detach(), y), batch_size=10, shuffle=False)).y.tolist() == \

@@ -32,8 +32,12 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "precision": ("precision: share of samples on the data's manifold", "", HIGHER),
     "recall": ("recall: share of the data's manifold the samples reach", "", HIGHER),
     "mode_coverage": ("classes generated at >= 1/4 of their share", "", HIGHER),
-    "g_loss": ("generator loss", "", ""),
-    "d_loss": ("discriminator loss", "", ""),
+    "game": ("adversarial game (the GAN loss)", "", ""),
+    "g_loss": ("generator loss", "per example", ""),
+    "d_loss": ("discriminator loss", "per example", ""),
+    "cycle_a": ("cycle error A -> B -> A, mean absolute", "model units", LOWER),
+    "identity_a": ("identity error of the B -> A generator on A, mean absolute", "model units", LOWER),
+    "d_b_of_translated": ("mean D_B of the translated examples", "", ""),
     "d_real": ("mean D(x) on real data", "", ""),
     "d_fake": ("mean D(G(z)) on samples", "", ""),
     "d_acc": ("discriminator accuracy", "", ""),
@@ -64,12 +68,24 @@ def with_error(metrics: dict[str, Any], name: str) -> str:
     return value
 
 
+#: the unit of a GAN player's loss, by game: the cross-entropy games in nats, the others in the discriminator's
+#: own output units (a critic score, a margin, a squared distance to a target label)
+GAME_UNITS = {"ns": "nats per example", "minimax": "nats per example", "wgan-gp": "critic units per example",
+              "hinge": "critic units per example", "lsgan": "squared output units per example"}
+
+
 def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows (words, value, unit, better) for the known metrics in ``metrics``, in catalogue order; nested
-    results (validations) and bookkeeping entries are left out."""
+    results (validations) and bookkeeping entries are left out. A unit or a direction is given to numbers only
+    (a name such as the GAN's game is shown as text)."""
     rows = []
     for name, (words, unit, better) in METRICS.items():
         if name in metrics and not isinstance(metrics[name], (dict, list)):
+            if not isinstance(metrics[name], (int, float)) or isinstance(metrics[name], bool):
+                rows.append((words, fmt(metrics[name]), "", ""))
+                continue
+            if name in ("g_loss", "d_loss") and metrics.get("game") in GAME_UNITS:
+                unit = GAME_UNITS[metrics["game"]]
             if name == "nll_iwae" and "K" in metrics:
                 words = f"{words} (K = {metrics['K']})"
             if name == "loss_recon" and "elbo" in metrics:

@@ -93,6 +93,11 @@ class ConfiguredModel(nn.Module):
         self.latent_dim = getattr(config, "latent_dim", 0)  # 0: no latent space (a translator)
         self.condition_dim = config.condition_dim if getattr(config, "condition", NO_CONDITION) != NO_CONDITION else 0
 
+    def reduced_precision_risk(self) -> str | None:
+        """Why training this network under bf16 autocast would not be numerically safe (a phrase that completes
+        "fp32, since ..."), or None when it is safe; ``--precision auto`` then never times bf16 for it."""
+        return None
+
     @property
     def n_features(self) -> int:
         return math.prod(self.input_shape)

@@ -86,6 +86,9 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         self.likelihood = LIKELIHOODS.get(config.likelihood)(config.sigma)
         self.out_factor = self.likelihood.out_factor
 
+    def reduced_precision_risk(self) -> str | None:
+        return self.likelihood.bf16_risk
+
     def _check(self, x: torch.Tensor, c: torch.Tensor | None) -> None:
         self.check_input(x)
         self.check_condition(c, x.shape[0])

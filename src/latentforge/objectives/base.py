@@ -126,8 +126,9 @@ class Objective:
         """Called once when fitting stops, normally or not (undo what the steps changed on the model)."""
 
     def divergence_advice(self, train_config) -> str:
-        return (f"Try a lower learning rate (--lr, now {train_config.lr:g}), check the data scaling (--scaling) and "
-                "that the loss fits the data (bce needs values in [0, 1]), or a smaller model.")
+        """What to try when the loss stops being finite after some updates: a phrase without a final full stop."""
+        return (f"try a lower learning rate (--lr, now {train_config.lr:g}), check the data scaling (--scaling), or "
+                "a smaller model")
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -179,10 +179,10 @@ class GANObjective(Objective):
                 **{k: v for k, v in d.items() if k != "loss"}}
 
     def metrics(self, model, batch, *, seed=0, **options) -> dict[str, Any]:
-        """The game's name, both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``, ``r1``)
-        and ``g_loss``, on ``batch`` without any update."""
+        """The game's name (``game``), both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``,
+        ``r1``) and ``g_loss``, averaged per example over ``batch``, without any update."""
         terms = evaluate_objective(model, self, batch, seed=seed)
-        return {"loss": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}, "g_loss": terms["loss"]}
+        return {"game": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}, "g_loss": terms["loss"]}
 
     # ------------------------------------------------------------------ training
     def players(self, model, train_config) -> list[Player]:
@@ -310,8 +310,8 @@ class GANObjective(Objective):
 
     def divergence_advice(self, train_config) -> str:
         o = self.config
-        return (f"Try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}), --loss wgan-gp, or check the "
-                "data scaling.")
+        return (f"try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}), --loss wgan-gp, or check the "
+                "data scaling")
 
     def state_dict(self) -> dict[str, Any]:
         return {"win_streak": self.win_streak, "real_diversity": self.real_diversity,

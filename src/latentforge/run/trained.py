@@ -42,7 +42,7 @@ class TrainedModel:
 
     def __init__(self, name: str, model: ConfiguredModel, objective, preprocess: Preprocessor,
                  train_config: TrainConfig, data_info: dict | None = None, run_dir: str | os.PathLike | None = None,
-                 history: list[dict] | None = None):
+                 history: list[dict] | None = None, runtime: dict | None = None):
         self.name = name
         self.model = model.eval()
         self.objective = objective
@@ -51,6 +51,8 @@ class TrainedModel:
         self.data_info = data_info or {}
         self.run_dir = Path(run_dir) if run_dir else None
         self.history = history or []
+        #: how the training ran (the precision chosen and why), recorded in config.json
+        self.runtime = runtime or {}
 
     @classmethod
     def compose(cls, name: str, model: torch.nn.Module, objective, preprocess: Preprocessor,
@@ -146,6 +148,7 @@ class TrainedModel:
             "format": "latentforge-run", "version": 1, "latentforge_version": __version__, "model": self.name,
             "model_config": self.model.config.to_dict(), "objective_config": self.objective.config.to_dict(),
             "train_config": self.train_config.to_dict(), "data": self.data_info,
+            **({"runtime": self.runtime} if self.runtime else {}),
         }
 
     def info(self) -> dict[str, Any]:
@@ -327,7 +330,7 @@ class TrainedModel:
             rows, _ = load_tensors(layout.training_rows, "training-row hashes")
             preprocess.seen_rows = rows["row_hashes"].numpy().view(np.uint64)
         return cls.compose(cfg["model"], model, objective, preprocess, tcfg, data_info=cfg.get("data", {}),
-                           run_dir=run_dir, history=read_metrics(layout.metrics))
+                           run_dir=run_dir, history=read_metrics(layout.metrics), runtime=cfg.get("runtime"))
 
 
 def upgrade_state_dict(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
