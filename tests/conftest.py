@@ -6,6 +6,15 @@ import latentforge as lf
 
 
 @pytest.fixture(autouse=True)
+def _own_measurement_cache(tmp_path_factory, monkeypatch):
+    """Each test keeps the step timings of --precision auto in a folder of its own (a user's persist in
+    ~/.cache/latentforge): one test's measurement never decides another's precision; the processes a test starts
+    share its folder, as one user's commands share theirs."""
+    monkeypatch.setenv("LATENTFORGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _few_threads():
     torch.set_num_threads(2)
     yield

@@ -228,3 +228,29 @@ def test_epoch_sums_for_apples_gpu_are_taken_on_the_cpu():
     # cast there would fail too)
     out = runtime.Dist().sum_dict({"loss": torch.tensor(1.5), "n": 3.0}, torch.device("mps"))
     assert out == {"loss": 1.5, "n": 3.0}
+
+
+def test_auto_decides_once_per_machine_and_model_shape_across_processes(monkeypatch, tmp_path):
+    """A timing taken on a busy machine could flip the choice between two runs of one command (and so their
+    numbers): the measurement is kept on disk and read back by a later process instead of timing again."""
+    import json
+
+    monkeypatch.setenv("LATENTFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    monkeypatch.setattr(runtime, "_MEASURED", {})
+    calls: list = []
+    first = runtime.choose_precision("auto", torch.device("cpu"), risk=None,
+                                     step=_fake_step({"fp32": 0.01, "bf16": 0.004}, calls), key=("m", 7))
+    saved = json.loads((tmp_path / "cache" / "precision.json").read_text())
+    [(hardware, entries)] = saved.items()
+    assert "torch" in hardware and list(entries) == [repr(("cpu", "m", 7))]
+    monkeypatch.setattr(runtime, "_MEASURED", {})  # a new process: nothing in memory
+    calls.clear()
+    again = runtime.choose_precision("auto", torch.device("cpu"), risk=None,
+                                     step=_fake_step({"fp32": 0.01, "bf16": 0.02}, calls), key=("m", 7))
+    assert calls == [] and again.precision == first.precision == "bf16"
+    monkeypatch.setenv("LATENTFORGE_CACHE_DIR", "")  # nothing kept: timed again
+    monkeypatch.setattr(runtime, "_MEASURED", {})
+    third = runtime.choose_precision("auto", torch.device("cpu"), risk=None,
+                                     step=_fake_step({"fp32": 0.01, "bf16": 0.02}, calls), key=("m", 7))
+    assert calls and third.precision == "fp32"

@@ -189,7 +189,8 @@ def choose_precision(precision: str, device: torch.device, *, risk: str | None,
     fp32 too; otherwise ``step(precision)`` (one training step of the actual model on an actual batch, forward
     and backward, on ``device``) is timed in fp32 and bf16 (``time_steps``, about a quarter of a second at most)
     and bf16 is chosen only when its step takes under ``FASTER_BY`` of fp32's. Timings are kept per ``key``
-    (device, model and batch shapes) for the rest of the process. fp16 is never chosen by ``auto``: its range
+    (device, model and batch shapes) for the rest of the process and in ``measurement_file()`` for later runs on
+    the same hardware, so one command decides the same way each time. fp16 is never chosen by ``auto``: its range
     needs a gradient scaler and loses small values of scientific data.
     """
     if precision != "auto":
@@ -202,20 +203,94 @@ def choose_precision(precision: str, device: torch.device, *, risk: str | None,
     if step is None:
         return PrecisionChoice("fp32", "auto: fp32, since no training step was given to time", {})
     cache_key = (str(device), *key)
-    times = _MEASURED.get(cache_key)
+    times = _MEASURED.get(cache_key) or _read_measured(device, cache_key)
     if times is None:
         try:
             times = time_steps(step, ("fp32", "bf16"))
         except Exception as e:  # noqa: BLE001 - a step that cannot be timed here is trained in fp32, and says why
             return PrecisionChoice("fp32", f"auto: fp32, since the training step could not be timed here "
                                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", {})
-        _MEASURED[cache_key] = times
+        _write_measured(device, cache_key, times)
+    _MEASURED[cache_key] = times
     ratio = times["bf16"] / max(times["fp32"], 1e-12)
     measured = (f"a bf16 step took {ratio:.2f}x the fp32 step ({times['bf16'] * 1e3:.3g} ms against "
                 f"{times['fp32'] * 1e3:.3g} ms, measured on this {device.type})")
     if ratio < FASTER_BY:
         return PrecisionChoice("bf16", f"auto: bf16, since {measured}", dict(times))
     return PrecisionChoice("fp32", f"auto: fp32, since {measured}", dict(times))
+
+
+def measurement_file() -> str | None:
+    """Where step timings are kept between runs: ``$LATENTFORGE_CACHE_DIR/precision.json`` (default
+    ``$XDG_CACHE_HOME/latentforge`` or ``~/.cache/latentforge``); None when ``LATENTFORGE_CACHE_DIR`` is empty
+    (nothing kept). Keeping them makes ``auto`` decide once per machine, model and batch shape: a timing taken
+    on a busy machine would otherwise let two runs of one command pick different precisions, and so give
+    different numbers."""
+    folder = os.environ.get("LATENTFORGE_CACHE_DIR")
+    if folder == "":
+        return None
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "latentforge")
+    return os.path.join(folder, "precision.json")
+
+
+def _hardware(device: torch.device) -> str:
+    """The device's model name (the CPU's or GPU's) and torch's version: timings hold for that pair only."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = device.type
+        try:
+            with open("/proc/cpuinfo") as f:
+                name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+        except OSError:
+            pass
+    return f"{name} | torch {torch.__version__}"
+
+
+def _read_measured(device: torch.device, cache_key: tuple) -> dict[str, float] | None:
+    import json
+
+    path = measurement_file()
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        times = saved.get(_hardware(device), {}).get(repr(cache_key))
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(times, dict) and {"fp32", "bf16"} <= set(times):
+        return {k: float(v) for k, v in times.items()}
+    return None
+
+
+def _write_measured(device: torch.device, cache_key: tuple, times: dict[str, float]) -> None:
+    """Add one measurement to the file (written whole to a temporary file, then renamed); a cache that cannot
+    be written is skipped."""
+    import json
+    import tempfile
+
+    path = measurement_file()
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path) as f:
+                saved = json.load(f)
+            if not isinstance(saved, dict):
+                saved = {}
+        except (OSError, ValueError):
+            saved = {}
+        saved.setdefault(_hardware(device), {})[repr(cache_key)] = times
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".precision.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(saved, f, indent=1)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
