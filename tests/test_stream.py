@@ -111,6 +111,9 @@ def test_stream_refuses_what_it_cannot_read(tmp_path, vectors):
     np.save(tmp_path / "x.npy", vectors)
     with pytest.raises(lf.ConfigError, match="drop cond_key"):
         lf.train("ae", str(tmp_path / "x.npy"), epochs=1, stream=True, cond_key="c", **COMMON)
+    for option in ({"header": "yes"}, {"missing": "-"}):  # table options: accepted means used, so refused here
+        with pytest.raises(lf.ConfigError, match=f"drop {next(iter(option))}"):
+            lf.train("ae", str(tmp_path / "x.npy"), epochs=1, stream=True, **option, **COMMON)
     bad = vectors.copy()
     bad[2500, 3] = np.nan
     np.save(tmp_path / "nan.npy", bad)

@@ -406,7 +406,9 @@ def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: Tr
 
     if not isinstance(data, (str, os.PathLike)):
         raise ConfigError("--stream reads a file (.npy or HDF5); give its path, or train without --stream")
-    extra = [k for k in ("labels", "labels_key", "sigma_key", "ivar_key", "mask_key", "cond_key") if data_kw.get(k)]
+    # every reader option but the array's key and its layout: a streamed file is one array (header="auto" is no
+    # request)
+    extra = [k for k in DATA_KEYWORDS if k not in ("key", "channels_last") and data_kw.get(k) not in (None, "", "auto")]
     if extra:
         raise ConfigError(f"--stream takes the data array only; drop {', '.join(extra)} or train without --stream")
     if condition_kind(spec, options) != NO_CONDITION:
