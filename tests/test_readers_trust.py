@@ -317,3 +317,24 @@ def test_channels_last_for_data_that_are_not_images_is_refused(tmp_path, rng):
         with pytest.raises(lf.DataError, match="drop it"):
             lf.as_dataset(rng.random((10, 4)), channels_last=value)
     assert lf.load_dataset(tmp_path / "t.npy").x.shape == (10, 4)  # the advice: without it
+
+
+def test_as_dataset_uses_or_refuses_every_array_option(rng):
+    """An accepted option is used: sigma / ivar / mask / cond beside an array reach the data set, options that
+    name arrays inside a file are refused for an array, and an ArrayDataset refuses options it would ignore."""
+    x = rng.normal(size=(30, 4)).astype(np.float32)
+    sigma = np.full_like(x, 0.5)
+    ds = lf.as_dataset(x, sigma=sigma)
+    np.testing.assert_array_equal(ds.sigma, sigma)
+    ivar = np.full_like(x, 4.0)
+    ivar[0, 1] = 0
+    ds = lf.as_dataset(x, ivar=ivar)
+    assert ds.sigma[1, 1] == pytest.approx(1 / np.sqrt(4.0)) and ds.mask[0, 1] and ds.mask.sum() == 1
+    cond = rng.normal(size=(30, 2))
+    np.testing.assert_allclose(lf.as_dataset(x, cond=cond).cond, cond, rtol=1e-6)
+    with pytest.raises(lf.DataError, match="sigma_key name"):
+        lf.as_dataset(x, sigma_key="err")
+    with pytest.raises(lf.DataError, match="sigma or ivar, not both"):
+        lf.as_dataset(x, sigma=sigma, ivar=ivar)
+    with pytest.raises(lf.DataError, match="already holds its arrays; drop sigma"):
+        lf.as_dataset(lf.ArrayDataset(x), sigma=sigma)

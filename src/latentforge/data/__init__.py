@@ -11,6 +11,7 @@ from ..errors import DataError
 from .arrays import (ArrayDataset, as_examples, check_arrays, check_unit_range, refuse_layout_option,
                      resolve_layout, to_numpy)
 from .convert import from_python
+from .records import sigma_from_ivar
 from .builtin import DATASETS, dataset_table, load_builtin
 from .conditions import Conditioner
 from .corruption import CORRUPTIONS, corrupt
@@ -83,13 +84,25 @@ def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = No
     """A built-in name, a file / folder / glob, an ArrayDataset, an array or list, a torch tensor, a torch
     ``TensorDataset`` / ``Dataset`` / ``DataLoader`` (with an optional labels array) -> ArrayDataset.
 
-    ``keys``: key, labels_key, sigma_key, ivar_key, mask_key, cond_key, header, missing (see load_dataset).
+    ``keys``: for a file, key, labels_key, sigma_key, ivar_key, mask_key, cond_key, header, missing (see
+    load_dataset); for an array, the arrays beside it: ``sigma`` (per-point standard deviations), ``ivar``
+    (inverse variances, 0 = no measurement), ``mask`` (True = missing) and ``cond`` (per-example parameters).
+    DataError (one line) for an option that would not be used.
     """
     if isinstance(data, ArrayDataset):
+        unused = sorted(k for k, v in keys.items() if v is not None) + (["labels"] if labels is not None else [])
+        if unused:
+            raise DataError(f"as_dataset: an ArrayDataset already holds its arrays; drop {', '.join(unused)} or "
+                            f"build it with them: ArrayDataset(x, y, {unused[0]}=...)")
         return data
     if isinstance(data, (str, os.PathLike)):
         return load_dataset(data, labels=labels if isinstance(labels, (str, os.PathLike)) else None,
                             channels_last=channels_last, **{k: v for k, v in keys.items() if v is not None})
+    beside = {k: keys.pop(k) for k in ("sigma", "ivar", "mask", "cond") if k in keys}
+    given = sorted(k for k, v in keys.items() if v is not None)
+    if given:
+        raise DataError(f"as_dataset: {', '.join(given)} name(s) arrays inside a file, and the data are an array: "
+                        "give the arrays themselves (sigma=, ivar=, mask=, cond=), or a file")
     x, y = from_python(data)
     if labels is not None and not isinstance(labels, (str, os.PathLike)):
         y = labels
@@ -97,4 +110,12 @@ def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = No
     refuse_layout_option(x.shape, channels_last, "array")
     whole = x.dtype.kind in "biu"
     x = as_examples(x, channels_last=channels_last, what="array")
-    return ArrayDataset(x, y, name="array", source="array", whole_numbers=whole)
+    extra = {k: None if v is None else as_examples(to_numpy(v), channels_last=channels_last, what=k)
+             if k != "cond" else np.asarray(to_numpy(v), dtype=np.float32) for k, v in beside.items()}
+    ivar = extra.pop("ivar", None)
+    if ivar is not None:
+        if extra.get("sigma") is not None:
+            raise DataError("as_dataset: give sigma or ivar, not both")
+        extra["sigma"], missing = sigma_from_ivar(ivar, None, "array")
+        extra["mask"] = missing if extra.get("mask") is None else (np.asarray(extra["mask"], bool) | missing)
+    return ArrayDataset(x, y, name="array", source="array", whole_numbers=whole, **extra)
