@@ -213,7 +213,29 @@ def as_examples(x, *, channels_last: bool | None = None, what: str = "data") -> 
         import torch
 
         return torch.from_numpy(np.require(x, requirements="W")).to(torch.float32).numpy()
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.ascontiguousarray(x, dtype=working_dtype(x))
+
+
+#: a feature keeps float64 when float32 rounding moves its values by more than this fraction of its spread
+FLOAT32_LOSS = 1e-4
+
+
+def working_dtype(x: np.ndarray) -> type:
+    """float32, the models' arithmetic, unless ``x`` is float64 data that float32 would blur: a feature whose
+    values sit on a large offset (MJD times ~60000.xxxx days: float32 steps of 0.004 days merged 1000 distinct
+    times into 178) keeps float64 until the scaling has removed the offset in float64 (the scalings cast to
+    float32 after that). Decided per array: float64 when any feature's float32 rounding error exceeds
+    ``FLOAT32_LOSS`` of its standard deviation."""
+    if x.dtype != np.float64 or x.size == 0:
+        return np.float32
+    flat = x.reshape(len(x), -1)
+    rows = flat[:: max(1, len(flat) // 4096)]  # a sample of rows decides; the offset is a feature's property
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.where(np.isfinite(rows), rows, np.nan)
+        err = np.nanmax(np.abs(finite - finite.astype(np.float32).astype(np.float64)), axis=0)
+        spread = np.nanstd(finite, axis=0)
+    lossy = (spread > 0) & (err > FLOAT32_LOSS * spread)
+    return np.float64 if bool(np.any(lossy)) else np.float32
 
 
 def to_numpy(a) -> np.ndarray:

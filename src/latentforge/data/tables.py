@@ -30,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError
+from .arrays import working_dtype
 from .records import READERS, DataRecord, Reader, sigma_from_ivar
 
 LABEL_COLUMNS = ("label", "labels", "class", "target", "targets")
@@ -164,7 +165,7 @@ def read_table(path: str | os.PathLike, *, key: str | None = None, labels_key: s
     record = assemble(path, names, get, labels, lambda used: [n for n in names if n not in used], key=key,
                       labels_key=labels_key, sigma_key=sigma_key, ivar_key=ivar_key, mask_key=mask_key,
                       cond_key=cond_key)
-    record.values = record.values.astype(np.float32)
+    record.values = record.values.astype(working_dtype(np.asarray(record.values, dtype=np.float64)))
     record.header = ("numeric names" if numbers else "names") if has_header else "none"
     if has_header and values is not None:
         index = {n: j for j, n in enumerate(names)}
