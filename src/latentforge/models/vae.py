@@ -38,7 +38,8 @@ class VAEConfig(Config):
         "learned sigma); gaussian-hetero (the decoder predicts a sigma per output); hurdle (sparse non-negative "
         "data such as log-scaled energies: per output a probability of being non-zero and a Gaussian for the "
         "non-zero value; samples are drawn from it, so they are as sparse and noisy as the data)", LIKELIHOODS)
-    sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
+    sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
+                          "given (by default it starts at the training data's standard deviation)")
     condition: str = option("none", "what the model is conditioned on: none, label (one-hot class) or vector "
                             "(continuous parameters from --cond-key)", CONDITION_CHOICES)
     condition_dim: int = option(0, "length of the condition vector (filled in from the data)", from_data=True)
@@ -63,7 +64,8 @@ class ConvVAEConfig(Config):
                            ("nearest", "transpose"))
     likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared, gaussian-hetero or "
                              "hurdle (zero or Gaussian per output)", LIKELIHOODS)
-    sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
+    sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
+                          "given (by default it starts at the training data's standard deviation)")
 
     def validate(self) -> None:
         positive(self, "latent_dim", "kernel_size", "sigma")
@@ -85,6 +87,16 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         super().__init__(config)
         self.likelihood = LIKELIHOODS.get(config.likelihood)(config.sigma)
         self.out_factor = self.likelihood.out_factor
+
+    #: a learned likelihood scale starts from the training data (``start_scales_from_data``)
+    scales_from_data: bool = True
+
+    def start_scales_from_data(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> str | None:
+        """Before training: a learned sigma (shared, or the decoder's per-output prediction) starts at the training
+        rows' standard deviation in scaled units, x (B, *input_shape); a sentence saying so, or None."""
+        if not self.scales_from_data:
+            return None
+        return self.likelihood.start_from_data(self.decoder, x, mask)
 
     def _check(self, x: torch.Tensor, c: torch.Tensor | None) -> None:
         self.check_input(x)

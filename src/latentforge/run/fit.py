@@ -162,6 +162,14 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
                 check_unit_range(second["x"].numpy(), what=f"{ds_b.source} training data after {tc.scaling} scaling",
                                  fix=unit_range_fix(spec, tc))
 
+    if not resume and "sigma" not in given and hasattr(net, "start_scales_from_data"):
+        # in memory: the training rows; streamed: the preview rows, scaled as training will scale them
+        first = run.preprocess.batch(ds, name=spec.name) if stream else train_b
+        said = net.start_scales_from_data(first["x"], first.get("mask"))
+        if said:
+            run.data_info.setdefault("chosen_from_data", []).append(said)
+            if progress and dist.is_main:
+                print(f"latentforge: {said}", file=sys.stderr)
     del ds  # the full array is not kept through training
     callbacks = []
     layout = RunLayout(out) if out else None
