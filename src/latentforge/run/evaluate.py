@@ -11,20 +11,31 @@ import numpy as np
 
 from ..analysis.validations import VALIDATIONS
 from ..data import as_dataset
-from ..errors import LatentforgeError
+from ..errors import ConfigError, LatentforgeError
 from ..objectives.elbo import model_input
 from ..objectives.measures import mse, psnr
 
 
-def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 1000, **data_kw: Any) -> dict[str, Any]:
+def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 1000, calibrate: str | None = None,
+             **data_kw: Any) -> dict[str, Any]:
     """Metrics of ``run`` on the ``split`` of ``data`` as a flat dict (model space unless named ``_raw``):
 
     - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder;
     - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K``, ``kl`` in nats per example;
       denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
-    - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest.
+    - one entry per applicable validation (sample quality, calorimeter showers, ``calibration`` of a predictive
+      distribution ...), ``skipped`` for the rest; ``calibrate="conformal"`` adds split-conformal intervals to the
+      calibration (ConfigError for a model without a continuous predictive).
     """
     full = as_dataset(data, **data_kw)
+    options = {"calibrate": calibrate}
+    if calibrate not in (None, "none"):
+        from ..analysis.calibration import applies
+
+        reason = applies(run)
+        if reason is not None:
+            raise ConfigError(f"--calibrate {calibrate}: " + (reason or f"{run.name} has no predictive distribution "
+                                                                         "(a VAE's decoder gives one)"))
     split = run.resolve_split(full, split)
     ds = run.dataset(run.select(full, split))  # spectra on another wavelength grid: measured on the model's
     b = run.batch(ds)
@@ -40,7 +51,8 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
         reason = validation.applies(run, ds)
         if reason is None:
             try:
-                result = validation.measure(run, full, split, seed=seed)
+                result = validation.measure(run, full, split, seed=seed,
+                                            **{o: options[o] for o in validation.takes if o in options})
             except LatentforgeError as e:  # the other metrics still count; say why this one is missing
                 skipped[name] = str(e)
                 continue
