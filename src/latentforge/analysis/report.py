@@ -211,6 +211,14 @@ def fidelity_sections(metrics: dict[str, Any]) -> list[str]:
         parts.append("<h2>Calibration</h2>" + "".join(f"<p>{html.escape(line)}</p>" for line in cal["in_words"])
                      + figure_html(pit_figure(cal), f"PIT histogram of {cal['n_points']} held-out points "
                                    f"({cal['n_rows']} rows): flat at 1 when the predictive is calibrated"))
+    two = metrics.get("two_sample")
+    if isinstance(two, dict) and "top_features" in two:
+        from .fidelity import fidelity_figure
+
+        parts.append("<h2>Generated vs real: two-sample test</h2>"
+                     + "".join(f"<p>{html.escape(line)}</p>" for line in two["in_words"])
+                     + figure_html(fidelity_figure(two), "the features whose histograms separate generated from "
+                                   f"real rows most ({two['n_per_side']} rows a side)"))
     return parts
 
 

@@ -133,3 +133,18 @@ def _calibration(run, full, split, *, seed=0, calibrate=None):
 VALIDATIONS.register("calibration", Validation(
     "held-out coverage of the predictive's central 68 / 95 % intervals, PIT histogram, split-conformal multipliers",
     _calibration_applies, _calibration, takes=("calibrate",)))
+
+
+def _two_sample_applies(run, ds) -> str | None:
+    return None if run.can("sampling") else ""
+
+
+def _two_sample(run, full, split, *, seed=0):
+    from .fidelity import fidelity
+
+    return fidelity(run, full, split, seed=seed)
+
+
+VALIDATIONS.register("two_sample", Validation(
+    "classifier two-sample test (AUC with its real-vs-real floor) and separation power of generated vs real rows",
+    _two_sample_applies, _two_sample))
