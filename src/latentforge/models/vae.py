@@ -24,6 +24,7 @@ from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation
 from .base import ConfiguredModel, HasPosterior, HasPrior, with_condition
 from .distributions import DiagonalGaussian
 from .likelihoods import LIKELIHOODS
+from .prior_samplers import PRIOR_SAMPLERS
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,16 @@ class VAEConfig(Config):
         "non-zero value; samples are drawn from it, so they are as sparse and noisy as the data)", LIKELIHOODS)
     sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
                           "given (by default it starts at the training data's standard deviation)")
+    prior_sampler: str = option("normal", "where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian "
+                                "mixture fitted to the encoded training data after training, Dai & Wipf 2019); flow "
+                                "(a small RealNVP fitted to them)", PRIOR_SAMPLERS)
+    prior_components: int = option(10, "gmm: mixture components; flow: coupling layers (at most 8)")
     condition: str = option("none", "what the model is conditioned on: none, label (one-hot class) or vector "
                             "(continuous parameters from --cond-key)", CONDITION_CHOICES)
     condition_dim: int = option(0, "length of the condition vector (filled in from the data)", from_data=True)
 
     def validate(self) -> None:
-        positive(self, "latent_dim", "sigma")
+        positive(self, "latent_dim", "sigma", "prior_components")
         widths(self, "hidden")
         widths(self, "input_shape")
         if self.condition != NO_CONDITION and self.input_shape and self.condition_dim <= 0:
@@ -62,13 +67,17 @@ class ConvVAEConfig(Config):
     activation: str = option("relu", "nonlinearity", ACTIVATIONS)
     upsample: str = option("nearest", "decoder up-sampling: nearest (UpSampling + conv) or transpose (ConvTranspose)",
                            ("nearest", "transpose"))
+    prior_sampler: str = option("normal", "where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian "
+                                "mixture fitted to the encoded training data after training, Dai & Wipf 2019); flow "
+                                "(a small RealNVP fitted to them)", PRIOR_SAMPLERS)
+    prior_components: int = option(10, "gmm: mixture components; flow: coupling layers (at most 8)")
     likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared, gaussian-hetero or "
                              "hurdle (zero or Gaussian per output)", LIKELIHOODS)
     sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
                           "given (by default it starts at the training data's standard deviation)")
 
     def validate(self) -> None:
-        positive(self, "latent_dim", "kernel_size", "sigma")
+        positive(self, "latent_dim", "kernel_size", "sigma", "prior_components")
         widths(self, "channels")
         widths(self, "input_shape")
         if self.kernel_size % 2 == 0:
@@ -87,6 +96,8 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         super().__init__(config)
         self.likelihood = LIKELIHOODS.get(config.likelihood)(config.sigma)
         self.out_factor = self.likelihood.out_factor
+        self.prior_sampler = PRIOR_SAMPLERS.get(getattr(config, "prior_sampler", "normal"))(
+            config.latent_dim, getattr(config, "prior_components", 10))
 
     #: a learned likelihood scale starts from the training data (``start_scales_from_data``)
     scales_from_data: bool = True
@@ -133,9 +144,17 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         return self.reconstruct(x, c)
 
     def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate n examples: z ~ N(0, I) through p(x|z) (its mean; a draw for a hurdle decoder)."""
-        z = torch.randn(n, self.latent_dim, generator=generator)
-        return self.decode_dist(z, c).generate(generator)
+        """Generate n examples: z from the prior sampler (N(0, I) unless a fitted gmm / flow) through p(x|z) (its
+        mean; a draw for a hurdle decoder)."""
+        return self.decode_dist(self.draw_codes(n, generator), c).generate(generator)
+
+    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n codes (n, latent_dim) for generation from the configured prior sampler."""
+        return self.prior_sampler.sample(n, generator, next(self.parameters()).device)
+
+    def fit_prior_sampler(self, codes, *, seed: int = 0) -> str | None:
+        """Fit the prior sampler to encoded training means ``codes`` (N, latent_dim); a sentence, or None for N(0, I)."""
+        return self.prior_sampler.fit(codes, seed=seed)
 
     def _encode(self, x, c):  # pragma: no cover - abstract
         raise NotImplementedError

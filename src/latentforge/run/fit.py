@@ -205,6 +205,12 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     trainer.fit(train_b, val_b)
     run.history = trainer.history
     run.model.eval()
+    if getattr(getattr(net, "prior_sampler", None), "learned", False):  # two-stage sampling: fitted to the codes
+        said = fit_prior_sampler(run, train_b if not stream else run.preprocess.batch(plot_ds, name=spec.name),
+                                 seed=tc.seed)
+        run.data_info.setdefault("chosen_from_data", []).append(said)
+        if progress and dist.is_main:
+            print(f"latentforge: {said}", file=sys.stderr)
     if layout is not None:
         if dist.is_main:
             from ..analysis.run_plots import write_run_plots
@@ -213,6 +219,14 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             write_run_plots(run, plot_ds, layout, held_out=stream is not None or len(idx["test"]) > 0)
         dist.barrier()
     return run
+
+
+def fit_prior_sampler(run: TrainedModel, batch: dict, *, seed: int) -> str:
+    """Fit a VAE's prior sampler (gmm / flow) to the posterior means of the training rows in ``batch``."""
+    from ..objectives.elbo import model_input
+
+    codes = run.infer(lambda s: run.model.encode(model_input(s), s.get("c")), batch).numpy()
+    return run.model.fit_prior_sampler(codes, seed=seed)
 
 
 def read_here(data: Any, ds: ArrayDataset) -> bool:
