@@ -27,19 +27,27 @@ def toy_run():
     return lf.train("vae", gaussian_toy(600), progress=False)
 
 
-def test_learned_sigma_starts_at_the_training_data_spread():
+def test_learned_sigma_is_set_to_the_decoders_residual():
+    """With the decoder's last layer zeroed the mean is 0 and the predicted log sigma 0, so the residual is x
+    itself: the shared sigma becomes the RMS of x, each predicted sigma the RMS of its own column (numpy)."""
     x = torch.as_tensor(np.random.default_rng(1).normal(2.0, [0.5, 1.0, 2.0], (500, 3)), dtype=torch.float32)
-    shared, _ = lf.build("vae", (3,), likelihood="gaussian-shared")
-    shared.start_scales_from_data(x)
     xn = x.numpy().astype(np.float64)
-    pooled = np.sqrt(np.mean((xn - xn.mean(0)) ** 2))
-    assert float(shared.likelihood.log_sigma.detach().exp()) == pytest.approx(pooled, rel=1e-5)
-    hetero, _ = lf.build("vae", (3,), likelihood="gaussian-hetero")
-    hetero.start_scales_from_data(x)
-    bias = hetero.decoder.linears[-1].bias.detach().numpy()[3:]
-    np.testing.assert_allclose(bias, np.log(xn.std(0)), rtol=1e-5)
+    for lik in ("gaussian-shared", "gaussian-hetero"):
+        model, _ = lf.build("vae", (3,), likelihood=lik)
+        last = model.decoder.linears[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.zero_()
+        assert model.start_scales_from_residual(x)
+        if lik == "gaussian-shared":
+            assert float(model.likelihood.log_sigma.detach().exp()) == pytest.approx(np.sqrt(np.mean(xn ** 2)),
+                                                                                     rel=1e-5)
+        else:
+            np.testing.assert_allclose(last.bias.detach().numpy()[3:], np.log(np.sqrt(np.mean(xn ** 2, 0))),
+                                       rtol=1e-5)
     fixed, _ = lf.build("vae", (3,), likelihood="gaussian")  # a fixed sigma is the user's and stays
-    assert fixed.start_scales_from_data(x) is None and float(fixed.likelihood.log_sigma.detach().exp()) == pytest.approx(0.1)
+    assert fixed.start_scales_from_residual(x) is None
+    assert float(fixed.likelihood.log_sigma.exp()) == pytest.approx(0.1)
 
 
 def test_default_gaussian_vae_intervals_cover_their_level(toy_run):

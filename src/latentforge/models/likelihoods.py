@@ -39,9 +39,11 @@ class Likelihood(nn.Module):
     def distribution(self, out: torch.Tensor, shape: tuple[int, ...]):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def start_from_data(self, decoder: nn.Module, x: torch.Tensor, mask: torch.Tensor | None = None) -> str | None:
-        """Set a learned sigma's starting value from the training rows ``x`` (B, *S, scaled units) before training;
-        a sentence saying what was set, or None for a likelihood without a learned scale."""
+    def start_from_residual(self, decoder: nn.Module, resid: torch.Tensor, mask: torch.Tensor | None,
+                            log_sigma: torch.Tensor) -> str | None:
+        """Set a learned sigma from the decoder's residuals ``resid`` = x - mu(z), z ~ q(z|x) (B, *S, scaled
+        units), given the ``log_sigma`` the likelihood now gives; a sentence saying what was set, or None for a
+        likelihood without a learned scale."""
         return None
 
 
@@ -77,15 +79,14 @@ class SharedGaussianLikelihood(FixedGaussianLikelihood):
         Likelihood.__init__(self)
         self.log_sigma = nn.Parameter(torch.tensor(math.log(sigma)))
 
-    def start_from_data(self, decoder, x, mask=None):
-        """sigma starts at the training data's standard deviation (pooled over outputs, scaled units): the
-        residual of predicting each output's mean, an upper bound the fit then lowers to the residual of the
-        decoder. A start far below the residual (0.1 where it is 0.7) leaves sigma too small after the usual
-        number of Adam steps, so the model's intervals cover too little."""
-        s = pooled_std(x, mask)
+    def start_from_residual(self, decoder, resid, mask, log_sigma):
+        """sigma becomes the root mean square of the residuals: its maximum-likelihood value for the decoder as it
+        is. A start far from it (0.1 where the residual is 0.7) leaves sigma miscalibrated after the usual number
+        of Adam steps, so the model's intervals cover too little or too much."""
+        s = rms(resid, mask)
         with torch.no_grad():
             self.log_sigma.fill_(math.log(s))
-        return f"the learned sigma starts at {s:.3g} (the training data's standard deviation, scaled units)"
+        return f"the learned sigma was set to {s:.3g} after the first epoch (the decoder's residual, scaled units)"
 
 
 @LIKELIHOODS.add("gaussian-hetero")
@@ -99,22 +100,24 @@ class HeteroGaussianLikelihood(Likelihood):
         loc, log_sigma = out.chunk(2, dim=1)
         return Gaussian(loc.reshape(shape), log_sigma.clamp(*LOG_SIGMA_RANGE).reshape(shape))
 
-    def start_from_data(self, decoder, x, mask=None):
-        """Each output's predicted log sigma starts near the log of that output's standard deviation in the
-        training rows (per feature for vectors, per channel for images): the bias of the log-sigma half of the
-        decoder's last layer is set to it. None when that layer is not found (the start is then the network's)."""
+    def start_from_residual(self, decoder, resid, mask, log_sigma):
+        """Each output's predicted log sigma is moved (through the bias of the log-sigma half of the decoder's last
+        layer) by log(residual RMS) - mean predicted log sigma of that output (per feature for vectors, per
+        channel for images). None when that layer is not found."""
         last = last_biased_layer(decoder)
         if last is None:
             return None
         bias = last.bias
         n = bias.shape[0] // self.out_factor
-        std = per_output_std(x, mask, n)
-        if std is None:
+        r = per_output(resid.pow(2), mask, n)
+        cur = per_output(log_sigma.expand_as(resid), mask, n)
+        if r is None or cur is None:
             return None
+        shift = 0.5 * torch.log(r.clamp_min(math.exp(2 * LOG_SIGMA_RANGE[0]))) - cur
         with torch.no_grad():
-            bias[n:2 * n] = torch.log(std).clamp(*LOG_SIGMA_RANGE).to(bias)
-        return (f"the predicted sigma starts near each output's standard deviation in the training data (median "
-                f"{float(std.median()):.3g}, scaled units)")
+            bias[n:2 * n] += shift.to(bias)
+        return (f"the predicted sigma was moved to each output's residual after the first epoch (median "
+                f"{float(r.sqrt().median()):.3g}, scaled units)")
 
 
 @LIKELIHOODS.add("hurdle")
@@ -129,33 +132,26 @@ class HurdleLikelihood(Likelihood):
         return Hurdle(loc.reshape(shape), log_sigma.clamp(*LOG_SIGMA_RANGE).reshape(shape), logit.reshape(shape))
 
 
-def pooled_std(x: torch.Tensor, mask: torch.Tensor | None = None) -> float:
-    """Root mean square of x minus its per-output mean over rows (float64), over the unmasked points; x (B, *S).
-    Floored at exp(LOG_SIGMA_RANGE[0]) so that constant data give a finite log."""
-    xd = x.detach().double().reshape(x.shape[0], -1)
-    keep = torch.ones_like(xd, dtype=torch.bool) if mask is None else ~mask.reshape(xd.shape)
-    n = keep.sum(0).clamp_min(1)
-    mean = torch.where(keep, xd, 0).sum(0) / n
-    resid = torch.where(keep, xd - mean, 0)
-    var = float(resid.pow(2).sum() / keep.sum().clamp_min(1))
-    return max(math.sqrt(var), math.exp(LOG_SIGMA_RANGE[0]))
-
-
-def per_output_std(x: torch.Tensor, mask: torch.Tensor | None, n: int) -> torch.Tensor | None:
-    """Standard deviation over rows per output (x (B, D), n == D) or per channel (x (B, C, ...), n == C),
-    unmasked points only, float64; None when neither layout has n outputs."""
+def rms(x: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """Root mean square of x over the unmasked points (float64), floored at exp(LOG_SIGMA_RANGE[0])."""
     xd = x.detach().double()
     keep = torch.ones_like(xd, dtype=torch.bool) if mask is None else ~mask.reshape(xd.shape)
-    if xd.dim() > 2 and xd.shape[1] == n:  # images: pool each channel over rows and pixels
-        xd, keep = xd.transpose(0, 1).reshape(n, -1).T, keep.transpose(0, 1).reshape(n, -1).T
+    ms = float(torch.where(keep, xd, 0).pow(2).sum() / keep.sum().clamp_min(1))
+    return max(math.sqrt(ms), math.exp(LOG_SIGMA_RANGE[0]))
+
+
+def per_output(v: torch.Tensor, mask: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    """Mean over rows of v per output (v (B, D), n == D) or per channel (v (B, C, ...), n == C), unmasked points
+    only, float64; None when neither layout has n outputs."""
+    vd = v.detach().double()
+    keep = torch.ones_like(vd, dtype=torch.bool) if mask is None else ~mask.reshape(vd.shape)
+    if vd.dim() > 2 and vd.shape[1] == n:  # images: pool each channel over rows and pixels
+        vd, keep = vd.transpose(0, 1).reshape(n, -1).T, keep.transpose(0, 1).reshape(n, -1).T
     else:
-        xd, keep = xd.reshape(xd.shape[0], -1), keep.reshape(xd.shape[0], -1)
-    if xd.shape[1] != n:
+        vd, keep = vd.reshape(vd.shape[0], -1), keep.reshape(vd.shape[0], -1)
+    if vd.shape[1] != n:
         return None
-    cnt = keep.sum(0).clamp_min(1)
-    mean = torch.where(keep, xd, 0).sum(0) / cnt
-    var = torch.where(keep, xd - mean, 0).pow(2).sum(0) / cnt
-    return var.sqrt().clamp_min(math.exp(LOG_SIGMA_RANGE[0]))
+    return torch.where(keep, vd, 0).sum(0) / keep.sum(0).clamp_min(1)
 
 
 def last_biased_layer(module: nn.Module) -> nn.Module | None:

@@ -40,7 +40,7 @@ class VAEConfig(Config):
         "data such as log-scaled energies: per output a probability of being non-zero and a Gaussian for the "
         "non-zero value; samples are drawn from it, so they are as sparse and noisy as the data)", LIKELIHOODS)
     sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
-                          "given (by default it starts at the training data's standard deviation)")
+                          "given (by default it is set to the decoder's residual after the first epoch)")
     prior_sampler: str = option("normal", "where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian "
                                 "mixture fitted to the encoded training data after training, Dai & Wipf 2019); flow "
                                 "(a small RealNVP fitted to them)", PRIOR_SAMPLERS)
@@ -74,7 +74,7 @@ class ConvVAEConfig(Config):
     likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared, gaussian-hetero or "
                              "hurdle (zero or Gaussian per output)", LIKELIHOODS)
     sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
-                          "given (by default it starts at the training data's standard deviation)")
+                          "given (by default it is set to the decoder's residual after the first epoch)")
 
     def validate(self) -> None:
         positive(self, "latent_dim", "kernel_size", "sigma", "prior_components")
@@ -99,15 +99,24 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         self.prior_sampler = PRIOR_SAMPLERS.get(getattr(config, "prior_sampler", "normal"))(
             config.latent_dim, getattr(config, "prior_components", 10))
 
-    #: a learned likelihood scale starts from the training data (``start_scales_from_data``)
+    #: a learned likelihood scale is set from the decoder's residual after the first epoch
+    #: (``start_scales_from_residual``)
     scales_from_data: bool = True
 
-    def start_scales_from_data(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> str | None:
-        """Before training: a learned sigma (shared, or the decoder's per-output prediction) starts at the training
-        rows' standard deviation in scaled units, x (B, *input_shape); a sentence saying so, or None."""
+    @torch.no_grad()
+    def start_scales_from_residual(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                                   c: torch.Tensor | None = None) -> str | None:
+        """A learned sigma (shared, or the decoder's per-output prediction) set to the residual x - mu(z),
+        z ~ q(z|x), of training rows x (B, *input_shape, scaled units): its maximum-likelihood value for the
+        decoder as it is (called after the first epoch); a sentence saying so, or None."""
         if not self.scales_from_data:
             return None
-        return self.likelihood.start_from_data(self.decoder, x, mask)
+        xin = x.masked_fill(mask, 0.0) if mask is not None else x
+        z = self.encode_dist(xin, c).sample(None)
+        p = self.decode_dist(z, c)
+        if not hasattr(p, "log_sigma"):
+            return None
+        return self.likelihood.start_from_residual(self.decoder, x - p.mean, mask, p.log_sigma)
 
     def _check(self, x: torch.Tensor, c: torch.Tensor | None) -> None:
         self.check_input(x)

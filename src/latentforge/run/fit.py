@@ -162,16 +162,16 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
                 check_unit_range(second["x"].numpy(), what=f"{ds_b.source} training data after {tc.scaling} scaling",
                                  fix=unit_range_fix(spec, tc))
 
-    if not resume and "sigma" not in given and hasattr(net, "start_scales_from_data"):
-        # in memory: the training rows; streamed: the preview rows, scaled as training will scale them
+    scale_notes: list[str] = []
+    if not resume and "sigma" not in given and getattr(net, "scales_from_data", False):
+        # in memory: training rows; streamed: the preview rows, scaled as training will scale them
         first = run.preprocess.batch(ds, name=spec.name) if stream else train_b
-        said = net.start_scales_from_data(first["x"], first.get("mask"))
-        if said:
-            run.data_info.setdefault("chosen_from_data", []).append(said)
-            if progress and dist.is_main:
-                print(f"latentforge: {said}", file=sys.stderr)
+        first = {k: v[:SCALE_ROWS] for k, v in first.items() if k in ("x", "mask", "c")}
+        scale_cb = scale_callback(net, first, scale_notes)
+    else:
+        scale_cb = None
     del ds  # the full array is not kept through training
-    callbacks = []
+    callbacks = [scale_cb] if scale_cb is not None else []  # before the checkpoint, which then holds it
     layout = RunLayout(out) if out else None
     saved_config: dict[str, Any] = {}  # read on resume
     if layout is not None:
@@ -205,6 +205,10 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     trainer.fit(train_b, val_b)
     run.history = trainer.history
     run.model.eval()
+    for said in scale_notes:
+        run.data_info.setdefault("chosen_from_data", []).append(said)
+        if progress and dist.is_main:
+            print(f"latentforge: {said}", file=sys.stderr)
     if getattr(getattr(net, "prior_sampler", None), "learned", False):  # two-stage sampling: fitted to the codes
         said = fit_prior_sampler(run, train_b if not stream else run.preprocess.batch(plot_ds, name=spec.name),
                                  seed=tc.seed)
@@ -219,6 +223,29 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             write_run_plots(run, plot_ds, layout, held_out=stream is not None or len(idx["test"]) > 0)
         dist.barrier()
     return run
+
+
+#: training rows the first epoch's residual is measured on
+SCALE_ROWS = 4096
+
+
+def scale_callback(net, first: dict, notes: list):
+    """After the first epoch: a learned likelihood sigma set to the decoder's residual on ``first`` (a few
+    training rows), so that it starts calibrated whatever its initial value; the sentence goes to ``notes``."""
+
+    def set_scales(trainer, row: dict) -> None:
+        if row.get("epoch") != 1:
+            return
+        dev = next(net.parameters()).device
+        b = {k: v.to(dev) for k, v in first.items()}
+        was = net.training
+        net.eval()
+        said = net.start_scales_from_residual(b["x"], b.get("mask"), b.get("c"))
+        net.train(was)
+        if said:
+            notes.append(said)
+
+    return set_scales
 
 
 def fit_prior_sampler(run: TrainedModel, batch: dict, *, seed: int) -> str:
