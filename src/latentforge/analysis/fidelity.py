@@ -178,17 +178,25 @@ def fidelity(run, full, split: str, *, seed: int = 0) -> dict[str, Any]:
     names = ds.info.get("columns") if isinstance(ds.info.get("columns"), list) else None
     out = two_sample_test(real, gen, seed=seed, names=names)
     out["n_real"] = len(ds)
-    own = getattr(getattr(run.model, "prior_sampler", None), "learned", False)
-    if own and run.model.prior_sampler.is_fitted():  # the two-stage sampler beside the prior it replaces
-        plain = two_sample_test(real, generated_like(run, ds, len(ds), seed=seed, sampler="normal"), seed=seed)
-        out["by_prior_sampler"] = {run.model.config.prior_sampler: {"auc": out["auc"], "auc_error": out["auc_error"]},
-                                   "normal": {"auc": plain["auc"], "auc_error": plain["auc_error"]}}
     lik = getattr(run.model, "likelihood", None)
-    if run.can("posterior") and lik is not None and lik.gaussian:  # samples are means; the model's data are draws
+    gaussian = run.can("posterior") and lik is not None and lik.gaussian  # samples are means; data are draws
+    keys = ("auc", "auc_error", "auc_floor", "auc_floor_error", "S_mean")
+    if gaussian:
         noisy = two_sample_test(real, generated_like(run, ds, len(ds), seed=seed, decoder_noise=True), seed=seed,
                                 names=names)
-        out["with_decoder_noise"] = {k: noisy[k] for k in ("auc", "auc_error", "auc_floor", "auc_floor_error",
-                                                           "S_mean")}
+        out["with_decoder_noise"] = {k: noisy[k] for k in keys}
+    own = getattr(getattr(run.model, "prior_sampler", None), "learned", False)
+    if own and run.model.prior_sampler.is_fitted():  # the two-stage sampler beside the prior it replaces
+        by = {run.model.config.prior_sampler: {"auc": out["auc"], "auc_error": out["auc_error"]}}
+        plain = two_sample_test(real, generated_like(run, ds, len(ds), seed=seed, sampler="normal"), seed=seed)
+        by["normal"] = {"auc": plain["auc"], "auc_error": plain["auc_error"]}
+        if gaussian:
+            by[run.model.config.prior_sampler].update(auc_with_decoder_noise=noisy["auc"],
+                                                      auc_with_decoder_noise_error=noisy["auc_error"])
+            pn = two_sample_test(real, generated_like(run, ds, len(ds), seed=seed, sampler="normal",
+                                                      decoder_noise=True), seed=seed)
+            by["normal"].update(auc_with_decoder_noise=pn["auc"], auc_with_decoder_noise_error=pn["auc_error"])
+        out["by_prior_sampler"] = by
     if run.conditional:
         out["per_condition"] = _per_condition(run, ds, real, seed=seed)
     out["in_words"] = fidelity_words(out)
@@ -228,8 +236,10 @@ def fidelity_words(r: dict[str, Any]) -> list[str]:
         lines.append(f"the same with draws x ~ p(x|z) instead of the decoder's mean (the model's distribution of the "
                      f"data): AUC {v['auc']:.3f} +- {v['auc_error']:.3f}")
     if "by_prior_sampler" in r:
-        lines.append("by prior sampler: " + ", ".join(f"{k} AUC {v['auc']:.3f} +- {v['auc_error']:.3f}"
-                                                      for k, v in r["by_prior_sampler"].items()))
+        lines.append("by prior sampler: " + ", ".join(
+            f"{k} AUC {v['auc']:.3f} +- {v['auc_error']:.3f}" + (
+                f" (with decoder noise {v['auc_with_decoder_noise']:.3f} +- {v['auc_with_decoder_noise_error']:.3f})"
+                if "auc_with_decoder_noise" in v else "") for k, v in r["by_prior_sampler"].items()))
     worst = [(k, v) for k, v in r.get("per_condition", {}).items()]
     if worst:
         k, v = max(worst, key=lambda kv: kv[1]["auc"])
