@@ -101,7 +101,7 @@ def test_stream_training_learns_and_resumes_exactly(tmp_path, npy, vectors):
 
 def test_stream_refuses_what_it_cannot_read(tmp_path, vectors):
     np.savez(tmp_path / "x.npz", x=vectors)
-    with pytest.raises(lf.DataError, match="streaming reads .npy and HDF5"):
+    with pytest.raises(lf.DataError, match="streaming reads .npy, .h5"):
         lf.train("ae", str(tmp_path / "x.npz"), epochs=1, stream=True, **COMMON)
     np.save(tmp_path / "f.npy", np.asfortranarray(vectors))
     with pytest.raises(lf.DataError, match="Fortran order"):

@@ -42,7 +42,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
 #: shown elsewhere (the header) or duplicates of a row already shown
 HIDDEN = {"model", "data", "split", "n", "split_reason", "K", "likelihood", "beta", "corruption", "noise_level",
           "psnr_peak", "active_threshold", "n_real", "n_generated", "class_histogram", "classifier_val_accuracy",
-          "loss_elbo", "loss_kl"}
+          "loss_elbo", "loss_kl", "n_duplicates_of_training", "fd_classifier_bias"}
 
 
 def fmt(v: Any) -> str:
@@ -52,6 +52,16 @@ def fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return f"{v:.4g}"
+
+
+def with_error(metrics: dict[str, Any], name: str) -> str:
+    """``metrics[name]`` as text, followed by "± <standard error>" when ``<name>_err`` is given (a number measured
+    on samples)."""
+    value = fmt(metrics[name])
+    err = metrics.get(f"{name}_err")
+    if isinstance(err, (int, float)) and not isinstance(err, bool):
+        value += f" ± {fmt(err)}"
+    return value
 
 
 def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -64,14 +74,14 @@ def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 words = f"{words} (K = {metrics['K']})"
             if name == "loss_recon" and "elbo" in metrics:
                 continue  # the ELBO's own terms are shown as elbo and kl
-            rows.append((words, fmt(metrics[name]), unit, better))
+            rows.append((words, with_error(metrics, name), unit, better))
     return rows
 
 
 def others(metrics: dict[str, Any]) -> dict[str, Any]:
     """Scalar entries of ``metrics`` without words in the catalogue (shown under their own names)."""
     return {k: v for k, v in metrics.items() if k not in METRICS and k not in HIDDEN
-            and not isinstance(v, (dict, list))}
+            and not (k.endswith("_err") and k[:-4] in metrics) and not isinstance(v, (dict, list))}
 
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
@@ -79,8 +89,8 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     lines = [f"{metrics.get('model')} on {metrics.get('data')}: {metrics.get('split_reason', metrics.get('split'))}"]
     for words, value, unit, better in describe(metrics):
         lines.append(f"  {words}: {value}" + (f" {unit}" if unit else "") + (f"  ({better})" if better else ""))
-    for k, v in others(metrics).items():
-        lines.append(f"  {k}: {fmt(v)}")
+    for k in others(metrics):
+        lines.append(f"  {k}: {with_error(metrics, k)}")
     for k, v in metrics.items():
         if isinstance(v, dict) and isinstance(v.get("in_words"), list):  # a validation that speaks for itself
             lines += [f"  {k}: {line}" for line in v["in_words"]]

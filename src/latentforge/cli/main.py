@@ -9,6 +9,7 @@ from typing import Sequence
 
 from ..data.showers import ENERGY_UNITS, SHOWER_LAYOUTS
 from ..errors import LatentforgeError
+from ..spelling import command_line
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
                        cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
                        cmd_translate)
@@ -20,7 +21,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentforge",
                                 description="Autoencoders, VAEs and GANs for scientists. "
                                             "`latentforge COMMAND --help` explains each command.")
-    from .. import __version__
+    from ..version import __version__
 
     p.add_argument("--version", action="version", version=f"latentforge {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -191,11 +192,70 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default: 0)")
     cp.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     cp.set_defaults(fn=cmd_compare)
-    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh): "
-                                           "eval \"$(latentforge completion bash)\"")
-    co.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh or fish): "
+                                           "eval \"$(latentforge completion bash)\"; fish: latentforge completion "
+                                           "fish > ~/.config/fish/completions/latentforge.fish")
+    co.add_argument("shell", choices=("bash", "zsh", "tcsh", "fish"))
     co.set_defaults(fn=cmd_completion)
+    for name in NETWORK_COMMANDS:
+        threads_flag(sub.choices[name])
+        device_flag(sub.choices[name])
     return p
+
+
+#: the commands that run a network (``train`` takes ``--threads`` from its configuration)
+NETWORK_COMMANDS = ("encode", "reconstruct", "sample", "denoise", "score", "evaluate", "inpaint", "translate",
+                    "explore", "report", "demo", "compare")
+#: the most CPU threads a command takes by default: every core of a large shared machine would oversubscribe it
+DEFAULT_MAX_THREADS = 4
+
+
+def threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"CPU threads for torch (default: the usable cores, at most {DEFAULT_MAX_THREADS}; "
+                        "0: torch's own default, every core)")
+
+
+#: where a command runs its network unless told: the CPU, as ``train`` does (the same numbers as the Python API's
+#: default, no GPU taken from others on a shared machine, no seconds of GPU start-up for a small job)
+DEFAULT_DEVICE = "cpu"
+
+
+def device_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("cpu", "cuda", "mps", "auto"), default=DEFAULT_DEVICE,
+                   help="where the network runs: cpu, cuda (an NVIDIA GPU), mps (Apple's GPU) or auto (cuda when "
+                        "PyTorch sees one, else mps, else cpu); data go there in batches and results come back to "
+                        f"the CPU (default: {DEFAULT_DEVICE})")
+
+
+def apply_device(name: str) -> None:
+    """Check ``--device`` before a command reads anything: ConfigError (one line naming the fix) for a GPU that
+    is not there."""
+    from ..train.runtime import resolve_device
+
+    resolve_device(name)
+
+
+def default_threads() -> int:
+    """The CPU threads a command uses when ``--threads`` is not given: the cores this process may run on, at most
+    ``DEFAULT_MAX_THREADS``. Fixed for a machine (never read from its load), so one command gives the same
+    numbers each time."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(DEFAULT_MAX_THREADS, cores))
+
+
+def apply_threads(n: int | None) -> None:
+    """Set torch's CPU threads for this command: ``n`` (0: leave torch's default), or the default above.
+    LatentforgeError for a negative count."""
+    if n is not None and n < 0:
+        raise LatentforgeError(f"--threads {n}: give a count >= 1, or 0 for torch's own default (every core)")
+    if n == 0:
+        return
+    import torch
+
+    torch.set_num_threads(default_threads() if n is None else n)
 
 
 def completion_parser() -> argparse.ArgumentParser:
@@ -205,7 +265,13 @@ def completion_parser() -> argparse.ArgumentParser:
 
 
 def cmd_completion(a) -> int:
-    """``latentforge completion SHELL``: the shell's completion script, made by shtab from the parsers."""
+    """``latentforge completion SHELL``: the shell's completion script, made by shtab from the parsers (fish:
+    by ``cli.fish``, as shtab has no fish output)."""
+    if a.shell == "fish":
+        from .fish import fish_script
+
+        print(fish_script(completion_parser()), end="")
+        return 0
     try:
         import shtab
     except ImportError:
@@ -220,7 +286,11 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with command_line():  # advice names flags (--beta), not keyword arguments (beta=)
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: list[str]) -> int:
     warnings.formatwarning = _one_line_warning
     try:
         if argv and argv[0] == "train":
@@ -230,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(a, "fn", None):
             parser.print_help()
             return 0 if not argv else 2
+        if a.command in NETWORK_COMMANDS:
+            apply_threads(a.threads)
+            apply_device(a.device)
         return a.fn(a)
     except LatentforgeError as e:
         print(f"latentforge: error: {e}", file=sys.stderr)

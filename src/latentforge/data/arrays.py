@@ -150,6 +150,15 @@ def image_layout(shape: tuple[int, ...]) -> str | None:
     return None
 
 
+def refuse_layout_option(shape: tuple[int, ...], channels_last: bool | None, what: str = "data") -> None:
+    """DataError when ``channels_last`` is given for data that are not images of four dimensions, where it would
+    have no effect (an option that is accepted is used)."""
+    if channels_last is not None and len(shape) != 4:
+        flag = "--channels-last" if channels_last else "--channels-first"
+        raise DataError(f"{what}: channels_last={channels_last} ({flag}) says where the channels of images (N, H, W, C) "
+                        f"/ (N, C, H, W) are; these data have shape {tuple(shape)}; drop it")
+
+
 def resolve_layout(shape: tuple[int, ...], channels_last: bool | None, what: str = "data") -> str:
     """"first" or "last" for a 4-D shape: as asked, or read from the shape; DataError when it cannot be told."""
     if channels_last is not None:
@@ -174,7 +183,13 @@ def as_examples(x, *, channels_last: bool | None = None, what: str = "data") -> 
         raise DataError(f"{what}: complex values (dtype {x.dtype}); give the real part, the modulus or both as "
                         "separate features (np.real / np.abs / np.stack)")
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert it with np.asarray(x, float)")
+        if x.dtype.names:  # a table of named fields: the numeric ones become columns
+            numeric = [n for n in x.dtype.names if x.dtype[n].kind in "biuf"]
+            raise DataError(f"{what}: a table of named fields ({', '.join(x.dtype.names)}); give its numeric fields "
+                            "as columns: numpy.lib.recfunctions.structured_to_unstructured(x[" + repr(numeric) +
+                            "], dtype=float)")
+        raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert the values to numbers "
+                        "(np.asarray(x, dtype=float) for numbers stored as text)")
     if x.ndim not in (2, 3, 4):
         raise DataError(
             f"{what}: expected vectors (N, D), images (N, H, W) or (N, C, H, W) / (N, H, W, C), got an array of "

@@ -98,6 +98,20 @@ class ConfiguredModel(nn.Module):
         return math.prod(self.input_shape)
 
     @property
+    def device(self) -> torch.device:
+        """The device of the network's parameters (and buffers): where its inputs, and every tensor it makes, live."""
+        first = next(self.parameters(), None)
+        if first is None:
+            first = next(self.buffers(), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type of the network's parameters (codes it draws are made in it)."""
+        first = next((p for p in self.parameters() if p.is_floating_point()), None)
+        return first.dtype if first is not None else torch.float32
+
+    @property
     def conditional(self) -> bool:
         return self.condition_dim > 0
 

@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config, option, positive, widths
 from ..data.conditions import CONDITION_CHOICES, NO_CONDITION
 from ..errors import ConfigError
-from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation
+from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation, draws
 from .base import ConfiguredModel, HasPosterior, HasPrior, with_condition
 from .distributions import DiagonalGaussian
 from .likelihoods import LIKELIHOODS
@@ -153,13 +153,16 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         return self.reconstruct(x, c)
 
     def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate n examples: z from the prior sampler (N(0, I) unless a fitted gmm / flow) through p(x|z) (its
-        mean; a draw for a hurdle decoder)."""
+        """Generate n examples (n, *input_shape) on the model's device: z from the prior sampler (N(0, I) unless a
+        fitted gmm / flow) through p(x|z) (its mean; a draw for a hurdle decoder). ``generator`` may live on the
+        CPU or on the model's device."""
         return self.decode_dist(self.draw_codes(n, generator), c).generate(generator)
 
     def draw_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n codes (n, latent_dim) for generation from the configured prior sampler."""
-        return self.prior_sampler.sample(n, generator, next(self.parameters()).device)
+        """n codes (n, latent_dim) on the model's device for generation, from the configured prior sampler."""
+        if not (self.prior_sampler.learned and self.prior_sampler.is_fitted()):
+            return draws.normal((n, self.latent_dim), generator=generator, device=self.device, dtype=self.dtype)
+        return self.prior_sampler.sample(n, generator, self.device).to(self.dtype)
 
     def fit_prior_sampler(self, codes, *, seed: int = 0) -> str | None:
         """Fit the prior sampler to encoded training means ``codes`` (N, latent_dim); a sentence, or None for N(0, I)."""

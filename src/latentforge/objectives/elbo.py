@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from ..config import Config, option, positive
-from ..data.batches import take
+from ..data.batches import take, to_device
 from ..errors import ConfigError
 from ..models.base import HasPosterior, repeat_condition
 from ..models.distributions import standard_normal_log_prob
-from .base import Objective
+from .base import Objective, model_device, over_rows
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,8 @@ ACTIVE_THRESHOLD = 0.01
 ACTIVITY_ROWS = 1024
 #: consecutive collapsed epochs before the warning (it also comes at the last epoch)
 COLLAPSE_EPOCHS = 5
+#: below this KL (nats) a latent dimension's posterior is the prior: it carries no information about x
+COLLAPSED_KL = 0.1
 
 
 @torch.no_grad()
@@ -80,16 +82,23 @@ def latent_activity(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
 
 
 def collapse_note(kl: torch.Tensor, activity: torch.Tensor) -> str:
-    """A one-line warning when fewer than half of the latent dimensions are active, else ""."""
+    """A one-line warning when more than half of the latent dimensions have collapsed to the prior, else "".
+
+    A dimension has collapsed when its posterior carries no information about x: its means do not vary with x
+    (activity Var_x E[z_u|x] <= ``ACTIVE_THRESHOLD``, Burda et al. 2016) **and** its KL to the prior is below
+    ``COLLAPSED_KL`` nats. A dimension whose means barely move but whose KL is large (a narrow posterior away from
+    the prior) is not collapsed: the warning would name the wrong failure."""
     active = [int(u) for u in torch.nonzero(activity > ACTIVE_THRESHOLD).flatten()]
+    collapsed = [int(u) for u in torch.nonzero((activity <= ACTIVE_THRESHOLD) & (kl < COLLAPSED_KL)).flatten()]
     d = activity.numel()
-    if len(active) * 2 >= d and active:
+    if len(collapsed) * 2 <= d:
         return ""
     shown = ", ".join(map(str, active)) if active else "none"
     kls = ", ".join(f"{float(v):.2g}" for v in kl[:12]) + (", ..." if d > 12 else "")
     return (f"posterior collapse: {len(active)} of {d} latent dimensions are active (Var_x E[z_u|x] > "
-            f"{ACTIVE_THRESHOLD}; active units: {shown}); KL per dimension (nats): {kls}. The decoder ignores the "
-            "other codes; try a lower --beta, --warmup-epochs 10, a smaller --latent-dim, or a weaker decoder")
+            f"{ACTIVE_THRESHOLD}; active units: {shown}) and {len(collapsed)} carry no information (KL to the prior "
+            f"< {COLLAPSED_KL} nats); KL per dimension (nats): {kls}. The decoder ignores the other codes; try a "
+            "lower --beta, --warmup-epochs 10, a smaller --latent-dim, or a weaker decoder")
 
 
 class ELBOObjective(Objective):
@@ -174,9 +183,7 @@ class ELBOObjective(Objective):
         """Loss terms; ``elbo`` and ``nll_iwae`` (K importance samples) per example in nats; ``kl``; ``beta``."""
         out = super().metrics(model, batch, seed=seed)
         ll = importance_sampled(model, batch, k, seed=seed)
-        with torch.no_grad():
-            kl = torch.cat([model.encode_dist(model_input(s), s.get("c")).kl()
-                            for s in (take(batch, slice(i, i + 2048)) for i in range(0, len(batch["x"]), 2048))])
+        kl = over_rows(model, batch, lambda s: model.encode_dist(model_input(s), s.get("c")).kl(), rows=2048)
         out.update(elbo=float(ll["elbo"].mean()), nll_iwae=float(-ll["iwae"].mean()), K=k, kl=float(kl.mean()),
                    likelihood=model.config.likelihood, beta=self.config.beta)
         return out
@@ -201,12 +208,15 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 def importance_sampled(model, batch: dict[str, torch.Tensor], k: int, *, seed: int = 0,
                        batch_size: int = 100) -> dict[str, np.ndarray]:
-    """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats, (N,) each."""
-    g = torch.Generator().manual_seed(seed)
+    """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats, (N,) each.
+    ``batch`` (model space) may be on any device: slices of ``batch_size`` rows go to the model's device, where
+    the draws come from one stream seeded with ``seed``; results on the CPU."""
+    device = model_device(model)
+    g = torch.Generator(device=device).manual_seed(seed)
     n = batch["x"].shape[0]
     elbo, iwae = [], []
     for i in range(0, n, batch_size):
-        lw = importance_weights(model, take(batch, slice(i, i + batch_size)), k, generator=g)
-        elbo.append(lw.mean(0))
-        iwae.append(iwae_bound(lw))
+        lw = importance_weights(model, to_device(take(batch, slice(i, i + batch_size)), device), k, generator=g)
+        elbo.append(lw.mean(0).cpu())
+        iwae.append(iwae_bound(lw).cpu())
     return {"elbo": torch.cat(elbo).numpy(), "iwae": torch.cat(iwae).numpy()}

@@ -337,7 +337,8 @@ def condition_kind(spec: ModelSpec, options: dict) -> str:
 
 
 def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx: np.ndarray) -> Conditioner | None:
-    """The conditioner of a conditional model, fitted on the training rows; None for other models."""
+    """The conditioner of a conditional model, fitted on the training rows, which it also keeps the coverage of (to
+    flag conditions beyond it later); None for other models."""
     kind = condition_kind(spec, options)
     if kind == NO_CONDITION:
         return None
@@ -349,7 +350,8 @@ def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx:
                             "--labels FILE); or use --condition vector with --cond-key")
         raise DataError(f"{ds.source}: conditioning on a parameter vector needs a cond array; name it with "
                         "--cond-key (npz key / HDF5 dataset of shape (N, P))")
-    return conditioner.fit(values if conditioner.fit_on_all_rows else values[train_idx])
+    conditioner.fit(values if conditioner.fit_on_all_rows else values[train_idx])
+    return conditioner.remember_training(values[train_idx])
 
 
 def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | None) -> Scaler:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..catalog import MODELS, ModelSpec
 from ..data import ArrayDataset, as_dataset
 from ..data.batches import take, to_device
@@ -62,6 +62,17 @@ class TrainedModel:
                                                                   "__module__": cls.__module__})
         return _COMPOSED[caps](name, model, objective, preprocess, train_config, **kw)
 
+    def __repr__(self) -> str:
+        """One line: the model, its parameter count, what it can do, the data it was trained on and its folder."""
+        n_params = sum(p.numel() for p in self.model.parameters())
+        caps = sorted({m for c in type(self).__mro__[1:] if c.__module__.endswith("capabilities")
+                       for m, v in vars(c).items() if callable(v) and not m.startswith("_") and m != "applies"})
+        shape = "x".join(map(str, self.data_info.get("example_shape", []))) or "?"
+        source = self.data_info.get("source", "data")
+        where = f", run_dir='{self.run_dir}'" if self.run_dir else ""
+        return (f"<TrainedModel {self.name}: {n_params:,} parameters, examples of shape {shape} from {source!r}; "
+                f"methods: {', '.join(caps) or 'evaluate'}{where}>")
+
     def __reduce__(self):
         # the composed class is made at run time: rebuild it from its parts (for pickle users; latentforge itself
         # saves runs as safetensors + JSON, never pickles)
@@ -105,6 +116,21 @@ class TrainedModel:
     @property
     def scaler(self):
         return self.preprocess.scaler
+
+    @property
+    def device(self) -> torch.device:
+        """Where the network runs: every method moves its data there in batches of rows and returns numpy arrays
+        on the CPU."""
+        return self.model.device
+
+    def to(self, device: str | torch.device) -> "TrainedModel":
+        """Run the network on ``device`` from now on (in place; returns this object): ``cpu``, ``cuda``, ``mps``,
+        ``auto`` (a CUDA GPU when one is visible, else Apple's GPU, else the CPU) or a ``torch.device``. Raises
+        ConfigError for an unknown name or a GPU that is not there (``train.runtime.resolve_device``)."""
+        from ..train.runtime import resolve_device
+
+        self.model.to(device if isinstance(device, torch.device) else resolve_device(str(device)))
+        return self
 
     @property
     def n_parameters(self) -> int:
@@ -220,7 +246,7 @@ class TrainedModel:
         """fn(batch slice) over slices of ``rows`` rows, concatenated on the CPU; no gradients, the network in
         evaluation mode (batch norm with its running statistics, no dropout), its mode restored after."""
         n = batch["x"].shape[0]
-        device = next(self.model.parameters()).device  # the CPU, except during training on a GPU
+        device = self.device  # ``to`` chooses it (training on a GPU: the trainer's)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -257,15 +283,21 @@ class TrainedModel:
         return run_dir
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike) -> "TrainedModel":
-        """Rebuild a run from its directory; a missing, damaged or foreign run raises ArtifactError."""
+    def load(cls, run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> "TrainedModel":
+        """Rebuild a run from its directory, its network on ``device`` (see ``to``); a missing, damaged or foreign
+        run raises ArtifactError, a device that is not there ConfigError."""
+        if not isinstance(device, torch.device):
+            from ..train.runtime import resolve_device
+
+            device = resolve_device(str(device))  # before any file is read: a wrong device fails fast
         try:
-            return cls._load(Path(run_dir))
+            run = cls._load(Path(run_dir))
         except LatentforgeError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
             raise ArtifactError(f"{run_dir}: the run files do not fit together ({type(e).__name__}: {e}); the run "
                                 "directory is damaged, retrain or restore it") from None
+        return run.to(device)
 
     @classmethod
     def _load(cls, run_dir: Path) -> "TrainedModel":
@@ -311,6 +343,8 @@ def rebuild(name, model, objective, preprocess, train_config) -> TrainedModel:
     return TrainedModel.compose(name, model, objective, preprocess, train_config)
 
 
-def load(run_dir: str | os.PathLike) -> TrainedModel:
-    """Rebuild a trained model from its run directory (JSON config, then safetensors weights)."""
-    return TrainedModel.load(run_dir)
+def load(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
+    """Rebuild a trained model from its run directory (JSON config, then safetensors weights), its network on
+    ``device``: ``cpu`` (the default), ``cuda``, ``mps`` or ``auto`` (see ``TrainedModel.to``). Results come back
+    as numpy arrays on the CPU whatever the device."""
+    return TrainedModel.load(run_dir, device)
