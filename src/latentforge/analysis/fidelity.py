@@ -79,7 +79,9 @@ def classifier_auc(a: np.ndarray, b: np.ndarray, *, folds: int = FOLDS, seed: in
     prob = np.zeros(2 * n)
     per_fold = []
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
-        clf = HistGradientBoostingClassifier(max_iter=100, random_state=seed).fit(x[tr], y[tr])
+        # leaves of at most 20 rows, fewer for small sets (the default 20 cannot split a few dozen rows at all)
+        leaf = max(2, min(20, len(tr) // 20))
+        clf = HistGradientBoostingClassifier(max_iter=100, min_samples_leaf=leaf, random_state=seed).fit(x[tr], y[tr])
         prob[te] = clf.predict_proba(x[te])[:, 1]
         per_fold.append(roc_auc_score(y[te], prob[te]))
     return float(roc_auc_score(y, prob)), float(np.std(per_fold, ddof=1) / math.sqrt(folds))
@@ -205,8 +207,10 @@ def fidelity(run, full, split: str, *, seed: int = 0) -> dict[str, Any]:
 
 def _per_condition(run, ds, real: np.ndarray, *, seed: int) -> dict[str, Any]:
     cond = np.asarray(run.conditioner.values_of(ds))
-    if run.conditioner.kind == "label":
-        keys = np.asarray(ds.y)
+    from ..data.arrays import is_categorical
+
+    if cond.ndim == 1 or (cond.ndim == 2 and cond.shape[1] == 1 and is_categorical(cond.ravel())):
+        keys = cond.reshape(len(cond), -1)[:, 0]
         groups = {f"label {v}": keys == v for v in np.unique(keys)}
     else:
         first = cond.reshape(len(cond), -1)[:, 0].astype(np.float64)

@@ -28,6 +28,7 @@ from ..train.state import meta_from_strings, meta_to_strings
 from .callbacks import Callback, as_callbacks, fit_hooks
 from .defaults import choose
 from .domains import describe as describe_second, scaling_rows, second_dataset
+from .learned_scales import SCALE_ROWS, fit_prior_sampler, scale_callback
 from .preprocess import Preprocessor
 from .resume import check_resume_meaning, resume_compatible, saved_options
 from .trained import TrainedModel
@@ -223,37 +224,6 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             write_run_plots(run, plot_ds, layout, held_out=stream is not None or len(idx["test"]) > 0)
         dist.barrier()
     return run
-
-
-#: training rows the first epoch's residual is measured on
-SCALE_ROWS = 4096
-
-
-def scale_callback(net, first: dict, notes: list):
-    """After the first epoch: a learned likelihood sigma set to the decoder's residual on ``first`` (a few
-    training rows), so that it starts calibrated whatever its initial value; the sentence goes to ``notes``."""
-
-    def set_scales(trainer, row: dict) -> None:
-        if row.get("epoch") != 1:
-            return
-        dev = next(net.parameters()).device
-        b = {k: v.to(dev) for k, v in first.items()}
-        was = net.training
-        net.eval()
-        said = net.start_scales_from_residual(b["x"], b.get("mask"), b.get("c"))
-        net.train(was)
-        if said:
-            notes.append(said)
-
-    return set_scales
-
-
-def fit_prior_sampler(run: TrainedModel, batch: dict, *, seed: int) -> str:
-    """Fit a VAE's prior sampler (gmm / flow) to the posterior means of the training rows in ``batch``."""
-    from ..objectives.elbo import model_input
-
-    codes = run.infer(lambda s: run.model.encode(model_input(s), s.get("c")), batch).numpy()
-    return run.model.fit_prior_sampler(codes, seed=seed)
 
 
 def read_here(data: Any, ds: ArrayDataset) -> bool:
