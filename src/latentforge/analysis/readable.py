@@ -108,6 +108,8 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     for k in others(metrics):
         lines.append(f"  {k}: {with_error(metrics, k)}")
     for k, v in metrics.items():
-        if isinstance(v, dict) and k not in ("class_histogram",):
+        if isinstance(v, dict) and isinstance(v.get("in_words"), list):  # a validation that speaks for itself
+            lines += [f"  {k}: {line}" for line in v["in_words"]]
+        elif isinstance(v, dict) and k not in ("class_histogram",):
             lines.append(f"  {k}: see --json")
     return lines

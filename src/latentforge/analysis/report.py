@@ -136,6 +136,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     if "class_histogram" in metrics:
         parts.append("<p>Share of generated samples the feature classifier puts in each class: " +
                      html.escape(", ".join(f"{c} {v:.3f}" for c, v in metrics["class_histogram"].items())) + "</p>")
+    parts += fidelity_sections(metrics)
     bar.update()
 
     bar.set_postfix_str("curves")
@@ -196,6 +197,27 @@ BASELINES_HELP = (
     "median distance of a sample to its nearest training example over the same for held-out real examples: near 1 "
     "is healthy; well below 1 means the samples sit on training examples, as a kernel density estimate's do, which "
     "flatters FD and precision without being new data).</p>")
+
+
+def fidelity_sections(metrics: dict[str, Any]) -> list[str]:
+    """The report's sections for the calibration and the two-sample test of ``evaluate``'s result, if measured."""
+    parts = []
+    cal = metrics.get("calibration")
+    if isinstance(cal, dict) and "pit_histogram" in cal:
+        from .calibration import pit_figure
+
+        parts.append("<h2>Calibration</h2>" + "".join(f"<p>{html.escape(line)}</p>" for line in cal["in_words"])
+                     + figure_html(pit_figure(cal), f"PIT histogram of {cal['n_points']} held-out points "
+                                   f"({cal['n_rows']} rows): flat at 1 when the predictive is calibrated"))
+    two = metrics.get("two_sample")
+    if isinstance(two, dict) and "top_features" in two:
+        from .fidelity import fidelity_figure
+
+        parts.append("<h2>Generated vs real: two-sample test</h2>"
+                     + "".join(f"<p>{html.escape(line)}</p>" for line in two["in_words"])
+                     + figure_html(fidelity_figure(two), "the features whose histograms separate generated from "
+                                   f"real rows most ({two['n_per_side']} rows a side)"))
+    return parts
 
 
 def _traversal_section(run, train, test, gan: bool, seed: int) -> str:

@@ -75,10 +75,13 @@ def savgol_denoise(flux: np.ndarray, mask: np.ndarray, window: int, order: int =
 
 
 def conformal_multipliers(truth, mean, std, keep, levels=(0.68, 0.95)) -> dict[float, float]:
-    """Split-conformal calibration: for each level the quantile of |truth - mean| / std over the kept points,
-    so that mean +- k_level * std covers the level on data like these (exchangeable with them)."""
-    pull = (np.abs(np.asarray(truth, np.float64) - mean) / std)[np.asarray(keep, bool)]
-    return {float(lv): float(np.quantile(pull, lv)) for lv in levels}
+    """Split-conformal calibration: for each level the finite-sample quantile of |truth - mean| / std over the
+    kept points (``analysis.calibration.conformal_multipliers``), so that mean +- k_level * std covers the level
+    on data like these (exchangeable with them)."""
+    from .calibration import conformal_multipliers as split_conformal
+
+    pull = np.abs(np.asarray(truth, np.float64) - mean) / std
+    return split_conformal(pull, np.asarray(keep, bool), levels)
 
 
 def measured_snr(flux: np.ndarray, sigma: np.ndarray, mask: np.ndarray) -> np.ndarray:

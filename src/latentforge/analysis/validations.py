@@ -24,6 +24,8 @@ class Validation:
     applies: Callable[[Any, Any], str | None]
     measure: Callable[..., dict[str, Any]]
     flat: bool = False
+    #: options of ``evaluate`` this validation takes as keywords of ``measure`` (e.g. ``calibrate``)
+    takes: tuple[str, ...] = ()
 
 
 VALIDATIONS: Registry[Validation] = Registry("validation")
@@ -114,3 +116,35 @@ VALIDATIONS.register("modes", Validation(
 VALIDATIONS.register("translation", Validation(
     "translators: classifier AUC and (showers) observables' separation power before / after, cycle error",
     _translation_applies, _translation))
+
+
+def _calibration_applies(run, ds) -> str | None:
+    from .calibration import applies
+
+    return applies(run)
+
+
+def _calibration(run, full, split, *, seed=0, calibrate=None):
+    from .calibration import calibration
+
+    return calibration(run, full, split, seed=seed, calibrate=calibrate)
+
+
+VALIDATIONS.register("calibration", Validation(
+    "held-out coverage of the predictive's central 68 / 95 % intervals, PIT histogram, split-conformal multipliers",
+    _calibration_applies, _calibration, takes=("calibrate",)))
+
+
+def _two_sample_applies(run, ds) -> str | None:
+    return None if run.can("sampling") else ""
+
+
+def _two_sample(run, full, split, *, seed=0):
+    from .fidelity import fidelity
+
+    return fidelity(run, full, split, seed=seed)
+
+
+VALIDATIONS.register("two_sample", Validation(
+    "classifier two-sample test (AUC with its real-vs-real floor) and separation power of generated vs real rows",
+    _two_sample_applies, _two_sample))

@@ -173,7 +173,7 @@ def cmd_evaluate(a) -> int:
     run = load(a.run_dir, device=a.device)
     full = as_dataset(a.data, **data_kw(a))
     split = run.resolve_split(full, a.split)
-    out = run.evaluate(full, split, seed=a.seed, k=a.k)
+    out = run.evaluate(full, split, seed=a.seed, k=a.k, calibrate=a.calibrate)
     print(f"latentforge: evaluated {out['split_reason']}", file=sys.stderr)
     if a.baselines:
         from ..analysis.baselines import baseline_table
@@ -187,6 +187,9 @@ def cmd_evaluate(a) -> int:
     emit(a, out, "", summary_lines(out))
     for name, reason in out.get("skipped", {}).items():
         print(f"latentforge: skipped {name}: {reason}", file=sys.stderr)
+    for name, v in out.items():  # a validation's warning, one line on stderr beside the --json output
+        if a.json and isinstance(v, dict) and v.get("warning"):
+            print(f"latentforge: warning: {name}: {v['warning']}", file=sys.stderr)
     return 0
 
 

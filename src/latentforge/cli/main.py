@@ -84,6 +84,9 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
                         "data and report their metrics beside the model's")
     e.add_argument("--k", type=int, default=1000,
                    help="VAE: importance samples per example for nll_iwae (default: 1000)")
+    e.add_argument("--calibrate", choices=("none", "conformal"), default="none",
+                   help="models with a predictive distribution (VAEs): conformal adds split-conformal intervals "
+                        "(multipliers of the predictive's sigma fitted on the validation rows) and their coverage")
     json_flag(e)
     e.set_defaults(fn=cmd_evaluate)
     ip = run_cmd("inpaint", "fill masked points from the decoder: optimise the latent vector against the observed "

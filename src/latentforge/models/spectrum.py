@@ -126,6 +126,9 @@ class SpectrumVAE(VAE):
     pixel's measurement sigma and mask (Melchior et al. 2023, spender, for the idea of a rest-frame decoder)."""
 
     config_class = SpectrumVAEConfig
+    #: sigma_model is the model's error beside each pixel's measurement sigma: it starts small, not at the data's
+    #: spread
+    scales_from_data = False
 
     def reduced_precision_risk(self) -> str | None:
         return ("spectrum-vae weighs each pixel by its measurement variance plus the model's, and its first training "

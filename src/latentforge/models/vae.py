@@ -24,6 +24,7 @@ from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation, draws
 from .base import ConfiguredModel, HasPosterior, HasPrior, with_condition
 from .distributions import DiagonalGaussian
 from .likelihoods import LIKELIHOODS
+from .prior_samplers import PRIOR_SAMPLERS
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,18 @@ class VAEConfig(Config):
         "learned sigma); gaussian-hetero (the decoder predicts a sigma per output); hurdle (sparse non-negative "
         "data such as log-scaled energies: per output a probability of being non-zero and a Gaussian for the "
         "non-zero value; samples are drawn from it, so they are as sparse and noisy as the data)", LIKELIHOODS)
-    sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
+    sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
+                          "given (by default it is set to the decoder's residual after the first epoch)")
+    prior_sampler: str = option("normal", "where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian "
+                                "mixture fitted to the encoded training data after training, Dai & Wipf 2019); flow "
+                                "(a small RealNVP fitted to them)", PRIOR_SAMPLERS)
+    prior_components: int = option(10, "gmm: mixture components; flow: coupling layers (at most 8)")
     condition: str = option("none", "what the model is conditioned on: none, label (one-hot class) or vector "
                             "(continuous parameters from --cond-key)", CONDITION_CHOICES)
     condition_dim: int = option(0, "length of the condition vector (filled in from the data)", from_data=True)
 
     def validate(self) -> None:
-        positive(self, "latent_dim", "sigma")
+        positive(self, "latent_dim", "sigma", "prior_components")
         widths(self, "hidden")
         widths(self, "input_shape")
         if self.condition != NO_CONDITION and self.input_shape and self.condition_dim <= 0:
@@ -61,12 +67,17 @@ class ConvVAEConfig(Config):
     activation: str = option("relu", "nonlinearity", ACTIVATIONS)
     upsample: str = option("nearest", "decoder up-sampling: nearest (UpSampling + conv) or transpose (ConvTranspose)",
                            ("nearest", "transpose"))
+    prior_sampler: str = option("normal", "where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian "
+                                "mixture fitted to the encoded training data after training, Dai & Wipf 2019); flow "
+                                "(a small RealNVP fitted to them)", PRIOR_SAMPLERS)
+    prior_components: int = option(10, "gmm: mixture components; flow: coupling layers (at most 8)")
     likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared, gaussian-hetero or "
                              "hurdle (zero or Gaussian per output)", LIKELIHOODS)
-    sigma: float = option(0.1, "gaussian: the fixed sigma; gaussian-shared: its starting value (scaled units)")
+    sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
+                          "given (by default it is set to the decoder's residual after the first epoch)")
 
     def validate(self) -> None:
-        positive(self, "latent_dim", "kernel_size", "sigma")
+        positive(self, "latent_dim", "kernel_size", "sigma", "prior_components")
         widths(self, "channels")
         widths(self, "input_shape")
         if self.kernel_size % 2 == 0:
@@ -85,6 +96,27 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         super().__init__(config)
         self.likelihood = LIKELIHOODS.get(config.likelihood)(config.sigma)
         self.out_factor = self.likelihood.out_factor
+        self.prior_sampler = PRIOR_SAMPLERS.get(getattr(config, "prior_sampler", "normal"))(
+            config.latent_dim, getattr(config, "prior_components", 10))
+
+    #: a learned likelihood scale is set from the decoder's residual after the first epoch
+    #: (``start_scales_from_residual``)
+    scales_from_data: bool = True
+
+    @torch.no_grad()
+    def start_scales_from_residual(self, x: torch.Tensor, mask: torch.Tensor | None = None,
+                                   c: torch.Tensor | None = None) -> str | None:
+        """A learned sigma (shared, or the decoder's per-output prediction) set to the residual x - mu(z),
+        z ~ q(z|x), of training rows x (B, *input_shape, scaled units): its maximum-likelihood value for the
+        decoder as it is (called after the first epoch); a sentence saying so, or None."""
+        if not self.scales_from_data:
+            return None
+        xin = x.masked_fill(mask, 0.0) if mask is not None else x
+        z = self.encode_dist(xin, c).sample(None)
+        p = self.decode_dist(z, c)
+        if not hasattr(p, "log_sigma"):
+            return None
+        return self.likelihood.start_from_residual(self.decoder, x - p.mean, mask, p.log_sigma)
 
     def reduced_precision_risk(self) -> str | None:
         return self.likelihood.bf16_risk
@@ -124,10 +156,20 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         return self.reconstruct(x, c)
 
     def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate n examples (n, *input_shape) on the model's device: z ~ N(0, I) through p(x|z) (its mean; a
-        draw for a hurdle decoder). ``generator`` may live on the CPU or on the model's device."""
-        z = draws.normal((n, self.latent_dim), generator=generator, device=self.device, dtype=self.dtype)
-        return self.decode_dist(z, c).generate(generator)
+        """Generate n examples (n, *input_shape) on the model's device: z from the prior sampler (N(0, I) unless a
+        fitted gmm / flow) through p(x|z) (its mean; a draw for a hurdle decoder). ``generator`` may live on the
+        CPU or on the model's device."""
+        return self.decode_dist(self.draw_codes(n, generator), c).generate(generator)
+
+    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n codes (n, latent_dim) on the model's device for generation, from the configured prior sampler."""
+        if not (self.prior_sampler.learned and self.prior_sampler.is_fitted()):
+            return draws.normal((n, self.latent_dim), generator=generator, device=self.device, dtype=self.dtype)
+        return self.prior_sampler.sample(n, generator, self.device).to(self.dtype)
+
+    def fit_prior_sampler(self, codes, *, seed: int = 0) -> str | None:
+        """Fit the prior sampler to encoded training means ``codes`` (N, latent_dim); a sentence, or None for N(0, I)."""
+        return self.prior_sampler.fit(codes, seed=seed)
 
     def _encode(self, x, c):  # pragma: no cover - abstract
         raise NotImplementedError

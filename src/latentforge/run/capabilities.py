@@ -122,7 +122,7 @@ class Sampling(Capability):
         return isinstance(model, HasPrior)
 
     def sample(self, n: int, condition: Any = None, *, seed: int = 0) -> np.ndarray:
-        """Generate n examples (raw units) from z ~ N(0, I): a VAE's p(x|z) (its mean; a draw for a hurdle
+        """Generate n examples (raw units) from z ~ N(0, I) (a VAE: its prior sampler, ``--prior-sampler``): a VAE's p(x|z) (its mean; a draw for a hurdle
         decoder), or a GAN's generator. ``condition``: one label / parameter vector, or one per example.
         Raises ConfigError when n examples would not fit in the free memory (``sample_chunks`` streams)."""
         if n < 1:
@@ -147,7 +147,9 @@ class Sampling(Capability):
             k = min(chunk, n - start)
             g = torch.Generator(device=self.model.device).manual_seed(
                 seed if i == 0 else int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-            z = torch.randn(k, self.model.latent_dim, generator=g, device=self.model.device, dtype=self.model.dtype)
+            z = (self.model.draw_codes(k, g).to(self.model.dtype) if hasattr(self.model, "draw_codes")  # a VAE's
+                 else torch.randn(k, self.model.latent_dim, generator=g, device=self.model.device,  # prior sampler
+                                  dtype=self.model.dtype))
             c = cond[start:start + k] if per_example and cond is not None else condition
             if isinstance(self.model, HasPosterior):
                 yield self._from_codes(z, c, lambda zz, cc: self.model.decode_dist(zz, cc).generate(g), check=False)

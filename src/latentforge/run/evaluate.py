@@ -15,30 +15,42 @@ from ..analysis.quality import TooFewRows
 from ..analysis.validations import VALIDATIONS
 from ..data import as_dataset
 from ..data.arrays import row_hashes
-from ..errors import LatentforgeError
+from ..errors import ConfigError, LatentforgeError
 from ..objectives.elbo import model_input
 from ..objectives.measures import mse, psnr
 
 
-def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 1000, **data_kw: Any) -> dict[str, Any]:
+def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 1000, calibrate: str | None = None,
+             **data_kw: Any) -> dict[str, Any]:
     """Metrics of ``run`` on the ``split`` of ``data`` as a flat dict (model space unless named ``_raw``):
 
     - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder, each with its standard error over
       the examples (``_err``);
     - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K``, ``kl`` in nats per example;
       denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
-    - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest;
+    - one entry per applicable validation (sample quality, calorimeter showers, ``calibration`` of a predictive
+      distribution, ``two_sample`` of a generator ...), ``skipped`` for the rest; ``calibrate="conformal"`` adds
+      split-conformal intervals to the calibration (ConfigError for a model without a continuous predictive);
     - ``n_duplicates_of_training``: rows of a held-out part whose values equal a row training saw (and, when there
       are any, ``duplicates_warning`` in words, also given as a UserWarning): scores on them are optimistic;
     - ``condition_warning``: conditions of a conditional model's rows beyond the training range (or labels no
       training row had), also given once as a ``ConditionOutsideTraining`` warning.
     """
     with run.preprocess.flagging_once():  # conditions beyond the training range: one warning, not one per step
-        return _measure(run, data, split, seed=seed, k=k, **data_kw)
+        return _measure(run, data, split, seed=seed, k=k, calibrate=calibrate, **data_kw)
 
 
-def _measure(run, data: Any, split: str, *, seed: int, k: int, **data_kw: Any) -> dict[str, Any]:
+def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | None = None,
+             **data_kw: Any) -> dict[str, Any]:
     full = as_dataset(data, **data_kw)
+    options = {"calibrate": calibrate}
+    if calibrate not in (None, "none"):
+        from ..analysis.calibration import applies
+
+        reason = applies(run)
+        if reason is not None:
+            raise ConfigError(f"--calibrate {calibrate}: " + (reason or f"{run.name} has no predictive distribution "
+                                                                         "(a VAE's decoder gives one)"))
     split = run.resolve_split(full, split)
     part = run.select(full, split)
     duplicates = training_duplicates(run, full, split, part)
@@ -66,7 +78,8 @@ def _measure(run, data: Any, split: str, *, seed: int, k: int, **data_kw: Any) -
         reason = validation.applies(run, ds)
         if reason is None:
             try:
-                result = validation.measure(run, full, split, seed=seed)
+                result = validation.measure(run, full, split, seed=seed,
+                                            **{o: options[o] for o in validation.takes if o in options})
             except TooFewRows:  # a sample-based metric on a handful of rows: refused, not quietly left out
                 raise
             except LatentforgeError as e:  # the other metrics still count; say why this one is missing

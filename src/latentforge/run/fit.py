@@ -29,6 +29,7 @@ from ..train.state import meta_from_strings, meta_to_strings
 from .callbacks import Callback, as_callbacks, fit_hooks
 from .defaults import choose
 from .domains import describe as describe_second, scaling_rows, second_dataset
+from .learned_scales import SCALE_ROWS, fit_prior_sampler, scale_callback
 from .preprocess import Preprocessor
 from .resume import check_resume_meaning, resume_compatible, saved_options
 from .trained import TrainedModel
@@ -104,6 +105,13 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         return run
     plot_ds, held_out = source.plot_rows(PLOT_ROWS)
     train_b, val_b = source.loaders(run, spec, tc)
+    scale_notes: list[str] = []
+    first_callbacks = []
+    if not resume and "sigma" not in given and getattr(run.model, "scales_from_data", False):
+        # in memory: training rows; streamed: the preview rows, scaled as training will scale them
+        first = run.preprocess.batch(source.ds, name=spec.name) if tc.stream else train_b
+        first = {k: v[:SCALE_ROWS] for k, v in first.items() if k in ("x", "mask", "c")}
+        first_callbacks.append(scale_callback(run.model, first, scale_notes))  # before the checkpoint holds it
     source.release()  # the full array is not kept through training
     layout = RunLayout(out) if out else None
     if layout is not None:
@@ -111,13 +119,34 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         # directory as it was before this call (nothing of a new run; an earlier run or checkpoint intact)
         cleanup.enter_context(run_folder(layout, resume=resume, overwrite=overwrite, enabled=dist.is_main))
         dist.barrier()
-    trainer = start_trainer(run, tc, layout, dist, resume=resume, progress=progress, user_callbacks=user_callbacks)
+    trainer = start_trainer(run, tc, layout, dist, resume=resume, progress=progress, user_callbacks=user_callbacks,
+                            first_callbacks=first_callbacks)
     # user callbacks: start now; end (or error) when train() returns, after the run directory is written
     cleanup.enter_context(fit_hooks(list(user_callbacks), run, enabled=dist.is_main))
     trainer.fit(train_b, val_b)
     run.history = trainer.history
     run.runtime = trainer.precision_choice.as_dict() if trainer.precision_choice else {}
     run.model.eval()
+    for said in scale_notes:
+        run.data_info.setdefault("chosen_from_data", []).append(said)
+        if progress and dist.is_main:
+            print(f"latentforge: {said}", file=sys.stderr)
+    if getattr(getattr(run.model, "prior_sampler", None), "learned", False):  # two-stage sampling: fitted to the codes
+        said = fit_prior_sampler(run, train_b if not tc.stream else run.preprocess.batch(plot_ds, name=spec.name),
+                                 seed=tc.seed)
+        run.data_info.setdefault("chosen_from_data", []).append(said)
+        if progress and dist.is_main:
+            print(f"latentforge: {said}", file=sys.stderr)
+    for said in scale_notes:
+        run.data_info.setdefault("chosen_from_data", []).append(said)
+        if progress and dist.is_main:
+            print(f"latentforge: {said}", file=sys.stderr)
+    if getattr(getattr(net, "prior_sampler", None), "learned", False):  # two-stage sampling: fitted to the codes
+        said = fit_prior_sampler(run, train_b if not stream else run.preprocess.batch(plot_ds, name=spec.name),
+                                 seed=tc.seed)
+        run.data_info.setdefault("chosen_from_data", []).append(said)
+        if progress and dist.is_main:
+            print(f"latentforge: {said}", file=sys.stderr)
     if layout is not None:
         if dist.is_main:
             from ..analysis.run_plots import write_run_plots
@@ -129,11 +158,12 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
 
 
 def start_trainer(run: TrainedModel, tc: TrainConfig, layout: RunLayout | None, dist: runtime.Dist, *, resume: bool,
-                  progress: bool, user_callbacks: Sequence[Callback]) -> Trainer:
+                  progress: bool, user_callbacks: Sequence[Callback], first_callbacks: Sequence = ()) -> Trainer:
     """The trainer of ``run``, with the callbacks that write its directory (a checkpoint and the metrics each
     epoch, sample grids) before the user's; on resume, checked against the saved run and loaded from its
-    checkpoint. Rank 0 then writes config.json, transform.json and the metrics so far."""
-    callbacks = []
+    checkpoint. Rank 0 then writes config.json, transform.json and the metrics so far. ``first_callbacks`` run
+    before all of these (a learned scale set after the first epoch, which the checkpoint then holds)."""
+    callbacks = list(first_callbacks)
     saved_config: dict[str, Any] = {}  # read on resume
     if layout is not None:
         if resume:

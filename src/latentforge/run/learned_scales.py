@@ -1,0 +1,39 @@
+"""What training fits beside the network's weights: a learned likelihood sigma set to the decoder's residual
+after the first epoch, and a VAE's two-stage prior sampler fitted to the encoded training data afterwards."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .trained import TrainedModel
+
+#: training rows the first epoch's residual is measured on
+SCALE_ROWS = 4096
+
+
+def scale_callback(net, first: dict, notes: list):
+    """After the first epoch: a learned likelihood sigma set to the decoder's residual on ``first`` (a few
+    training rows), so that it starts calibrated whatever its initial value; the sentence goes to ``notes``."""
+
+    def set_scales(trainer, row: dict) -> None:
+        if row.get("epoch") != 1:
+            return
+        dev = next(net.parameters()).device
+        b = {k: v.to(dev) for k, v in first.items()}
+        was = net.training
+        net.eval()
+        said = net.start_scales_from_residual(b["x"], b.get("mask"), b.get("c"))
+        net.train(was)
+        if said:
+            notes.append(said)
+
+    return set_scales
+
+
+def fit_prior_sampler(run: TrainedModel, batch: dict, *, seed: int) -> str:
+    """Fit a VAE's prior sampler (gmm / flow) to the posterior means of the training rows in ``batch``."""
+    from ..objectives.elbo import model_input
+
+    codes = run.infer(lambda s: run.model.encode(model_input(s), s.get("c")), batch).numpy()
+    return run.model.fit_prior_sampler(codes, seed=seed)
