@@ -7,7 +7,7 @@ import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.io import load_tensors
 from latentforge.data.batches import to_device
-from latentforge.train import runtime
+from latentforge.train import distributed, runtime
 
 REAL_NATIVE_BF16 = runtime.native_bf16
 
@@ -226,7 +226,7 @@ def test_mps_without_an_apple_gpu_is_a_clear_config_error(monkeypatch, tmp_path,
 def test_epoch_sums_for_apples_gpu_are_taken_on_the_cpu():
     # MPS has no float64: the per-epoch sums must not be cast on the device (this machine has no MPS, so a
     # cast there would fail too)
-    out = runtime.Dist().sum_dict({"loss": torch.tensor(1.5), "n": 3.0}, torch.device("mps"))
+    out = distributed.Dist().sum_dict({"loss": torch.tensor(1.5), "n": 3.0}, torch.device("mps"))
     assert out == {"loss": 1.5, "n": 3.0}
 
 

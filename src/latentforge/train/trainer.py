@@ -25,8 +25,9 @@ from ..data.batches import Batch, as_batch, device_scope, noise_generator, take,
 from ..errors import ArtifactError, ConfigError, TrainingDiverged
 from ..objectives.base import Objective, Player, evaluate_objective
 from ..spelling import speak, switches
-from . import runtime
+from . import distributed, runtime
 from .config import TrainConfig, lr_factor
+from .timing import timing_step
 from .state import load_optimizer_state, optimizer_state, restore_rng, save_rng
 
 
@@ -44,7 +45,7 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module, objective: Objective, config: TrainConfig, *,
                  progress: bool = True, callbacks: Iterable[Callable[["Trainer", dict], None]] = ()):
-        self.dist = runtime.current()
+        self.dist = distributed.current()
         self.device = runtime.resolve_device(config.device, self.dist.local_rank)
         # an explicit precision is checked now; auto is decided by timing a step on the first batch (fit)
         self.precision_choice: runtime.PrecisionChoice | None = None
@@ -64,7 +65,7 @@ class Trainer:
                                                weight_decay=p.weight_decay, fused=True)
                            for n, p in self.players.items()}
         self.grad_scalers = {n: runtime.grad_scaler(self.device, self.precision) for n in self.players}
-        self.calls = {n: runtime.wrap(p.module, model, self.device, self.dist) for n, p in self.players.items()}
+        self.calls = {n: distributed.wrap(p.module, model, self.device, self.dist) for n, p in self.players.items()}
         # batch norm cannot normalise a batch of one in training: such a last batch is left for the next epoch
         norms = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
         self.min_batch = 2 if any(isinstance(m, norms) for m in model.modules()) else 1
@@ -181,7 +182,7 @@ class Trainer:
             risk = risk_of() if callable(risk_of) else (f"{type(self.model).__name__} does not declare whether it "
                                                         "trains safely in bf16")
             batch = None if risk else self._first_batch(train)
-            step = None if batch is None else self._timing_step(batch)
+            step = None if batch is None else timing_step(self, batch)
             key = (type(self.model).__name__, type(self.objective).__name__,
                    tuple(tuple(p.shape) for p in self.model.parameters()),
                    tuple(batch["x"].shape) if batch is not None else ())
@@ -199,49 +200,6 @@ class Trainer:
             return None if head is None else to_device(as_batch(head), self.device)
         n = min(self.config.batch_size, train["x"].shape[0])
         return to_device(take(train, torch.arange(n, device=train["x"].device)), self.device) if n else None
-
-    def _timing_step(self, batch: Batch) -> Callable[[str], None]:
-        """``step(precision)``: one forward and backward pass of the objective's training step on ``batch``, on
-        copies of the model and objective (the weights, optimiser states, counters and random streams of the
-        real training are untouched), waiting for the device."""
-        model = copy.deepcopy(self.model).train()
-        objective = copy.deepcopy(self.objective)
-        trainer = self
-
-        class _Timing:
-            precision = "fp32"
-            batch_index = 0
-
-            def __init__(self):
-                self.model = model
-
-            def __getattr__(self, name):  # what a step reads of its trainer (device, config, dist ...)
-                return getattr(trainer, name)
-
-            def forward(self, player, fn, *args, **kwargs):
-                with runtime.autocast(self.device, self.precision), device_scope(self.device):
-                    return fn(model, *args, **kwargs)
-
-            def step(self, player, loss):
-                loss.backward()
-                model.zero_grad(set_to_none=True)
-
-            def log(self, terms, n):
-                pass
-
-        ctx = _Timing()
-        devices = [self.device] if self.device.type == "cuda" else []
-
-        def step(precision: str) -> None:
-            ctx.precision = precision
-            with torch.random.fork_rng(devices=devices, device_type=self.device.type if devices else "cuda"):
-                noise = noise_generator(self.device, self.config.seed) if self.device.type != "cpu" else \
-                    torch.Generator().manual_seed(self.config.seed)
-                objective.train_step(ctx, batch, noise)
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-
-        return step
 
     def _epoch(self, train, val) -> dict[str, Any]:
         cfg = self.config
