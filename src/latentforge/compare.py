@@ -176,7 +176,7 @@ def page(table: dict[str, Any], runs: dict, images: bool) -> str:
 
 HELP = ("<p>train_seconds: training time within the budget. recon_mse: reconstruction error of held-out rows (model "
         "units; _raw: the data's units), lower is better. elbo / nll_iwae: the VAE's bound and importance-weighted "
-        "negative log-likelihood (nats per example). fd_classifier, precision, recall, mode_coverage: sample quality "
+        "negative log-likelihood (nats per example in the data's units: the scaling's log-Jacobian added). fd_classifier, precision, recall, mode_coverage: sample quality "
         "in a classifier's features (labelled data). copying: a sample's distance to its nearest training example over "
         "a held-out example's (about 1 is healthy, well below 1 is memorisation). probe: what the codes say about the "
         "labels. sample_ms: milliseconds per generated example.</p>")

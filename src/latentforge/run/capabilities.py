@@ -247,8 +247,16 @@ class Posterior(Capability):
 
     def log_likelihood(self, data: Any, k: int = 1000, *, seed: int = 0, condition: Any = None,
                        batch_size: int = 100) -> dict[str, np.ndarray]:
-        """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats (N,)."""
-        return importance_sampled(self.model, self.batch(data, condition), k, seed=seed, batch_size=batch_size)
+        """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x) (Burda et al. 2016),
+        each (N,) in nats per example **in the data's own units**: ``elbo``, ``iwae``; the same in the model's
+        scaled space as ``elbo_scaled``, ``iwae_scaled``, and ``log_jacobian`` (N,), the scaling's
+        log |det dt/dx| between them (``run.likelihood``). Raises ConfigError for a scaling without a
+        log-Jacobian (one that changes the number of points)."""
+        from .likelihood import in_data_units
+
+        ds = self.dataset(data)
+        ll = importance_sampled(self.model, self.batch(ds, condition), k, seed=seed, batch_size=batch_size)
+        return in_data_units(self, ds, ll)
 
 
 class Scoring(Capability):

@@ -14,13 +14,16 @@ from ..data import as_dataset
 from ..errors import LatentforgeError
 from ..objectives.elbo import model_input
 from ..objectives.measures import mse, psnr
+from .likelihood import data_unit_likelihoods
 
 
 def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 1000, **data_kw: Any) -> dict[str, Any]:
     """Metrics of ``run`` on the ``split`` of ``data`` as a flat dict (model space unless named ``_raw``):
 
     - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder;
-    - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K``, ``kl`` in nats per example;
+    - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K`` in nats per example in data
+      units, ``nll_iwae_per_dim`` per observed point, ``bits_per_dim`` for 8-bit images, the scaled-space
+      ``elbo_scaled`` / ``nll_iwae_scaled`` and the ``log_jacobian`` between them (``run.likelihood``); ``kl``;
       denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
     - one entry per applicable validation (sample quality, calorimeter showers ...), ``skipped`` for the rest.
     """
@@ -35,6 +38,7 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
     if run.can("encoding"):
         out.update(reconstruction_metrics(run, ds, b, peak))
     out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
+    out.update(data_unit_likelihoods(run, ds, out))  # a VAE's likelihoods: scaled space -> data units
     skipped = {}
     for name, validation in VALIDATIONS.items():
         reason = validation.applies(run, ds)
