@@ -40,6 +40,9 @@ class Scaler:
     unit_range: ClassVar[bool] = False  # True when the training data lands in [0, 1] (PSNR peak 1)
     #: the kind that does the same per feature (column), where this one uses one range for all features
     per_feature_kind: ClassVar[str | None] = None
+    #: False when the map changes the number of values (``fractions``: D -> D + 1); the model's density then has
+    #: no density in data units by a change of variables, and ``log_abs_det_jacobian`` raises ConfigError
+    square_jacobian: ClassVar[bool] = True
 
     def __new__(cls, kind: str | None = None):
         if cls is Scaler:
@@ -108,6 +111,48 @@ class Scaler:
         """A standard deviation (measurement error) in raw units -> scaled units."""
         return (np.asarray(sigma) / self.sigma_unit(factors)).astype(np.float32)
 
+    # ------------------------------------------------------------------ change of variables
+    def log_abs_det_jacobian(self, x_raw: np.ndarray, mask: np.ndarray | None = None, *,
+                             factors: np.ndarray | None = None) -> np.ndarray:
+        """log |det J_t(x)| of the map t from data units to the model's space, per example: shape (N,), float64, in
+        nats (natural log).
+
+        ``x_raw`` (N, *S) in data units; ``mask`` (N, *S) bool, True = a masked point, left out of the sum (the
+        likelihood ignores it too); ``factors`` the per-example factors of a per-example scaling (``median``:
+        computed from ``x_raw`` and ``mask`` when not given, as ``transform`` does). Every scaling here maps each
+        value on its own, so J is diagonal and the result is the sum over the unmasked values of log |dt/dx|:
+        ``minmax`` -D log(hi - lo), ``minmax-feature`` -sum_j log(hi_j - lo_j), ``standard`` -sum_j log std_j,
+        ``none`` 0, ``log`` -sum_j [log(eps + x_j) + log hi] (-inf for a negative value, which the map clips),
+        ``median`` -D_i log m_i with each example's median m_i held fixed (the model's density is conditional on
+        it: the run carries it beside the example; x -> x / median(x) itself is singular).
+
+        Change of variables (e.g. Papamakarios et al. 2021, JMLR 22:57, eq. 2): p_data(x) = p_model(t(x))
+        |det J_t(x)|, so NLL in data units = NLL in the model's space - log_abs_det_jacobian(x).
+        Raises ConfigError for a map that changes the number of values (``fractions``), RuntimeError before
+        ``fit``, ConfigError for a mask of another shape than ``x_raw``.
+        """
+        if not self.square_jacobian:
+            raise ConfigError(f"{self.kind} scaling maps each example to a different number of values, so the "
+                              "model's likelihood has no counterpart in data units; compare runs in the model's "
+                              "space, or train with --scaling log or standard for likelihoods in data units")
+        self.need_fit()
+        x = np.asarray(x_raw, dtype=np.float64)
+        if x.ndim < 2:
+            raise ConfigError(f"log_abs_det_jacobian needs examples of shape (N, ...), got shape {x.shape}")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logd = np.broadcast_to(self.log_derivative(x, mask, factors), x.shape)
+        if mask is not None:
+            m = np.asarray(mask, dtype=bool)
+            if m.shape != x.shape:
+                raise ConfigError(f"mask of shape {m.shape} does not match the data's {x.shape}")
+            logd = np.where(m, 0.0, logd)
+        return logd.reshape(len(x), -1).sum(axis=1, dtype=np.float64)
+
+    def log_derivative(self, x: np.ndarray, mask: np.ndarray | None,
+                       factors: np.ndarray | None) -> np.ndarray:  # pragma: no cover - abstract
+        """log |dt(x)/dx| per value, float64, broadcastable to ``x`` (N, *S) (a diagonal Jacobian)."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "params": {k: v.tolist() for k, v in self.params.items()},
@@ -164,6 +209,9 @@ class MinMaxScaling(Scaler):
     def sigma_unit(self, factors=None):
         return float(self.params["hi"] - self.params["lo"])
 
+    def log_derivative(self, x, mask, factors):
+        return np.array(-np.log(float(self.params["hi"] - self.params["lo"])))
+
 
 @SCALINGS.add("minmax-feature")
 class FeatureMinMaxScaling(Scaler):
@@ -209,6 +257,10 @@ class FeatureMinMaxScaling(Scaler):
 
     def sigma_unit(self, factors=None):
         return self.params["hi"] - self.params["lo"]
+
+    def log_derivative(self, x, mask, factors):
+        self._check_shape(x)
+        return -np.log(self.params["hi"] - self.params["lo"])
 
 
 @SCALINGS.add("standard")
@@ -260,6 +312,10 @@ class StandardScaling(Scaler):
     def sigma_unit(self, factors=None):
         return self.params["std"]
 
+    def log_derivative(self, x, mask, factors):
+        self._check_shape(x)
+        return -np.log(self.params["std"])
+
 
 @SCALINGS.add("none")
 class NoScaling(Scaler):
@@ -282,6 +338,9 @@ class NoScaling(Scaler):
 
     def sigma_unit(self, factors=None):
         return 1.0
+
+    def log_derivative(self, x, mask, factors):
+        return np.zeros(())
 
 
 class LogMap(Scaler):
@@ -346,6 +405,11 @@ class LogScaling(LogMap):
     def inverse_transform(self, x, factors=None):
         self.need_fit()
         return self.log_down(np.asarray(x, dtype=np.float32), self.params["zero_below"]).astype(np.float32)
+
+    def log_derivative(self, x, mask, factors):
+        # d/dx log1p(x / eps) / hi = 1 / (hi (eps + x)) for x >= 0; 0 (log: -inf) below, where the map clips
+        eps, hi = float(self.params["eps"]), float(self.params["hi"])
+        return np.where(x >= 0, -np.log(eps + np.maximum(x, 0.0)) - np.log(hi), -np.inf)
 
 
 from . import scaling_shapes  # noqa: E402,F401  (registers fractions and median, which change shapes or per example)

@@ -19,6 +19,7 @@ class FractionsScaling(LogMap):
     multiplies by the decoded total (clipped to the training range and margin): shape and total are learnt apart."""
 
     kind = "fractions"
+    square_jacobian = False  # D values -> D + 1
     #: margin of the log-total range, as a fraction of its width, on either side
     TOTAL_MARGIN = 0.1
 
@@ -124,3 +125,7 @@ class MedianScaling(Scaler):
 
     def sigma_unit(self, factors=None):
         return 1.0 if factors is None else factors
+
+    def log_derivative(self, x, mask, factors):
+        f = self.factors(x, mask) if factors is None else factors
+        return -np.log(np.asarray(f, dtype=np.float64))
