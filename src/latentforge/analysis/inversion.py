@@ -169,12 +169,28 @@ def masks_for(spec: str, ds, *, seed: int = 0) -> np.ndarray:
     return np.broadcast_to(mask_pattern(spec, ds.x.shape[1:], seed=seed), ds.x.shape)
 
 
-def inpaint_summary(ds, result: dict[str, np.ndarray], reference) -> dict[str, float]:
+def training_mean(train) -> np.ndarray:
+    """The mean example (1, *S) of training rows ``train`` (a dataset), each point averaged over the rows where
+    it is not masked (0 where it is masked in every row): the "training mean" baseline of inpainting."""
+    x = np.asarray(train.x, np.float64)
+    keep = np.ones(x.shape, bool) if train.mask is None else ~train.mask
+    count = keep.sum(0, keepdims=True)
+    total = np.where(keep, x, 0.0).sum(0, keepdims=True)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def inpaint_summary(ds, result: dict[str, np.ndarray], train) -> dict[str, Any]:
     """How well the filled points match complete data ``ds``: the MSE over the filled region (raw units) beside
-    filling it with the mean example of ``reference`` (the training data), and the fit over observed points."""
+    filling it with the mean example of ``train``, the run's training rows (``TrainedModel.training_rows``; None:
+    no baseline, ``mse_mean_fill`` None), and the fit over observed points. The baseline never sees ``ds``."""
     miss = result["mask"]
-    mean_fill = np.broadcast_to(reference.x.mean(0, keepdims=True), ds.x.shape)
-    return {"n": len(ds), "missing_fraction": float(miss.mean()),
-            "mse_filled_region": float(np.mean((result["filled"] - ds.x)[miss] ** 2)),
-            "mse_mean_fill": float(np.mean((mean_fill - ds.x)[miss] ** 2)),
-            "fit_error_observed": float(result["error"].mean()), "fit_error_start": float(result["error_start"].mean())}
+    out: dict[str, Any] = {"n": len(ds), "missing_fraction": float(miss.mean()),
+                           "mse_filled_region": float(np.mean((result["filled"] - ds.x)[miss] ** 2))}
+    if train is not None:
+        mean_fill = np.broadcast_to(training_mean(train), ds.x.shape)
+        out["mse_mean_fill"] = float(np.mean((mean_fill - ds.x)[miss] ** 2))
+        out["mean_fill_rows"] = f"the mean of {len(train)} training rows"
+    else:
+        out["mse_mean_fill"] = None
+    out.update(fit_error_observed=float(result["error"].mean()), fit_error_start=float(result["error_start"].mean()))
+    return out

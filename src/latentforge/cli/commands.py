@@ -134,8 +134,12 @@ def cmd_inpaint(a) -> int:
         ds = ds.subset(np.arange(min(a.limit, len(ds))))
     res = inpaint(run, ds, masks_for(a.mask, ds, seed=a.seed), steps=a.steps, lr=a.lr, seed=a.seed)
     # the data given are complete, so the filled region can be scored against them; the baseline fills in the
-    # mean training example
-    ref = run.select(data, "train") if run.is_training_data(data) else ds
+    # mean example of the run's training rows (never of the evaluated images, whose hidden points it would see)
+    try:
+        ref = run.training_rows(data)
+    except LatentforgeError as e:
+        ref = None
+        print(f"latentforge: no mean-fill baseline: {e}", file=sys.stderr)
     emit(a, {"model": run.name, "mask": a.mask, **inpaint_summary(ds, res, ref)},
          f"{run.name}: inpainted {len(ds)} examples under the mask {a.mask}")
     save_npz(a.out, filled=res["filled"], reconstruction=res["reconstruction"], mask=res["mask"], input=ds.x,
@@ -179,7 +183,7 @@ def cmd_evaluate(a) -> int:
         from ..analysis.baselines import baseline_table
         from ..analysis.quality import feature_classifier
 
-        train = run.select(full, "train") if split == "test" else full
+        train = run.training_rows(full)  # never the evaluated rows
         clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
         out["baselines"] = baseline_table(run, train, run.select(full, split), seed=a.seed, classifier=clf)
     from ..analysis.readable import summary_lines

@@ -177,6 +177,25 @@ class TrainedModel:
         kw = {k: info[k] for k in DATA_KEYWORDS if isinstance(info.get(k), (str, bool))}
         return as_dataset(source, **kw)
 
+    def training_rows(self, data: Any = None) -> ArrayDataset:
+        """The rows this run was fitted on (its seeded train split), what every baseline is fitted on: taken from
+        ``data`` when ``data`` is the training data (``is_training_data``), else from the training data read again
+        (``training_data``). Never the evaluated rows: a baseline fitted on them would see what it is scored on.
+        Raises ConfigError when the training data can be neither recognised in ``data`` nor read again."""
+        if data is not None:
+            ds = as_dataset(data) if not isinstance(data, ArrayDataset) else data
+            if self.is_training_data(ds):
+                return self.preprocess.select(ds, "train")
+        try:
+            source = self.training_data()
+        except ConfigError as e:
+            raise ConfigError(f"the baselines are fitted on the run's training rows, and {e}") from None
+        if not self.is_training_data(source):
+            raise ConfigError(f"the training data at {self.data_info.get('path') or self.data_info.get('source')} "
+                              "has changed since training, so its training rows are unknown; pass the data the "
+                              "run was trained on")
+        return self.preprocess.select(source, "train")
+
     def is_training_data(self, data: Any) -> bool:
         """Whether ``data`` is the data this run was trained on, recognised by what it is (number of rows, shape
         and a checksum of the values), not by how its path is spelled."""
