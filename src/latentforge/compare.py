@@ -114,7 +114,7 @@ def _measure(run, ds, train_ds, test_ds, clf, seed: int) -> dict[str, Any]:
     if run.can("sampling"):
         t0 = time.perf_counter()
         cond = run.conditioner.values_of(test_ds) if run.conditional else None
-        samples = run.sample(len(test_ds), cond, seed=seed)
+        samples = run.sample(len(test_ds), cond, seed=seed, layout="model")
         row["sample_ms"] = round(1000 * (time.perf_counter() - t0) / len(test_ds), 4)
         flat = run.scaler.transform(samples).reshape(len(samples), -1)
         xtr = run.scaler.transform(train_ds.x).reshape(len(train_ds), -1)

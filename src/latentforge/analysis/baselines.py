@@ -77,7 +77,7 @@ def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 
         if run.conditional:
             pick = np.random.default_rng(seed).integers(0, len(test_ds), n)
             cond = run.conditioner.values_of(test_ds)[pick]
-        fake = run.scaler.transform(run.sample(n, cond, seed=seed))
+        fake = run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
         q = quality_metrics(clf, info, xte.reshape(-1, *shape), fake)
         rows.setdefault(run.name, {}).update({k: q[k] for k in ("fd_classifier", "precision", "recall",
                                                                 "mode_coverage")})

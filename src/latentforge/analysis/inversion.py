@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..registry import Registry
+from ..data.axes import caller_axes, from_axes, to_axes
 
 
 def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, lr: float = 0.05,
@@ -23,15 +24,17 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
            condition: Any = None) -> dict[str, np.ndarray]:
     """Latent vectors (N, d) whose decodings best match the observed points of raw examples ``data``.
 
-    Returns ``z``, ``reconstruction`` (raw units), ``error`` (per-example mean squared error over observed
-    points, model units) and ``error_start`` (the same for the starting point).
+    ``mask`` (True = missing): one per example or one for all, in the layout of ``data``. Returns ``z``,
+    ``reconstruction`` (raw units, float32, in the shape and layout of ``data``), ``error`` (per-example mean
+    squared error over observed points, model units) and ``error_start`` (the same for the starting point).
     """
     ds = run.dataset(data)
+    axes = caller_axes(data, ds)
     x = torch.from_numpy(run.scaler.transform(ds.x))
     if mask is None:
         observed = torch.ones_like(x, dtype=torch.bool)
     else:
-        m = np.asarray(mask, bool)
+        m = in_model_layout(mask, axes, tuple(x.shape))
         if m.shape != tuple(x.shape):
             if m.shape == tuple(x.shape[1:]):
                 m = np.broadcast_to(m, tuple(x.shape))
@@ -83,8 +86,19 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
     finally:
         for p in model.parameters():
             p.requires_grad_(True)
-    return {"z": z.detach().numpy(), "reconstruction": run.scaler.inverse_transform(recon.numpy()),
+    return {"z": z.detach().numpy(), "reconstruction": to_axes(run.scaler.inverse_transform(recon.numpy()), axes),
             "error": final.numpy(), "error_start": start.numpy()}
+
+
+def in_model_layout(mask: Any, axes: str | None, shape: tuple[int, ...]) -> np.ndarray:
+    """A mask given in the caller's layout ``axes`` (one per example, or one example's for all) -> the model's
+    layout of data of ``shape``; a mask already of the model's shapes is kept."""
+    m = np.asarray(mask, bool)
+    if m.shape in (shape, shape[1:]):
+        return m
+    single = m.ndim == len(shape) - 1 - (axes == "NHW")  # one example's mask in the caller's layout
+    moved = from_axes(m[None] if single else m, axes)
+    return moved[0] if single else moved
 
 
 def _with_zeros(ds, observed: np.ndarray):
@@ -96,12 +110,16 @@ def _with_zeros(ds, observed: np.ndarray):
 
 
 def inpaint(run, data: Any, mask: np.ndarray, **kw) -> dict[str, np.ndarray]:
-    """Fill the masked (True) points of raw examples from the decoding of the best latent vector."""
+    """Fill the masked (True) points of raw examples from the decoding of the best latent vector: ``invert``'s
+    results plus ``filled`` and ``mask``, all in the shape and layout of ``data`` (``mask`` given in it too:
+    one per example or one for all)."""
     ds = run.dataset(data)
-    m = np.broadcast_to(np.asarray(mask, bool), ds.x.shape)
+    axes = caller_axes(data, ds)
+    m = np.broadcast_to(in_model_layout(mask, axes, ds.x.shape), ds.x.shape)
     out = invert(run, ds, m, **kw)
-    out["filled"] = np.where(m, out["reconstruction"], ds.x)
-    out["mask"] = np.ascontiguousarray(m)
+    out["filled"] = to_axes(np.where(m, out["reconstruction"], ds.x), axes)
+    out["reconstruction"] = to_axes(out["reconstruction"], axes)
+    out["mask"] = to_axes(np.ascontiguousarray(m), axes)
     return out
 
 
@@ -152,12 +170,12 @@ def mask_pattern(spec: str, shape: tuple[int, ...], *, seed: int = 0) -> np.ndar
 
 def masks_for(spec: str, ds, *, seed: int = 0) -> np.ndarray:
     """Masks (True = missing) of the shape of ``ds.x`` from a mask file (.npy / .npz / HDF5: one example's
-    shape or the data's) or a pattern (``random:P`` draws a new mask per example). Raises DataError for a
+    shape or the data's, in the model's layout or the data file's) or a pattern (``random:P`` draws a new mask per example). Raises DataError for a
     file whose mask fits neither."""
     if spec.lower().endswith((".npy", ".npz", ".h5", ".hdf5")):
         from ..data import read_file
 
-        m = np.asarray(read_file(spec)["x"]).astype(bool)
+        m = in_model_layout(np.asarray(read_file(spec)["x"]).astype(bool), ds.info.get("axes"), ds.x.shape)
         if m.shape == ds.x.shape[1:] or m.shape == ds.x.shape:
             return np.broadcast_to(m, ds.x.shape)
         if m.ndim == ds.x.ndim - 1 and m.shape[0] == len(ds) and ds.x.shape[1] == 1:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..errors import DataError
 from .arrays import ArrayDataset, as_examples, check_arrays, check_unit_range, resolve_layout, to_numpy
+from .axes import input_axes
 from .convert import from_python
 from .builtin import DATASETS, dataset_table, load_builtin
 from .conditions import Conditioner
@@ -59,6 +60,7 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     if last:
         extra = {k: (None if v is None else np.moveaxis(np.asarray(v), -1, 1)) for k, v in extra.items()}
     info: dict[str, Any] = {"layout": "channels last" if last else "channels first"} if raw.ndim == 4 else {}
+    info["axes"] = input_axes(raw.ndim, last)  # the file's own layout, which outputs for these data come back in
     files = arrays.get("files")
     if files is not None and len(files):
         info["files"] = len(dict.fromkeys(str(f) for f in files))  # a folder's files (spectra: one entry per row)
@@ -84,5 +86,9 @@ def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = No
         y = labels
     x = to_numpy(x)
     whole = x.dtype.kind in "biu"
-    x = as_examples(x, channels_last=channels_last, what="array")
-    return ArrayDataset(x, y, name="array", source="array", whole_numbers=whole)
+    ndim = x.ndim
+    last = ndim == 4 and resolve_layout(x.shape, channels_last, "array") == "last"
+    x = as_examples(x, channels_last=last if ndim == 4 else channels_last, what="array")
+    return ArrayDataset(x, y, name="array", source="array", whole_numbers=whole,
+                        info={"axes": input_axes(ndim, last)})
+

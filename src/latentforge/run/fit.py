@@ -118,6 +118,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
     data_info = describe_data(ds, data_kw, n=stream["file"].n if stream else len(ds), example_shape=example_shape,
                               streamed=stream is not None)
+    # the layout outputs come back in: the caller's array or file; an ArrayDataset's own (N, D) / (N, C, H, W)
+    data_info["axes"] = ds.info.get("axes") if not isinstance(data, ArrayDataset) else None
     if ds_b is not None:
         data_info["data_b"] = describe_second(ds_b)
     if chosen:

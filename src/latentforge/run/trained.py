@@ -22,6 +22,7 @@ from ..errors import ArtifactError, CapabilityError, ConfigError, LatentforgeErr
 from ..models.base import ConfiguredModel
 from ..io import RunLayout, check_run_config, load_tensors, read_json, read_metrics, save_tensors, write_json
 from ..train.config import TrainConfig
+from ..data.axes import to_axes
 from .capabilities import CAPABILITIES, Capability
 from .preprocess import Preprocessor
 
@@ -221,6 +222,19 @@ class TrainedModel:
         ds = as_dataset(data) if not isinstance(data, ArrayDataset) else data
         seen = self.preprocess.seen_in(ds)  # training rows inside other data: a subset, a shuffled or larger copy
         return "unseen" if seen is not None and seen.any() and not seen.all() else "all"
+
+    @property
+    def input_axes(self) -> str | None:
+        """The layout of the data this run was trained on (``ND``, ``NHW``, ``NCHW``, ``NHWC``; None: the model's
+        own, for data given as an ArrayDataset or by a run of an earlier version)."""
+        return self.data_info.get("axes")
+
+    def in_layout(self, x: np.ndarray, layout: str | None = "input") -> np.ndarray:
+        """Generated examples in the model's layout ((N, D) or (N, C, H, W)) -> ``layout``: ``"input"`` the layout
+        of the training data (``input_axes``), ``"model"`` / None unchanged, or one of ``data.axes.AXES``."""
+        if layout in (None, "model"):
+            return x
+        return to_axes(x, self.input_axes if layout == "input" else layout)
 
     def to_model_space(self, data: Any) -> torch.Tensor:
         """Raw examples -> scaled float tensor of the model's input shape."""
