@@ -1,4 +1,6 @@
 import json
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -180,3 +182,19 @@ def test_commands_print_a_summary_in_words_and_json_on_request(capsys, tmp_path)
     assert text.startswith("vae in ") and "\n  " in text
     assert main(["info", run, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["model"] == "vae"
+
+
+def test_fish_completion_script_completes_commands_models_and_options(capsys, tmp_path):
+    code, out, _ = run_cli(capsys, "completion", "fish")
+    assert code == 0 and "complete -c latentforge" in out and "--spectral-norm" not in out  # fish uses -l NAME
+    assert "-l spectral-norm" in out and "-l latent-dim" in out and "beta-tcvae" in out
+    fish = shutil.which("fish")
+    if fish is None:
+        pytest.skip("fish is not installed: the script's syntax and answers are checked where it is")
+    script = tmp_path / "latentforge.fish"
+    script.write_text(out)
+    assert subprocess.run([fish, "-n", str(script)]).returncode == 0
+    asked = subprocess.run([fish, "-c", f"source {script}; complete -C 'latentforge train beta-tc'; "
+                                        "complete -C 'latentforge train vae --latent-d'"],
+                           capture_output=True, text=True).stdout
+    assert "beta-tcvae" in asked and "--latent-dim" in asked

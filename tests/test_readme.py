@@ -19,6 +19,7 @@ def test_ci_runs_exactly_the_quick_start_commands():
     assert ci_lines.index(install) < ci_lines.index(tests)
     assert "latentforge demo" in install and "pytest" in tests
     assert "torch==2.13.0" in install  # the CPU build on this kind of machine, not the newest CUDA one
+    assert "[test]" not in install and "[test]" in tests  # the main job installs its own dependencies only
 
 
 def test_readme_python_example_runs(capsys):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import latentforge as lf
 from latentforge.data.scaling import SCALINGS, Scaler
 from latentforge.errors import ConfigError
 
@@ -103,3 +104,267 @@ def test_fractions_log_det_refused_in_one_line():
     s = Scaler("fractions").fit(rng.gamma(2.0, 1.0, size=(20, 4)))
     with pytest.raises(ConfigError, match="different number of values"):
         s.log_abs_det_jacobian(rng.gamma(2.0, 1.0, size=(3, 4)))
+
+
+# --------------------------------------------------------------------------- masked points are not data
+def _masked_counts(seed: int = 0, n: int = 800, d: int = 16):
+    """Counts near 1000 +- 15 with 40 % of the points NaN and flagged in a mask beside them."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(1000, 15, size=(n, d)).round()
+    mask = rng.random(x.shape) < 0.4
+    x[mask] = np.nan
+    return x, mask
+
+
+def test_every_scaling_fits_on_unmasked_values_only():
+    x, mask = _masked_counts()
+    zeroed = np.where(mask, 0.0, x)  # what the container holds at masked points
+    raw = np.where(mask, np.nan, x)
+    s = Scaler("standard").fit(zeroed, mask)
+    np.testing.assert_allclose(s.params["mean"], np.nanmean(raw, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(s.params["std"], np.nanstd(raw, axis=0), rtol=1e-10)
+    s = Scaler("minmax").fit(zeroed, mask)
+    assert float(s.params["lo"]) == np.nanmin(raw) and float(s.params["hi"]) == np.nanmax(raw)
+    s = Scaler("minmax-feature").fit(zeroed, mask)
+    np.testing.assert_array_equal(s.params["lo"], np.nanmin(raw, axis=0))
+    np.testing.assert_array_equal(s.params["hi"], np.nanmax(raw, axis=0))
+    s = Scaler("log").fit(zeroed, mask)
+    np.testing.assert_allclose(float(s.params["eps"]), np.nanpercentile(raw, 1), rtol=1e-12)
+    s = Scaler("median").fit(zeroed, mask)
+    np.testing.assert_allclose(s.factors(zeroed, mask).ravel(), np.nanmedian(raw, axis=1), rtol=1e-6)
+    # NaN without a mask is a missing value too (as in scikit-learn's scalers)
+    s = Scaler("standard").fit(raw)
+    np.testing.assert_allclose(s.params["mean"], np.nanmean(raw, axis=0), rtol=1e-12)
+    with pytest.raises(ConfigError, match="masked points leave"):
+        Scaler("fractions").fit(zeroed, mask)
+
+
+def _train_rows(n: int, run_dir) -> np.ndarray:
+    """The training rows of a run, from the split recorded in its config (the same split function training uses)."""
+    import json
+
+    from latentforge.data.split import split_indices
+
+    tc = json.loads((run_dir / "config.json").read_text())["train_config"]
+    return split_indices(n, val_fraction=tc["val_fraction"], test_fraction=tc["test_fraction"],
+                         seed=tc["seed"])["train"]
+
+
+@pytest.mark.parametrize("scaling", [None, "minmax"])
+def test_cli_train_with_a_mask_fits_the_scaling_on_unmasked_values(tmp_path, capsys, scaling):
+    import json
+
+    from latentforge.cli.main import main
+
+    x, mask = _masked_counts()
+    np.savez(tmp_path / "counts.npz", x=x, mask=mask)
+    args = ["train", "vae", "--data", str(tmp_path / "counts.npz"), "--epochs", "1", "--no-progress",
+            "--out", str(tmp_path / "run")]
+    assert main(args + (["--scaling", scaling] if scaling else [])) == 0, capsys.readouterr().err
+    state = json.loads((tmp_path / "run" / "transform.json").read_text())["scaler"]
+    raw = np.where(mask, np.nan, x)[_train_rows(len(x), tmp_path / "run")]
+    if scaling is None:  # the default chosen for real-valued data
+        assert state["kind"] == "standard"
+        np.testing.assert_allclose(state["params"]["mean"], np.nanmean(raw, axis=0), rtol=1e-9)
+        np.testing.assert_allclose(state["params"]["std"], np.nanstd(raw, axis=0), rtol=1e-9)
+        print("standard: mean of the feature means %.2f, mean std %.2f (numpy nanmean %.2f, nanstd %.2f)"
+              % (np.mean(state["params"]["mean"]), np.mean(state["params"]["std"]),
+                 np.nanmean(raw), np.mean(np.nanstd(raw, axis=0))))
+    else:
+        assert state["params"]["lo"] == np.nanmin(raw) and state["params"]["hi"] == np.nanmax(raw)
+        print(f"minmax: lo {state['params']['lo']} hi {state['params']['hi']}")
+
+
+def test_python_api_train_with_a_mask_fits_the_scaling_on_unmasked_values():
+    x, mask = _masked_counts(seed=1, n=300, d=8)
+    run = lf.train("vae", lf.ArrayDataset(x, mask=mask), epochs=1, progress=False)
+    from latentforge.data.split import split_for
+
+    raw = np.where(mask, np.nan, x)[split_for(len(x), run.train_config)["train"]]
+    np.testing.assert_allclose(run.scaler.params["mean"], np.nanmean(raw, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(run.scaler.params["std"], np.nanstd(raw, axis=0), rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- "constant" is relative
+@pytest.mark.parametrize("kind", ["standard", "minmax", "minmax-feature"])
+@pytest.mark.parametrize("unit", [1e-17, 1e5])
+def test_a_column_in_small_or_large_units_is_scaled_like_the_same_column_in_unit_units(kind, unit):
+    rng = np.random.default_rng(4)
+    x = rng.normal(6.0, 1.0, size=(200, 3))  # e.g. a flux in units of 1e-17 erg/s/cm^2/A
+    held_out = np.array([[6.2, 4.0, 8.5]])
+    s1, su = Scaler(kind).fit(x), Scaler(kind).fit(x * unit)
+    np.testing.assert_allclose(su.transform(held_out * unit), s1.transform(held_out), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(su.inverse_transform(su.transform(held_out * unit)) / unit, held_out, rtol=1e-6)
+    assert np.abs(su.transform(x * unit)).max() > 0.5  # the column spreads over the model's space
+
+
+def test_an_exactly_constant_column_maps_to_zero_whatever_its_magnitude():
+    for c in (0.0, 1e-17, 3.0, 6e4, 1e20):
+        x = np.full((10, 2), c)
+        x[:, 1] = np.arange(10)
+        s = Scaler("standard").fit(x)
+        assert s.params["std"][0] == 1.0 and np.all(s.transform(x)[:, 0] == 0)
+        s = Scaler("minmax-feature").fit(x)
+        assert np.all(s.transform(x)[:, 0] == 0) and np.all(np.isfinite(s.transform(x)))
+
+
+@pytest.mark.parametrize("unit", [1e-17, 1e5])
+def test_held_out_r2_of_a_table_in_physical_units_matches_the_same_table_in_unit_units(unit):
+    """The run's held-out R^2 (numpy: 1 - SSE / SST on the test rows, data units) does not depend on the unit."""
+    from latentforge.data.split import split_for
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(5, 1, size=(300, 4)) @ rng.normal(size=(4, 4)) + 10
+
+    def held_out_r2(data):
+        run = lf.train("ae", data, epochs=15, progress=False)
+        test = data[split_for(len(data), run.train_config)["test"]]
+        recon = run.reconstruct(test).reshape(test.shape).astype(np.float64)
+        return 1 - ((recon - test) ** 2).sum() / ((test - test.mean(0)) ** 2).sum()
+
+    r2_1, r2_u = held_out_r2(x), held_out_r2(x * unit)
+    print(f"held-out R^2 (test rows, data units): unit 1: {r2_1:.4f}; unit {unit:g}: {r2_u:.4f}")
+    assert abs(r2_u - r2_1) < 1e-3
+
+
+# --------------------------------------------------------------------------- large offsets: float64 before the cast
+OFFSET_KINDS = ["standard", "minmax", "minmax-feature"]
+
+
+def _mjds(n: int = 1000) -> np.ndarray:
+    """n distinct MJD times (days) over one night near MJD 60000, at least 10 s apart."""
+    rng = np.random.default_rng(7)
+    return 60000.2 + np.sort(rng.choice(60000, size=n, replace=False))[:, None] * (1.0 / 86400) + \
+        rng.uniform(0, 1e-6, size=(n, 1))
+
+
+@pytest.mark.parametrize("kind", OFFSET_KINDS)
+def test_mjd_times_stay_distinct_and_round_trip_to_well_under_a_second(kind):
+    t = _mjds()
+    assert len(np.unique(t.astype(np.float32))) < 200  # what a float32 cast before the offset leaves
+    s = Scaler(kind).fit(t)
+    u = s.transform(t)
+    assert u.dtype == np.float32 and len(np.unique(u)) == len(t)
+    back = s.inverse_transform(u)
+    assert back.dtype == np.float64
+    err_s = np.abs(back - t).max() * 86400
+    print(f"{kind}: {len(np.unique(u))} distinct of {len(t)} after transform; round trip max error {err_s:.2e} s")
+    assert err_s < 0.01
+    # the float64 raw dtype survives saving the run's transform
+    again = Scaler.from_state_dict(s.state_dict())
+    assert again.inverse_transform(u).dtype == np.float64
+    np.testing.assert_array_equal(again.transform(t), u)
+
+
+@pytest.mark.parametrize("kind", ["standard", "minmax", "minmax-feature", "log", "median", "none"])
+def test_transform_in_place_and_by_blocks_equals_the_float64_formula(kind, monkeypatch):
+    """Row blocks (forced small here) and copy=False give the same float32 values as one float64 computation."""
+    import latentforge.data.scaling_base as scaling_base
+
+    rng = np.random.default_rng(5)
+    x = rng.gamma(3.0, 2.0, size=(37, 6)).astype(np.float32)
+    s = Scaler(kind).fit(x)
+    whole = s.transform(x)
+    monkeypatch.setattr(scaling_base, "BLOCK_VALUES", 13)
+    np.testing.assert_array_equal(s.transform(x), whole)
+    own = x.copy()
+    out = s.transform(own, copy=False)
+    np.testing.assert_array_equal(out, whole)
+    back = s.inverse_transform(whole, s.factors(x) if s.per_example else None)
+    keep = x >= float(s.params["eps"]) if kind == "log" else np.ones(x.shape, bool)  # log zeroes values below eps
+    np.testing.assert_allclose(back[keep], x[keep], rtol=2e-6, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- imports between the scaling files
+def _data_imports() -> dict[str, set[str]]:
+    """For each module of latentforge.data: the latentforge.data modules it imports, at the top or inside a
+    function (read from the source with ast, so imports inside functions count)."""
+    import ast
+    from pathlib import Path
+
+    import latentforge.data as data
+
+    root = Path(data.__file__).parent
+    graph = {}
+    for path in root.glob("*.py"):
+        name = path.stem
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1:  # from .x import y / from . import x
+                    found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+                elif node.level == 0 and (node.module or "").startswith("latentforge.data."):
+                    found.add(node.module.split(".")[2])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[2] for a in node.names if a.name.startswith("latentforge.data.")}
+        graph[name] = {m for m in found if (root / f"{m}.py").exists() and m != name}
+    return graph
+
+
+def _on_a_circle(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    """A path start -> ... -> start through the graph, or None."""
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in graph.get(node, ()):
+            if nxt == start:
+                return path + [start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, path + [nxt]))
+    return None
+
+
+def test_no_import_circle_through_a_scaling_module():
+    graph = _data_imports()
+    assert "scaling_base" in graph["scaling_shapes"] and "scaling_shapes" in graph["scaling"]  # the walk sees them
+    for name in ("scaling_base", "scaling", "scaling_shapes", "shower_scaling"):
+        assert _on_a_circle(graph, name) is None, _on_a_circle(graph, name)
+
+
+def test_the_circle_finder_finds_a_circle_hidden_in_a_function():
+    assert _on_a_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}, "a") == ["a", "b", "c", "a"]
+    assert _on_a_circle({"a": {"b"}, "b": {"c"}, "c": set()}, "a") is None
+
+
+@pytest.mark.parametrize("unit", [1e-17, 1e5])
+def test_a_condition_vector_in_small_or_large_units_is_standardised_like_unit_units(unit):
+    from latentforge.data.conditions import Conditioner
+
+    rng = np.random.default_rng(8)
+    c = rng.normal(3.0, 0.5, size=(100, 2))
+    c1, cu = Conditioner("vector").fit(c), Conditioner("vector").fit(c * unit)
+    np.testing.assert_allclose(cu.transform(c[:5] * unit), c1.transform(c[:5]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c1.transform(c[:5]), (c[:5] - c.mean(0)) / c.std(0), rtol=1e-5)
+    flat = Conditioner("vector").fit(np.full((10, 1), 2e-17))  # exactly constant: maps to 0
+    assert np.all(flat.transform(np.full((3, 1), 2e-17)) == 0)
+
+
+def test_median_transform_leaves_masked_points_out_of_each_factor():
+    rng = np.random.default_rng(9)
+    x = rng.uniform(10, 20, size=(5, 11))
+    mask = np.zeros(x.shape, bool)
+    mask[:, :5] = True
+    zeroed = np.where(mask, 0.0, x)
+    s = Scaler("median").fit(zeroed, mask)
+    want = x / np.median(x[:, 5:], axis=1, keepdims=True)
+    np.testing.assert_allclose(s.transform(zeroed, mask=mask)[:, 5:], want[:, 5:], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", OFFSET_KINDS)
+def test_float32_data_with_a_large_offset_map_as_the_float64_formula_does(kind):
+    """float32 MJDs: the model-space values equal numpy's float64 formula on the same float32 values to float32
+    resolution (rounding the offset itself to float32 would shift them by up to 0.002 d / spread)."""
+    t = _mjds().astype(np.float32)
+    s = Scaler(kind).fit(t)
+    t64 = t.astype(np.float64)
+    if kind == "standard":
+        want = (t64 - t64.mean(0)) / t64.std(0)
+    else:
+        want = (t64 - t64.min()) / (t64.max() - t64.min())
+    got = s.transform(t)
+    print(f"{kind}: float32 MJDs, largest model-space difference from the float64 formula "
+          f"{np.abs(got - want).max():.1e}")
+    np.testing.assert_allclose(got, want, rtol=0, atol=3e-7 * np.abs(want).max())
+    back = s.inverse_transform(got)
+    assert back.dtype == np.float32 and np.abs(back.astype(np.float64) - t64).max() * 86400 < 400  # 1 float32 ulp

@@ -3,18 +3,25 @@
 - ``cli/*.md``: the command-line reference, rendered from the argparse parsers themselves
   (``latentforge.cli.main.build_parser()`` and ``latentforge.cli.train.train_parser()``): every command,
   every model's ``train`` options, with their help text and defaults.
-- ``reference/*.md``: one API page per public module of the package (``::: module`` for mkdocstrings), found by
-  walking the installed package, so a new module gets its page without editing anything.
+- ``reference/*.md``: one page per module of the package (``::: module`` for mkdocstrings), found by walking the
+  installed package, so a new module gets its page without editing anything: the "Internals" section.
+- In the hand-written pages of the public API (``docs/api/``), two markers are filled in from the code:
+  ``<!-- fields: dotted.path.ConfigClass -->`` becomes a table of the config's fields (default, meaning, allowed
+  values) and ``<!-- capabilities -->`` a table of the methods each catalogue model's ``TrainedModel`` offers.
 
-Both sections are appended to the navigation. Nothing here is written by hand about the CLI or the API.
-``tests/test_docs.py`` checks that every option of every parser reaches the pages.
+The generated sections are appended to the navigation, after the public API that ``mkdocs.yml`` lists.
+``tests/test_docs.py`` checks that every option of every parser reaches the pages and runs every example of the
+API pages.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import pkgutil
+import re
+from pathlib import Path
 
 #: the pages this hook generates: path inside docs -> markdown
 GENERATED: dict[str, str] = {}
@@ -122,9 +129,54 @@ def public_modules() -> list[str]:
     return names
 
 
-def api_pages(modules: list[str]) -> dict[str, str]:
-    """reference/<module>.md: the module's docstring and members through mkdocstrings."""
-    return {f"reference/{m}.md": f"# `{m}`\n\n::: {m}\n" for m in modules}
+INTERNAL_NOTE = ("!!! note \"Internal module\"\n    Its names may change from one version to the next. What "
+                 "`import latentforge as lf` offers is documented, with examples, under [API](../api/index.md).\n")
+
+
+def api_documented(docs_dir: str | Path) -> dict[str, str]:
+    """dotted path -> API page (``api/train.md``) of every object a hand-written API page documents (``::: path``)."""
+    out = {}
+    for page in sorted((Path(docs_dir) / "api").glob("*.md")):
+        for path in re.findall(r"^::: ([\w.]+)", page.read_text(), re.M):
+            out[path] = f"api/{page.name}"
+    return out
+
+
+def documented_here(module: str, documented: dict[str, str]) -> dict[str, str]:
+    """name -> dotted path, for the members of ``module`` (its own, those of its classes, and the names its
+    ``__all__`` re-exports) that an API page documents: their documentation is there, the module's page links to
+    it."""
+    mod = importlib.import_module(module)
+    objects = {path: find_object(path) for path in documented}
+    out = {}
+    for path, obj in objects.items():
+        parent, name = path.rsplit(".", 1)
+        owner = find_object(parent)
+        if parent == module or (isinstance(owner, type) and owner.__module__ == module):
+            out[name] = path
+    for name in getattr(mod, "__all__", ()):  # re-exports: mkdocstrings renders the names __all__ lists
+        for path, obj in objects.items():
+            if getattr(mod, name, None) is obj:
+                out.setdefault(name, path)
+    return out
+
+
+def api_pages(modules: list[str], documented: dict[str, str] | None = None) -> dict[str, str]:
+    """reference/<module>.md: the module's docstring and members through mkdocstrings, except the members that a
+    page of the public API documents (``documented``: dotted path -> page), which are linked to instead."""
+    pages = {}
+    for m in modules:
+        here = documented_here(m, documented or {})
+        text = f"# `{m}`\n\n{INTERNAL_NOTE}\n"
+        if here:
+            links = ", ".join(f"[`{name}`](../{(documented or {})[path]}#{path})" for name, path in sorted(here.items()))
+            text += f"Documented under API: {links}.\n\n"
+            filters = ", ".join(['"!^_"'] + [f'"!^{name}$"' for name in sorted(here)])
+            text += f"::: {m}\n    options:\n      filters: [{filters}]\n"
+        else:
+            text += f"::: {m}\n"
+        pages[f"reference/{m}.md"] = text
+    return pages
 
 
 def api_nav(modules: list[str]) -> list:
@@ -141,17 +193,106 @@ def api_nav(modules: list[str]) -> list:
     return nav
 
 
+# ---------------------------------------------------------------------------------------------- markers
+def find_object(path: str):
+    """The object at a dotted path: the longest importable module prefix, then attributes."""
+    parts = path.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for name in parts[i:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ImportError(path)
+
+
+def fields_table(path: str) -> str:
+    """A config dataclass's fields as a markdown table: name, default, meaning and allowed values."""
+    from latentforge.config import choice_names
+
+    cls = find_object(path)
+    lines = ["| field | default | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        meaning = escape(f.metadata.get("help", ""))
+        allowed = choice_names(f)
+        if allowed:
+            meaning += "; one of " + ", ".join(f"`{a}`" for a in allowed)
+        default = "" if f.default is dataclasses.MISSING else f"`{f.default!r}`"
+        lines.append(f"| `{f.name}` | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def example_shape(spec) -> tuple[tuple[int, ...], dict]:
+    """A small example shape and the options with which a catalogue model builds (images for conv networks)."""
+    kw = {"condition_dim": 2} if "condition_dim" in spec.option_names() and spec.default("condition") != "none" else {}
+    for shape in ((20,), (1, 16, 16)):
+        try:
+            spec.configs(shape, **kw)
+            return shape, kw
+        except Exception:  # noqa: BLE001 - a conv model refuses vectors: try an image
+            continue
+    raise RuntimeError(f"cannot build {spec.name} on a small example")
+
+
+def capability_table() -> str:
+    """Which methods the TrainedModel of each catalogue model offers, from the capabilities that apply to it."""
+    from latentforge.catalog import MODELS
+    from latentforge.run.capabilities import CAPABILITIES, Capability
+
+    methods = {name: [m for m, f in vars(cap).items() if callable(f) and not m.startswith("_")
+                      and m not in vars(Capability) and m != "over_latent_draws"]
+               for name, cap in CAPABILITIES.items()}
+    lines = ["| model | methods beyond `evaluate`, `save`, `info` |", "|---|---|"]
+    for name, spec in MODELS.items():
+        shape, kw = example_shape(spec)
+        model, objective = spec.build(*spec.configs(shape, **kw))
+        have = [m for cap_name, cap in CAPABILITIES.items() if cap.applies(model, objective)
+                for m in methods[cap_name]]
+        lines.append(f"| `{name}` | {', '.join(f'[`{m}`](#{method_anchor(m)})' for m in have)} |")
+    return "\n".join(lines) + "\n"
+
+
+def method_anchor(method: str) -> str:
+    """The anchor mkdocstrings gives a capability method: its full dotted path."""
+    from latentforge.run.capabilities import CAPABILITIES
+
+    for _, cap in CAPABILITIES.items():
+        if method in vars(cap):
+            return f"{cap.__module__}.{cap.__name__}.{method}"
+    raise KeyError(method)
+
+
+MARKERS = {
+    re.compile(r"<!-- fields: ([\w.]+) -->"): lambda m: fields_table(m.group(1)),
+    re.compile(r"<!-- capabilities -->"): lambda m: capability_table(),
+}
+
+
+def fill_markers(markdown: str) -> str:
+    """The page with its markers replaced by the tables they name."""
+    for pattern, fill in MARKERS.items():
+        markdown = pattern.sub(fill, markdown)
+    return markdown
+
+
 # ---------------------------------------------------------------------------------------------- hooks
 def on_config(config, **kwargs):
-    """Generate the pages once per build and add them to the navigation."""
+    """Generate the pages once per build and add them to the navigation, after the public API."""
     modules = public_modules()
     GENERATED.clear()
     GENERATED.update(cli_pages())
-    GENERATED.update(api_pages(modules))
+    GENERATED.update(api_pages(modules, api_documented(config["docs_dir"])))
     nav = config["nav"]
     nav.append({"Command line": [{"latentforge": "cli/index.md"}, {"latentforge train": "cli/train.md"}]})
-    nav.append({"API reference": api_nav(modules)})
+    nav.append({"Internals": api_nav(modules)})
     return config
+
+
+def on_page_markdown(markdown, page, config, files, **kwargs):
+    """Fill the markers of a page (the API pages' config tables and capability table)."""
+    return fill_markers(markdown)
 
 
 def on_files(files, config, **kwargs):

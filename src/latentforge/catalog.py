@@ -137,7 +137,8 @@ for _spec in [
 def build(name: str, input_shape, **options):
     """Build (model, objective) for a catalogue name with options routed to their configs.
 
-    >>> model, objective = build("vae", (1, 28, 28), latent_dim=2)
+    Examples:
+        >>> model, objective = build("vae", (1, 28, 28), latent_dim=2)
     """
     spec = MODELS.get(name)
     return spec.build(*spec.configs(input_shape, **options))

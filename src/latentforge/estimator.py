@@ -79,8 +79,9 @@ class AutoencoderEstimator(_LatentEstimator):
     bce; bce needs data scaled to [0, 1]), ``scaling`` (minmax, standard, none ...), ``epochs``, ``batch_size``,
     ``lr``, ``val_fraction`` (held out to monitor training), ``random_state`` (the seed), ``progress``.
 
-    >>> est = AutoencoderEstimator("linear-ae", latent_dim=2, epochs=5).fit(X)
-    >>> Z = est.transform(X); X_hat = est.inverse_transform(Z)
+    Examples:
+        >>> est = AutoencoderEstimator("linear-ae", latent_dim=2, epochs=5).fit(X)
+        >>> Z = est.transform(X); X_hat = est.inverse_transform(Z)
     """
 
     def __init__(self, model: str = "ae", *, latent_dim: int = 2, hidden: tuple = (64, 32), loss: str = "mse",

@@ -14,8 +14,9 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """An ordered name -> item map with helpful errors.
 
-    >>> SCALINGS = Registry("scaling")
-    >>> SCALINGS.register("none", NoScaling)
+    Examples:
+        >>> SCALINGS = Registry("scaling")
+        >>> SCALINGS.register("none", NoScaling)
     """
 
     def __init__(self, kind: str, error: type[Exception] = ConfigError):

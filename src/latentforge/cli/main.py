@@ -9,6 +9,7 @@ from typing import Sequence
 
 from ..data.showers import ENERGY_UNITS, SHOWER_LAYOUTS
 from ..errors import LatentforgeError
+from ..spelling import command_line
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
                        cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
                        cmd_translate)
@@ -189,11 +190,49 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default: 0)")
     cp.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     cp.set_defaults(fn=cmd_compare)
-    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh): "
-                                           "eval \"$(latentforge completion bash)\"")
-    co.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    co = sub.add_parser("completion", help="print a shell completion script (bash, zsh, tcsh or fish): "
+                                           "eval \"$(latentforge completion bash)\"; fish: latentforge completion "
+                                           "fish > ~/.config/fish/completions/latentforge.fish")
+    co.add_argument("shell", choices=("bash", "zsh", "tcsh", "fish"))
     co.set_defaults(fn=cmd_completion)
+    for name in NETWORK_COMMANDS:
+        threads_flag(sub.choices[name])
     return p
+
+
+#: the commands that run a network (``train`` takes ``--threads`` from its configuration)
+NETWORK_COMMANDS = ("encode", "reconstruct", "sample", "denoise", "score", "evaluate", "inpaint", "translate",
+                    "explore", "report", "demo", "compare")
+#: the most CPU threads a command takes by default: every core of a large shared machine would oversubscribe it
+DEFAULT_MAX_THREADS = 4
+
+
+def threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"CPU threads for torch (default: the usable cores, at most {DEFAULT_MAX_THREADS}; "
+                        "0: torch's own default, every core)")
+
+
+def default_threads() -> int:
+    """The CPU threads a command uses when ``--threads`` is not given: the cores this process may run on, at most
+    ``DEFAULT_MAX_THREADS``. Fixed for a machine (never read from its load), so one command gives the same
+    numbers each time."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(DEFAULT_MAX_THREADS, cores))
+
+
+def apply_threads(n: int | None) -> None:
+    """Set torch's CPU threads for this command: ``n`` (0: leave torch's default), or the default above.
+    LatentforgeError for a negative count."""
+    if n is not None and n < 0:
+        raise LatentforgeError(f"--threads {n}: give a count >= 1, or 0 for torch's own default (every core)")
+    if n == 0:
+        return
+    import torch
+
+    torch.set_num_threads(default_threads() if n is None else n)
 
 
 def completion_parser() -> argparse.ArgumentParser:
@@ -203,7 +242,13 @@ def completion_parser() -> argparse.ArgumentParser:
 
 
 def cmd_completion(a) -> int:
-    """``latentforge completion SHELL``: the shell's completion script, made by shtab from the parsers."""
+    """``latentforge completion SHELL``: the shell's completion script, made by shtab from the parsers (fish:
+    by ``cli.fish``, as shtab has no fish output)."""
+    if a.shell == "fish":
+        from .fish import fish_script
+
+        print(fish_script(completion_parser()), end="")
+        return 0
     try:
         import shtab
     except ImportError:
@@ -218,7 +263,11 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    with command_line():  # advice names flags (--beta), not keyword arguments (beta=)
+        return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: list[str]) -> int:
     warnings.formatwarning = _one_line_warning
     try:
         if argv and argv[0] == "train":
@@ -228,6 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(a, "fn", None):
             parser.print_help()
             return 0 if not argv else 2
+        if a.command in NETWORK_COMMANDS:
+            apply_threads(a.threads)
         return a.fn(a)
     except LatentforgeError as e:
         print(f"latentforge: error: {e}", file=sys.stderr)

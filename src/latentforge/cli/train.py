@@ -1,7 +1,7 @@
 """``latentforge train MODEL ...``: one sub-parser per catalogue model, its flags read from the configs.
 
 Options may come before or after the model name (``latentforge train --data digits ae --latent-dim 2``).
-``--config FILE`` (TOML or JSON, or a run's own ``config.json``) gives the model, the data and options; flags
+``--config FILE`` (TOML, YAML or JSON, or a run's own ``config.json``) gives the model, the data and options; flags
 given beside it override it. ``--print-config`` prints the fully resolved configuration without training.
 """
 
@@ -21,7 +21,7 @@ from .flags import SKIP_FIELDS, add_config_flags, data_flags, data_kw
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     data_flags(p, required=False)
-    p.add_argument("--config", metavar="FILE", help="options from a TOML / JSON file or a run's config.json (its "
+    p.add_argument("--config", metavar="FILE", help="options from a TOML / YAML / JSON file or a run's config.json (its "
                                                      "model and data too); flags given beside it win")
     p.add_argument("--print-config", action="store_true",
                    help="print the fully resolved configuration as JSON (usable as --config) and stop")

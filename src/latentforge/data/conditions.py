@@ -1,7 +1,8 @@
 """Conditions of conditional models as vectors, with JSON state: each kind a class in ``CONDITIONS``.
 
 ``label``   class labels (integers or strings) -> one-hot over the classes seen in training
-``vector``  continuous parameters (N, P) -> standardised with the training mean and std
+``vector``  continuous parameters (N, P) -> standardised with the training mean and std (float64; a parameter
+            with std at most 1e-12 of its mean's magnitude is constant and maps to 0)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from ..errors import ArtifactError, ConfigError
 from ..registry import Registry
 from .arrays import to_numpy
+from .scaling_base import constant_features
 
 CONDITIONS: Registry[type["Conditioner"]] = Registry("condition kind")
 
@@ -132,7 +134,7 @@ class VectorConditioner(Conditioner):
         v = to_numpy(values).reshape(len(values), -1).astype(np.float64)
         self.mean = v.mean(0)
         std = v.std(0)
-        self.std = np.where(std > 1e-12, std, 1.0)
+        self.std = np.where(constant_features(self.mean, std), 1.0, std)  # "constant" relative to the magnitude
         return self
 
     def broadcast(self, values, n: int) -> np.ndarray:

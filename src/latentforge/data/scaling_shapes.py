@@ -1,5 +1,5 @@
 """The scalings that change an example's shape (``fractions``) or scale each example by itself (``median``);
-registered in ``data.scaling.SCALINGS`` beside the others."""
+registered in ``data.scaling_base.SCALINGS`` beside the others (``data.scaling`` imports this module)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from ..errors import ConfigError
-from .scaling import SCALINGS, LogMap, Scaler
+from .scaling_base import SCALINGS, LogMap, Scaler, float_dtype_of, valid_points
 
 
 @SCALINGS.add("fractions")
@@ -35,6 +35,10 @@ class FractionsScaling(LogMap):
 
     def fit(self, x, mask=None):
         x = self._check(x)
+        self.raw_dtype = float_dtype_of(x)
+        if mask is not None and np.asarray(mask, bool).any():
+            raise ConfigError("fractions scaling divides each example by its total, which masked points leave "
+                              "unknown; use --scaling log, minmax, standard or none with masks")
         total = x.sum(1, dtype=np.float64)
         if not (total > 0).any():
             raise ConfigError("fractions scaling needs examples with a positive total")
@@ -47,14 +51,18 @@ class FractionsScaling(LogMap):
                        "total_lo": np.array(lo - pad), "total_hi": np.array(hi + pad)}
         return self
 
-    def transform(self, x, factors=None, *, copy=True):
+    def transform(self, x, factors=None, *, copy=True, mask=None):
+        return self.transform64(x).astype(np.float32)
+
+    def transform64(self, x) -> np.ndarray:
+        """``transform`` in float64 (N, D + 1), before the cast to the model's float32."""
         self.need_fit()
-        x = self._check(np.asarray(x, dtype=np.float32)).astype(np.float64)
+        x = self._check(np.asarray(x, dtype=np.float64))
         total = x.sum(1)
         frac = x / np.where(total > 0, total, 1.0)[:, None]
         p, logt = self.params, np.log(np.where(total > 0, total, 1.0))  # an empty example's total maps to 0
         t = np.where(total > 0, (logt - p["total_lo"]) / (p["total_hi"] - p["total_lo"]), 0.0)
-        return np.concatenate([self.log_up(frac), t[:, None]], 1).astype(np.float32)
+        return np.concatenate([self.log_up(frac), t[:, None]], 1)
 
     def inverse_transform(self, x, factors=None):
         self.need_fit()
@@ -66,7 +74,7 @@ class FractionsScaling(LogMap):
         s = frac.sum(1, keepdims=True)
         frac = frac / np.where(s > 0, s, 1.0)
         total = np.exp(p["total_lo"] + np.clip(x[:, -1], 0, 1).astype(np.float64) * (p["total_hi"] - p["total_lo"]))
-        return (frac * total[:, None]).astype(np.float32)
+        return (frac * total[:, None]).astype(self.raw_dtype)
 
     def model_shape(self, shape):
         return (shape[0] + 1,)
@@ -86,11 +94,14 @@ class MedianScaling(Scaler):
     per_example = True
 
     def factors(self, x, mask=None):
+        """Each example's median over its unmasked, non-NaN values (N, 1, ...) float32, computed in float64; at
+        least the fitted floor; 1 for an example with no such value."""
         self.need_fit()
-        x = np.asarray(x, dtype=np.float32)
-        flat = x.reshape(len(x), -1)
-        if mask is not None:
-            flat = np.where(np.asarray(mask, bool).reshape(len(x), -1), np.nan, flat)
+        x = np.asarray(x)
+        flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        valid = valid_points(x, mask)
+        if valid is not None:
+            flat = np.where(valid.reshape(len(x), -1), flat, np.nan)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-masked rows give nan, replaced below
             med = np.nanmedian(flat, axis=1)
@@ -100,6 +111,7 @@ class MedianScaling(Scaler):
 
     def fit(self, x, mask=None):
         self.params = {"floor": np.array(1.0)}
+        self.raw_dtype = float_dtype_of(x)
         self._set_floor(self.factors(x, mask))
         return self
 
@@ -112,16 +124,14 @@ class MedianScaling(Scaler):
         typical = float(np.median(np.abs(med))) if med is not None and med.size else 1.0
         self.params = {"floor": np.array(1e-3 * typical if typical > 0 else 1e-6)}
 
-    def transform(self, x, factors=None, *, copy=True):
-        self.need_fit()
-        x = np.array(x, dtype=np.float32) if copy else np.asarray(x, dtype=np.float32)
-        x /= self.factors(x) if factors is None else factors
+    def forward(self, x, factors):
+        x /= np.asarray(factors, x.dtype)
         return x
 
-    def inverse_transform(self, x, factors=None):
-        self.need_fit()
-        x = np.asarray(x, dtype=np.float32)
-        return x if factors is None else (x * factors).astype(np.float32)
+    def inverse(self, u, factors):
+        if factors is not None:
+            u *= np.asarray(factors, u.dtype)
+        return u
 
     def sigma_unit(self, factors=None):
         return 1.0 if factors is None else factors

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .scaling import SCALINGS
+from .scaling_base import SCALINGS
 from .scaling_shapes import FractionsScaling
 
 
@@ -62,9 +62,9 @@ class ResponseFractionsScaling(FractionsScaling):
             raise ConfigError(f"conditions need {len(w) - 1} value(s) each, got {design.shape[1] - 1}")
         return (design @ w) / (self.params["total_hi"] - self.params["total_lo"])
 
-    def transform(self, x, factors=None, *, copy=True):
+    def transform(self, x, factors=None, *, copy=True, mask=None):
         shift = self._shift(factors)  # refuses a missing condition before any work
-        u = super().transform(x).astype(np.float64)
+        u = self.transform64(x)  # the fitted log total is removed in float64, then cast
         empty = np.asarray(x).sum(1) <= 0
         u[:, -1] = np.where(empty, 0.0, u[:, -1] - shift)  # (log T - fit - lo) / (hi - lo); an empty shower: 0
         return u.astype(np.float32)
@@ -80,4 +80,4 @@ class ResponseFractionsScaling(FractionsScaling):
         frac = frac / np.where(s > 0, s, 1.0)
         resid = p["total_lo"] + np.clip(x[:, -1], 0, 1).astype(np.float64) * (p["total_hi"] - p["total_lo"])
         total = np.exp(resid + self._design(factors) @ p["w"])
-        return (frac * total[:, None]).astype(np.float32)
+        return (frac * total[:, None]).astype(self.raw_dtype)

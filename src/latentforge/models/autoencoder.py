@@ -38,6 +38,9 @@ OUTPUTS.register("identity", identity)
 
 @dataclass(frozen=True)
 class MLPAutoencoderConfig(Config):
+    """The network of ``ae``, ``tied-ae``, ``sparse-ae`` and ``denoising-ae``: examples of any shape, flattened,
+    through fully connected layers to codes (N, latent_dim) and back."""
+
     input_shape: tuple[int, ...] = option((), "shape of one example, e.g. 1,28,28 (filled in from the data)",
                                           from_data=True)
     latent_dim: int = option(2, "size of the bottleneck (the code)")
@@ -54,6 +57,9 @@ class MLPAutoencoderConfig(Config):
 
 @dataclass(frozen=True)
 class LinearAutoencoderConfig(Config):
+    """The network of ``linear-ae``: linear maps only; with a squared loss its decoder spans the top
+    ``latent_dim`` principal subspace."""
+
     input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)", from_data=True)
     latent_dim: int = option(2, "size of the bottleneck (the number of principal directions learned)")
     hidden: tuple[int, ...] = option((), "optional linear hidden widths (the map stays linear)")
@@ -66,6 +72,9 @@ class LinearAutoencoderConfig(Config):
 
 @dataclass(frozen=True)
 class ConvAutoencoderConfig(Config):
+    """The network of ``conv-ae`` and ``denoising-conv-ae``: images (N, C, H, W) of any size through conv +
+    max-pool levels to codes (N, latent_dim), and up-sampling levels back."""
+
     input_shape: tuple[int, ...] = option((), "shape of one image, channels first: C,H,W (filled in from the data)",
                                           from_data=True)
     latent_dim: int = option(16, "size of the bottleneck (the code)")

@@ -57,11 +57,15 @@ SPARSITY_PENALTIES.register("kl", kl_code_penalty)
 
 @dataclass(frozen=True)
 class ReconstructionConfig(Config):
+    """The plain autoencoder objective: the reconstruction loss, summed over an example's features, batch mean."""
+
     loss: str = option("bce", "reconstruction loss: bce (data in [0, 1]) or mse", RECONSTRUCTION_LOSSES)
 
 
 @dataclass(frozen=True)
 class DenoisingConfig(Config):
+    """The denoising objective (Vincent et al. 2008): encode a corrupted copy, reconstruct the clean input."""
+
     loss: str = option("bce", "reconstruction loss against the clean input: bce or mse", RECONSTRUCTION_LOSSES)
     corruption: str = option("gaussian", "how inputs are corrupted during training", CORRUPTIONS)
     noise_level: float = option(0.5, "gaussian: sigma (scaled units); masking / salt-pepper: fraction of values hit")
@@ -76,6 +80,8 @@ class DenoisingConfig(Config):
 
 @dataclass(frozen=True)
 class SparseConfig(Config):
+    """The sparse objective: the reconstruction loss plus a weighted L1 or KL penalty on the code's activity."""
+
     loss: str = option("bce", "reconstruction loss: bce or mse", RECONSTRUCTION_LOSSES)
     penalty: str = option("l1", "sparsity penalty on the code: l1 (mean |z|) or kl (KL to a target rate)",
                           SPARSITY_PENALTIES)

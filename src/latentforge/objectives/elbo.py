@@ -68,6 +68,8 @@ ACTIVE_THRESHOLD = 0.01
 ACTIVITY_ROWS = 1024
 #: consecutive collapsed epochs before the warning (it also comes at the last epoch)
 COLLAPSE_EPOCHS = 5
+#: below this KL (nats) a latent dimension's posterior is the prior: it carries no information about x
+COLLAPSED_KL = 0.1
 
 
 @torch.no_grad()
@@ -80,16 +82,23 @@ def latent_activity(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor
 
 
 def collapse_note(kl: torch.Tensor, activity: torch.Tensor) -> str:
-    """A one-line warning when fewer than half of the latent dimensions are active, else ""."""
+    """A one-line warning when more than half of the latent dimensions have collapsed to the prior, else "".
+
+    A dimension has collapsed when its posterior carries no information about x: its means do not vary with x
+    (activity Var_x E[z_u|x] <= ``ACTIVE_THRESHOLD``, Burda et al. 2016) **and** its KL to the prior is below
+    ``COLLAPSED_KL`` nats. A dimension whose means barely move but whose KL is large (a narrow posterior away from
+    the prior) is not collapsed: the warning would name the wrong failure."""
     active = [int(u) for u in torch.nonzero(activity > ACTIVE_THRESHOLD).flatten()]
+    collapsed = [int(u) for u in torch.nonzero((activity <= ACTIVE_THRESHOLD) & (kl < COLLAPSED_KL)).flatten()]
     d = activity.numel()
-    if len(active) * 2 >= d and active:
+    if len(collapsed) * 2 <= d:
         return ""
     shown = ", ".join(map(str, active)) if active else "none"
     kls = ", ".join(f"{float(v):.2g}" for v in kl[:12]) + (", ..." if d > 12 else "")
     return (f"posterior collapse: {len(active)} of {d} latent dimensions are active (Var_x E[z_u|x] > "
-            f"{ACTIVE_THRESHOLD}; active units: {shown}); KL per dimension (nats): {kls}. The decoder ignores the "
-            "other codes; try a lower --beta, --warmup-epochs 10, a smaller --latent-dim, or a weaker decoder")
+            f"{ACTIVE_THRESHOLD}; active units: {shown}) and {len(collapsed)} carry no information (KL to the prior "
+            f"< {COLLAPSED_KL} nats); KL per dimension (nats): {kls}. The decoder ignores the other codes; try a "
+            "lower --beta, --warmup-epochs 10, a smaller --latent-dim, or a weaker decoder")
 
 
 class ELBOObjective(Objective):

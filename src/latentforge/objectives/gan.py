@@ -93,6 +93,7 @@ class GANObjective(Objective):
         self.policy = parse_policy(self.config.diffaugment)
         self.noise_now = self.config.instance_noise
         self.win_streak = 0
+        self.active_kinds: list[str] = []  # the diagnostics warned about and still present (each said once)
         self.critic_steps = 0  # over the whole fit, across epochs (saved with the checkpoint)
         self.generator_steps = 0
         self.real_diversity: float | None = None
@@ -239,6 +240,16 @@ class GANObjective(Objective):
         ctx.model.generator.requires_grad_(True)
 
     def end_epoch(self, ctx, row: dict[str, Any], val) -> list[str]:
+        """The epoch's diagnostics in ``row``; returns the warnings to print, each kind once while it lasts (all
+        of this epoch's are kept in ``row['diagnostics']``, and the run's log keeps every epoch's)."""
+        notes = self._diagnose(ctx, row, val)
+        row["diagnostics"] = notes
+        kinds = {note.split(":")[0].split(" (")[0]: note for note in notes}
+        fresh = [note for kind, note in kinds.items() if kind not in self.active_kinds]
+        self.active_kinds = sorted(kinds)
+        return fresh
+
+    def _diagnose(self, ctx, row: dict[str, Any], val) -> list[str]:
         model = ctx.model
         self.end_fit(ctx)
         row["train_loss"] = row.get("g_loss", float("nan"))  # the loss curve's generator line
@@ -302,10 +313,12 @@ class GANObjective(Objective):
 
     def state_dict(self) -> dict[str, Any]:
         return {"win_streak": self.win_streak, "real_diversity": self.real_diversity,
-                "critic_steps": self.critic_steps, "generator_steps": self.generator_steps}
+                "critic_steps": self.critic_steps, "generator_steps": self.generator_steps,
+                "active_kinds": list(self.active_kinds)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.win_streak = int(state["win_streak"])
         self.real_diversity = state["real_diversity"]
         self.critic_steps = int(state.get("critic_steps", 0))
         self.generator_steps = int(state.get("generator_steps", 0))
+        self.active_kinds = list(state.get("active_kinds", []))

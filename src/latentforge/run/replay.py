@@ -1,4 +1,4 @@
-"""Configuration files: train from a TOML or JSON file, replay a run from its own ``config.json``, and resolve
+"""Configuration files: train from a TOML, YAML or JSON file, replay a run from its own ``config.json``, and resolve
 everything a run would use without training it (``plan``).
 
 A file may hold the sections of a run's ``config.json`` (``model``, ``data``, ``model_config``,
@@ -13,7 +13,9 @@ A file may hold the sections of a run's ``config.json`` (``model``, ``data``, ``
     lr = 2e-3
 
 Values the training data fills in (an example's shape, a conditional model's number of classes) are left to
-the data again, so a run's ``config.json`` replays the run on its data.
+the data again, so a run's ``config.json`` replays the run on its data. A relative data path in a file is taken
+relative to the file's folder when it is not found from the working directory, and a run's ``config.json``
+replays from its recorded absolute path, so a configuration works from any directory.
 """
 
 from __future__ import annotations
@@ -35,18 +37,58 @@ RECORDS = ("format", "version", "latentforge_version", "family")
 
 
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
-    """A configuration file (.toml or .json) as a dict; ConfigError for a missing or unreadable one."""
+    """A configuration file (.toml, .yaml / .yml or .json) as a dict; ConfigError for a missing or unreadable one.
+
+    YAML is read with PyYAML's ``safe_load`` (plain data only: no tags that build Python objects)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"--config {path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix not in (".toml", ".json", ".yaml", ".yml"):
+        raise ConfigError(f"--config {path}: unknown configuration format {suffix or '(no suffix)'!r}; give a .toml, "
+                          ".yaml / .yml or .json file")
     try:
-        if path.suffix.lower() == ".toml":
+        text = path.read_text()
+        if suffix == ".toml":
             import tomllib
 
-            return tomllib.loads(path.read_text())
-        return json.loads(path.read_text())
+            cfg = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            try:
+                cfg = yaml.safe_load(text)
+            except yaml.YAMLError as e:
+                raise ValueError(str(e).replace("\n", " ")) from None
+        else:
+            cfg = json.loads(text)
     except (OSError, UnicodeDecodeError, ValueError) as e:  # tomllib / json decode errors are ValueErrors
-        raise ConfigError(f"--config {path}: not a readable TOML / JSON file ({e})") from None
+        raise ConfigError(f"--config {path}: not a readable {suffix[1:].upper()} file ({e})") from None
+    if isinstance(cfg, dict):
+        _resolve_data_path(cfg, path.parent)
+    return cfg
+
+
+def _resolve_data_path(cfg: dict[str, Any], folder: Path) -> None:
+    """Point the data entry of ``cfg`` at a file that exists: a run's recorded absolute ``path`` first, then a
+    relative path taken from ``folder`` (the configuration file's) when the working directory has no such file."""
+    data = cfg.get("data")
+    if isinstance(data, dict):
+        recorded = data.get("path")
+        if isinstance(recorded, str) and os.path.exists(recorded):
+            data["source"] = recorded
+            return
+        source = data.get("source")
+    else:
+        source = data
+    if not isinstance(source, str) or os.path.isabs(source) or os.path.exists(source):
+        return
+    beside = folder / source
+    if beside.exists():
+        if isinstance(data, dict):
+            data["source"] = str(beside.resolve())
+        else:
+            cfg["data"] = str(beside.resolve())
 
 
 def options_from_config(cfg: dict[str, Any]) -> tuple[str | None, Any, dict[str, Any]]:

@@ -63,6 +63,17 @@ class TrainedModel:
                                                                   "__module__": cls.__module__})
         return _COMPOSED[caps](name, model, objective, preprocess, train_config, **kw)
 
+    def __repr__(self) -> str:
+        """One line: the model, its parameter count, what it can do, the data it was trained on and its folder."""
+        n_params = sum(p.numel() for p in self.model.parameters())
+        caps = sorted({m for c in type(self).__mro__[1:] if c.__module__.endswith("capabilities")
+                       for m, v in vars(c).items() if callable(v) and not m.startswith("_") and m != "applies"})
+        shape = "x".join(map(str, self.data_info.get("example_shape", []))) or "?"
+        source = self.data_info.get("source", "data")
+        where = f", run_dir='{self.run_dir}'" if self.run_dir else ""
+        return (f"<TrainedModel {self.name}: {n_params:,} parameters, examples of shape {shape} from {source!r}; "
+                f"methods: {', '.join(caps) or 'evaluate'}{where}>")
+
     def __reduce__(self):
         # the composed class is made at run time: rebuild it from its parts (for pickle users; latentforge itself
         # saves runs as safetensors + JSON, never pickles)

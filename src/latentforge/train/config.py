@@ -17,6 +17,10 @@ LR_SCHEDULES: Registry = Registry("learning-rate schedule")
 
 @dataclass(frozen=True)
 class TrainConfig(Config):
+    """How a model is trained: passes, optimiser, data split, scaling, hardware. Each field is a keyword of
+    ``latentforge.train`` and a flag of ``latentforge train`` (``batch_size``: ``--batch-size``); a value out of
+    range raises ConfigError."""
+
     epochs: int = option(20, "number of passes over the training set")
     batch_size: int = option(128, "examples per optimiser step")
     lr: float = option(1e-3, "Adam learning rate")

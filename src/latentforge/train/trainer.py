@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from ..data.batches import Batch, as_batch, device_scope, noise_generator, take, to_device
 from ..errors import ArtifactError, ConfigError, TrainingDiverged
 from ..objectives.base import Objective, Player, evaluate_objective
+from ..spelling import speak, switches
 from . import runtime
 from .config import TrainConfig, lr_factor
 from .state import load_optimizer_state, optimizer_state, restore_rng, save_rng
@@ -47,6 +48,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.objective = objective
         self.config = config
+        # boolean options, so that advice read from Python says minibatch_std=True for --minibatch-std
+        self._switches = switches(config, getattr(model, "config", None), getattr(objective, "config", None))
         self.progress = progress and self.dist.is_main  # rank 0 alone shows progress
         self.callbacks = list(callbacks)
         self.players: dict[str, Player] = {p.name: p for p in objective.players(model, config)}
@@ -191,7 +194,7 @@ class Trainer:
         if notes:
             row["warnings"] = notes
             for note in notes:
-                warnings.warn(f"epoch {epoch}: {note}", stacklevel=2)
+                warnings.warn(f"epoch {epoch}: {speak(note, self._switches)}", stacklevel=2)
         row["seconds"] = round(time.perf_counter() - t0, 4)
         row["samples_per_s"] = round(n / max(row["seconds"], 1e-9), 1)
         self.epoch = epoch
