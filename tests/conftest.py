@@ -6,18 +6,18 @@ import latentforge as lf
 
 
 @pytest.fixture(autouse=True)
-def _few_threads():
-    torch.set_num_threads(2)
+def _own_measurement_cache(tmp_path_factory, monkeypatch):
+    """Each test keeps the step timings of --precision auto in a folder of its own (a user's persist in
+    ~/.cache/latentforge): one test's measurement never decides another's precision; the processes a test starts
+    share its folder, as one user's commands share theirs."""
+    monkeypatch.setenv("LATENTFORGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     yield
 
 
 @pytest.fixture(autouse=True)
-def _fp32_by_default(monkeypatch):
-    """The tests assert fp32 numbers: `--precision auto` resolves to fp32 here even on a CPU with native bf16
-    (test_device.py checks what auto picks on either kind of hardware)."""
-    from latentforge.train import runtime
-
-    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
+def _few_threads():
+    torch.set_num_threads(2)
+    yield
 
 
 @pytest.fixture(scope="session")

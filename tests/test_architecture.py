@@ -23,7 +23,7 @@ from latentforge.objectives import GAN_LOSSES
 SRC = Path(lf.__file__).parent
 #: the data flow, lowest first; a module may import from its own layer and the layers before it
 LAYERS = [
-    {"errors", "registry", "config"},
+    {"errors", "registry", "config", "version", "spelling"},
     {"data"},
     {"nn"},
     {"models"},
@@ -178,3 +178,85 @@ def test_the_optimizer_imports_are_prefetched_in_the_background_and_the_switch_i
             "runtime.prefetch_optimizer_imports())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "True", "None"]  # loaded, interval back; nothing to do once loaded or under torchrun
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Every module under src/latentforge (a package by its __init__) -> the modules it imports, imports inside
+    functions included. Relative imports are resolved; ``from . import x`` imports the module x where x is one,
+    else the package itself; ``from a.b import c`` imports a.b (or a.b.c when c is a module). The package a module
+    sits in is not counted for it (Python runs a package's __init__ first, which is not an import between files)."""
+    names = {}
+    for path, rel in modules():
+        parts = ["latentforge", *rel.with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names[".".join(parts)] = (path, rel.name == "__init__.py")
+
+    def known(name: str) -> str | None:
+        while name and name not in names:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {m: set() for m in names}
+    for me, (path, is_package) in names.items():
+        package = me if is_package else me.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")
+                    base = base[:len(base) - node.level + 1]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                if module.split(".")[0] != "latentforge":
+                    continue
+                for alias in node.names:
+                    sub = f"{module}.{alias.name}"
+                    targets.append(sub if sub in names else known(module))
+            elif isinstance(node, ast.Import):
+                targets = [known(a.name) for a in node.names if a.name.split(".")[0] == "latentforge"]
+            graph[me] |= {t for t in targets if t and t != me}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (its modules in order, the first repeated at the end), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for t in sorted(graph[m]):
+            if state.get(t) == 1:
+                return stack[stack.index(t):] + [t]
+            if t not in state:
+                found = visit(t)
+                if found:
+                    return found
+        state[m] = 2
+        stack.pop()
+        return None
+
+    for m in sorted(graph):
+        if m not in state:
+            found = visit(m)
+            if found:
+                return found
+    return None
+
+
+def test_the_import_graph_finds_a_cycle_hidden_in_a_function():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    found = module_graph()
+    assert "latentforge.data.records" in found["latentforge.data.files"]  # a top-level import
+    assert "latentforge.data.fits" in found["latentforge.data.files"]  # `from . import fits`
+    assert "latentforge.data.scaling" in found["latentforge.data.stream"]  # an import inside a function
+
+
+def test_no_import_cycle_between_files():
+    cycle = find_cycle(module_graph())
+    assert cycle is None, "import cycle between files: " + " -> ".join(cycle)

@@ -9,7 +9,7 @@ from latentforge.io import load_tensors
 from latentforge.data.batches import to_device
 from latentforge.train import runtime
 
-REAL_NATIVE_BF16 = runtime.native_bf16  # before the tests' fixture replaces it
+REAL_NATIVE_BF16 = runtime.native_bf16
 
 COMMON = dict(hidden=(16,), latent_dim=3, batch_size=128, seed=2, progress=False)
 no_cuda = not torch.cuda.is_available()
@@ -65,18 +65,111 @@ def test_transfers_use_pinned_memory_only_for_a_gpu():
         assert out["x"].is_cuda
 
 
-@pytest.mark.parametrize("native", [True, False])
-def test_precision_auto_follows_the_hardware(digits, monkeypatch, native):
-    monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
-    cpu = torch.device("cpu")
-    assert runtime.resolve_precision("auto", cpu) == ("bf16" if native else "fp32")
-    assert lf.TrainConfig().precision == "auto"  # the default
-    run = lf.train("ae", digits, hidden=(16,), epochs=1, progress=False)
-    assert run.train_config.precision == "auto"
-    from latentforge.train import Trainer
+def _fake_step(seconds: dict, calls: list):
+    """A training step whose time per precision is given (sleeps), recording each call."""
+    import time
 
-    tr = Trainer(run.model, run.objective, run.train_config, progress=False)
-    assert tr.precision == ("bf16" if native else "fp32")
+    def step(precision):
+        calls.append(precision)
+        time.sleep(seconds[precision])
+
+    return step
+
+
+@pytest.mark.parametrize("native,bf16_s,expected", [(True, 0.004, "bf16"), (True, 0.011, "fp32"),
+                                                     (True, 0.0095, "fp32"), (False, 0.001, "fp32")])
+def test_auto_takes_bf16_only_where_it_is_measured_faster(monkeypatch, native, bf16_s, expected):
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
+    monkeypatch.setattr(runtime, "_MEASURED", {})
+    calls: list = []
+    choice = runtime.choose_precision("auto", torch.device("cpu"), risk=None,
+                                      step=_fake_step({"fp32": 0.01, "bf16": bf16_s}, calls), key=("m",))
+    assert choice.precision == expected
+    if not native:  # nothing to time: the hardware has no bf16 arithmetic
+        assert calls == [] and "no native bfloat16" in choice.reason
+        return
+    assert set(calls) == {"fp32", "bf16"} and 8 <= len(calls) <= 16  # a warm-up and 3 to 7 timed steps each
+    ratio = choice.step_seconds["bf16"] / choice.step_seconds["fp32"]
+    assert ratio == pytest.approx(bf16_s / 0.01, rel=0.3)
+    assert f"{ratio:.2f}x the fp32 step" in choice.reason and choice.reason.startswith(f"auto: {expected}")
+    # the same device and model shape again: the measurement is reused, nothing is timed
+    calls.clear()
+    again = runtime.choose_precision("auto", torch.device("cpu"), risk=None,
+                                     step=_fake_step({"fp32": 0.01, "bf16": bf16_s}, calls), key=("m",))
+    assert again.precision == expected and calls == []
+
+
+def test_a_model_declared_unsafe_never_gets_bf16_and_nothing_is_timed(digits, monkeypatch):
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    monkeypatch.setattr(runtime, "_MEASURED", {})
+
+    def never(*a, **k):
+        raise AssertionError("timed a model that declares bf16 unsafe")
+
+    monkeypatch.setattr(runtime, "time_steps", never)
+    choice = runtime.choose_precision("auto", torch.device("cpu"), risk="it exponentiates", step=lambda p: None)
+    assert choice.precision == "fp32" and choice.reason == "auto: fp32, since it exponentiates"
+    run = lf.train("vae", digits, hidden=(16,), latent_dim=3, epochs=1, likelihood="gaussian-hetero",
+                   scaling="standard", progress=False)
+    assert run.runtime["precision"] == "fp32" and "log sigma" in run.runtime["precision_reason"]
+    assert run.history[-1]["precision"] == "fp32"
+    from latentforge.catalog import MODELS
+
+    for name, kw in (("spectrum-vae", {}), ("vae", {"likelihood": "hurdle"}), ("vae", {"likelihood": "gaussian-shared"})):
+        spec = MODELS.get(name)
+        net, _ = spec.build(*spec.configs((64,), **kw))
+        assert net.reduced_precision_risk(), (name, kw)
+    for name, kw in (("ae", {}), ("vae", {}), ("vae", {"likelihood": "gaussian"}), ("gan", {})):
+        spec = MODELS.get(name)
+        net, _ = spec.build(*spec.configs((64,), **kw))
+        assert net.reduced_precision_risk() is None, (name, kw)
+
+
+def test_auto_measured_faster_trains_in_bf16_and_records_why(digits, tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    monkeypatch.setattr(runtime, "_MEASURED", {})
+    monkeypatch.setattr(runtime, "time_steps", lambda step, precisions: {"fp32": 0.002, "bf16": 0.001})
+    assert lf.TrainConfig().precision == "auto"  # the default
+    run = lf.train("ae", digits, hidden=(16,), epochs=1, progress=False, out=tmp_path / "r")
+    assert run.train_config.precision == "auto"
+    assert run.runtime["precision"] == "bf16" and "0.50x the fp32 step" in run.runtime["precision_reason"]
+    assert run.history[-1]["precision"] == "bf16"
+    assert lf.load(tmp_path / "r").runtime["precision"] == "bf16"  # config.json records it
+
+
+def test_auto_times_the_real_step_of_every_kind_of_model_cheaply(digits, monkeypatch):
+    """On this machine's CPU: the measurement runs (where bf16 is native) for an AE, a VAE and a GAN, in a
+    fraction of a second each, and does not change what the training computes."""
+    import time
+
+    monkeypatch.setattr(runtime, "_MEASURED", {})
+    real_time_steps, spent = runtime.time_steps, []
+
+    def timed(*a, **k):
+        t0 = time.perf_counter()
+        out = real_time_steps(*a, **k)
+        spent.append(time.perf_counter() - t0)
+        return out
+
+    monkeypatch.setattr(runtime, "time_steps", timed)
+    native = runtime.native_bf16(torch.device("cpu"))
+    runs = {name: lf.train(name, digits, latent_dim=3, epochs=1, progress=False, **kw)
+            for name, kw in (("ae", {"hidden": (32,)}), ("vae", {"hidden": (32,)}),
+                             ("gan", {"g_hidden": (32,), "d_hidden": (32,)}))}
+    for name, run in runs.items():
+        info = run.runtime
+        assert info["precision"] in ("fp32", "bf16") and run.history[-1]["precision"] == info["precision"]
+        if native:
+            assert set(info["step_seconds"]) == {"fp32", "bf16"}, (name, info)
+        else:
+            assert "no native bfloat16" in info["precision_reason"]
+    # a quarter-second budget plus a warm-up and at least three rounds; 3 s leaves room for a loaded test machine
+    assert len(spent) == (3 if native else 0) and all(s < 3.0 for s in spent), spent
+    # the timing steps ran on copies: a run in the precision auto chose equals an explicit run in that precision
+    gan = runs["gan"]
+    explicit = lf.train("gan", digits, latent_dim=3, g_hidden=(32,), d_hidden=(32,), epochs=1, progress=False,
+                        precision=gan.runtime["precision"])
+    assert explicit.history[-1]["d_loss"] == gan.history[-1]["d_loss"]
 
 
 def test_bf16_asked_of_an_emulating_cpu_warns_with_the_measured_cost(monkeypatch):
@@ -135,3 +228,29 @@ def test_epoch_sums_for_apples_gpu_are_taken_on_the_cpu():
     # cast there would fail too)
     out = runtime.Dist().sum_dict({"loss": torch.tensor(1.5), "n": 3.0}, torch.device("mps"))
     assert out == {"loss": 1.5, "n": 3.0}
+
+
+def test_auto_decides_once_per_machine_and_model_shape_across_processes(monkeypatch, tmp_path):
+    """A timing taken on a busy machine could flip the choice between two runs of one command (and so their
+    numbers): the measurement is kept on disk and read back by a later process instead of timing again."""
+    import json
+
+    monkeypatch.setenv("LATENTFORGE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    monkeypatch.setattr(runtime, "_MEASURED", {})
+    calls: list = []
+    first = runtime.choose_precision("auto", torch.device("cpu"), risk=None,
+                                     step=_fake_step({"fp32": 0.01, "bf16": 0.004}, calls), key=("m", 7))
+    saved = json.loads((tmp_path / "cache" / "precision.json").read_text())
+    [(hardware, entries)] = saved.items()
+    assert "torch" in hardware and list(entries) == [repr(("cpu", "m", 7))]
+    monkeypatch.setattr(runtime, "_MEASURED", {})  # a new process: nothing in memory
+    calls.clear()
+    again = runtime.choose_precision("auto", torch.device("cpu"), risk=None,
+                                     step=_fake_step({"fp32": 0.01, "bf16": 0.02}, calls), key=("m", 7))
+    assert calls == [] and again.precision == first.precision == "bf16"
+    monkeypatch.setenv("LATENTFORGE_CACHE_DIR", "")  # nothing kept: timed again
+    monkeypatch.setattr(runtime, "_MEASURED", {})
+    third = runtime.choose_precision("auto", torch.device("cpu"), risk=None,
+                                     step=_fake_step({"fp32": 0.01, "bf16": 0.02}, calls), key=("m", 7))
+    assert calls and third.precision == "fp32"

@@ -245,3 +245,27 @@ def test_sample_quality_on_labels_the_data_does_not_separate_carries_the_warning
     with pytest.warns(UserWarning, match="feature classifier tells the 4 classes apart on only"):
         m = run.evaluate(lf.as_dataset(x, labels=y))
     assert "say little" in m["classifier_warning"]
+
+
+def test_evaluate_prints_the_games_losses_as_numbers_with_units(digits, tmp_path, capsys):
+    from latentforge.analysis.readable import summary_lines
+
+    run = lf.train("gan", digits, epochs=1, g_hidden=(32,), d_hidden=(32,), latent_dim=4, seed=1, progress=False,
+                   out=tmp_path / "g")
+    m = run.evaluate(digits.x[:200])
+    assert m["game"] == "ns" and "loss" not in m  # the game's name is not a loss value
+    lines = summary_lines(m)
+    assert f"  generator loss: {m['g_loss']:.4g} nats per example" in lines
+    assert f"  discriminator loss: {m['d_loss']:.4g} nats per example" in lines
+    assert "  adversarial game (the GAN loss): ns" in lines
+    assert not any("ns per example" in line for line in lines)
+    assert main(["evaluate", str(tmp_path / "g"), "--data", "digits"]) == 0
+    printed = capsys.readouterr().out
+    assert "generator loss:" in printed and "nats per example" in printed and "ns per example" not in printed
+    # a critic's loss is in its own units, not nats; a name never gets a unit
+    from latentforge.analysis.readable import describe
+
+    rows = {r[0]: r for r in describe({"game": "wgan-gp", "g_loss": 1.5, "d_loss": -0.25})}
+    assert rows["generator loss"][1:3] == ("1.5", "critic units per example")
+    assert rows["adversarial game (the GAN loss)"][1:] == ("wgan-gp", "", "")
+    assert describe({"loss": "hinge"}) == [("training loss on these data", "hinge", "", "")]

@@ -45,7 +45,7 @@ def forms(tmp):
         "tensor": (torch.rand(20, 12), {}),
         "tensor with grad": (torch.rand(20, 12, requires_grad=True), {}),
         "TensorDataset": (torch.utils.data.TensorDataset(torch.rand(20, 12), torch.from_numpy(labels)), {}),
-        "DataLoader": (torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.rand(20, 12)), batch_size=6), {}),
+        "DataLoader": (torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.rand(20, 12)), batch_size=BATCH), {}),
         "int labels": (r.random((20, 12)), {"labels": labels}),
         "string labels": (r.random((20, 12)), {"labels": np.array(["a", "b", "c"])[labels]}),
         "float labels": (r.random((20, 12)), {"labels": labels * 0.5}),

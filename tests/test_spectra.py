@@ -314,6 +314,23 @@ def test_cli_simulate_spectra(tmp_path, capsys):
     assert d["flux"].shape == (12, 300) and d["wavelength"][0] == pytest.approx(3800)
 
 
+def test_the_tutorials_two_commands_train_at_the_defaults(tmp_path, capsys):
+    """The README's spectra tutorial as a user runs it (no --precision, no other setting), on fewer spectra."""
+    from latentforge.cli.main import main
+
+    data, out = tmp_path / "spectra.h5", tmp_path / "run"
+    assert main(["simulate", "spectra", "-n", "200", "--out", str(data)]) == 0
+    assert main(["train", "spectrum-vae", "--data", str(data), "--epochs", "2", "--out", str(out),
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "trained spectrum-vae" in printed and "in fp32" in printed
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(np.isfinite(r["train_loss"]) and np.isfinite(r["val_loss"]) for r in rows)
+    config = json.loads((out / "config.json").read_text())
+    assert config["train_config"]["precision"] == "auto"
+    assert config["runtime"]["precision"] == "fp32" and "spectrum-vae" in config["runtime"]["precision_reason"]
+
+
 def test_rest_frame_model_finds_redshift_and_shifts_its_rest_spectrum():
     d = SpectrumSimulator(n_pix=1024, seed=4).simulate(200)
     model, _ = lf.build("spectrum-vae", input_shape=(1024,), latent_dim=4, channels=(8,), hidden=(16,))

@@ -101,7 +101,7 @@ def test_stream_training_learns_and_resumes_exactly(tmp_path, npy, vectors):
 
 def test_stream_refuses_what_it_cannot_read(tmp_path, vectors):
     np.savez(tmp_path / "x.npz", x=vectors)
-    with pytest.raises(lf.DataError, match="streaming reads .npy and HDF5"):
+    with pytest.raises(lf.DataError, match="streaming reads .npy, .h5"):
         lf.train("ae", str(tmp_path / "x.npz"), epochs=1, stream=True, **COMMON)
     np.save(tmp_path / "f.npy", np.asfortranarray(vectors))
     with pytest.raises(lf.DataError, match="Fortran order"):
@@ -111,6 +111,9 @@ def test_stream_refuses_what_it_cannot_read(tmp_path, vectors):
     np.save(tmp_path / "x.npy", vectors)
     with pytest.raises(lf.ConfigError, match="drop cond_key"):
         lf.train("ae", str(tmp_path / "x.npy"), epochs=1, stream=True, cond_key="c", **COMMON)
+    for option in ({"header": "yes"}, {"missing": "-"}):  # table options: accepted means used, so refused here
+        with pytest.raises(lf.ConfigError, match=f"drop {next(iter(option))}"):
+            lf.train("ae", str(tmp_path / "x.npy"), epochs=1, stream=True, **option, **COMMON)
     bad = vectors.copy()
     bad[2500, 3] = np.nan
     np.save(tmp_path / "nan.npy", bad)

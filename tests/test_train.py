@@ -73,23 +73,67 @@ def test_existing_run_is_not_overwritten_without_asking(digits, tmp_path):
 def test_nan_loss_stops_with_advice_and_keeps_last_checkpoint(digits, tmp_path, monkeypatch):
     from latentforge.objectives import ReconstructionObjective
 
-    calls = {"n": 0}
     original = ReconstructionObjective.__call__
+    out = tmp_path / "nan"
 
     def poisoned(self, model, x, generator=None):
         terms = original(self, model, x, generator)
-        calls["n"] += 1
-        if model.training and calls["n"] > 30:  # digits: 23 batches per epoch -> NaN in epoch 2
+        if model.training and (out / "checkpoint.safetensors").exists():  # NaN once epoch 1 is saved
             terms["loss"] = terms["loss"] * float("nan")
         return terms
 
     monkeypatch.setattr(ReconstructionObjective, "__call__", poisoned)
-    out = tmp_path / "nan"
-    with pytest.raises(lf.TrainingDiverged, match=r"nan at epoch 2.*checkpoint \(epoch 1\) is kept.*--lr"):
+    with pytest.raises(lf.TrainingDiverged, match=r"nan at epoch 2.*last good epoch was 1.*lower learning rate "
+                                                 r"\(lr, now 0.001\).*Nothing was written"):
         lf.train("ae", digits, out=out, epochs=5, **COMMON)
-    tensors, meta = load_tensors(out / "checkpoint.safetensors")
-    assert json.loads(meta["trainer"])["epoch"] == 1
-    assert all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith("model."))
+    assert not out.exists()  # a failed run leaves nothing behind
+
+
+def _poison_every_training_loss(monkeypatch, value=float("inf")):
+    from latentforge.objectives import ReconstructionObjective
+
+    original = ReconstructionObjective.__call__
+
+    def poisoned(self, model, x, generator=None):
+        terms = original(self, model, x, generator)
+        if model.training:
+            terms["loss"] = terms["loss"] * value
+        return terms
+
+    monkeypatch.setattr(ReconstructionObjective, "__call__", poisoned)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_loss_not_finite_before_any_update_names_the_precision_not_the_learning_rate(digits, monkeypatch,
+                                                                                       precision):
+    _poison_every_training_loss(monkeypatch)
+    with pytest.raises(lf.TrainingDiverged) as e:
+        lf.train("ae", digits, epochs=2, precision=precision, **COMMON)
+    msg = str(e.value)
+    assert "inf at epoch 1, batch 0" in msg and f"computed in {precision}" in msg
+    assert ("Train with precision='fp32'" in msg) == (precision != "fp32")  # Python spelling from Python
+    assert "learning rate is not the cause" in msg and "lower learning rate" not in msg
+    assert "[0, 1]" not in msg and "bce" not in msg  # the scaled digits lie in [0, 1]
+    assert "\n" not in msg
+
+
+def test_the_unit_range_is_named_only_when_the_batch_leaves_it(monkeypatch):
+    from latentforge.catalog import MODELS
+    from latentforge.train import Trainer
+
+    _poison_every_training_loss(monkeypatch)
+    spec = MODELS.get("ae")
+    rng = np.random.default_rng(0)
+    for x, named in ((rng.uniform(0, 1, (64, 8)), False), (rng.normal(0, 3, (64, 8)), True)):
+        net, objective = spec.build(*spec.configs((8,), hidden=(4,), latent_dim=2))
+        assert objective.needs_unit_range  # bce on a sigmoid output
+        with pytest.raises(lf.TrainingDiverged) as e:
+            Trainer(net, objective, lf.TrainConfig(epochs=1, precision="fp32"), progress=False).fit(
+                torch.as_tensor(x, dtype=torch.float32))
+        msg = str(e.value)
+        assert ("needs data in [0, 1] but this batch spans" in msg) == named, msg
+        if named:
+            assert f"spans {x.min():.4g} to {x.max():.4g}" in msg
 
 
 def test_early_stopping_restores_the_best_epoch(digits):
@@ -256,3 +300,68 @@ def test_images_of_two_bands_get_their_run_plots(tmp_path, rng):
     x = rng.random((40, 2, 12, 12)).astype(np.float32)
     lf.train("conv-ae", x, out=tmp_path / "run", epochs=1, batch_size=20, progress=False)
     assert (tmp_path / "run" / "reconstructions.png").stat().st_size > 1000
+
+
+def test_a_dataloaders_batch_size_is_the_training_batch_size(monkeypatch):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from latentforge.objectives import ReconstructionObjective
+
+    sizes: list[int] = []
+    original = ReconstructionObjective.train_step
+
+    def recording(self, ctx, batch, noise):
+        if ctx.model.training and type(ctx).__name__ == "Trainer":
+            sizes.append(int(batch["x"].shape[0]))
+        return original(self, ctx, batch, noise)
+
+    monkeypatch.setattr(ReconstructionObjective, "train_step", recording)
+    x = torch.rand(200, 6)
+    loader = DataLoader(TensorDataset(x), batch_size=32, shuffle=True)
+    run = lf.train("ae", loader, epochs=1, hidden=(8,), latent_dim=2, progress=False)
+    n_train = 200 - round(0.1 * 200) - round(0.1 * 200)  # the default 10 % validation and 10 % test rows
+    assert run.train_config.batch_size == 32
+    assert sum(sizes) == n_train and sizes[:-1] == [32] * (len(sizes) - 1) and len(sizes) == -(-n_train // 32)
+    # the same size asked for again is fine; another is refused in one line whose advice works
+    assert lf.train("ae", loader, epochs=1, batch_size=32, hidden=(8,), latent_dim=2, progress=False)
+    with pytest.raises(lf.ConfigError, match=r"batch_size=128 was asked for but the DataLoader gives batches of "
+                                             r"32; drop batch_size") as e:
+        lf.train("ae", loader, epochs=1, batch_size=128, hidden=(8,), latent_dim=2, progress=False)
+    assert "\n" not in str(e.value)
+    lf.train("ae", DataLoader(TensorDataset(x), batch_size=128), epochs=1, batch_size=128, hidden=(8,),
+             latent_dim=2, progress=False)
+
+
+def test_a_failed_run_leaves_the_folder_as_it_was(digits, tmp_path, capsys, monkeypatch):
+    from latentforge.cli.main import main
+
+    out = tmp_path / "run"
+    argv = ["train", "ae", "--data", "digits", "--epochs", "2", "--no-progress", "--out", str(out)]
+    assert main(argv + ["--lr", "1e6"]) != 0  # diverges in epoch 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "the loss became nan" in err[0] and "Nothing was written" in err[0]
+    assert "lower learning rate (--lr, now 1e+06)" in err[0]  # the command line's spelling there
+    assert not out.exists()
+    assert main(argv) == 0  # the same --out again, no --overwrite needed
+    assert lf.load(out).history[-1]["epoch"] == 2
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    # --overwrite that fails: the earlier run comes back whole
+    assert main(argv + ["--lr", "1e6", "--overwrite"]) != 0
+    assert "holds the earlier run again" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert not (tmp_path / ".run.previous").exists()
+    # --resume that fails after a good epoch: the earlier checkpoint, metrics and model are back
+    _poison_every_training_loss(monkeypatch, float("nan"))
+    assert main(argv[:5] + ["4"] + argv[6:] + ["--resume"]) != 0
+    assert "holds the earlier checkpoint and files again" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_failed_run_in_an_empty_folder_the_user_made_leaves_it_empty(digits, tmp_path, monkeypatch):
+    out = tmp_path / "mine"
+    out.mkdir()
+    _poison_every_training_loss(monkeypatch)
+    with pytest.raises(lf.TrainingDiverged, match="is empty again"):
+        lf.train("ae", digits, out=out, epochs=2, **COMMON)
+    assert out.is_dir() and list(out.iterdir()) == []

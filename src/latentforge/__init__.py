@@ -9,7 +9,7 @@ The public API (re-exports only):
     run = lf.load("runs/ae")
 """
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 from .catalog import MODELS, build  # noqa: E402
 from .data import ArrayDataset, Scaler, as_dataset, corrupt, dataset_table, load_dataset  # noqa: E402

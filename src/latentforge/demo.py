@@ -23,14 +23,15 @@ from .run import train
 
 
 def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 30, progress: bool = True,
-             overwrite: bool = True):
+             overwrite: bool = True, device: str = "cpu"):
     """The main job: train ``ae-2d``, ``ae-16d`` and ``vae-16d`` on built-in data, print their test metrics, write
-    their plots, the AE-vs-VAE random-code picture and the VAE's report; returns the three runs."""
+    their plots, the AE-vs-VAE random-code picture and the VAE's report; returns the three runs. ``device``: where
+    the networks train and are measured (cpu, cuda, mps or auto)."""
     t0 = time.perf_counter()
     out = Path(out)
     # fp32 everywhere, so that the figures the README quotes come out on any machine
     common = dict(hidden=(256, 64), epochs=epochs, batch_size=64, lr=2e-3, seed=0, progress=progress, precision="fp32",
-                  overwrite=overwrite)
+                  overwrite=overwrite, device=device)
     print(f"latentforge demo on built-in '{data}' ({epochs} epochs per model)")
     print("[1/3] autoencoder with a 2-D code")
     ae2 = train("ae", data, out=out / "ae-2d", latent_dim=2, **common)
@@ -38,6 +39,8 @@ def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 3
     ae16 = train("ae", data, out=out / "ae-16d", latent_dim=16, **common)
     print("[3/3] variational autoencoder with a 16-D latent space")
     vae16 = train("vae", data, out=out / "vae-16d", latent_dim=16, **common)
+    for run in (ae2, ae16, vae16):
+        run.to(device)  # measured where they trained
 
     z = np.random.default_rng(0).normal(size=(32, 16)).astype(np.float32)  # the same z ~ N(0, I) for both
     fig = random_code_comparison(ae16.decode(z), vae16.decode(z))
@@ -72,7 +75,7 @@ FILTER_LEVELS = (0.0, 0.25, 0.5)
 
 def run_filters_demo(out: str = "latentforge-demo-filters", data: str = "mnist", levels=FILTER_LEVELS,
                      epochs: int = 60, units: int = 256, corruption: str = "masking", seed: int = 0,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, device: str = "cpu") -> dict:
     """The denoising autoencoder's filters as corruption grows (Vincent et al. 2008, figure 3): the same one-layer
     network (``units`` sigmoid units; the denoising-ae model with no hidden layer) trained at each corruption level (``masking``: that share of
     the pixels set to 0), its first-layer weights drawn side by side in ``out/filters.png`` with the median
@@ -88,7 +91,7 @@ def run_filters_demo(out: str = "latentforge-demo-filters", data: str = "mnist",
         print(f"[{len(rows) + 1}/{len(levels)}] denoising autoencoder, {corruption} {100 * level:.0f} %")
         run = train("denoising-ae", data, out=out / name, hidden=(), latent_dim=units, code_activation="sigmoid",
                     corruption=corruption, noise_level=float(level), epochs=epochs, batch_size=32, lr=1e-3,
-                    seed=seed, progress=progress, overwrite=True)
+                    seed=seed, progress=progress, overwrite=True, device=device).to(device)
         if pixel_std is None:  # the same training rows at every level
             pixel_std = run.to_model_space(run.select(data, "train")).numpy().std(0)
         f = first_layer_filters(run.model)

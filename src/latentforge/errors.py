@@ -22,7 +22,7 @@ class ArtifactError(LatentforgeError, OSError):
 
 
 class TrainingDiverged(LatentforgeError, RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """The loss became NaN or infinite; a run directory is left as it was before the training started."""
 
 
 class CapabilityError(ConfigError, AttributeError):

@@ -51,6 +51,11 @@ def baseline_samplers(train: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
     }
 
 
+#: the sample-quality numbers of a baselines row, each beside its standard error
+SAMPLE_COLUMNS = tuple(k for name in ("fd_classifier", "precision", "recall", "mode_coverage")
+                       for k in (name, f"{name}_err"))
+
+
 def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 0,
                    classifier=None) -> dict[str, dict[str, float]]:
     """Rows of metrics: the model beside PCA (reconstruction) and beside Gaussian / GMM / KDE (samples), the
@@ -79,13 +84,12 @@ def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 
             cond = run.conditioner.values_of(test_ds)[pick]
         fake = run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
         q = quality_metrics(clf, info, xte.reshape(-1, *shape), fake)
-        rows.setdefault(run.name, {}).update({k: q[k] for k in ("fd_classifier", "precision", "recall",
-                                                                "mode_coverage")})
+        rows.setdefault(run.name, {}).update({k: q[k] for k in SAMPLE_COLUMNS})
         rows[run.name]["copying"] = copying(fake.reshape(len(fake), -1), xtr, xte, seed=seed)
         for name, draw in baseline_samplers(xtr, seed=seed).items():
             s = np.clip(draw(n), lo, hi).astype(np.float32).reshape(-1, *shape)
             q = quality_metrics(clf, info, xte.reshape(-1, *shape), s)
-            rows[name] = {k: q[k] for k in ("fd_classifier", "precision", "recall", "mode_coverage")}
+            rows[name] = {k: q[k] for k in SAMPLE_COLUMNS}
             rows[name]["copying"] = copying(s.reshape(len(s), -1), xtr, xte, seed=seed)
     return rows
 

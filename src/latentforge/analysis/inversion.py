@@ -26,7 +26,9 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
 
     ``mask`` (True = missing): one per example or one for all, in the layout of ``data``. Returns ``z``,
     ``reconstruction`` (raw units, float32, in the shape and layout of ``data``), ``error`` (per-example mean
-    squared error over observed points, model units) and ``error_start`` (the same for the starting point).
+    squared error over observed points, model units) and ``error_start`` (the same for the starting point), numpy
+    arrays on the CPU. The optimisation runs on the run's device (``run.to``) in blocks of rows (each example's z
+    is fitted on its own, so blocks give the numbers one pass over every row would).
     """
     ds = run.dataset(data)
     axes = caller_axes(data, ds)
@@ -52,9 +54,9 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
             raise ConfigError("a GAN has no encoder to start from; use init='zeros' or 'random'")
         z0 = torch.from_numpy(run.encode(_with_zeros(ds, observed.numpy()), None if c is None else condition))
     elif init == "zeros":
-        z0 = torch.zeros(len(ds), run.model.latent_dim)
+        z0 = torch.zeros(len(ds), run.model.latent_dim, device="cpu")
     elif init == "random":
-        z0 = torch.randn(len(ds), run.model.latent_dim, generator=torch.Generator().manual_seed(seed))
+        z0 = torch.randn(len(ds), run.model.latent_dim, generator=torch.Generator().manual_seed(seed), device="cpu")
     else:
         raise ConfigError(f"unknown init {init!r}; choose auto, encoder, zeros or random")
     if prior_weight is None:  # a prior to stay near: N(0, I) for VAEs and GANs; none for autoencoders
@@ -62,32 +64,51 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
     model = run.model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    device = run.device
+    parts: dict[str, list[torch.Tensor]] = {"z": [], "recon": [], "final": [], "start": []}
+    try:
+        for i in range(0, len(ds), INVERT_ROWS):
+            rows = slice(i, i + INVERT_ROWS)
+            one = _fit_block(model, z0[rows].to(device), x[rows].to(device), observed[rows].to(device),
+                             None if c is None else c[rows].to(device), steps, lr, prior_weight)
+            for k, v in one.items():
+                parts[k].append(v.cpu())
+    finally:
+        for p in model.parameters():
+            p.requires_grad_(True)
+    z, recon, final, start = (torch.cat(parts[k]) for k in ("z", "recon", "final", "start"))
+    return {"z": z.numpy(), "reconstruction": to_axes(run.scaler.inverse_transform(recon.numpy()), axes),
+            "error": final.numpy(), "error_start": start.numpy()}
+
+
+#: rows whose latent vectors are optimised together (on the run's device)
+INVERT_ROWS = 4096
+
+
+def _fit_block(model, z0: torch.Tensor, x: torch.Tensor, observed: torch.Tensor, c: torch.Tensor | None,
+               steps: int, lr: float, prior_weight: float) -> dict[str, torch.Tensor]:
+    """Adam on the codes of one block of rows (all tensors on the model's device); z, decoding and errors."""
     z = z0.clone().requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     w = observed.float()
     n_obs = w.flatten(1).sum(1)
 
     def per_example_error(zz: torch.Tensor) -> torch.Tensor:
-        out = run.model.decode(zz, c)
+        out = model.decode(zz, c)
         return ((out - x).pow(2) * w).flatten(1).sum(1) / n_obs
 
-    try:
-        with torch.no_grad():
-            start = per_example_error(z0)
-        for _ in range(steps):
-            err = per_example_error(z)
-            loss = err.sum() + 0.5 * prior_weight * z.pow(2).sum()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        with torch.no_grad():
-            final = per_example_error(z)
-            recon = run.model.decode(z, c)
-    finally:
-        for p in model.parameters():
-            p.requires_grad_(True)
-    return {"z": z.detach().numpy(), "reconstruction": to_axes(run.scaler.inverse_transform(recon.numpy()), axes),
-            "error": final.numpy(), "error_start": start.numpy()}
+    with torch.no_grad():
+        start = per_example_error(z0)
+    for _ in range(steps):
+        err = per_example_error(z)
+        loss = err.sum() + 0.5 * prior_weight * z.pow(2).sum()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        final = per_example_error(z)
+        recon = model.decode(z, c)
+    return {"z": z.detach(), "recon": recon, "final": final, "start": start}
 
 
 def in_model_layout(mask: Any, axes: str | None, shape: tuple[int, ...]) -> np.ndarray:

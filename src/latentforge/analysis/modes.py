@@ -42,6 +42,15 @@ def modes_figure(benchmark: ModeBenchmark, samples: np.ndarray, title: str = "",
     return fig
 
 
+def mode_errors(benchmark: ModeBenchmark, samples: np.ndarray, *, n_boot: int = 50, seed: int = 0) -> dict[str, Any]:
+    """Bootstrap standard errors over the samples (n, 2) of ``modes_covered``, ``high_quality`` and ``mode_kl``
+    (``_err``; the samples are resampled ``n_boot`` times, not generated again)."""
+    rng = np.random.default_rng(seed)
+    keys = ("modes_covered", "high_quality", "mode_kl")
+    draws = [mode_statistics(benchmark, samples[rng.integers(0, len(samples), len(samples))]) for _ in range(n_boot)]
+    return {f"{k}_err": float(np.std([d[k] for d in draws], ddof=1)) for k in keys}
+
+
 def mode_validation(run, ds, *, seed: int = 0, n: int = COVER_PER) -> dict[str, Any]:
     """``n`` samples of ``run`` (raw units) scored against the benchmark that ``ds`` comes from; with a run
     directory the picture is written there (``modes.png``) and its path returned under ``figure``."""
@@ -51,6 +60,7 @@ def mode_validation(run, ds, *, seed: int = 0, n: int = COVER_PER) -> dict[str, 
     bench = MODE_BENCHMARKS.get(ds.source)
     samples = run.sample(n, seed=seed, layout="model").reshape(n, -1)
     out = mode_statistics(bench, samples)
+    out.update(mode_errors(bench, samples, seed=seed))
     if run.run_dir is not None:
         path = RunLayout(run.run_dir).modes_plot
         save_figure(modes_figure(bench, samples, title=f"{run.name} on {bench.name}", stats=out), path)

@@ -10,6 +10,11 @@
 - ``mean_confidence``: the classifier's mean probability of the class it assigns to each generated example
   (near 1 for clear examples of some class, low for ambiguous or malformed ones).
 
+Every one of them is measured on samples: each comes with its standard error ``<name>_err`` (a bootstrap over the
+rows of both sets, Efron 1979: the features and predictions are resampled, nothing is generated again), with
+``n_real`` and ``n_generated``; the Fréchet distance also with the bootstrap estimate of its finite-N bias
+(``fd_classifier_bias``, upward). Fewer than ``MIN_ROWS`` rows in either set are refused (``TooFewRows``).
+
 The classifier is trained with a fixed seed, so the same data gives the same classifier and the numbers
 of different runs on the same dataset are comparable. It is saved as safetensors + JSON.
 """
@@ -30,6 +35,7 @@ from torch.nn import functional as F
 
 from ..errors import ArtifactError, DataError
 from ..io import load_tensors, read_json, save_tensors, write_json
+from .metrics import BOOTSTRAP, bootstrap_error, mean_with_error
 
 FEATURES = 128
 #: the classifier's architecture; a kept classifier of another version is trained anew
@@ -85,7 +91,7 @@ def train_classifier(x: np.ndarray, labels: np.ndarray, *, seed: int = 0, epochs
     trt = torch.from_numpy(tr)
     for _ in range(epochs):
         model.train()
-        order = trt[torch.randperm(len(trt), generator=g)]
+        order = trt[torch.randperm(len(trt), generator=g, device="cpu")]
         for i in range(0, len(order), 128):
             idx = order[i:i + 128]
             loss = F.cross_entropy(model(xt[idx]), yt[idx])
@@ -141,51 +147,169 @@ def classifier_for(path: str | os.PathLike, x: np.ndarray, labels: np.ndarray | 
     return model, info
 
 
+#: fewest real (and generated) examples the sample-quality metrics accept: k-NN manifolds need k + 1 points, a
+#: 128-feature covariance far more; below this the numbers are mostly their own finite-N bias
+MIN_ROWS = 20
+
+
+class TooFewRows(DataError):
+    """Too few examples for a sample-based metric: ``evaluate`` refuses instead of skipping the metric."""
+
+
+def check_rows(n_real: int, n_generated: int, what: str = "the sample-quality metrics",
+               sets: tuple[str, str] = ("real", "generated")) -> None:
+    """TooFewRows (a DataError; one line, with the minimum and a fix) when either set has fewer than ``MIN_ROWS``
+    examples (``sets``: the two sets' names in the message)."""
+    if min(n_real, n_generated) < MIN_ROWS:
+        raise TooFewRows(f"{what} need at least {MIN_ROWS} examples in each set, got {n_real} {sets[0]} and "
+                         f"{n_generated} {sets[1]} (too few to be more than their small-sample bias); give data with "
+                         f"at least {MIN_ROWS} rows (CLI: --data; a held-out split that small: --split all)")
+
+
+def _trace_sqrt_product(sa: np.ndarray, sb: np.ndarray) -> float:
+    """Tr((S_a S_b)^(1/2)) for covariance matrices: the eigenvalues of S_a S_b are those of the symmetric
+    S_a^(1/2) S_b S_a^(1/2), whose square roots are summed (no complex sqrtm, no failure on singular S)."""
+    w, v = linalg.eigh(sa)
+    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    lam = linalg.eigvalsh(root @ sb @ root)
+    return float(np.sqrt(np.clip(lam, 0, None)).sum())
+
+
+def _frechet_from_stats(mu_a, sa, mu_b, sb) -> float:
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * _trace_sqrt_product(sa, sb))
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) for feature sets a, b of shape (N, F)."""
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    with warnings.catch_warnings():  # ReLU features give singular covariances; handled below
-        warnings.simplefilter("ignore")
-        covmean = linalg.sqrtm(sa @ sb)
-        if not np.isfinite(covmean).all():  # regularise both covariances slightly and try again
-            eps = 1e-6 * np.eye(sa.shape[0])
-            covmean = linalg.sqrtm((sa + eps) @ (sb + eps))
-    covmean = np.real(covmean)
-    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * np.trace(covmean))
+    """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) for feature sets a (N, F), b (M, F) (the formula of
+    FID, Heusel et al. 2017); squared feature units. Biased upward at finite N (Chong & Forsyth 2020)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return _frechet_from_stats(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
-def _radii(f: torch.Tensor, k: int) -> torch.Tensor:
-    d = torch.cdist(f, f)
-    return d.kthvalue(k + 1, dim=1).values  # k-th neighbour, skipping the point itself
+def frechet_bootstrap(a: np.ndarray, b: np.ndarray, *, n_boot: int = BOOTSTRAP, seed: int = 0) -> dict[str, float]:
+    """The Fréchet distance of ``a`` (N, F) and ``b`` (M, F) with its bootstrap standard error (rows of each set
+    drawn with replacement ``n_boot`` times, Efron 1979) and the bootstrap estimate of its finite-N bias
+    (mean of the resampled values less the value): ``{"value", "err", "bias"}``."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    value = frechet_distance(a, b)
+    rng = np.random.default_rng(seed)
+    draws = np.array([frechet_distance(a[rng.integers(0, len(a), len(a))], b[rng.integers(0, len(b), len(b))])
+                      for _ in range(n_boot)])
+    return {"value": value, "err": float(draws.std(ddof=1)), "bias": float(draws.mean() - value)}
+
+
+#: nearest neighbours kept per point for the resampled k-NN radii (a radius needs k of them present in a resample;
+#: missing all but fewer than k of 48 has probability below 1e-15 for k = 3)
+NEIGHBOURS = 48
+
+
+class _Manifold:
+    """The k-NN radii of one point set (Kynkäänniemi et al. 2019) under resampling: each point's nearest
+    neighbours (itself left out) are sorted once; with multiplicities ``counts`` (a bootstrap resample) a point's
+    radius is the distance at which its present neighbours, counted with their copies, reach k."""
+
+    def __init__(self, d_self: torch.Tensor, k: int):
+        n = len(d_self)
+        self.k = k
+        width = min(NEIGHBOURS, n - 1)
+        off = d_self + torch.diag(torch.full((n,), float("inf"), dtype=d_self.dtype))  # not its own neighbour
+        self.dist, self.index = torch.topk(off, width, dim=1, largest=False)  # ascending
+
+    def radii(self, counts: torch.Tensor) -> torch.Tensor:
+        """(N,) radius of every point (-inf for a point absent from the resample, which then covers nothing)."""
+        reached = torch.cumsum(counts[self.index], dim=1) >= self.k
+        first = torch.where(reached.any(1), reached.double().argmax(1), torch.full_like(reached[:, 0], -1,
+                                                                                       dtype=torch.long))
+        rad = self.dist.gather(1, first.clamp(min=0)[:, None])[:, 0]
+        rad = torch.where(first < 0, self.dist[:, -1], rad)  # fewer than k neighbours in reach: the farthest kept
+        return torch.where(counts > 0, rad, torch.tensor(float("-inf"), dtype=rad.dtype))
+
+
+def _pr(real_m: _Manifold, fake_m: _Manifold, d_fr: torch.Tensor, c_r: torch.Tensor,
+        c_f: torch.Tensor) -> tuple[float, float]:
+    """Precision and recall with every real row counted ``c_r`` times and every generated row ``c_f`` times."""
+    inside_real = (d_fr <= real_m.radii(c_r)[None, :]).any(1).double()  # per generated point
+    inside_fake = (d_fr.t() <= fake_m.radii(c_f)[None, :]).any(1).double()  # per real point
+    return float((inside_real * c_f).sum() / c_f.sum()), float((inside_fake * c_r).sum() / c_r.sum())
+
+
+def _distances(real: np.ndarray, fake: np.ndarray, k: int):
+    if min(len(real), len(fake)) <= k:
+        raise TooFewRows(f"precision / recall with k = {k} neighbours need at least {k + 1} real and {k + 1} "
+                         f"generated examples, got {len(real)} and {len(fake)}; evaluate on more rows")
+    r, f = torch.from_numpy(np.asarray(real, np.float64)), torch.from_numpy(np.asarray(fake, np.float64))
+    return _Manifold(torch.cdist(r, r), k), _Manifold(torch.cdist(f, f), k), torch.cdist(f, r)
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
-    """Kynkäänniemi et al. 2019: k-NN balls around each set's points approximate its manifold."""
-    r, f = torch.from_numpy(real).double(), torch.from_numpy(fake).double()
-    r_rad, f_rad = _radii(r, k), _radii(f, k)
-    d = torch.cdist(f, r)  # (N_fake, N_real)
-    precision = (d <= r_rad[None, :]).any(1).double().mean()
-    recall = (d.t() <= f_rad[None, :]).any(1).double().mean()
-    return float(precision), float(recall)
+    """Kynkäänniemi et al. 2019: k-NN balls around each set's points approximate its manifold; precision is the
+    share of generated points inside the real manifold, recall the share of real points inside the generated one.
+    ``real`` (N, F) and ``fake`` (M, F) need more than ``k`` rows each (DataError otherwise)."""
+    real_m, fake_m, d_fr = _distances(real, fake, k)
+    return _pr(real_m, fake_m, d_fr, torch.ones(len(real), dtype=torch.float64),
+               torch.ones(len(fake), dtype=torch.float64))
 
 
-def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray, fake: np.ndarray) -> dict[str, Any]:
-    """All sample-quality numbers for real and generated examples in model space."""
+def precision_recall_bootstrap(real: np.ndarray, fake: np.ndarray, k: int = 3, *, n_boot: int = BOOTSTRAP,
+                               seed: int = 0) -> dict[str, float]:
+    """``precision_recall`` with bootstrap standard errors: ``precision``, ``precision_err``, ``recall``,
+    ``recall_err``. Both sets' rows are drawn with replacement ``n_boot`` times, as multiplicities over the
+    distances computed once; a point's k-NN radius skips its own copies."""
+    real_m, fake_m, d_fr = _distances(real, fake, k)
+    n_r, n_f = len(real), len(fake)
+    one_r, one_f = torch.ones(n_r, dtype=torch.float64), torch.ones(n_f, dtype=torch.float64)
+    precision, recall = _pr(real_m, fake_m, d_fr, one_r, one_f)
+    rng = np.random.default_rng(seed)
+
+    def counts(n):
+        return torch.from_numpy(np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64))
+
+    draws = np.array([_pr(real_m, fake_m, d_fr, counts(n_r), counts(n_f)) for _ in range(n_boot)])
+    err = draws.std(0, ddof=1)
+    return {"precision": precision, "precision_err": float(err[0]), "recall": recall, "recall_err": float(err[1])}
+
+
+def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray, fake: np.ndarray, *,
+                    n_boot: int = BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+    """All sample-quality numbers for real (N, ...) and generated (M, ...) examples in model space, each with its
+    bootstrap standard error ``<name>_err`` (``n_boot`` resamples of the rows' features and predictions; the
+    classifier and the samples are kept), ``n_real`` and ``n_generated``, and ``fd_classifier_bias``: the
+    bootstrap estimate of the Fréchet distance's finite-N bias. DataError below ``MIN_ROWS`` rows."""
+    check_rows(len(real), len(fake))
     rt, ft = torch.from_numpy(np.ascontiguousarray(real, np.float32)), torch.from_numpy(np.ascontiguousarray(fake, np.float32))
     real_f = _batches(classifier.features, rt).numpy().astype(np.float64)
     fake_f = _batches(classifier.features, ft).numpy().astype(np.float64)
     probs = torch.softmax(_batches(classifier, ft), 1)
     pred = probs.argmax(1).numpy()
+    confidence = probs.max(1).values.numpy().astype(np.float64)
     n_classes = len(info["classes"])
     hist = np.bincount(pred, minlength=n_classes) / len(pred)
-    precision, recall = precision_recall(real_f, fake_f)
+
+    def shares(rows):
+        return np.bincount(pred[rows], minlength=n_classes) / len(rows)
+
+    def coverage(rows):
+        return float(np.mean(shares(rows) >= 0.25 / n_classes))
+
+    def smallest(rows):
+        return float(shares(rows).min())
+
+    fd = frechet_bootstrap(real_f, fake_f, n_boot=n_boot, seed=seed)
+    pr = precision_recall_bootstrap(real_f, fake_f, n_boot=n_boot, seed=seed)
+    boot = dict(n_boot=n_boot, seed=seed)
+    everyone = np.arange(len(pred))
+    confidence_mean, confidence_err = mean_with_error(confidence)
     out = {
-        "fd_classifier": frechet_distance(real_f, fake_f), "precision": precision, "recall": recall,
-        "mode_coverage": float(np.mean(hist >= 0.25 / n_classes)),
-        "min_class_share": float(hist.min()), "mean_confidence": float(probs.max(1).values.mean()),
+        "fd_classifier": fd["value"], "fd_classifier_err": fd["err"], "fd_classifier_bias": fd["bias"], **pr,
+        "mode_coverage": coverage(everyone), "mode_coverage_err": bootstrap_error(coverage, len(pred), **boot),
+        "min_class_share": smallest(everyone), "min_class_share_err": bootstrap_error(smallest, len(pred), **boot),
+        "mean_confidence": confidence_mean, "mean_confidence_err": confidence_err,
         "class_histogram": {str(c): round(float(h), 4) for c, h in zip(info["classes"], hist)},
         "n_real": int(len(real)), "n_generated": int(len(fake)),
+        "uncertainty": f"_err: bootstrap standard error over rows ({n_boot} resamples; mean_confidence: std / sqrt(n))",
+        "sample_size_note": (f"measured on {len(real)} real and {len(fake)} generated examples: fd_classifier, "
+                             "precision and recall depend on these sizes (the Fréchet distance is biased upward, "
+                             f"by about {fd['bias']:.3g} here by the bootstrap); compare runs only at equal sizes"),
         "classifier_val_accuracy": info.get("val_accuracy"),
     }
     warning = classifier_warning(info.get("val_accuracy"), n_classes)
@@ -235,10 +359,11 @@ def sample_quality(run, data: Any, split: str = "all", *, n: int | None = None, 
 
     full = as_dataset(data, **data_kw)
     ds = run.select(full, split)
-    real = run.batch(ds)
     n = n or len(ds)
+    check_rows(len(ds), n)  # before the classifier is trained or anything is generated
+    real = run.batch(ds)
     pick = np.random.default_rng(seed).integers(0, len(ds), size=n)  # conditions follow the real set's
     cond = run.conditioner.values_of(ds)[pick] if run.conditional else None
     fake = run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
     clf, info = feature_classifier(run, full)
-    return quality_metrics(clf, info, real["x"].numpy(), fake)
+    return quality_metrics(clf, info, real["x"].numpy(), fake, seed=seed)

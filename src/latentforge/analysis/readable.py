@@ -34,8 +34,12 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "precision": ("precision: share of samples on the data's manifold", "", HIGHER),
     "recall": ("recall: share of the data's manifold the samples reach", "", HIGHER),
     "mode_coverage": ("classes generated at >= 1/4 of their share", "", HIGHER),
-    "g_loss": ("generator loss", "", ""),
-    "d_loss": ("discriminator loss", "", ""),
+    "game": ("adversarial game (the GAN loss)", "", ""),
+    "g_loss": ("generator loss", "per example", ""),
+    "d_loss": ("discriminator loss", "per example", ""),
+    "cycle_a": ("cycle error A -> B -> A, mean absolute", "model units", LOWER),
+    "identity_a": ("identity error of the B -> A generator on A, mean absolute", "model units", LOWER),
+    "d_b_of_translated": ("mean D_B of the translated examples", "", ""),
     "d_real": ("mean D(x) on real data", "", ""),
     "d_fake": ("mean D(G(z)) on samples", "", ""),
     "d_acc": ("discriminator accuracy", "", ""),
@@ -45,7 +49,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
 HIDDEN = {"model", "data", "split", "n", "split_reason", "K", "likelihood", "beta", "corruption", "noise_level",
           "elbo_scaled", "nll_iwae_scaled", "log_jacobian", "likelihood_units",
           "psnr_peak", "active_threshold", "n_real", "n_generated", "class_histogram", "classifier_val_accuracy",
-          "loss_elbo", "loss_kl"}
+          "loss_elbo", "loss_kl", "n_duplicates_of_training", "fd_classifier_bias"}
 
 
 def fmt(v: Any) -> str:
@@ -57,12 +61,34 @@ def fmt(v: Any) -> str:
     return f"{v:.4g}"
 
 
+def with_error(metrics: dict[str, Any], name: str) -> str:
+    """``metrics[name]`` as text, followed by "± <standard error>" when ``<name>_err`` is given (a number measured
+    on samples)."""
+    value = fmt(metrics[name])
+    err = metrics.get(f"{name}_err")
+    if isinstance(err, (int, float)) and not isinstance(err, bool):
+        value += f" ± {fmt(err)}"
+    return value
+
+
+#: the unit of a GAN player's loss, by game: the cross-entropy games in nats, the others in the discriminator's
+#: own output units (a critic score, a margin, a squared distance to a target label)
+GAME_UNITS = {"ns": "nats per example", "minimax": "nats per example", "wgan-gp": "critic units per example",
+              "hinge": "critic units per example", "lsgan": "squared output units per example"}
+
+
 def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Rows (words, value, unit, better) for the known metrics in ``metrics``, in catalogue order; nested
-    results (validations) and bookkeeping entries are left out."""
+    results (validations) and bookkeeping entries are left out. A unit or a direction is given to numbers only
+    (a name such as the GAN's game is shown as text)."""
     rows = []
     for name, (words, unit, better) in METRICS.items():
         if name in metrics and not isinstance(metrics[name], (dict, list)):
+            if not isinstance(metrics[name], (int, float)) or isinstance(metrics[name], bool):
+                rows.append((words, fmt(metrics[name]), "", ""))
+                continue
+            if name in ("g_loss", "d_loss") and metrics.get("game") in GAME_UNITS:
+                unit = GAME_UNITS[metrics["game"]]
             if name == "nll_iwae" and "K" in metrics:
                 words = f"{words} (K = {metrics['K']})"
             if name in ("elbo", "nll_iwae") and metrics[name] is None:  # no log-Jacobian for this scaling
@@ -75,14 +101,14 @@ def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 unit = f"{unit} (pixel values 0..255, continuous density, no dequantisation)"
             if name == "loss_recon" and "elbo" in metrics:
                 continue  # the ELBO's own terms are shown as elbo and kl
-            rows.append((words, fmt(metrics[name]), unit, better))
+            rows.append((words, with_error(metrics, name), unit, better))
     return rows
 
 
 def others(metrics: dict[str, Any]) -> dict[str, Any]:
     """Scalar entries of ``metrics`` without words in the catalogue (shown under their own names)."""
     return {k: v for k, v in metrics.items() if k not in METRICS and k not in HIDDEN
-            and not isinstance(v, (dict, list))}
+            and not (k.endswith("_err") and k[:-4] in metrics) and not isinstance(v, (dict, list))}
 
 
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
@@ -90,8 +116,8 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     lines = [f"{metrics.get('model')} on {metrics.get('data')}: {metrics.get('split_reason', metrics.get('split'))}"]
     for words, value, unit, better in describe(metrics):
         lines.append(f"  {words}: {value}" + (f" {unit}" if unit else "") + (f"  ({better})" if better else ""))
-    for k, v in others(metrics).items():
-        lines.append(f"  {k}: {fmt(v)}")
+    for k in others(metrics):
+        lines.append(f"  {k}: {with_error(metrics, k)}")
     for k, v in metrics.items():
         if isinstance(v, dict) and k not in ("class_histogram",):
             lines.append(f"  {k}: see --json")

@@ -24,7 +24,7 @@ from . import latent as lt
 from .figures import sample_grid_figure
 from .quality import feature_classifier
 from .plots import comparison_grid, gan_curves, image_grid, latent_scatter, loss_curve
-from .readable import describe, fmt, others
+from .readable import describe, others, with_error
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -60,17 +60,15 @@ def figure_html(fig, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _fmt(v: Any) -> str:
-    return html.escape(fmt(v))
-
-
 def _table(rows: dict[str, dict[str, Any]]) -> str:
+    """Rows of numbers as a table; a ``<name>_err`` goes into its number's cell as "± error"."""
     cols: list[str] = []
     for r in rows.values():
-        cols += [c for c in r if c not in cols]
+        cols += [c for c in r if c not in cols and not (c.endswith("_err") and c[:-4] in r)]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *cols])
     body = "".join("<tr><th>" + html.escape(name) + "</th>" + "".join(
-        f'<td class="num">{_fmt(r.get(c, ""))}</td>' for c in cols) + "</tr>" for name, r in rows.items())
+        f'<td class="num">{html.escape(with_error(r, c)) if c in r else ""}</td>' for c in cols) + "</tr>"
+        for name, r in rows.items())
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -106,8 +104,8 @@ def _metrics_table(metrics: dict[str, Any]) -> str:
     table = f"<table><tr><th>metric</th><th>value</th><th>unit</th><th></th></tr>{rows}</table>"
     rest = others(metrics)
     if rest:
-        table += "<p class='muted'>Other numbers: " + html.escape(", ".join(f"{k} {fmt(v)}" for k, v in rest.items())) \
-            + "</p>"
+        table += ("<p class='muted'>Other numbers: "
+                  + html.escape(", ".join(f"{k} {with_error(metrics, k)}" for k in rest)) + "</p>")
     return table
 
 

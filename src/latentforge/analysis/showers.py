@@ -117,8 +117,14 @@ def classifier_auc(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: n
                    geometry: ShowerGeometry, *, seed: int = 0) -> tuple[float, str]:
     """Held-out AUC of gradient-boosted trees telling reference from generated showers (0.5 = cannot) and the
     kind of features used; half of each set trains, the other half is scored."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
+    auc, _, kind = classifier_auc_with_error(ref, gen, ref_e, gen_e, geometry, seed=seed)
+    return auc, kind
+
+
+def classifier_auc_with_error(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: np.ndarray,
+                              geometry: ShowerGeometry, *, seed: int = 0) -> tuple[float, float, str]:
+    """``classifier_auc`` with the bootstrap standard error of the AUC over the scored showers: (auc, err, kind)."""
+    from .metrics import held_out_auc
 
     n = min(len(ref), len(gen))
     fr, kind = classifier_features(ref[:n], ref_e[:n], geometry)
@@ -126,10 +132,33 @@ def classifier_auc(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: n
     x = np.concatenate([fr, fg])
     x = (x - x.mean(0)) / (x.std(0) + 1e-12)
     y = np.concatenate([np.zeros(n), np.ones(n)])
-    perm = np.random.default_rng(seed).permutation(2 * n)
-    tr, te = perm[:n], perm[n:]
-    clf = HistGradientBoostingClassifier(max_iter=200, random_state=seed).fit(x[tr], y[tr])
-    return float(roc_auc_score(y[te], clf.predict_proba(x[te])[:, 1])), kind
+    auc, err = held_out_auc(x, y, seed=seed)
+    return auc, err, kind
+
+
+def separation_errors(ref: dict, gen: dict, geometry: ShowerGeometry, *, n_boot: int = 50,
+                      seed: int = 0) -> dict[str, float]:
+    """Bootstrap standard error of every observable's separation power (showers of each set drawn with
+    replacement ``n_boot`` times, the same draws for every observable; the histogram edges of the full sets
+    kept): name -> standard error."""
+    o_ref = observables(ref["showers"], ref["incident_energies"], geometry)
+    o_gen = observables(gen["showers"], gen["incident_energies"], geometry)
+    n_r, n_g = len(ref["showers"]), len(gen["showers"])
+    rng = np.random.default_rng(seed)
+    draws = [(rng.integers(0, n_r, n_r), rng.integers(0, n_g, n_g)) for _ in range(n_boot)]
+    out = {}
+    for name in o_ref:
+        edges = hist_pair(o_ref[name], o_gen[name])[2]
+        k = len(edges) - 1
+
+        def bins(v):
+            return np.clip(np.searchsorted(edges, np.clip(v, edges[0], edges[-1]), side="right") - 1, 0, k - 1)
+
+        b_r, b_g = bins(o_ref[name]), bins(o_gen[name])
+        values = [separation_power(np.bincount(b_r[i], minlength=k), np.bincount(b_g[j], minlength=k))
+                  for i, j in draws]
+        out[name] = float(np.std(values, ddof=1)) if n_boot > 1 else float("nan")
+    return out
 
 
 def response(data: dict, bins: int = 6) -> list[dict[str, Any]]:
@@ -160,12 +189,19 @@ def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
     geometry = ref["geometry"]
     gen = {**{k: ref.get(k) for k in ("energy_unit", "sampling_fraction")}, **gen}
     sep = separation_table(ref, gen, geometry)
-    auc, kind = classifier_auc(ref["showers"], gen["showers"], ref["incident_energies"], gen["incident_energies"],
-                               geometry, seed=seed)
+    sep_err = separation_errors(ref, gen, geometry, seed=seed)
+    auc, auc_err, kind = classifier_auc_with_error(ref["showers"], gen["showers"], ref["incident_energies"],
+                                                   gen["incident_energies"], geometry, seed=seed)
     worst = max((k for k in sep if k != "E_total/E_inc"), key=sep.get)
     return {"geometry": geometry.name, "n_cells": geometry.n_cells, "energy_unit": ref.get("energy_unit", "GeV"),
-            "separation_power": sep, "auc": auc, "auc_features": kind, "S_E_total_over_E_inc": sep["E_total/E_inc"],
-            "worst_observable": {"name": worst, "S": sep[worst]},
+            "n_reference": int(len(ref["showers"])), "n_generated": int(len(gen["showers"])),
+            "separation_power": sep, "separation_power_err": sep_err, "auc": auc, "auc_err": auc_err,
+            "auc_features": kind, "S_E_total_over_E_inc": sep["E_total/E_inc"],
+            "S_E_total_over_E_inc_err": sep_err["E_total/E_inc"],
+            "worst_observable": {"name": worst, "S": sep[worst], "S_err": sep_err.get(worst, float("nan"))},
+            "uncertainty": ("_err: bootstrap standard errors over showers (the AUC's over the scored half, its "
+                            "classifier kept; separation powers' with the histogram edges kept); the voxel-energy "
+                            "spectrum's S has none"),
             "response_reference": response(ref), "response_generated": response(gen)}
 
 
@@ -174,6 +210,9 @@ def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
     of a shower file in any known layout) at the same incident energies (and particles)."""
     from ..data.showers import read_showers
 
+    from .quality import check_rows
+
+    check_rows(len(ds), len(ds), "the shower validation", ("reference", "generated"))
     ref = read_showers(ds.source)
     if ref["geometry"] is None:
         raise DataError(f"{ds.source}: {ref['geometry_missing']}")

@@ -2,7 +2,8 @@
 keeps on the way:
 
 - ``auc_before`` / ``auc_after``: held-out AUC of a classifier telling the target domain from the source data as
-  they are, and from their translations (0.5: indistinguishable);
+  they are, and from their translations (0.5: indistinguishable), each with its bootstrap standard error
+  (``_err``) over the scored rows, beside ``n_source`` and ``n_target``;
 - for calorimeter showers, the separation power S of every CaloChallenge observable (``analysis.showers``)
   between the target domain and the source before and after translation, and the correlation of each shower's
   total energy before and after (1: the translation keeps which shower is which);
@@ -18,26 +19,22 @@ import numpy as np
 
 from ..data import ArrayDataset
 from ..data.showers import is_shower_file, read_showers
-from .showers import classifier_auc, observables, separation_power, separation_table
+from .showers import classifier_auc_with_error, observables, separation_power, separation_table
 
 #: the observables drawn in the before / after picture of showers
 SHOWN = ("E_total/E_inc", "E_layer1", "sparsity_layer1", "width_x_layer1")
 OTHER = {"a_to_b": "b_to_a", "b_to_a": "a_to_b"}
 
 
-def domain_auc(source: np.ndarray, target: np.ndarray, *, seed: int = 0) -> float:
+def domain_auc(source: np.ndarray, target: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
     """Held-out AUC of gradient-boosted trees telling ``target`` rows from ``source`` rows (flattened values;
-    half of the rows train, half test)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
+    half of the rows train, half test) and its bootstrap standard error over the scored rows."""
+    from .metrics import held_out_auc
 
     n = min(len(source), len(target))
     x = np.concatenate([np.asarray(source[:n]).reshape(n, -1), np.asarray(target[:n]).reshape(n, -1)]).astype(np.float64)
     y = np.concatenate([np.zeros(n), np.ones(n)])
-    perm = np.random.default_rng(seed).permutation(2 * n)
-    tr, te = perm[:n], perm[n:]
-    clf = HistGradientBoostingClassifier(max_iter=200, random_state=seed).fit(x[tr], y[tr])
-    return float(roc_auc_score(y[te], clf.predict_proba(x[te])[:, 1]))
+    return held_out_auc(x, y, seed=seed)
 
 
 def _energies(ds: ArrayDataset) -> np.ndarray:
@@ -70,6 +67,9 @@ def translation_report(run, source: ArrayDataset, target: ArrayDataset, *, direc
 
 
 def _report(run, source: ArrayDataset, target: ArrayDataset, direction: str, seed: int) -> dict[str, Any]:
+    from .quality import check_rows
+
+    check_rows(len(source), len(target), "the translation's classifier AUC", ("source", "target"))
     moved = run.translate(source, direction)
     back = run.translate(moved, OTHER[direction])
     def scaled(x):
@@ -87,12 +87,14 @@ def _report(run, source: ArrayDataset, target: ArrayDataset, direction: str, see
         before = separation_table(ref, {"showers": source.x, "incident_energies": e_src}, geometry)
         after = separation_table(ref, {"showers": moved, "incident_energies": e_src}, geometry)
         out["separation_power"] = {k: {"before": before[k], "after": after[k]} for k in before}
-        out["auc_before"] = classifier_auc(target.x, source.x, e_tgt, e_src, geometry, seed=seed)[0]
-        out["auc_after"] = classifier_auc(target.x, moved, e_tgt, e_src, geometry, seed=seed)[0]
+        out["auc_before"], out["auc_before_err"], _ = classifier_auc_with_error(target.x, source.x, e_tgt, e_src,
+                                                                                geometry, seed=seed)
+        out["auc_after"], out["auc_after_err"], _ = classifier_auc_with_error(target.x, moved, e_tgt, e_src,
+                                                                              geometry, seed=seed)
         out["total_energy_correlation"] = float(np.corrcoef(source.x.sum(1), moved.sum(1))[0, 1])
     else:
-        out["auc_before"] = domain_auc(source.x, target.x, seed=seed)
-        out["auc_after"] = domain_auc(moved, target.x, seed=seed)
+        out["auc_before"], out["auc_before_err"] = domain_auc(source.x, target.x, seed=seed)
+        out["auc_after"], out["auc_after_err"] = domain_auc(moved, target.x, seed=seed)
     return out
 
 

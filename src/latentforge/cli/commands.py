@@ -15,7 +15,7 @@ def _load_and_select(a, full=False):
     from ..data import as_dataset
     from ..run import load
 
-    run = load(a.run_dir)
+    run = load(a.run_dir, device=a.device)
     data = as_dataset(a.data, **data_kw(a))
     ds = run.select(data, run.resolve_split(data, a.split))
     return (run, ds, data) if full else (run, ds)
@@ -66,7 +66,7 @@ def cmd_sample(a) -> int:
         raise LatentforgeError("-n must be at least 1")
     if not a.out.endswith(".npz"):
         raise LatentforgeError(f"--out {a.out}: give a file name ending in .npz")
-    run = load(a.run_dir)
+    run = load(a.run_dir, device=a.device)
     if not hasattr(run, "sample"):
         run.sample  # noqa: B018 - raises the CapabilityError that says what sampling needs
     shape = tuple(run.input_shape)
@@ -172,7 +172,7 @@ def cmd_report(a) -> int:
     from ..analysis.report import write_report
     from ..run import load
 
-    run = load(a.run_dir)
+    run = load(a.run_dir, device=a.device)
     print(write_report(run, a.data, a.out, k=a.k, baselines=not a.no_baselines, progress=not a.no_progress))
     return 0
 
@@ -183,7 +183,7 @@ def cmd_evaluate(a) -> int:
 
     from ..data import as_dataset
 
-    run = load(a.run_dir)
+    run = load(a.run_dir, device=a.device)
     full = as_dataset(a.data, **data_kw(a))
     split = run.resolve_split(full, a.split)
     out = run.evaluate(full, split, seed=a.seed, k=a.k)
@@ -225,9 +225,9 @@ def cmd_datasets(a) -> int:
         print(f"{r['name']:<15}{r['examples']:>9}  {'x'.join(map(str, r['shape'])):<11}"
               f"{'yes' if r['available'] else 'no':<10} {r['source']}")
         print(f"{'':<45} licence: {r['licence']}" + (f"; install: {r['install']}" if "install" in r else ""))
-    print("\nYour own data works too: --data PATH with .npy, .npz, .h5/.hdf5 (--key NAME), MNIST idx, CSV / TSV "
-          "tables, PNG / JPEG / TIFF images, FITS, ROOT shower trees, .gz-compressed .npy / tables, or a folder or a "
-          "quoted glob of them.")
+    from ..data import supported
+
+    print(f"\nYour own data works too: --data PATH with {supported()}; ROOT shower trees too.")
     return 0
 
 
@@ -237,18 +237,18 @@ def cmd_demo(a) -> int:
         from ..demo import run_filters_demo
 
         run_filters_demo(out=a.out or "latentforge-demo-filters", data=a.data, epochs=a.epochs or 60, seed=a.seed,
-                         progress=not a.no_progress)
+                         progress=not a.no_progress, device=a.device)
         return 0
     if a.spectra:
         from ..spectra_demo import run_spectra_demo
 
         run_spectra_demo(out=a.out or "latentforge-demo-spectra", n=a.n, pixels=a.pixels, epochs=a.epochs or 40,
-                         seed=a.seed, progress=not a.no_progress)
+                         seed=a.seed, progress=not a.no_progress, device=a.device)
         return 0
     from ..demo import run_demo
 
     run_demo(out=a.out or "latentforge-demo", data=a.data, epochs=a.epochs or 30, progress=not a.no_progress,
-             overwrite=True)
+             overwrite=True, device=a.device)
     return 0
 
 
@@ -298,7 +298,7 @@ def cmd_compare(a) -> int:
     from ..compare import compare, markdown
 
     table = compare(a.data, a.out, budget_minutes=a.budget_minutes, seed=a.seed, progress=not a.no_progress,
-                    **data_kw(a))
+                    device=a.device, **data_kw(a))
     print(markdown(table))
     print(f"wrote {a.out}/compare.html, compare.json, compare.md")
     return 0

@@ -55,9 +55,12 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class: type, title:
 
 def data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     g = p.add_argument_group("data")
+    from ..data.records import READERS
+
+    endings = ", ".join("/".join(r.suffixes) for _, r in READERS.items())
     g.add_argument("--data", required=required,
-                   help="a built-in dataset name (see `latentforge datasets`), a file (.npy, .npz, .h5/.hdf5, MNIST "
-                        "idx, FITS, CSV / TSV, PNG / JPEG / TIFF), a folder or a quoted glob ('data/*.npy')")
+                   help=f"a built-in dataset name (see `latentforge datasets`), a file ({endings}), a folder or a "
+                        "quoted glob ('data/*.npy')")
     g.add_argument("--key", help="array / dataset name inside an .npz or HDF5 file; feature columns (a,b,c) of a table")
     g.add_argument("--labels-key", help="labels array / dataset name inside an .npz or HDF5 file; the label column "
                                         "of a table")
@@ -66,18 +69,25 @@ def data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
     layout.add_argument("--channels-last", action="store_true", help="images are stored (N, H, W, C) (default: read "
                         "from the shape, or refused when it does not tell)")
     layout.add_argument("--channels-first", action="store_true", help="images are stored (N, C, H, W)")
-    g.add_argument("--sigma-key", help="per-point measurement errors (same shape as the data) in an .npz / HDF5 file "
+    g.add_argument("--sigma-key", help="per-point measurement errors (same shape as the data) in an .npz / HDF5 file; "
+                                       "in a table, the error columns (a,b or err_*), one per feature column "
                                        "(default: an array named sigma, if present)")
     g.add_argument("--ivar-key", help="per-point inverse variances instead of sigma (0 marks a point without data; "
                                       "default: an array named ivar, if present)")
     g.add_argument("--mask-key", help="per-point mask, True/1 = ignore the point (default: an array named mask)")
-    g.add_argument("--cond-key", help="per-example parameters (N, P) for --condition vector models")
+    g.add_argument("--cond-key", help="per-example parameters (N, P) for --condition vector models (columns of a "
+                                      "table; energy in a shower file)")
+    g.add_argument("--header", choices=("auto", "yes", "no"), help="whether a CSV / TSV's first row names the "
+                   "columns (default: auto, which says what it decided when the first row is numbers)")
+    g.add_argument("--missing", help="more markers of a missing cell in a CSV / TSV, comma-separated (e.g. -); "
+                                     "missing cells are masked points")
 
 
 def data_kw(a: argparse.Namespace) -> dict[str, Any]:
     channels_last = True if a.channels_last else (False if a.channels_first else None)
     return {"key": a.key, "labels_key": a.labels_key, "labels": a.labels, "channels_last": channels_last,
-            "sigma_key": a.sigma_key, "ivar_key": a.ivar_key, "mask_key": a.mask_key, "cond_key": a.cond_key}
+            "sigma_key": a.sigma_key, "ivar_key": a.ivar_key, "mask_key": a.mask_key, "cond_key": a.cond_key,
+            "header": a.header, "missing": a.missing}
 
 
 def parse_condition(text: str | None):

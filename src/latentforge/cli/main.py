@@ -21,7 +21,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentforge",
                                 description="Autoencoders, VAEs and GANs for scientists. "
                                             "`latentforge COMMAND --help` explains each command.")
-    from .. import __version__
+    from ..version import __version__
 
     p.add_argument("--version", action="version", version=f"latentforge {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -197,6 +197,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     co.set_defaults(fn=cmd_completion)
     for name in NETWORK_COMMANDS:
         threads_flag(sub.choices[name])
+        device_flag(sub.choices[name])
     return p
 
 
@@ -211,6 +212,26 @@ def threads_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help=f"CPU threads for torch (default: the usable cores, at most {DEFAULT_MAX_THREADS}; "
                         "0: torch's own default, every core)")
+
+
+#: where a command runs its network unless told: the CPU, as ``train`` does (the same numbers as the Python API's
+#: default, no GPU taken from others on a shared machine, no seconds of GPU start-up for a small job)
+DEFAULT_DEVICE = "cpu"
+
+
+def device_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("cpu", "cuda", "mps", "auto"), default=DEFAULT_DEVICE,
+                   help="where the network runs: cpu, cuda (an NVIDIA GPU), mps (Apple's GPU) or auto (cuda when "
+                        "PyTorch sees one, else mps, else cpu); data go there in batches and results come back to "
+                        f"the CPU (default: {DEFAULT_DEVICE})")
+
+
+def apply_device(name: str) -> None:
+    """Check ``--device`` before a command reads anything: ConfigError (one line naming the fix) for a GPU that
+    is not there."""
+    from ..train.runtime import resolve_device
+
+    resolve_device(name)
 
 
 def default_threads() -> int:
@@ -279,6 +300,7 @@ def _main(argv: list[str]) -> int:
             return 0 if not argv else 2
         if a.command in NETWORK_COMMANDS:
             apply_threads(a.threads)
+            apply_device(a.device)
         return a.fn(a)
     except LatentforgeError as e:
         print(f"latentforge: error: {e}", file=sys.stderr)

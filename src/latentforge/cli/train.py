@@ -151,7 +151,11 @@ def _cmd_train(argv: Sequence[str]) -> int:
     if a.no_progress and run.data_info.get("chosen_from_data"):
         print(f"chose from the data: {', '.join(run.data_info['chosen_from_data'])}")
     last = run.history[-1] if run.history else {}
-    print(f"trained {a.model} ({run.n_parameters} parameters) for {last.get('epoch', 0)} epochs: "
+    precision = run.runtime.get("precision")
+    print(f"trained {a.model} ({run.n_parameters} parameters) for {last.get('epoch', 0)} epochs"
+          + (f" in {precision}" if precision else "") + ": "
           + ", ".join(f"{k}={v:.5g}" for k, v in last.items() if k.endswith("_loss")))
+    if a.no_progress and run.runtime.get("precision_reason"):
+        print(f"precision: {run.runtime['precision_reason']}")
     print(f"run directory: {a.out}")
     return 0

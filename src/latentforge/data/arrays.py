@@ -150,6 +150,15 @@ def image_layout(shape: tuple[int, ...]) -> str | None:
     return None
 
 
+def refuse_layout_option(shape: tuple[int, ...], channels_last: bool | None, what: str = "data") -> None:
+    """DataError when ``channels_last`` is given for data that are not images of four dimensions, where it would
+    have no effect (an option that is accepted is used)."""
+    if channels_last is not None and len(shape) != 4:
+        flag = "--channels-last" if channels_last else "--channels-first"
+        raise DataError(f"{what}: channels_last={channels_last} ({flag}) says where the channels of images (N, H, W, C) "
+                        f"/ (N, C, H, W) are; these data have shape {tuple(shape)}; drop it")
+
+
 def resolve_layout(shape: tuple[int, ...], channels_last: bool | None, what: str = "data") -> str:
     """"first" or "last" for a 4-D shape: as asked, or read from the shape; DataError when it cannot be told."""
     if channels_last is not None:
@@ -174,7 +183,13 @@ def as_examples(x, *, channels_last: bool | None = None, what: str = "data") -> 
         raise DataError(f"{what}: complex values (dtype {x.dtype}); give the real part, the modulus or both as "
                         "separate features (np.real / np.abs / np.stack)")
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
-        raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert it with np.asarray(x, float)")
+        if x.dtype.names:  # a table of named fields: the numeric ones become columns
+            numeric = [n for n in x.dtype.names if x.dtype[n].kind in "biuf"]
+            raise DataError(f"{what}: a table of named fields ({', '.join(x.dtype.names)}); give its numeric fields "
+                            "as columns: numpy.lib.recfunctions.structured_to_unstructured(x[" + repr(numeric) +
+                            "], dtype=float)")
+        raise DataError(f"{what}: expected a numeric array, got dtype {x.dtype}; convert the values to numbers "
+                        "(np.asarray(x, dtype=float) for numbers stored as text)")
     if x.ndim not in (2, 3, 4):
         raise DataError(
             f"{what}: expected vectors (N, D), images (N, H, W) or (N, C, H, W) / (N, H, W, C), got an array of "
@@ -198,7 +213,29 @@ def as_examples(x, *, channels_last: bool | None = None, what: str = "data") -> 
         import torch
 
         return torch.from_numpy(np.require(x, requirements="W")).to(torch.float32).numpy()
-    return np.ascontiguousarray(x, dtype=np.float32)
+    return np.ascontiguousarray(x, dtype=working_dtype(x))
+
+
+#: a feature keeps float64 when float32 rounding moves its values by more than this fraction of its spread
+FLOAT32_LOSS = 1e-4
+
+
+def working_dtype(x: np.ndarray) -> type:
+    """float32, the models' arithmetic, unless ``x`` is float64 data that float32 would blur: a feature whose
+    values sit on a large offset (MJD times ~60000.xxxx days: float32 steps of 0.004 days merged 1000 distinct
+    times into 178) keeps float64 until the scaling has removed the offset in float64 (the scalings cast to
+    float32 after that). Decided per array: float64 when any feature's float32 rounding error exceeds
+    ``FLOAT32_LOSS`` of its standard deviation."""
+    if x.dtype != np.float64 or x.size == 0:
+        return np.float32
+    flat = x.reshape(len(x), -1)
+    rows = flat[:: max(1, len(flat) // 4096)]  # a sample of rows decides; the offset is a feature's property
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.where(np.isfinite(rows), rows, np.nan)
+        err = np.nanmax(np.abs(finite - finite.astype(np.float32).astype(np.float64)), axis=0)
+        spread = np.nanstd(finite, axis=0)
+    lossy = (spread > 0) & (err > FLOAT32_LOSS * spread)
+    return np.float64 if bool(np.any(lossy)) else np.float32
 
 
 def to_numpy(a) -> np.ndarray:

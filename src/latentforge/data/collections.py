@@ -17,6 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .fits import join_records, read_fits_many
+from .images import read_image
+from .records import DataRecord, file_kind, read_one, refuse_unused, supported
 
 GLOB_CHARS = "*?["
 
@@ -33,8 +36,6 @@ def expand(source: str | os.PathLike) -> list[Path] | None:
         what = f"the folder {s}"
     else:
         return None
-    from .files import file_kind
-
     known = []
     for p in files:
         try:
@@ -43,7 +44,7 @@ def expand(source: str | os.PathLike) -> list[Path] | None:
         except DataError:
             continue
     if not known:
-        raise DataError(f"{what} holds no data files (.npy, .npz, .h5, FITS, CSV, PNG / JPEG / TIFF ...)")
+        raise DataError(f"{what} holds no data files; supported: {supported()}")
     return known
 
 
@@ -64,28 +65,23 @@ def _walk(root: Path) -> list[Path]:
     return out
 
 
-def read_many(source, files: list[Path], **keys) -> dict:
+def read_many(source, files: list[Path], **keys) -> DataRecord:
     """Read ``files`` (from ``expand(source)``) as one dataset; see the module docstring."""
-    from .files import file_kind
-
     kinds = {file_kind(p) for p in files}
     if kinds == {"image"}:
+        refuse_unused(source, "folder of images", keys, set())
         return _images(source, files)
     if len(kinds) > 1:
         raise DataError(f"{source}: mixes file kinds ({', '.join(sorted(kinds))}); give a folder or pattern of one "
                         "kind (e.g. 'data/*.npy')")
     if kinds == {"fits"}:
-        from .fits import read_fits_many
-
         many = read_fits_many(files, **keys)
         if many is not None:
             return many
     return _concatenate(files, **keys)
 
 
-def _images(source, files: list[Path]) -> dict:
-    from .images import read_image
-
+def _images(source, files: list[Path]) -> DataRecord:
     root = Path(source) if os.path.isdir(str(source)) else None
     arrays, labels = [], []
     for p in files:
@@ -103,33 +99,19 @@ def _images(source, files: list[Path]) -> dict:
     y = np.asarray(labels) if all(lab is not None for lab in labels) else None
     if y is not None and len(np.unique(y)) < 2:
         y = None  # one sub-folder is a location, not a class
-    return {"x": x, "y": y, "layout": "last" if x.ndim == 4 else None, "files": [str(p) for p in files]}
+    return DataRecord(values=x, labels=y, layout="last" if x.ndim == 4 else None, files=[str(p) for p in files])
 
 
 def _depth(img: np.ndarray) -> str:
     return f"{img.dtype.itemsize * 8}-bit" if img.dtype.kind in "iu" else f"{img.dtype} (floating-point)"
 
 
-def _concatenate(files: list[Path], **keys) -> dict:
-    from .files import read_file
-
-    parts = [read_file(p, **keys) for p in files]
-    first = np.asarray(parts[0]["x"])
+def _concatenate(files: list[Path], **keys) -> DataRecord:
+    parts = [read_one(p, **keys) for p in files]
+    first = np.asarray(parts[0].values)
     for p, part in zip(files, parts):
-        shape = np.asarray(part["x"]).shape[1:]
+        shape = np.asarray(part.values).shape[1:]
         if shape != first.shape[1:]:
             raise DataError(f"{p}: examples of shape {shape}, but {files[0]} has {first.shape[1:]}; the files of a "
                             "folder or pattern must hold examples of one shape")
-    out = {"x": np.concatenate([np.asarray(part["x"]) for part in parts])}
-    for name in ("y", "sigma", "mask", "cond"):
-        have = [part.get(name) is not None for part in parts]
-        if all(have):
-            out[name] = np.concatenate([np.asarray(part[name]) for part in parts])
-        elif any(have):
-            missing = next(p for p, h in zip(files, have) if not h)
-            raise DataError(f"{missing}: has no {name} array while other files do; give every file its {name}, or "
-                            "none")
-    layouts = {part.get("layout") for part in parts}
-    out["layout"] = layouts.pop() if len(layouts) == 1 else None
-    out["files"] = [str(p) for p in files]
-    return out
+    return join_records(files, parts)

@@ -3,6 +3,10 @@
 ``label``   class labels (integers or strings) -> one-hot over the classes seen in training
 ``vector``  continuous parameters (N, P) -> standardised with the training mean and std (float64; a parameter
             with std at most 1e-12 of its mean's magnitude is constant and maps to 0)
+
+Each kind also keeps what the training rows covered (``remember_training``: the range of every component, the
+labels present) and names conditions beyond it (``outside_training``), which the model would extrapolate to;
+the run says so with a :class:`ConditionOutsideTraining` warning.
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ from .arrays import to_numpy
 from .scaling_base import constant_features
 
 CONDITIONS: Registry[type["Conditioner"]] = Registry("condition kind")
+#: a vector condition is flagged when it lies beyond the training range by more than this share of the range's
+#: width (held-out rows a little beyond the training extremes are expected and not flagged)
+RANGE_MARGIN = 0.05
+
+
+class ConditionOutsideTraining(UserWarning):
+    """A condition beyond what the training rows covered: the model extrapolates."""
 
 
 class Conditioner:
@@ -53,6 +64,15 @@ class Conditioner:
 
         def state_dict(self) -> dict[str, Any]: ...
 
+    def remember_training(self, values) -> "Conditioner":
+        """Keep what the training rows' conditions ``values`` covered (a kind's own statistic); returns self."""
+        return self
+
+    def outside_training(self, values) -> str | None:
+        """A sentence naming the conditions among ``values`` beyond what training covered (None when all are
+        within it, or when the coverage is unknown: a run written by an earlier version)."""
+        return None
+
     def values_of(self, ds) -> np.ndarray | None:
         """The dataset's own values for this kind of condition (its labels, or its parameter array)."""
         return getattr(ds, self.source)
@@ -77,6 +97,8 @@ class LabelConditioner(Conditioner):
 
     def __init__(self, kind: str | None = None):
         self.classes: list = []
+        #: the labels present in the training rows (None: unknown)
+        self.trained: list | None = None
 
     @property
     def dim(self) -> int:
@@ -109,11 +131,27 @@ class LabelConditioner(Conditioner):
         out[np.arange(len(flat)), [lookup[v] for v in flat]] = 1.0
         return out
 
+    def remember_training(self, values) -> "LabelConditioner":
+        self.trained = sorted(np.unique(to_numpy(values)).tolist())
+        return self
+
+    def outside_training(self, values) -> str | None:
+        if self.trained is None:
+            return None
+        known = set(self.trained)
+        absent = sorted({v for v in to_numpy(values).reshape(-1).tolist() if v in self.classes and v not in known},
+                        key=str)
+        if not absent:
+            return None
+        return (f"condition label(s) {absent} were in none of the training rows, only in held-out ones (the training "
+                f"rows have {self.trained}): the model never learned them")
+
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "classes": self.classes}
+        return {"kind": self.kind, "classes": self.classes, "trained": self.trained}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.classes = list(state["classes"])
+        self.trained = list(state["trained"]) if state.get("trained") is not None else None
 
 
 @CONDITIONS.add("vector")
@@ -125,6 +163,9 @@ class VectorConditioner(Conditioner):
     def __init__(self, kind: str | None = None):
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
+        #: smallest and largest value of every component in the training rows (None: unknown)
+        self.low: np.ndarray | None = None
+        self.high: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -153,11 +194,43 @@ class VectorConditioner(Conditioner):
             raise ConfigError(f"conditions need {self.dim} value(s) each, got {v.shape[1]}")
         return ((v - self.mean) / self.std).astype(np.float32)
 
+    def remember_training(self, values) -> "VectorConditioner":
+        v = to_numpy(values).reshape(len(values), -1).astype(np.float64)
+        self.low, self.high = v.min(0), v.max(0)
+        return self
+
+    def outside_training(self, values) -> str | None:
+        """Components of ``values`` (one vector, or (n, dim)) beyond [low, high] by more than RANGE_MARGIN of the
+        width (of the larger of the width and |value| scale for a constant component)."""
+        raw = to_numpy(values)
+        if self.low is None or raw.size == 0 or raw.size % self.dim:
+            return None  # unknown coverage; a wrong number of values is refused by transform
+        v = raw.reshape(-1, self.dim).astype(np.float64)
+        width = self.high - self.low
+        slack = RANGE_MARGIN * np.where(width > 0, width, np.maximum(np.abs(self.high), 1e-12))
+        below, above = v < self.low - slack, v > self.high + slack
+        parts = []
+        for j in np.flatnonzero((below | above).any(0)):
+            far = np.maximum(self.low[j] - v[:, j], v[:, j] - self.high[j])  # how far beyond the range
+            worst = float(v[int(np.argmax(far)), j])
+            n_out = int((below[:, j] | above[:, j]).sum())
+            parts.append(f"component {j} = {worst:.6g} (training range [{self.low[j]:.6g}, {self.high[j]:.6g}]"
+                         + (f"; {n_out} of {len(v)} conditions beyond it" if len(v) > 1 else "") + ")")
+        if not parts:
+            return None
+        return ("condition outside its training range: " + "; ".join(parts)
+                + ": the model extrapolates there and its output is not validated")
+
     def state_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "mean": self.mean.tolist(), "std": self.std.tolist()}
+        state = {"kind": self.kind, "mean": self.mean.tolist(), "std": self.std.tolist()}
+        if self.low is not None:
+            state.update(low=self.low.tolist(), high=self.high.tolist())
+        return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.mean, self.std = np.asarray(state["mean"]), np.asarray(state["std"])
+        if state.get("low") is not None:
+            self.low, self.high = np.asarray(state["low"], np.float64), np.asarray(state["high"], np.float64)
 
 
 #: the ``condition`` of an unconditional model

@@ -1,6 +1,7 @@
-"""Readers for user files, one per kind in the ``READERS`` registry: .npy, .npz, HDF5 (.h5/.hdf5), MNIST idx
-(.idx / *-ubyte, optionally .gz), FITS (spectra, tables, images), CSV / TSV tables and image files; folders
-and globs of them through ``data.collections``.
+"""Readers for user files: .npy, .npz, HDF5 (.h5/.hdf5) and MNIST idx (.idx / *-ubyte, optionally .gz) here,
+FITS in ``data.fits``, CSV / TSV in ``data.tables``, images in ``data.images``; each registered in the one
+registry of ``data.records`` and read into one ``DataRecord``. Known layouts of the sciences (``data.layouts``)
+come first, folders and globs through ``data.collections``.
 
 Only ``data`` (and ``io``) touch file formats. Nothing here unpickles: npy/npz are read with
 ``allow_pickle=False``.
@@ -11,43 +12,28 @@ from __future__ import annotations
 import gzip
 import os
 import struct
-import tokenize
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
-from ..registry import Registry
+from . import fits as _fits  # noqa: F401  (registers the FITS reader)
+from . import images as _images  # noqa: F401  (registers the image reader)
+from .collections import expand, read_many
+from .layouts import read_known_layout
+from .records import (CONTAINER_OPTIONS, READERS, DataRecord, Reader, file_kind, read_one, sigma_from_ivar,
+                      supported)
+from .tables import LABEL_COLUMNS, assemble, read_text
+
+__all__ = ["DATA_KEYS", "LABEL_KEYS", "file_kind", "h5_datasets", "pick_key", "read_file", "read_idx",
+           "read_record", "sigma_from_ivar", "supported"]
 
 # Names tried, in order, when a container holds several arrays and none was named.
 DATA_KEYS = ("x", "X", "data", "images", "features", "showers", "flux")
 LABEL_KEYS = ("y", "labels", "label", "targets", "classes")
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-#: file kinds by name ending (after an optional .gz), tried in order
-SUFFIXES = ((".npy", "npy"), (".npz", "npz"), (".h5", "hdf5"), (".hdf5", "hdf5"), (".fits", "fits"),
-            (".fit", "fits"), (".fts", "fits"), (".csv", "table"), (".tsv", "table"), (".tab", "table"),
-            (".txt", "table"), (".png", "image"), (".jpg", "image"), (".jpeg", "image"), (".tif", "image"),
-            (".tiff", "image"), (".bmp", "image"), (".gif", "image"), (".idx", "idx"))
-SUPPORTED = (".npy, .npz, .h5/.hdf5 (pick the dataset with key), MNIST idx (.idx, *-ubyte, optionally .gz), FITS "
-             "(spectra, tables, images; needs latentforge[fits]), CSV / TSV tables, images (PNG, JPEG, TIFF), or a "
-             "folder / glob of such files")
-
-
-def file_kind(path: str | os.PathLike) -> str:
-    """The kind of a file from its name (npy, npz, hdf5, fits, table, image, idx); DataError for others."""
-    name = Path(path).name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    for suffix, kind in SUFFIXES:
-        if name.endswith(suffix):
-            return kind
-    if "-ubyte" in name or name.endswith("ubyte") or ".idx" in name:
-        return "idx"
-    raise DataError(f"{path}: unknown file type; supported: {SUPPORTED}")
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -87,9 +73,12 @@ def pick_key(available: list[str], key: str | None, candidates: tuple[str, ...],
     for c in candidates:
         if c in available:
             return c
+    if what == "data" and not available:
+        raise DataError(f"{path}: holds no arrays; write the data into it (np.savez(path, x=x))")
     if what == "data":
         raise DataError(
-            f"{path}: holds several arrays ({', '.join(available)}); choose one with key= (CLI: --key NAME)"
+            f"{path}: holds several arrays ({', '.join(available)}); choose one with key={available[0]!r} (CLI: "
+            f"--key {available[0]})"
         )
     return None
 
@@ -106,63 +95,46 @@ def h5_datasets(f) -> list[str]:
 EXTRA_KEYS = {"sigma": ("sigma",), "ivar": ("ivar",), "mask": ("mask",), "cond": ()}
 
 
+def read_record(path: str | os.PathLike, *, labels: str | os.PathLike | None = None, **options) -> DataRecord:
+    """A file, a folder or a glob as one DataRecord (see ``data.records``): a known layout of the sciences first
+    (``data.layouts``), then the registered reader of the file kind. ``options`` (key, labels_key, sigma_key,
+    ivar_key, mask_key, cond_key, header, missing) name what to take from the file; one a reader does not use is
+    refused. Labels may come from their own file (``labels``). Raises DataError for a missing, unreadable or
+    ambiguous source."""
+    options = {k: v for k, v in options.items() if v is not None}
+    record = read_known_layout(path, **options)
+    if record is None:
+        files = expand(path)
+        record = read_many(path, files, **options) if files is not None else read_one(path, **options)
+    record.source = str(path)
+    labels = labels if labels is not None else record.labels_file
+    if labels is not None:
+        lab = np.asarray(_table_labels(labels, options.get("labels_key")) if _is_table(labels) else
+                         read_record(labels, key=options.get("labels_key")).values)
+        record.labels = lab[:, 0] if lab.ndim == 2 and lab.shape[1] == 1 else lab
+    return record
+
+
 def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None,
               labels: str | os.PathLike | None = None, sigma_key: str | None = None, ivar_key: str | None = None,
-              mask_key: str | None = None, cond_key: str | None = None) -> dict[str, np.ndarray | None]:
-    """Read a file, a folder or a glob into a dict with ``x`` and, where present, ``y``, ``sigma``, ``mask``,
-    ``cond`` and ``layout`` ("last" when images are stored channels last).
+              mask_key: str | None = None, cond_key: str | None = None, header: str | None = None,
+              missing: str | None = None) -> dict:
+    """:func:`read_record` as a dict with ``x`` and, where present, ``y``, ``sigma``, ``mask``, ``cond``,
+    ``layout`` ("last" when images are stored channels last), ``wavelength``, ``geometry``, ``energy_unit``.
 
     In .npz / HDF5 containers the arrays are picked by name: the ``*_key`` arguments name them; without
     them ``y``/``labels``, ``sigma``, ``ivar`` (inverse variance, turned into sigma; ivar = 0 masks the
-    point) and ``mask`` (True = ignore the point) are used when present. In tables ``key`` names the feature
-    columns and ``labels_key`` the label column. Labels may come from their own file (``labels``).
-    Raises DataError for a missing, unreadable or ambiguous file.
+    point) and ``mask`` (True = ignore the point) are used when present. In tables (CSV, FITS, HDF5 compound
+    datasets) they name columns (``data.tables``). Raises DataError for a missing, unreadable or ambiguous file,
+    and for an option the file's reader does not use.
     """
-    keys = {"key": key, "labels_key": labels_key, "sigma_key": sigma_key, "ivar_key": ivar_key,
-            "mask_key": mask_key, "cond_key": cond_key}
-    from .collections import expand, read_many
-    # known layouts of the sciences (calorimeter showers, SDSS spectra folders / globs) first: data/layouts.py
-    from .layouts import read_known_layout
-
-    known = read_known_layout(path, labels=labels, **keys)
-    if known is not None:
-        return known
-
-    files = expand(path)
-    if files is not None:
-        out = read_many(path, files, **keys)
-    else:
-        path = Path(path)
-        if not path.exists():
-            raise DataError(f"{path}: no such file; give a built-in dataset name or an existing file path")
-        kind = file_kind(path)
-        if path.name.lower().endswith(".gz") and kind not in GZIP_KINDS:
-            raise DataError(f"{path}: a gzip-compressed {kind} file cannot be read as it is; decompress it first "
-                            f"(gunzip {path.name})")
-        try:
-            out = READERS.get(kind)(path, **keys)
-        except DataError:
-            raise
-        except (ValueError, SyntaxError, tokenize.TokenError) as e:  # numpy refuses pickles, bad .npy headers ...
-            raise DataError(f"{path}: cannot read as {kind} ({e}); the file may be damaged or hold Python "
-                            "objects") from None
-        except (OSError, EOFError, KeyError, RuntimeError, zlib.error, zipfile_error()) as e:
-            raise DataError(f"{path}: cannot read as {kind} ({type(e).__name__}: {e}); is it truncated or "
-                            "damaged?") from None
-    out = {"y": None, "sigma": None, "mask": None, "cond": None, **out}
-    sibling = out.pop("labels_file", None)  # an idx file's labels beside it
-    labels = labels if labels is not None else sibling
-    if labels is not None:
-        lab = np.asarray(read_file(labels, key=labels_key)["x"] if not _is_table(labels) else
-                         _table_labels(labels, labels_key))
-        out["y"] = lab[:, 0] if lab.ndim == 2 and lab.shape[1] == 1 else lab
-    return out
+    return read_record(path, labels=labels, key=key, labels_key=labels_key, sigma_key=sigma_key, ivar_key=ivar_key,
+                       mask_key=mask_key, cond_key=cond_key, header=header, missing=missing).to_dict()
 
 
 def _table_labels(path, labels_key: str | None) -> np.ndarray:
     """Labels from a text table: its label column, or its only column (whole numbers as integers; text as class
     names, a first line named like a label column taken as the header)."""
-    from .tables import LABEL_COLUMNS, read_text
 
     def whole_as_int(values: np.ndarray) -> np.ndarray:
         return values.astype(np.int64) if np.all(values == np.round(values)) else values
@@ -177,10 +149,10 @@ def _table_labels(path, labels_key: str | None) -> np.ndarray:
             except ValueError:
                 return np.array(lines)  # class names
             return whole_as_int(values)
-    t = read_file(path, labels_key=labels_key)
-    if t["y"] is not None:
-        return np.asarray(t["y"])
-    x = np.asarray(t["x"])
+    t = read_record(path, labels_key=labels_key)
+    if t.labels is not None:
+        return np.asarray(t.labels)
+    x = np.asarray(t.values)
     if x.ndim != 2 or x.shape[1] != 1:
         raise DataError(f"{path}: a labels table needs one column, or a column named label / class / target "
                         "(or --labels-key NAME)")
@@ -194,27 +166,27 @@ def _is_table(path) -> bool:
         return False
 
 
-#: the kinds read through gzip when the file name ends in .gz (astropy opens gzipped FITS itself)
-GZIP_KINDS = ("npy", "idx", "table", "fits")
-
-
-def _read_npy(path, **keys):
+def _read_npy(path) -> DataRecord:
     if str(path).lower().endswith(".gz"):  # a gzip-compressed .npy (np.load reads the decompressed stream)
         with gzip.open(path, "rb") as f:
-            return {"x": np.load(f, allow_pickle=False)}
-    return {"x": np.load(path, allow_pickle=False)}
+            return DataRecord(values=np.load(f, allow_pickle=False))
+    return DataRecord(values=np.load(path, allow_pickle=False))
 
 
 def _read_container(path, *, key=None, labels_key=None, sigma_key=None, ivar_key=None, mask_key=None,
-                    cond_key=None):
+                    cond_key=None) -> DataRecord:
     kind = file_kind(path)
     wanted = {"sigma": sigma_key, "ivar": ivar_key, "mask": mask_key, "cond": cond_key}
     with _container(path, kind) as (names, get):
+        fields = _compound(names, get, key)
+        if fields is not None:  # an HDF5 table of named fields: its fields are columns
+            return _compound_table(path, fields, key=key, labels_key=labels_key, sigma_key=sigma_key,
+                                   ivar_key=ivar_key, mask_key=mask_key, cond_key=cond_key)
         k = pick_key(names, key, DATA_KEYS, path, "data")
-        out = {"x": get(k)}
+        out = DataRecord(values=get(k))
         rest = [n for n in names if n != k]
         lk = pick_key(rest, labels_key, LABEL_KEYS, path, "labels")
-        out["y"] = get(lk) if lk else None
+        out.labels = get(lk) if lk else None
         extras = {}
         for what, explicit in wanted.items():
             name = pick_key(rest, explicit, EXTRA_KEYS[what], path, what)
@@ -223,56 +195,64 @@ def _read_container(path, *, key=None, labels_key=None, sigma_key=None, ivar_key
         raise DataError(f"{path}: holds both sigma and ivar arrays; name the one to use with sigma_key / ivar_key")
     if extras["ivar"] is not None:
         extras["sigma"], extras["mask"] = sigma_from_ivar(extras["ivar"], extras["mask"], path)
-    out.update(sigma=extras["sigma"], mask=extras["mask"], cond=extras["cond"])
+    out.sigma, out.mask, out.condition = extras["sigma"], extras["mask"], extras["cond"]
     return out
 
 
-def sigma_from_ivar(ivar, mask, path) -> tuple[np.ndarray, np.ndarray]:
-    """(sigma, mask) from inverse variances: sigma = 1 / sqrt(ivar); ivar = 0 masks the point."""
-    ivar = np.asarray(ivar, dtype=np.float64)
-    if (ivar < 0).any() or not np.isfinite(ivar).all():
-        raise DataError(f"{path}: inverse variances must be finite and >= 0 (0 marks a point without data)")
-    zero = ivar == 0
-    sigma = np.where(zero, 1.0, 1.0 / np.sqrt(np.where(zero, 1.0, ivar)))
-    m = np.asarray(mask, bool) if mask is not None else np.zeros(ivar.shape, bool)
-    return sigma, m | zero
+def _compound(names: list[str], get, key: str | None) -> np.ndarray | None:
+    """The structured array of a container whose data is one table of named fields (an HDF5 compound dataset),
+    else None."""
+    candidates = [n for n in names if n == key] if key in names else names
+    if len(candidates) != 1 or not get.dtype(candidates[0]).names:  # the dtype, without reading the values
+        return None
+    return get(candidates[0])
 
 
-def _read_idx_file(path, **keys):
-    out = {"x": read_idx(path)}
-    sibling = _idx_label_sibling(Path(path))
-    if sibling is not None:
-        out["labels_file"] = sibling
-    return out
+def _compound_table(path, table: np.ndarray, **options) -> DataRecord:
+    names = list(table.dtype.names)
+
+    def get(name: str) -> tuple[np.ndarray, np.ndarray]:
+        v = np.asarray(table[name])
+        if v.dtype.kind not in "biuf":
+            numeric = [n for n in names if np.asarray(table[n]).dtype.kind in "biuf"]
+            raise DataError(f"{path}: field {name!r} holds {v.dtype} values, not numbers; pick numeric fields with "
+                            f"key={','.join(numeric)!r} (--key {','.join(numeric)})")
+        v = v.astype(np.float64)
+        return np.where(np.isnan(v), 0.0, v), np.isnan(v)
+
+    def labels(name: str) -> np.ndarray:
+        v = np.asarray(table[name])
+        return np.char.decode(v) if v.dtype.kind == "S" else v
+
+    def default(used: set) -> list[str]:
+        return [n for n in names if n not in used and np.asarray(table[n]).dtype.kind in "biuf"
+                and np.asarray(table[n]).ndim == 1]
+
+    if options.get("key") is not None and options["key"] not in names and "," not in options["key"]:
+        options["key"] = None  # the key named the dataset itself
+    return assemble(path, names, get, labels, default, **options)
 
 
-def _read_fits_file(path, *, key=None, labels_key=None, **keys):
-    from .fits import read_fits
-
-    return read_fits(path, key=key, labels_key=labels_key)
+def _read_idx_file(path) -> DataRecord:
+    return DataRecord(values=read_idx(path), labels_file=_idx_label_sibling(Path(path)))
 
 
-def _read_table_file(path, *, key=None, labels_key=None, **keys):
-    from .tables import read_table
-
-    out = read_table(path, key=key, labels_key=labels_key)
-    out.pop("columns")
-    return out
-
-
-def _read_image_file(path, **keys):
-    from .images import read_image
-
-    img = read_image(path)
-    return {"x": img[None], "layout": "last" if img.ndim == 3 else None}
+READERS.register("npy", Reader("NumPy arrays", (".npy",), _read_npy, can_stream=True, gzip=True))
+READERS.register("npz", Reader("NumPy archives (arrays picked with key=)", (".npz",), _read_container,
+                               options=CONTAINER_OPTIONS))
+READERS.register("hdf5", Reader("HDF5 datasets (picked with key=)", (".h5", ".hdf5"), _read_container,
+                                can_stream=True, options=CONTAINER_OPTIONS))
+READERS.register("idx", Reader("MNIST idx (also *-ubyte)", (".idx",), _read_idx_file, gzip=True))
 
 
-#: a reader per file kind: reader(path, **keys) -> dict with x and what else the file holds
-READERS: Registry = Registry("file kind", error=DataError)
-for _kind, _reader in (("npy", _read_npy), ("npz", _read_container), ("hdf5", _read_container),
-                       ("idx", _read_idx_file), ("fits", _read_fits_file), ("table", _read_table_file),
-                       ("image", _read_image_file)):
-    READERS.register(_kind, _reader)
+class _Getter:
+    """An array by name (``get(name)``) and its dtype alone (``get.dtype(name)``)."""
+
+    def __init__(self, values, dtype):
+        self.values, self.dtype = values, dtype
+
+    def __call__(self, name: str) -> np.ndarray:
+        return self.values(name)
 
 
 class _container:
@@ -284,22 +264,15 @@ class _container:
     def __enter__(self):
         if self.kind == "npz":
             self.f = np.load(self.path, allow_pickle=False)
-            return list(self.f.files), lambda k: self.f[k]
+            return list(self.f.files), _Getter(lambda k: self.f[k], lambda k: self.f[k].dtype)
         import h5py
 
         self.f = h5py.File(self.path, "r")
-        return h5_datasets(self.f), lambda k: self.f[k][()]
+        return h5_datasets(self.f), _Getter(lambda k: self.f[k][()], lambda k: self.f[k].dtype)
 
     def __exit__(self, *exc):
         self.f.close()
         return False
-
-
-def zipfile_error() -> type[Exception]:
-    """zipfile's BadZipFile, imported when needed."""
-    import zipfile
-
-    return zipfile.BadZipFile
 
 
 def _idx_label_sibling(path: Path) -> Path | None:

@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .records import READERS, DataRecord, Reader, refuse_unused, suffixes_of
 from .resample import common_log_grid, lattice_offset, resample_spectra, same_grid
+from .tables import assemble
 
 FITS_INSTALL = "pip install 'latentforge[fits]' (or pip install astropy)"
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz")
 #: catalogue columns of SDSS's SPECOBJ HDU kept per spectrum: numbers as parameters, text as classes
 SPECOBJ_NUMBERS = ("Z", "Z_ERR", "ZWARNING", "PLATE", "MJD", "FIBERID", "SN_MEDIAN_ALL")
 SPECOBJ_TEXT = ("CLASS", "SUBCLASS")
@@ -53,7 +54,11 @@ def _catalogue(hdus, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarra
     if getattr(table, "columns", None) is None or len(table.data) != n:
         return {}, {}
     cols = {c.upper(): c for c in table.columns.names}
-    numbers = {k: np.asarray(table.data[cols[k]], np.float64).reshape(n) for k in SPECOBJ_NUMBERS if k in cols}
+    numbers = {}
+    for k in SPECOBJ_NUMBERS:
+        if k in cols:  # a TNULL value is missing (NaN), never the sentinel scaled into a number
+            values, missing = column_values(table, cols[k])
+            numbers[k] = np.where(missing, np.nan, values).reshape(n)
     text = {k: np.array([str(v).strip() for v in np.asarray(table.data[cols[k]]).reshape(n)]) for k in SPECOBJ_TEXT
             if k in cols}
     return numbers, text
@@ -87,16 +92,19 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
         if missing:
             raise DataError(f"{path}: the table lacks column(s) {', '.join(missing)}; SDSS-like spectra need flux, "
                             f"ivar, loglam (and optionally and_mask); it has {', '.join(table.columns.names)}")
-        data = table.data
-
-        def col(name):
-            return np.asarray(data[cols[name]], dtype=np.float64)
-
-        flux, ivar, loglam = col("flux"), col("ivar"), col("loglam")
-        and_mask = np.asarray(data[cols["and_mask"]]) if "and_mask" in cols else np.zeros(flux.shape, np.int64)
+        found = {name: column_values(table, cols[name]) for name in ("flux", "ivar", "loglam")}
+        (flux, flux_null), (ivar, ivar_null), (loglam, grid_null) = found.values()
+        if grid_null.any():
+            raise DataError(f"{path}: the loglam column has {int(grid_null.sum())} missing value(s) (TNULL / NaN); "
+                            "every pixel needs its wavelength")
+        and_mask = (np.asarray(table.data[cols["and_mask"]]) if "and_mask" in cols
+                    else np.zeros(flux.shape, np.int64))
+        ivar = np.where(ivar_null, 0.0, ivar)  # a missing inverse variance: a pixel without data
+        flux_missing = flux_null
         numbers, text = _catalogue(hdus, 1 if flux.ndim == 1 else len(flux))
     if flux.ndim == 1:  # one row per pixel: one spectrum
         flux, ivar, and_mask, loglam = flux[None], ivar[None], np.asarray(and_mask)[None], loglam
+        flux_missing = flux_missing[None]
     else:
         if loglam.ndim == 2:
             if not np.allclose(loglam, loglam[:1], rtol=0, atol=1e-7):
@@ -108,94 +116,153 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
                         f"{loglam.shape} do not fit together (one value per pixel)")
     if (ivar < 0).any() or not np.isfinite(ivar).all():
         raise DataError(f"{path}: ivar must be finite and >= 0 (0 marks a pixel without data)")
-    mask = (and_mask != 0) | (ivar == 0) | ~np.isfinite(flux)
+    mask = (and_mask != 0) | (ivar == 0) | flux_missing | ~np.isfinite(flux)
     sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 1.0)
     return {"x": np.where(mask, 0.0, flux).astype(np.float32), "sigma": sigma.astype(np.float32), "mask": mask,
             "wavelength": 10 ** loglam, "parameters": numbers, "classes": text}
 
 
-def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None) -> dict:
-    """A FITS file: SDSS-like spectra (a table with flux and ivar), a generic table (feature columns named by
-    ``key``, comma-separated, else every numeric scalar column; labels from the ``labels_key`` column), or an
-    image / cube (``data.images.read_fits_image``). Returns a dict with ``x`` and, where present, ``y``,
-    ``sigma``, ``mask``, ``wavelength``."""
+def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None,
+              **columns: str | None) -> DataRecord:
+    """A FITS file: SDSS-like spectra (a table with flux and ivar), a generic table (columns chosen as in
+    ``data.tables.assemble``: ``key`` the features, ``labels_key``, ``sigma_key`` / ``ivar_key``, ``mask_key``,
+    ``cond_key``; by default every numeric scalar column is a feature), or an image / cube (:func:`read_fits_image`).
+    Null values (TNULL, NaN) are masked points. Raises DataError without astropy, for options the content does
+    not use, or columns that are not there."""
     fits = astropy_fits(path)
+    options = {"key": key, "labels_key": labels_key, **columns}
     with fits.open(path, memmap=False) as hdus:
         tables = [h for h in hdus if getattr(h, "columns", None) is not None and h.data is not None]
         names = [{n.lower() for n in h.columns.names} for h in tables]
         if any({"flux", "ivar"} <= n for n in names) and key is None:
-            spectra = True
+            kind = "spectra"
         elif tables and (key is not None or not any(
                 isinstance(h, (fits.PrimaryHDU, fits.ImageHDU)) and h.data is not None for h in hdus)):
-            return _fits_table(path, tables[0], key, labels_key)
+            return _fits_table(path, tables[0], options)
         else:
-            spectra = False
-    if spectra:
-        return read_fits_spectra(path)
-    from .images import read_fits_image
+            kind = "image"
+    refuse_unused(path, f"FITS {kind}", options, set())  # spectra with catalogue keys: the sdss-spectra layout
+    if kind == "spectra":
+        d = read_fits_spectra(path)
+        return DataRecord(values=d["x"], sigma=d["sigma"], mask=d["mask"], wavelength=d["wavelength"],
+                          parameters=d["parameters"], classes=d["classes"])
+    return DataRecord(values=read_fits_image(path))
 
-    return {"x": read_fits_image(path)}
+
+def read_fits_image(path: str | os.PathLike) -> np.ndarray:
+    """The first image HDU with data: (H, W) -> (1, H, W); a cube (N, H, W) -> N examples (N, H, W).
+
+    Raises DataError without astropy, without an image HDU, or for images of more than three dimensions."""
+    fits = astropy_fits(path)
+    with fits.open(path, memmap=False) as hdus:
+        for h in hdus:
+            if isinstance(h, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and h.data is not None:
+                data = np.asarray(h.data, dtype=np.float64 if h.data.dtype.kind == "f" else None)
+                break
+        else:
+            raise DataError(f"{path}: no FITS image HDU with data (and no table of spectra)")
+    data = data.astype(data.dtype.newbyteorder("=")) if data.dtype.byteorder not in ("=", "|") else data
+    if data.ndim == 2:
+        return data[None]
+    if data.ndim == 3:
+        return data
+    raise DataError(f"{path}: a FITS image of {data.ndim} dimensions {data.shape}; give 2-D images or a 3-D cube "
+                    "(N, H, W)")
 
 
-def _fits_table(path, table, key: str | None, labels_key: str | None) -> dict:
-    cols = {n.lower(): n for n in table.columns.names}
+def _fits_table(path, table, options: dict) -> DataRecord:
+    names = list(table.columns.names)
 
-    def column(name: str) -> np.ndarray:
-        if name.lower() not in cols:
-            raise DataError(f"{path}: no column {name!r}; the table has {', '.join(table.columns.names)}")
-        name = cols[name.lower()]
-        values = np.asarray(table.data[name])
-        null = table.columns[name].null  # TNULL: the integer that stands for a missing value
-        if null is not None and values.dtype.kind in "iu" and (values == null).any():
-            values = np.where(values == null, np.nan, values.astype(np.float64))  # refused below as missing
-        return values
+    def get(name: str) -> tuple[np.ndarray, np.ndarray]:
+        values, missing = column_values(table, name)
+        if values.dtype.kind not in "biuf":
+            raise DataError(f"{path}: column {name!r} holds {values.dtype} values, not numbers; pick numeric columns "
+                            f"with key= (--key {','.join(numeric_scalars(set())) or 'a,b,c'})")
+        return np.where(missing, 0.0, values), missing
 
-    from .tables import LABEL_COLUMNS
+    def labels(name: str) -> np.ndarray:
+        y, missing = column_values(table, name)
+        if missing.any():
+            raise DataError(f"{path}: the label column {name!r} has {int(missing.sum())} missing value(s) (TNULL / "
+                            f"NaN; first at row {int(np.flatnonzero(missing)[0])}); name another label column with "
+                            "labels_key= (--labels-key NAME)")
+        if y.dtype.kind == "f" and np.all(y == np.round(y)):
+            return y.astype(np.int64)  # class codes stay whole numbers
+        return np.array([str(v).strip() for v in y]) if y.dtype.kind in "SU" else y
 
-    if labels_key is None:  # a column named like a label, as in CSV tables
-        labels_key = next((cols[n] for n in LABEL_COLUMNS if n in cols), None)
-    y = column(labels_key) if labels_key else None
-    if key:
-        parts = [column(k.strip()) for k in key.split(",")]
-    else:
-        rest = [n for n in table.columns.names if n.lower() != (labels_key or "").lower()]
-        arrays = [n for n in rest if np.asarray(table.data[n]).ndim > 1 and np.asarray(table.data[n]).dtype.kind in "biuf"]
+    def shape(name: str) -> tuple[int, str]:
+        a = np.asarray(table.data[name])
+        return a.ndim, a.dtype.kind
+
+    def numeric_scalars(used: set) -> list[str]:
+        return [n for n in names if n not in used and shape(n) == (1, shape(n)[1]) and shape(n)[1] in "biuf"]
+
+    def default_features(used: set) -> list[str]:
+        arrays = [n for n in names if n not in used and shape(n)[0] > 1 and shape(n)[1] in "biuf"]
         if arrays:  # a vector column beside scalars: which to use is the user's choice, never a silent drop
-            shapes = ", ".join(f"{n} ({int(np.prod(np.asarray(table.data[n]).shape[1:]))} values)" for n in arrays)
-            raise DataError(f"{path}: the table has array columns {shapes}; name the features with key= (--key "
+            sizes = ", ".join(f"{n} ({int(np.prod(np.asarray(table.data[n]).shape[1:]))} values)" for n in arrays)
+            raise DataError(f"{path}: the table has array columns {sizes}; name the features with key= (--key "
                             f"{arrays[0]}, or --key a,b,c for scalar columns)")
-        parts = [column(n) for n in rest if np.asarray(table.data[n]).ndim == 1
-                 and np.asarray(table.data[n]).dtype.kind in "biuf"]
-        if not parts:
+        found = numeric_scalars(used)
+        if not found:
             raise DataError(f"{path}: the table has no numeric columns; name the feature columns with key= (--key)")
-    for p in parts:
-        if p.dtype.kind not in "biuf":
-            raise DataError(f"{path}: a feature column holds {p.dtype} values, not numbers; pick numeric columns "
-                            "with key= (--key a,b,c)")
-    x = np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in parts], axis=1)
-    return {"x": x, "y": y}
+        return found
+
+    record = assemble(path, names, get, labels, default_features, **options)
+    units = [str(table.columns[n].unit or "").strip() for n in record.columns or []]
+    record.column_units = units if any(units) else None
+    return record
 
 
-def read_fits_many(files, **keys) -> dict | None:
+def column_values(table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values, missing) of one column of a FITS table. Numeric values come in physical units (TSCAL / TZERO
+    applied, float64); ``missing`` is True where the stored integer equals the column's TNULL or a floating-point
+    value is NaN (the FITS standard's null values, section 7.3.2). Text columns come as they are, none missing."""
+    values = np.asarray(table.data[name])
+    if values.dtype.kind not in "biuf":
+        return values, np.zeros(values.shape, bool)
+    stored = np.asarray(table.data.view(np.ndarray)[name])  # the integers as written, before TSCAL / TZERO
+    null = table.columns[name].null
+    missing = np.zeros(values.shape, bool)
+    if null is not None and str(null).strip() != "" and stored.dtype.kind in "iu":
+        missing |= stored == int(null)
+    values = values.astype(np.float64)
+    missing |= np.isnan(values)
+    return values, missing
+
+
+def read_fits_many(files, **options) -> DataRecord | None:
     """Several FITS files as one dataset: images / cubes stacked (one example per 2-D image, N per cube) and tables
-    concatenated; None for spectra (their wavelength grids need resampling, which ``read_file`` on each file or a
-    spectra reader does), so that the caller concatenates them as they are."""
-    parts = [read_fits(p, **{k: v for k, v in keys.items() if k in ("key", "labels_key")}) for p in files]
-    if any("wavelength" in part for part in parts):
+    concatenated; None for spectra (their wavelength grids need resampling, which the spectra layout does), so
+    that the caller concatenates them as they are."""
+    parts = [read_fits(p, **options) for p in files]
+    if any(part.wavelength is not None for part in parts):
         return None
-    return concatenate_parts(files, parts)
-
-
-def concatenate_parts(files, parts: list[dict]) -> dict:
-    """Concatenate per-file dicts of arrays along the first axis; DataError names a file of another shape."""
-    first = np.asarray(parts[0]["x"])
+    first = np.asarray(parts[0].values)
     for p, part in zip(files, parts):
-        if np.asarray(part["x"]).shape[1:] != first.shape[1:]:
-            raise DataError(f"{p}: examples of shape {np.asarray(part['x']).shape[1:]}, but {files[0]} has "
+        if np.asarray(part.values).shape[1:] != first.shape[1:]:
+            raise DataError(f"{p}: examples of shape {np.asarray(part.values).shape[1:]}, but {files[0]} has "
                             f"{first.shape[1:]}; the files must hold examples of one shape")
-    out = {"x": np.concatenate([np.asarray(part["x"]) for part in parts])}
-    if all(part.get("y") is not None for part in parts):
-        out["y"] = np.concatenate([np.asarray(part["y"]) for part in parts])
+    return join_records(files, parts)
+
+
+def join_records(files, parts: list[DataRecord]) -> DataRecord:
+    """Records of several files as one (concatenated along the first axis): labels, sigma, mask and conditions
+    where every file has them; DataError naming a file without one that others have."""
+    out = DataRecord(values=np.concatenate([np.asarray(part.values) for part in parts]),
+                     files=[str(p) for p in files], columns=parts[0].columns)
+    for name in ("labels", "sigma", "mask", "condition"):
+        have = [getattr(part, name) is not None for part in parts]
+        if all(have):
+            setattr(out, name, np.concatenate([np.asarray(getattr(part, name)) for part in parts]))
+        elif any(have) and name != "mask":
+            missing = next(p for p, h in zip(files, have) if not h)
+            raise DataError(f"{missing}: has no {name} while other files do; give every file its {name}, or none")
+        elif any(have):  # a file without missing points: none masked there
+            out.mask = np.concatenate([np.zeros(np.shape(part.values), bool) if part.mask is None else part.mask
+                                       for part in parts])
+    layouts = {part.layout for part in parts}
+    out.layout = layouts.pop() if len(layouts) == 1 else None
     return out
 
 
@@ -215,7 +282,7 @@ def holds_spectra(path: str | os.PathLike) -> bool:
 
 
 def is_fits_name(path: str | os.PathLike) -> bool:
-    """True for a file name ending in a FITS suffix."""
+    """True for a file name ending in a FITS suffix (``FITS_SUFFIXES``, from the reader registry)."""
     return str(path).lower().endswith(FITS_SUFFIXES)
 
 
@@ -274,3 +341,10 @@ def read_fits_folder(source: str | os.PathLike | list, *, grid: np.ndarray | Non
             "classes": {k: np.concatenate([p["classes"].get(k, np.full(c, "")) for p, c in zip(parts, counts)])
                         for k in sorted(text)},
             "files": np.repeat(np.array([str(f) for f in files]), counts), "resampled": resampled}
+
+
+READERS.register("fits", Reader("FITS spectra, tables and images", (".fits", ".fit", ".fts"), read_fits, gzip=True,
+                                needs=FITS_INSTALL, options=frozenset({"key", "labels_key", "sigma_key", "ivar_key",
+                                                                       "mask_key", "cond_key"})))
+#: the FITS file-name endings, as registered
+FITS_SUFFIXES = suffixes_of("fits")

@@ -1,8 +1,8 @@
-"""Image files (PNG, JPEG, TIFF, BMP, GIF through Pillow, which matplotlib already needs) and FITS images.
+"""Image files (PNG, JPEG, TIFF, BMP, GIF through Pillow, which matplotlib already needs); FITS images are read
+by ``data.fits``.
 
 One file gives one example: grey levels (H, W), or colour channels last (H, W, C); 16-bit and
-floating-point TIFFs keep their values. A FITS file gives its first image HDU: a 2-D image is one example, a
-3-D cube (N, H, W) is N examples.
+floating-point TIFFs keep their values.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif")
+from .records import READERS, DataRecord, Reader, suffixes_of
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -34,27 +33,16 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: cannot read as an image ({e}); is it truncated or of another format?") from None
 
 
-def read_fits_image(path: str | os.PathLike) -> np.ndarray:
-    """The first image HDU with data: (H, W) -> (1, H, W); a cube (N, H, W) -> N examples (N, H, W).
+def read_image_file(path: str | os.PathLike) -> DataRecord:
+    """One image file as a record of one example, channels last for colour images."""
+    img = read_image(path)
+    return DataRecord(values=img[None], layout="last" if img.ndim == 3 else None)
 
-    Raises DataError without astropy, without an image HDU, or for images of more than three dimensions."""
-    from .fits import astropy_fits
 
-    fits = astropy_fits(path)
-    with fits.open(path, memmap=False) as hdus:
-        for h in hdus:
-            if isinstance(h, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and h.data is not None:
-                data = np.asarray(h.data, dtype=np.float64 if h.data.dtype.kind == "f" else None)
-                break
-        else:
-            raise DataError(f"{path}: no FITS image HDU with data (and no table of spectra)")
-    data = data.astype(data.dtype.newbyteorder("=")) if data.dtype.byteorder not in ("=", "|") else data
-    if data.ndim == 2:
-        return data[None]
-    if data.ndim == 3:
-        return data
-    raise DataError(f"{path}: a FITS image of {data.ndim} dimensions {data.shape}; give 2-D images or a 3-D cube "
-                    "(N, H, W)")
+READERS.register("image", Reader("images (PNG, JPEG, TIFF, BMP, GIF)",
+                                 (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif"), read_image_file))
+#: the image file-name endings, as registered
+IMAGE_SUFFIXES = suffixes_of("image")
 
 
 def is_image_file(path: str | os.PathLike) -> bool:

@@ -28,79 +28,91 @@ import numpy as np
 
 from ..errors import DataError
 from ..registry import Registry
+from .fits import holds_spectra, is_fits_name, read_fits_folder
+from .records import KEY_OPTIONS, DataRecord, refuse_unused
+from .showers import PARTICLES, is_shower_file, read_showers
+from .simulators.spectra import PARAMETERS, is_spectra_file, read_spectra
 
 #: what a layout adds that describes the whole set (kept in ``ArrayDataset.info``): the wavelength grid (Å),
 #: the shower geometry and the energy unit
 LAYOUT_INFO = ("wavelength", "geometry", "energy_unit")
-KEY_NAMES = ("key", "labels_key", "sigma_key", "ivar_key", "mask_key", "cond_key")
+KEY_NAMES = KEY_OPTIONS
+#: names of the incident energy in shower files and in words (case and spaces aside): ``cond_key`` with one of
+#: them selects the incident energies of a shower file in any layout
+ENERGY_NAMES = ("incident_energies", "incident_energy", "energy", "e_inc", "primary_energy")
 
 
 @dataclass(frozen=True)
 class FileLayout:
     """``matches(source) -> bool`` (cheap; ``source`` may be a folder or a glob) and ``read(source, **keys)`` ->
-    read_file's dict, or None to leave the source to the generic reader."""
+    a DataRecord, or None to leave the source to the generic reader."""
 
     summary: str
     matches: Callable[[str], bool]
-    read: Callable[..., dict | None]
+    read: Callable[..., DataRecord | None]
 
 
 LAYOUTS: Registry[FileLayout] = Registry("file layout", error=DataError)
 
 
-def read_known_layout(source: str | os.PathLike, *, labels: str | os.PathLike | None = None,
-                      **keys: Any) -> dict | None:
-    """read_file's dict for a source in a known layout (labels from their own file where given), else None."""
+def read_known_layout(source: str | os.PathLike, **keys: Any) -> DataRecord | None:
+    """The record of a source in a known layout, else None."""
     s = str(source)
     for name, layout in LAYOUTS.items():
         if layout.matches(s):
             try:
-                out = layout.read(s, **{k: keys.get(k) for k in KEY_NAMES})
+                return layout.read(s, **{k: keys.get(k) for k in KEY_NAMES})
             except DataError:
                 raise
             except (OSError, ValueError, KeyError, TypeError, IndexError) as e:  # damaged or foreign content
                 raise DataError(f"{s}: cannot read as {name} ({type(e).__name__}: {e}); is the file damaged?") from None
-            if out is None:
-                return None
-            if labels is not None:
-                from .files import read_file
-
-                lab = np.asarray(read_file(labels, key=keys.get("labels_key"))["x"])
-                out["y"] = lab[:, 0] if lab.ndim == 2 and lab.shape[1] == 1 else lab
-            return out
     return None
-
-
-def _unused(keys: dict, allowed: dict[str, tuple]) -> list[str]:
-    return [f"{k}={v!r}" for k, v in keys.items() if v is not None and v not in allowed.get(k, ())]
 
 
 # ---------------------------------------------------------------------------------------------- showers
 def _showers_matches(s: str) -> bool:
-    from .showers import is_shower_file
-
     return is_shower_file(s)
 
 
-def _showers_read(s: str, **keys) -> dict | None:
-    from .showers import PARTICLES, read_showers
+def _energy_name(name: str | None) -> bool:
+    return name is not None and name.strip().lower().replace(" ", "_").replace("-", "_") in ENERGY_NAMES
 
-    odd = _unused(keys, {"key": ("showers",), "cond_key": ("conditions", "incident_energies"),
-                         "labels_key": ("particle",)})
-    if odd:
+
+def _layer(s: str, key: str | None) -> np.ndarray | None:
+    """The cells of one layer dataset (e.g. CaloGAN's ``layer_1``) of an HDF5 shower file, as stored; else None."""
+    if key is None or not key.startswith("layer_") or s.lower().endswith(".root"):
+        return None
+    import h5py
+
+    with h5py.File(s, "r") as f:
+        return np.asarray(f[key][()]) if key in f and isinstance(f[key], h5py.Dataset) else None
+
+
+def _showers_read(s: str, **keys) -> DataRecord | None:
+    layer = _layer(s, keys["key"])
+    if keys["key"] not in (None, "showers") and layer is None:
         if s.lower().endswith(".root"):
-            raise DataError(f"{s}: a ROOT file of showers gives the cells, the conditions (cond_key conditions or "
-                            f"incident_energies) and the particle (labels_key particle); drop {', '.join(odd)}")
-        return None  # a dataset named by the user: the generic HDF5 reader
+            raise DataError(f"{s}: a ROOT file of showers gives the cells (no key), the conditions (cond_key "
+                            f"conditions or energy) and the particle (labels_key particle); drop key={keys['key']!r}")
+        return None  # another dataset named by the user: the generic HDF5 reader
+    cond_key = keys["cond_key"]
+    if cond_key not in (None, "conditions") and not _energy_name(cond_key):
+        raise DataError(f"{s}: a shower file gives cond_key 'conditions' (log10 E / GeV and the one-hot particle) "
+                        f"or 'energy' (the incident energy); {cond_key!r} is neither (CLI: --cond-key energy)")
+    if keys["labels_key"] not in (None, "particle"):
+        raise DataError(f"{s}: a shower file gives labels_key 'particle' only; drop labels_key="
+                        f"{keys['labels_key']!r} (CLI: --labels-key particle)")
+    refuse_unused(s, "shower", keys, {"key", "cond_key", "labels_key"})
     d = read_showers(s)
-    cond = d["incident_energies"] if keys["cond_key"] == "incident_energies" else d["conditions"]
+    cond = d["incident_energies"] if _energy_name(cond_key) else d["conditions"]
     y = None
     if keys["labels_key"]:
         if d["particle"] is None:
             raise DataError(f"{s}: the file does not say which particle made each shower; drop labels_key")
         y = np.array(PARTICLES)[d["particle"]]
-    return {"x": d["showers"], "y": y, "sigma": None, "mask": None, "cond": cond, "geometry": d["geometry"],
-            "energy_unit": d["energy_unit"]}
+    if layer is not None:  # one layer's cells as stored, with the layout's conditions and labels
+        return DataRecord(values=layer, labels=y, condition=cond, units=d["energy_unit"])
+    return DataRecord(values=d["showers"], labels=y, condition=cond, geometry=d["geometry"], units=d["energy_unit"])
 
 
 LAYOUTS.register("showers", FileLayout(
@@ -112,8 +124,6 @@ LAYOUTS.register("showers", FileLayout(
 def _fits_matches(s: str) -> bool:
     """FITS spectra: one file, a folder or a glob whose first FITS file holds a flux / ivar table (FITS images,
     cubes and other tables go to the generic reader)."""
-    from .fits import holds_spectra, is_fits_name
-
     if os.path.isdir(s):
         files = sorted(os.path.join(s, p) for p in os.listdir(s) if is_fits_name(p))
     elif glob.has_magic(s):
@@ -132,20 +142,19 @@ def _column(d: dict, name: str, s: str) -> np.ndarray:
     raise DataError(f"{s}: no catalogue column {name!r}; the files give {', '.join(known) or 'none (no SPECOBJ table)'}")
 
 
-def _fits_read(s: str, **keys) -> dict:
-    from .fits import read_fits_folder
-
-    odd = _unused({k: keys[k] for k in ("key", "sigma_key", "ivar_key", "mask_key")}, {"key": ("flux",)})
-    if odd:
-        raise DataError(f"{s}: FITS spectra give flux with its ivar and masks as SDSS writes them; drop "
-                        f"{', '.join(odd)}")
+def _fits_read(s: str, **keys) -> DataRecord:
+    if keys["key"] == "flux":
+        keys = {**keys, "key": None}
+    refuse_unused(s, "FITS spectra (flux with its ivar and masks as SDSS writes them)", keys,
+                  {"cond_key", "labels_key"})
     d = read_fits_folder(s)
     cond = None
     if keys["cond_key"]:
         cond = np.asarray(_column(d, keys["cond_key"], s), np.float64).reshape(-1, 1)
     y = _column(d, keys["labels_key"], s) if keys["labels_key"] else None
-    return {"x": d["x"], "y": y, "sigma": d["sigma"], "mask": d["mask"], "cond": cond, "wavelength": d["wavelength"],
-            "parameters": d["parameters"], "classes": d["classes"]}
+    return DataRecord(values=d["x"], labels=y, sigma=d["sigma"], mask=d["mask"], condition=cond,
+                      wavelength=d["wavelength"], parameters=d["parameters"], classes=d["classes"],
+                      files=list(d["files"]), resampled=d["resampled"])
 
 
 LAYOUTS.register("sdss-spectra", FileLayout(
@@ -155,18 +164,15 @@ LAYOUTS.register("sdss-spectra", FileLayout(
 
 # ---------------------------------------------------------------------------------------------- simulated spectra
 def _sim_matches(s: str) -> bool:
-    from .simulators.spectra import is_spectra_file
-
     return is_spectra_file(s)
 
 
-def _sim_read(s: str, **keys) -> dict | None:
+def _sim_read(s: str, **keys) -> DataRecord | None:
     import h5py
 
-    from .simulators.spectra import PARAMETERS, read_spectra
-
-    if _unused({k: keys[k] for k in ("key", "sigma_key", "ivar_key", "mask_key")}, {"key": ("flux",)}):
-        return None
+    if any(keys[k] is not None for k in ("sigma_key", "ivar_key", "mask_key")) or keys["key"] not in (None, "flux"):
+        return None  # arrays named by the user: the generic HDF5 reader takes them
+    refuse_unused(s, "simulated spectra", {**keys, "key": None}, {"cond_key", "labels_key"})
     d = read_spectra(s)
     with h5py.File(s, "r") as f:
         names = set(f.keys())
@@ -176,9 +182,9 @@ def _sim_read(s: str, **keys) -> dict | None:
         cond = f[keys["cond_key"]][()] if keys["cond_key"] else None
         y = f[keys["labels_key"]][()] if keys["labels_key"] else None
     mask = np.asarray(d["mask"], bool) | (np.asarray(d["ivar"]) == 0)
-    return {"x": d["flux"], "y": y, "sigma": d["sigma"], "mask": mask, "cond": cond,
-            "wavelength": np.asarray(d["wavelength"], np.float64),
-            "parameters": {k: np.asarray(d[k], np.float64) for k in PARAMETERS if k in d}, "classes": {}}
+    return DataRecord(values=d["flux"], labels=y, sigma=d["sigma"], mask=mask, condition=cond,
+                      wavelength=np.asarray(d["wavelength"], np.float64),
+                      parameters={k: np.asarray(d[k], np.float64) for k in PARAMETERS if k in d})
 
 
 LAYOUTS.register("simulated-spectra", FileLayout(

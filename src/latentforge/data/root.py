@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import DataError
 from .geometry import ShowerGeometry, geometry_for_cells, read_binning_xml
-from .showers import ENERGY_UNITS, PARTICLES, to_gev
+from .shower_units import ENERGY_UNITS, PARTICLES, to_gev
 
 ROOT_INSTALL = "pip install 'latentforge[root]' (or pip install uproot)"
 CELL_BRANCHES = ("showers", "cells", "cell_energies", "energies", "edep")
@@ -68,7 +68,7 @@ def _geometry(f, n_cells: int, path) -> ShowerGeometry | None:
 
 
 def read_root_showers(path: str | os.PathLike, *, tree: str | None = None, energy_unit: str | None = None) -> dict:
-    """Showers from a ROOT file, as :func:`latentforge.data.showers.read_showers` returns them (cells and incident
+    """Showers from a ROOT file, as ``data.showers.read_showers`` returns them (cells and incident
     energies in the cells' unit). Raises DataError when uproot is missing, the file is unreadable, or no tree
     holds cell energies and an incident energy."""
     uproot = _uproot(path)

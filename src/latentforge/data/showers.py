@@ -27,26 +27,10 @@ import numpy as np
 from ..errors import DataError
 from ..registry import Registry
 from .geometry import GEOMETRIES, GridLayer, ShowerGeometry, geometry_for_cells
+from .root import read_root_showers
+from .shower_units import ENERGY_UNITS, PARTICLES, particle_code, to_gev
 
-#: the particles the project's simulator and conditioning vectors know, in one-hot order
-PARTICLES = ("e+", "gamma", "pi+")
-#: energy units and their size in GeV
-ENERGY_UNITS = {"MeV": 1e-3, "GeV": 1.0}
 SHOWERS_KIND = "calorimeter-showers"
-
-
-def to_gev(values: np.ndarray, unit: str) -> np.ndarray:
-    """Energies in ``unit`` (MeV or GeV) as GeV (float64); DataError for an unknown unit."""
-    if unit not in ENERGY_UNITS:
-        raise DataError(f"unknown energy unit {unit!r}; use one of {', '.join(ENERGY_UNITS)}")
-    return np.asarray(values, np.float64) * ENERGY_UNITS[unit]
-
-
-def particle_code(particle: str) -> int:
-    """The index of ``particle`` in ``PARTICLES``; DataError naming the known ones otherwise."""
-    if particle not in PARTICLES:
-        raise DataError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
-    return PARTICLES.index(particle)
 
 
 def shower_conditions(incident_energies: np.ndarray, unit: str, particle: np.ndarray | None = None) -> np.ndarray:
@@ -241,8 +225,6 @@ def read_showers(path: str | os.PathLike) -> dict:
     """
     s = str(path)
     if s.lower().endswith(".root"):
-        from .root import read_root_showers
-
         out = read_root_showers(s)
     else:
         import h5py

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .arrays import as_examples, check_arrays, check_unit_range, resolve_layout
-from .files import DATA_KEYS, file_kind, h5_datasets, pick_key
+from .arrays import as_examples, check_arrays, check_unit_range, refuse_layout_option, resolve_layout
+from .files import DATA_KEYS, h5_datasets, pick_key
+from .records import READERS, file_kind, streamable
 
 TRAIN, VAL, TEST = 1, 2, 3
 
@@ -35,9 +36,9 @@ class ChunkedFile:
         if not self.path.exists():
             raise DataError(f"{path}: no such file; streaming needs an .npy or HDF5 file")
         kind = file_kind(self.path)
-        if kind not in ("npy", "hdf5") or str(path).lower().endswith(".gz"):
-            raise DataError(f"{path}: streaming reads .npy and HDF5 (.h5/.hdf5) files; convert the data to one of "
-                            "them, or train without --stream")
+        if not READERS.get(kind).can_stream or str(path).lower().endswith(".gz"):
+            raise DataError(f"{path}: streaming reads {', '.join(streamable())} files (not gzip-compressed); convert "
+                            "the data to one of them, or train without --stream")
         self.kind = kind
         self._h5 = None
         if kind == "npy":
@@ -48,6 +49,7 @@ class ChunkedFile:
             raise DataError(f"{path}: expected a non-empty array of vectors (N, D) or images (N, [C,] H, W), got "
                             f"shape {self.shape}")
         self.n = int(self.shape[0])
+        refuse_layout_option(self.shape, channels_last, str(path))
         self.channels_last = len(self.shape) == 4 and resolve_layout(self.shape, channels_last, str(path)) == "last"
         self.example_shape = tuple(as_examples(np.zeros((1,) + self.shape[1:], np.float32),
                                                channels_last=channels_last).shape[1:])

@@ -93,9 +93,28 @@ class ConfiguredModel(nn.Module):
         self.latent_dim = getattr(config, "latent_dim", 0)  # 0: no latent space (a translator)
         self.condition_dim = config.condition_dim if getattr(config, "condition", NO_CONDITION) != NO_CONDITION else 0
 
+    def reduced_precision_risk(self) -> str | None:
+        """Why training this network under bf16 autocast would not be numerically safe (a phrase that completes
+        "fp32, since ..."), or None when it is safe; ``--precision auto`` then never times bf16 for it."""
+        return None
+
     @property
     def n_features(self) -> int:
         return math.prod(self.input_shape)
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the network's parameters (and buffers): where its inputs, and every tensor it makes, live."""
+        first = next(self.parameters(), None)
+        if first is None:
+            first = next(self.buffers(), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating-point type of the network's parameters (codes it draws are made in it)."""
+        first = next((p for p in self.parameters() if p.is_floating_point()), None)
+        return first.dtype if first is not None else torch.float32
 
     @property
     def conditional(self) -> bool:

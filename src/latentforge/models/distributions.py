@@ -23,6 +23,7 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import ConfigError
+from ..nn import draws
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -42,7 +43,7 @@ class DiagonalGaussian:
         With ``n`` the result has a leading sample axis: (n, B, D).
         """
         shape = self.mean.shape if n is None else (n, *self.mean.shape)
-        eps = torch.randn(shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
+        eps = draws.normal(shape, generator=generator, dtype=self.mean.dtype, device=self.mean.device)
         return self.mean + self.std * eps
 
     rsample = sample  # torch's name for the reparameterised draw
@@ -143,7 +144,7 @@ class Bernoulli:
         return bernoulli_log_likelihood(x, self.logits, mask)
 
     def sample(self, generator=None):
-        return torch.bernoulli(self.mean, generator=generator)
+        return draws.bernoulli(self.mean, generator=generator)
 
     def generate(self, generator=None):
         return self.mean
@@ -172,7 +173,7 @@ class Gaussian:
         return gaussian_log_likelihood(x, self.loc, self.log_sigma, sigma, mask)
 
     def sample(self, generator=None):
-        eps = torch.randn(self.loc.shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
+        eps = draws.normal(self.loc.shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
         return self.loc + self.stddev * eps
 
     def generate(self, generator=None):
@@ -186,7 +187,7 @@ class Gaussian:
         loc may carry a leading sample axis."""
         var_model = self.stddev.pow(2)
         var_meas = sigma.pow(2)
-        masked = mask if mask is not None else torch.zeros(1, dtype=torch.bool)
+        masked = mask if mask is not None else torch.zeros((), dtype=torch.bool, device=self.loc.device)
         w = torch.where(masked, 0.0, var_model / (var_model + var_meas))  # weight of the measurement
         return self.loc + w * (x - self.loc), torch.where(masked, var_model, w * var_meas)
 
@@ -221,8 +222,8 @@ class Hurdle:
 
     def sample(self, generator=None):
         """Zero with probability 1 - p, else N(loc, sigma^2) kept above 0 (a non-zero entry stays non-zero)."""
-        u = torch.rand(self.loc.shape, generator=generator)
-        eps = torch.randn(self.loc.shape, generator=generator)
+        u = draws.uniform(self.loc.shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
+        eps = draws.normal(self.loc.shape, generator=generator, dtype=self.loc.dtype, device=self.loc.device)
         value = (self.loc + torch.exp(self.log_sigma) * eps).clamp_min(1e-6)
         return torch.where(u < torch.sigmoid(self.logit), value, torch.zeros_like(value))
 

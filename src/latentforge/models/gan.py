@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..config import Config, option, positive, widths
 from ..data.conditions import CONDITION_CHOICES, NO_CONDITION
 from ..errors import ConfigError
-from ..nn import ACTIVATIONS, MLP, MinibatchStd, activation, conv_sizes
+from ..nn import ACTIVATIONS, MLP, MinibatchStd, activation, conv_sizes, draws
 from ..registry import Registry
 from .base import ConfiguredModel, Decodes, Discriminates, HasPrior, with_condition
 
@@ -144,7 +144,10 @@ class GAN(ConfiguredModel, Decodes, HasPrior, Discriminates):
         return self.generate(z, c, ema=True)
 
     def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        return self.generate(torch.randn(n, self.latent_dim, generator=generator), c, ema=True)
+        """n examples (n, *input_shape) on the model's device from z ~ N(0, I), through the EMA generator when
+        there is one; ``generator`` may live on the CPU or on the model's device."""
+        z = draws.normal((n, self.latent_dim), generator=generator, device=self.device, dtype=self.dtype)
+        return self.generate(z, c, ema=True)
 
     @torch.no_grad()
     def update_ema(self) -> None:

@@ -32,6 +32,8 @@ class Likelihood(nn.Module):
     out_factor: ClassVar[int] = 1
     unit_range: ClassVar[bool] = False
     gaussian: ClassVar[bool] = False
+    #: why training under bf16 autocast is not safe with this likelihood (None: safe)
+    bf16_risk: ClassVar[str | None] = None
 
     def __init__(self, sigma: float = 0.1):
         super().__init__()
@@ -68,6 +70,8 @@ class FixedGaussianLikelihood(Likelihood):
 class SharedGaussianLikelihood(FixedGaussianLikelihood):
     """Gaussian with one learned sigma for every output (starts at ``sigma``)."""
 
+    bf16_risk = "the likelihood's sigma is learned and exponentiated (bf16 keeps about 3 significant digits)"
+
     def __init__(self, sigma: float = 0.1):
         Likelihood.__init__(self)
         self.log_sigma = nn.Parameter(torch.tensor(math.log(sigma)))
@@ -79,6 +83,8 @@ class HeteroGaussianLikelihood(Likelihood):
 
     out_factor = 2
     gaussian = True
+    bf16_risk = "the decoder predicts a log sigma per output that the likelihood exponentiates (bf16 keeps about 3 " \
+                "significant digits)"
 
     def distribution(self, out, shape):
         loc, log_sigma = out.chunk(2, dim=1)
@@ -91,6 +97,8 @@ class HurdleLikelihood(Likelihood):
     log sigma of the non-zero value; samples are drawn from it, so they are as sparse and noisy as the data."""
 
     out_factor = 3
+    bf16_risk = "the decoder predicts a log sigma per output that the likelihood exponentiates (bf16 keeps about 3 " \
+                "significant digits)"
 
     def distribution(self, out, shape):
         loc, log_sigma, logit = out.chunk(3, dim=1)

@@ -127,6 +127,10 @@ class SpectrumVAE(VAE):
 
     config_class = SpectrumVAEConfig
 
+    def reduced_precision_risk(self) -> str | None:
+        return ("spectrum-vae weighs each pixel by its measurement variance plus the model's, and its first training "
+                "step on simulated spectra is not finite under bf16")
+
     def __init__(self, config: SpectrumVAEConfig):
         super().__init__(config)
         if len(self.input_shape) != 1:

@@ -20,7 +20,7 @@ from torch import nn
 from ..config import Config, option, positive, widths
 from ..data.conditions import CONDITION_CHOICES, NO_CONDITION
 from ..errors import ConfigError
-from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation
+from ..nn import ACTIVATIONS, MLP, ConvDecoder, ConvEncoder, activation, draws
 from .base import ConfiguredModel, HasPosterior, HasPrior, with_condition
 from .distributions import DiagonalGaussian
 from .likelihoods import LIKELIHOODS
@@ -86,6 +86,9 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         self.likelihood = LIKELIHOODS.get(config.likelihood)(config.sigma)
         self.out_factor = self.likelihood.out_factor
 
+    def reduced_precision_risk(self) -> str | None:
+        return self.likelihood.bf16_risk
+
     def _check(self, x: torch.Tensor, c: torch.Tensor | None) -> None:
         self.check_input(x)
         self.check_condition(c, x.shape[0])
@@ -121,8 +124,9 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         return self.reconstruct(x, c)
 
     def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate n examples: z ~ N(0, I) through p(x|z) (its mean; a draw for a hurdle decoder)."""
-        z = torch.randn(n, self.latent_dim, generator=generator)
+        """Generate n examples (n, *input_shape) on the model's device: z ~ N(0, I) through p(x|z) (its mean; a
+        draw for a hurdle decoder). ``generator`` may live on the CPU or on the model's device."""
+        z = draws.normal((n, self.latent_dim), generator=generator, device=self.device, dtype=self.dtype)
         return self.decode_dist(z, c).generate(generator)
 
     def _encode(self, x, c):  # pragma: no cover - abstract

@@ -21,7 +21,7 @@ from ..config import Config, option
 from ..data.corruption import CORRUPTIONS, corrupt
 from ..errors import ConfigError
 from ..registry import Registry
-from .base import Objective
+from .base import Objective, over_rows
 from .measures import psnr
 from .losses import bce_with_logits, kl_sparsity, l1_activity, squared_error
 
@@ -141,16 +141,12 @@ class DenoisingObjective(ReconstructionObjective):
         return corrupt(x, c.corruption, c.noise_level, generator=generator, clip=c.clip)
 
     def metrics(self, model, batch, *, seed=0, peak: float = 1.0, **options) -> dict[str, Any]:
-        from ..data.batches import take
-
         out = super().metrics(model, batch, seed=seed)
         c = self.config
-        x = batch["x"]
-        g = torch.Generator().manual_seed(seed)
+        x = batch["x"].cpu()  # corrupted on the CPU from a CPU stream: the same noise on every device
+        g = torch.Generator(device="cpu").manual_seed(seed)
         noisy = corrupt(x, c.corruption, c.noise_level, generator=g, clip=c.clip)
-        with torch.no_grad():
-            den = torch.cat([model.reconstruct(take({"x": noisy}, slice(i, i + 2048))["x"])
-                             for i in range(0, len(noisy), 2048)]).numpy()
+        den = over_rows(model, {"x": noisy}, lambda s: model.reconstruct(s["x"]), rows=2048).numpy()
         xs = x.numpy()
         out.update(corruption=c.corruption, noise_level=c.noise_level, psnr_peak=peak,
                    psnr_noisy=psnr(xs, noisy.numpy(), peak), psnr_denoised=psnr(xs, den, peak))
@@ -181,8 +177,7 @@ class SparseObjective(ReconstructionObjective):
 
     def metrics(self, model, batch, *, seed=0, **options) -> dict[str, Any]:
         out = super().metrics(model, batch, seed=seed)
-        with torch.no_grad():
-            z = torch.cat([model.encode(batch["x"][i:i + 2048]) for i in range(0, len(batch["x"]), 2048)]).numpy()
+        z = over_rows(model, batch, lambda s: model.encode(s["x"]), rows=2048).numpy()
         out["active_fraction"] = float(np.mean(np.abs(z) > self.config.active_threshold))
         out["active_threshold"] = self.config.active_threshold
         return out

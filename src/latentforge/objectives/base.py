@@ -30,6 +30,21 @@ from ..data.batches import Batch, as_batch, device_scope, noise_generator, take,
 EVAL_BATCH = 1024
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a network's parameters (the CPU for a network without any)."""
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def over_rows(model: nn.Module, batch: Batch, fn, rows: int = EVAL_BATCH) -> torch.Tensor:
+    """``fn(slice)`` over slices of ``rows`` rows of ``batch`` (any device), each moved to the model's device; the
+    results concatenated on the CPU. No gradients; the network's mode is left as it is."""
+    device = model_device(model)
+    n = batch["x"].shape[0]
+    return torch.cat([fn(to_device(take(batch, slice(i, i + rows)), device)).cpu() for i in range(0, n, rows)])
+
+
 @dataclass
 class Player:
     """One network the trainer updates with its own fused Adam optimiser (Kingma & Ba 2015).
@@ -111,8 +126,9 @@ class Objective:
         """Called once when fitting stops, normally or not (undo what the steps changed on the model)."""
 
     def divergence_advice(self, train_config) -> str:
-        return (f"Try a lower learning rate (--lr, now {train_config.lr:g}), check the data scaling (--scaling) and "
-                "that the loss fits the data (bce needs values in [0, 1]), or a smaller model.")
+        """What to try when the loss stops being finite after some updates: a phrase without a final full stop."""
+        return (f"try a lower learning rate (--lr, now {train_config.lr:g}), check the data scaling (--scaling), or "
+                "a smaller model")
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -137,7 +153,7 @@ class Objective:
 def evaluate_objective(model: nn.Module, objective, data, *, seed: int) -> dict[str, float]:
     """Objective terms averaged over ``data`` (a tensor, a batch dict, or a stream with ``ordered``) in eval
     mode; randomness from ``seed``, so repeatable. Batches go to the model's device."""
-    device = next(model.parameters()).device
+    device = model_device(model)
     was_training = model.training
     model.eval()
     g = noise_generator(device, seed)

@@ -134,10 +134,10 @@ class CycleGANObjective(Objective):
         return out
 
     def metrics(self, model, batch, *, seed=0, **options) -> dict[str, Any]:
-        """The game's name and the domain-A evaluation terms (``cycle_a``, ``identity_a``,
-        ``d_b_of_translated``) over ``batch``."""
+        """The game's name (``game``) and the domain-A evaluation terms (``cycle_a``, ``identity_a``,
+        ``d_b_of_translated``) averaged over ``batch``."""
         terms = evaluate_objective(model, self, batch, seed=seed)
-        return {"loss": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}}
+        return {"game": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}}
 
     # ------------------------------------------------------------------ training
     def players(self, model, train_config) -> list[Player]:
@@ -188,4 +188,4 @@ class CycleGANObjective(Objective):
 
     def divergence_advice(self, train_config) -> str:
         o = self.config
-        return f"Try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}) or check the data scaling."
+        return f"try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}) or check the data scaling"

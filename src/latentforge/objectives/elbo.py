@@ -22,11 +22,11 @@ import numpy as np
 import torch
 
 from ..config import Config, option, positive
-from ..data.batches import take
+from ..data.batches import take, to_device
 from ..errors import ConfigError
 from ..models.base import HasPosterior, repeat_condition
 from ..models.distributions import standard_normal_log_prob
-from .base import Objective
+from .base import Objective, model_device, over_rows
 
 
 @dataclass(frozen=True)
@@ -184,9 +184,7 @@ class ELBOObjective(Objective):
         space (``run.likelihood`` moves them to data units); ``kl``; ``beta``."""
         out = super().metrics(model, batch, seed=seed)
         ll = importance_sampled(model, batch, k, seed=seed)
-        with torch.no_grad():
-            kl = torch.cat([model.encode_dist(model_input(s), s.get("c")).kl()
-                            for s in (take(batch, slice(i, i + 2048)) for i in range(0, len(batch["x"]), 2048))])
+        kl = over_rows(model, batch, lambda s: model.encode_dist(model_input(s), s.get("c")).kl(), rows=2048)
         out.update(elbo=float(ll["elbo"].mean()), nll_iwae=float(-ll["iwae"].mean()), K=k, kl=float(kl.mean()),
                    likelihood=model.config.likelihood, beta=self.config.beta)
         return out
@@ -211,13 +209,16 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 def importance_sampled(model, batch: dict[str, torch.Tensor], k: int, *, seed: int = 0,
                        batch_size: int = 100) -> dict[str, np.ndarray]:
-    """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats, (N,) each, in
-    the space of ``batch`` (the model's scaled space; ``run.likelihood.in_data_units`` gives data units)."""
-    g = torch.Generator().manual_seed(seed)
+    """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats, (N,) each,
+    in the model's scaled space (``run.likelihood.in_data_units`` gives data units).
+    ``batch`` (model space) may be on any device: slices of ``batch_size`` rows go to the model's device, where
+    the draws come from one stream seeded with ``seed``; results on the CPU."""
+    device = model_device(model)
+    g = torch.Generator(device=device).manual_seed(seed)
     n = batch["x"].shape[0]
     elbo, iwae = [], []
     for i in range(0, n, batch_size):
-        lw = importance_weights(model, take(batch, slice(i, i + batch_size)), k, generator=g)
-        elbo.append(lw.mean(0))
-        iwae.append(iwae_bound(lw))
+        lw = importance_weights(model, to_device(take(batch, slice(i, i + batch_size)), device), k, generator=g)
+        elbo.append(lw.mean(0).cpu())
+        iwae.append(iwae_bound(lw).cpu())
     return {"elbo": torch.cat(elbo).numpy(), "iwae": torch.cat(iwae).numpy()}

@@ -28,6 +28,7 @@ import torch
 from ..config import Config, option, positive
 from ..errors import ConfigError
 from ..models.base import Discriminates
+from ..nn import draws
 from .base import Objective, Player, evaluate_objective
 from .gan_diagnostics import ConditionProbe, diversity
 from .gan_losses import GAN_LOSSES, GANLoss
@@ -126,7 +127,7 @@ class GANObjective(Objective):
 
     # ------------------------------------------------------------------ terms
     def fake(self, model, n: int, c, generator) -> torch.Tensor:
-        z = torch.randn(n, model.latent_dim, generator=generator)
+        z = draws.normal((n, model.latent_dim), generator=generator, device=model.device, dtype=model.dtype)
         return model.generate(z, c)
 
     def discriminator_terms(self, model, batch: dict[str, torch.Tensor], generator=None, *,
@@ -178,10 +179,10 @@ class GANObjective(Objective):
                 **{k: v for k, v in d.items() if k != "loss"}}
 
     def metrics(self, model, batch, *, seed=0, **options) -> dict[str, Any]:
-        """The game's name, both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``, ``r1``)
-        and ``g_loss``, on ``batch`` without any update."""
+        """The game's name (``game``), both players' terms (``d_loss``, ``d_real``, ``d_fake``, ``d_acc``, ``gp``,
+        ``r1``) and ``g_loss``, averaged per example over ``batch``, without any update."""
         terms = evaluate_objective(model, self, batch, seed=seed)
-        return {"loss": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}, "g_loss": terms["loss"]}
+        return {"game": self.config.loss, **{k: v for k, v in terms.items() if k != "loss"}, "g_loss": terms["loss"]}
 
     # ------------------------------------------------------------------ training
     def players(self, model, train_config) -> list[Player]:
@@ -192,13 +193,14 @@ class GANObjective(Objective):
 
     def begin_fit(self, ctx, train) -> None:
         seed = ctx.config.seed
-        self.fixed_z = torch.randn(DIVERSITY_N, ctx.model.latent_dim, generator=torch.Generator().manual_seed(seed + 3))
+        self.fixed_z = torch.randn(DIVERSITY_N, ctx.model.latent_dim, generator=torch.Generator().manual_seed(seed + 3),
+                                   device="cpu")  # kept on the CPU (saved with the objective), moved when used
         head = train.head(DIVERSITY_N) if hasattr(train, "head") else train["x"][:DIVERSITY_N]
         if self.real_diversity is None:
             self.real_diversity = diversity(head)
         if not hasattr(train, "head") and "c" in train and self.fixed_c is None:
             n = train["x"].shape[0]
-            self.fixed_c = train["c"][torch.arange(DIVERSITY_N) % n]
+            self.fixed_c = train["c"][torch.arange(DIVERSITY_N, device=train["c"].device) % n]
         if not hasattr(train, "head") and "c" in train and train["x"].shape[0] > 1:
             self.probe = ConditionProbe(train["x"], train["c"], ctx.model.latent_dim, seed + 5)
 
@@ -308,8 +310,8 @@ class GANObjective(Objective):
 
     def divergence_advice(self, train_config) -> str:
         o = self.config
-        return (f"Try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}), --loss wgan-gp, or check the "
-                "data scaling.")
+        return (f"try lower learning rates (--lr-g {o.lr_g:g}, --lr-d {o.lr_d:g}), --loss wgan-gp, or check the "
+                "data scaling")
 
     def state_dict(self) -> dict[str, Any]:
         return {"win_streak": self.win_streak, "real_diversity": self.real_diversity,

@@ -45,12 +45,12 @@ class ConditionProbe:
         if len(distinct) <= MAX_DISTINCT:
             self.anchors = distinct  # (K, P): every class
         else:
-            self.anchors = c[torch.randperm(len(c), generator=g)[:ANCHORS]]
+            self.anchors = c[torch.randperm(len(c), generator=g, device="cpu")[:ANCHORS]]
         m = min(PER_CONDITION, len(c))
         near = torch.cdist(self.anchors, c).topk(m, dim=1, largest=False).indices  # (K, m) nearest real rows
         xc = x.cpu()
         self.real = [diversity(xc[idx]) if m > 1 else 0.0 for idx in near]
-        self.z = torch.randn(m, latent_dim, generator=g)
+        self.z = torch.randn(m, latent_dim, generator=g, device="cpu")  # moved to the model's device when used
 
     def ratios(self, model, device: torch.device) -> list[float]:
         """Diversity of samples at each anchor over the real diversity near it (1: as varied as the data)."""

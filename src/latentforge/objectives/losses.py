@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from ..nn import draws
+
 
 def bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Bernoulli negative log-likelihood from logits (never from a sigmoid output), sum / example, batch mean."""
@@ -65,7 +67,8 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *, generato
     The gradient of each sample is flattened before its norm; eps inside the square root keeps the norm's
     own gradient finite where the gradient vanishes.
     """
-    a = torch.rand((real.shape[0],) + (1,) * (real.ndim - 1), generator=generator, dtype=real.dtype)
+    a = draws.uniform((real.shape[0],) + (1,) * (real.ndim - 1), generator=generator, dtype=real.dtype,
+                      device=real.device)
     x_hat = (a * real + (1 - a) * fake).requires_grad_(True)
     scores = critic(x_hat)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)

@@ -24,6 +24,8 @@ import torch
 from ..config import Config, option
 from ..errors import ConfigError
 from ..models.distributions import LOG_2PI, DiagonalGaussian, standard_normal_log_prob
+from ..data.batches import to_device
+from .base import model_device
 from .elbo import ELBOObjective, log_likelihood, model_input
 
 
@@ -82,8 +84,8 @@ class TCVAEObjective(ELBOObjective):
         out = super().metrics(model, batch, seed=seed, k=k)
         g = torch.Generator().manual_seed(seed)
         n = batch["x"].shape[0]
-        pick = torch.randperm(n, generator=g)[:2000]
-        sub = {name: v[pick] for name, v in batch.items()}
+        pick = torch.randperm(n, generator=g, device="cpu")[:2000]
+        sub = to_device({name: v[pick.to(v.device)] for name, v in batch.items()}, model_device(model))
         with torch.no_grad():
             q = model.encode_dist(model_input(sub), sub.get("c"))
             parts = kl_decomposition(q, q.sample(g), 0)

@@ -52,7 +52,7 @@ class Capability:
         def infer(self, fn: Callable[[dict], torch.Tensor], batch: dict[str, torch.Tensor],
                   rows: int = ...) -> torch.Tensor: ...
 
-        def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable) -> np.ndarray: ...
+        def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable, check: bool = True) -> np.ndarray: ...
 
         def over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
                               combine: Callable, *, axes: str | None = ...) -> tuple[np.ndarray, np.ndarray]: ...
@@ -109,13 +109,14 @@ class Decoding(Capability):
             raise ConfigError(f"decode takes latent codes, numbers of shape (N, {self.model.latent_dim}); got "
                               f"{codes.dtype} values")
         check_axes(layout)
-        return self.in_layout(self._from_codes(torch.as_tensor(codes.astype(np.float32)), condition,
+        return self.in_layout(self._from_codes(torch.as_tensor(codes.astype(np.float32), device="cpu"), condition,
                                                self.model.decode), layout)
 
-    def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable) -> np.ndarray:
-        """fn(codes, condition vectors) over batches of z (N, latent_dim) -> raw units."""
+    def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable, check: bool = True) -> np.ndarray:
+        """fn(codes, condition vectors) over batches of z (N, latent_dim) -> raw units (``check``: flag conditions
+        beyond the training coverage)."""
         b = {"x": z}
-        c = self.preprocess.condition_vectors(len(z), condition, name=self.name)
+        c = self.preprocess.condition_vectors(len(z), condition, name=self.name, check=check)
         if c is not None:
             b["c"] = c
         return self.preprocess.to_raw(self.infer(lambda s: fn(s["x"], s.get("c")), b),
@@ -150,7 +151,9 @@ class Sampling(Capability):
     def sample_chunks(self, n: int, condition: Any = None, *, seed: int = 0, chunk: int = SAMPLE_CHUNK,
                       layout: str = "input"):
         """``sample`` in chunks of at most ``chunk`` rows (an iterator of raw arrays in ``layout``): the same numbers
-        as ``sample(n)``, in bounded memory. Chunk i > 0 draws from its own seeded stream."""
+        as ``sample(n)``, in bounded memory. Chunk i > 0 draws from its own seeded stream. The streams live on the
+        model's device (``to``): one seed gives the same samples each time on one device; a CPU's and a GPU's
+        streams differ."""
         check_axes(layout)
         for part in self._sample_chunks(n, condition, seed=seed, chunk=chunk):
             yield self.in_layout(part, layout)
@@ -158,16 +161,17 @@ class Sampling(Capability):
     def _sample_chunks(self, n: int, condition: Any, *, seed: int, chunk: int):
         cond = None if condition is None else to_numpy(condition)
         per_example = cond is not None and cond.ndim > 0 and len(cond) == n and n > 1
+        self.preprocess.flag_conditions(cond)  # once for all chunks
         for i, start in enumerate(range(0, n, chunk)):
             k = min(chunk, n - start)
-            g = torch.Generator().manual_seed(seed if i == 0 else
-                                              int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
-            z = torch.randn(k, self.model.latent_dim, generator=g)
+            g = torch.Generator(device=self.model.device).manual_seed(
+                seed if i == 0 else int(np.random.SeedSequence([seed, i]).generate_state(1)[0]))
+            z = torch.randn(k, self.model.latent_dim, generator=g, device=self.model.device, dtype=self.model.dtype)
             c = cond[start:start + k] if per_example and cond is not None else condition
             if isinstance(self.model, HasPosterior):
-                yield self._from_codes(z, c, lambda zz, cc: self.model.decode_dist(zz, cc).generate(g))
+                yield self._from_codes(z, c, lambda zz, cc: self.model.decode_dist(zz, cc).generate(g), check=False)
             else:
-                yield self._from_codes(z, c, self.model.decode)
+                yield self._from_codes(z, c, self.model.decode, check=False)
 
 
 def available_memory() -> int | None:
@@ -211,7 +215,7 @@ class Posterior(Capability):
         sqrt(Var_k[mean_k] + E_k[var_k]) in raw units, in the layout ``axes`` ("caller": that of ``data``)."""
         if samples < 1:
             raise ConfigError("samples must be >= 1")
-        g = torch.Generator().manual_seed(seed)
+        g = torch.Generator(device=self.model.device).manual_seed(seed)  # draws where the network runs
 
         def one(b):
             q = self.model.encode_dist(model_input(b), b.get("c"))
@@ -311,7 +315,7 @@ class Corrupting(Capability):
         """Corrupt raw examples the way this model was trained (kind and level from its config); float32 in the
         shape and layout of ``x``."""
         c = self.objective.config
-        g = torch.Generator().manual_seed(seed)
+        g = torch.Generator(device="cpu").manual_seed(seed)  # raw data are corrupted on the CPU: no network runs
         ds = self.dataset(x)
         noisy = corrupt(self.preprocess.to_model_space(ds), c.corruption, c.noise_level, generator=g, clip=c.clip)
         return to_axes(self.preprocess.to_raw(noisy), caller_axes(x, ds))

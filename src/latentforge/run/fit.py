@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import mmap
 import os
@@ -19,7 +20,7 @@ import torch
 from ..catalog import MODELS, ModelSpec
 from ..data.conditions import NO_CONDITION
 from ..data import DATA_KEYWORDS, DATASETS, ArrayDataset, Conditioner, Scaler, as_dataset, check_unit_range, split_for
-from ..errors import ArtifactError, ConfigError, DataError
+from ..errors import ArtifactError, ConfigError, DataError, LatentforgeError
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, remove_stale_temporaries, save_tensors,
                   write_error, write_json, write_jsonl)
 from ..train import Trainer, runtime
@@ -64,6 +65,10 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
         options = {**saved_options(model, out), **options}  # the run's own options, unless given anew
     tc_fields = TrainConfig.field_names()
     tc_opts = {k: options.pop(k) for k in list(options) if k in tc_fields}
+    loader_batch = loader_batch_size(data, data_b, asked=tc_opts.get("batch_size", train_config.batch_size
+                                                                      if train_config is not None else None))
+    if loader_batch is not None:
+        tc_opts["batch_size"] = loader_batch  # a DataLoader's batches are the training batches
     base = train_config or TrainConfig(**spec.train_defaults)
     tc = base.replace(**tc_opts) if tc_opts else base
     given = set(options) | set(tc_opts) | (tc_fields if train_config is not None else set())
@@ -82,131 +87,272 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
 def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: dict, dist: runtime.Dist, *, out,
          progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack, given: set,
          user_callbacks: Sequence[Callback] = (), plan_only: bool = False, data_b: Any = None) -> TrainedModel:
-    stream = None
     ds_b, idx_b = second_dataset(spec, data_b, data_kw, tc)  # a CycleGAN's domain B, else (None, None)
-    if tc.stream:
-        from ..data.stream import TRAIN, VAL, ChunkStream, fit_scaler
-
-        stream = open_stream(spec, data, data_kw, options, tc)
-        cleanup.callback(stream["file"].close)
-        ds, idx, conditioner = stream["preview"], stream["idx"], None
-        example_shape = stream["file"].example_shape
-    else:
-        ds = as_dataset(data, **data_kw)
-        idx = split_for(len(ds), tc)
-        example_shape = ds.example_shape
-    auto_options, auto_train, chosen = choose(spec, ds.x, len(idx["train"]), given, tc,
-                                                whole_numbers=ds.whole_numbers)
+    source = (StreamedData.open(spec, data, data_kw, options, tc, cleanup) if tc.stream else
+              InMemoryData(as_dataset(data, **data_kw), tc, read_here=lambda ds: read_here(data, ds), ds_b=ds_b,
+                           idx_b=idx_b))
+    auto_options, auto_train, chosen = choose(spec, source.ds.x, source.n_train, given, tc,
+                                              whole_numbers=source.ds.whole_numbers)
     options, tc = {**auto_options, **options}, tc.replace(**auto_train)
-    if stream:
-        scaler = fit_scaler(stream["file"], stream["part"], tc.scaling, tc.chunk_size, seed=tc.seed)
-    else:
-        conditioner = fit_conditioner(spec, options, ds, idx["train"])
-        # one copy of the training rows, fitted on and then scaled in place; when training takes every row of an
-        # array read here from a file (ours alone), that array itself, scaled in place after its last raw use
-        train_ds = ds if len(idx["train"]) == len(ds) and read_here(data, ds) else ds.subset(idx["train"])
-        if ds_b is None:
-            scaler = fit_scaling(tc.scaling, train_ds, conditioner)
-        else:  # one scaling for both domains, so that a translation stays in the same units
-            scaler = Scaler(tc.scaling).fit(scaling_rows(ds, idx, ds_b, idx_b), train_ds.mask)
-    if conditioner is not None:
-        options["condition_dim"] = conditioner.dim
-    wavelength = ds.info.get("wavelength")  # spectra on a known grid: a model may take its grid options from it
-    if wavelength is not None:
-        options.update(spec.model_config_class.data_options(ds.info, options))
-    options.update(spec.objective_class.data_options(len(idx["train"])))
-    mcfg, ocfg = spec.configs(scaler.model_shape(example_shape), **options)
-    data_info = describe_data(ds, data_kw, n=stream["file"].n if stream else len(ds), example_shape=example_shape,
-                              streamed=stream is not None)
+    scaler, conditioner = source.fit_transform(spec, options, tc)
+    run = compose_run(spec, source, scaler, conditioner, options, tc, data_kw, out=out)
     # the layout outputs come back in: the caller's array or file; an ArrayDataset's own (N, D) / (N, C, H, W)
-    data_info["axes"] = ds.info.get("axes") if not isinstance(data, ArrayDataset) else None
-    if ds_b is not None:
-        data_info["data_b"] = describe_second(ds_b)
+    run.data_info["axes"] = source.ds.info.get("axes") if not isinstance(data, ArrayDataset) else None
     if chosen:
-        data_info["chosen_from_data"] = chosen
+        run.data_info["chosen_from_data"] = chosen
         if progress and dist.is_main and not plan_only:
             print(f"latentforge: chose from the data: {', '.join(chosen)}", file=sys.stderr)
-
-    torch.manual_seed(tc.seed)  # initialisation
-    net, objective = spec.build(mcfg, ocfg)
-    preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
-                              test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range,
-                              wavelength=wavelength)
-    run = TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
     if plan_only:
         return run
-    # a bounded held-out sample of raw rows for the plots (taken before the training rows are scaled)
-    shown = idx["test"] if len(idx["test"]) and not stream else np.arange(len(ds))
-    plot_ds = ds.subset(shown[:PLOT_ROWS])
-    if not stream:  # the rows training sees, recognised later in any data set (evaluate's unseen split)
-        preprocess.remember_rows(ds.x, np.concatenate([idx["train"], idx["val"]]))
-    train_b: Any  # a ChunkStream, or a batch of tensors in memory
-    val_b: Any
-    if stream:
-        f, part = stream["file"], stream["part"]
-        kw = dict(chunk_size=tc.chunk_size, buffer_chunks=tc.buffer_chunks, unit_range=objective.needs_unit_range)
-        train_b = ChunkStream(f, part, TRAIN, scaler, **kw)
-        val_b = ChunkStream(f, part, VAL, scaler, **kw) if len(idx["val"]) else None
-    else:
-        # the subsets are fresh copies of their rows: scaled in place, no second copy
-        train_b = run.preprocess.batch(train_ds, name=spec.name, clip=False, owned=True)
-        del train_ds
-        val_b = (run.preprocess.batch(ds.subset(idx["val"]), name=spec.name, owned=True)  # clipped, as held-out data
-                 if len(idx["val"]) else None)
-        if objective.needs_unit_range:
-            check_unit_range(train_b["x"].numpy(), what=f"{ds.source} training data after {tc.scaling} scaling",
-                             fix=unit_range_fix(spec, tc))
-        if ds_b is not None and idx_b is not None:  # domain B goes to the objective beside domain A's batches
-            second = run.preprocess.batch(ds_b.subset(idx_b["train"]), name=spec.name, clip=False, owned=True)
-            objective.attach_second(second, run.preprocess.batch(ds_b.subset(idx_b["val"]), name=spec.name, owned=True)
-                                    if len(idx_b["val"]) else None)
-            if objective.needs_unit_range:
-                check_unit_range(second["x"].numpy(), what=f"{ds_b.source} training data after {tc.scaling} scaling",
-                                 fix=unit_range_fix(spec, tc))
-
-    del ds  # the full array is not kept through training
-    callbacks = []
+    plot_ds, held_out = source.plot_rows(PLOT_ROWS)
+    train_b, val_b = source.loaders(run, spec, tc)
+    source.release()  # the full array is not kept through training
     layout = RunLayout(out) if out else None
-    saved_config: dict[str, Any] = {}  # read on resume
     if layout is not None:
-        if dist.is_main:  # only rank 0 writes; the others wait until the directory is ready
-            prepare_out(layout, resume=resume, overwrite=overwrite)
+        # only rank 0 writes; the others wait until the directory is ready. A failure from here on leaves the
+        # directory as it was before this call (nothing of a new run; an earlier run or checkpoint intact)
+        cleanup.enter_context(run_folder(layout, resume=resume, overwrite=overwrite, enabled=dist.is_main))
         dist.barrier()
-        if resume:
-            saved_config = read_json(layout.config, "run configuration")
-            resume_compatible(saved_config, run.config_dict())
-            if "chosen_from_data" in saved_config.get("data", {}):
-                run.data_info.setdefault("chosen_from_data", saved_config["data"]["chosen_from_data"])
-        callbacks.append(checkpoint_callback(layout))
-        every = objective.sample_grid_every
-        if every and run.can("sampling"):
-            callbacks.append(sample_grid_callback(run, layout, every))
-    callbacks += [cb.on_epoch_end for cb in user_callbacks]  # user callbacks: after the checkpoint is written
-    trainer = Trainer(net, objective, tc, progress=progress, callbacks=callbacks)
-    if resume and layout is not None:
-        tensors, meta = load_tensors(layout.checkpoint, "checkpoint")
-        trainer.load_state_dict(tensors, meta_from_strings(meta))
-        check_resume_meaning(trainer, TrainConfig.from_dict(saved_config["train_config"]), tc)
-    if layout is not None:
-        dist.barrier()  # every rank has read the saved run before rank 0 rewrites its files
-        if dist.is_main:
-            write_json(layout.config, run.config_dict())
-            write_json(layout.transform, preprocess.state_dict())
-            write_jsonl(layout.metrics, trainer.history)  # on resume: drop lines newer than the checkpoint
-        dist.barrier()
+    trainer = start_trainer(run, tc, layout, dist, resume=resume, progress=progress, user_callbacks=user_callbacks)
     # user callbacks: start now; end (or error) when train() returns, after the run directory is written
     cleanup.enter_context(fit_hooks(list(user_callbacks), run, enabled=dist.is_main))
     trainer.fit(train_b, val_b)
     run.history = trainer.history
+    run.runtime = trainer.precision_choice.as_dict() if trainer.precision_choice else {}
     run.model.eval()
     if layout is not None:
         if dist.is_main:
             from ..analysis.run_plots import write_run_plots
 
             run.save(layout.root)
-            write_run_plots(run, plot_ds, layout, held_out=stream is not None or len(idx["test"]) > 0)
+            write_run_plots(run, plot_ds, layout, held_out=held_out)
         dist.barrier()
     return run
+
+
+def start_trainer(run: TrainedModel, tc: TrainConfig, layout: RunLayout | None, dist: runtime.Dist, *, resume: bool,
+                  progress: bool, user_callbacks: Sequence[Callback]) -> Trainer:
+    """The trainer of ``run``, with the callbacks that write its directory (a checkpoint and the metrics each
+    epoch, sample grids) before the user's; on resume, checked against the saved run and loaded from its
+    checkpoint. Rank 0 then writes config.json, transform.json and the metrics so far."""
+    callbacks = []
+    saved_config: dict[str, Any] = {}  # read on resume
+    if layout is not None:
+        if resume:
+            saved_config = read_json(layout.config, "run configuration")
+            resume_compatible(saved_config, run.config_dict())
+            if "chosen_from_data" in saved_config.get("data", {}):
+                run.data_info.setdefault("chosen_from_data", saved_config["data"]["chosen_from_data"])
+        callbacks.append(checkpoint_callback(layout))
+        every = run.objective.sample_grid_every
+        if every and run.can("sampling"):
+            callbacks.append(sample_grid_callback(run, layout, every))
+    callbacks += [cb.on_epoch_end for cb in user_callbacks]  # user callbacks: after the checkpoint is written
+    trainer = Trainer(run.model, run.objective, tc, progress=progress, callbacks=callbacks)
+    if layout is None:
+        return trainer
+    if resume:
+        tensors, meta = load_tensors(layout.checkpoint, "checkpoint")
+        trainer.load_state_dict(tensors, meta_from_strings(meta))
+        check_resume_meaning(trainer, TrainConfig.from_dict(saved_config["train_config"]), tc)
+    dist.barrier()  # every rank has read the saved run before rank 0 rewrites its files
+    if dist.is_main:
+        write_json(layout.config, run.config_dict())
+        write_json(layout.transform, run.preprocess.state_dict())
+        write_jsonl(layout.metrics, trainer.history)  # on resume: drop lines newer than the checkpoint
+    dist.barrier()
+    return trainer
+
+
+def loader_batch_size(data: Any, data_b: Any = None, *, asked: int | None = None) -> int | None:
+    """The batch size of a torch DataLoader given as training data (``data`` or ``data_b``), which training then
+    uses; None when neither is a DataLoader. Training reads the loader's rows into memory once and draws its own
+    seeded, shuffled batches of that size (the loader's sampler order is not kept).
+
+    Raises ConfigError when ``asked`` (an explicit batch_size) differs from the loader's, when two loaders
+    differ, or when a loader has no fixed batch size (a custom batch sampler) and none is asked for."""
+    try:
+        from torch.utils.data import DataLoader
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return None
+    sizes = []
+    for loader in (data, data_b):
+        if not isinstance(loader, DataLoader):
+            continue
+        size = loader.batch_size or getattr(loader.batch_sampler, "batch_size", None)
+        if size is None:
+            if asked is None:
+                raise ConfigError("the DataLoader has no fixed batch size (a custom batch sampler); give "
+                                  "batch_size= to train with")
+            size = asked
+        sizes.append(int(size))
+    if not sizes:
+        return None
+    if len(set(sizes)) > 1:
+        raise ConfigError(f"the two DataLoaders have batch sizes {sizes[0]} and {sizes[1]}; give both the same")
+    if asked is not None and asked != sizes[0]:
+        raise ConfigError(f"batch_size={asked} was asked for but the DataLoader gives batches of {sizes[0]}; drop "
+                          f"batch_size (the loader's is used) or give a DataLoader with batch_size={asked}")
+    return sizes[0]
+
+
+def compose_run(spec: ModelSpec, source: "TrainingData", scaler: Scaler, conditioner: Conditioner | None,
+                options: dict, tc: TrainConfig, data_kw: dict, *, out) -> TrainedModel:
+    """The untrained run: the model and objective built for the data's shape in model space (options the data
+    fills in added: condition length, a spectral grid, the training-set size), its preprocessing, and the
+    description of the training data config.json records."""
+    ds = source.ds
+    if conditioner is not None:
+        options["condition_dim"] = conditioner.dim
+    wavelength = ds.info.get("wavelength")  # spectra on a known grid: a model may take its grid options from it
+    if wavelength is not None:
+        options.update(spec.model_config_class.data_options(ds.info, options))
+    options.update(spec.objective_class.data_options(source.n_train))
+    mcfg, ocfg = spec.configs(scaler.model_shape(source.example_shape), **options)
+    data_info = describe_data(ds, data_kw, n=source.n_rows, example_shape=source.example_shape,
+                              streamed=source.streamed)
+    if source.ds_b is not None:
+        data_info["data_b"] = describe_second(source.ds_b)
+    torch.manual_seed(tc.seed)  # initialisation
+    net, objective = spec.build(mcfg, ocfg)
+    preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
+                              test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range,
+                              wavelength=wavelength)
+    return TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
+
+
+class TrainingData(abc.ABC):
+    """The training data of one run, as ``_fit`` uses it, whether held in memory or streamed from a file.
+
+    ``ds``: the rows the choices from the data and the run's description look at (every row in memory; a preview
+    of held-out rows when streamed); ``idx``: the seeded split (``train`` / ``val`` / ``test`` row indices);
+    ``n_rows``: the rows of the whole data set; ``example_shape``: one example's shape as read; ``ds_b``: a second
+    data set (domain B of a translation model) or None.
+    """
+
+    ds: ArrayDataset
+    idx: dict[str, np.ndarray]
+    n_rows: int
+    example_shape: tuple[int, ...]
+    streamed: bool = False
+    ds_b: ArrayDataset | None = None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.idx["train"])
+
+    @abc.abstractmethod
+    def fit_transform(self, spec: ModelSpec, options: dict, tc: TrainConfig) -> tuple[Scaler, Conditioner | None]:
+        """The scaling (and a conditional model's conditioner) fitted on the training rows."""
+
+    @abc.abstractmethod
+    def plot_rows(self, limit: int) -> tuple[ArrayDataset, bool]:
+        """At most ``limit`` raw rows for the run's plots (held-out rows where there are any), and whether they
+        are held out."""
+
+    @abc.abstractmethod
+    def loaders(self, run: TrainedModel, spec: ModelSpec, tc: TrainConfig) -> tuple[Any, Any]:
+        """(training data, validation data or None) in model space as the trainer takes them: tensors in memory
+        or chunk streams. In memory, the training rows the run saw are remembered (evaluate's unseen split)."""
+
+    def release(self) -> None:
+        """Drop the references to the raw rows that training no longer needs."""
+
+
+class InMemoryData(TrainingData):
+    """Data read whole into memory (``ds``), split with the run's seed; optionally a second data set ``ds_b``
+    with its split ``idx_b``, scaled with the same scaling. ``read_here(ds)``: whether ``ds``'s array was read
+    here from a file, so that training may scale it in place."""
+
+    def __init__(self, ds: ArrayDataset, tc: TrainConfig, *, read_here=lambda ds: False,
+                 ds_b: ArrayDataset | None = None, idx_b: dict | None = None):
+        self.ds, self.idx = ds, split_for(len(ds), tc)
+        self.n_rows, self.example_shape = len(ds), ds.example_shape
+        self.ds_b, self.idx_b = ds_b, idx_b
+        self._read_here = read_here
+        self._train_ds: ArrayDataset | None = None
+
+    def fit_transform(self, spec: ModelSpec, options: dict, tc: TrainConfig) -> tuple[Scaler, Conditioner | None]:
+        ds, idx = self.ds, self.idx
+        conditioner = fit_conditioner(spec, options, ds, idx["train"])
+        # one copy of the training rows, fitted on and then scaled in place; when training takes every row of an
+        # array read here from a file (ours alone), that array itself, scaled in place after its last raw use
+        self._train_ds = ds if len(idx["train"]) == len(ds) and self._read_here(ds) else ds.subset(idx["train"])
+        if self.ds_b is None:
+            return fit_scaling(tc.scaling, self._train_ds, conditioner), conditioner
+        # one scaling for both domains, so that a translation stays in the same units
+        rows = scaling_rows(ds, idx, self.ds_b, self.idx_b)
+        return Scaler(tc.scaling).fit(rows, self._train_ds.mask), conditioner
+
+    def plot_rows(self, limit: int) -> tuple[ArrayDataset, bool]:
+        test = self.idx["test"]
+        shown = test if len(test) else np.arange(len(self.ds))
+        return self.ds.subset(shown[:limit]), len(test) > 0
+
+    def loaders(self, run: TrainedModel, spec: ModelSpec, tc: TrainConfig) -> tuple[Any, Any]:
+        ds, idx, objective = self.ds, self.idx, run.objective
+        # the rows training sees, recognised later in any data set (evaluate's unseen split); taken before the
+        # training rows are scaled in place
+        run.preprocess.remember_rows(ds.x, np.concatenate([idx["train"], idx["val"]]))
+        # the subsets are fresh copies of their rows: scaled in place, no second copy
+        train_b = run.preprocess.batch(self._train_ds, name=spec.name, clip=False, owned=True)
+        self._train_ds = None
+        val_b = (run.preprocess.batch(ds.subset(idx["val"]), name=spec.name, owned=True)  # clipped, as held-out data
+                 if len(idx["val"]) else None)
+        if objective.needs_unit_range:
+            check_unit_range(train_b["x"].numpy(), what=f"{ds.source} training data after {tc.scaling} scaling",
+                             fix=unit_range_fix(spec, tc))
+        if self.ds_b is not None and self.idx_b is not None:  # domain B goes to the objective beside A's batches
+            ds_b, idx_b = self.ds_b, self.idx_b
+            second = run.preprocess.batch(ds_b.subset(idx_b["train"]), name=spec.name, clip=False, owned=True)
+            objective.attach_second(second, run.preprocess.batch(ds_b.subset(idx_b["val"]), name=spec.name, owned=True)
+                                    if len(idx_b["val"]) else None)
+            if objective.needs_unit_range:
+                check_unit_range(second["x"].numpy(), what=f"{ds_b.source} training data after {tc.scaling} scaling",
+                                 fix=unit_range_fix(spec, tc))
+        return train_b, val_b
+
+    def release(self) -> None:
+        self.ds = self._train_ds = None  # type: ignore[assignment]
+
+
+class StreamedData(TrainingData):
+    """Data read chunk by chunk from an .npy or HDF5 file (``--stream``): the split is a part label per row, the
+    scaling is fitted over the training chunks, and a preview of held-out rows stands in for ``ds``."""
+
+    streamed = True
+
+    def __init__(self, stream: dict):
+        self.file, self.part = stream["file"], stream["part"]
+        self.ds, self.idx = stream["preview"], stream["idx"]
+        self.n_rows, self.example_shape = self.file.n, self.file.example_shape
+        self._scaler: Scaler | None = None
+
+    @classmethod
+    def open(cls, spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: TrainConfig,
+             cleanup: contextlib.ExitStack) -> "StreamedData":
+        """The stream of ``data`` (a path), closed when ``cleanup`` exits."""
+        stream = open_stream(spec, data, data_kw, options, tc)
+        cleanup.callback(stream["file"].close)
+        return cls(stream)
+
+    def fit_transform(self, spec: ModelSpec, options: dict, tc: TrainConfig) -> tuple[Scaler, Conditioner | None]:
+        from ..data.stream import fit_scaler
+
+        self._scaler = fit_scaler(self.file, self.part, tc.scaling, tc.chunk_size, seed=tc.seed)
+        return self._scaler, None
+
+    def plot_rows(self, limit: int) -> tuple[ArrayDataset, bool]:
+        return self.ds.subset(np.arange(len(self.ds))[:limit]), True
+
+    def loaders(self, run: TrainedModel, spec: ModelSpec, tc: TrainConfig) -> tuple[Any, Any]:
+        from ..data.stream import TRAIN, VAL, ChunkStream
+
+        kw = dict(chunk_size=tc.chunk_size, buffer_chunks=tc.buffer_chunks,
+                  unit_range=run.objective.needs_unit_range)
+        train_b = ChunkStream(self.file, self.part, TRAIN, run.preprocess.scaler, **kw)
+        val_b = ChunkStream(self.file, self.part, VAL, run.preprocess.scaler, **kw) if len(self.idx["val"]) else None
+        return train_b, val_b
 
 
 def read_here(data: Any, ds: ArrayDataset) -> bool:
@@ -262,7 +408,9 @@ def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: Tr
 
     if not isinstance(data, (str, os.PathLike)):
         raise ConfigError("--stream reads a file (.npy or HDF5); give its path, or train without --stream")
-    extra = [k for k in ("labels", "labels_key", "sigma_key", "ivar_key", "mask_key", "cond_key") if data_kw.get(k)]
+    # every reader option but the array's key and its layout: a streamed file is one array (header="auto" is no
+    # request)
+    extra = [k for k in DATA_KEYWORDS if k not in ("key", "channels_last") and data_kw.get(k) not in (None, "", "auto")]
     if extra:
         raise ConfigError(f"--stream takes the data array only; drop {', '.join(extra)} or train without --stream")
     if condition_kind(spec, options) != NO_CONDITION:
@@ -290,7 +438,8 @@ def condition_kind(spec: ModelSpec, options: dict) -> str:
 
 
 def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx: np.ndarray) -> Conditioner | None:
-    """The conditioner of a conditional model, fitted on the training rows; None for other models."""
+    """The conditioner of a conditional model, fitted on the training rows, which it also keeps the coverage of (to
+    flag conditions beyond it later); None for other models."""
     kind = condition_kind(spec, options)
     if kind == NO_CONDITION:
         return None
@@ -302,7 +451,8 @@ def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx:
                             "--labels FILE); or use --condition vector with --cond-key")
         raise DataError(f"{ds.source}: conditioning on a parameter vector needs a cond array; name it with "
                         "--cond-key (npz key / HDF5 dataset of shape (N, P))")
-    return conditioner.fit(values if conditioner.fit_on_all_rows else values[train_idx])
+    conditioner.fit(values if conditioner.fit_on_all_rows else values[train_idx])
+    return conditioner.remember_training(values[train_idx])
 
 
 def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | None) -> Scaler:
@@ -339,6 +489,82 @@ def checkpoint_callback(layout: RunLayout):
         append_jsonl(layout.metrics, row)
 
     return save_checkpoint
+
+
+@contextlib.contextmanager
+def run_folder(layout: RunLayout, *, resume: bool, overwrite: bool, enabled: bool = True):
+    """Make the run directory ready (``prepare_out``) for the block; when the block fails, put the directory
+    back as it was: a new run's directory is removed (an empty one that was there is emptied), a replaced run
+    (``overwrite``) comes back, and a resumed run gets back the files it had before (its checkpoint among
+    them). An interrupted run (KeyboardInterrupt) that has written a checkpoint is kept, so that ``--resume``
+    continues it. A LatentforgeError raised by the block gets a sentence saying what was left.
+    ``enabled=False`` (the other ranks of a distributed run) makes it a plain block."""
+    if not enabled:
+        yield
+        return
+    out = layout.root
+    existed = out.exists()
+    aside = out.parent / f".{out.name}.previous"  # the earlier run or files, kept until the block succeeds
+    if aside.exists():  # a process killed during a training left the earlier run there
+        raise ArtifactError(f"{aside} holds the run that a killed training was replacing or resuming; move it back "
+                            f"to {out} (or delete it) and train again")
+    if resume:
+        prepare_out(layout, resume=True, overwrite=False)
+        _link_tree(out, aside)
+    else:
+        if overwrite and existed and out.is_dir() and layout.config.exists():
+            out.rename(aside)  # the earlier run, put back if this one fails
+        prepare_out(layout, resume=False, overwrite=overwrite)
+    checkpoint_before = _mtime(layout.checkpoint)
+    try:
+        yield
+    except BaseException as e:
+        interrupted = isinstance(e, KeyboardInterrupt) and _mtime(layout.checkpoint) != checkpoint_before
+        if interrupted:
+            _remove(aside)
+            raise
+        if aside.exists():
+            _remove(out)
+            aside.rename(out)
+            left = (f"{out} holds the earlier checkpoint and files again" if resume else
+                    f"{out} holds the earlier run again")
+        elif existed:
+            for child in out.iterdir():
+                _remove(child)
+            left = f"{out} is empty again"
+        else:
+            _remove(out)
+            left = f"nothing was written ({out} is removed)"
+        if isinstance(e, LatentforgeError) and e.args and isinstance(e.args[0], str):
+            e.args = (f"{e.args[0].rstrip()} {left[0].upper()}{left[1:]}.", *e.args[1:])
+        raise
+    _remove(aside)
+
+
+def _mtime(path: Path) -> float | None:
+    return path.stat().st_mtime_ns if path.exists() else None
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    """A copy of the run directory ``src`` at ``dst``: hard links for the files a run replaces atomically (no
+    space used), real copies for the ones it appends to (metrics.jsonl)."""
+    def link_or_copy(a: str, b: str) -> None:
+        if a.endswith(".jsonl"):
+            shutil.copy2(a, b)
+            return
+        try:
+            os.link(a, b)
+        except OSError:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dst, copy_function=link_or_copy, symlinks=True)
 
 
 def prepare_out(layout: RunLayout, *, resume: bool, overwrite: bool) -> None:

@@ -6,7 +6,9 @@ trained model takes in or gives back goes through it, so users work in their own
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
 from typing import Any
 
 import numpy as np
@@ -14,6 +16,7 @@ import torch
 
 from ..data import ArrayDataset, Conditioner, Scaler, as_dataset, split_for
 from ..data.arrays import row_hashes
+from ..data.conditions import ConditionOutsideTraining
 from ..data.resample import resample_spectra, resample_values, same_grid
 from ..data.split import SPLITS
 from ..errors import ArtifactError, ConfigError, DataError
@@ -36,6 +39,8 @@ class Preprocessor:
         #: clip data other than the training rows into the scaled range [0, 1] (what a BCE loss, a Bernoulli
         #: likelihood or a GAN's [0, 1] data space needs), as scikit-learn's MinMaxScaler(clip=True) does
         self.clip = clip
+        #: inside ``flagging_once``: the condition warnings given so far (None outside)
+        self._flagged: list[str] | None = None
         #: the training data's wavelength grid (Å) when it had one: spectra on another grid are resampled onto it
         self.wavelength = None if wavelength is None else np.asarray(wavelength, np.float64)
 
@@ -160,10 +165,36 @@ class Preprocessor:
         """Raw examples -> scaled float tensor of the model's input shape."""
         return torch.from_numpy(self.scaler.transform(self.dataset(data).x))
 
+    def flag_conditions(self, values: Any, *, warn: bool = True) -> str | None:
+        """The sentence naming conditions among ``values`` (raw labels / parameter vectors) beyond what the training
+        rows covered (``Conditioner.outside_training``), given as a ConditionOutsideTraining warning too unless
+        ``warn`` is False; None when all are covered, for an unconditional model, or when the run does not know
+        its coverage."""
+        if self.conditioner is None or values is None:
+            return None
+        note = self.conditioner.outside_training(values)
+        once = getattr(self, "_flagged", None)  # inside ``flagging_once``: [] until the first warning
+        if note and warn and (once is None or not once):
+            warnings.warn(note, ConditionOutsideTraining, stacklevel=3)
+            if once is not None:
+                once.append(note)
+        return note
+
+    @contextlib.contextmanager
+    def flagging_once(self):
+        """Within this block conditions beyond the training coverage give one warning in all (a command that passes
+        the same conditions through several steps says it once)."""
+        self._flagged = []
+        try:
+            yield
+        finally:
+            self._flagged = None
+
     def condition_vectors(self, n: int, condition: Any = None, ds: ArrayDataset | None = None,
-                          *, name: str = "this model") -> torch.Tensor | None:
+                          *, name: str = "this model", check: bool = True) -> torch.Tensor | None:
         """Condition vectors (n, condition_dim) from explicit values, or from the dataset's own labels / parameters;
-        None for an unconditional model (which refuses a condition)."""
+        None for an unconditional model (which refuses a condition). ``check``: conditions beyond the training
+        coverage are flagged (``flag_conditions``)."""
         if self.conditioner is None:
             if condition is not None:
                 raise ConfigError(f"model {name!r} is not conditional; drop the condition")
@@ -177,7 +208,10 @@ class Preprocessor:
         values = self.conditioner.broadcast(condition, n)
         if len(values) != n:
             raise ConfigError(f"{len(values)} conditions for {n} examples; give one, or one per example")
-        return torch.from_numpy(self.conditioner.transform(values))
+        out = torch.from_numpy(self.conditioner.transform(values))  # refuses unknown labels first
+        if check:
+            self.flag_conditions(values)
+        return out
 
     def batch(self, data: Any, condition: Any = None, *, name: str = "this model",
               clip: bool | None = None, owned: bool = False) -> dict[str, torch.Tensor]:

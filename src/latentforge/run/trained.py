@@ -14,7 +14,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .. import __version__
+from ..version import __version__
 from ..catalog import MODELS, ModelSpec
 from ..data import ArrayDataset, as_dataset
 from ..data.batches import take, to_device
@@ -43,7 +43,7 @@ class TrainedModel:
 
     def __init__(self, name: str, model: ConfiguredModel, objective, preprocess: Preprocessor,
                  train_config: TrainConfig, data_info: dict | None = None, run_dir: str | os.PathLike | None = None,
-                 history: list[dict] | None = None):
+                 history: list[dict] | None = None, runtime: dict | None = None):
         self.name = name
         self.model = model.eval()
         self.objective = objective
@@ -52,6 +52,8 @@ class TrainedModel:
         self.data_info = data_info or {}
         self.run_dir = Path(run_dir) if run_dir else None
         self.history = history or []
+        #: how the training ran (the precision chosen and why), recorded in config.json
+        self.runtime = runtime or {}
 
     @classmethod
     def compose(cls, name: str, model: torch.nn.Module, objective, preprocess: Preprocessor,
@@ -119,6 +121,21 @@ class TrainedModel:
         return self.preprocess.scaler
 
     @property
+    def device(self) -> torch.device:
+        """Where the network runs: every method moves its data there in batches of rows and returns numpy arrays
+        on the CPU."""
+        return self.model.device
+
+    def to(self, device: str | torch.device) -> "TrainedModel":
+        """Run the network on ``device`` from now on (in place; returns this object): ``cpu``, ``cuda``, ``mps``,
+        ``auto`` (a CUDA GPU when one is visible, else Apple's GPU, else the CPU) or a ``torch.device``. Raises
+        ConfigError for an unknown name or a GPU that is not there (``train.runtime.resolve_device``)."""
+        from ..train.runtime import resolve_device
+
+        self.model.to(device if isinstance(device, torch.device) else resolve_device(str(device)))
+        return self
+
+    @property
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
@@ -132,6 +149,7 @@ class TrainedModel:
             "format": "latentforge-run", "version": 1, "latentforge_version": __version__, "model": self.name,
             "model_config": self.model.config.to_dict(), "objective_config": self.objective.config.to_dict(),
             "train_config": self.train_config.to_dict(), "data": self.data_info,
+            **({"runtime": self.runtime} if self.runtime else {}),
         }
 
     def info(self) -> dict[str, Any]:
@@ -264,7 +282,7 @@ class TrainedModel:
         """fn(batch slice) over slices of ``rows`` rows, concatenated on the CPU; no gradients, the network in
         evaluation mode (batch norm with its running statistics, no dropout), its mode restored after."""
         n = batch["x"].shape[0]
-        device = next(self.model.parameters()).device  # the CPU, except during training on a GPU
+        device = self.device  # ``to`` chooses it (training on a GPU: the trainer's)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -301,15 +319,21 @@ class TrainedModel:
         return run_dir
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike) -> "TrainedModel":
-        """Rebuild a run from its directory; a missing, damaged or foreign run raises ArtifactError."""
+    def load(cls, run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> "TrainedModel":
+        """Rebuild a run from its directory, its network on ``device`` (see ``to``); a missing, damaged or foreign
+        run raises ArtifactError, a device that is not there ConfigError."""
+        if not isinstance(device, torch.device):
+            from ..train.runtime import resolve_device
+
+            device = resolve_device(str(device))  # before any file is read: a wrong device fails fast
         try:
-            return cls._load(Path(run_dir))
+            run = cls._load(Path(run_dir))
         except LatentforgeError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
             raise ArtifactError(f"{run_dir}: the run files do not fit together ({type(e).__name__}: {e}); the run "
                                 "directory is damaged, retrain or restore it") from None
+        return run.to(device)
 
     @classmethod
     def _load(cls, run_dir: Path) -> "TrainedModel":
@@ -339,7 +363,7 @@ class TrainedModel:
             rows, _ = load_tensors(layout.training_rows, "training-row hashes")
             preprocess.seen_rows = rows["row_hashes"].numpy().view(np.uint64)
         return cls.compose(cfg["model"], model, objective, preprocess, tcfg, data_info=cfg.get("data", {}),
-                           run_dir=run_dir, history=read_metrics(layout.metrics))
+                           run_dir=run_dir, history=read_metrics(layout.metrics), runtime=cfg.get("runtime"))
 
 
 def upgrade_state_dict(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -355,6 +379,8 @@ def rebuild(name, model, objective, preprocess, train_config) -> TrainedModel:
     return TrainedModel.compose(name, model, objective, preprocess, train_config)
 
 
-def load(run_dir: str | os.PathLike) -> TrainedModel:
-    """Rebuild a trained model from its run directory (JSON config, then safetensors weights)."""
-    return TrainedModel.load(run_dir)
+def load(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
+    """Rebuild a trained model from its run directory (JSON config, then safetensors weights), its network on
+    ``device``: ``cpu`` (the default), ``cuda``, ``mps`` or ``auto`` (see ``TrainedModel.to``). Results come back
+    as numpy arrays on the CPU whatever the device."""
+    return TrainedModel.load(run_dir, device)

@@ -41,8 +41,10 @@ class TrainConfig(Config):
     threads: int = option(0, "CPU threads for torch (0: leave torch's default)")
     time_limit: float = option(0.0, "stop after the epoch during which this many seconds of training have passed "
                                "(0: no limit); the run is complete and loadable, with the epochs it reached")
-    precision: str = option("auto", "arithmetic of the network's forward pass in training: auto (bf16 where the CPU "
-                            "or GPU runs it natively, else fp32), fp32, bf16 autocast (losses stay fp32; emulated, "
+    precision: str = option("auto", "arithmetic of the network's forward pass in training: auto (bf16 only where "
+                            "the model is numerically safe in it and a few timed training steps on this device are "
+                            "at least a tenth faster in it than in fp32, else fp32; the choice and its reason are "
+                            "recorded in the run), fp32, bf16 autocast (losses stay fp32; emulated, "
                             "and slower, on CPUs without bf16 instructions) or fp16 autocast with a gradient scaler "
                             "(GPU only)", ("auto", "fp32", "bf16", "fp16"))
     device: str = option("cpu", "where to train: cpu, cuda or mps (Apple's GPU) (an error when that GPU is not "

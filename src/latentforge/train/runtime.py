@@ -131,12 +131,174 @@ def bf16_cost(device: torch.device, size: int = 256, repeats: int = 10) -> float
 
 _WARNED_BF16: set[str] = set()
 
+#: a reduced precision is chosen only when its measured step time is below this fraction of fp32's
+FASTER_BY = 0.9
+#: step times measured in this process: (device, model and batch shape) -> {precision: seconds per step}
+_MEASURED: dict[tuple, dict[str, float]] = {}
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """The arithmetic a training runs in and why: ``precision`` (fp32, bf16 or fp16), ``reason`` (one
+    sentence), ``step_seconds`` (the measured seconds per training step of each precision timed; empty when
+    nothing was timed)."""
+
+    precision: str
+    reason: str
+    step_seconds: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"precision": self.precision, "precision_reason": self.reason}
+        if self.step_seconds:
+            out["step_seconds"] = {k: round(v, 6) for k, v in self.step_seconds.items()}
+        return out
+
+
+def time_steps(step: Callable[[str], None], precisions: tuple[str, ...], budget_s: float = 0.25,
+               repeats: int = 7, least: int = 3) -> dict[str, float]:
+    """The shortest time of ``step(precision)`` for each precision: one untimed warm-up call each (first calls
+    build kernels), then ``least`` to ``repeats`` timed calls each, interleaved (so a change of load hits both
+    alike), stopped after ``least`` rounds once ``budget_s`` seconds have gone by. A model whose warm-up alone
+    takes more than four budgets gets one timed round. ``step`` must wait for the device itself."""
+    import time
+
+    started = time.perf_counter()
+    for p in precisions:
+        step(p)
+    if time.perf_counter() - started > 4 * budget_s:
+        repeats = least = 1
+    best = {p: float("inf") for p in precisions}
+    started = time.perf_counter()
+    for r in range(repeats):
+        for p in precisions:
+            t0 = time.perf_counter()
+            step(p)
+            best[p] = min(best[p], time.perf_counter() - t0)
+        if r + 1 >= least and time.perf_counter() - started > budget_s:
+            break
+    return best
+
+
+def choose_precision(precision: str, device: torch.device, *, risk: str | None,
+                     step: Callable[[str], None] | None = None, key: tuple = ()) -> PrecisionChoice:
+    """The precision a training runs in.
+
+    An explicit ``fp32`` / ``bf16`` / ``fp16`` is kept (see ``resolve_precision``). ``auto`` is fp32 unless bf16
+    is both numerically safe for the model and measured faster: ``risk`` (the model's reason why bf16 is not safe
+    for it, or None) makes it fp32 without timing anything; a device without native bfloat16 arithmetic gives
+    fp32 too; otherwise ``step(precision)`` (one training step of the actual model on an actual batch, forward
+    and backward, on ``device``) is timed in fp32 and bf16 (``time_steps``, about a quarter of a second at most)
+    and bf16 is chosen only when its step takes under ``FASTER_BY`` of fp32's. Timings are kept per ``key``
+    (device, model and batch shapes) for the rest of the process and in ``measurement_file()`` for later runs on
+    the same hardware, so one command decides the same way each time. fp16 is never chosen by ``auto``: its range
+    needs a gradient scaler and loses small values of scientific data.
+    """
+    if precision != "auto":
+        return PrecisionChoice(resolve_precision(precision, device), f"--precision {precision} was asked for", {})
+    if risk:
+        return PrecisionChoice("fp32", f"auto: fp32, since {risk}", {})
+    if not native_bf16(device):
+        return PrecisionChoice("fp32", f"auto: fp32, since this {device.type} has no native bfloat16 arithmetic",
+                               {})
+    if step is None:
+        return PrecisionChoice("fp32", "auto: fp32, since no training step was given to time", {})
+    cache_key = (str(device), *key)
+    times = _MEASURED.get(cache_key) or _read_measured(device, cache_key)
+    if times is None:
+        try:
+            times = time_steps(step, ("fp32", "bf16"))
+        except Exception as e:  # noqa: BLE001 - a step that cannot be timed here is trained in fp32, and says why
+            return PrecisionChoice("fp32", f"auto: fp32, since the training step could not be timed here "
+                                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", {})
+        _write_measured(device, cache_key, times)
+    _MEASURED[cache_key] = times
+    ratio = times["bf16"] / max(times["fp32"], 1e-12)
+    measured = (f"a bf16 step took {ratio:.2f}x the fp32 step ({times['bf16'] * 1e3:.3g} ms against "
+                f"{times['fp32'] * 1e3:.3g} ms, measured on this {device.type})")
+    if ratio < FASTER_BY:
+        return PrecisionChoice("bf16", f"auto: bf16, since {measured}", dict(times))
+    return PrecisionChoice("fp32", f"auto: fp32, since {measured}", dict(times))
+
+
+def measurement_file() -> str | None:
+    """Where step timings are kept between runs: ``$LATENTFORGE_CACHE_DIR/precision.json`` (default
+    ``$XDG_CACHE_HOME/latentforge`` or ``~/.cache/latentforge``); None when ``LATENTFORGE_CACHE_DIR`` is empty
+    (nothing kept). Keeping them makes ``auto`` decide once per machine, model and batch shape: a timing taken
+    on a busy machine would otherwise let two runs of one command pick different precisions, and so give
+    different numbers."""
+    folder = os.environ.get("LATENTFORGE_CACHE_DIR")
+    if folder == "":
+        return None
+    if folder is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        folder = os.path.join(base, "latentforge")
+    return os.path.join(folder, "precision.json")
+
+
+def _hardware(device: torch.device) -> str:
+    """The device's model name (the CPU's or GPU's) and torch's version: timings hold for that pair only."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = device.type
+        try:
+            with open("/proc/cpuinfo") as f:
+                name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), name)
+        except OSError:
+            pass
+    return f"{name} | torch {torch.__version__}"
+
+
+def _read_measured(device: torch.device, cache_key: tuple) -> dict[str, float] | None:
+    import json
+
+    path = measurement_file()
+    if path is None:
+        return None
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+        times = saved.get(_hardware(device), {}).get(repr(cache_key))
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(times, dict) and {"fp32", "bf16"} <= set(times):
+        return {k: float(v) for k, v in times.items()}
+    return None
+
+
+def _write_measured(device: torch.device, cache_key: tuple, times: dict[str, float]) -> None:
+    """Add one measurement to the file (written whole to a temporary file, then renamed); a cache that cannot
+    be written is skipped."""
+    import json
+    import tempfile
+
+    path = measurement_file()
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            with open(path) as f:
+                saved = json.load(f)
+            if not isinstance(saved, dict):
+                saved = {}
+        except (OSError, ValueError):
+            saved = {}
+        saved.setdefault(_hardware(device), {})[repr(cache_key)] = times
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".precision.", suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(saved, f, indent=1)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: bf16 where ``device`` runs it natively, else fp32; other values are kept (fp16 needs a GPU),
-    with a warning, once per process and device, when bf16 is asked of hardware that only emulates it."""
+    """An explicit precision checked for ``device`` (fp16 needs a GPU), with a warning, once per process and
+    device, when bf16 is asked of hardware that only emulates it; ``auto`` needs the model and is decided by
+    ``choose_precision``."""
     if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp32"
+        raise ValueError("auto is decided by choose_precision (it needs the model and a batch)")
     check_precision(precision, device)
     if precision == "bf16" and not native_bf16(device) and device.type not in _WARNED_BF16:
         _WARNED_BF16.add(device.type)

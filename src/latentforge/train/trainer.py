@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 import time
 import warnings
 from typing import Any, Callable, Iterable
@@ -37,14 +38,19 @@ def is_stream(data) -> bool:
 class Trainer:
     """Fits ``model`` with ``objective`` under ``config``; ``callbacks(trainer, row)`` run after each epoch.
 
-    Raises TrainingDiverged (keeping the last good checkpoint) when a loss becomes NaN or infinite.
+    Raises TrainingDiverged (naming the epoch and batch, the precision and what to try) when a loss becomes NaN
+    or infinite.
     """
 
     def __init__(self, model: torch.nn.Module, objective: Objective, config: TrainConfig, *,
                  progress: bool = True, callbacks: Iterable[Callable[["Trainer", dict], None]] = ()):
         self.dist = runtime.current()
         self.device = runtime.resolve_device(config.device, self.dist.local_rank)
-        self.precision = runtime.resolve_precision(config.precision, self.device)
+        # an explicit precision is checked now; auto is decided by timing a step on the first batch (fit)
+        self.precision_choice: runtime.PrecisionChoice | None = None
+        if config.precision != "auto":
+            self.precision_choice = runtime.choose_precision(config.precision, self.device, risk=None)
+        self.precision = self.precision_choice.precision if self.precision_choice else "fp32"
         self.model = model.to(self.device)
         self.objective = objective
         self.config = config
@@ -73,6 +79,9 @@ class Trainer:
         self.bad_epochs = 0
         self.stopped_early = False
         self._epoch_now = 0
+        self._updates = 0  # optimiser steps taken in this process
+        self._batch: Batch | None = None  # the batch being trained on (named in a divergence message)
+        self._resumed_precision: dict[str, Any] | None = None
         self._reset_sums()
 
     @property
@@ -90,6 +99,7 @@ class Trainer:
         if not torch.isfinite(loss):
             raise TrainingDiverged(self._diverged_message(player, float(loss.detach()), self.batch_index))
         opt = self.optimizers[player]
+        self._updates += 1
         opt.zero_grad(set_to_none=True)
         scaler = self.grad_scalers[player]
         if scaler is None:
@@ -131,6 +141,7 @@ class Trainer:
             # in-memory data moves to the device once, so batches are gathered there and the GPU never waits
             train = to_device(train, self.device)
         self.objective.begin_fit(self, train)
+        self.choose_precision(train)
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
         started = time.perf_counter()
@@ -153,6 +164,85 @@ class Trainer:
         self.model.eval()
         return self.history
 
+    # ------------------------------------------------------------------ precision
+    def choose_precision(self, train) -> runtime.PrecisionChoice:
+        """Decide ``--precision auto`` for this model on this device (``runtime.choose_precision``): fp32 when the
+        model declares bf16 unsafe, else bf16 only when a timed training step on the first batch of ``train`` is
+        measured faster. A resumed run keeps the precision its checkpoint was trained in. Says the choice on
+        stderr when progress is shown."""
+        if self.precision_choice is not None:
+            return self.precision_choice
+        if self._resumed_precision is not None:
+            p = self._resumed_precision
+            choice = runtime.PrecisionChoice(p["precision"], f"auto: {p['precision']}, as in the run being resumed "
+                                                             f"({p.get('precision_reason', 'no reason recorded')})", {})
+        else:
+            risk_of = getattr(self.model, "reduced_precision_risk", None)
+            risk = risk_of() if callable(risk_of) else (f"{type(self.model).__name__} does not declare whether it "
+                                                        "trains safely in bf16")
+            batch = None if risk else self._first_batch(train)
+            step = None if batch is None else self._timing_step(batch)
+            key = (type(self.model).__name__, type(self.objective).__name__,
+                   tuple(tuple(p.shape) for p in self.model.parameters()),
+                   tuple(batch["x"].shape) if batch is not None else ())
+            choice = runtime.choose_precision("auto", self.device, risk=risk, step=step, key=key)
+        self.precision_choice, self.precision = choice, choice.precision
+        if self.progress:
+            tqdm.write(f"latentforge: training in {choice.precision} ({choice.reason})", file=sys.stderr)
+        return choice
+
+    def _first_batch(self, train) -> Batch | None:
+        """One training batch (the first rows, at most batch_size), on the device, without touching the
+        shuffling stream."""
+        if is_stream(train):
+            head = train.head(self.config.batch_size) if hasattr(train, "head") else None
+            return None if head is None else to_device(as_batch(head), self.device)
+        n = min(self.config.batch_size, train["x"].shape[0])
+        return to_device(take(train, torch.arange(n, device=train["x"].device)), self.device) if n else None
+
+    def _timing_step(self, batch: Batch) -> Callable[[str], None]:
+        """``step(precision)``: one forward and backward pass of the objective's training step on ``batch``, on
+        copies of the model and objective (the weights, optimiser states, counters and random streams of the
+        real training are untouched), waiting for the device."""
+        model = copy.deepcopy(self.model).train()
+        objective = copy.deepcopy(self.objective)
+        trainer = self
+
+        class _Timing:
+            precision = "fp32"
+            batch_index = 0
+
+            def __init__(self):
+                self.model = model
+
+            def __getattr__(self, name):  # what a step reads of its trainer (device, config, dist ...)
+                return getattr(trainer, name)
+
+            def forward(self, player, fn, *args, **kwargs):
+                with runtime.autocast(self.device, self.precision), device_scope(self.device):
+                    return fn(model, *args, **kwargs)
+
+            def step(self, player, loss):
+                loss.backward()
+                model.zero_grad(set_to_none=True)
+
+            def log(self, terms, n):
+                pass
+
+        ctx = _Timing()
+        devices = [self.device] if self.device.type == "cuda" else []
+
+        def step(precision: str) -> None:
+            ctx.precision = precision
+            with torch.random.fork_rng(devices=devices, device_type=self.device.type if devices else "cuda"):
+                noise = noise_generator(self.device, self.config.seed) if self.device.type != "cpu" else \
+                    torch.Generator().manual_seed(self.config.seed)
+                objective.train_step(ctx, batch, noise)
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+
+        return step
+
     def _epoch(self, train, val) -> dict[str, Any]:
         cfg = self.config
         t0 = time.perf_counter()
@@ -170,6 +260,7 @@ class Trainer:
         for b, batch in enumerate(self._batches(train)):
             self.batch_index = b
             batch = to_device(batch, self.device)  # each (B, ...)
+            self._batch = batch
             self.objective.train_step(self, batch, noise)
             seen += batch["x"].shape[0]
         extra = {"__n": torch.tensor(float(seen))}
@@ -195,6 +286,7 @@ class Trainer:
             row["warnings"] = notes
             for note in notes:
                 warnings.warn(f"epoch {epoch}: {speak(note, self._switches)}", stacklevel=2)
+        row["precision"] = self.precision
         row["seconds"] = round(time.perf_counter() - t0, 4)
         row["samples_per_s"] = round(n / max(row["seconds"], 1e-9), 1)
         self.epoch = epoch
@@ -256,9 +348,30 @@ class Trainer:
         epoch = self._epoch_now if player is not None else self.epoch + 1
         where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else " (validation)")
         who = "" if player is None or len(self.players) == 1 else f"{self.players[player].title} "
-        kept = (f"the last good checkpoint (epoch {self.epoch}) is kept" if self.epoch else
-                "no epoch finished, so there is no checkpoint")
-        return f"the {who}loss became {value} at {where}; {kept}. {self.objective.divergence_advice(self.config)}"
+        kept = f"the last good epoch was {self.epoch}" if self.epoch else "no epoch finished"
+        precision = f"computed in {self.precision}" + (
+            f" ({self.precision_choice.reason})" if self.precision_choice and
+            self.precision_choice.reason.startswith("auto") else "")
+        advice = []
+        if self.precision != "fp32":
+            advice.append("train with --precision fp32")
+        x = self._batch["x"] if player is not None and self._batch is not None else None
+        if x is not None and not bool(torch.isfinite(x).all()):
+            advice.append("the batch itself holds NaN or infinite values: check the data and its scaling (--scaling)")
+        elif self._updates == 0 and self.epoch == 0:
+            span = (f"; this batch spans {float(x.min()):.4g} to {float(x.max()):.4g} after scaling"
+                    if x is not None and x.numel() else "")
+            advice.append("the loss was not finite before the first update, so the learning rate is not the cause: "
+                          f"check the data scaling (--scaling{span}) and that the model's options fit the data")
+        else:
+            advice.append(self.objective.divergence_advice(self.config))
+        if x is not None and self.objective.needs_unit_range and x.numel() and \
+                (float(x.min()) < 0 or float(x.max()) > 1):
+            advice.append(f"the loss needs data in [0, 1] but this batch spans {float(x.min()):.4g} to "
+                          f"{float(x.max()):.4g}")
+        return speak(f"the {who}loss became {value} at {where}, {precision}; {kept}. "
+                     + "; or ".join(a[0].upper() + a[1:] if i == 0 else a for i, a in enumerate(advice)) + ".",
+                     self._switches)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -273,6 +386,7 @@ class Trainer:
             "bad_epochs": self.bad_epochs, "stopped_early": self.stopped_early, "history": self.history,
             "optim": optim, "objective": self.objective.state_dict(),
             "grad_scalers": {n: s.state_dict() for n, s in self.grad_scalers.items() if s is not None},
+            "precision": self.precision_choice.as_dict() if self.precision_choice else None,
         }
         return tensors, meta
 
@@ -296,6 +410,7 @@ class Trainer:
             self.stopped_early = bool(meta["stopped_early"])
             self.history = list(meta["history"])
             self.objective.load_state_dict(meta.get("objective", {}))
+            self._resumed_precision = meta.get("precision") or None
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise ArtifactError(f"checkpoint does not fit this model / trainer ({e}); it belongs to another run") \
                 from None
