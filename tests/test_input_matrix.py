@@ -116,7 +116,9 @@ def test_every_model_with_every_input_form(model, all_forms):
             assert z.shape == (len(ds), run.model.latent_dim) and np.isfinite(z).all(), (model, name)
             assert run.reconstruct(ds).shape == ds.x.shape
         if run.can("sampling"):
-            assert run.sample(2, cond, seed=1).shape == (2, *run.input_shape), (model, name)
+            assert run.sample(2, cond, seed=1, layout="model").shape == (2, *run.input_shape), (model, name)
+            given = np.shape(data)[1:] if isinstance(data, np.ndarray) else None  # an array: its own layout
+            assert given is None or run.sample(2, cond, seed=1).shape == (2, *given), (model, name)
         if run.can("translating"):
             assert run.translate(ds).shape == ds.x.shape, (model, name)
         trained.append(name)

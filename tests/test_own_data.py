@@ -72,7 +72,9 @@ def test_multiband_images_stored_channels_last_train_as_bands(rng):  # case 3
     cube = rng.random((40, 16, 16, 5)).astype(np.float32)
     run = lf.train("conv-ae", cube, channels=(4,), latent_dim=3, **FAST)
     assert run.input_shape == (5, 16, 16)
-    assert run.reconstruct(cube).shape == (40, 5, 16, 16)  # channels-last input recognised at inference too
+    # channels-last input recognised at inference too, and answered channels last
+    assert run.reconstruct(cube).shape == (40, 16, 16, 5)
+    assert run.reconstruct(np.moveaxis(cube, -1, 1)).shape == (40, 5, 16, 16)
     with pytest.raises(lf.DataError, match="--channels-last"):
         lf.train("conv-ae", rng.random((10, 8, 8, 8)), **FAST)
 
@@ -185,7 +187,8 @@ def test_resume_takes_the_runs_own_options(tmp_path, capsys):
 def test_batch_norm_and_a_last_batch_of_one(rng):  # case 7
     x = rng.random((21, 16, 16)).astype(np.float32)
     run = lf.train("dcgan", x, batch_size=16, epochs=2, val_fraction=0, test_fraction=0, progress=False)
-    assert len(run.history) == 2 and run.sample(2).shape == (2, 1, 16, 16)
+    assert len(run.history) == 2 and run.sample(2).shape == (2, 16, 16)  # the layout of the training data
+    assert run.sample(2, layout="model").shape == (2, 1, 16, 16)
     with pytest.raises(lf.ConfigError, match="batch norm needs at least 2 examples"):
         lf.train("dcgan", x[:1], epochs=1, val_fraction=0, test_fraction=0, progress=False)
 

@@ -114,7 +114,7 @@ def _measure(run, ds, train_ds, test_ds, clf, seed: int) -> dict[str, Any]:
     if run.can("sampling"):
         t0 = time.perf_counter()
         cond = run.conditioner.values_of(test_ds) if run.conditional else None
-        samples = run.sample(len(test_ds), cond, seed=seed)
+        samples = run.sample(len(test_ds), cond, seed=seed, layout="model")
         row["sample_ms"] = round(1000 * (time.perf_counter() - t0) / len(test_ds), 4)
         flat = run.scaler.transform(samples).reshape(len(samples), -1)
         xtr = run.scaler.transform(train_ds.x).reshape(len(train_ds), -1)
@@ -189,7 +189,7 @@ def page(table: dict[str, Any], runs: dict, images: bool) -> str:
 
 HELP = ("<p>train_seconds: training time within the budget. recon_mse: reconstruction error of held-out rows (model "
         "units; _raw: the data's units), lower is better. elbo / nll_iwae: the VAE's bound and importance-weighted "
-        "negative log-likelihood (nats per example). fd_classifier, precision, recall, mode_coverage: sample quality "
+        "negative log-likelihood (nats per example in the data's units: the scaling's log-Jacobian added). fd_classifier, precision, recall, mode_coverage: sample quality "
         "in a classifier's features (labelled data). copying: a sample's distance to its nearest training example over "
         "a held-out example's (about 1 is healthy, well below 1 is memorisation). probe: what the codes say about the "
         "labels. sample_ms: milliseconds per generated example.</p>")

@@ -120,8 +120,8 @@ class AutoencoderEstimator(_LatentEstimator):
 
 class VAEEstimator(_LatentEstimator):
     """A variational autoencoder (Kingma & Welling 2014) as a scikit-learn transformer: ``transform`` gives the
-    posterior means, ``inverse_transform`` the decoder's means, ``score`` the mean ELBO per example in nats
-    (higher is better), ``sample(n)`` new data.
+    posterior means, ``inverse_transform`` the decoder's means, ``score`` the mean ELBO per example in nats in
+    the units of X (higher is better; comparable across ``scaling``), ``sample(n)`` new data.
 
     Parameters: ``latent_dim``, ``hidden``, ``likelihood`` (gaussian-shared, gaussian-hetero, gaussian, bernoulli
     for data in [0, 1]), ``beta`` (the KL weight), ``scaling``, ``epochs``, ``batch_size``, ``lr``,
@@ -148,7 +148,9 @@ class VAEEstimator(_LatentEstimator):
                        "beta": self.beta}
 
     def score(self, X, y=None) -> float:
-        """Mean ELBO per example (nats, 10 importance samples; higher is better)."""
+        """Mean ELBO per example in nats in the units of X (10 latent draws; higher is better): the scaled-space
+        ELBO plus the scaling's log-Jacobian (``run.likelihood``), so fits with different ``scaling`` (and X in
+        other units) are compared on the density of X itself, as ``GridSearchCV`` needs."""
         check_is_fitted(self, "trained_")
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         return float(self.trained_.log_likelihood(np.asarray(X, np.float32), k=10,

@@ -1,5 +1,8 @@
 """Classical baselines fitted to the same training data, so a user sees what the network buys.
 
+Every baseline is fitted on the run's training rows alone (``TrainedModel.training_rows``: the seeded train
+split), never on the rows it is scored on.
+
 - reconstruction: PCA with as many components as the model has latent dimensions;
 - generation: a single Gaussian (full covariance), a Gaussian mixture (10 components, diagonal), and a
   Gaussian kernel density estimate (bandwidth by Scott's rule), sampled and clipped to the data range,
@@ -55,7 +58,10 @@ SAMPLE_COLUMNS = tuple(k for name in ("fd_classifier", "precision", "recall", "m
 
 def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 0,
                    classifier=None) -> dict[str, dict[str, float]]:
-    """Rows of metrics: the model beside PCA (reconstruction) and beside Gaussian / GMM / KDE (samples)."""
+    """Rows of metrics: the model beside PCA (reconstruction) and beside Gaussian / GMM / KDE (samples), the
+    baselines fitted on ``train_ds`` (the run's training rows: ``run.training_rows(data)``) and scored on
+    ``test_ds`` (where those are training rows too, as with ``--split all``, model and baselines alike have seen
+    them)."""
     from .metrics import mse
     from .quality import quality_metrics
 
@@ -76,7 +82,7 @@ def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 
         if run.conditional:
             pick = np.random.default_rng(seed).integers(0, len(test_ds), n)
             cond = run.conditioner.values_of(test_ds)[pick]
-        fake = run.scaler.transform(run.sample(n, cond, seed=seed))
+        fake = run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
         q = quality_metrics(clf, info, xte.reshape(-1, *shape), fake)
         rows.setdefault(run.name, {}).update({k: q[k] for k in SAMPLE_COLUMNS})
         rows[run.name]["copying"] = copying(fake.reshape(len(fake), -1), xtr, xte, seed=seed)

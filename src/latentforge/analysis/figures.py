@@ -28,7 +28,7 @@ def grid_samples(run, n: int = 64, *, seed: int = 0, condition: Any = None) -> t
         what = "samples at the mean training parameters"
     else:
         what = "samples from z ~ N(0, I)"
-    return run.sample(n, condition, seed=seed), per, what
+    return run.sample(n, condition, seed=seed, layout="model"), per, what
 
 
 def sample_grid_figure(run, n: int = 64, *, seed: int = 0, condition: Any = None, title_suffix: str = ""):

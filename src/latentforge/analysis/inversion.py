@@ -16,6 +16,7 @@ import torch
 
 from ..errors import ConfigError, DataError
 from ..registry import Registry
+from ..data.axes import caller_axes, from_axes, to_axes
 
 
 def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, lr: float = 0.05,
@@ -23,17 +24,19 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
            condition: Any = None) -> dict[str, np.ndarray]:
     """Latent vectors (N, d) whose decodings best match the observed points of raw examples ``data``.
 
-    Returns ``z``, ``reconstruction`` (raw units), ``error`` (per-example mean squared error over observed
-    points, model units) and ``error_start`` (the same for the starting point), numpy arrays on the CPU. The
-    optimisation runs on the run's device (``run.to``) in blocks of rows (each example's z is fitted on its own,
-    so blocks give the numbers one pass over every row would).
+    ``mask`` (True = missing): one per example or one for all, in the layout of ``data``. Returns ``z``,
+    ``reconstruction`` (raw units, float32, in the shape and layout of ``data``), ``error`` (per-example mean
+    squared error over observed points, model units) and ``error_start`` (the same for the starting point), numpy
+    arrays on the CPU. The optimisation runs on the run's device (``run.to``) in blocks of rows (each example's z
+    is fitted on its own, so blocks give the numbers one pass over every row would).
     """
     ds = run.dataset(data)
+    axes = caller_axes(data, ds)
     x = torch.from_numpy(run.scaler.transform(ds.x))
     if mask is None:
         observed = torch.ones_like(x, dtype=torch.bool)
     else:
-        m = np.asarray(mask, bool)
+        m = in_model_layout(mask, axes, tuple(x.shape))
         if m.shape != tuple(x.shape):
             if m.shape == tuple(x.shape[1:]):
                 m = np.broadcast_to(m, tuple(x.shape))
@@ -74,7 +77,7 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
         for p in model.parameters():
             p.requires_grad_(True)
     z, recon, final, start = (torch.cat(parts[k]) for k in ("z", "recon", "final", "start"))
-    return {"z": z.numpy(), "reconstruction": run.scaler.inverse_transform(recon.numpy()),
+    return {"z": z.numpy(), "reconstruction": to_axes(run.scaler.inverse_transform(recon.numpy()), axes),
             "error": final.numpy(), "error_start": start.numpy()}
 
 
@@ -108,6 +111,17 @@ def _fit_block(model, z0: torch.Tensor, x: torch.Tensor, observed: torch.Tensor,
     return {"z": z.detach(), "recon": recon, "final": final, "start": start}
 
 
+def in_model_layout(mask: Any, axes: str | None, shape: tuple[int, ...]) -> np.ndarray:
+    """A mask given in the caller's layout ``axes`` (one per example, or one example's for all) -> the model's
+    layout of data of ``shape``; a mask already of the model's shapes is kept."""
+    m = np.asarray(mask, bool)
+    if m.shape in (shape, shape[1:]):
+        return m
+    single = m.ndim == len(shape) - 1 - (axes == "NHW")  # one example's mask in the caller's layout
+    moved = from_axes(m[None] if single else m, axes)
+    return moved[0] if single else moved
+
+
 def _with_zeros(ds, observed: np.ndarray):
     """The encoder's starting guess sees missing points as 0 in model units."""
     from ..data import ArrayDataset
@@ -117,12 +131,16 @@ def _with_zeros(ds, observed: np.ndarray):
 
 
 def inpaint(run, data: Any, mask: np.ndarray, **kw) -> dict[str, np.ndarray]:
-    """Fill the masked (True) points of raw examples from the decoding of the best latent vector."""
+    """Fill the masked (True) points of raw examples from the decoding of the best latent vector: ``invert``'s
+    results plus ``filled`` and ``mask``, all in the shape and layout of ``data`` (``mask`` given in it too:
+    one per example or one for all)."""
     ds = run.dataset(data)
-    m = np.broadcast_to(np.asarray(mask, bool), ds.x.shape)
+    axes = caller_axes(data, ds)
+    m = np.broadcast_to(in_model_layout(mask, axes, ds.x.shape), ds.x.shape)
     out = invert(run, ds, m, **kw)
-    out["filled"] = np.where(m, out["reconstruction"], ds.x)
-    out["mask"] = np.ascontiguousarray(m)
+    out["filled"] = to_axes(np.where(m, out["reconstruction"], ds.x), axes)
+    out["reconstruction"] = to_axes(out["reconstruction"], axes)
+    out["mask"] = to_axes(np.ascontiguousarray(m), axes)
     return out
 
 
@@ -173,12 +191,12 @@ def mask_pattern(spec: str, shape: tuple[int, ...], *, seed: int = 0) -> np.ndar
 
 def masks_for(spec: str, ds, *, seed: int = 0) -> np.ndarray:
     """Masks (True = missing) of the shape of ``ds.x`` from a mask file (.npy / .npz / HDF5: one example's
-    shape or the data's) or a pattern (``random:P`` draws a new mask per example). Raises DataError for a
+    shape or the data's, in the model's layout or the data file's) or a pattern (``random:P`` draws a new mask per example). Raises DataError for a
     file whose mask fits neither."""
     if spec.lower().endswith((".npy", ".npz", ".h5", ".hdf5")):
         from ..data import read_file
 
-        m = np.asarray(read_file(spec)["x"]).astype(bool)
+        m = in_model_layout(np.asarray(read_file(spec)["x"]).astype(bool), ds.info.get("axes"), ds.x.shape)
         if m.shape == ds.x.shape[1:] or m.shape == ds.x.shape:
             return np.broadcast_to(m, ds.x.shape)
         if m.ndim == ds.x.ndim - 1 and m.shape[0] == len(ds) and ds.x.shape[1] == 1:
@@ -190,12 +208,28 @@ def masks_for(spec: str, ds, *, seed: int = 0) -> np.ndarray:
     return np.broadcast_to(mask_pattern(spec, ds.x.shape[1:], seed=seed), ds.x.shape)
 
 
-def inpaint_summary(ds, result: dict[str, np.ndarray], reference) -> dict[str, float]:
+def training_mean(train) -> np.ndarray:
+    """The mean example (1, *S) of training rows ``train`` (a dataset), each point averaged over the rows where
+    it is not masked (0 where it is masked in every row): the "training mean" baseline of inpainting."""
+    x = np.asarray(train.x, np.float64)
+    keep = np.ones(x.shape, bool) if train.mask is None else ~train.mask
+    count = keep.sum(0, keepdims=True)
+    total = np.where(keep, x, 0.0).sum(0, keepdims=True)
+    return np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def inpaint_summary(ds, result: dict[str, np.ndarray], train) -> dict[str, Any]:
     """How well the filled points match complete data ``ds``: the MSE over the filled region (raw units) beside
-    filling it with the mean example of ``reference`` (the training data), and the fit over observed points."""
+    filling it with the mean example of ``train``, the run's training rows (``TrainedModel.training_rows``; None:
+    no baseline, ``mse_mean_fill`` None), and the fit over observed points. The baseline never sees ``ds``."""
     miss = result["mask"]
-    mean_fill = np.broadcast_to(reference.x.mean(0, keepdims=True), ds.x.shape)
-    return {"n": len(ds), "missing_fraction": float(miss.mean()),
-            "mse_filled_region": float(np.mean((result["filled"] - ds.x)[miss] ** 2)),
-            "mse_mean_fill": float(np.mean((mean_fill - ds.x)[miss] ** 2)),
-            "fit_error_observed": float(result["error"].mean()), "fit_error_start": float(result["error_start"].mean())}
+    out: dict[str, Any] = {"n": len(ds), "missing_fraction": float(miss.mean()),
+                           "mse_filled_region": float(np.mean((result["filled"] - ds.x)[miss] ** 2))}
+    if train is not None:
+        mean_fill = np.broadcast_to(training_mean(train), ds.x.shape)
+        out["mse_mean_fill"] = float(np.mean((mean_fill - ds.x)[miss] ** 2))
+        out["mean_fill_rows"] = f"the mean of {len(train)} training rows"
+    else:
+        out["mse_mean_fill"] = None
+    out.update(fit_error_observed=float(result["error"].mean()), fit_error_start=float(result["error_start"].mean()))
+    return out

@@ -82,7 +82,7 @@ def traversal(run, data: Any | None = None, *, n: int = 10, around: np.ndarray |
         kind = "one dimension per row"
     z = z.astype(np.float32)
     cond = run.conditioner.broadcast(condition, len(z)) if run.conditional and condition is not None else None
-    out = {"z": z, "x": run.decode(z, cond), "ncols": n, "kind": kind}
+    out = {"z": z, "x": run.decode(z, cond, layout="model"), "ncols": n, "kind": kind}
     if kind != "grid":
         out.update(dims=shown, values=steps)
     return out
@@ -118,7 +118,7 @@ def interpolate(run, a: Any, b: Any, *, steps: int = 10, method: str = "linear",
         raise ConfigError(f"unknown interpolation {method!r}; choose linear or slerp")
     z = z.astype(np.float32)
     cond = run.conditioner.broadcast(condition, steps) if run.conditional and condition is not None else None
-    return {"z": z, "t": t, "x": run.decode(z, cond)}
+    return {"z": z, "t": t, "x": run.decode(z, cond, layout="model")}
 
 
 def _one(x: Any):
@@ -136,7 +136,8 @@ def arithmetic(run, a: Any, b: Any, c: Any, *, latent: bool | None = None,
              for s in (a, b, c)]
     z = (means[0] - means[1] + means[2]).astype(np.float32)[None]
     parts = np.stack(means).astype(np.float32)
-    return {"z": z, "x": run.decode(z, condition), "means": parts, "x_means": run.decode(parts, condition)}
+    return {"z": z, "x": run.decode(z, condition, layout="model"), "means": parts,
+            "x_means": run.decode(parts, condition, layout="model")}
 
 
 @dataclass
@@ -176,7 +177,7 @@ def probe_walk(run, data: Any, target: np.ndarray, *, steps: int = 9, span: floa
     t = np.linspace(-span, span, steps) * scale
     walk = (z.mean(0)[None] + t[:, None] * p.direction[None]).astype(np.float32)
     predicted = p.intercept + walk.astype(np.float64) @ (p.direction * p.slope)
-    return {"probe": p, "z": walk, "x": run.decode(walk, condition), "predicted": predicted}
+    return {"probe": p, "z": walk, "x": run.decode(walk, condition, layout="model"), "predicted": predicted}
 
 
 def class_probe(z: np.ndarray, labels: np.ndarray, *, seed: int = 0, test_fraction: float = 0.25) -> dict[str, Any]:

@@ -58,7 +58,7 @@ def mode_validation(run, ds, *, seed: int = 0, n: int = COVER_PER) -> dict[str, 
     from .plots import save_figure
 
     bench = MODE_BENCHMARKS.get(ds.source)
-    samples = run.sample(n, seed=seed).reshape(n, -1)
+    samples = run.sample(n, seed=seed, layout="model").reshape(n, -1)
     out = mode_statistics(bench, samples)
     out.update(mode_errors(bench, samples, seed=seed))
     if run.run_dir is not None:

@@ -364,6 +364,6 @@ def sample_quality(run, data: Any, split: str = "all", *, n: int | None = None, 
     real = run.batch(ds)
     pick = np.random.default_rng(seed).integers(0, len(ds), size=n)  # conditions follow the real set's
     cond = run.conditioner.values_of(ds)[pick] if run.conditional else None
-    fake = run.scaler.transform(run.sample(n, cond, seed=seed))
+    fake = run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
     clf, info = feature_classifier(run, full)
     return quality_metrics(clf, info, real["x"].numpy(), fake, seed=seed)

@@ -16,10 +16,12 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "recon_mse": ("reconstruction error, mean squared", "model units", LOWER),
     "recon_mse_raw": ("reconstruction error, mean squared", "data units", LOWER),
     "psnr_recon": ("reconstruction PSNR", "dB", HIGHER),
-    "loss": ("training loss on these data", "per example", LOWER),
-    "loss_recon": ("reconstruction term of the loss", "per example", LOWER),
-    "elbo": ("evidence lower bound (ELBO)", "nats per example", HIGHER),
-    "nll_iwae": ("negative log-likelihood, importance-weighted bound", "nats per example", LOWER),
+    "loss": ("training loss on these data", "per example, scaled space", LOWER),
+    "loss_recon": ("reconstruction term of the loss", "per example, scaled space", LOWER),
+    "elbo": ("evidence lower bound (ELBO)", "nats per example in data units", HIGHER),
+    "nll_iwae": ("negative log-likelihood, importance-weighted bound", "nats per example in data units", LOWER),
+    "nll_iwae_per_dim": ("negative log-likelihood per dimension", "nats per observed point in data units", LOWER),
+    "bits_per_dim": ("negative log-likelihood per dimension, 8-bit pixel scale", "bits per dimension", LOWER),
     "kl": ("KL(q(z|x) || p(z))", "nats per example", ""),
     "tc": ("total correlation of the codes", "nats", LOWER),
     "mi": ("mutual information codes / examples", "nats", ""),
@@ -45,6 +47,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
 }
 #: shown elsewhere (the header) or duplicates of a row already shown
 HIDDEN = {"model", "data", "split", "n", "split_reason", "K", "likelihood", "beta", "corruption", "noise_level",
+          "elbo_scaled", "nll_iwae_scaled", "log_jacobian", "likelihood_units",
           "psnr_peak", "active_threshold", "n_real", "n_generated", "class_histogram", "classifier_val_accuracy",
           "loss_elbo", "loss_kl", "n_duplicates_of_training", "fd_classifier_bias"}
 
@@ -88,6 +91,14 @@ def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 unit = GAME_UNITS[metrics["game"]]
             if name == "nll_iwae" and "K" in metrics:
                 words = f"{words} (K = {metrics['K']})"
+            if name in ("elbo", "nll_iwae") and metrics[name] is None:  # no log-Jacobian for this scaling
+                rows.append((words, fmt(metrics.get(f"{name}_scaled")), "nats per example in scaled space "
+                             f"({metrics.get('likelihood_units', '')})", better))
+                continue
+            if name in ("elbo", "nll_iwae") and metrics.get(f"{name}_scaled") is not None:
+                unit = f"{unit} (scaled space: {fmt(metrics[f'{name}_scaled'])})"
+            if name == "bits_per_dim":
+                unit = f"{unit} (pixel values 0..255, continuous density, no dequantisation)"
             if name == "loss_recon" and "elbo" in metrics:
                 continue  # the ELBO's own terms are shown as elbo and kl
             rows.append((words, with_error(metrics, name), unit, better))

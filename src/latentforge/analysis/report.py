@@ -123,7 +123,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     gan = not run.can("encoding")  # a generator: measured against the whole real set
     split = run.resolve_split(full, "auto")
     test = run.select(full, split)
-    train = run.select(full, "train") if split == "test" else full
+    train = run.select(full, "train") if split == "test" else full  # for the traversal's codes
     images = len(run.input_shape) == 3
     steps = ["metrics", "curves", "pictures", "latent space", "baselines"]
     bar = tqdm(steps, desc="report", unit="step", disable=not progress, leave=False)
@@ -172,7 +172,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     if baselines:
         try:
             clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
-            table = lt_baselines(run, train, test, clf, seed)
+            table = lt_baselines(run, run.training_rows(full), test, clf, seed)  # fitted on training rows only
             parts.append("<h2>Classical baselines</h2>" + BASELINES_HELP + _table(table))
         except Exception as e:  # a baseline that cannot be fitted is reported, not hidden
             parts.append(f"<h2>Classical baselines</h2><p class='muted'>not computed: {html.escape(str(e))}</p>")

@@ -219,7 +219,7 @@ def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
     index = ds.info.get("index", np.arange(len(ds)))
     ref.update({k: ref[k][index] for k in ("showers", "incident_energies", "conditions")})
     cond = ds.cond if run.conditional else None
-    showers = run.sample(len(ds), cond, seed=seed)
+    showers = run.sample(len(ds), cond, seed=seed, layout="model")
     unit = run.data_info.get("energy_unit")  # the unit the run generates in: its training file's
     if unit and unit != ref["energy_unit"]:  # a reference in another unit: compare like with like
         from ..data.showers import to_gev

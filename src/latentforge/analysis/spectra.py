@@ -209,8 +209,9 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
         if flags.all() or not flags.any():
             raise DataError(f"{outliers}: needs both normal and broad-line spectra (simulate with --outlier-fraction)")
         ll = run.log_likelihood(o, k=16, seed=seed)
-        score = -ll["elbo"]
-        result["outliers"] = {"n": int(len(o)), "n_broad_line": int(flags.sum()),
+        # each spectrum in its own median-normalised units (the scaled space): a ranking of shapes, not of fluxes
+        score = -ll["elbo_scaled"]
+        result["outliers"] = {"n": int(len(o)), "n_broad_line": int(flags.sum()), "elbo_space": "scaled",
                               "auc_negative_elbo": float(roc_auc_score(flags, score)),
                               "median_negative_elbo_normal": float(np.median(score[~flags])),
                               "median_negative_elbo_broad": float(np.median(score[flags]))}
@@ -282,7 +283,7 @@ def markdown_summary(result: dict[str, Any]) -> str:
     if "outliers" in result:
         o = result["outliers"]
         lines += ["", "## Outliers", "", f"{o['n_broad_line']} broad-line objects among {o['n']} spectra: "
-                  f"AUC of the negative ELBO {o['auc_negative_elbo']:.3f}; of the negative ELBO minus the entropy of the "
+                  f"AUC of the negative ELBO (median-normalised units) {o['auc_negative_elbo']:.3f}; of the negative ELBO minus the entropy of the "
                   f"measurement noise {o['auc_negative_elbo_minus_noise_entropy']:.3f}; of the chi2 per pixel "
                   f"{o['auc_chi2_per_pixel']:.3f}."]
     return "\n".join(lines) + "\n"

@@ -21,6 +21,14 @@ def _load_and_select(a, full=False):
     return (run, ds, data) if full else (run, ds)
 
 
+def as_given(ds, **arrays):
+    """Arrays about the examples of ``ds`` (the model's layout) in the layout of the file they were read from
+    ((N, H, W), channels last ...), for the output file; None entries are kept as None."""
+    from ..data.axes import to_axes
+
+    return {k: None if v is None else to_axes(np.asarray(v), ds.info.get("axes")) for k, v in arrays.items()}
+
+
 def cmd_encode(a) -> int:
     """``latentforge encode``."""
     run, ds = _load_and_select(a)
@@ -34,12 +42,12 @@ def cmd_reconstruct(a) -> int:
     cond = parse_condition(a.condition)
     if a.with_data:
         mean, std = run.denoise(ds, samples=a.samples or 50, seed=a.seed, condition=cond)
-        save_npz(a.out, mean=mean, std=std, input=ds.x, labels=ds.y)
+        save_npz(a.out, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
     elif a.samples:
         mean, std = run.predict(ds, samples=a.samples, seed=a.seed, condition=cond)
-        save_npz(a.out, mean=mean, std=std, input=ds.x, labels=ds.y)
+        save_npz(a.out, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
     else:
-        save_npz(a.out, reconstruction=run.reconstruct(ds, cond), input=ds.x, labels=ds.y)
+        save_npz(a.out, **as_given(ds, reconstruction=run.reconstruct(ds, cond), input=ds.x), labels=ds.y)
     return 0
 
 
@@ -70,15 +78,16 @@ def cmd_sample(a) -> int:
                                f"{human_bytes(free)} are free in {folder}; ask for fewer")
     cond = parse_condition(a.condition)
     shown = []
+    given = run.in_layout(np.zeros((1, *shape), np.float32)).shape[1:]  # the training data's layout
 
     def chunks():
-        for part in run.sample_chunks(a.n, cond, seed=a.seed):
+        for part in run.sample_chunks(a.n, cond, seed=a.seed, layout="model"):
             if len(shown) < 64:
                 shown.extend(part[:64 - len(shown)])
-            yield part
+            yield run.in_layout(part)  # the file: in the layout of the data the run was trained on
 
-    write_npz_streamed(a.out, "samples", (a.n, *shape), chunks())
-    print(f"wrote {a.out} (samples: {a.n} x {shape}, {human_bytes(need)})", file=sys.stderr)
+    write_npz_streamed(a.out, "samples", (a.n, *given), chunks())
+    print(f"wrote {a.out} (samples: {a.n} x {given}, {human_bytes(need)})", file=sys.stderr)
     png = a.out[:-4] + ".png"
     title = (f"{run.name}: {'the first ' + str(len(shown)) + ' of ' if a.n > len(shown) else ''}{a.n} samples"
              + (f" given condition {a.condition}" if a.condition else ""))
@@ -99,9 +108,9 @@ def cmd_denoise(a) -> int:
         peak = float(ds.x.max() - ds.x.min())
         emit(a, {"psnr_noisy": psnr(ds.x, noisy, peak), "psnr_denoised": psnr(ds.x, den, peak)},
              f"{run.name}: denoised {len(ds)} examples corrupted as in training (PSNR in dB)")
-        save_npz(a.out, denoised=den, noisy=noisy, clean=ds.x, labels=ds.y)
+        save_npz(a.out, **as_given(ds, denoised=den, noisy=noisy, clean=ds.x), labels=ds.y)
     else:
-        save_npz(a.out, denoised=run.reconstruct(ds), input=ds.x, labels=ds.y)
+        save_npz(a.out, **as_given(ds, denoised=run.reconstruct(ds), input=ds.x), labels=ds.y)
     return 0
 
 
@@ -121,7 +130,7 @@ def cmd_score(a) -> int:
 def cmd_translate(a) -> int:
     """``latentforge translate``."""
     run, ds = _load_and_select(a)
-    save_npz(a.out, translated=run.translate(ds, a.direction), input=ds.x, labels=ds.y)
+    save_npz(a.out, **as_given(ds, translated=run.translate(ds, a.direction), input=ds.x), labels=ds.y)
     return 0
 
 
@@ -134,12 +143,16 @@ def cmd_inpaint(a) -> int:
         ds = ds.subset(np.arange(min(a.limit, len(ds))))
     res = inpaint(run, ds, masks_for(a.mask, ds, seed=a.seed), steps=a.steps, lr=a.lr, seed=a.seed)
     # the data given are complete, so the filled region can be scored against them; the baseline fills in the
-    # mean training example
-    ref = run.select(data, "train") if run.is_training_data(data) else ds
+    # mean example of the run's training rows (never of the evaluated images, whose hidden points it would see)
+    try:
+        ref = run.training_rows(data)
+    except LatentforgeError as e:
+        ref = None
+        print(f"latentforge: no mean-fill baseline: {e}", file=sys.stderr)
     emit(a, {"model": run.name, "mask": a.mask, **inpaint_summary(ds, res, ref)},
          f"{run.name}: inpainted {len(ds)} examples under the mask {a.mask}")
-    save_npz(a.out, filled=res["filled"], reconstruction=res["reconstruction"], mask=res["mask"], input=ds.x,
-             z=res["z"], labels=ds.y)
+    save_npz(a.out, **as_given(ds, filled=res["filled"], reconstruction=res["reconstruction"], mask=res["mask"],
+                               input=ds.x), z=res["z"], labels=ds.y)
     return 0
 
 
@@ -179,7 +192,7 @@ def cmd_evaluate(a) -> int:
         from ..analysis.baselines import baseline_table
         from ..analysis.quality import feature_classifier
 
-        train = run.select(full, "train") if split == "test" else full
+        train = run.training_rows(full)  # never the evaluated rows
         clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
         out["baselines"] = baseline_table(run, train, run.select(full, split), seed=a.seed, classifier=clf)
     from ..analysis.readable import summary_lines

@@ -76,7 +76,8 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     json_flag(sc)
     sc.set_defaults(fn=cmd_score)
     e = run_cmd("evaluate", "print metrics in words (--json: as one JSON object): recon_mse; psnr_* for denoising "
-                            "models; elbo, nll_iwae, K, kl for VAEs (nats per example); the validations that apply",
+                            "models; elbo, nll_iwae (nats per example in data units; *_scaled: in the scaled space), "
+                            "nll_iwae_per_dim, bits_per_dim (8-bit images), K, kl for VAEs; the validations that apply",
                 out=False, split="auto")
     e.add_argument("--seed", type=int, default=0, help="seed of evaluation randomness such as corruption")
     e.add_argument("--baselines", action="store_true",

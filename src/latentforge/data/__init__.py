@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import DataError
 from .arrays import (ArrayDataset, as_examples, check_arrays, check_unit_range, refuse_layout_option,
                      resolve_layout, to_numpy)
+from .axes import input_axes
 from .convert import from_python
 from .records import sigma_from_ivar
 from .builtin import DATASETS, dataset_table, load_builtin
@@ -67,6 +68,7 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     if last:
         extra = {k: (None if v is None else np.moveaxis(np.asarray(v), -1, 1)) for k, v in extra.items()}
     info: dict[str, Any] = {"layout": "channels last" if last else "channels first"} if raw.ndim == 4 else {}
+    info["axes"] = input_axes(raw.ndim, last)  # the file's own layout, which outputs for these data come back in
     if record.files:
         info["files"] = len(dict.fromkeys(str(f) for f in record.files))  # a folder's files (spectra: one per row)
     # what describes the whole set rides along: the wavelength grid, geometry and energy unit, a table's columns
@@ -109,7 +111,9 @@ def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = No
     x = to_numpy(x)
     refuse_layout_option(x.shape, channels_last, "array")
     whole = x.dtype.kind in "biu"
-    x = as_examples(x, channels_last=channels_last, what="array")
+    ndim = x.ndim
+    last = ndim == 4 and resolve_layout(x.shape, channels_last, "array") == "last"
+    x = as_examples(x, channels_last=last if ndim == 4 else channels_last, what="array")
     extra = {k: None if v is None else as_examples(to_numpy(v), channels_last=channels_last, what=k)
              if k != "cond" else np.asarray(to_numpy(v), dtype=np.float32) for k, v in beside.items()}
     ivar = extra.pop("ivar", None)
@@ -118,4 +122,5 @@ def as_dataset(data: Any, *, labels: Any = None, channels_last: bool | None = No
             raise DataError("as_dataset: give sigma or ivar, not both")
         extra["sigma"], missing = sigma_from_ivar(ivar, None, "array")
         extra["mask"] = missing if extra.get("mask") is None else (np.asarray(extra["mask"], bool) | missing)
-    return ArrayDataset(x, y, name="array", source="array", whole_numbers=whole, **extra)
+    return ArrayDataset(x, y, name="array", source="array", whole_numbers=whole,
+                        info={"axes": input_axes(ndim, last)}, **extra)

@@ -180,7 +180,8 @@ class ELBOObjective(Objective):
         return {"loss": loss, "recon": -ll.mean(), "kl": kl.mean(), "elbo": (ll - kl).mean()}
 
     def metrics(self, model, batch, *, seed=0, k: int = 1000, **options) -> dict[str, Any]:
-        """Loss terms; ``elbo`` and ``nll_iwae`` (K importance samples) per example in nats; ``kl``; ``beta``."""
+        """Loss terms; ``elbo`` and ``nll_iwae`` (K importance samples) per example in nats of the model's scaled
+        space (``run.likelihood`` moves them to data units); ``kl``; ``beta``."""
         out = super().metrics(model, batch, seed=seed)
         ll = importance_sampled(model, batch, k, seed=seed)
         kl = over_rows(model, batch, lambda s: model.encode_dist(model_input(s), s.get("c")).kl(), rows=2048)
@@ -208,7 +209,8 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 def importance_sampled(model, batch: dict[str, torch.Tensor], k: int, *, seed: int = 0,
                        batch_size: int = 100) -> dict[str, np.ndarray]:
-    """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats, (N,) each.
+    """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats, (N,) each,
+    in the model's scaled space (``run.likelihood.in_data_units`` gives data units).
     ``batch`` (model space) may be on any device: slices of ``batch_size`` rows go to the model's device, where
     the draws come from one stream seeded with ``seed``; results on the CPU."""
     device = model_device(model)

@@ -4,7 +4,10 @@ autoencoder has no ``sample`` and a GAN no ``encode``: asking for one raises a C
 would be needed (and ``hasattr(run, "sample")`` answers False).
 
 Every method takes raw data (arrays in the user's units, datasets, file paths through ``select``) and gives
-raw data back: the preprocessing is undone on the way out.
+raw data back: the preprocessing is undone on the way out, and the answer has the caller's layout (``data.axes``):
+an answer about given data the layout of those data ((N, D), (N, H, W), (N, C, H, W) or (N, H, W, C); an
+``ArrayDataset``'s own ``x`` layout), a generated one (``sample``, ``decode``) the layout of the data the run was
+trained on (``layout="model"``: (N, D) or (N, C, H, W)). Outputs are float32, for integer input too.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..objectives.autoencoder import DenoisingObjective
 from ..objectives.elbo import importance_sampled, model_input
 from ..models.base import repeat_condition
 from ..registry import Registry
+from ..data.axes import caller_axes, check_axes, to_axes
 
 
 #: rows per chunk when samples are generated (and streamed to a file)
@@ -51,10 +55,12 @@ class Capability:
         def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable, check: bool = True) -> np.ndarray: ...
 
         def over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
-                              combine: Callable) -> tuple[np.ndarray, np.ndarray]: ...
+                              combine: Callable, *, axes: str | None = ...) -> tuple[np.ndarray, np.ndarray]: ...
 
         def sample_chunks(self, n: int, condition: Any = None, *, seed: int = 0,
-                          chunk: int = ...) -> Iterator[np.ndarray]: ...
+                          chunk: int = ..., layout: str = ...) -> Iterator[np.ndarray]: ...
+
+        def in_layout(self, x: np.ndarray, layout: str | None) -> np.ndarray: ...
 
     @staticmethod
     def applies(model, objective) -> bool:  # pragma: no cover - abstract
@@ -75,12 +81,14 @@ class Encoding(Capability):
         return self.infer(lambda s: self.model.encode(model_input(s), s.get("c")), self.batch(data, condition)).numpy()
 
     def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
-        """Raw examples -> raw reconstructions, decode(encode(x)) (a denoising model: the denoised estimate);
-        spectra on another wavelength grid are answered on their own grid."""
+        """Raw examples -> raw reconstructions, decode(encode(x)) (a denoising model: the denoised estimate), float32
+        in the shape and layout of ``data`` (so ``reconstruct(x) - x`` compares like with like); spectra on another
+        wavelength grid are answered on their own grid."""
         ds = self.dataset(data)
         out = self.infer(lambda s: self.model.decode(self.model.encode(model_input(s), s.get("c")), s.get("c")),
                          self.batch(ds, condition))
-        return self.preprocess.on_input_grid(self.preprocess.to_raw(out, self.preprocess.factors(ds)), ds)
+        raw = self.preprocess.on_input_grid(self.preprocess.to_raw(out, self.preprocess.factors(ds)), ds)
+        return to_axes(raw, caller_axes(data, ds))
 
 
 class Decoding(Capability):
@@ -92,14 +100,17 @@ class Decoding(Capability):
     def applies(model, objective) -> bool:
         return isinstance(model, Decodes)
 
-    def decode(self, z: Any, condition: Any = None) -> np.ndarray:
-        """Codes (N, latent_dim) -> raw-space outputs (a VAE gives its decoder's mean, a GAN its generator's
-        output, through the EMA copy when there is one)."""
+    def decode(self, z: Any, condition: Any = None, *, layout: str = "input") -> np.ndarray:
+        """Codes (N, latent_dim) -> raw-space outputs, float32 (a VAE gives its decoder's mean, a GAN its
+        generator's output, through the EMA copy when there is one), in the layout of the data the run was trained
+        on (``layout="input"``; ``"model"``: (N, D) or (N, C, H, W)). ConfigError for codes that are not numbers."""
         codes = to_numpy(z)
         if codes.dtype.kind not in "biuf":
             raise ConfigError(f"decode takes latent codes, numbers of shape (N, {self.model.latent_dim}); got "
                               f"{codes.dtype} values")
-        return self._from_codes(torch.as_tensor(codes.astype(np.float32), device="cpu"), condition, self.model.decode)
+        check_axes(layout)
+        return self.in_layout(self._from_codes(torch.as_tensor(codes.astype(np.float32), device="cpu"), condition,
+                                               self.model.decode), layout)
 
     def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable, check: bool = True) -> np.ndarray:
         """fn(codes, condition vectors) over batches of z (N, latent_dim) -> raw units (``check``: flag conditions
@@ -121,10 +132,13 @@ class Sampling(Capability):
     def applies(model, objective) -> bool:
         return isinstance(model, HasPrior)
 
-    def sample(self, n: int, condition: Any = None, *, seed: int = 0) -> np.ndarray:
-        """Generate n examples (raw units) from z ~ N(0, I) (a VAE: its prior sampler, ``--prior-sampler``): a VAE's p(x|z) (its mean; a draw for a hurdle
+    def sample(self, n: int, condition: Any = None, *, seed: int = 0, layout: str = "input") -> np.ndarray:
+        """Generate n examples (raw units, float32) from z ~ N(0, I) (a VAE: its prior sampler,
+        ``--prior-sampler``): a VAE's p(x|z) (its mean; a draw for a hurdle
         decoder), or a GAN's generator. ``condition``: one label / parameter vector, or one per example.
-        Raises ConfigError when n examples would not fit in the free memory (``sample_chunks`` streams)."""
+        ``layout``: ``"input"`` the layout of the data the run was trained on ((N, H, W), (N, H, W, C) ...),
+        ``"model"`` (N, D) or (N, C, H, W). Raises ConfigError when n examples would not fit in the free memory
+        (``sample_chunks`` streams)."""
         if n < 1:
             raise ConfigError(f"the number of samples must be at least 1, got {n}")
         need = n * int(np.prod(self.input_shape)) * 4
@@ -133,13 +147,19 @@ class Sampling(Capability):
             raise ConfigError(f"{n} samples of shape {tuple(self.input_shape)} need {human_bytes(need)} of memory and "
                               f"{human_bytes(free)} are free; ask for fewer, or stream them to a file "
                               "(latentforge sample RUN -n N --out FILE.npz, or run.sample_chunks in Python)")
-        return np.concatenate(list(self.sample_chunks(n, condition, seed=seed)))
+        return np.concatenate(list(self.sample_chunks(n, condition, seed=seed, layout=layout)))
 
-    def sample_chunks(self, n: int, condition: Any = None, *, seed: int = 0, chunk: int = SAMPLE_CHUNK):
-        """``sample`` in chunks of at most ``chunk`` rows (an iterator of raw arrays): the same numbers as
-        ``sample(n)``, in bounded memory. Chunk i > 0 draws from its own seeded stream. The streams live on the
+    def sample_chunks(self, n: int, condition: Any = None, *, seed: int = 0, chunk: int = SAMPLE_CHUNK,
+                      layout: str = "input"):
+        """``sample`` in chunks of at most ``chunk`` rows (an iterator of raw arrays in ``layout``): the same numbers
+        as ``sample(n)``, in bounded memory. Chunk i > 0 draws from its own seeded stream. The streams live on the
         model's device (``to``): one seed gives the same samples each time on one device; a CPU's and a GPU's
         streams differ."""
+        check_axes(layout)
+        for part in self._sample_chunks(n, condition, seed=seed, chunk=chunk):
+            yield self.in_layout(part, layout)
+
+    def _sample_chunks(self, n: int, condition: Any, *, seed: int, chunk: int):
         cond = None if condition is None else to_numpy(condition)
         per_example = cond is not None and cond.ndim > 0 and len(cond) == n and n > 1
         self.preprocess.flag_conditions(cond)  # once for all chunks
@@ -192,10 +212,10 @@ class Posterior(Capability):
         return isinstance(model, HasPosterior)
 
     def over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
-                          combine: Callable) -> tuple[np.ndarray, np.ndarray]:
+                          combine: Callable, *, axes: str | None = "caller") -> tuple[np.ndarray, np.ndarray]:
         """z_k ~ q(z|x), k = 1..samples, decoded to p(x|z_k); ``combine(batch, p_k)`` gives each draw's
         (mean_k, var_k); returns the mixture's mean E_k[mean_k] and standard deviation
-        sqrt(Var_k[mean_k] + E_k[var_k]) in raw units."""
+        sqrt(Var_k[mean_k] + E_k[var_k]) in raw units, in the layout ``axes`` ("caller": that of ``data``)."""
         if samples < 1:
             raise ConfigError("samples must be >= 1")
         g = torch.Generator(device=self.model.device).manual_seed(seed)  # draws where the network runs
@@ -214,11 +234,14 @@ class Posterior(Capability):
         rows = max(1, 8 * 2048 // samples)  # about 16k decoded examples per pass, whatever the number of draws
         out = self.infer(one, self.batch(ds, condition), rows=rows)
         mean, std = self.preprocess.to_raw(out[:, 0], f), self.preprocess.sigma_to_raw(out[:, 1].numpy(), factors=f)
-        return self.preprocess.on_input_grid(mean, ds), self.preprocess.on_input_grid(std, ds)
+        axes = caller_axes(data, ds) if axes == "caller" else axes
+        return (to_axes(self.preprocess.on_input_grid(mean, ds), axes),
+                to_axes(self.preprocess.on_input_grid(std, ds), axes))
 
     def predict(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
                 include_decoder_noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Predictive mean and standard deviation (raw units, each (N, *input_shape)) of the reconstruction.
+        """Predictive mean and standard deviation (raw units, float32, each in the shape and layout of ``data``) of
+        the reconstruction.
 
         z_k ~ q(z|x) for k = 1..samples, decoded; var = Var_k[mean_k] + E_k[sigma_k^2] where sigma_k is the
         decoder's own standard deviation (sqrt(p(1-p)) for a Bernoulli decoder).
@@ -229,8 +252,9 @@ class Posterior(Capability):
 
     def denoise(self, data: Any, samples: int = 100, *, seed: int = 0,
                 condition: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and standard deviation (raw units) of the noiseless signal behind measurements with
-        known per-point sigma_i (data with ``sigma``, optionally ``mask``).
+        """Posterior mean and standard deviation (raw units, float32, each in the shape and layout of ``data``) of
+        the noiseless signal behind measurements with known per-point sigma_i (data with ``sigma``, optionally
+        ``mask``).
 
         A Gaussian decoder with measurement errors says: signal s ~ N(mu(z), sigma_model(z)^2) and
         x = s + N(0, sigma_i^2); its likelihood is N(x; mu, sigma_model^2 + sigma_i^2). Given z the signal's
@@ -247,14 +271,22 @@ class Posterior(Capability):
             raise ConfigError("denoise needs each point's measurement sigma; pass data with sigma (or ivar), "
                               "e.g. a spectra file or as_dataset(x, sigma=...)")
         return self.over_latent_draws(
-            ds, samples, seed, condition,
-            lambda b, p: p.signal_posterior(b["x"].unsqueeze(0), b["sigma"].unsqueeze(0),
+            ds, samples, seed, condition, axes=caller_axes(data, ds),
+            combine=lambda b, p: p.signal_posterior(b["x"].unsqueeze(0), b["sigma"].unsqueeze(0),
                                             b["mask"].unsqueeze(0) if "mask" in b else None))
 
     def log_likelihood(self, data: Any, k: int = 1000, *, seed: int = 0, condition: Any = None,
                        batch_size: int = 100) -> dict[str, np.ndarray]:
-        """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x), in nats (N,)."""
-        return importance_sampled(self.model, self.batch(data, condition), k, seed=seed, batch_size=batch_size)
+        """Per-example ELBO (Monte Carlo over the same K draws) and IWAE estimate of log p(x) (Burda et al. 2016),
+        each (N,) in nats per example **in the data's own units**: ``elbo``, ``iwae``; the same in the model's
+        scaled space as ``elbo_scaled``, ``iwae_scaled``, and ``log_jacobian`` (N,), the scaling's
+        log |det dt/dx| between them (``run.likelihood``). Raises ConfigError for a scaling without a
+        log-Jacobian (one that changes the number of points)."""
+        from .likelihood import in_data_units
+
+        ds = self.dataset(data)
+        ll = importance_sampled(self.model, self.batch(ds, condition), k, seed=seed, batch_size=batch_size)
+        return in_data_units(self, ds, ll)
 
 
 class Scoring(Capability):
@@ -283,11 +315,13 @@ class Corrupting(Capability):
         return isinstance(objective, DenoisingObjective)
 
     def add_noise(self, x: Any, *, seed: int = 0) -> np.ndarray:
-        """Corrupt raw examples the way this model was trained (kind and level from its config)."""
+        """Corrupt raw examples the way this model was trained (kind and level from its config); float32 in the
+        shape and layout of ``x``."""
         c = self.objective.config
         g = torch.Generator(device="cpu").manual_seed(seed)  # raw data are corrupted on the CPU: no network runs
-        noisy = corrupt(self.preprocess.to_model_space(x), c.corruption, c.noise_level, generator=g, clip=c.clip)
-        return self.preprocess.to_raw(noisy)
+        ds = self.dataset(x)
+        noisy = corrupt(self.preprocess.to_model_space(ds), c.corruption, c.noise_level, generator=g, clip=c.clip)
+        return to_axes(self.preprocess.to_raw(noisy), caller_axes(x, ds))
 
 
 class Translating(Capability):
@@ -300,9 +334,12 @@ class Translating(Capability):
         return isinstance(model, Translates)
 
     def translate(self, data: Any, direction: str = "a_to_b") -> np.ndarray:
-        """Raw examples of one domain (N, *input_shape) -> their translations into the other, raw units:
-        ``a_to_b`` (the data trained with ``--data`` into the ``--data-b`` domain) or ``b_to_a``."""
-        return self.preprocess.to_raw(self.infer(lambda s: self.model.translate(s["x"], direction), self.batch(data)))
+        """Raw examples of one domain (N, *input_shape) -> their translations into the other, raw units, float32 in
+        the shape and layout of ``data``: ``a_to_b`` (the data trained with ``--data`` into the ``--data-b``
+        domain) or ``b_to_a``."""
+        ds = self.dataset(data)
+        out = self.preprocess.to_raw(self.infer(lambda s: self.model.translate(s["x"], direction), self.batch(ds)))
+        return to_axes(out, caller_axes(data, ds))
 
 
 #: the facade's capabilities; a run's class is composed from those that apply to its model and objective

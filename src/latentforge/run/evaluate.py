@@ -18,6 +18,7 @@ from ..data.arrays import row_hashes
 from ..errors import ConfigError, LatentforgeError
 from ..objectives.elbo import model_input
 from ..objectives.measures import mse, psnr
+from .likelihood import data_unit_likelihoods
 
 
 def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 1000, calibrate: str | None = None,
@@ -26,7 +27,9 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
 
     - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder, each with its standard error over
       the examples (``_err``);
-    - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K``, ``kl`` in nats per example;
+    - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K`` in nats per example in data
+      units, ``nll_iwae_per_dim`` per observed point, ``bits_per_dim`` for 8-bit images, the scaled-space
+      ``elbo_scaled`` / ``nll_iwae_scaled`` and the ``log_jacobian`` between them (``run.likelihood``); ``kl``;
       denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
     - one entry per applicable validation (sample quality, calorimeter showers, ``calibration`` of a predictive
       distribution, ``two_sample`` of a generator ...), ``skipped`` for the rest; ``calibrate="conformal"`` adds
@@ -73,6 +76,7 @@ def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | 
     if run.can("encoding"):
         out.update(reconstruction_metrics(run, ds, b, peak, seed=seed))
     out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
+    out.update(data_unit_likelihoods(run, ds, out))  # a VAE's likelihoods: scaled space -> data units
     skipped = {}
     for name, validation in VALIDATIONS.items():
         reason = validation.applies(run, ds)

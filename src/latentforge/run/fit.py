@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import torch
 
 from ..catalog import MODELS, ModelSpec
-from ..data import DATA_KEYWORDS, Conditioner, Scaler, as_dataset
+from ..data import ArrayDataset, DATA_KEYWORDS, Conditioner, Scaler, as_dataset
 from ..errors import ConfigError
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, save_tensors, write_json,
                   write_jsonl)
@@ -93,6 +93,8 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     options, tc = {**auto_options, **options}, tc.replace(**auto_train)
     scaler, conditioner = source.fit_transform(spec, options, tc)
     run = compose_run(spec, source, scaler, conditioner, options, tc, data_kw, out=out)
+    # the layout outputs come back in: the caller's array or file; an ArrayDataset's own (N, D) / (N, C, H, W)
+    run.data_info["axes"] = source.ds.info.get("axes") if not isinstance(data, ArrayDataset) else None
     if chosen:
         run.data_info["chosen_from_data"] = chosen
         if progress and dist.is_main and not plan_only:

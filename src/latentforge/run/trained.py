@@ -22,6 +22,7 @@ from ..errors import ArtifactError, CapabilityError, ConfigError, LatentforgeErr
 from ..models.base import ConfiguredModel
 from ..io import RunLayout, check_run_config, load_tensors, read_json, read_metrics, save_tensors, write_json
 from ..train.config import TrainConfig
+from ..data.axes import to_axes
 from .capabilities import CAPABILITIES, Capability
 from .preprocess import Preprocessor
 
@@ -206,6 +207,25 @@ class TrainedModel:
         kw = {k: info[k] for k in DATA_KEYWORDS if isinstance(info.get(k), (str, bool))}
         return as_dataset(source, **kw)
 
+    def training_rows(self, data: Any = None) -> ArrayDataset:
+        """The rows this run was fitted on (its seeded train split), what every baseline is fitted on: taken from
+        ``data`` when ``data`` is the training data (``is_training_data``), else from the training data read again
+        (``training_data``). Never the evaluated rows: a baseline fitted on them would see what it is scored on.
+        Raises ConfigError when the training data can be neither recognised in ``data`` nor read again."""
+        if data is not None:
+            ds = as_dataset(data) if not isinstance(data, ArrayDataset) else data
+            if self.is_training_data(ds):
+                return self.preprocess.select(ds, "train")
+        try:
+            source = self.training_data()
+        except ConfigError as e:
+            raise ConfigError(f"the baselines are fitted on the run's training rows, and {e}") from None
+        if not self.is_training_data(source):
+            raise ConfigError(f"the training data at {self.data_info.get('path') or self.data_info.get('source')} "
+                              "has changed since training, so its training rows are unknown; pass the data the "
+                              "run was trained on")
+        return self.preprocess.select(source, "train")
+
     def is_training_data(self, data: Any) -> bool:
         """Whether ``data`` is the data this run was trained on, recognised by what it is (number of rows, shape
         and a checksum of the values), not by how its path is spelled."""
@@ -231,6 +251,19 @@ class TrainedModel:
         ds = as_dataset(data) if not isinstance(data, ArrayDataset) else data
         seen = self.preprocess.seen_in(ds)  # training rows inside other data: a subset, a shuffled or larger copy
         return "unseen" if seen is not None and seen.any() and not seen.all() else "all"
+
+    @property
+    def input_axes(self) -> str | None:
+        """The layout of the data this run was trained on (``ND``, ``NHW``, ``NCHW``, ``NHWC``; None: the model's
+        own, for data given as an ArrayDataset or by a run of an earlier version)."""
+        return self.data_info.get("axes")
+
+    def in_layout(self, x: np.ndarray, layout: str | None = "input") -> np.ndarray:
+        """Generated examples in the model's layout ((N, D) or (N, C, H, W)) -> ``layout``: ``"input"`` the layout
+        of the training data (``input_axes``), ``"model"`` / None unchanged, or one of ``data.axes.AXES``."""
+        if layout in (None, "model"):
+            return x
+        return to_axes(x, self.input_axes if layout == "input" else layout)
 
     def to_model_space(self, data: Any) -> torch.Tensor:
         """Raw examples -> scaled float tensor of the model's input shape."""
