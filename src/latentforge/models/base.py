@@ -105,7 +105,7 @@ class ConfiguredModel(nn.Module):
     @property
     def device(self) -> torch.device:
         """The device of the network's parameters (and buffers): where its inputs, and every tensor it makes, live."""
-        first = next(self.parameters(), None)
+        first: torch.Tensor | None = next(self.parameters(), None)
         if first is None:
             first = next(self.buffers(), None)
         return first.device if first is not None else torch.device("cpu")

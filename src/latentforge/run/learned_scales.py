@@ -3,7 +3,7 @@ after the first epoch, and a VAE's two-stage prior sampler fitted to the encoded
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .trained import TrainedModel
@@ -35,5 +35,6 @@ def fit_prior_sampler(run: TrainedModel, batch: dict, *, seed: int) -> str:
     """Fit a VAE's prior sampler (gmm / flow) to the posterior means of the training rows in ``batch``."""
     from ..objectives.elbo import model_input
 
-    codes = run.infer(lambda s: run.model.encode(model_input(s), s.get("c")), batch).numpy()
-    return run.model.fit_prior_sampler(codes, seed=seed)
+    net: Any = run.model  # a VAE (checked by the caller through its prior_sampler)
+    codes = run.infer(lambda s: net.encode(model_input(s), s.get("c")), batch).numpy()
+    return net.fit_prior_sampler(codes, seed=seed)
