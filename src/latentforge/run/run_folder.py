@@ -17,7 +17,8 @@ def run_folder(layout: RunLayout, *, resume: bool, overwrite: bool, enabled: boo
     """Make the run directory ready (``prepare_out``) for the block; when the block fails, put the directory
     back as it was: a new run's directory is removed (an empty one that was there is emptied), a replaced run
     (``overwrite``) comes back, and a resumed run gets back the files it had before (its checkpoint among
-    them). An interrupted run (KeyboardInterrupt) that has written a checkpoint is kept, so that ``--resume``
+    them). An interrupted run (KeyboardInterrupt, SystemExit: the process being stopped) that has written a
+    checkpoint is kept, so that ``--resume``
     continues it. A LatentforgeError raised by the block gets a sentence saying what was left.
     ``enabled=False`` (the other ranks of a distributed run) makes it a plain block."""
     if not enabled:
@@ -40,7 +41,9 @@ def run_folder(layout: RunLayout, *, resume: bool, overwrite: bool, enabled: boo
     try:
         yield
     except BaseException as e:
-        interrupted = isinstance(e, KeyboardInterrupt) and _mtime(layout.checkpoint) != checkpoint_before
+        # the process being stopped (Ctrl-C, SystemExit, any BaseException that is no Exception) after a checkpoint:
+        # kept for --resume, as a killed process would have left it
+        interrupted = not isinstance(e, Exception) and _mtime(layout.checkpoint) != checkpoint_before
         if interrupted:
             _remove(aside)
             raise
