@@ -99,6 +99,7 @@ def test_errors_are_one_clear_line(capsys, tmp_path):
     assert "comma-separated integers" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_denoising_ae_on_mnist_gains_6_db(capsys, tmp_path):
     """The foundation issue's acceptance check: sigma = 0.5 Gaussian noise, held-out MNIST digits."""
     run_dir = tmp_path / "dae"
@@ -112,6 +113,7 @@ def test_denoising_ae_on_mnist_gains_6_db(capsys, tmp_path):
     assert m["psnr_denoised"] - m["psnr_noisy"] >= 6.0, m
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_demo_writes_its_runs_and_plots(tmp_path, capsys):
     from latentforge.demo import run_demo
 

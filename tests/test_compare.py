@@ -31,6 +31,7 @@ def test_time_limit_stops_after_the_epoch_and_leaves_a_complete_run(tmp_path):
         lf.train("ae", x, epochs=1, time_limit=-1, progress=False)
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_compare_measures_every_family_on_the_same_held_out_rows(tmp_path):
     x, y = _blobs()
     table = compare(x, tmp_path / "cmp", budget_minutes=0.05, progress=False, labels=y)
@@ -66,6 +67,7 @@ def test_compare_measures_every_family_on_the_same_held_out_rows(tmp_path):
         assert (tmp_path / "cmp" / name / "model.safetensors").exists()
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_compare_cli_prints_the_table_and_refuses_a_bad_budget(tmp_path, capsys):
     x, y = _blobs(120, 6)
     np.savez(tmp_path / "d.npz", x=x, y=y)

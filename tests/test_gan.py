@@ -148,6 +148,7 @@ def test_quality_metric_building_blocks():
     assert p > 0.9 and r < 0.5
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_conditional_gan_honours_the_label(tmp_path):
     from sklearn.linear_model import LogisticRegression
 
@@ -247,6 +248,7 @@ def test_sample_quality_on_labels_the_data_does_not_separate_carries_the_warning
     assert "say little" in m["classifier_warning"]
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_evaluate_prints_the_games_losses_as_numbers_with_units(digits, tmp_path, capsys):
     from latentforge.analysis.readable import summary_lines
 

@@ -196,6 +196,7 @@ def _vector_condition_file(tmp_path, rng, n=200):
 
 @pytest.mark.parametrize("name,options", [("cvae", {"hidden": (8,), "latent_dim": 2}),
                                           ("cgan", {"g_hidden": (8,), "d_hidden": (8,), "latent_dim": 2})])
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_conditions_beyond_the_training_range_are_flagged(name, options, rng, tmp_path, capsys, monkeypatch):
     from latentforge.data.conditions import ConditionOutsideTraining
 

@@ -111,6 +111,7 @@ def test_demo_hands_the_device_to_training(flags, module, fn, monkeypatch, tmp_p
     assert seen["device"] == "cpu"
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_compare_trains_and_measures_on_the_device(monkeypatch, tmp_path):
     import latentforge.compare as cmp
 

@@ -137,6 +137,7 @@ def test_gan_tools_work_in_noise_space(digits):
     assert inv["error"].mean() <= inv["error_start"].mean()
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_baselines_table_puts_the_model_beside_classical_ones(vae):
     run, ds = vae
     train, test = run.select(ds, "train"), run.select(ds, "test")
@@ -182,6 +183,7 @@ def test_cli_explore_and_inpaint(vae, tmp_path, capsys):
     assert code == 2 and "fits neither" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_report_is_one_self_contained_page_whose_images_all_load(vae, tmp_path):
     run, ds = vae
     path = write_report(run, ds, tmp_path / "report.html", k=20)

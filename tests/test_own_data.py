@@ -179,7 +179,9 @@ def test_resume_takes_the_runs_own_options(tmp_path, capsys):
     assert code == 0, err
     run = lf.load(tmp_path / "r")
     assert run.model.latent_dim == 3 and len(run.history) == 4
-    assert run.data_info["chosen_from_data"] == ["likelihood=gaussian-shared", "scaling=standard"]
+    chosen = run.data_info["chosen_from_data"]
+    assert chosen[:2] == ["likelihood=gaussian-shared", "scaling=standard"]
+    assert len(chosen) == 3 and chosen[2].startswith("the learned sigma was set to")  # once, by the first training
     code, out, err = run_cli(capsys, "train", "ae", "--epochs", "6", "--resume", *args)
     assert code == 2 and "holds a 'vae' run" in err
 

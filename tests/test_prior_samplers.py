@@ -35,6 +35,7 @@ def test_gmm_sampler_draws_from_the_fitted_mixture():
 
 
 @pytest.mark.parametrize("sampler", ["gmm", "flow"])
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_prior_sampler_is_saved_with_the_run(sampler, tmp_path):
     run = lf.train("vae", blobs(400), out=tmp_path / "r", prior_sampler=sampler, latent_dim=2, epochs=3,
                    progress=False)
@@ -46,6 +47,7 @@ def test_prior_sampler_is_saved_with_the_run(sampler, tmp_path):
     assert any(sampler in line for line in back.data_info["chosen_from_data"])
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_gmm_sampler_is_closer_to_multimodal_data_than_the_prior():
     """A decoder with a small fixed sigma keeps the blobs apart in the codes (a multimodal aggregate posterior);
     the model's data, x ~ p(x|z), are then told from the real rows less often with z from the fitted mixture."""

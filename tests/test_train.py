@@ -254,6 +254,7 @@ def test_cosine_schedule_decays_the_learning_rate_to_one_percent_by_the_last_epo
         lf.TrainConfig(lr_schedule="step")
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_the_program_flushes_subnormal_floats_in_every_thread_it_starts_and_runs_repeat_exactly(tmp_path, rng):
     """The program sets the flush first thing, so that torch's worker threads, started later, inherit it (a flush
     set on the main thread alone would make results depend on which thread computed what); two runs of one

@@ -215,6 +215,7 @@ def test_sampling_an_autoencoder_is_refused_with_a_reason(tmp_path, capsys):
     assert code == 2 and "needs a model with a prior" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_cli_2d_vae_on_mnist_separates_classes(tmp_path, capsys):
     """A 2-D VAE trained by the CLI on the built-in MNIST digits: classes occupy their own regions."""
     from sklearn.neighbors import KNeighborsClassifier
@@ -284,6 +285,7 @@ def test_tcvae_parts_add_up_to_the_kl_and_see_correlation():
     assert independent < 0.6 and correlated > independent + 1.5, (independent, correlated)
 
 
+@pytest.mark.slow  # long: runs in the slow checks (pytest -m slow; CI runs them)
 def test_tcvae_beta_lowers_the_total_correlation(digits, tmp_path, capsys):
     common = dict(latent_dim=6, hidden=(128,), epochs=25, batch_size=128, seed=0, progress=False)
     plain = lf.train("beta-tcvae", digits, beta=1.0, **common).evaluate(digits, "test", k=20)

@@ -40,6 +40,9 @@ BINS = 30
 TOP = 4
 
 
+#: the fewest generated rows (and half the fewest real rows) the two-sample test is computed on
+TWO_SAMPLE_MIN_ROWS = 20
+
 def separation_power(h1: np.ndarray, h2: np.ndarray) -> float:
     """S = 1/2 sum_i (h1_i - h2_i)^2 / (h1_i + h2_i) over the two histograms normalised to unit sum (bins empty
     in both skipped): 0 identical, 1 disjoint (Krause et al. 2024, CaloChallenge)."""
@@ -114,6 +117,10 @@ def two_sample_test(real: np.ndarray, generated: np.ndarray, *, folds: int = FOL
     their histograms. ``names``: one per value, for tables' columns. DataError for too few rows."""
     rng = np.random.default_rng(seed)
     real = np.asarray(real)
+    if len(real) < 2 * TWO_SAMPLE_MIN_ROWS or len(generated) < TWO_SAMPLE_MIN_ROWS:
+        raise DataError(f"the two-sample test needs at least {2 * TWO_SAMPLE_MIN_ROWS} real and "
+                        f"{TWO_SAMPLE_MIN_ROWS} generated rows (a classifier on fewer tells nothing), got "
+                        f"{len(real)} and {len(generated)}; evaluate on more rows (--split all, or more data)")
     if len(real) > max_rows:
         real = real[np.sort(rng.choice(len(real), max_rows, replace=False))]
     perm = rng.permutation(len(real))
@@ -155,7 +162,7 @@ def generated_like(run, ds, n: int, *, seed: int = 0, decoder_noise: bool = Fals
     pick = np.random.default_rng(seed).integers(0, len(ds), size=n)
     cond = run.conditioner.values_of(ds)[pick] if run.conditional else None
     if not run.can("posterior"):
-        return run.scaler.transform(run.sample(n, cond, seed=seed))
+        return run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
     g = torch.Generator().manual_seed(seed)
     z = (torch.randn(n, run.model.latent_dim, generator=g) if sampler == "normal"
          else run.model.draw_codes(n, g).cpu())
@@ -222,7 +229,7 @@ def _per_condition(run, ds, real: np.ndarray, *, seed: int) -> dict[str, Any]:
         if sel.sum() < 40:
             continue
         sub = ds.subset(np.flatnonzero(sel))
-        gen = run.scaler.transform(run.sample(len(sub), run.conditioner.values_of(sub), seed=seed))
+        gen = run.scaler.transform(run.sample(len(sub), run.conditioner.values_of(sub), seed=seed, layout="model"))
         r = two_sample_test(real[sel], gen, folds=3, seed=seed)
         out[name] = {k: r[k] for k in ("auc", "auc_error", "auc_floor", "auc_floor_error", "n_per_side")}
     return out

@@ -90,7 +90,7 @@ class SharedGaussianLikelihood(FixedGaussianLikelihood):
         s = rms(resid, mask)
         with torch.no_grad():
             self.log_sigma.fill_(math.log(s))
-        return f"the learned sigma was set to {s:.3g} after the first epoch (the decoder's residual, scaled units)"
+        return f"the learned sigma was set to {s:.3g} after the last epoch (the decoder's residual, scaled units)"
 
 
 @LIKELIHOODS.add("gaussian-hetero")
@@ -122,7 +122,7 @@ class HeteroGaussianLikelihood(Likelihood):
         shift = 0.5 * torch.log(r.clamp_min(math.exp(2 * LOG_SIGMA_RANGE[0]))) - cur
         with torch.no_grad():
             bias[n:2 * n] += shift.to(bias)
-        return (f"the predicted sigma was moved to each output's residual after the first epoch (median "
+        return (f"the predicted sigma was moved to each output's residual after the last epoch (median "
                 f"{float(r.sqrt().median()):.3g}, scaled units)")
 
 

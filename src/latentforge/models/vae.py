@@ -27,6 +27,10 @@ from .likelihoods import LIKELIHOODS
 from .prior_samplers import PRIOR_SAMPLERS
 
 
+#: latent draws per row when a learned sigma is set from the decoder's residual
+RESIDUAL_DRAWS = 8
+
+
 @dataclass(frozen=True)
 class VAEConfig(Config):
     input_shape: tuple[int, ...] = option((), "shape of one example (filled in from the data)", from_data=True)
@@ -40,7 +44,7 @@ class VAEConfig(Config):
         "data such as log-scaled energies: per output a probability of being non-zero and a Gaussian for the "
         "non-zero value; samples are drawn from it, so they are as sparse and noisy as the data)", LIKELIHOODS)
     sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
-                          "given (by default it is set to the decoder's residual after the first epoch)")
+                          "given (by default it is set to the decoder's residual after the last epoch)")
     prior_sampler: str = option("normal", "where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian "
                                 "mixture fitted to the encoded training data after training, Dai & Wipf 2019); flow "
                                 "(a small RealNVP fitted to them)", PRIOR_SAMPLERS)
@@ -74,7 +78,7 @@ class ConvVAEConfig(Config):
     likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared, gaussian-hetero or "
                              "hurdle (zero or Gaussian per output)", LIKELIHOODS)
     sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
-                          "given (by default it is set to the decoder's residual after the first epoch)")
+                          "given (by default it is set to the decoder's residual after the last epoch)")
 
     def validate(self) -> None:
         positive(self, "latent_dim", "kernel_size", "sigma", "prior_components")
@@ -99,7 +103,7 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         self.prior_sampler = PRIOR_SAMPLERS.get(getattr(config, "prior_sampler", "normal"))(
             config.latent_dim, getattr(config, "prior_components", 10))
 
-    #: a learned likelihood scale is set from the decoder's residual after the first epoch
+    #: a learned likelihood scale is set from the decoder's residual after the last epoch
     #: (``start_scales_from_residual``)
     scales_from_data: bool = True
 
@@ -108,15 +112,22 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
                                    c: torch.Tensor | None = None) -> str | None:
         """A learned sigma (shared, or the decoder's per-output prediction) set to the residual x - mu(z),
         z ~ q(z|x), of training rows x (B, *input_shape, scaled units): its maximum-likelihood value for the
-        decoder as it is (called after the first epoch); a sentence saying so, or None."""
+        decoder as it is (called after the last epoch); a sentence saying so, or None."""
         if not self.scales_from_data:
             return None
         xin = x.masked_fill(mask, 0.0) if mask is not None else x
-        z = self.encode_dist(xin, c).sample(None)
-        p = self.decode_dist(z, c)
-        if not hasattr(p, "log_sigma"):
+        q = self.encode_dist(xin, c)
+        draws = [self.decode_dist(q.sample(None), c) for _ in range(RESIDUAL_DRAWS)]
+        if not hasattr(draws[0], "log_sigma"):
             return None
-        return self.likelihood.start_from_residual(self.decoder, x - p.mean, mask, p.log_sigma)
+        means = torch.stack([p.mean for p in draws])  # (K, B, ...)
+        # the predictive is a mixture over z ~ q(z|x): its variance is Var_z[mu(z)] + sigma^2, so sigma^2 takes
+        # the squared residual of the predictive mean less the part the spread of the means already explains
+        # (an effective residual of that size, with its sign)
+        resid = x - means.mean(0)
+        spare = (resid.pow(2) - means.var(0, unbiased=False)).clamp_min(0.0)
+        return self.likelihood.start_from_residual(self.decoder, resid.sign() * spare.sqrt(), mask,
+                                                   torch.stack([p.log_sigma for p in draws]).mean(0))
 
     def reduced_precision_risk(self) -> str | None:
         return self.likelihood.bf16_risk

@@ -150,7 +150,7 @@ def start_trainer(run: TrainedModel, tc: TrainConfig, layout: RunLayout | None, 
     """The trainer of ``run``, with the callbacks that write its directory (a checkpoint and the metrics each
     epoch, sample grids) before the user's; on resume, checked against the saved run and loaded from its
     checkpoint. Rank 0 then writes config.json, transform.json and the metrics so far. ``first_callbacks`` run
-    before all of these (a learned scale set after the first epoch, which the checkpoint then holds)."""
+    before all of these (a learned scale set after the last epoch, which the checkpoint then holds)."""
     callbacks = list(first_callbacks)
     saved_config: dict[str, Any] = {}  # read on resume
     if layout is not None:

@@ -1,5 +1,5 @@
 """What training fits beside the network's weights: a learned likelihood sigma set to the decoder's residual
-after the first epoch, and a VAE's two-stage prior sampler fitted to the encoded training data afterwards."""
+after the last epoch, and a VAE's two-stage prior sampler fitted to the encoded training data afterwards."""
 
 from __future__ import annotations
 
@@ -13,11 +13,16 @@ SCALE_ROWS = 4096
 
 
 def scale_callback(net, first: dict, notes: list):
-    """After the first epoch: a learned likelihood sigma set to the decoder's residual on ``first`` (a few
-    training rows), so that it starts calibrated whatever its initial value; the sentence goes to ``notes``."""
+    """After the last epoch: a learned likelihood sigma set to the decoder's residual on ``first`` (a few
+    training rows), its maximum-likelihood value for the trained decoder, so that the predictive intervals are
+    calibrated whatever sigma's start and however far Adam moved it; the sentence goes to ``notes``."""
 
     def set_scales(trainer, row: dict) -> None:
-        if row.get("epoch") != 1:
+        # set once training is over: set after the first epoch, a sigma as wide as an untrained decoder's
+        # residual let the KL term win (a VAE on 400 sines then ignored its codes: reconstruction MSE 0.125
+        # against 0.025 with the default start); the last epoch's residual is the maximum-likelihood sigma of
+        # the decoder the run keeps
+        if row.get("epoch") != trainer.config.epochs:
             return
         dev = next(net.parameters()).device
         b = {k: v.to(dev) for k, v in first.items()}
