@@ -67,17 +67,23 @@ def one_output_per_class(model, examples: np.ndarray) -> None:
         last.weight[:, :k] = torch.atanh(2 * target - 1).t()  # tanh output mapped to [0, 1] gives the example
 
 
-def test_collapse_within_each_condition_is_caught(digits):
-    """Own-data case 10: one output per class looks varied over all classes together; per condition it has no
-    diversity at all."""
+def fit_one_output_per_class(digits, *, epochs: int, batch_size: int):
+    """A cGAN wired to give one output per class, trained at lr 1e-12 (it stays as wired): (trainer, warnings)."""
     x = torch.from_numpy(digits.x[:600] / 16.0).float()
     c = torch.eye(10)[torch.from_numpy(digits.y[:600])]
     torch.manual_seed(0)
     model, obj = lf.build("cgan", (1, 8, 8), g_hidden=(16,), d_hidden=(16,), latent_dim=4, condition_dim=10)
     one_output_per_class(model, np.stack([digits.x[digits.y == k][0] / 16.0 for k in range(10)]))
     obj = type(obj)(obj.config.replace(lr_g=1e-12, lr_d=1e-12))
-    trainer = Trainer(model, obj, TrainConfig(epochs=1, batch_size=100), progress=False)
+    trainer = Trainer(model, obj, TrainConfig(epochs=epochs, batch_size=batch_size), progress=False)
     _, notes = caught(lambda: trainer.fit({"x": x, "c": c}))
+    return trainer, notes
+
+
+def test_collapse_within_each_condition_is_caught(digits):
+    """Own-data case 10: one output per class looks varied over all classes together; per condition it has no
+    diversity at all."""
+    trainer, notes = fit_one_output_per_class(digits, epochs=1, batch_size=100)
     row = trainer.history[-1]
     assert row["diversity"] > 0.35 * row["diversity_real"]  # the overall check alone would pass this generator
     assert row["diversity_within_condition_min"] < 0.01
@@ -130,14 +136,7 @@ def test_a_healthy_vae_gets_no_collapse_warning(digits):
 def test_a_lasting_gan_diagnostic_is_said_once_and_logged_every_epoch(digits):
     """The one-output-per-class generator, barely trained (lr 1e-12), stays collapsed within each condition for all
     six epochs: one warning, not six; the run's log still records each epoch's diagnostics."""
-    x = torch.from_numpy(digits.x[:600] / 16.0).float()
-    c = torch.eye(10)[torch.from_numpy(digits.y[:600])]
-    torch.manual_seed(0)
-    model, obj = lf.build("cgan", (1, 8, 8), g_hidden=(16,), d_hidden=(16,), latent_dim=4, condition_dim=10)
-    one_output_per_class(model, np.stack([digits.x[digits.y == k][0] / 16.0 for k in range(10)]))
-    obj = type(obj)(obj.config.replace(lr_g=1e-12, lr_d=1e-12))
-    trainer = Trainer(model, obj, TrainConfig(epochs=6, batch_size=200), progress=False)
-    _, notes = caught(lambda: trainer.fit({"x": x, "c": c}))
+    trainer, notes = fit_one_output_per_class(digits, epochs=6, batch_size=200)
     within = [n for n in notes if "mode collapse within" in n]
     assert len(within) == 1 and within[0].startswith("epoch 1:"), notes
     assert all(any("mode collapse within" in d for d in row["diagnostics"]) for row in trainer.history)

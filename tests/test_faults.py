@@ -195,3 +195,21 @@ def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path, re
     finish(out)
     assert not [q.name for q in out.iterdir() if q.name.endswith(".tmp")]  # resume cleared it
     assert (out / "model.safetensors").read_bytes() == reference
+
+
+def test_a_resume_killed_midway_resumes_again_from_its_checkpoint(digits, tmp_path):
+    """A SIGKILL during a resumed training leaves the snapshot kept beside the run (.NAME.previous); the next
+    --resume continues from the run's own, newer checkpoint and drops the snapshot. A snapshot beside a run
+    being replaced (no resume) is the user's earlier run: refused in one line, never deleted."""
+    import shutil
+
+    out = tmp_path / "run"
+    lf.train("ae", digits, out=out, epochs=1, **COMMON)
+    aside = tmp_path / ".run.previous"
+    shutil.copytree(out, aside)  # what the killed resume left
+    run = lf.train("ae", digits, out=out, epochs=2, resume=True, **COMMON)
+    assert len(run.history) == 2 and not aside.exists()
+    shutil.copytree(out, aside)
+    with pytest.raises(lf.ArtifactError, match="move it back"):
+        lf.train("ae", digits, out=out, epochs=1, overwrite=True, **COMMON)
+    assert aside.exists()

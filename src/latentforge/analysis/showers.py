@@ -19,6 +19,7 @@ import numpy as np
 
 from ..data.geometry import PolarLayer, ShowerGeometry
 from ..errors import DataError
+from .fidelity import separation_power  # noqa: F401 - the showers' observables use the one formula
 
 BINS = 40
 #: geometries with more cells give the classifier their energy per ring (or per row) and layer, not per voxel
@@ -29,14 +30,6 @@ MAX_VOXELS = 2_000_000
 PER_LAYER = ("E_layer", "centre_x", "centre_y", "width_x", "width_y", "sparsity")
 
 
-def separation_power(h1: np.ndarray, h2: np.ndarray) -> float:
-    """S = 1/2 sum_i (h1_i - h2_i)^2 / (h1_i + h2_i) over normalised histograms (empty bins skipped)."""
-    h1 = np.asarray(h1, np.float64)
-    h2 = np.asarray(h2, np.float64)
-    h1, h2 = h1 / h1.sum(), h2 / h2.sum()
-    s = h1 + h2
-    keep = s > 0
-    return float(0.5 * np.sum((h1[keep] - h2[keep]) ** 2 / s[keep]))
 
 
 def observables(showers: np.ndarray, energies: np.ndarray, geometry: ShowerGeometry) -> dict[str, np.ndarray]:

@@ -27,7 +27,11 @@ def run_folder(layout: RunLayout, *, resume: bool, overwrite: bool, enabled: boo
     out = layout.root
     existed = out.exists()
     aside = out.parent / f".{out.name}.previous"  # the earlier run or files, kept until the block succeeds
-    if aside.exists():  # a process killed during a training left the earlier run there
+    if aside.exists() and resume and layout.checkpoint.exists():
+        # a resumed training was killed: the run's own checkpoint (written atomically) is newer than the snapshot
+        # kept beside it, and --resume continues from it
+        _remove(aside)
+    if aside.exists():  # a process killed while replacing a run left the earlier run there
         raise ArtifactError(f"{aside} holds the run that a killed training was replacing or resuming; move it back "
                             f"to {out} (or delete it) and train again")
     if resume:
