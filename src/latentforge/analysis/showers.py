@@ -19,7 +19,7 @@ import numpy as np
 
 from ..data.geometry import PolarLayer, ShowerGeometry
 from ..errors import DataError
-from .fidelity import separation_power  # noqa: F401 - the showers' observables use the one formula
+from .fidelity import separation_power  # the one formula (CaloChallenge), re-exported for the shower modules
 
 BINS = 40
 #: geometries with more cells give the classifier their energy per ring (or per row) and layer, not per voxel
