@@ -211,7 +211,8 @@ def test_api_page_examples_run(page, tmp_path, monkeypatch, capsys):
     if page != "index.md":
         assert identifiers(API / page), f"{page} documents no object"
     if page == "callbacks.md":  # its examples use the optional trackers, as the tracking tests do
-        pytest.importorskip("tensorboardX", reason="the TensorBoard logger needs pip install 'latentforge[tensorboard]'")
+        pytest.importorskip("tensorboardX",
+                            reason="the TensorBoard logger needs pip install 'latentforge[tensorboard]'")
         pytest.importorskip("mlflow", reason="the MLflow logger needs pip install 'latentforge[mlflow]'")
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
