@@ -47,7 +47,6 @@ def test_compare_measures_every_family_on_the_same_held_out_rows(tmp_path):
     limits = [json.loads((tmp_path / "cmp" / m / "config.json").read_text())["train_config"]["time_limit"]
               for m in ("ae", "vae", "gan")]
     assert all(lim > 0 for lim in limits) and sum(limits) <= 3 * (1 - MEASURE_SHARE) + 2  # floor of 1 s each
-    assert all(models[m]["train_seconds"] > 0 for m in ("ae", "vae", "gan"))
     on_disk = json.loads((tmp_path / "cmp" / "compare.json").read_text())
     assert on_disk["models"].keys() == models.keys()
     md = (tmp_path / "cmp" / "compare.md").read_text()
