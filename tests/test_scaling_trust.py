@@ -275,56 +275,7 @@ def test_transform_in_place_and_by_blocks_equals_the_float64_formula(kind, monke
     np.testing.assert_allclose(back[keep], x[keep], rtol=2e-6, atol=1e-6)
 
 
-# --------------------------------------------------------------------------- imports between the scaling files
-def _data_imports() -> dict[str, set[str]]:
-    """For each module of latentforge.data: the latentforge.data modules it imports, at the top or inside a
-    function (read from the source with ast, so imports inside functions count)."""
-    import ast
-    from pathlib import Path
-
-    import latentforge.data as data
-
-    root = Path(data.__file__).parent
-    graph = {}
-    for path in root.glob("*.py"):
-        name = path.stem
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                if node.level == 1:  # from .x import y / from . import x
-                    found |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
-                elif node.level == 0 and (node.module or "").startswith("latentforge.data."):
-                    found.add(node.module.split(".")[2])
-            elif isinstance(node, ast.Import):
-                found |= {a.name.split(".")[2] for a in node.names if a.name.startswith("latentforge.data.")}
-        graph[name] = {m for m in found if (root / f"{m}.py").exists() and m != name}
-    return graph
-
-
-def _on_a_circle(graph: dict[str, set[str]], start: str) -> list[str] | None:
-    """A path start -> ... -> start through the graph, or None."""
-    stack, seen = [(start, [start])], set()
-    while stack:
-        node, path = stack.pop()
-        for nxt in graph.get(node, ()):
-            if nxt == start:
-                return path + [start]
-            if nxt not in seen:
-                seen.add(nxt)
-                stack.append((nxt, path + [nxt]))
-    return None
-
-
-def test_no_import_circle_through_a_scaling_module():
-    graph = _data_imports()
-    assert "scaling_base" in graph["scaling_shapes"] and "scaling_shapes" in graph["scaling"]  # the walk sees them
-    for name in ("scaling_base", "scaling", "scaling_shapes", "shower_scaling"):
-        assert _on_a_circle(graph, name) is None, _on_a_circle(graph, name)
-
-
-def test_the_circle_finder_finds_a_circle_hidden_in_a_function():
-    assert _on_a_circle({"a": {"b"}, "b": {"c"}, "c": {"a"}}, "a") == ["a", "b", "c", "a"]
-    assert _on_a_circle({"a": {"b"}, "b": {"c"}, "c": set()}, "a") is None
+# (no import circle through the scaling files: tests/test_architecture.py::test_no_import_cycle_between_files)
 
 
 @pytest.mark.parametrize("unit", [1e-17, 1e5])
