@@ -29,7 +29,7 @@ LAYERS = [
     {"models"},
     {"objectives"},
     {"catalog"},
-    {"train"},
+    {"training"},
     {"io"},
     {"analysis"},
     {"run"},
@@ -171,7 +171,7 @@ def test_the_optimizer_imports_are_prefetched_in_the_background_and_the_switch_i
     import subprocess
     import sys
 
-    code = ("import sys, os; from latentforge.train import runtime; before = sys.getswitchinterval(); "
+    code = ("import sys, os; from latentforge.training import runtime; before = sys.getswitchinterval(); "
             "t = runtime.prefetch_optimizer_imports(); t.join(); "
             "os.environ['WORLD_SIZE'] = '2'; "
             "print('torch._dynamo' in sys.modules, sys.getswitchinterval() == before, "
@@ -260,3 +260,22 @@ def test_the_import_graph_finds_a_cycle_hidden_in_a_function():
 def test_no_import_cycle_between_files():
     cycle = find_cycle(module_graph())
     assert cycle is None, "import cycle between files: " + " -> ".join(cycle)
+
+
+def test_no_subpackage_shares_a_name_with_a_public_function():
+    """``import latentforge.X as m`` must give the module X, not a function of the same name exported at the top
+    (``latentforge.train`` was once both the function and a package, and the import gave the function)."""
+    import importlib
+    import inspect
+    import pkgutil
+    import types
+
+    import latentforge as lf
+
+    for info in pkgutil.iter_modules(lf.__path__):
+        exported = getattr(lf, info.name, None)
+        assert exported is None or isinstance(exported, types.ModuleType), (
+            f"latentforge.{info.name} is both a module and the public {type(exported).__name__} lf.{info.name}")
+    module = importlib.import_module("latentforge.training")
+    assert inspect.ismodule(module) and hasattr(module, "Trainer")
+    assert callable(lf.train) and not inspect.ismodule(lf.train)

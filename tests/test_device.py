@@ -7,7 +7,7 @@ import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.io import load_tensors
 from latentforge.data.batches import to_device
-from latentforge.train import distributed, runtime
+from latentforge.training import distributed, runtime
 
 REAL_NATIVE_BF16 = runtime.native_bf16
 

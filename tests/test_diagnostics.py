@@ -9,7 +9,7 @@ import torch
 
 import latentforge as lf
 from latentforge.objectives.elbo import collapse_note
-from latentforge.train import Trainer, TrainConfig
+from latentforge.training import Trainer, TrainConfig
 
 TINY = {"g_hidden": (16,), "d_hidden": (16,), "latent_dim": 4}
 

@@ -12,7 +12,7 @@ import torch
 
 import latentforge as lf
 from latentforge.catalog import MODELS
-from latentforge.train.distributed import Dist
+from latentforge.training.distributed import Dist
 
 
 def test_each_rank_takes_its_own_equal_slice_of_the_shared_permutation():

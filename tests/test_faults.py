@@ -15,7 +15,7 @@ import torch
 import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.io import artifacts, load_tensors
-from latentforge.train.state import meta_from_strings
+from latentforge.training.state import meta_from_strings
 
 COMMON = dict(hidden=(32,), latent_dim=4, batch_size=64, seed=3, progress=False)
 

@@ -18,7 +18,7 @@ from hypothesis.extra import numpy as hnp
 import latentforge as lf
 from latentforge.catalog import MODELS
 from latentforge.cli.main import main
-from latentforge.train import TrainConfig
+from latentforge.training import TrainConfig
 from latentforge.data.stream import ChunkedFile
 from latentforge.errors import LatentforgeError
 from latentforge.io import load_tensors

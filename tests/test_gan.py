@@ -9,10 +9,10 @@ import latentforge as lf
 from latentforge.models import Discriminates
 from latentforge.analysis.quality import frechet_distance, precision_recall
 from latentforge.cli.main import main
-from latentforge.train import TrainConfig
+from latentforge.training import TrainConfig
 from latentforge.objectives import (critic_wasserstein, discriminator_bce, generator_minimax, generator_nonsaturating,
                                     gradient_penalty)
-from latentforge.train import Trainer
+from latentforge.training import Trainer
 
 REAL = torch.tensor([2.0, -1.0, 0.5])
 FAKE = torch.tensor([0.5, -3.0, 1.0])

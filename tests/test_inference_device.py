@@ -66,7 +66,7 @@ def test_each_command_runs_its_network_on_the_device_asked_for(runs, command, mo
     assert moved and all(torch.device(m) == torch.device("cpu") for m in moved)
     moved.clear()
     assert main([*argv, "--device", "auto"]) == 0  # auto: a CUDA GPU when one is visible, else mps, else the CPU
-    from latentforge.train.runtime import resolve_device
+    from latentforge.training.runtime import resolve_device
 
     assert moved and all(torch.device(m) == resolve_device("auto") for m in moved)
 
@@ -142,7 +142,7 @@ def test_load_takes_a_device_and_results_come_back_as_numpy(runs):
     np.testing.assert_array_equal(run.reconstruct(x), ref.reconstruct(x))
     assert run.reconstruct(x).shape == x.shape  # the caller's layout
     assert run.to("auto") is run
-    from latentforge.train.runtime import resolve_device
+    from latentforge.training.runtime import resolve_device
 
     assert run.device == resolve_device("auto")
 

@@ -10,7 +10,7 @@ import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.nn import MinibatchStd
 from latentforge.objectives.stabilisers import annealed, cutout, diff_augment, r1_penalty, translation
-from latentforge.train import Trainer, TrainConfig
+from latentforge.training import Trainer, TrainConfig
 
 SMALL = {"g_hidden": (16,), "d_hidden": (16,), "latent_dim": 4, "dropout": 0.0}
 

@@ -119,7 +119,7 @@ def test_a_loss_not_finite_before_any_update_names_the_precision_not_the_learnin
 
 def test_the_unit_range_is_named_only_when_the_batch_leaves_it(monkeypatch):
     from latentforge.catalog import MODELS
-    from latentforge.train import Trainer
+    from latentforge.training import Trainer
 
     _poison_every_training_loss(monkeypatch)
     spec = MODELS.get("ae")
@@ -241,7 +241,7 @@ def test_artifacts_get_ordinary_file_permissions(digits, tmp_path):
 
 
 def test_cosine_schedule_decays_the_learning_rate_to_one_percent_by_the_last_epoch():
-    from latentforge.train import lr_factor
+    from latentforge.training import lr_factor
 
     cfg = lf.TrainConfig(epochs=5, lr_schedule="cosine", lr=0.01)
     factors = [lr_factor(cfg, e) for e in range(1, 6)]

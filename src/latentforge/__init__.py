@@ -18,7 +18,7 @@ from .errors import (ArtifactError, CapabilityError, ConfigError, DataError, Lat
 from .models import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig  # noqa: E402
 from .objectives import DenoisingConfig, ReconstructionConfig, SparseConfig  # noqa: E402
 from .run import Callback, MLflowLogger, TensorBoardLogger, TrainedModel, load, plan, train  # noqa: E402
-from .train import TrainConfig  # noqa: E402
+from .training import TrainConfig  # noqa: E402
 
 __all__ = [
     "MODELS", "ArrayDataset", "ArtifactError", "AutoencoderEstimator", "Callback", "CapabilityError", "ConfigError",

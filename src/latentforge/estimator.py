@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .catalog import MODELS
 from .objectives.autoencoder import RECONSTRUCTION_LOSSES
 from .run import TrainedModel, train
-from .train import TrainConfig
+from .training import TrainConfig
 
 #: catalogue names an AutoencoderEstimator can fit (MLP networks on tables)
 AUTOENCODERS = ("ae", "linear-ae", "tied-ae", "sparse-ae", "denoising-ae")

@@ -232,7 +232,7 @@ def device_flag(p: argparse.ArgumentParser) -> None:
 def apply_device(name: str) -> None:
     """Check ``--device`` before a command reads anything: ConfigError (one line naming the fix) for a GPU that
     is not there."""
-    from ..train.runtime import resolve_device
+    from ..training.runtime import resolve_device
 
     resolve_device(name)
 

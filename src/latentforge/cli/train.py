@@ -15,7 +15,7 @@ import typing
 from typing import Sequence
 
 from ..catalog import MODELS
-from ..train import TrainConfig, runtime
+from ..training import TrainConfig, runtime
 from .flags import SKIP_FIELDS, add_config_flags, data_flags, data_kw
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from ..errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..train import Trainer
+    from ..training import Trainer
     from .trained import TrainedModel
 
 
@@ -32,7 +32,7 @@ class Callback:
       ``row`` is that epoch's line of ``metrics.jsonl``: ``epoch`` (1-based), learning rates (``lr``, or
       ``lr_g`` / ``lr_d`` for a GAN), averaged training terms (``train_loss`` ...), validation terms
       (``val_loss`` ...), ``seconds``, ``samples_per_s`` and, when there were any, ``warnings`` (a list of text).
-      ``trainer`` is the ``latentforge.train.Trainer`` (``trainer.model``, ``trainer.epoch``).
+      ``trainer`` is the ``latentforge.training.Trainer`` (``trainer.model``, ``trainer.epoch``).
     - ``on_fit_end(run)``: once, after training and after the run directory is written (best weights loaded,
       ``run.history`` complete).
     - ``on_fit_error(run, error)``: instead of ``on_fit_end`` when training stopped with an exception

@@ -22,7 +22,7 @@ from ..catalog import ModelSpec
 from ..data.scaling import SCALINGS
 from ..models.likelihoods import LIKELIHOODS
 from ..objectives.autoencoder import RECONSTRUCTION_LOSSES, DenoisingObjective, ReconstructionObjective
-from ..train.config import TrainConfig
+from ..training.config import TrainConfig
 
 TARGET_STEPS = 1500
 EPOCH_RANGE = (20, 100)

@@ -17,9 +17,9 @@ from ..data import ArrayDataset, DATA_KEYWORDS, Conditioner, Scaler, as_dataset
 from ..errors import ConfigError
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, save_tensors, write_json,
                   write_jsonl)
-from ..train import Trainer, distributed
-from ..train.config import TrainConfig
-from ..train.state import meta_from_strings, meta_to_strings
+from ..training import Trainer, distributed
+from ..training.config import TrainConfig
+from ..training.state import meta_from_strings, meta_to_strings
 from .callbacks import Callback, as_callbacks, fit_hooks
 from .defaults import choose
 from .domains import describe as describe_second, second_dataset

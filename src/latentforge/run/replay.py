@@ -29,7 +29,7 @@ from ..catalog import MODELS
 from ..config import filled_from_data
 from ..data import DATA_KEYWORDS
 from ..errors import ConfigError
-from ..train.config import TrainConfig
+from ..training.config import TrainConfig
 
 SECTIONS = ("model_config", "objective_config", "train_config")
 #: entries of a run's config.json that describe it but are not options

@@ -8,8 +8,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..io import RunLayout, read_json
-from ..train import Trainer
-from ..train.config import TrainConfig, lr_factor
+from ..training import Trainer
+from ..training.config import TrainConfig, lr_factor
 
 
 def saved_options(model: str, out: str | os.PathLike) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from .callbacks import Callback
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..train import Trainer
+    from ..training import Trainer
     from .trained import TrainedModel
 
 TENSORBOARD_INSTALL = "pip install 'latentforge[tensorboard]'"

@@ -21,7 +21,7 @@ from ..data.batches import take, to_device
 from ..errors import ArtifactError, CapabilityError, ConfigError, LatentforgeError
 from ..models.base import ConfiguredModel
 from ..io import RunLayout, check_run_config, load_tensors, read_json, read_metrics, save_tensors, write_json
-from ..train.config import TrainConfig
+from ..training.config import TrainConfig
 from ..data.axes import to_axes
 from .capabilities import CAPABILITIES, Capability
 from .preprocess import Preprocessor
@@ -129,8 +129,8 @@ class TrainedModel:
     def to(self, device: str | torch.device) -> "TrainedModel":
         """Run the network on ``device`` from now on (in place; returns this object): ``cpu``, ``cuda``, ``mps``,
         ``auto`` (a CUDA GPU when one is visible, else Apple's GPU, else the CPU) or a ``torch.device``. Raises
-        ConfigError for an unknown name or a GPU that is not there (``train.runtime.resolve_device``)."""
-        from ..train.runtime import resolve_device
+        ConfigError for an unknown name or a GPU that is not there (``training.runtime.resolve_device``)."""
+        from ..training.runtime import resolve_device
 
         self.model.to(device if isinstance(device, torch.device) else resolve_device(str(device)))
         return self
@@ -323,7 +323,7 @@ class TrainedModel:
         """Rebuild a run from its directory, its network on ``device`` (see ``to``); a missing, damaged or foreign
         run raises ArtifactError, a device that is not there ConfigError."""
         if not isinstance(device, torch.device):
-            from ..train.runtime import resolve_device
+            from ..training.runtime import resolve_device
 
             device = resolve_device(str(device))  # before any file is read: a wrong device fails fast
         try:

@@ -17,7 +17,7 @@ from ..catalog import ModelSpec
 from ..data.conditions import NO_CONDITION
 from ..data import DATA_KEYWORDS, DATASETS, ArrayDataset, Conditioner, Scaler, check_unit_range, split_for
 from ..errors import ConfigError, DataError
-from ..train.config import TrainConfig
+from ..training.config import TrainConfig
 from .domains import scaling_rows
 from .trained import TrainedModel
 
