@@ -33,7 +33,7 @@ table { border-collapse: collapse; font-size: .9em; } td, th { border: 1px solid
 th { background: #f3f3f3; } td.num { text-align: right; font-family: monospace; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: .8em; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: .9em; } img { max-width: 100%; }
-.muted { color: #777; }
+.muted { color: #777; } .warn { color: #a40; }
 """
 
 CHECK_SCRIPT = """
@@ -133,9 +133,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     metrics = run.evaluate(full, split, seed=seed, k=k)
     parts.append(_header(run, full, split, len(test), metrics["split_reason"]))
     parts.append("<h2>Metrics</h2>" + _metrics_table(metrics))
-    if "class_histogram" in metrics:
-        parts.append("<p>Share of generated samples the feature classifier puts in each class: " +
-                     html.escape(", ".join(f"{c} {v:.3f}" for c, v in metrics["class_histogram"].items())) + "</p>")
+    parts += class_sections(metrics)
     parts += fidelity_sections(metrics)
     bar.update()
 
@@ -197,6 +195,18 @@ BASELINES_HELP = (
     "median distance of a sample to its nearest training example over the same for held-out real examples: near 1 "
     "is healthy; well below 1 means the samples sit on training examples, as a kernel density estimate's do, which "
     "flatters FD and precision without being new data).</p>")
+
+
+def class_sections(metrics: dict[str, Any]) -> list[str]:
+    """The report's paragraphs on the classes of the samples: each class's share, and the mode-collapse warning
+    in words when the generator drops classes (``evaluate``'s ``mode_collapse``)."""
+    parts = []
+    if "class_histogram" in metrics:
+        parts.append("<p>Share of generated samples the feature classifier puts in each class: " +
+                     html.escape(", ".join(f"{c} {v:.3f}" for c, v in metrics["class_histogram"].items())) + "</p>")
+    if metrics.get("mode_collapse"):
+        parts.append(f"<p class='warn'><b>Warning:</b> {html.escape(metrics['mode_collapse'])}</p>")
+    return parts
 
 
 def fidelity_sections(metrics: dict[str, Any]) -> list[str]:
