@@ -83,6 +83,12 @@ class ModelSpec:
 
 MODELS: Registry[ModelSpec] = Registry("model")
 WGAN_GP = {"loss": "wgan-gp", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9}
+#: the MLP GAN's stabilisers, on by default: without them its samples drop digit classes on MNIST (the README's
+#: GAN section and benchmarks/gan_defaults.py give the figures): an EMA of the generator for sampling, the
+#: minibatch standard deviation and spectral normalisation in a discriminator without dropout, and TTUR with
+#: Adam betas (0, 0.9)
+MLP_GAN_MODEL = {"ema_decay": 0.999, "minibatch_std": True, "spectral_norm": True, "dropout": 0.0}
+MLP_GAN_GAME = {"lr_g": 2e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9}
 
 for _spec in [
     ModelSpec("ae", MLPAutoencoder, ReconstructionObjective,
@@ -115,7 +121,8 @@ for _spec in [
               "likelihood with each pixel's sigma and mask; per-spectrum median normalisation",
               train_defaults={"scaling": "median", "lr": 1e-3, "batch_size": 64}),
     ModelSpec("gan", MLPGAN, GANObjective,
-              "MLP generator and MLP discriminator with dropout; non-saturating or minimax game"),
+              "MLP generator and MLP discriminator (spectral norm, minibatch std; EMA generator for sampling); "
+              "non-saturating or minimax game", model_defaults=MLP_GAN_MODEL, objective_defaults=MLP_GAN_GAME),
     ModelSpec("dcgan", DCGAN, GANObjective,
               "DCGAN: transposed-conv generator, strided-conv discriminator, batch norm where DCGAN puts it"),
     ModelSpec("wgan-gp", MLPGAN, GANObjective,

@@ -376,4 +376,10 @@ def sample_quality(run, data: Any, split: str = "all", *, n: int | None = None, 
     cond = run.conditioner.values_of(ds)[pick] if run.conditional else None
     fake = run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
     clf, info = feature_classifier(run, full)
-    return quality_metrics(clf, info, real["x"].numpy(), fake, seed=seed)
+    return quality_metrics(clf, info, real["x"].numpy(), fake, seed=seed, collapse_advice=GAN_COLLAPSE_ADVICE)
+
+
+#: what the mode-collapse sentence of a generator's samples suggests
+GAN_COLLAPSE_ADVICE = ("train longer, or turn on the stabilisers the MLP GAN has by default: an EMA of the generator "
+                       "(ema_decay 0.999), minibatch_std, spectral_norm and a discriminator learning rate twice the "
+                       "generator's")
