@@ -112,3 +112,18 @@ def test_cli_trains_and_samples(showers, tmp_path, capsys):
     assert main(["sample", str(run_dir), "-n", "20", "--condition", "1.0,1,0,0", "--out", str(tmp_path / "s.npz")]) == 0
     arr = np.load(tmp_path / "s.npz")["samples"]
     assert arr.shape == (20, 504) and arr.min() >= 0
+
+
+def test_challenge_dnn_features_and_auc(showers):
+    from latentforge.analysis.calo_dnn import dnn_auc, low_level_features
+
+    d = read_showers(showers)
+    x, e = d["showers"][:300], d["incident_energies"][:300]
+    f = low_level_features(x, e, "MeV")
+    np.testing.assert_allclose(f[:, 0], np.log10(e[:, 0] / 1000.0), rtol=1e-6)
+    np.testing.assert_allclose(f[:, 1:], x / e, rtol=1e-6)
+    rng = np.random.default_rng(0)  # 20 voxels: two draws of one distribution, and one scaled by 1.5
+    a, b, e = rng.gamma(1.0, 1.0, (150, 20)), rng.gamma(1.0, 1.0, (150, 20)), np.full((150, 1), 100.0)
+    same = dnn_auc(a, b, e, e, folds=3, epochs=3)
+    assert abs(same["auc"] - 0.5) < 0.1 and len(same["fold_aucs"]) == 3 and same["auc_err"] > 0
+    assert dnn_auc(a, 1.5 * a, e, e, folds=3, epochs=20)["auc"] > 0.75

@@ -6,7 +6,9 @@ Features per shower (the challenge's low-level input): log10(E_inc / GeV) and ev
 not logarithmic, so sparse low-energy voxels weigh little). Network: Linear(F, 512), LeakyReLU, then
 ``layers`` x (Linear(512, 512), LeakyReLU), Linear(512, 1) with a sigmoid (the challenge's defaults: 2 hidden
 layers of 512, no dropout), binary cross-entropy, Adam with learning rate 2e-4, batches of 1000, 50 epochs, the
-epoch of lowest validation loss kept.
+epoch of lowest validation loss kept. With fewer than 20 000 training rows a batch is 1/20 of them (at least 32),
+so that an epoch still takes 20 steps (the challenge's sets have ~10^5 showers; a batch of 1000 out of a few
+thousand rows would leave the network untrained and its AUC falsely low).
 
 Errors from k folds: the showers of both sets are split into k folds (stratified); in turn one fold is the test
 fold, the next the validation fold and the rest train; the AUC is the mean of the k test-fold AUCs and its error
@@ -56,8 +58,9 @@ def _fit_score(x: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, te:
     for _ in range(epochs):
         net.train()
         order = torch.from_numpy(tr)[torch.randperm(len(tr), generator=g)]
-        for i in range(0, len(order), BATCH):
-            rows = order[i:i + BATCH]
+        batch = min(BATCH, max(32, len(tr) // 20))
+        for i in range(0, len(order), batch):
+            rows = order[i:i + batch]
             opt.zero_grad()
             loss_fn(net(xt[rows]).squeeze(1), yt[rows]).backward()
             opt.step()

@@ -126,7 +126,7 @@ class ShowerLayersScaling(LogMap):
         return np.repeat(per_layer, self.sizes, axis=1)
 
     # ------------------------------------------------------------------ contract
-    def fit(self, x, mask=None, cond=None, info: dict | None = None, threshold: float | None = None):
+    def fit(self, x, mask=None, cond=None, info: dict | None = None, threshold: float | None = None, **kw: Any):
         x = np.asarray(x)
         if x.ndim != 2:
             raise ConfigError(f"shower-layers scaling needs flat showers (N, D), got shape {x.shape}")

@@ -24,6 +24,8 @@ LOG_SCALE_RANGE = (-7.0, 3.0)
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 mask (out_features, in_features)."""
 
+    mask: torch.Tensor
+
     def __init__(self, n_in: int, n_out: int, mask: torch.Tensor):
         super().__init__(n_in, n_out)
         self.register_buffer("mask", mask.float())

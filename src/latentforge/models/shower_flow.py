@@ -74,6 +74,8 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
 
     config_class = ShowerFlowVAEConfig
     scales_from_data = False
+    layer_of_cell: torch.Tensor  # (D,) the layer of each cell
+    layer_start: torch.Tensor  # (L,) the first cell of each layer
 
     def __init__(self, config: ShowerFlowVAEConfig):
         super().__init__(config)
@@ -96,6 +98,9 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         self.register_buffer("layer_of_cell", torch.repeat_interleave(torch.arange(self.n_layers),
                                                                       torch.tensor(config.layer_cells)))
         self.register_buffer("layer_start", starts)
+
+    def reduced_precision_risk(self) -> str | None:
+        return self.likelihood.bf16_risk
 
     # -------------------------------------------------------------- parts
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,8 +186,30 @@ class TwoStage:
 
     sample = generate
 
+    def _mode_y(self) -> torch.Tensor:
+        return self.model.energy.mode_like(self.c, self.z.shape[0], device=self.z.device).to(self.z.dtype)
+
     @property
     def mean(self) -> torch.Tensor:
-        m = self.model
-        y = m.energy.mode_like(self.c, self.z.shape[0], device=self.z.device).to(self.z.dtype)
-        return torch.cat([y, m.shape_dist(self.z, y, self.c).mean], 1)
+        y = self._mode_y()
+        return torch.cat([y, self.model.shape_dist(self.z, y, self.c).mean], 1)
+
+    @property
+    def stddev(self) -> torch.Tensor:
+        """(B, L + D): each layer energy's mixture standard deviation given the most probable earlier ones, and
+        the hurdle's standard deviation of each cell given them."""
+        y = self._mode_y()
+        logw, mean, log_scale = self.model.energy.params(y, self.c)
+        w = logw.exp()
+        m = (w * mean).sum(2)
+        var = (w * (torch.exp(2 * log_scale) + mean.pow(2))).sum(2) - m.pow(2)
+        return torch.cat([var.clamp_min(0).sqrt(), self.model.shape_dist(self.z, y, self.c).stddev], 1)
+
+    def log_prob(self, x: torch.Tensor, sigma: torch.Tensor | None = None,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(y | c) + log p(s | z, c, y) per shower (B,), nats in the model's space, for x (B, L + D)."""
+        if sigma is not None:
+            raise ConfigError("shower-flow-vae does not take per-point measurement errors")
+        y, s = self.model.split(x)
+        cells = None if mask is None else mask[:, self.model.n_layers:]
+        return self.model.energy.log_prob(y, self.c) + self.model.shape_dist(self.z, y, self.c).log_prob(s, None, cells)

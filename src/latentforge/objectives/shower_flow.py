@@ -16,23 +16,22 @@ from typing import Any
 
 import torch
 
-from ..config import Config, option, positive
+from ..config import option
 from ..errors import ConfigError
 from .base import Objective
-from .elbo import ELBOObjective
+from .elbo import ELBOConfig, ELBOObjective
 
 
 @dataclass(frozen=True)
-class ShowerFlowConfig(Config):
-    beta: float = option(1.0, "weight of the shape VAE's KL term")
+class ShowerFlowConfig(ELBOConfig):
+    """ELBOConfig's beta (of the shape VAE's KL), warmup_epochs and mc_samples, and the free bits."""
+
     free_bits: float = option(0.5, "nats per latent dimension below which the KL is not penalised (free bits)")
-    warmup_epochs: int = option(0, "linear KL warm-up: beta grows from beta/warmup to beta over this many epochs")
-    mc_samples: int = option(1, "latent samples per shower for the reconstruction term")
 
     def validate(self) -> None:
-        if self.beta < 0 or self.free_bits < 0 or self.warmup_epochs < 0:
-            raise ConfigError("beta, free_bits and warmup_epochs must be >= 0")
-        positive(self, "mc_samples")
+        super().validate()
+        if self.free_bits < 0:
+            raise ConfigError(f"free_bits must be >= 0, got {self.free_bits}")
 
 
 class ShowerFlowObjective(ELBOObjective):
