@@ -62,11 +62,13 @@ def layer_energies(u: np.ndarray, e_inc: np.ndarray) -> np.ndarray:
 
 
 def logit_u(u: np.ndarray) -> np.ndarray:
+    """logit(eps + (1 - 2 eps) u) of u in [0, 1] (any shape), float64; eps = U_EPS keeps 0 and 1 finite."""
     v = U_EPS + (1 - 2 * U_EPS) * np.asarray(u, np.float64)
     return np.log(v) - np.log1p(-v)
 
 
 def expit_u(y: np.ndarray) -> np.ndarray:
+    """Inverse of ``logit_u`` (any shape), float64."""
     return (1.0 / (1.0 + np.exp(-np.asarray(y, np.float64))) - U_EPS) / (1 - 2 * U_EPS)
 
 

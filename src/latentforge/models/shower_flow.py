@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from ..config import Config, option, positive, widths
-from ..data.conditions import CONDITION_CHOICES
+from ..data.conditions import CONDITION_CHOICES, CONDITIONS, NO_CONDITION
 from ..errors import ConfigError
 from ..nn import ACTIVATIONS, MLP, activation, draws
 from .base import ConfiguredModel, HasPosterior, HasPrior
@@ -60,7 +60,7 @@ class ShowerFlowVAEConfig(Config):
         widths(self, "hidden")
         widths(self, "energy_hidden")
         widths(self, "input_shape")
-        if self.input_shape and self.condition != "vector":
+        if self.input_shape and (self.condition == NO_CONDITION or CONDITIONS.get(self.condition).source != "cond"):
             raise ConfigError("shower-flow-vae is conditioned on each shower's condition vector; use --condition "
                               "vector --cond-key conditions")
         if self.input_shape and not self.layer_cells:
