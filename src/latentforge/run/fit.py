@@ -229,6 +229,8 @@ def compose_run(spec: ModelSpec, source: "TrainingData", scaler: Scaler, conditi
     if wavelength is not None:
         options.update(spec.model_config_class.data_options(ds.info, options))
     options.update(spec.objective_class.data_options(source.n_train))
+    fields = spec.model_config_class.field_names()
+    options.update({k: v for k, v in scaler.model_options().items() if k in fields})
     mcfg, ocfg = spec.configs(scaler.model_shape(source.example_shape), **options)
     data_info = describe_data(ds, data_kw, n=source.n_rows, example_shape=source.example_shape,
                               streamed=source.streamed)
