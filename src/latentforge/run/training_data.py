@@ -80,7 +80,7 @@ class InMemoryData(TrainingData):
         # array read here from a file (ours alone), that array itself, scaled in place after its last raw use
         self._train_ds = ds if len(idx["train"]) == len(ds) and self._read_here(ds) else ds.subset(idx["train"])
         if self.ds_b is None:
-            return fit_scaling(tc.scaling, self._train_ds, conditioner), conditioner
+            return fit_scaling(tc.scaling, self._train_ds, conditioner, options), conditioner
         # one scaling for both domains, so that a translation stays in the same units
         rows = scaling_rows(ds, idx, self.ds_b, self.idx_b)
         return Scaler(tc.scaling).fit(rows, self._train_ds.mask), conditioner
@@ -256,13 +256,18 @@ def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx:
     return conditioner.remember_training(values[train_idx])
 
 
-def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | None) -> Scaler:
+def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | None,
+                options: dict | None = None) -> Scaler:
     """The scaling fitted on the training rows ``train_ds``; a condition-aware one (fractions-response) also on
-    their condition vectors, which the model must then be conditioned on (ConfigError otherwise)."""
+    their condition vectors, which the model must then be conditioned on (ConfigError otherwise); one that reads
+    the data's description (shower-layers) also on ``train_ds.info`` and the model's ``threshold`` option."""
     scaler = Scaler(kind)
     if not scaler.uses_condition:
         return scaler.fit(train_ds.x, train_ds.mask)
     if conditioner is None or conditioner.source != "cond":
         raise ConfigError(f"{kind} scaling maps each example with its condition vector; condition the model on it "
                           "(--condition vector --cond-key NAME)")
+    if scaler.uses_info:
+        return scaler.fit(train_ds.x, train_ds.mask, cond=train_ds.cond, info=train_ds.info,
+                          threshold=(options or {}).get("threshold"))
     return scaler.fit(train_ds.x, train_ds.mask, cond=train_ds.cond)
