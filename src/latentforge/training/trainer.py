@@ -88,6 +88,7 @@ class Trainer:
         self._updates = 0  # optimiser steps taken in this process
         self.watch = LossWatch(self.device, self.check_every)
         self._resumed_precision: dict[str, Any] | None = None
+        self.tf32 = False  # whether fp32 products ran on TF32 tensor cores (CUDA and config.tf32), set by fit
         self._reset_sums()
 
     @property
@@ -148,6 +149,12 @@ class Trainer:
             # in-memory data moves to the device once, so batches are gathered there and the GPU never waits
             train = to_device(train, self.device)
         self.objective.begin_fit(self, train)
+        with runtime.fp32_products(self.device, cfg.tf32) as tf32:
+            self.tf32 = tf32
+            return self._fit(train, val)
+
+    def _fit(self, train, val) -> list[dict[str, Any]]:
+        cfg = self.config
         self.choose_precision(train)
         self.watch.reset()
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
