@@ -26,6 +26,7 @@ from ..errors import ArtifactError, ConfigError, TrainingDiverged
 from ..objectives.base import Objective, Player, evaluate_objective
 from ..spelling import speak, switches
 from . import distributed, runtime
+from .compiled import CompiledSteps
 from .config import TrainConfig, lr_factor
 from .state import load_optimizer_state, optimizer_state, restore_rng, save_rng
 from .timing import timing_step
@@ -87,6 +88,8 @@ class Trainer:
         self._epoch_now = 0
         self._updates = 0  # optimiser steps taken in this process
         self.watch = LossWatch(self.device, self.check_every)
+        self.compiled = CompiledSteps(self.device) if config.compile else None
+        self._full_batch = True  # whether the batch being trained on has batch_size rows (compiled steps)
         self._resumed_precision: dict[str, Any] | None = None
         self.tf32 = False  # whether fp32 products ran on TF32 tensor cores (CUDA and config.tf32), set by fit
         self._reset_sums()
@@ -97,7 +100,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ what an objective's step calls
     def forward(self, player: str, fn: Callable, *args: Any, **kwargs: Any):
-        """``fn(model, *args, **kwargs)`` through the player's wrapper, under the training precision."""
+        """``fn(model, *args, **kwargs)`` through the player's wrapper, under the training precision; compiled
+        (``compiled.CompiledSteps``) with ``config.compile`` on a full batch."""
+        if self.compiled is not None and self._full_batch:
+            fn = self.compiled.of(fn)
         with runtime.autocast(self.device, self.precision), device_scope(self.device):
             return self.calls[player](fn, *args, **kwargs)
 
@@ -233,6 +239,7 @@ class Trainer:
             self.batch_index = b
             self.watch.batch(epoch, b, recall)
             batch = to_device(batch, self.device)  # each (B, ...)
+            self._full_batch = batch["x"].shape[0] == cfg.batch_size
             self.objective.train_step(self, batch, noise)
             seen += batch["x"].shape[0]
             if self.watch.due:
