@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
-from ..data.batches import Batch, as_batch, device_scope, noise_generator, take, to_device
+from ..data.batches import Batch, as_batch, device_scope, noise_generator, prefetch, take, to_device
 from ..errors import ArtifactError, ConfigError, TrainingDiverged
 from ..objectives.base import Objective, Player, evaluate_objective
 from ..spelling import speak, switches
@@ -312,9 +312,10 @@ class Trainer:
         divergence message): its slice of one seeded permutation (in memory), or its share of the chunks (a
         stream)."""
         if is_stream(train):
-            for batch in train.batches(self.generator, self.config.batch_size, self.dist.rank, self.dist.world,
-                                       min_batch=self.min_batch):
-                yield batch, (lambda x=batch["x"]: x)
+            # the next batch is copied to the device while this one trains (a no-op on a CPU)
+            for host, batch in prefetch(train.batches(self.generator, self.config.batch_size, self.dist.rank,
+                                                      self.dist.world, min_batch=self.min_batch), self.device):
+                yield batch, (lambda x=host["x"]: x)
             return
         perm = self.dist.shard(torch.randperm(train["x"].shape[0], generator=self.generator))
         if perm.shape[0] < self.min_batch:
