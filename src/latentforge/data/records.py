@@ -45,6 +45,8 @@ class DataRecord:
                  a wavelength grid written as the column names)
     ``header``   how a text table's first row was taken (``names``, ``numeric names`` or ``none``)
     ``layout``   ``last`` for images stored channels last, else None
+    ``file_layout`` the published layout of a shower file (``calogan``, ``calochallenge``), so outputs can be
+                 written in it
     ``wavelength`` (P,) in Å, ``geometry``, ``parameters`` / ``classes`` (name -> (N,) catalogue values),
     ``files`` (the file of each example) and ``resampled``: what a known layout adds
     ``source``   the path read.
@@ -61,6 +63,7 @@ class DataRecord:
     column_values: np.ndarray | None = None
     header: str | None = None
     layout: str | None = None
+    file_layout: str | None = None
     wavelength: np.ndarray | None = None
     geometry: Any = None
     parameters: dict = field(default_factory=dict)
