@@ -140,7 +140,9 @@ def _column(d: dict, name: str, s: str) -> np.ndarray:
             if k.lower() == name.lower():
                 return v
     known = [*d["parameters"], *d["classes"]]
-    raise DataError(f"{s}: no catalogue column {name!r}; the files give {', '.join(known) or 'none (no SPECOBJ table)'}")
+    given = ", ".join(known) if known else ("none (no SPECOBJ table, no scalar column beside the flux, no table "
+                                            "with one row per spectrum)")
+    raise DataError(f"{s}: no catalogue column {name!r}; the per-spectrum columns of the files: {given}")
 
 
 def _fits_read(s: str, **keys) -> DataRecord:

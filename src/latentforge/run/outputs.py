@@ -22,6 +22,13 @@ from ..io.writers import output_format, write_outputs
 DESCRIBED = ("columns", "column_units", "energy_unit", "file_layout", "cond_key", "axes", "value_range")
 
 
+def value_range(ds: ArrayDataset) -> list[float]:
+    """The range of a dataset's values in data units, what 8-bit PNG outputs map onto 0 ... 255: 0 ... 255 for
+    whole numbers within it (8-bit images), else the smallest and largest value."""
+    lo, hi = float(np.min(ds.x)), float(np.max(ds.x))
+    return [0.0, 255.0] if ds.whole_numbers and lo >= 0 and hi <= 255 else [lo, hi]
+
+
 def describe_outputs(like: Any) -> dict[str, Any]:
     """What names an output's values: from a TrainedModel (what its config.json records of the training data, and
     its wavelength grid), an ArrayDataset (its ``info``), a dict (taken as it is) or None (nothing: columns
@@ -38,8 +45,9 @@ def describe_outputs(like: Any) -> dict[str, Any]:
         if info.get("wavelength") is not None:
             out["wavelength"] = np.asarray(info["wavelength"], np.float64)
         out["example_shape"] = tuple(to_axes(like.x[:1], info.get("axes")).shape[1:])
+        out["model_shape"] = tuple(like.x.shape[1:])
         if len(like) and "value_range" not in out:
-            out["value_range"] = [float(np.min(like.x)), float(np.max(like.x))]
+            out["value_range"] = value_range(like)
         return out
     data_info = getattr(like, "data_info", None)
     if data_info is None:
@@ -49,6 +57,7 @@ def describe_outputs(like: Any) -> dict[str, Any]:
     if wavelength is not None:
         out["wavelength"] = np.asarray(wavelength, np.float64)
     out["example_shape"] = tuple(like.in_layout(np.zeros((1, *like.input_shape), np.float32)).shape[1:])
+    out["model_shape"] = tuple(like.input_shape)
     return out
 
 
@@ -57,7 +66,7 @@ def save_arrays(path: str | os.PathLike, arrays: Any, *, like: Any = None, cond:
     the first is the main output) to ``path`` in the format its ending names: ``.npz``, ``.npy``, ``.csv``,
     ``.h5`` / ``.hdf5``, ``.fits`` / ``.fit`` / ``.fts``, or a folder (``out/`` or a name without an ending) of
     PNG images (``io.writers`` gives each layout). Arrays are (N, ...) with one row per example, examples in the
-    layout the run gives them (``TrainedModel.in_layout``).
+    layout the run gives them (``TrainedModel.in_layout``; the model's own (N, C, H, W) is moved into it).
 
     ``like``: a TrainedModel or an ArrayDataset whose data name the values: a table's column names and units
     (CSV header ``name [unit]``, FITS TUNIT), spectra's wavelength grid (Å), showers' layout (CaloGAN or
@@ -77,6 +86,10 @@ def save_arrays(path: str | os.PathLike, arrays: Any, *, like: Any = None, cond:
     output_format(path)  # an unknown ending is refused before anything is computed or written
     named = dict(arrays) if isinstance(arrays, dict) else {"x": arrays}
     describe = describe_outputs(like)
+    given, model = describe.pop("model_shape", None), describe.get("example_shape")
+    if given is not None and given != model:  # examples in the model's layout (N, C, H, W): written as the data's
+        named = {k: to_axes(np.asarray(v), describe.get("axes")) if v is not None and np.shape(v)[1:] == given else v
+                 for k, v in named.items()}
     if cond is None and isinstance(like, ArrayDataset):
         cond = like.cond
     if cond is not None:

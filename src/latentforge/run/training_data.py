@@ -200,7 +200,9 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     if ds.info.get("geometry") is not None:
         info["geometry"] = ds.info["geometry"].to_dict()
     if len(ds):  # the range of the values, in data units: what an 8-bit PNG output maps onto 0 ... 255
-        info["value_range"] = [float(np.min(ds.x)), float(np.max(ds.x))]
+        from .outputs import value_range
+
+        info["value_range"] = value_range(ds)
     if os.path.exists(str(ds.source)):
         info["path"] = str(Path(ds.source).resolve())
     if not streamed:
