@@ -116,6 +116,7 @@ def test_images_become_a_folder_of_png_files(tmp_path):
 
     rng = np.random.default_rng(2)
     x = rng.integers(0, 256, (4, 6, 5)).astype(np.uint8)
+    x[0, 0, :2] = 0, 255  # the data's range, 0 ... 255, is the PNG's
     np.save(tmp_path / "imgs.npy", x)
     ds = lf.load_dataset(tmp_path / "imgs.npy")
     labels = np.array([3, 1, 4, 1])

@@ -148,6 +148,7 @@ def columns_of(arrays: dict[str, np.ndarray], d: dict) -> list[tuple[str, str, n
 
 
 def with_unit(name: str, unit: str) -> str:
+    """A column header: ``name [unit]``, or the name alone where the unit is not known."""
     return f"{name} [{unit}]" if unit else name
 
 

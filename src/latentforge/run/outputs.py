@@ -23,10 +23,9 @@ DESCRIBED = ("columns", "column_units", "energy_unit", "file_layout", "cond_key"
 
 
 def value_range(ds: ArrayDataset) -> list[float]:
-    """The range of a dataset's values in data units, what 8-bit PNG outputs map onto 0 ... 255: 0 ... 255 for
-    whole numbers within it (8-bit images), else the smallest and largest value."""
-    lo, hi = float(np.min(ds.x)), float(np.max(ds.x))
-    return [0.0, 255.0] if ds.whole_numbers and lo >= 0 and hi <= 255 else [lo, hi]
+    """The smallest and largest value of a dataset in data units: what 8-bit PNG outputs map onto 0 ... 255 (MNIST's
+    grey levels 0 ... 255 stay themselves, the digits' 0 ... 16 span the whole grey scale)."""
+    return [float(np.min(ds.x)), float(np.max(ds.x))]
 
 
 def describe_outputs(like: Any) -> dict[str, Any]:
