@@ -218,6 +218,12 @@ def test_cli_sample_to_csv_has_the_header_of_the_training_table(tmp_path, capsys
     assert header == ["teff_K", "logg", "feh"]
     np.testing.assert_allclose(np.array(rows, float), run.sample(9, seed=0), rtol=1e-6)  # the command's seed 0
     assert (tmp_path / "s.png").exists()
+    data = str(tmp_path / "cat.csv")
+    assert main(["reconstruct", str(tmp_path / "run"), "--data", data, "--out", str(tmp_path / "r.csv")]) == 0
+    header, rows = read_csv(tmp_path / "r.csv")
+    assert header == ["teff_K", "logg", "feh", "input_teff_K", "input_logg", "input_feh"]
+    np.testing.assert_allclose(np.array(rows, float)[:, 3:], np.loadtxt(data, delimiter=",", skiprows=1), rtol=1e-6)
+    np.testing.assert_allclose(np.array(rows, float)[:, :3], run.reconstruct(data), rtol=1e-5)
     capsys.readouterr()
     assert main(["encode", str(tmp_path / "run"), "--data", str(tmp_path / "cat.csv"), "--out",
                  str(tmp_path / "z.xlsx")]) == 2

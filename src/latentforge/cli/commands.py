@@ -32,7 +32,7 @@ def as_given(ds, **arrays):
 def cmd_encode(a) -> int:
     """``latentforge encode``."""
     run, ds = _load_and_select(a)
-    save_out(a.out, run, ds.cond, z=run.encode(ds), labels=ds.y)
+    save_out(a.out, [ds, run], ds.cond, z=run.encode(ds), labels=ds.y)
     return 0
 
 
@@ -42,12 +42,12 @@ def cmd_reconstruct(a) -> int:
     cond = parse_condition(a.condition)
     if a.with_data:
         mean, std = run.denoise(ds, samples=a.samples or 50, seed=a.seed, condition=cond)
-        save_out(a.out, run, ds.cond, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
     elif a.samples:
         mean, std = run.predict(ds, samples=a.samples, seed=a.seed, condition=cond)
-        save_out(a.out, run, ds.cond, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
     else:
-        save_out(a.out, run, ds.cond, **as_given(ds, reconstruction=run.reconstruct(ds, cond), input=ds.x),
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, reconstruction=run.reconstruct(ds, cond), input=ds.x),
                  labels=ds.y)
     return 0
 
@@ -120,9 +120,9 @@ def cmd_denoise(a) -> int:
         peak = float(ds.x.max() - ds.x.min())
         emit(a, {"psnr_noisy": psnr(ds.x, noisy, peak), "psnr_denoised": psnr(ds.x, den, peak)},
              f"{run.name}: denoised {len(ds)} examples corrupted as in training (PSNR in dB)")
-        save_out(a.out, run, ds.cond, **as_given(ds, denoised=den, noisy=noisy, clean=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, denoised=den, noisy=noisy, clean=ds.x), labels=ds.y)
     else:
-        save_out(a.out, run, ds.cond, **as_given(ds, denoised=run.reconstruct(ds), input=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, denoised=run.reconstruct(ds), input=ds.x), labels=ds.y)
     return 0
 
 
@@ -135,14 +135,14 @@ def cmd_score(a) -> int:
                "quantiles": {q: float(np.quantile(score, float(q))) for q in ("0.01", "0.1", "0.5", "0.9", "0.99")}}
     emit(a, summary, f"{run.name}: {kind} of {len(score)} examples")
     if a.out:
-        save_out(a.out, run, ds.cond, score=score, labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, score=score, labels=ds.y)
     return 0
 
 
 def cmd_translate(a) -> int:
     """``latentforge translate``."""
     run, ds = _load_and_select(a)
-    save_out(a.out, run, ds.cond, **as_given(ds, translated=run.translate(ds, a.direction), input=ds.x),
+    save_out(a.out, [ds, run], ds.cond, **as_given(ds, translated=run.translate(ds, a.direction), input=ds.x),
              labels=ds.y)
     return 0
 
@@ -164,8 +164,8 @@ def cmd_inpaint(a) -> int:
         print(f"latentforge: no mean-fill baseline: {e}", file=sys.stderr)
     emit(a, {"model": run.name, "mask": a.mask, **inpaint_summary(ds, res, ref)},
          f"{run.name}: inpainted {len(ds)} examples under the mask {a.mask}")
-    save_out(a.out, run, ds.cond, **as_given(ds, filled=res["filled"], reconstruction=res["reconstruction"], mask=res["mask"],
-                               input=ds.x), z=res["z"], labels=ds.y)
+    save_out(a.out, [ds, run], ds.cond, **as_given(ds, filled=res["filled"], reconstruction=res["reconstruction"],
+                                                    mask=res["mask"], input=ds.x), z=res["z"], labels=ds.y)
     return 0
 
 

@@ -164,7 +164,8 @@ def json_default(o: Any):
 
 def save_out(path: str, like: Any = None, cond: Any = None, **arrays: Any) -> None:
     """Write a command's arrays to ``--out`` in the format its ending names (``run.outputs.save_arrays``: .npz,
-    .npy, .csv, .h5, .fits or a folder of PNG images), named with what ``like`` (the run) knows of its data."""
+    .npy, .csv, .h5, .fits or a folder of PNG images), named with what ``like`` (the data given, then the run)
+    knows."""
     from ..run.outputs import save_arrays
 
     keys = save_arrays(path, arrays, like=like, cond=cond)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data import ArrayDataset
 from ..data.axes import to_axes
+from ..errors import ConfigError
 from ..io.writers import output_format, write_outputs
 
 #: what a description of outputs may hold (see ``io.writers``)
@@ -30,15 +31,23 @@ def value_range(ds: ArrayDataset) -> list[float]:
 
 def describe_outputs(like: Any) -> dict[str, Any]:
     """What names an output's values: from a TrainedModel (what its config.json records of the training data, and
-    its wavelength grid), an ArrayDataset (its ``info``), a dict (taken as it is) or None (nothing: columns
-    x0 .., keys as given)."""
+    its wavelength grid), an ArrayDataset (its ``info``), a dict (taken as it is), a list of these (the first that
+    knows a thing names it: the data given, then the run) or None (nothing: columns x0 .., keys as given).
+    ConfigError for anything else."""
     if like is None:
         return {}
     if isinstance(like, dict):
         return dict(like)
+    if isinstance(like, (list, tuple)):  # the first that knows a thing names it
+        merged: dict[str, Any] = {}
+        for one in reversed(like):
+            merged.update(describe_outputs(one))
+        return merged
     if isinstance(like, ArrayDataset):
         info = like.info
         out = {k: info[k] for k in DESCRIBED if info.get(k) is not None}
+        if like.cond is not None:  # read without cond_key: a shower file's default [log10 E, particle]
+            out["cond_key"] = info.get("cond_key")
         if info.get("geometry") is not None:
             out["geometry"] = info["geometry"].to_dict()
         if info.get("wavelength") is not None:
@@ -50,7 +59,8 @@ def describe_outputs(like: Any) -> dict[str, Any]:
         return out
     data_info = getattr(like, "data_info", None)
     if data_info is None:
-        raise TypeError(f"like= takes a TrainedModel, an ArrayDataset, a dict or None, not {type(like).__name__}")
+        raise ConfigError(f"like= takes a TrainedModel, an ArrayDataset, a dict, a list of them or None, not "
+                          f"{type(like).__name__}")
     out = {k: data_info[k] for k in (*DESCRIBED, "geometry") if data_info.get(k) is not None}
     wavelength = getattr(like.preprocess, "wavelength", None)
     if wavelength is not None:
@@ -67,7 +77,8 @@ def save_arrays(path: str | os.PathLike, arrays: Any, *, like: Any = None, cond:
     PNG images (``io.writers`` gives each layout). Arrays are (N, ...) with one row per example, examples in the
     layout the run gives them (``TrainedModel.in_layout``; the model's own (N, C, H, W) is moved into it).
 
-    ``like``: a TrainedModel or an ArrayDataset whose data name the values: a table's column names and units
+    ``like``: a TrainedModel or an ArrayDataset (or a list: the first that knows a thing names it) whose data name
+    the values: a table's column names and units
     (CSV header ``name [unit]``, FITS TUNIT), spectra's wavelength grid (Å), showers' layout (CaloGAN or
     CaloChallenge HDF5, as read), geometry and energy unit, images' value range (mapped onto 0 ... 255 in PNG).
     ``cond``: (N, P) raw condition vectors the examples were made with; a shower file's incident energies come
@@ -89,8 +100,9 @@ def save_arrays(path: str | os.PathLike, arrays: Any, *, like: Any = None, cond:
     if given is not None and given != model:  # examples in the model's layout (N, C, H, W): written as the data's
         named = {k: to_axes(np.asarray(v), describe.get("axes")) if v is not None and np.shape(v)[1:] == given else v
                  for k, v in named.items()}
-    if cond is None and isinstance(like, ArrayDataset):
-        cond = like.cond
+    if cond is None:
+        cond = next((one.cond for one in (like if isinstance(like, (list, tuple)) else [like])
+                     if isinstance(one, ArrayDataset)), None)
     if cond is not None:
         describe["cond"] = np.asarray(cond)
     return write_outputs(path, named, describe)
