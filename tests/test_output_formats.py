@@ -75,6 +75,9 @@ def test_another_data_array_is_named_by_its_key_and_codes_are_numbered(tmp_path,
     np.testing.assert_array_equal(table[:, 6:], z)
 
 
+FLUX_UNIT = "1e-17 erg/(s cm2 Angstrom)"  # SDSS's
+
+
 def _spectra_file(path, n=5, p=40):
     rng = np.random.default_rng(1)
     loglam = 3.6 + 1e-3 * np.arange(p)
@@ -82,7 +85,7 @@ def _spectra_file(path, n=5, p=40):
     z = np.linspace(0.0, 0.4, n)
     mass = np.linspace(9.0, 11.0, n)
     spectra = fits.BinTableHDU.from_columns([
-        fits.Column(name="FLUX", format=f"{p}E", array=flux), fits.Column(name="IVAR", format=f"{p}E",
+        fits.Column(name="FLUX", format=f"{p}E", unit=FLUX_UNIT, array=flux), fits.Column(name="IVAR", format=f"{p}E",
                                                                          array=np.full((n, p), 4.0)),
         fits.Column(name="LOGLAM", format=f"{p}D", array=np.tile(loglam, (n, 1))),
         fits.Column(name="Z", format="D", array=z), fits.Column(name="CLASS", format="6A", array=["GALAXY"] * n)],
@@ -98,12 +101,14 @@ def test_spectra_outputs_carry_their_wavelength_grid_in_angstrom(tmp_path):
     lf.save_arrays(tmp_path / "s.fits", {"reconstruction": ds.x}, like=ds)
     with fits.open(tmp_path / "s.fits") as hdus:
         np.testing.assert_allclose(hdus["RECONSTRUCTION"].data["reconstruction"], flux, rtol=1e-6)
+        assert hdus["RECONSTRUCTION"].columns["reconstruction"].unit == FLUX_UNIT
         grid = hdus["WAVELENGTH"]
         assert grid.columns["WAVELENGTH"].unit == "Angstrom"
         np.testing.assert_allclose(grid.data["WAVELENGTH"], wave, rtol=1e-9)
     lf.save_arrays(tmp_path / "s.csv", {"reconstruction": ds.x}, like=ds)
     header, rows = read_csv(tmp_path / "s.csv")
-    np.testing.assert_allclose([float(h[len("flux_"):-1]) for h in header], wave, atol=0.006)  # flux_<Å>A
+    assert all(h.endswith(f"A [{FLUX_UNIT}]") for h in header)  # flux_<Å>A [unit]
+    np.testing.assert_allclose([float(h.split()[0][len("flux_"):-1]) for h in header], wave, atol=0.006)
     np.testing.assert_allclose(np.array(rows, float), flux, rtol=1e-6)
     lf.save_arrays(tmp_path / "s.h5", {"reconstruction": ds.x}, like=ds)
     with h5py.File(tmp_path / "s.h5", "r") as f:

@@ -170,7 +170,8 @@ def _per_row_file(path, n=6, p=40):
     rng = np.random.default_rng(3)
     loglam = 3.6 + 1e-3 * np.arange(p)
     spectra = fits.BinTableHDU.from_columns([
-        fits.Column(name="FLUX", format=f"{p}E", array=rng.normal(5, 1, (n, p)).astype(np.float32)),
+        fits.Column(name="FLUX", format=f"{p}E", unit="1e-17 erg/(s cm2 Angstrom)",
+                    array=rng.normal(5, 1, (n, p)).astype(np.float32)),
         fits.Column(name="IVAR", format=f"{p}E", array=np.full((n, p), 4.0, np.float32)),
         fits.Column(name="LOGLAM", format=f"{p}D", array=np.tile(loglam, (n, 1))),
         fits.Column(name="Z", format="D", array=np.linspace(0.0, 0.5, n)),
@@ -196,3 +197,10 @@ def test_a_per_row_column_of_the_spectra_table_is_a_cond_key(tmp_path, capsys):
     assert main(["encode", str(tmp_path / "run"), "--data", str(tmp_path / "rows.fits"), "--cond-key", "Z",
                  "--out", str(tmp_path / "z.npz")]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "z.npz")["z"], run.encode(ds), rtol=1e-5, atol=1e-6)
+    # the run keeps the flux unit (TUNIT) and the grid: its outputs carry them
+    assert lf.load(tmp_path / "run").data_info["flux_unit"] == "1e-17 erg/(s cm2 Angstrom)"
+    lf.save_arrays(tmp_path / "r.fits", {"reconstruction": run.reconstruct(ds)}, like=lf.load(tmp_path / "run"))
+    with fits.open(tmp_path / "r.fits") as hdus:
+        assert hdus["RECONSTRUCTION"].columns["reconstruction"].unit == "1e-17 erg/(s cm2 Angstrom)"
+        np.testing.assert_allclose(hdus["WAVELENGTH"].data["WAVELENGTH"], 10 ** (3.6 + 1e-3 * np.arange(40)),
+                                   rtol=1e-9)

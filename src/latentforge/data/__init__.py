@@ -76,7 +76,7 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
                         ("energy_unit", record.units), ("columns", record.columns),
                         ("column_units", record.column_units),
                         ("column_values", record.column_values), ("header", record.header),
-                        ("file_layout", record.file_layout)):
+                        ("file_layout", record.file_layout), ("flux_unit", record.flux_unit)):
         if value is not None:
             info[name] = value
     if cond_key and record.condition is not None:  # what the condition vectors are (showers: energy or log10 E)

@@ -72,7 +72,8 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
     """-> dict with ``x`` (N, P) flux, ``sigma``, ``mask`` (True = bad), ``wavelength`` (P,) in Å, and the
     per-spectrum catalogue values of every table with one row per spectrum (``_catalogue``: a SPECOBJ table, scalar
     columns beside the flux, ...): ``parameters`` (name -> (N,) numbers, e.g. ``Z``) and ``classes`` (name -> (N,)
-    text, e.g. ``CLASS``). Raises DataError without astropy or without the needed columns."""
+    text, e.g. ``CLASS``), and ``flux_unit`` (the flux column's TUNIT, or None). Raises DataError without astropy or
+    without the needed columns."""
     fits = astropy_fits(path)
     try:
         hdus_cm = fits.open(path, memmap=False)
@@ -107,6 +108,7 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
         ivar = np.where(ivar_null, 0.0, ivar)  # a missing inverse variance: a pixel without data
         flux_missing = flux_null
         numbers, text = _catalogue(hdus, 1 if flux.ndim == 1 else len(flux), table)
+        flux_unit = str(table.columns[cols["flux"]].unit or "").strip() or None  # TUNIT, where the file gives it
     if flux.ndim == 1:  # one row per pixel: one spectrum
         flux, ivar, and_mask, loglam = flux[None], ivar[None], np.asarray(and_mask)[None], loglam
         flux_missing = flux_missing[None]
@@ -124,7 +126,7 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
     mask = (and_mask != 0) | (ivar == 0) | flux_missing | ~np.isfinite(flux)
     sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 1.0)
     return {"x": np.where(mask, 0.0, flux).astype(np.float32), "sigma": sigma.astype(np.float32), "mask": mask,
-            "wavelength": 10 ** loglam, "parameters": numbers, "classes": text}
+            "wavelength": 10 ** loglam, "parameters": numbers, "classes": text, "flux_unit": flux_unit}
 
 
 def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None,
@@ -150,6 +152,7 @@ def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     if kind == "spectra":
         d = read_fits_spectra(path)
         return DataRecord(values=d["x"], sigma=d["sigma"], mask=d["mask"], wavelength=d["wavelength"],
+                          flux_unit=d["flux_unit"],
                           parameters=d["parameters"], classes=d["classes"])
     return DataRecord(values=read_fits_image(path))
 
@@ -345,7 +348,8 @@ def read_fits_folder(source: str | os.PathLike | list, *, grid: np.ndarray | Non
                            for k in sorted(numbers)},
             "classes": {k: np.concatenate([p["classes"].get(k, np.full(c, "")) for p, c in zip(parts, counts)])
                         for k in sorted(text)},
-            "files": np.repeat(np.array([str(f) for f in files]), counts), "resampled": resampled}
+            "files": np.repeat(np.array([str(f) for f in files]), counts), "resampled": resampled,
+            "flux_unit": units.pop() if len(units := {p["flux_unit"] for p in parts}) == 1 else None}
 
 
 READERS.register("fits", Reader("FITS spectra, tables and images", (".fits", ".fit", ".fts"), read_fits, gzip=True,

@@ -156,7 +156,8 @@ def _fits_read(s: str, **keys) -> DataRecord:
         cond = np.asarray(_column(d, keys["cond_key"], s), np.float64).reshape(-1, 1)
     y = _column(d, keys["labels_key"], s) if keys["labels_key"] else None
     return DataRecord(values=d["x"], labels=y, sigma=d["sigma"], mask=d["mask"], condition=cond,
-                      wavelength=d["wavelength"], parameters=d["parameters"], classes=d["classes"],
+                      wavelength=d["wavelength"], flux_unit=d["flux_unit"], parameters=d["parameters"],
+                      classes=d["classes"],
                       files=list(d["files"]), resampled=d["resampled"])
 
 

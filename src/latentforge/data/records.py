@@ -47,7 +47,8 @@ class DataRecord:
     ``layout``   ``last`` for images stored channels last, else None
     ``file_layout`` the published layout of a shower file (``calogan``, ``calochallenge``), so outputs can be
                  written in it
-    ``wavelength`` (P,) in Å, ``geometry``, ``parameters`` / ``classes`` (name -> (N,) catalogue values),
+    ``wavelength`` (P,) in Å, ``flux_unit`` (spectra's flux unit where the file says it), ``geometry``,
+    ``parameters`` / ``classes`` (name -> (N,) catalogue values),
     ``files`` (the file of each example) and ``resampled``: what a known layout adds
     ``source``   the path read.
     """
@@ -65,6 +66,7 @@ class DataRecord:
     layout: str | None = None
     file_layout: str | None = None
     wavelength: np.ndarray | None = None
+    flux_unit: str | None = None
     geometry: Any = None
     parameters: dict = field(default_factory=dict)
     classes: dict = field(default_factory=dict)

@@ -20,7 +20,8 @@ from ..errors import ConfigError
 from ..io.writers import output_format, write_outputs
 
 #: what a description of outputs may hold (see ``io.writers``)
-DESCRIBED = ("columns", "column_units", "energy_unit", "file_layout", "cond_key", "axes", "value_range")
+DESCRIBED = ("columns", "column_units", "energy_unit", "flux_unit", "file_layout", "cond_key", "axes",
+             "value_range")
 
 
 def value_range(ds: ArrayDataset) -> list[float]:

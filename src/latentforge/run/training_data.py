@@ -194,7 +194,7 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
         info["labels_kind"] = "text" if ds.y.dtype.kind == "U" else str(ds.y.dtype)
     # energy_unit: showers' cells are generated in the training file's unit; columns and their units, the shower
     # file's layout and geometry: what an output file in the user's own format names its values with
-    for k in ("layout", "energy_unit", "columns", "column_units", "file_layout"):
+    for k in ("layout", "energy_unit", "columns", "column_units", "file_layout", "flux_unit"):
         if ds.info.get(k) is not None:
             info[k] = list(ds.info[k]) if isinstance(ds.info[k], (list, tuple)) else ds.info[k]
     if ds.info.get("geometry") is not None:
