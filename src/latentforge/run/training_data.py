@@ -199,7 +199,7 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
             info[k] = list(ds.info[k]) if isinstance(ds.info[k], (list, tuple)) else ds.info[k]
     if ds.info.get("geometry") is not None:
         info["geometry"] = ds.info["geometry"].to_dict()
-    if len(ds):  # the range of the values, in data units: what an 8-bit PNG output maps onto 0 ... 255
+    if len(ds) and not streamed:  # the range of the values, data units: what an 8-bit PNG output spans (0 ... 255)
         from .outputs import value_range
 
         info["value_range"] = value_range(ds)
