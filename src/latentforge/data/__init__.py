@@ -76,9 +76,12 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     for name, value in (("wavelength", record.wavelength), ("geometry", record.geometry),
                         ("energy_unit", record.units), ("columns", record.columns),
                         ("column_units", record.column_units),
-                        ("column_values", record.column_values), ("header", record.header)):
+                        ("column_values", record.column_values), ("header", record.header),
+                        ("file_layout", record.file_layout), ("flux_unit", record.flux_unit)):
         if value is not None:
             info[name] = value
+    if cond_key and record.condition is not None:  # what the condition vectors are (showers: energy or log10 E)
+        info["cond_key"] = cond_key
     return ArrayDataset(x, record.labels, name=os.path.basename(s.rstrip(os.sep)) or s, source=s,
                         cond=record.condition, info=info, whole_numbers=raw.dtype.kind in "biu", **extra)
 

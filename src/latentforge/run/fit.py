@@ -123,7 +123,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     cleanup.enter_context(fit_hooks(list(user_callbacks), run, enabled=dist.is_main))
     trainer.fit(train_b, val_b)
     run.history = trainer.history
-    run.runtime = trainer.precision_choice.as_dict() if trainer.precision_choice else {}
+    run.runtime = {**(trainer.precision_choice.as_dict() if trainer.precision_choice else {}), "tf32": trainer.tf32}
     run.model.eval()
     for said in scale_notes:
         run.data_info.setdefault("chosen_from_data", []).append(said)

@@ -192,9 +192,17 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     info.update({f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None})
     if ds.y is not None:
         info["labels_kind"] = "text" if ds.y.dtype.kind == "U" else str(ds.y.dtype)
-    for k in ("layout", "energy_unit"):  # energy_unit: showers' cells are generated in the training file's unit
-        if k in ds.info:
-            info[k] = ds.info[k]
+    # energy_unit: showers' cells are generated in the training file's unit; columns and their units, the shower
+    # file's layout and geometry: what an output file in the user's own format names its values with
+    for k in ("layout", "energy_unit", "columns", "column_units", "file_layout", "flux_unit"):
+        if ds.info.get(k) is not None:
+            info[k] = list(ds.info[k]) if isinstance(ds.info[k], (list, tuple)) else ds.info[k]
+    if ds.info.get("geometry") is not None:
+        info["geometry"] = ds.info["geometry"].to_dict()
+    if len(ds) and not streamed:  # the range of the values, data units: what an 8-bit PNG output spans (0 ... 255)
+        from .outputs import value_range
+
+        info["value_range"] = value_range(ds)
     if os.path.exists(str(ds.source)):
         info["path"] = str(Path(ds.source).resolve())
     if not streamed:
