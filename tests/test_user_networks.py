@@ -123,3 +123,20 @@ def test_a_run_of_built_in_networks_refuses_networks_on_load(digits, tmp_path):
     lf.train("ae", digits, latent_dim=LATENT, epochs=1, progress=False).save(tmp_path / "ae")
     with pytest.raises(lf.ConfigError, match="trained with latentforge's own networks; drop encoder=$"):
         lf.load(tmp_path / "ae", encoder=conv_encoder(LATENT))
+
+
+@pytest.mark.slow  # about 20 s on a loaded two-core machine: a full-size digits run written with its plots
+def test_the_guides_examples_run_as_they_stand(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+    import re
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "guides" / "own-networks.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert len(blocks) == 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for i, code in enumerate(blocks):
+        exec(compile(code, f"docs/guides/own-networks.md, example {i + 1}", "exec"), namespace)
+    out = capsys.readouterr().out
+    assert "same reconstructions: True" in out and "(4, 1, 8, 8)" in out
+    assert (tmp_path / "runs" / "own-vae" / "model.safetensors").is_file()

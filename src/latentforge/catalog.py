@@ -156,4 +156,5 @@ def build(name: str, input_shape, **options):
     """
     spec = MODELS.get(name)
     networks = {k: options.pop(k) for k in NETWORK_ROLES if k in options}
-    return spec.build(*spec.configs(input_shape, **options), networks=networks)
+    model_config, objective_config = spec.configs(input_shape, **options)
+    return spec.build(model_config, objective_config, networks)
