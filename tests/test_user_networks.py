@@ -140,3 +140,42 @@ def test_the_guides_examples_run_as_they_stand(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "same reconstructions: True" in out and "(4, 1, 8, 8)" in out
     assert (tmp_path / "runs" / "own-vae" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow  # two runs written with their plots
+def test_a_run_of_your_own_networks_resumes_with_them(digits, tmp_path):
+    out = tmp_path / "run"
+    lf.train("vae", digits, encoder=conv_encoder(2 * LATENT), decoder=conv_decoder(), latent_dim=LATENT, epochs=1,
+             out=out, progress=False)
+    with pytest.raises(lf.ConfigError, match=r"resume it from Python as lf.train\(MODEL, DATA, out="):
+        lf.train("vae", digits, latent_dim=LATENT, epochs=2, out=out, resume=True, progress=False)
+    again = lf.train("vae", digits, encoder=conv_encoder(2 * LATENT), decoder=conv_decoder(), latent_dim=LATENT,
+                     epochs=2, out=out, resume=True, progress=False)
+    assert [r["epoch"] for r in again.history] == [1, 2]
+
+
+def test_the_command_line_says_a_run_of_your_own_networks_is_used_from_python(digits, tmp_path, capsys):
+    from latentforge.cli.main import main
+
+    out = tmp_path / "run"
+    lf.train("ae", digits, encoder=conv_encoder(LATENT), decoder=conv_decoder(), latent_dim=LATENT, epochs=1,
+             progress=False).save(out)
+    capsys.readouterr()
+    for argv in (["info", str(out)], ["train", "ae", "--data", "digits", "--out", str(out), "--resume"],
+                 ["train", "--config", str(out / "config.json"), "--out", str(tmp_path / "copy")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "your own networks" in err, err
+        assert "encoder=" in err and "decoder=" in err and "from Python" in err
+    assert not (tmp_path / "copy").exists()
+
+
+def test_the_trainer_trains_a_model_built_with_your_own_networks():
+    from latentforge.training import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    model, objective = lf.build("vae", (1, 8, 8), latent_dim=LATENT, encoder=conv_encoder(2 * LATENT),
+                                decoder=conv_decoder())
+    history = Trainer(model, objective, TrainConfig(epochs=2, batch_size=32), progress=False).fit(
+        torch.rand(64, 1, 8, 8))
+    assert len(history) == 2 and all(np.isfinite(r["train_loss"]) for r in history)

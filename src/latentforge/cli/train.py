@@ -119,7 +119,13 @@ def _cmd_train(argv: Sequence[str]) -> int:
     file_model, file_data, file_options = None, None, {}
     path = config_argument(argv)
     if path:
-        file_model, file_data, file_options = options_from_config(read_config(path))
+        saved = read_config(path)
+        if saved.get("own_networks"):
+            raise ConfigError(f"{path} is the configuration of a run of your own networks "
+                              f"({', '.join(saved['own_networks'].values())}), which are Python code the command "
+                              "line cannot build; train it from Python with lf.train(..., "
+                              f"{', '.join(r + '=...' for r in saved['own_networks'])})")
+        file_model, file_data, file_options = options_from_config(saved)
         if file_model and not any(tok in MODELS for tok in argv):
             argv = [file_model, *argv]
     a = train_parser().parse_args(model_first(argv))

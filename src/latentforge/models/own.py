@@ -227,9 +227,11 @@ def own_model(name: str, model_class: type, config: Config, networks: Mapping[st
     return cls(config, *(networks[r] for r in roles))
 
 
-def check_own_networks(run_dir: Any, saved: dict[str, str], given: Mapping[str, nn.Module]) -> None:
+def check_own_networks(run_dir: Any, saved: dict[str, str], given: Mapping[str, nn.Module], *,
+                       resume: bool = False) -> None:
     """ConfigError unless ``given`` holds exactly the roles of the run's own networks (``saved``: role -> class
-    name, from config.json): a run directory holds their weights, never their code."""
+    name, from config.json): a run directory holds their weights, never their code. ``resume``: the advice names
+    ``lf.train(..., resume=True)`` rather than ``lf.load``."""
     if not saved and given:
         raise ConfigError(f"{run_dir} was trained with latentforge's own networks; drop "
                           f"{', '.join(k + '=' for k in given)}")
@@ -237,6 +239,8 @@ def check_own_networks(run_dir: Any, saved: dict[str, str], given: Mapping[str, 
     wrong = sorted(set(given) - set(saved))
     if missing or wrong:
         call = ", ".join(f"{r}={name.rsplit('.', 1)[-1]}(...)" for r, name in saved.items())
+        how = (f"lf.train(MODEL, DATA, out={str(run_dir)!r}, resume=True, {call})" if resume
+               else f"lf.load({str(run_dir)!r}, {call})")
         raise ConfigError(f"{run_dir} was trained with your own networks ({', '.join(saved.values())}); a run holds "
-                          f"their weights, not their code: load it from Python as lf.load({str(run_dir)!r}, "
-                          f"{call}) with the modules built as in training")
+                          f"their weights, not their code: {'resume' if resume else 'load'} it from Python as "
+                          f"{how} with the modules built as in training")

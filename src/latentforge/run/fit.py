@@ -15,7 +15,7 @@ import torch
 from ..catalog import MODELS, ModelSpec
 from ..data import ArrayDataset, DATA_KEYWORDS, Conditioner, Scaler, as_dataset
 from ..errors import ConfigError
-from ..models.own import ARCHITECTURE_OPTIONS, NETWORK_ROLES
+from ..models.own import ARCHITECTURE_OPTIONS, NETWORK_ROLES, check_own_networks
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, save_tensors, write_json,
                   write_jsonl)
 from ..training import Trainer, distributed
@@ -62,6 +62,9 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     """
     spec = MODELS.get(model)
     networks = own_networks(options)
+    if resume and out is not None and RunLayout(out).config.exists():  # the networks the run was trained with
+        saved_networks = read_json(RunLayout(out).config, "run configuration").get("own_networks") or {}
+        check_own_networks(out, saved_networks, networks, resume=True)
     if resume and out is not None and train_config is None:
         options = {**saved_options(model, out), **options}  # the run's own options, unless given anew
     tc_fields = TrainConfig.field_names()
