@@ -18,6 +18,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import ConfigError
+from ..spelling import speak
 
 
 def prefetch_optimizer_imports() -> threading.Thread | None:
@@ -306,9 +307,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
         cost = bf16_cost(device)
         if cost > 1.0:  # emulated and measured slower: say by how much
-            warnings.warn(f"bf16 on this {device.type} is emulated (no native bfloat16 instructions): a matrix product "
-                          f"takes {cost:.1f}x its fp32 time here; --precision auto (the default) or fp32 "
-                          "would be faster", stacklevel=3)
+            warnings.warn(speak(f"bf16 on this {device.type} is emulated (no native bfloat16 instructions): a matrix "
+                                f"product takes {cost:.1f}x its fp32 time here; --precision auto (the default) or "
+                                "--precision fp32 would be faster"), stacklevel=3)
     return precision
 
 
