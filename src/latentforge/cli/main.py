@@ -13,8 +13,7 @@ from ..spelling import command_line
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
                        cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
                        cmd_translate)
-from .flags import (DEFAULT_MAX_THREADS, apply_threads, data_flags, default_threads, json_flag,  # noqa: F401
-                    split_flag, threads_flag)
+from .flags import DEFAULT_MAX_THREADS, apply_threads, data_flags, json_flag, split_flag, threads_flag  # noqa: F401
 from .train import cmd_train, train_parser
 
 

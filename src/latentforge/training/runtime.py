@@ -195,7 +195,8 @@ def choose_precision(precision: str, device: torch.device, *, risk: str | None,
     needs a gradient scaler and loses small values of scientific data.
     """
     if precision != "auto":
-        return PrecisionChoice(resolve_precision(precision, device), f"--precision {precision} was asked for", {})
+        asked = speak(f"--precision {precision} was asked for")  # a keyword argument from Python
+        return PrecisionChoice(resolve_precision(precision, device), asked, {})
     if risk:
         return PrecisionChoice("fp32", f"auto: fp32, since {risk}", {})
     if not native_bf16(device):
