@@ -72,6 +72,17 @@ def test_a_gan_of_your_own_trains_and_generates(digits):
     assert run.score(digits.x[:4]).shape == (4,)
 
 
+def test_collapse_advice_for_your_own_discriminator_names_no_option_it_would_refuse(digits):
+    gen = nn.Sequential(nn.Linear(8, 64), nn.Unflatten(1, (1, 8, 8)))
+    with torch.no_grad():
+        gen[0].weight.zero_()  # every noise vector gives the same image: collapsed from the start
+    disc = nn.Sequential(nn.Flatten(), nn.Linear(64, 1))
+    run = lf.train("gan", digits, generator=gen, discriminator=disc, latent_dim=8, lr_g=1e-12, epochs=1,
+                   progress=False)
+    [note] = [d for d in run.history[-1]["diagnostics"] if d.startswith("possible mode collapse")]
+    assert "a minibatch-std feature in your discriminator, r1_weight=1" in note and "minibatch_std" not in note
+
+
 def test_an_autoencoder_of_your_own_encodes_to_its_codes(digits):
     enc, dec = conv_encoder(LATENT), conv_decoder()
     run = lf.train("ae", digits, encoder=enc, decoder=dec, latent_dim=LATENT, epochs=1, progress=False)
