@@ -109,6 +109,14 @@ def test_a_wrong_output_shape_is_one_line_naming_the_shapes_and_its_fix_works(di
     lf.build("vae", (1, 8, 8), latent_dim=4, likelihood="gaussian-hetero", encoder=enc,
              decoder=conv_decoder(channels=2))
 
+    with pytest.raises(lf.ConfigError) as e:  # a fully connected encoder given images
+        lf.build("ae", (1, 8, 8), latent_dim=4, encoder=nn.Linear(64, 4), decoder=conv_decoder(4))
+    assert str(e.value).startswith("your encoder fails on a batch of shape (2, 1, 8, 8): RuntimeError: ")
+    assert str(e.value).endswith("of shape (1, 8, 8) (images channels first; a fully connected network starts with "
+                                 "nn.Flatten())") and "\n" not in str(e.value)
+    lf.build("ae", (1, 8, 8), latent_dim=4, encoder=nn.Sequential(nn.Flatten(), nn.Linear(64, 4)),
+             decoder=conv_decoder(4))  # the fix
+
     with pytest.raises(lf.ConfigError) as e:  # a network that fails on the batch is reported the same way
         lf.build("gan", (1, 8, 8), latent_dim=8, generator=nn.Linear(4, 64), discriminator=nn.Linear(64, 1))
     assert str(e.value).startswith("your generator fails on a batch of shape (2, 8): RuntimeError: ")

@@ -101,13 +101,20 @@ def _flat_or_shaped(rows: int, shape: tuple[int, ...], k: int = 1) -> list[tuple
     return [shaped] if shaped == flat else [shaped, flat]
 
 
-def codes_fix(latent_dim: int, per_code: int = 0) -> Callable[[tuple[int, ...] | None], str]:
-    """The advice of a network that takes (``per_code`` == 0) or gives (``per_code`` numbers per code) codes: the
-    latent_dim its output implies, or the one it was given."""
+def codes_fix(latent_dim: int, per_code: int = 0,
+              example: tuple[int, ...] = ()) -> Callable[[tuple[int, ...] | None], str]:
+    """The advice on a network's shapes. One that gives ``per_code`` numbers per code (an encoder, taking
+    examples of shape ``example``): the latent_dim its output implies, or, when it failed, the shape its input
+    has. One that takes codes (``per_code`` == 0): when it failed, the latent_dim it was given."""
     def fix(got: tuple[int, ...] | None) -> str:
         if per_code and got is not None and len(got) == 2 and got[1] % per_code == 0 and got[1] // per_code > 0:
             return f"; pass latent_dim={got[1] // per_code} to match it, or change its last layer"
-        return f"; it was given latent_dim={latent_dim}: pass the latent_dim your networks take"
+        if per_code and got is None:
+            return (f"; it receives each example as the model sees it, of shape {_shape(example)} (images channels "
+                    "first; a fully connected network starts with nn.Flatten())")
+        if not per_code and got is None:
+            return f"; it was given latent_dim={latent_dim}: pass the latent_dim your networks take"
+        return ""
 
     return fix
 
@@ -132,7 +139,7 @@ class OwnAutoencoder(Autoencoder):
         super().__init__(config)
         b, d = PROBE_ROWS, config.latent_dim
         probe("encoder", encoder, (b, *self.input_shape), [(b, d)], "examples to codes of latent_dim numbers",
-              codes_fix(d, 1))
+              codes_fix(d, 1, self.input_shape))
         probe("decoder", decoder, (b, d), _flat_or_shaped(b, self.input_shape),
               "codes to examples, before the output map", codes_fix(d))
         self.encoder, self.decoder = encoder, decoder
@@ -156,7 +163,8 @@ class OwnVAE(VAE):
         super().__init__(config)
         b, d = PROBE_ROWS, config.latent_dim
         probe("encoder", encoder, (b, *self.input_shape), [(b, 2 * d)],
-              "examples to the posterior's latent_dim means, then its latent_dim log-variances", codes_fix(d, 2))
+              "examples to the posterior's latent_dim means, then its latent_dim log-variances",
+              codes_fix(d, 2, self.input_shape))
         k = self.out_factor
         per_point = {1: "one number per output point", 2: "2 numbers per output point stacked on dimension 1: "
                      "means, then log sigmas", 3: "3 numbers per output point stacked on dimension 1: means, log "
