@@ -313,6 +313,8 @@ def test_predictive_moments_add_the_decoders_fixed_variance_by_the_law_of_total_
     one_mean, one_std = run.predictive_moments(x[:8], samples=1, seed=3,
                                                combine=lambda b, p: (p.mean, torch.zeros_like(p.mean)))
     assert np.all(one_std == 0) and one_mean.shape == (8, 5)
-    np.testing.assert_array_equal(run.predict(x[:8], samples=16, seed=3)[1], std)
+    np.testing.assert_array_equal(run.predict(x[:8], samples=16, seed=3, calibrated=False)[1], std)
+    c = float(run.model.predictive_scale)  # predict's std is the mixture's, times the calibrated scale
+    np.testing.assert_allclose(run.predict(x[:8], samples=16, seed=3)[1], c * std, rtol=1e-5)
     with pytest.raises(lf.ConfigError, match="samples must be at least 1, got 0"):
         run.predictive_moments(x[:8], samples=0)

@@ -102,6 +102,9 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         self.out_factor = self.likelihood.out_factor
         self.prior_sampler = PRIOR_SAMPLERS.get(getattr(config, "prior_sampler", "normal"))(
             config.latent_dim, getattr(config, "prior_components", 10))
+        # the factor c of the calibrated reconstruction predictive (``predictive_scale`` in learned_scales): its
+        # draws' means spread c times as far about their mean and its sigmas c times as wide; 1 until fitted
+        self.register_buffer("predictive_scale", torch.ones(()))
 
     #: a learned likelihood scale is set from the decoder's residual after the last epoch
     #: (``start_scales_from_residual``)
@@ -235,7 +238,9 @@ class ConvVAE(VAE):
 
 def upgrade_state_dict(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Weights written by earlier versions under their old names: a VAE's ``log_sigma`` now belongs to its
-    likelihood (``likelihood.log_sigma``)."""
+    likelihood (``likelihood.log_sigma``); a VAE without ``predictive_scale`` gets 1 (its predictive as it was)."""
     if "log_sigma" in tensors and "likelihood.log_sigma" in model.state_dict():
         tensors = {("likelihood.log_sigma" if k == "log_sigma" else k): v for k, v in tensors.items()}
+    if "predictive_scale" in model.state_dict() and "predictive_scale" not in tensors:  # runs before calibration
+        tensors = {**tensors, "predictive_scale": torch.ones(())}
     return tensors
