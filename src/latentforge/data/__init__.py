@@ -20,6 +20,7 @@ from .files import read_file, read_record
 from .records import READERS, DataRecord, supported
 from .scaling import SCALINGS, Scaler
 from . import shower_scaling  # noqa: F401  (registers the fractions-response scaling of shower surrogates)
+from . import shower_layers  # noqa: F401  (registers the shower-layers scaling of two-stage shower surrogates)
 from .split import SPLITS, split_for, split_indices
 
 __all__ = ["ArrayDataset", "CORRUPTIONS", "Conditioner", "DATASETS", "DATA_KEYWORDS", "DataRecord", "READERS",
@@ -75,9 +76,12 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     for name, value in (("wavelength", record.wavelength), ("geometry", record.geometry),
                         ("energy_unit", record.units), ("columns", record.columns),
                         ("column_units", record.column_units),
-                        ("column_values", record.column_values), ("header", record.header)):
+                        ("column_values", record.column_values), ("header", record.header),
+                        ("file_layout", record.file_layout), ("flux_unit", record.flux_unit)):
         if value is not None:
             info[name] = value
+    if cond_key and record.condition is not None:  # what the condition vectors are (showers: energy or log10 E)
+        info["cond_key"] = cond_key
     return ArrayDataset(x, record.labels, name=os.path.basename(s.rstrip(os.sep)) or s, source=s,
                         cond=record.condition, info=info, whole_numbers=raw.dtype.kind in "biu", **extra)
 

@@ -45,7 +45,10 @@ class DataRecord:
                  a wavelength grid written as the column names)
     ``header``   how a text table's first row was taken (``names``, ``numeric names`` or ``none``)
     ``layout``   ``last`` for images stored channels last, else None
-    ``wavelength`` (P,) in Å, ``geometry``, ``parameters`` / ``classes`` (name -> (N,) catalogue values),
+    ``file_layout`` the published layout of a shower file (``calogan``, ``calochallenge``), so outputs can be
+                 written in it
+    ``wavelength`` (P,) in Å, ``flux_unit`` (spectra's flux unit where the file says it), ``geometry``,
+    ``parameters`` / ``classes`` (name -> (N,) catalogue values),
     ``files`` (the file of each example) and ``resampled``: what a known layout adds
     ``source``   the path read.
     """
@@ -61,7 +64,9 @@ class DataRecord:
     column_values: np.ndarray | None = None
     header: str | None = None
     layout: str | None = None
+    file_layout: str | None = None
     wavelength: np.ndarray | None = None
+    flux_unit: str | None = None
     geometry: Any = None
     parameters: dict = field(default_factory=dict)
     classes: dict = field(default_factory=dict)
