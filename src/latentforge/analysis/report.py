@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data import as_dataset
 from ..io import RunLayout, atomic_write_bytes
+from ..spelling import speak
 from . import latent as lt
 from .figures import sample_grid_figure
 from .quality import feature_classifier
@@ -173,7 +174,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
             table = lt_baselines(run, run.training_rows(full), test, clf, seed)  # fitted on training rows only
             parts.append("<h2>Classical baselines</h2>" + BASELINES_HELP + _table(table))
         except Exception as e:  # a baseline that cannot be fitted is reported, not hidden
-            parts.append(f"<h2>Classical baselines</h2><p class='muted'>not computed: {html.escape(str(e))}</p>")
+            parts.append(f"<h2>Classical baselines</h2><p class='muted'>not computed: {html.escape(speak(str(e)))}</p>")
     bar.update()
     bar.close()
 

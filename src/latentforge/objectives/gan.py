@@ -283,16 +283,20 @@ class GANObjective(Objective):
                          f"({self.critic_steps // max(row['epoch'], 1)} batches per epoch); its weights are still "
                          "the initial ones. Train more epochs, or lower --n-critic or --batch-size")
             return notes
+        # --minibatch-std is a layer of the built-in discriminator: your own discriminator would have to add it
+        collapse_advice = (COLLAPSE_ADVICE.replace("--minibatch-std, ", "a minibatch-std feature in your "
+                                                   "discriminator, ") if getattr(model, "own_networks", None)
+                           else COLLAPSE_ADVICE)
         if row["diversity"] < COLLAPSE_RATIO * self.real_diversity:
             notes.append(f"possible mode collapse: samples are {row['diversity'] / self.real_diversity:.2f}x as "
-                         f"diverse as real data; {COLLAPSE_ADVICE}")
+                         f"diverse as real data; {collapse_advice}")
         low = sorted(((name, r) for name, r in zip(self.probe.labels() if self.probe else [], ratios)
                       if r < COLLAPSE_RATIO), key=lambda item: round(item[1], 2))  # the most collapsed first
         if low:
             shown = ", ".join(f"{name} ({r:.2f}x)" for name, r in low[:6]) + (", ..." if len(low) > 6 else "")
             notes.append(f"possible mode collapse within {len(low)} of {len(ratios)} conditions: samples at one "
                          f"condition are far less diverse than the real examples of that condition: {shown}; "
-                         f"{COLLAPSE_ADVICE}")
+                         f"{collapse_advice}")
         return notes
 
     def _val_real(self, ctx, val) -> float:
