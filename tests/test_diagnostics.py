@@ -187,3 +187,17 @@ def test_gan_advice_from_python_names_switches_as_true():
     model, objective = lf.build("gan", (4,))
     text = speak(COLLAPSE_ADVICE, switches(model.config, objective.config))
     assert "minibatch_std=True" in text and "r1_weight=1" in text and "loss='hinge'" in text and "--" not in text
+
+
+def test_gan_collapse_advice_names_only_stabilisers_that_are_off():
+    """The MLP GAN has minibatch std and spectral norm on by default: its collapse advice does not offer them."""
+    from types import SimpleNamespace
+
+    from latentforge.objectives.gan import advice_for_collapse
+
+    on = SimpleNamespace(config=SimpleNamespace(minibatch_std=True, spectral_norm=True))
+    off = SimpleNamespace(config=SimpleNamespace(minibatch_std=False, spectral_norm=False))
+    said = advice_for_collapse(on, SimpleNamespace(r1_weight=0.0))
+    assert "--minibatch-std" not in said and "--spectral-norm" not in said and "--r1-weight 1" in said
+    assert advice_for_collapse(off, SimpleNamespace(r1_weight=1.0)) == (
+        "try --minibatch-std, --loss hinge --spectral-norm, a lower --lr-g, or more epochs")
