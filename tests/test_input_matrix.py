@@ -93,7 +93,8 @@ def one_line_with_fix(e: Exception) -> bool:
 
 
 def test_every_model_is_in_the_matrix():
-    assert set(TINY) == set(lf.MODELS.names())
+    shower_only = {"shower-flow-vae"}  # takes layered calorimeter showers only: tests/test_shower_flow.py
+    assert set(TINY) == set(lf.MODELS.names()) - shower_only
 
 
 @pytest.mark.parametrize("model", sorted(TINY))

@@ -24,6 +24,7 @@ TINY = {
 
 def test_every_encoder_decoder_model_has_a_tiny_config():  # GANs: tests/test_gan.py
     spectra_only = {"spectrum-vae"}  # takes 1-D spectra, not images: tests/test_spectra.py
+    spectra_only |= {"shower-flow-vae"}  # layered calorimeter showers only: tests/test_shower_flow.py
     two_domains = {n for n in lf.MODELS.names() if lf.MODELS.get(n).objective_class.second_domain}  # test_cyclegan
     assert two_domains == {"cyclegan"}
     assert set(TINY) == {n for n in lf.MODELS.names()

@@ -181,7 +181,8 @@ def test_resume_takes_the_runs_own_options(tmp_path, capsys):
     assert run.model.latent_dim == 3 and len(run.history) == 4
     chosen = run.data_info["chosen_from_data"]
     assert chosen[:2] == ["likelihood=gaussian-shared", "scaling=standard"]
-    assert len(chosen) == 3 and chosen[2].startswith("the learned sigma was set to")  # once, by the first training
+    assert len(chosen) == 4 and chosen[2].startswith("the learned sigma was set to")  # once, by the first training
+    assert chosen[3].startswith("reconstruction predictive calibrated on the validation rows")  # refitted, said once
     code, out, err = run_cli(capsys, "train", "ae", "--epochs", "6", "--resume", *args)
     assert code == 2 and "holds a 'vae' run" in err
 

@@ -126,7 +126,7 @@ class GAN(ConfiguredModel, Decodes, HasPrior, Discriminates):
                     nn.utils.parametrizations.spectral_norm(m)
         if self.config.ema_decay > 0:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
-            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long))
+            self.register_buffer("ema_updates", torch.zeros((), dtype=torch.long, device=torch.get_default_device()))
         else:
             self.generator_ema = None
 

@@ -67,7 +67,7 @@ class FixedGaussianLikelihood(Likelihood):
 
     def __init__(self, sigma: float = 0.1):
         super().__init__()
-        self.register_buffer("log_sigma", torch.tensor(math.log(sigma)))
+        self.register_buffer("log_sigma", torch.tensor(math.log(sigma), device=torch.get_default_device()))
 
     def distribution(self, out, shape):
         return Gaussian(out.reshape(shape), self.log_sigma)

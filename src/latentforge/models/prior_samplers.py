@@ -38,13 +38,21 @@ class PriorSampler(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
         if self.learned:
-            self.register_buffer("fitted", torch.tensor(False))
+            self.register_buffer("fitted", torch.tensor(False, device=torch.get_default_device()))
+        # the same, read without touching the buffer: asking a sampler on a GPU (or the meta device) whether it is
+        # fitted must not wait for the device; kept in step by fit() and by loading weights
+        self._fitted = not self.learned
 
     def fit(self, codes: np.ndarray, *, seed: int = 0) -> str | None:
         return None
 
     def is_fitted(self) -> bool:
-        return bool(self.fitted) if self.learned else True
+        return self._fitted
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if self.learned and prefix + "fitted" in state_dict:
+            self._fitted = bool(state_dict[prefix + "fitted"])
 
     def sample(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)
@@ -63,9 +71,9 @@ class GMMSampler(PriorSampler):
 
     def __init__(self, latent_dim: int, components: int = 10):
         super().__init__(latent_dim, components)
-        self.register_buffer("weights", torch.full((components,), 1.0 / components))
-        self.register_buffer("means", torch.zeros(components, latent_dim))
-        self.register_buffer("cholesky", torch.eye(latent_dim).repeat(components, 1, 1))
+        self.register_buffer("weights", torch.full((components,), 1.0 / components, device=torch.get_default_device()))
+        self.register_buffer("means", torch.zeros(components, latent_dim, device=torch.get_default_device()))
+        self.register_buffer("cholesky", torch.eye(latent_dim, device=torch.get_default_device()).repeat(components, 1, 1))
 
     def fit(self, codes, *, seed=0):
         from sklearn.mixture import GaussianMixture
@@ -82,12 +90,13 @@ class GMMSampler(PriorSampler):
             self.means.copy_(torch.as_tensor(gm.means_, dtype=torch.float32, device=dev))
             self.cholesky.copy_(torch.as_tensor(np.linalg.cholesky(gm.covariances_), dtype=torch.float32, device=dev))
             self.fitted.fill_(True)
+        self._fitted = True
         return (f"gmm prior sampler: {k} components fitted to {len(codes)} encoded training means "
                 f"(mean log-likelihood {gm.score(codes):.3g} nats per code)")
 
     def sample(self, n, generator=None, device=None):
         dev = self.weights.device
-        if not bool(self.fitted):
+        if not self._fitted:
             return super().sample(n, generator, dev)
         comp = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.latent_dim, 1, generator=generator, device=dev)
@@ -127,8 +136,8 @@ class FlowSampler(PriorSampler):
         if latent_dim == 1:  # one dimension: the affine part alone (the couplings pass it through)
             masks = [torch.zeros(1) for _ in range(layers)]
         self.couplings = nn.ModuleList(_Coupling(latent_dim, m) for m in masks)
-        self.register_buffer("shift", torch.zeros(latent_dim))
-        self.register_buffer("scale", torch.ones(latent_dim))
+        self.register_buffer("shift", torch.zeros(latent_dim, device=torch.get_default_device()))
+        self.register_buffer("scale", torch.ones(latent_dim, device=torch.get_default_device()))
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         y = (z - self.shift) / self.scale
@@ -162,7 +171,7 @@ class FlowSampler(PriorSampler):
 
     @torch.no_grad()
     def sample(self, n, generator=None, device=None):
-        if not bool(self.fitted):
+        if not self._fitted:
             return super().sample(n, generator, self.shift.device)
         y = torch.randn(n, self.latent_dim, generator=generator, device=self.shift.device)
         for c in reversed(self.couplings):

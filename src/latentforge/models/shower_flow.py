@@ -94,9 +94,10 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         self.likelihood = HurdleLikelihood()
         self.decoder = MLP([config.latent_dim + ctx, *hidden[::-1], 3 * self.n_cells], config.activation)
         self.prior_sampler = PRIOR_SAMPLERS.get(config.prior_sampler)(config.latent_dim, config.prior_components)
-        starts = torch.cumsum(torch.tensor((0, *config.layer_cells[:-1])), 0)
-        self.register_buffer("layer_of_cell", torch.repeat_interleave(torch.arange(self.n_layers),
-                                                                      torch.tensor(config.layer_cells)))
+        dev = torch.get_default_device()
+        starts = torch.cumsum(torch.tensor((0, *config.layer_cells[:-1]), device=dev), 0)
+        self.register_buffer("layer_of_cell", torch.repeat_interleave(torch.arange(self.n_layers, device=dev),
+                                                                      torch.tensor(config.layer_cells, device=dev)))
         self.register_buffer("layer_start", starts)
 
     def reduced_precision_risk(self) -> str | None:
@@ -205,6 +206,11 @@ class TwoStage:
         var = (w * (torch.exp(2 * log_scale) + mean.pow(2))).sum(2) - m.pow(2)
         return torch.cat([var.clamp_min(0).sqrt(), self.model.shape_dist(self.z, y, self.c).stddev], 1)
 
+    def unflatten(self, k: int) -> "_Draws":
+        """The distributions of K draws per shower decoded as one batch of K * B: ``mean`` and ``stddev`` as
+        (K, B, L + D), as the other decoders' distributions give them for the latent-draw predictive."""
+        return _Draws(self, k)
+
     def log_prob(self, x: torch.Tensor, sigma: torch.Tensor | None = None,
                  mask: torch.Tensor | None = None) -> torch.Tensor:
         """log p(y | c) + log p(s | z, c, y) per shower (B,), nats in the model's space, for x (B, L + D)."""
@@ -213,3 +219,18 @@ class TwoStage:
         y, s = self.model.split(x)
         cells = None if mask is None else mask[:, self.model.n_layers:]
         return self.model.energy.log_prob(y, self.c) + self.model.shape_dist(self.z, y, self.c).log_prob(s, None, cells)
+
+
+class _Draws:
+    """``TwoStage.unflatten(k)``: its moments with the K latent draws on a leading axis."""
+
+    def __init__(self, flat: TwoStage, k: int):
+        self.flat, self.k = flat, k
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.flat.mean.unflatten(0, (self.k, -1))
+
+    @property
+    def stddev(self) -> torch.Tensor:
+        return self.flat.stddev.unflatten(0, (self.k, -1))

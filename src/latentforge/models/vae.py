@@ -104,7 +104,7 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
             config.latent_dim, getattr(config, "prior_components", 10))
         # the factor c of the calibrated reconstruction predictive (``predictive_scale`` in learned_scales): its
         # draws' means spread c times as far about their mean and its sigmas c times as wide; 1 until fitted
-        self.register_buffer("predictive_scale", torch.ones(()))
+        self.register_buffer("predictive_scale", torch.ones((), device=torch.get_default_device()))
 
     #: a learned likelihood scale is set from the decoder's residual after the last epoch
     #: (``start_scales_from_residual``)

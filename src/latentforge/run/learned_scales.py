@@ -46,6 +46,7 @@ def fit_prior_sampler(run: TrainedModel, batch: dict, *, seed: int) -> str:
     return net.fit_prior_sampler(codes, seed=seed)
 
 
+PREDICTIVE_NOTE = "reconstruction predictive calibrated"
 #: the level whose central interval the predictive scale makes exact on the calibration rows: mean +- 1 std
 ONE_SIGMA = 0.6826894921370859
 
@@ -75,6 +76,8 @@ def fit_predictive_scale(run: TrainedModel, batch: dict, where: str) -> str | No
     if not (c > 0 and torch.isfinite(torch.tensor(c))):
         return None
     net.predictive_scale.fill_(c)
-    return (f"reconstruction predictive calibrated on {where} ({len(sc)}): its intervals scaled by {c:.3g} so that "
+    said = run.data_info.get("chosen_from_data", [])
+    said[:] = [s for s in said if not s.startswith(PREDICTIVE_NOTE)]  # a resumed run refits it: one sentence
+    return (f"{PREDICTIVE_NOTE} on {where} ({len(sc)}): its intervals scaled by {c:.3g} so that "
             "mean +- 1 std holds 68.3 % of their values (the model's own predictive "
             f"{'over' if c < 1 else 'under'}states the residual)")
