@@ -170,7 +170,7 @@ def markdown(table: dict[str, Any]) -> str:
 def page(table: dict[str, Any], runs: dict, images: bool) -> str:
     """A self-contained HTML page: the table, what each column means, and samples of each generative model."""
     from .analysis.figures import sample_grid_figure
-    from .analysis.report import CHECK_SCRIPT, STYLE, figure_html
+    from .analysis.report_html import STYLE, figure_html
 
     cols = [c for c in COLUMNS if any(c in r for r in table["models"].values())]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *cols])
@@ -183,9 +183,8 @@ def page(table: dict[str, Any], runs: dict, images: bool) -> str:
         for run in runs.values():
             if run.can("sampling"):
                 parts.append(f"<h2>{html.escape(run.name)}: samples</h2>" + figure_html(sample_grid_figure(run), "samples"))
-    parts.append("<span id='image-check'>images not checked</span>")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>latentforge compare</title><style>{STYLE}"
-            "</style></head><body>" + "\n".join(parts) + CHECK_SCRIPT + "</body></html>")
+            "</style></head><body>" + "\n".join(parts) + "</body></html>")
 
 
 HELP = ("<p>train_seconds: training time within the budget. recon_mse: reconstruction error of held-out rows (model "
