@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .columns import data_kind, energy_unit, flux_unit, vector_columns, wavelength_grid
+from .columns import _UNIT_IN_NAME, data_kind, energy_unit, flux_unit, vector_columns, wavelength_grid
 from .plots import comparison_grid, image_grid, plt, profile_grid
 
 #: panels of a per-column figure, at most
@@ -21,6 +21,12 @@ MAX_COLUMNS = 16
 def _label(name: str, unit: str) -> str:
     """``name [unit]`` unless the name already ends in its unit."""
     return name if not unit or name.endswith(("[" + unit + "]", "(" + unit + ")")) else f"{name} [{unit}]"
+
+
+def _bare(name: str, unit: str) -> str:
+    """The column's name without the unit written at its end (``teff [K]`` -> ``teff``)."""
+    m = _UNIT_IN_NAME.match(name)
+    return m.group("name") if m and unit and m.group("unit").strip() == unit else name
 
 
 def _grid(n: int, ncols: int = 4, w: float = 3.0, h: float = 2.7):
@@ -88,14 +94,15 @@ def column_histograms_figure(real: np.ndarray, fake: np.ndarray, columns: list[t
     for j, (ax, (name, unit)) in enumerate(zip(axes, shown)):
         r, f = real[:, j][np.isfinite(real[:, j])], fake[:, j][np.isfinite(fake[:, j])]
         edges = np.histogram_bin_edges(np.concatenate([r, f]), 30)
-        ax.hist(r, edges, density=True, histtype="step", label=f"data ({len(r)} rows)")
-        ax.hist(f, edges, density=True, histtype="step", label=f"generated ({len(f)})")
+        ax.hist(r, edges, density=True, histtype="step", label="data")
+        ax.hist(f, edges, density=True, histtype="step", label="generated")
         ax.set_title(_label(name, unit), fontsize=10)
-        ax.set_xlabel(f"{name} ({unit or 'data units'})", fontsize=9)
+        ax.set_xlabel(f"{_bare(name, unit)} ({unit or 'data units'})", fontsize=9)
         ax.set_ylabel(f"density (per {unit or 'data unit'})", fontsize=9)
         ax.tick_params(labelsize=8)
     axes[0].legend(fontsize=8)
-    fig.suptitle((title + ": " if title else "") + f"data against generated{note}", fontsize=10)
+    fig.suptitle((title + ": " if title else "") + f"{len(fake)} samples against {len(real)} data rows{note}",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -182,8 +189,7 @@ def samples_picture(run, x: np.ndarray, title: str, ds=None):
         return image_grid(x, title=f"{title}: {len(x)} samples")
     columns = vector_columns(run, ds)
     if columns is not None and ds is not None:
-        return column_histograms_figure(ds.x.reshape(len(ds), -1), x.reshape(len(x), -1), columns,
-                                        title=f"{title}: {len(x)} samples")
+        return column_histograms_figure(ds.x.reshape(len(ds), -1), x.reshape(len(x), -1), columns, title=title)
     if kind == "showers" and ds is not None and ds.info.get("geometry") is not None:
         from .shower_report import layer_images_figure
 

@@ -134,6 +134,8 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     for k, v in metrics.items():
         if isinstance(v, dict) and isinstance(v.get("in_words"), list):  # a validation that speaks for itself
             lines += [f"  {k}: {line}" for line in v["in_words"]]
+        elif k == "skipped" and isinstance(v, dict):
+            lines += [f"  not measured, {name}: {reason}" for name, reason in v.items()]
         elif isinstance(v, dict) and k not in ("class_histogram", "recon_error_by_column"):
             lines.append(f"  {k}: see --json")
     return lines

@@ -72,8 +72,9 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     if record.files:
         info["files"] = len(dict.fromkeys(str(f) for f in record.files))  # a folder's files (spectra: one per row)
     # what describes the whole set rides along: the wavelength grid, geometry and energy unit, a table's columns
+    unit_of = "flux_unit" if record.wavelength is not None else "energy_unit"  # spectra's flux, showers' energy
     for name, value in (("wavelength", record.wavelength), ("geometry", record.geometry),
-                        ("energy_unit", record.units), ("columns", record.columns),
+                        (unit_of, record.units), ("columns", record.columns),
                         ("column_units", record.column_units),
                         ("column_values", record.column_values), ("header", record.header)):
         if value is not None:

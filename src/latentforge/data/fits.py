@@ -65,7 +65,8 @@ def _catalogue(hdus, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarra
 
 
 def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> dict[str, np.ndarray]:
-    """-> dict with ``x`` (N, P) flux, ``sigma``, ``mask`` (True = bad), ``wavelength`` (P,) in Å and, when the
+    """-> dict with ``x`` (N, P) flux, ``sigma``, ``mask`` (True = bad), ``wavelength`` (P,) in Å, ``flux_unit`` (the
+    flux column's TUNIT, "" where the file states none) and, when the
     file has a SPECOBJ table, ``parameters`` (name -> (N,) numbers, e.g. ``Z``) and ``classes`` (name -> (N,)
     text, e.g. ``CLASS``). Raises DataError without astropy or without the needed columns."""
     fits = astropy_fits(path)
@@ -101,6 +102,7 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
                     else np.zeros(flux.shape, np.int64))
         ivar = np.where(ivar_null, 0.0, ivar)  # a missing inverse variance: a pixel without data
         flux_missing = flux_null
+        flux_unit = str(table.columns[cols["flux"]].unit or "").strip()
         numbers, text = _catalogue(hdus, 1 if flux.ndim == 1 else len(flux))
     if flux.ndim == 1:  # one row per pixel: one spectrum
         flux, ivar, and_mask, loglam = flux[None], ivar[None], np.asarray(and_mask)[None], loglam
@@ -119,7 +121,7 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
     mask = (and_mask != 0) | (ivar == 0) | flux_missing | ~np.isfinite(flux)
     sigma = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), 1.0)
     return {"x": np.where(mask, 0.0, flux).astype(np.float32), "sigma": sigma.astype(np.float32), "mask": mask,
-            "wavelength": 10 ** loglam, "parameters": numbers, "classes": text}
+            "wavelength": 10 ** loglam, "parameters": numbers, "classes": text, "flux_unit": flux_unit}
 
 
 def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: str | None = None,
@@ -145,7 +147,7 @@ def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     if kind == "spectra":
         d = read_fits_spectra(path)
         return DataRecord(values=d["x"], sigma=d["sigma"], mask=d["mask"], wavelength=d["wavelength"],
-                          parameters=d["parameters"], classes=d["classes"])
+                          parameters=d["parameters"], classes=d["classes"], units=d["flux_unit"] or None)
     return DataRecord(values=read_fits_image(path))
 
 
@@ -340,7 +342,8 @@ def read_fits_folder(source: str | os.PathLike | list, *, grid: np.ndarray | Non
                            for k in sorted(numbers)},
             "classes": {k: np.concatenate([p["classes"].get(k, np.full(c, "")) for p, c in zip(parts, counts)])
                         for k in sorted(text)},
-            "files": np.repeat(np.array([str(f) for f in files]), counts), "resampled": resampled}
+            "files": np.repeat(np.array([str(f) for f in files]), counts), "resampled": resampled,
+            "flux_unit": parts[0]["flux_unit"] if len({p["flux_unit"] for p in parts}) == 1 else ""}
 
 
 READERS.register("fits", Reader("FITS spectra, tables and images", (".fits", ".fit", ".fts"), read_fits, gzip=True,

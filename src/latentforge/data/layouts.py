@@ -154,7 +154,7 @@ def _fits_read(s: str, **keys) -> DataRecord:
     y = _column(d, keys["labels_key"], s) if keys["labels_key"] else None
     return DataRecord(values=d["x"], labels=y, sigma=d["sigma"], mask=d["mask"], condition=cond,
                       wavelength=d["wavelength"], parameters=d["parameters"], classes=d["classes"],
-                      files=list(d["files"]), resampled=d["resampled"])
+                      files=list(d["files"]), resampled=d["resampled"], units=d.get("flux_unit") or None)
 
 
 LAYOUTS.register("sdss-spectra", FileLayout(

@@ -39,7 +39,8 @@ class DataRecord:
     ``mask``     True where a point is missing (a null value, NaN, ivar = 0, a bad-pixel flag), shape of values
     ``labels``   (N,) class labels or None; ``condition`` (N, P) per-example parameters or None
     ``sigma``    per-point standard deviations in the units of ``values`` (shape of values) or None
-    ``units``    the unit of ``values`` where the file says it (showers: ``MeV`` / ``GeV``), else None
+    ``units``    the unit of ``values`` where the file says it (showers: ``MeV`` / ``GeV``; spectra: the flux
+                 column's TUNIT), else None
     ``columns``  the names of the feature columns of a table; ``column_units`` their units where the file gives
                  them (FITS TUNIT, "" where absent); ``column_values`` their values when the header is numeric (e.g.
                  a wavelength grid written as the column names)
@@ -75,7 +76,8 @@ class DataRecord:
         out = {"x": self.values, "y": self.labels, "sigma": self.sigma, "mask": self.mask, "cond": self.condition,
                "layout": self.layout}
         for name, value in (("wavelength", self.wavelength), ("geometry", self.geometry),
-                            ("energy_unit", self.units), ("columns", self.columns), ("files", self.files)):
+                            ("flux_unit" if self.wavelength is not None else "energy_unit", self.units),
+                            ("columns", self.columns), ("files", self.files)):
             if value is not None:
                 out[name] = value
         if self.parameters or self.classes:

@@ -192,7 +192,9 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     info.update({f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None})
     if ds.y is not None:
         info["labels_kind"] = "text" if ds.y.dtype.kind == "U" else str(ds.y.dtype)
-    for k in ("layout", "energy_unit"):  # energy_unit: showers' cells are generated in the training file's unit
+    # energy_unit: showers' cells are generated in the training file's unit; a table's columns and a spectrum's flux
+    # unit: what the run's figures and per-column errors name
+    for k in ("layout", "energy_unit", "flux_unit", "columns", "column_units"):
         if k in ds.info:
             info[k] = ds.info[k]
     if os.path.exists(str(ds.source)):
