@@ -29,7 +29,8 @@ def baseline_notes(table: dict[str, dict[str, Any]], model: str) -> list[str]:
     if not better:
         return []
     fd = mine["fd_classifier"]
-    listed = ", ".join(f"{BASELINE_WORDS[n]} ({fmt(r['fd_classifier'])})" for n, r in better)
+    named = [f"{BASELINE_WORDS[n]} ({fmt(r['fd_classifier'])})" for n, r in better]
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
     lines = [f"{model}'s Fréchet distance ({fmt(fd)} ± {fmt(_err(mine, 'fd_classifier'))}) is larger than that of "
              f"{listed}, each fitted to the same training rows. The Fréchet distance compares only the mean and the "
              "covariance of the samples' features with the data's: a simple model that matches those two moments "
