@@ -11,7 +11,7 @@ import pytest
 import latentforge as lf
 from latentforge.analysis.readable import fmt
 from latentforge.analysis.report import write_report
-from latentforge.analysis.shower_report import shower_words
+from latentforge.analysis.shower_words import shower_words
 from latentforge.analysis.showers import validate
 from latentforge.data.showers import read_showers
 from latentforge.data.simulators import ShowerSimulator, SpectrumSimulator, write_showers, write_spectra

@@ -196,7 +196,7 @@ def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
                             "classifier kept; separation powers' with the histogram edges kept); the voxel-energy "
                             "spectrum's S has none"),
             "response_reference": response(ref), "response_generated": response(gen)}
-    from .shower_report import shower_words
+    from .shower_words import shower_words
 
     out["in_words"] = shower_words(out)
     return out
