@@ -86,23 +86,26 @@ def residuals_figure(x: np.ndarray, recon: np.ndarray, columns: list[tuple[str, 
     return fig
 
 
-def column_histograms_figure(real: np.ndarray, fake: np.ndarray, columns: list[tuple[str, str]], title: str = ""):
-    """Per column (at most 16): histograms of real rows (N, D) and generated rows (M, D), each normalised to unit
-    area, in the column's unit."""
+def column_histograms_figure(real: np.ndarray | None, fake: np.ndarray, columns: list[tuple[str, str]],
+                             title: str = ""):
+    """Per column (at most 16): histograms of real rows (N, D) (None: generated alone) and generated rows (M, D),
+    each normalised to unit area, in the column's unit."""
     shown, note = _shown(columns)
     fig, axes = _grid(len(shown))
     for j, (ax, (name, unit)) in enumerate(zip(axes, shown)):
-        r, f = real[:, j][np.isfinite(real[:, j])], fake[:, j][np.isfinite(fake[:, j])]
+        f = fake[:, j][np.isfinite(fake[:, j])]
+        r = f[:0] if real is None else real[:, j][np.isfinite(real[:, j])]
         edges = np.histogram_bin_edges(np.concatenate([r, f]), 30)
-        ax.hist(r, edges, density=True, histtype="step", label="data")
+        if real is not None:
+            ax.hist(r, edges, density=True, histtype="step", label="data")
         ax.hist(f, edges, density=True, histtype="step", label="generated")
         ax.set_title(_label(name, unit), fontsize=10)
         ax.set_xlabel(f"{_bare(name, unit)} ({unit or 'data units'})", fontsize=9)
         ax.set_ylabel(f"density (per {unit or 'data unit'})", fontsize=9)
         ax.tick_params(labelsize=8)
     axes[0].legend(fontsize=8)
-    fig.suptitle((title + ": " if title else "") + f"{len(fake)} samples against {len(real)} data rows{note}",
-                 fontsize=10)
+    against = "" if real is None else f" against {len(real)} data rows"
+    fig.suptitle((title + ": " if title else "") + f"{len(fake)} samples{against}{note}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -188,8 +191,9 @@ def samples_picture(run, x: np.ndarray, title: str, ds=None):
     if x.ndim == 4:
         return image_grid(x, title=f"{title}: {len(x)} samples")
     columns = vector_columns(run, ds)
-    if columns is not None and ds is not None:
-        return column_histograms_figure(ds.x.reshape(len(ds), -1), x.reshape(len(x), -1), columns, title=title)
+    if columns is not None:
+        real = None if ds is None else ds.x.reshape(len(ds), -1)
+        return column_histograms_figure(real, x.reshape(len(x), -1), columns, title=title)
     if kind == "showers" and ds is not None and ds.info.get("geometry") is not None:
         from .shower_report import layer_images_figure
 

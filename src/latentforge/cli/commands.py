@@ -57,7 +57,7 @@ def cmd_sample(a) -> int:
     from pathlib import Path
 
     from ..analysis import image_grid, save_figure
-    from ..analysis.plots import profile_grid
+    from ..analysis.kind_figures import samples_picture
     from ..io import write_npz_streamed
     from ..run import load
     from ..run.capabilities import human_bytes
@@ -89,10 +89,13 @@ def cmd_sample(a) -> int:
     write_npz_streamed(a.out, "samples", (a.n, *given), chunks())
     print(f"wrote {a.out} (samples: {a.n} x {given}, {human_bytes(need)})", file=sys.stderr)
     png = a.out[:-4] + ".png"
-    title = (f"{run.name}: {'the first ' + str(len(shown)) + ' of ' if a.n > len(shown) else ''}{a.n} samples"
-             + (f" given condition {a.condition}" if a.condition else ""))
     x = np.stack(shown)
-    save_figure(image_grid(x, title=title) if x.ndim == 4 else profile_grid(x[:16], title=title), png)
+    given = f" given condition {a.condition}" if a.condition else ""
+    if x.ndim == 4:  # the picture says how many of the samples it shows
+        title = f"{run.name}: {'the first ' + str(len(x)) + ' of ' if a.n > len(x) else ''}{a.n} samples{given}"
+        save_figure(image_grid(x, title=title), png)
+    else:
+        save_figure(samples_picture(run, x, f"{run.name}{given}, the first of {a.n} samples"), png)
     print(f"wrote {png}", file=sys.stderr)
     return 0
 

@@ -103,17 +103,20 @@ def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | 
     return out
 
 
-def reconstruction_metrics(run, ds, b: dict, peak: float, *, seed: int = 0) -> dict[str, float]:
+def reconstruction_metrics(run, ds, b: dict, peak: float, *, seed: int = 0) -> dict[str, Any]:
     """Mean squared reconstruction error in model space and in the data's own units (unmasked points), and
     the PSNR of the reconstruction (dB, ``peak``: 1 for data scaled to [0, 1], else the data's range); each with
-    its standard error ``_err`` over the examples (a bootstrap of examples; the PSNR's by the delta method)."""
+    its standard error ``_err`` over the examples (a bootstrap of examples; the PSNR's by the delta method). For a
+    table of named columns also ``recon_error_by_column`` (``analysis.columns.per_column_errors``: RMSE in each
+    column's unit with its bootstrap error, rows measured on); the pooled ``recon_mse_raw`` is then dropped unless
+    every column states the same unit (a mean over kelvin and dex has no unit)."""
     recon = run.infer(lambda s: run.model.decode(run.model.encode(model_input(s), s.get("c")), s.get("c")), b).numpy()
     xs = b["x"].numpy()
     keep = ~ds.mask if ds.mask is not None else np.ones(xs.shape, bool)  # raw and model shapes agree here
     keep_raw = ~ds.mask if ds.mask is not None else np.ones(ds.x.shape, bool)
     raw = run.preprocess.to_raw(recon, run.preprocess.factors(ds))
     model_err = per_example_mse_error(recon, xs, keep, seed=seed)
-    out = {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_err": model_err,
+    out: dict[str, Any] = {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_err": model_err,
            "recon_mse_raw": mse(raw[keep_raw], ds.x[keep_raw]),
            "recon_mse_raw_err": per_example_mse_error(raw, ds.x, keep_raw, seed=seed),
            "psnr_recon": psnr(xs[keep], recon[keep], peak)}
