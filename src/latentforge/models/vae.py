@@ -102,6 +102,9 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
         self.out_factor = self.likelihood.out_factor
         self.prior_sampler = PRIOR_SAMPLERS.get(getattr(config, "prior_sampler", "normal"))(
             config.latent_dim, getattr(config, "prior_components", 10))
+        # the factor c of the calibrated reconstruction predictive (``predictive_scale`` in learned_scales): its
+        # draws' means spread c times as far about their mean and its sigmas c times as wide; 1 until fitted
+        self.register_buffer("predictive_scale", torch.ones(()))
 
     #: a learned likelihood scale is set from the decoder's residual after the last epoch
     #: (``start_scales_from_residual``)

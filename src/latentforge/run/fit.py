@@ -23,7 +23,7 @@ from ..training.state import meta_from_strings, meta_to_strings
 from .callbacks import Callback, as_callbacks, fit_hooks
 from .defaults import choose
 from .domains import describe as describe_second, second_dataset
-from .learned_scales import SCALE_ROWS, fit_prior_sampler, scale_callback
+from .learned_scales import SCALE_ROWS, fit_predictive_scale, fit_prior_sampler, scale_callback
 from .preprocess import Preprocessor
 from .resume import check_resume_meaning, resume_compatible, saved_options
 from .trained import TrainedModel
@@ -129,9 +129,14 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         run.data_info.setdefault("chosen_from_data", []).append(said)
         if progress and dist.is_main:
             print(f"latentforge: {said}", file=sys.stderr)
+    fitted: list[str | None] = []
+    rows = train_b if not tc.stream else run.preprocess.batch(plot_ds, name=spec.name)
+    if getattr(run.model, "predictive_scale", None) is not None:  # rows it did not train on where there are some
+        fitted.append(fit_predictive_scale(run, *((val_b, "the validation rows") if isinstance(val_b, dict) else
+                                                  (rows, "training rows (the run has no validation split)"))))
     if getattr(getattr(run.model, "prior_sampler", None), "learned", False):  # two-stage sampling: fitted to the codes
-        said = fit_prior_sampler(run, train_b if not tc.stream else run.preprocess.batch(plot_ds, name=spec.name),
-                                 seed=tc.seed)
+        fitted.append(fit_prior_sampler(run, rows, seed=tc.seed))
+    for said in filter(None, fitted):
         run.data_info.setdefault("chosen_from_data", []).append(said)
         if progress and dist.is_main:
             print(f"latentforge: {said}", file=sys.stderr)
