@@ -95,7 +95,7 @@ def cmd_sample(a) -> int:
         title = f"{run.name}: {'the first ' + str(len(x)) + ' of ' if a.n > len(x) else ''}{a.n} samples{given}"
         save_figure(image_grid(x, title=title), png)
     else:
-        save_figure(samples_picture(run, x, f"{run.name}{given}, the first of {a.n} samples"), png)
+        save_figure(samples_picture(run, x, f"{run.name}{given} ({a.n} drawn, the first shown)"), png)
     print(f"wrote {png}", file=sys.stderr)
     return 0
 
