@@ -10,7 +10,11 @@ one process, on the same number of CPU threads. Prints one JSON line:
 latentforge runs twice: in fp32 (the same arithmetic as the reference) and with `precision="bf16"`
 (bf16 autocast of the network's forward pass, losses in fp32). Each figure is the mean over --seeds seeds.
 
-Usage: python benchmarks/vae_speed.py [--epochs 10] [--threads 2] [--seeds 3]
+With --compile, latentforge also runs in fp32 with ``compile=True``; its whole-call figure includes the
+compiling. ``*_loop_samples_per_s``: training samples per second of the epochs after the first, as the run's
+history measures them (the first epoch compiles).
+
+Usage: python benchmarks/vae_speed.py [--epochs 10] [--threads 2] [--seeds 3] [--compile]
 """
 
 from __future__ import annotations
@@ -110,17 +114,20 @@ def run_reference(train_x, train_y, test_x, test_y, epochs: int, seed: int) -> d
 
 
 # ---------------------------------------------------------------- latentforge
-def run_latentforge(ds, idx, epochs: int, seed: int, precision: str) -> dict:
-    t0 = time.perf_counter()  # the whole call: split, scaling, model build, training
+def run_latentforge(ds, idx, epochs: int, seed: int, precision: str, compile: bool = False) -> dict:
+    t0 = time.perf_counter()  # the whole call: split, scaling, model build, (compiling,) training
     run = lf.train("vae", ds, hidden=(400,), latent_dim=20, likelihood="bernoulli", batch_size=128, lr=1e-3,
                    epochs=epochs, seed=seed, val_fraction=0.0, test_fraction=0.1, patience=0, progress=False,
-                   precision=precision)
+                   precision=precision, compile=compile)
     seconds = time.perf_counter() - t0
+    # inside the loop: the epochs after the first (the first compiles), samples per second of training time
+    later = [row["samples_per_s"] for row in run.history[1:]] or [run.history[0]["samples_per_s"]]
     test = run.batch(ds.subset(idx["test"]))
     # one-sample BCE + KL per image, the reference's test loss, averaged over MC_DRAWS draws
     loss = np.mean([evaluate_objective(run.model, run.objective, test, seed=seed + d)["loss"]
                     for d in range(MC_DRAWS)])
-    return {"seconds": seconds, "samples_per_s": len(idx["train"]) * epochs / seconds, "test_loss": float(loss)}
+    return {"seconds": seconds, "samples_per_s": len(idx["train"]) * epochs / seconds, "test_loss": float(loss),
+            "loop_samples_per_s": float(np.median(later))}
 
 
 MC_DRAWS = 20
@@ -131,19 +138,21 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--compile", action="store_true", help="also latentforge in fp32 with compile=True (torch.compile)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     ds = lf.load_dataset("mnist")
     raw = ds.x[:, 0].astype(np.uint8)
-    results: dict[str, list[dict]] = {"reference": [], "fp32": [], "bf16": []}
+    variants = ("fp32", "bf16") + (("fp32_compiled",) if a.compile else ())
+    results: dict[str, list[dict]] = {"reference": [], **{v: [] for v in variants}}
     for seed in range(a.seeds):
         idx = split_indices(len(ds), val_fraction=0.0, test_fraction=0.1, seed=seed)  # the split lf.train makes
         results["reference"].append(run_reference(raw[idx["train"]], ds.y[idx["train"]], raw[idx["test"]],
                                                   ds.y[idx["test"]], a.epochs, seed))
-        for precision in ("fp32", "bf16"):
-            results[precision].append(run_latentforge(ds, idx, a.epochs, seed, precision))
-    mean = {k: {m: float(np.mean([r[m] for r in v])) for m in ("samples_per_s", "test_loss")}
-            for k, v in results.items()}
+        for v in variants:
+            results[v].append(run_latentforge(ds, idx, a.epochs, seed, v[:4], compile=v.endswith("compiled")))
+    mean = {k: {m: float(np.mean([r[m] for r in v])) for m in ("samples_per_s", "test_loss", "loop_samples_per_s")
+                if m in v[0]} for k, v in results.items()}
     ref = mean["reference"]
     out = {
         "benchmark": "vae_speed", "data": "mnist (5000 real MNIST digits, 4500 train / 500 test)",
@@ -152,9 +161,10 @@ def main() -> None:
         "reference_samples_per_s": round(ref["samples_per_s"], 1),
         "reference_test_loss_per_image": round(ref["test_loss"], 3),
     }
-    for precision in ("fp32", "bf16"):
+    for precision in variants:
         m = mean[precision]
         out[f"latentforge_{precision}_samples_per_s"] = round(m["samples_per_s"], 1)
+        out[f"latentforge_{precision}_loop_samples_per_s"] = round(m["loop_samples_per_s"], 1)
         out[f"latentforge_{precision}_speedup"] = round(m["samples_per_s"] / ref["samples_per_s"], 3)
         out[f"latentforge_{precision}_test_loss_per_image"] = round(m["test_loss"], 3)
         out[f"latentforge_{precision}_test_loss_ratio"] = round(m["test_loss"] / ref["test_loss"], 4)

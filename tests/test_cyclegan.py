@@ -40,6 +40,8 @@ def test_cyclegan_moves_one_domain_onto_the_other_and_keeps_the_cycle():
     assert np.abs(run.translate(b, "b_to_a").mean(0) - 0.3).max() < 0.05
     r = translation_report(run, lf.as_dataset(a), lf.as_dataset(b))
     assert r["auc_before"] > 0.99 and r["auc_after"] < 0.9 and r["cycle_error"] < 0.03
+    two = r["two_sample"]  # the k-fold two-sample test of every generator, with its floor on two target halves
+    assert two["auc"] < 0.9 and abs(two["auc_floor"] - 0.5) < 0.1 and "translated vs target" in two["in_words"][0]
     rows = run.history
     assert rows[-1]["cycle"] < rows[0]["cycle"] or rows[0]["cycle"] < 0.01
 
@@ -90,6 +92,7 @@ def test_cli_train_translate_evaluate_on_shower_files(tmp_path, capsys):
     for k in ("auc_before", "auc_after", "cycle_error", "total_energy_correlation"):
         assert np.isfinite(tr[k]), k
     assert (out / "translation.png").exists() and "showers" in m["skipped"]
+    assert "needs at least 40 real" in tr["two_sample_skipped"]  # 30 target rows: too few, and it says so
     code = main(["sample", str(out), "--out", str(tmp_path / "s.npz")])
     assert code == 2 and "sample needs" in capsys.readouterr().err
 

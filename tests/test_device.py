@@ -173,8 +173,61 @@ def test_bf16_asked_of_an_emulating_cpu_warns_with_the_measured_cost(monkeypatch
     monkeypatch.setattr(runtime, "native_bf16", lambda device: False)
     monkeypatch.setattr(runtime, "_WARNED_BF16", set())
     monkeypatch.setattr(runtime, "bf16_cost", lambda device: 3.2)  # as measured on a CPU without bf16 units
-    with pytest.warns(UserWarning, match=r"bf16 on this cpu is emulated.*takes 3.2x its fp32 time"):
+    with pytest.warns(UserWarning, match=r"bf16 on this cpu is slower than fp32 \(no native bfloat16 instructions\): "
+                                         r"a matrix product takes 3.2x its fp32 time here \(measured now\)"):
         assert runtime.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_the_bf16_warning_comes_from_a_measurement_not_from_the_cpu_flags(monkeypatch, recwarn, native):
+    import warnings
+
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: native)
+    monkeypatch.setattr(runtime, "_WARNED_BF16", set())
+    monkeypatch.setattr(runtime, "bf16_cost", lambda device: 0.8)  # measured faster: no warning, whatever the flags
+    warnings.simplefilter("always")
+    assert runtime.resolve_precision("bf16", torch.device("cpu")) == "bf16"
+    assert not [w for w in recwarn if "bf16" in str(w.message)]
+    monkeypatch.setattr(runtime, "_WARNED_BF16", set())
+    monkeypatch.setattr(runtime, "bf16_cost", lambda device: 1.5)  # measured slower: a warning, whatever the flags
+    with pytest.warns(UserWarning, match="1.5x its fp32 time"):
+        runtime.resolve_precision("bf16", torch.device("cpu"))
+
+
+def test_tf32_products_are_allowed_on_cuda_unless_turned_off_and_restored_after():
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    before = (matmul.allow_tf32, cudnn.allow_tf32)
+    try:
+        for asked in (True, False):
+            matmul.allow_tf32, cudnn.allow_tf32 = (not asked, not asked)
+            with runtime.fp32_products(torch.device("cuda"), asked) as in_effect:
+                assert in_effect is asked and matmul.allow_tf32 is asked and cudnn.allow_tf32 is asked
+            assert (matmul.allow_tf32, cudnn.allow_tf32) == (not asked, not asked)  # the process's own again
+        matmul.allow_tf32 = False
+        with runtime.fp32_products(torch.device("cpu"), True) as in_effect:  # no TF32 on a CPU: nothing is set
+            assert in_effect is False and matmul.allow_tf32 is False
+    finally:
+        matmul.allow_tf32, cudnn.allow_tf32 = before
+
+
+def test_the_tf32_setting_is_used_and_recorded(digits, tmp_path, monkeypatch, capsys):
+    import json
+
+    from latentforge.cli.main import main
+
+    asked = []
+    real = runtime.fp32_products
+    monkeypatch.setattr(runtime, "fp32_products", lambda device, tf32: asked.append((device.type, tf32)) or
+                        real(device, tf32))
+    out = tmp_path / "run"
+    assert main(["train", "ae", "--data", "digits", "--epochs", "1", "--hidden", "8", "--latent-dim", "2",
+                 "--no-progress", "--no-tf32", "--out", str(out)]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert asked == [("cpu", False)]
+    assert saved["train_config"]["tf32"] is False and saved["runtime"]["tf32"] is False
+    run = lf.train("ae", digits, epochs=1, hidden=(8,), latent_dim=2, progress=False)
+    assert asked[-1] == ("cpu", True) and run.train_config.tf32 is True
+    assert run.runtime["tf32"] is False  # asked for, but a CPU has no TF32: recorded as not in effect
 
 
 def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):

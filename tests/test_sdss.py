@@ -162,3 +162,45 @@ def test_spectrum_vae_trains_on_a_glob_and_answers_on_the_inputs_grid(tmp_path, 
                  "--out", str(tmp_path / "explore")]) == 0
     probe = json.loads(capsys.readouterr().out)["probe"]
     assert probe["parameter"] == "Z" and np.isfinite(probe["r2_heldout"])
+
+
+def _per_row_file(path, n=6, p=40):
+    """Spectra one per row with a per-row Z and CLASS beside the flux, and a second table (CATALOG) with one row
+    per spectrum (MASS)."""
+    rng = np.random.default_rng(3)
+    loglam = 3.6 + 1e-3 * np.arange(p)
+    spectra = fits.BinTableHDU.from_columns([
+        fits.Column(name="FLUX", format=f"{p}E", unit="1e-17 erg/(s cm2 Angstrom)",
+                    array=rng.normal(5, 1, (n, p)).astype(np.float32)),
+        fits.Column(name="IVAR", format=f"{p}E", array=np.full((n, p), 4.0, np.float32)),
+        fits.Column(name="LOGLAM", format=f"{p}D", array=np.tile(loglam, (n, 1))),
+        fits.Column(name="Z", format="D", array=np.linspace(0.0, 0.5, n)),
+        fits.Column(name="CLASS", format="6A", array=["GALAXY", "QSO"] * (n // 2))], name="SPECTRA")
+    catalog = fits.BinTableHDU.from_columns([fits.Column(name="MASS", format="D", array=np.linspace(9, 11, n))],
+                                            name="CATALOG")
+    fits.HDUList([fits.PrimaryHDU(), spectra, catalog]).writeto(path)
+
+
+def test_a_per_row_column_of_the_spectra_table_is_a_cond_key(tmp_path, capsys):
+    """``--cond-key Z`` with Z a column beside the flux was refused ("no SPECOBJ table")."""
+    _per_row_file(tmp_path / "rows.fits")
+    ds = lf.load_dataset(tmp_path / "rows.fits", cond_key="Z", labels_key="CLASS")
+    np.testing.assert_allclose(ds.cond[:, 0], np.linspace(0.0, 0.5, 6), rtol=1e-6)  # float32
+    assert ds.y.tolist() == ["GALAXY", "QSO"] * 3
+    other = lf.load_dataset(tmp_path / "rows.fits", cond_key="mass")  # another table with one row per spectrum
+    np.testing.assert_allclose(other.cond[:, 0], np.linspace(9, 11, 6), rtol=1e-6)
+    with pytest.raises(lf.DataError) as e:
+        lf.load_dataset(tmp_path / "rows.fits", cond_key="REDSHIFT")
+    assert "no catalogue column 'REDSHIFT'" in str(e.value) and str(e.value).endswith(": MASS, Z, CLASS")
+    run = lf.train("cvae", tmp_path / "rows.fits", condition="vector", cond_key="Z", epochs=1, progress=False)
+    run.save(tmp_path / "run")
+    assert main(["encode", str(tmp_path / "run"), "--data", str(tmp_path / "rows.fits"), "--cond-key", "Z",
+                 "--out", str(tmp_path / "z.npz")]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "z.npz")["z"], run.encode(ds), rtol=1e-5, atol=1e-6)
+    # the run keeps the flux unit (TUNIT) and the grid: its outputs carry them
+    assert lf.load(tmp_path / "run").data_info["flux_unit"] == "1e-17 erg/(s cm2 Angstrom)"
+    lf.save_arrays(tmp_path / "r.fits", {"reconstruction": run.reconstruct(ds)}, like=lf.load(tmp_path / "run"))
+    with fits.open(tmp_path / "r.fits") as hdus:
+        assert hdus["RECONSTRUCTION"].columns["reconstruction"].unit == "1e-17 erg/(s cm2 Angstrom)"
+        np.testing.assert_allclose(hdus["WAVELENGTH"].data["WAVELENGTH"], 10 ** (3.6 + 1e-3 * np.arange(40)),
+                                   rtol=1e-9)

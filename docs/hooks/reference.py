@@ -227,6 +227,8 @@ def fields_table(path: str) -> str:
 def example_shape(spec) -> tuple[tuple[int, ...], dict]:
     """A small example shape and the options with which a catalogue model builds (images for conv networks)."""
     kw = {"condition_dim": 2} if "condition_dim" in spec.option_names() and spec.default("condition") != "none" else {}
+    if "layer_cells" in spec.option_names():  # a shower model: 2 layer energies and 2 layers of 9 cells
+        kw["layer_cells"] = (9, 9)
     for shape in ((20,), (1, 16, 16)):
         try:
             spec.configs(shape, **kw)

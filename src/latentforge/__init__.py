@@ -17,7 +17,8 @@ from .errors import (ArtifactError, CapabilityError, ConfigError, DataError, Lat
                      TrainingDiverged)
 from .models import ConvAutoencoderConfig, LinearAutoencoderConfig, MLPAutoencoderConfig  # noqa: E402
 from .objectives import DenoisingConfig, ReconstructionConfig, SparseConfig  # noqa: E402
-from .run import Callback, MLflowLogger, TensorBoardLogger, TrainedModel, load, plan, train  # noqa: E402
+from .run import (Callback, MLflowLogger, TensorBoardLogger, TrainedModel, load, plan, save_arrays,  # noqa: E402
+                  train)
 from .training import TrainConfig  # noqa: E402
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
     "ConvAutoencoderConfig", "DataError", "DenoisingConfig", "LatentforgeError", "LinearAutoencoderConfig",
     "MLPAutoencoderConfig", "MLflowLogger", "ReconstructionConfig", "Scaler", "SparseConfig", "TensorBoardLogger",
     "TrainConfig", "TrainedModel", "TrainingDiverged", "VAEEstimator", "as_dataset", "build", "corrupt",
-    "dataset_table", "load", "load_dataset", "plan", "train",
+    "dataset_table", "load", "load_dataset", "plan", "save_arrays", "train",
 ]
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from .config import Config
 from .errors import ConfigError
 from .models import (DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, CycleGAN, LinearAutoencoder, MLPAutoencoder, MLPVAE,
-                     SpectrumVAE, TiedAutoencoder)
+                     ShowerFlowVAE, SpectrumVAE, TiedAutoencoder)
 from .objectives import (CycleGANObjective, DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective,
                          SparseObjective)
+from .objectives.shower_flow import ShowerFlowObjective
 from .objectives.tcvae import TCVAEObjective
 from .registry import Registry
 
@@ -114,6 +115,12 @@ for _spec in [
               "VAE for 1-D spectra: strided 1-D conv encoder, MLP decoder with its own sigma per pixel; "
               "likelihood with each pixel's sigma and mask; per-spectrum median normalisation",
               train_defaults={"scaling": "median", "lr": 1e-3, "batch_size": 64}),
+    ModelSpec("shower-flow-vae", ShowerFlowVAE, ShowerFlowObjective,
+              "two-stage calorimeter-shower surrogate: an autoregressive mixture density network of the layer "
+              "energies (u-space) given the condition, then a free-bits cVAE of the cells as fractions of their "
+              "layer (hurdle decoder, codes from a Gaussian mixture), rescaled to the sampled layer energies; "
+              "cells below the readout threshold are exactly 0",
+              train_defaults={"scaling": "shower-layers", "lr": 1e-3}),
     ModelSpec("gan", MLPGAN, GANObjective,
               "MLP generator and MLP discriminator with dropout; non-saturating or minimax game"),
     ModelSpec("dcgan", DCGAN, GANObjective,

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 from ..errors import LatentforgeError
-from .flags import data_kw, emit, ints, label_list, parse_condition, print_json, save_npz
+from .flags import data_kw, emit, ints, label_list, parse_condition, print_json, save_out
 
 
 def _load_and_select(a, full=False):
@@ -32,7 +32,7 @@ def as_given(ds, **arrays):
 def cmd_encode(a) -> int:
     """``latentforge encode``."""
     run, ds = _load_and_select(a)
-    save_npz(a.out, z=run.encode(ds), labels=ds.y)
+    save_out(a.out, [ds, run], ds.cond, z=run.encode(ds), labels=ds.y)
     return 0
 
 
@@ -42,30 +42,33 @@ def cmd_reconstruct(a) -> int:
     cond = parse_condition(a.condition)
     if a.with_data:
         mean, std = run.denoise(ds, samples=a.samples or 50, seed=a.seed, condition=cond)
-        save_npz(a.out, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
     elif a.samples:
         mean, std = run.predict(ds, samples=a.samples, seed=a.seed, condition=cond)
-        save_npz(a.out, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, mean=mean, std=std, input=ds.x), labels=ds.y)
     else:
-        save_npz(a.out, **as_given(ds, reconstruction=run.reconstruct(ds, cond), input=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, reconstruction=run.reconstruct(ds, cond), input=ds.x),
+                 labels=ds.y)
     return 0
 
 
 def cmd_sample(a) -> int:
-    """``latentforge sample``: streams the samples to the .npz in chunks; the picture shows at most 64."""
+    """``latentforge sample``: an .npz is streamed in chunks; other formats (``run.outputs.save_arrays``) are
+    written from memory; the picture shows at most 64."""
     import shutil
     from pathlib import Path
 
     from ..analysis import image_grid, save_figure
     from ..analysis.kind_figures import samples_picture
     from ..io import write_npz_streamed
+    from ..io.writers import output_format
     from ..run import load
-    from ..run.capabilities import human_bytes
+    from ..run.capabilities import available_memory, human_bytes
+    from ..run.outputs import save_arrays
 
     if a.n < 1:
         raise LatentforgeError("-n must be at least 1")
-    if not a.out.endswith(".npz"):
-        raise LatentforgeError(f"--out {a.out}: give a file name ending in .npz")
+    kind = output_format(a.out)
     run = load(a.run_dir, device=a.device)
     if not hasattr(run, "sample"):
         run.sample  # noqa: B018 - raises the CapabilityError that says what sampling needs
@@ -76,6 +79,10 @@ def cmd_sample(a) -> int:
     if need > free:
         raise LatentforgeError(f"-n {a.n} samples of shape {shape} need {human_bytes(need)} of disk and "
                                f"{human_bytes(free)} are free in {folder}; ask for fewer")
+    memory = available_memory()
+    if kind != "npz" and memory is not None and 2 * need > memory:
+        raise LatentforgeError(f"-n {a.n} samples of shape {shape} need {human_bytes(need)} in memory for --out "
+                               f"{a.out} and {human_bytes(memory)} are free; ask for fewer, or write .npz (streamed)")
     cond = parse_condition(a.condition)
     shown = []
     given = run.in_layout(np.zeros((1, *shape), np.float32)).shape[1:]  # the training data's layout
@@ -86,16 +93,21 @@ def cmd_sample(a) -> int:
                 shown.extend(part[:64 - len(shown)])
             yield run.in_layout(part)  # the file: in the layout of the data the run was trained on
 
-    write_npz_streamed(a.out, "samples", (a.n, *given), chunks())
+    if kind == "npz":
+        write_npz_streamed(a.out, "samples", (a.n, *given), chunks())
+    else:
+        conditions = run.conditioner.broadcast(cond, a.n) if run.conditional and cond is not None else None
+        save_arrays(a.out, {"samples": np.concatenate(list(chunks()))}, like=run, cond=conditions)
     print(f"wrote {a.out} (samples: {a.n} x {given}, {human_bytes(need)})", file=sys.stderr)
-    png = a.out[:-4] + ".png"
+    out = Path(a.out.rstrip("/"))
+    png = str(out.with_suffix(".png") if kind != "png" else out.parent / f"{out.name}.png")
     x = np.stack(shown)
-    given = f" given condition {a.condition}" if a.condition else ""
+    at = f" given condition {a.condition}" if a.condition else ""
     if x.ndim == 4:  # the picture says how many of the samples it shows
-        title = f"{run.name}: {'the first ' + str(len(x)) + ' of ' if a.n > len(x) else ''}{a.n} samples{given}"
+        title = f"{run.name}: {'the first ' + str(len(x)) + ' of ' if a.n > len(x) else ''}{a.n} samples{at}"
         save_figure(image_grid(x, title=title), png)
     else:
-        save_figure(samples_picture(run, x, f"{run.name}{given} ({a.n} drawn, the first shown)"), png)
+        save_figure(samples_picture(run, x, f"{run.name}{at} ({a.n} drawn, the first shown)"), png)
     print(f"wrote {png}", file=sys.stderr)
     return 0
 
@@ -111,9 +123,9 @@ def cmd_denoise(a) -> int:
         peak = float(ds.x.max() - ds.x.min())
         emit(a, {"psnr_noisy": psnr(ds.x, noisy, peak), "psnr_denoised": psnr(ds.x, den, peak)},
              f"{run.name}: denoised {len(ds)} examples corrupted as in training (PSNR in dB)")
-        save_npz(a.out, **as_given(ds, denoised=den, noisy=noisy, clean=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, denoised=den, noisy=noisy, clean=ds.x), labels=ds.y)
     else:
-        save_npz(a.out, **as_given(ds, denoised=run.reconstruct(ds), input=ds.x), labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, **as_given(ds, denoised=run.reconstruct(ds), input=ds.x), labels=ds.y)
     return 0
 
 
@@ -126,14 +138,15 @@ def cmd_score(a) -> int:
                "quantiles": {q: float(np.quantile(score, float(q))) for q in ("0.01", "0.1", "0.5", "0.9", "0.99")}}
     emit(a, summary, f"{run.name}: {kind} of {len(score)} examples")
     if a.out:
-        save_npz(a.out, score=score, labels=ds.y)
+        save_out(a.out, [ds, run], ds.cond, score=score, labels=ds.y)
     return 0
 
 
 def cmd_translate(a) -> int:
     """``latentforge translate``."""
     run, ds = _load_and_select(a)
-    save_npz(a.out, **as_given(ds, translated=run.translate(ds, a.direction), input=ds.x), labels=ds.y)
+    save_out(a.out, [ds, run], ds.cond, **as_given(ds, translated=run.translate(ds, a.direction), input=ds.x),
+             labels=ds.y)
     return 0
 
 
@@ -154,8 +167,8 @@ def cmd_inpaint(a) -> int:
         print(f"latentforge: no mean-fill baseline: {e}", file=sys.stderr)
     emit(a, {"model": run.name, "mask": a.mask, **inpaint_summary(ds, res, ref)},
          f"{run.name}: inpainted {len(ds)} examples under the mask {a.mask}")
-    save_npz(a.out, **as_given(ds, filled=res["filled"], reconstruction=res["reconstruction"], mask=res["mask"],
-                               input=ds.x), z=res["z"], labels=ds.y)
+    save_out(a.out, [ds, run], ds.cond, **as_given(ds, filled=res["filled"], reconstruction=res["reconstruction"],
+                                                    mask=res["mask"], input=ds.x), z=res["z"], labels=ds.y)
     return 0
 
 

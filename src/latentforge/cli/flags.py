@@ -162,12 +162,13 @@ def json_default(o: Any):
     raise TypeError(type(o).__name__)
 
 
-def save_npz(path: str, **arrays: np.ndarray) -> None:
-    from ..io import write_npz
+def save_out(path: str, like: Any = None, cond: Any = None, **arrays: Any) -> None:
+    """Write a command's arrays to ``--out`` in the format its ending names (``run.outputs.save_arrays``: .npz,
+    .npy, .csv, .h5, .fits or a folder of PNG images), named with what ``like`` (the data given, then the run)
+    knows."""
+    from ..run.outputs import save_arrays
 
-    if not path.endswith(".npz"):
-        raise LatentforgeError(f"--out {path}: give a file name ending in .npz")
-    keys = write_npz(path, **arrays)
+    keys = save_arrays(path, arrays, like=like, cond=cond)
     print(f"wrote {path} ({', '.join(keys)})", file=sys.stderr)
 
 

@@ -16,6 +16,10 @@ from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_enc
 from .flags import data_flags, json_flag, split_flag
 from .train import cmd_train, train_parser
 
+#: the output formats, by name ending, for the --out help
+OUT_FORMATS = (".npz (arrays by key), .npy, .csv (the data's column names and units), .h5 (showers: in the layout "
+               "read), .fits (a table with TUNIT) or a folder/ of PNG images")
+
 
 def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="latentforge",
@@ -36,7 +40,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
         data_flags(sp)
         split_flag(sp, split)
         if out:
-            sp.add_argument("--out", required=True, help="output .npz file")
+            sp.add_argument("--out", required=True, help=f"output file: {OUT_FORMATS}")
         return sp
 
     run_cmd("encode", "encode DATA to latent codes (npz key z, plus labels)").set_defaults(fn=cmd_encode)
@@ -58,7 +62,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
                         description="Draw z ~ N(0, I), decode, write FILE.npz and, for images, FILE.png.")
     sm.add_argument("run_dir", metavar="RUN_DIR")
     sm.add_argument("-n", type=int, default=64, help="number of samples (default: 64)")
-    sm.add_argument("--out", required=True, help="output .npz file; the PNG grid goes beside it")
+    sm.add_argument("--out", required=True, help=f"output file: {OUT_FORMATS}; the PNG grid goes beside it")
     sm.add_argument("--condition", help="conditional models: a class label (e.g. 3) or comma-separated parameters")
     sm.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
     sm.set_defaults(fn=cmd_sample)
@@ -70,7 +74,7 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_denoise)
     sc = run_cmd("score", "GANs: the discriminator's probability that each example of DATA is real (a realism / "
                           "anomaly score; a WGAN critic gives its raw score)", out=False, split="all")
-    sc.add_argument("--out", help="also write the scores to this .npz file (key score)")
+    sc.add_argument("--out", help=f"also write the scores to this file (key score): {OUT_FORMATS}")
     sc.add_argument("--condition", help="conditional models: a class label or comma-separated parameters "
                                         "(default: the data's own labels / parameters)")
     json_flag(sc)

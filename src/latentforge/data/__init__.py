@@ -20,6 +20,7 @@ from .files import read_file, read_record
 from .records import READERS, DataRecord, supported
 from .scaling import SCALINGS, Scaler
 from . import shower_scaling  # noqa: F401  (registers the fractions-response scaling of shower surrogates)
+from . import shower_layers  # noqa: F401  (registers the shower-layers scaling of two-stage shower surrogates)
 from .split import SPLITS, split_for, split_indices
 
 __all__ = ["ArrayDataset", "CORRUPTIONS", "Conditioner", "DATASETS", "DATA_KEYWORDS", "DataRecord", "READERS",
@@ -72,13 +73,15 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     if record.files:
         info["files"] = len(dict.fromkeys(str(f) for f in record.files))  # a folder's files (spectra: one per row)
     # what describes the whole set rides along: the wavelength grid, geometry and energy unit, a table's columns
-    unit_of = "flux_unit" if record.wavelength is not None else "energy_unit"  # spectra's flux, showers' energy
     for name, value in (("wavelength", record.wavelength), ("geometry", record.geometry),
-                        (unit_of, record.units), ("columns", record.columns),
+                        ("energy_unit", record.units), ("columns", record.columns),
                         ("column_units", record.column_units),
-                        ("column_values", record.column_values), ("header", record.header)):
+                        ("column_values", record.column_values), ("header", record.header),
+                        ("file_layout", record.file_layout), ("flux_unit", record.flux_unit)):
         if value is not None:
             info[name] = value
+    if cond_key and record.condition is not None:  # what the condition vectors are (showers: energy or log10 E)
+        info["cond_key"] = cond_key
     return ArrayDataset(x, record.labels, name=os.path.basename(s.rstrip(os.sep)) or s, source=s,
                         cond=record.condition, info=info, whole_numbers=raw.dtype.kind in "biu", **extra)
 

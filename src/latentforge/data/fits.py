@@ -6,7 +6,8 @@ Two layouts of spectra are understood (column names are case-insensitive):
 - one spectrum per table, one row per pixel (SDSS ``spec-*.fits``: HDU ``COADD`` with ``flux``, ``ivar``,
   ``loglam``, ``and_mask``; HDU ``SPECOBJ`` with one row of catalogue values such as ``Z``, ``Z_ERR``, ``CLASS``);
 - one spectrum per row: array columns ``flux`` (N, P), ``ivar`` (N, P), optionally ``and_mask`` (N, P),
-  and ``loglam`` as (N, P) (all rows on one grid) or a (P,) column.
+  and ``loglam`` as (N, P) (all rows on one grid) or a (P,) column; scalar columns beside them (``Z``, ``CLASS``)
+  are per-spectrum catalogue values, as are the columns of any other table with one row per spectrum.
 
 A pixel is masked where ``and_mask`` is non-zero or ``ivar`` is 0; sigma = 1 / sqrt(ivar) elsewhere. Flux in the
 file's units (SDSS: 1e-17 erg / s / cm^2 / Å), wavelengths in Å (vacuum for SDSS).
@@ -30,9 +31,8 @@ from .resample import common_log_grid, lattice_offset, resample_spectra, same_gr
 from .tables import assemble
 
 FITS_INSTALL = "pip install 'latentforge[fits]' (or pip install astropy)"
-#: catalogue columns of SDSS's SPECOBJ HDU kept per spectrum: numbers as parameters, text as classes
-SPECOBJ_NUMBERS = ("Z", "Z_ERR", "ZWARNING", "PLATE", "MJD", "FIBERID", "SN_MEDIAN_ALL")
-SPECOBJ_TEXT = ("CLASS", "SUBCLASS")
+#: the pixel columns of spectra: never a per-spectrum catalogue value
+PIXEL_COLUMNS = frozenset({"flux", "ivar", "loglam", "and_mask", "or_mask"})
 
 
 def astropy_fits(path):
@@ -45,30 +45,35 @@ def astropy_fits(path):
     return fits
 
 
-def _catalogue(hdus, n: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Per-spectrum numbers and text of a SPECOBJ table with one row per spectrum (else empty)."""
-    names = [h.name.upper() for h in hdus]
-    if "SPECOBJ" not in names:
-        return {}, {}
-    table = hdus[names.index("SPECOBJ")]
-    if getattr(table, "columns", None) is None or len(table.data) != n:
-        return {}, {}
-    cols = {c.upper(): c for c in table.columns.names}
-    numbers = {}
-    for k in SPECOBJ_NUMBERS:
-        if k in cols:  # a TNULL value is missing (NaN), never the sentinel scaled into a number
-            values, missing = column_values(table, cols[k])
-            numbers[k] = np.where(missing, np.nan, values).reshape(n)
-    text = {k: np.array([str(v).strip() for v in np.asarray(table.data[cols[k]]).reshape(n)]) for k in SPECOBJ_TEXT
-            if k in cols}
+def _catalogue(hdus, n: int, spectra=None) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-spectrum numbers and text: the scalar columns of every table with one row per spectrum, SDSS's SPECOBJ
+    first, then the table of the spectra itself (one spectrum per row, e.g. a ``Z`` column beside ``FLUX``), then
+    the others in file order; a name met again (in any case) keeps its first values."""
+    tables = [h for h in hdus if getattr(h, "columns", None) is not None and h.data is not None and len(h.data) == n]
+    tables.sort(key=lambda h: (h.name.upper() != "SPECOBJ", h is not spectra))
+    numbers: dict[str, np.ndarray] = {}
+    text: dict[str, np.ndarray] = {}
+    seen: set[str] = set()
+    for table in tables:
+        for name in table.columns.names:
+            values = np.asarray(table.data[name])
+            if name.lower() in seen or name.lower() in PIXEL_COLUMNS or values.ndim != 1:
+                continue
+            seen.add(name.lower())
+            if values.dtype.kind in "biuf":  # a TNULL value is missing (NaN), never the sentinel scaled into a number
+                found, missing = column_values(table, name)
+                numbers[name] = np.where(missing, np.nan, found).reshape(n)
+            elif values.dtype.kind in "SU":
+                text[name] = np.array([str(v).strip() for v in values.reshape(n)])
     return numbers, text
 
 
 def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> dict[str, np.ndarray]:
-    """-> dict with ``x`` (N, P) flux, ``sigma``, ``mask`` (True = bad), ``wavelength`` (P,) in Å, ``flux_unit`` (the
-    flux column's TUNIT, "" where the file states none) and, when the
-    file has a SPECOBJ table, ``parameters`` (name -> (N,) numbers, e.g. ``Z``) and ``classes`` (name -> (N,)
-    text, e.g. ``CLASS``). Raises DataError without astropy or without the needed columns."""
+    """-> dict with ``x`` (N, P) flux, ``sigma``, ``mask`` (True = bad), ``wavelength`` (P,) in Å, and the
+    per-spectrum catalogue values of every table with one row per spectrum (``_catalogue``: a SPECOBJ table, scalar
+    columns beside the flux, ...): ``parameters`` (name -> (N,) numbers, e.g. ``Z``) and ``classes`` (name -> (N,)
+    text, e.g. ``CLASS``), and ``flux_unit`` (the flux column's TUNIT, or None). Raises DataError without astropy or
+    without the needed columns."""
     fits = astropy_fits(path)
     try:
         hdus_cm = fits.open(path, memmap=False)
@@ -102,8 +107,8 @@ def read_fits_spectra(path: str | os.PathLike, hdu: int | str | None = None) -> 
                     else np.zeros(flux.shape, np.int64))
         ivar = np.where(ivar_null, 0.0, ivar)  # a missing inverse variance: a pixel without data
         flux_missing = flux_null
-        flux_unit = str(table.columns[cols["flux"]].unit or "").strip()
-        numbers, text = _catalogue(hdus, 1 if flux.ndim == 1 else len(flux))
+        numbers, text = _catalogue(hdus, 1 if flux.ndim == 1 else len(flux), table)
+        flux_unit = str(table.columns[cols["flux"]].unit or "").strip() or None  # TUNIT, where the file gives it
     if flux.ndim == 1:  # one row per pixel: one spectrum
         flux, ivar, and_mask, loglam = flux[None], ivar[None], np.asarray(and_mask)[None], loglam
         flux_missing = flux_missing[None]
@@ -147,7 +152,8 @@ def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     if kind == "spectra":
         d = read_fits_spectra(path)
         return DataRecord(values=d["x"], sigma=d["sigma"], mask=d["mask"], wavelength=d["wavelength"],
-                          parameters=d["parameters"], classes=d["classes"], units=d["flux_unit"] or None)
+                          flux_unit=d["flux_unit"],
+                          parameters=d["parameters"], classes=d["classes"])
     return DataRecord(values=read_fits_image(path))
 
 
@@ -343,7 +349,7 @@ def read_fits_folder(source: str | os.PathLike | list, *, grid: np.ndarray | Non
             "classes": {k: np.concatenate([p["classes"].get(k, np.full(c, "")) for p, c in zip(parts, counts)])
                         for k in sorted(text)},
             "files": np.repeat(np.array([str(f) for f in files]), counts), "resampled": resampled,
-            "flux_unit": parts[0]["flux_unit"] if len({p["flux_unit"] for p in parts}) == 1 else ""}
+            "flux_unit": units.pop() if len(units := {p["flux_unit"] for p in parts}) == 1 else None}
 
 
 READERS.register("fits", Reader("FITS spectra, tables and images", (".fits", ".fit", ".fts"), read_fits, gzip=True,

@@ -112,7 +112,8 @@ def _showers_read(s: str, **keys) -> DataRecord | None:
         y = np.array(PARTICLES)[d["particle"]]
     if layer is not None:  # one layer's cells as stored, with the layout's conditions and labels
         return DataRecord(values=layer, labels=y, condition=cond, units=d["energy_unit"])
-    return DataRecord(values=d["showers"], labels=y, condition=cond, geometry=d["geometry"], units=d["energy_unit"])
+    return DataRecord(values=d["showers"], labels=y, condition=cond, geometry=d["geometry"], units=d["energy_unit"],
+                      file_layout=d.get("layout"))
 
 
 LAYOUTS.register("showers", FileLayout(
@@ -139,7 +140,9 @@ def _column(d: dict, name: str, s: str) -> np.ndarray:
             if k.lower() == name.lower():
                 return v
     known = [*d["parameters"], *d["classes"]]
-    raise DataError(f"{s}: no catalogue column {name!r}; the files give {', '.join(known) or 'none (no SPECOBJ table)'}")
+    given = ", ".join(known) if known else ("none (no SPECOBJ table, no scalar column beside the flux, no table "
+                                            "with one row per spectrum)")
+    raise DataError(f"{s}: no catalogue column {name!r}; the per-spectrum columns of the files: {given}")
 
 
 def _fits_read(s: str, **keys) -> DataRecord:
@@ -153,8 +156,9 @@ def _fits_read(s: str, **keys) -> DataRecord:
         cond = np.asarray(_column(d, keys["cond_key"], s), np.float64).reshape(-1, 1)
     y = _column(d, keys["labels_key"], s) if keys["labels_key"] else None
     return DataRecord(values=d["x"], labels=y, sigma=d["sigma"], mask=d["mask"], condition=cond,
-                      wavelength=d["wavelength"], parameters=d["parameters"], classes=d["classes"],
-                      files=list(d["files"]), resampled=d["resampled"], units=d.get("flux_unit") or None)
+                      wavelength=d["wavelength"], flux_unit=d["flux_unit"], parameters=d["parameters"],
+                      classes=d["classes"],
+                      files=list(d["files"]), resampled=d["resampled"])
 
 
 LAYOUTS.register("sdss-spectra", FileLayout(

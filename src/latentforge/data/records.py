@@ -39,14 +39,16 @@ class DataRecord:
     ``mask``     True where a point is missing (a null value, NaN, ivar = 0, a bad-pixel flag), shape of values
     ``labels``   (N,) class labels or None; ``condition`` (N, P) per-example parameters or None
     ``sigma``    per-point standard deviations in the units of ``values`` (shape of values) or None
-    ``units``    the unit of ``values`` where the file says it (showers: ``MeV`` / ``GeV``; spectra: the flux
-                 column's TUNIT), else None
+    ``units``    the unit of ``values`` where the file says it (showers: ``MeV`` / ``GeV``), else None
     ``columns``  the names of the feature columns of a table; ``column_units`` their units where the file gives
                  them (FITS TUNIT, "" where absent); ``column_values`` their values when the header is numeric (e.g.
                  a wavelength grid written as the column names)
     ``header``   how a text table's first row was taken (``names``, ``numeric names`` or ``none``)
     ``layout``   ``last`` for images stored channels last, else None
-    ``wavelength`` (P,) in Å, ``geometry``, ``parameters`` / ``classes`` (name -> (N,) catalogue values),
+    ``file_layout`` the published layout of a shower file (``calogan``, ``calochallenge``), so outputs can be
+                 written in it
+    ``wavelength`` (P,) in Å, ``flux_unit`` (spectra's flux unit where the file says it), ``geometry``,
+    ``parameters`` / ``classes`` (name -> (N,) catalogue values),
     ``files`` (the file of each example) and ``resampled``: what a known layout adds
     ``source``   the path read.
     """
@@ -62,7 +64,9 @@ class DataRecord:
     column_values: np.ndarray | None = None
     header: str | None = None
     layout: str | None = None
+    file_layout: str | None = None
     wavelength: np.ndarray | None = None
+    flux_unit: str | None = None
     geometry: Any = None
     parameters: dict = field(default_factory=dict)
     classes: dict = field(default_factory=dict)
@@ -76,8 +80,7 @@ class DataRecord:
         out = {"x": self.values, "y": self.labels, "sigma": self.sigma, "mask": self.mask, "cond": self.condition,
                "layout": self.layout}
         for name, value in (("wavelength", self.wavelength), ("geometry", self.geometry),
-                            ("flux_unit" if self.wavelength is not None else "energy_unit", self.units),
-                            ("columns", self.columns), ("files", self.files)):
+                            ("energy_unit", self.units), ("columns", self.columns), ("files", self.files)):
             if value is not None:
                 out[name] = value
         if self.parameters or self.classes:

@@ -128,6 +128,8 @@ class Scaler:
     kind: ClassVar[str] = ""
     per_example: ClassVar[bool] = False  # True when each example has its own factor (``median``)
     uses_condition: ClassVar[bool] = False  # True when the factors are the examples' raw condition vectors
+    #: True when ``fit`` also takes the data's description (``info``: geometry, energy unit) and a ``threshold``
+    uses_info: ClassVar[bool] = False
     unit_range: ClassVar[bool] = False  # True when the training data lands in [0, 1] (PSNR peak 1)
     #: the kind that does the same per feature (column), where this one uses one range for all features
     per_feature_kind: ClassVar[str | None] = None
@@ -232,6 +234,10 @@ class Scaler:
     def factors(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
         """Per-example scale factors (N, 1, ...) for per-example scalings; None for global ones."""
         return None
+
+    def model_options(self) -> dict[str, Any]:
+        """Model options this fitted scaling fills in (``shower-layers``: the cells of each layer); {} for most."""
+        return {}
 
     def model_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The shape of one example as the model sees it."""

@@ -120,7 +120,7 @@ def _write_calogan(f, data: dict, unit: str) -> None:
     over = data.get("overflow")
     over = np.zeros((len(mev), 3)) if over is None else to_gev(over, data.get("energy_unit", "GeV")) * 1e3
     f.create_dataset("overflow", data=np.asarray(over, np.float32))
-    codes = np.unique(np.asarray(data["particle"]))
+    codes = np.unique(np.asarray(data["particle"])) if data.get("particle") is not None else ()
     if len(codes) == 1:
         f.attrs["particle"] = PARTICLES[int(codes[0])]
     f.attrs["units"] = "layer_* and overflow in MeV, energy in GeV (CaloGAN's convention)"
@@ -160,9 +160,10 @@ def _write_challenge(f, data: dict, unit: str) -> None:
                      compression="gzip")
     f.create_dataset("incident_energies", data=(np.asarray(data["incident_energies"], np.float64) * scale)
                      .reshape(-1, 1).astype(np.float32))
-    f.create_dataset("particle", data=np.asarray(data["particle"], np.int64))
+    if data.get("particle") is not None:  # generated showers may not say which particle made them
+        f.create_dataset("particle", data=np.asarray(data["particle"], np.int64))
     f.create_dataset("conditions", data=shower_conditions(np.asarray(data["incident_energies"]),
-                                                          data.get("energy_unit", "GeV"), data["particle"]))
+                                                          data.get("energy_unit", "GeV"), data.get("particle")))
     f.attrs["energy_unit"] = unit
     f.attrs["geometry"] = g.to_json()
     if not any(isinstance(layer, GridLayer) for layer in g.all_layers):

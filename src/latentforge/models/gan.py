@@ -155,11 +155,12 @@ class GAN(ConfiguredModel, Decodes, HasPrior, Discriminates):
         the average does not drag the random initial weights along through a short run."""
         if self.generator_ema is None:
             return
-        t = float(self.ema_updates)
-        d = min(self.config.ema_decay, (1.0 + t) / (10.0 + t))
+        # the weight is computed on the device from the counter there: no read of it per step
+        t = self.ema_updates.to(torch.float32)
+        d = torch.clamp((1.0 + t) / (10.0 + t), max=self.config.ema_decay)
         self.ema_updates += 1
         for pe, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            pe.lerp_(p, 1.0 - d)
+            pe.lerp_(p, (1.0 - d).to(pe.dtype))
         for be, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
             be.copy_(b)
 

@@ -157,7 +157,8 @@ def evaluate_objective(model: nn.Module, objective, data, *, seed: int) -> dict[
     was_training = model.training
     model.eval()
     g = noise_generator(device, seed)
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}  # kept on the device and read once at the end
+    wide = torch.float32 if device.type == "mps" else torch.float64  # no float64 on Apple's GPU
     n = 0
     if hasattr(data, "ordered"):
         batches = data.ordered(EVAL_BATCH)
@@ -169,7 +170,11 @@ def evaluate_objective(model: nn.Module, objective, data, *, seed: int) -> dict[
             batch = to_device(batch, device)
             b = batch["x"].shape[0]
             for k, v in objective(model, batch, g).items():
-                sums[k] = sums.get(k, 0.0) + float(v) * b
+                v = torch.as_tensor(v, device=device).detach().to(wide) * b
+                sums[k] = sums[k] + v if k in sums else v
             n += b
     model.train(was_training)
-    return {k: v / max(n, 1) for k, v in sums.items()}
+    if not sums:
+        return {}
+    totals = torch.stack([sums[k].reshape(()) for k in sums]).tolist()  # one read
+    return {k: v / max(n, 1) for k, v in zip(sums, totals)}

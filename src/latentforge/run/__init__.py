@@ -4,10 +4,12 @@ its capabilities, fitting, and evaluation; callbacks and experiment trackers for
 from .callbacks import Callback
 from .capabilities import CAPABILITIES, Capability
 from .fit import plan, train
+from .outputs import save_arrays
 from .replay import options_from_config, read_config
 from .preprocess import Preprocessor
 from .tracking import MLflowLogger, TensorBoardLogger, tracking_callbacks
 from .trained import TrainedModel, load
 
 __all__ = ["CAPABILITIES", "Callback", "Capability", "MLflowLogger", "Preprocessor", "TensorBoardLogger",
-           "TrainedModel", "load", "options_from_config", "plan", "read_config", "tracking_callbacks", "train"]
+           "TrainedModel", "load", "options_from_config", "plan", "read_config", "save_arrays", "tracking_callbacks",
+           "train"]

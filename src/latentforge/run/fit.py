@@ -123,7 +123,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
     cleanup.enter_context(fit_hooks(list(user_callbacks), run, enabled=dist.is_main))
     trainer.fit(train_b, val_b)
     run.history = trainer.history
-    run.runtime = trainer.precision_choice.as_dict() if trainer.precision_choice else {}
+    run.runtime = {**(trainer.precision_choice.as_dict() if trainer.precision_choice else {}), "tf32": trainer.tf32}
     run.model.eval()
     for said in scale_notes:
         run.data_info.setdefault("chosen_from_data", []).append(said)
@@ -229,6 +229,8 @@ def compose_run(spec: ModelSpec, source: "TrainingData", scaler: Scaler, conditi
     if wavelength is not None:
         options.update(spec.model_config_class.data_options(ds.info, options))
     options.update(spec.objective_class.data_options(source.n_train))
+    fields = spec.model_config_class.field_names()
+    options.update({k: v for k, v in scaler.model_options().items() if k in fields})
     mcfg, ocfg = spec.configs(scaler.model_shape(source.example_shape), **options)
     data_info = describe_data(ds, data_kw, n=source.n_rows, example_shape=source.example_shape,
                               streamed=source.streamed)

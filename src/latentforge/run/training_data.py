@@ -80,7 +80,7 @@ class InMemoryData(TrainingData):
         # array read here from a file (ours alone), that array itself, scaled in place after its last raw use
         self._train_ds = ds if len(idx["train"]) == len(ds) and self._read_here(ds) else ds.subset(idx["train"])
         if self.ds_b is None:
-            return fit_scaling(tc.scaling, self._train_ds, conditioner), conditioner
+            return fit_scaling(tc.scaling, self._train_ds, conditioner, options), conditioner
         # one scaling for both domains, so that a translation stays in the same units
         rows = scaling_rows(ds, idx, self.ds_b, self.idx_b)
         return Scaler(tc.scaling).fit(rows, self._train_ds.mask), conditioner
@@ -192,11 +192,17 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     info.update({f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None})
     if ds.y is not None:
         info["labels_kind"] = "text" if ds.y.dtype.kind == "U" else str(ds.y.dtype)
-    # energy_unit: showers' cells are generated in the training file's unit; a table's columns and a spectrum's flux
-    # unit: what the run's figures and per-column errors name
-    for k in ("layout", "energy_unit", "flux_unit", "columns", "column_units"):
-        if k in ds.info:
-            info[k] = ds.info[k]
+    # energy_unit: showers' cells are generated in the training file's unit; columns and their units, the shower
+    # file's layout and geometry: what an output file in the user's own format names its values with
+    for k in ("layout", "energy_unit", "columns", "column_units", "file_layout", "flux_unit"):
+        if ds.info.get(k) is not None:
+            info[k] = list(ds.info[k]) if isinstance(ds.info[k], (list, tuple)) else ds.info[k]
+    if ds.info.get("geometry") is not None:
+        info["geometry"] = ds.info["geometry"].to_dict()
+    if len(ds) and not streamed:  # the range of the values, data units: what an 8-bit PNG output spans (0 ... 255)
+        from .outputs import value_range
+
+        info["value_range"] = value_range(ds)
     if os.path.exists(str(ds.source)):
         info["path"] = str(Path(ds.source).resolve())
     if not streamed:
@@ -258,13 +264,18 @@ def fit_conditioner(spec: ModelSpec, options: dict, ds: ArrayDataset, train_idx:
     return conditioner.remember_training(values[train_idx])
 
 
-def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | None) -> Scaler:
+def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | None,
+                options: dict | None = None) -> Scaler:
     """The scaling fitted on the training rows ``train_ds``; a condition-aware one (fractions-response) also on
-    their condition vectors, which the model must then be conditioned on (ConfigError otherwise)."""
+    their condition vectors, which the model must then be conditioned on (ConfigError otherwise); one that reads
+    the data's description (shower-layers) also on ``train_ds.info`` and the model's ``threshold`` option."""
     scaler = Scaler(kind)
     if not scaler.uses_condition:
         return scaler.fit(train_ds.x, train_ds.mask)
     if conditioner is None or conditioner.source != "cond":
         raise ConfigError(f"{kind} scaling maps each example with its condition vector; condition the model on it "
                           "(--condition vector --cond-key NAME)")
+    if scaler.uses_info:
+        return scaler.fit(train_ds.x, train_ds.mask, cond=train_ds.cond, info=train_ds.info,
+                          threshold=(options or {}).get("threshold"))
     return scaler.fit(train_ds.x, train_ds.mask, cond=train_ds.cond)

@@ -50,6 +50,12 @@ class TrainConfig(Config):
     device: str = option("cpu", "where to train: cpu, cuda or mps (Apple's GPU) (an error when that GPU is not "
                          "visible) or auto (cuda when available, else mps, else cpu); the trained model is saved "
                          "and used on the CPU", ("cpu", "cuda", "mps", "auto"))
+    tf32: bool = option(True, "on a CUDA GPU, let fp32 matrix products and convolutions run on TF32 tensor cores "
+                        "(inputs rounded to a 10-bit mantissa, sums kept in fp32; several times faster on Ampere and "
+                        "later); --no-tf32 keeps full fp32 products. No effect on a CPU or Apple's GPU")
+    compile: bool = option(False, "compile each training step's forward pass and loss with torch.compile (CUDA: "
+                           "replayed as a CUDA graph; CPU: C++ kernels, needs a C++ compiler); the last, partial "
+                           "batch of an epoch runs uncompiled; the first steps take longer (compiling)")
     stream: bool = option(False, "stream the training data from an .npy or HDF5 file in shuffled chunks instead "
                           "of loading it (for data larger than memory; unconditional models, no sigma / mask)")
     chunk_size: int = option(8192, "--stream: rows per chunk read from the file")
@@ -57,7 +63,8 @@ class TrainConfig(Config):
                                 "chunk_size rows)")
 
     #: settings that may change when a run is resumed (they do not change what the run computes)
-    fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads", "device", "time_limit")
+    fields_not_in_config_hash: ClassVar[tuple[str, ...]] = ("epochs", "patience", "threads", "device", "time_limit",
+                                                             "tf32", "compile")
 
     def validate(self) -> None:
         positive(self, "epochs", "batch_size", "lr", "chunk_size", "buffer_chunks")

@@ -38,11 +38,32 @@ class Dist:
             torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
         return t
 
-    def sum_dict(self, sums: dict[str, torch.Tensor], device: torch.device) -> dict[str, float]:
-        """Sum each value over all ranks (one collective for the whole dict); float results."""
+    def all_reduce_min(self, t: torch.Tensor) -> torch.Tensor:
+        if self.enabled:
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MIN)
+        return t
+
+    def sum_dict(self, sums: dict[str, torch.Tensor | float], device: torch.device) -> dict[str, float]:
+        """Sum each value (a tensor, or a plain number) over all ranks (one collective for the whole dict); float
+        results. In one process the tensors are read from their device at once (one host read) and plain numbers
+        are kept as they are."""
         keys = sorted(sums)
         if not keys:
             return {}
+        if not self.enabled:
+            out: dict[str, float] = {}
+            by_device: dict[torch.device, list[str]] = {}
+            for k in keys:
+                v = sums[k]
+                if torch.is_tensor(v):
+                    by_device.setdefault(v.device, []).append(k)
+                else:
+                    out[k] = float(v)
+            for where, names in by_device.items():  # one read per device
+                wide = torch.float32 if where.type == "mps" else torch.float64  # no float64 on Apple's GPU
+                flat = torch.stack([torch.as_tensor(sums[k]).detach().reshape(()).to(wide) for k in names])
+                out.update(zip(names, flat.tolist()))
+            return out
         if device.type == "mps":  # no float64 on Apple's GPU; one process there, so sum on the CPU
             device = torch.device("cpu")
         values = [v.detach() if torch.is_tensor(v) else torch.tensor(v, dtype=torch.float64)

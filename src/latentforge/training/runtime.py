@@ -295,21 +295,41 @@ def _write_measured(device: torch.device, cache_key: tuple, times: dict[str, flo
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """An explicit precision checked for ``device`` (fp16 needs a GPU), with a warning, once per process and
-    device, when bf16 is asked of hardware that only emulates it; ``auto`` needs the model and is decided by
+    device kind, when bf16 is asked for and a matrix product in it is measured slower than in fp32
+    (``bf16_cost``; e.g. a CPU that emulates bfloat16); ``auto`` needs the model and is decided by
     ``choose_precision``."""
     if precision == "auto":
         raise ValueError("auto is decided by choose_precision (it needs the model and a batch)")
     check_precision(precision, device)
-    if precision == "bf16" and not native_bf16(device) and device.type not in _WARNED_BF16:
+    if precision == "bf16" and device.type in ("cpu", "cuda") and device.type not in _WARNED_BF16:
         _WARNED_BF16.add(device.type)
-        import warnings
+        cost = bf16_cost(device)  # measured now: the warning never comes from the CPU's flags alone
+        if cost > 1.0 / FASTER_BY:  # measured slower: say by how much
+            import warnings
 
-        cost = bf16_cost(device)
-        if cost > 1.0:  # emulated and measured slower: say by how much
-            warnings.warn(f"bf16 on this {device.type} is emulated (no native bfloat16 instructions): a matrix product "
-                          f"takes {cost:.1f}x its fp32 time here; --precision auto (the default) or fp32 "
-                          "would be faster", stacklevel=3)
+            why = " (no native bfloat16 instructions)" if not native_bf16(device) else ""
+            warnings.warn(f"bf16 on this {device.type} is slower than fp32{why}: a matrix product takes {cost:.1f}x "
+                          f"its fp32 time here (measured now); --precision auto (the default) or fp32 would be "
+                          "faster", stacklevel=3)
     return precision
+
+
+@contextlib.contextmanager
+def fp32_products(device: torch.device, tf32: bool):
+    """Inside: fp32 matrix products and convolutions on a CUDA ``device`` may use TF32 tensor cores when ``tf32``
+    (``torch.backends.cuda.matmul.allow_tf32`` and ``torch.backends.cudnn.allow_tf32``), or must not; the
+    process's settings are restored on exit. On a CPU or Apple's GPU nothing is set (TF32 is an NVIDIA format;
+    the CPU's own reduced-precision fp32 modes are left alone). Yields whether TF32 is in effect."""
+    if device.type != "cuda":
+        yield False
+        return
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        yield tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def autocast(device: torch.device, precision: str):

@@ -21,14 +21,16 @@ from typing import Any, Callable, Iterable
 import torch
 from tqdm.auto import tqdm
 
-from ..data.batches import Batch, as_batch, device_scope, noise_generator, take, to_device
+from ..data.batches import Batch, as_batch, device_scope, noise_generator, prefetch, take, to_device
 from ..errors import ArtifactError, ConfigError, TrainingDiverged
 from ..objectives.base import Objective, Player, evaluate_objective
 from ..spelling import speak, switches
 from . import distributed, runtime
+from .compiled import CompiledSteps
 from .config import TrainConfig, lr_factor
-from .timing import timing_step
 from .state import load_optimizer_state, optimizer_state, restore_rng, save_rng
+from .timing import timing_step
+from .watch import LossWatch, Step, divergence_message, grad_norm
 
 
 def is_stream(data) -> bool:
@@ -40,8 +42,12 @@ class Trainer:
     """Fits ``model`` with ``objective`` under ``config``; ``callbacks(trainer, row)`` run after each epoch.
 
     Raises TrainingDiverged (naming the epoch and batch, the precision and what to try) when a loss becomes NaN
-    or infinite.
+    or infinite. The losses are checked on the device and read every ``check_every`` steps and at each epoch's
+    end (``watch.LossWatch``): no step waits for the GPU, and no step after the first bad one changes a weight.
     """
+
+    #: optimiser steps between two reads of the losses' finiteness (each read waits for the device)
+    check_every: int = 50
 
     def __init__(self, model: torch.nn.Module, objective: Objective, config: TrainConfig, *,
                  progress: bool = True, callbacks: Iterable[Callable[["Trainer", dict], None]] = ()):
@@ -81,8 +87,11 @@ class Trainer:
         self.stopped_early = False
         self._epoch_now = 0
         self._updates = 0  # optimiser steps taken in this process
-        self._batch: Batch | None = None  # the batch being trained on (named in a divergence message)
+        self.watch = LossWatch(self.device, self.check_every)
+        self.compiled = CompiledSteps(self.device) if config.compile else None
+        self._full_batch = True  # whether the batch being trained on has batch_size rows (compiled steps)
         self._resumed_precision: dict[str, Any] | None = None
+        self.tf32 = False  # whether fp32 products ran on TF32 tensor cores (CUDA and config.tf32), set by fit
         self._reset_sums()
 
     @property
@@ -91,42 +100,46 @@ class Trainer:
 
     # ------------------------------------------------------------------ what an objective's step calls
     def forward(self, player: str, fn: Callable, *args: Any, **kwargs: Any):
-        """``fn(model, *args, **kwargs)`` through the player's wrapper, under the training precision."""
+        """``fn(model, *args, **kwargs)`` through the player's wrapper, under the training precision; compiled
+        (``compiled.CompiledSteps``) with ``config.compile`` on a full batch."""
+        if self.compiled is not None and self._full_batch:
+            fn = self.compiled.of(fn)
         with runtime.autocast(self.device, self.precision), device_scope(self.device):
             return self.calls[player](fn, *args, **kwargs)
 
     def step(self, player: str, loss: torch.Tensor) -> None:
-        """Backward and one optimiser step of ``player``; a loss that is not finite stops training."""
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(self._diverged_message(player, float(loss.detach()), self.batch_index))
+        """Backward and one optimiser step of ``player``, without reading anything from the device. A loss that
+        is not finite stops training at the next read of the watch; from that step on, no update changes the
+        weights (fused Adam's ``found_inf``; with fp16 the gradient scaler skips the step itself)."""
+        bad = self.watch.record(loss, Step(self._epoch_now, self.batch_index, player, self._updates))
         opt = self.optimizers[player]
         self._updates += 1
         opt.zero_grad(set_to_none=True)
         scaler = self.grad_scalers[player]
         if scaler is None:
             loss.backward()
+            opt.found_inf = bad  # type: ignore[attr-defined]  # read by the fused step: 1.0 skips it on the device
             opt.step()
         else:
             scaler.scale(loss).backward()
             scaler.step(opt)
             scaler.update()
         if self.players[player].log_grad_norm:
-            norms = [p.grad.detach().pow(2).sum() for p in self.players[player].module.parameters()
-                     if p.grad is not None]
-            self._gnorm[player] += float(torch.stack(norms).sum().sqrt()) if norms else 0.0
+            self._gnorm[player] = self._gnorm[player] + grad_norm(self.players[player].module)
             self._steps[player] += 1
 
     def log(self, terms: dict[str, torch.Tensor], n: int) -> None:
         """Add terms of a step on ``n`` examples to the epoch's averages (kept as tensors: no sync per batch)."""
         for k, v in terms.items():
-            self._sums[k] = self._sums[k] + v.detach() * n if k in self._sums else v.detach() * n
+            v = v.detach().float() * n
+            self._sums[k] = self._sums[k] + v if k in self._sums else v
             self._counts[k] = self._counts.get(k, 0) + n
 
     def _reset_sums(self) -> None:
         """Empty the epoch's running sums of logged terms, gradient norms and step counts."""
         self._sums: dict[str, torch.Tensor] = {}
         self._counts: dict[str, int] = {}
-        self._gnorm = {n: 0.0 for n, p in self.players.items() if p.log_grad_norm}
+        self._gnorm: dict[str, torch.Tensor | float] = {n: 0.0 for n, p in self.players.items() if p.log_grad_norm}
         self._steps = {n: 0 for n in self._gnorm}
 
     # ------------------------------------------------------------------ loop
@@ -142,7 +155,14 @@ class Trainer:
             # in-memory data moves to the device once, so batches are gathered there and the GPU never waits
             train = to_device(train, self.device)
         self.objective.begin_fit(self, train)
+        with runtime.fp32_products(self.device, cfg.tf32) as tf32:
+            self.tf32 = tf32
+            return self._fit(train, val)
+
+    def _fit(self, train, val) -> list[dict[str, Any]]:
+        cfg = self.config
         self.choose_precision(train)
+        self.watch.reset()
         bar = tqdm(total=cfg.epochs, initial=self.epoch, desc="train", unit="epoch", disable=not self.progress,
                    leave=False, dynamic_ncols=True)
         started = time.perf_counter()
@@ -215,16 +235,20 @@ class Trainer:
         self._epoch_now = epoch
         seen = 0
         noise = self._epoch_noise()
-        for b, batch in enumerate(self._batches(train)):
+        for b, (batch, recall) in enumerate(self._batches(train)):
             self.batch_index = b
+            self.watch.batch(epoch, b, recall)
             batch = to_device(batch, self.device)  # each (B, ...)
-            self._batch = batch
+            self._full_batch = batch["x"].shape[0] == cfg.batch_size
             self.objective.train_step(self, batch, noise)
             seen += batch["x"].shape[0]
-        extra = {"__n": torch.tensor(float(seen))}
-        extra.update({f"__count.{k}": torch.tensor(float(v)) for k, v in self._counts.items()})
-        extra.update({f"__gnorm.{k}": torch.tensor(v) for k, v in self._gnorm.items()})
-        extra.update({f"__steps.{k}": torch.tensor(float(v)) for k, v in self._steps.items()})
+            if self.watch.due:
+                self._check()
+        self._check()  # the epoch's last steps: before anything of the epoch is kept
+        extra: dict[str, torch.Tensor | float] = {"__n": float(seen)}
+        extra.update({f"__count.{k}": float(v) for k, v in self._counts.items()})
+        extra.update({f"__gnorm.{k}": v for k, v in self._gnorm.items()})
+        extra.update({f"__steps.{k}": float(v) for k, v in self._steps.items()})
         totals = self.dist.sum_dict({**self._sums, **extra}, self.device)
         n = totals.pop("__n")
         counts = {k[len("__count."):]: totals.pop(k) for k in list(totals) if k.startswith("__count.")}
@@ -256,7 +280,7 @@ class Trainer:
             row.update({f"val_{k}": v for k, v in self.dist.mean_dict(self.evaluate(val), self.device).items()})
         monitor = row.get("val_loss", row["train_loss"])
         if not math.isfinite(monitor):
-            raise TrainingDiverged(self._diverged_message(None, monitor, None))
+            raise TrainingDiverged(divergence_message(self, None, monitor))
         if monitor < self.best_loss:
             self.best_loss, self.best_epoch, self.bad_epochs = monitor, epoch, 0
             self.best_state = copy.deepcopy(self.model.state_dict())
@@ -277,12 +301,21 @@ class Trainer:
         seed = int(torch.randint(0, 2 ** 62, (1,), generator=self.generator))
         return noise_generator(self.device, seed + self.dist.rank)
 
+    def _check(self) -> None:
+        """Read the watch; TrainingDiverged naming the first step whose loss was not finite."""
+        bad = self.watch.first_bad(self.dist)
+        if bad is not None:
+            raise TrainingDiverged(divergence_message(self, bad, bad.value))
+
     def _batches(self, train):
-        """This rank's shuffled batches for one epoch: its slice of one seeded permutation (in memory), or its
-        share of the chunks (a stream)."""
+        """This rank's shuffled batches for one epoch, each with a function that gives its ``x`` again (for a
+        divergence message): its slice of one seeded permutation (in memory), or its share of the chunks (a
+        stream)."""
         if is_stream(train):
-            yield from train.batches(self.generator, self.config.batch_size, self.dist.rank, self.dist.world,
-                                     min_batch=self.min_batch)
+            # the next batch is copied to the device while this one trains (a no-op on a CPU)
+            for host, batch in prefetch(train.batches(self.generator, self.config.batch_size, self.dist.rank,
+                                                      self.dist.world, min_batch=self.min_batch), self.device):
+                yield batch, (lambda x=host["x"]: x)
             return
         perm = self.dist.shard(torch.randperm(train["x"].shape[0], generator=self.generator))
         if perm.shape[0] < self.min_batch:
@@ -293,7 +326,8 @@ class Trainer:
             perm = perm[:-(perm.shape[0] % self.config.batch_size)]  # the lone last example waits for next epoch
         perm = perm.to(train["x"].device)
         for start in range(0, perm.shape[0], self.config.batch_size):
-            yield take(train, perm[start:start + self.config.batch_size])
+            index = perm[start:start + self.config.batch_size]
+            yield take(train, index), (lambda i=index: train["x"][i])
 
     def _run_callbacks(self, row: dict) -> None:
         """Callbacks write files: rank 0 runs them, the other ranks wait for it."""
@@ -301,35 +335,6 @@ class Trainer:
             for cb in self.callbacks:
                 cb(self, row)
         self.dist.barrier()
-
-    def _diverged_message(self, player: str | None, value: float, batch: int | None) -> str:
-        epoch = self._epoch_now if player is not None else self.epoch + 1
-        where = f"epoch {epoch}" + (f", batch {batch}" if batch is not None else " (validation)")
-        who = "" if player is None or len(self.players) == 1 else f"{self.players[player].title} "
-        kept = f"the last good epoch was {self.epoch}" if self.epoch else "no epoch finished"
-        precision = f"computed in {self.precision}" + (
-            f" ({self.precision_choice.reason})" if self.precision_choice and
-            self.precision_choice.reason.startswith("auto") else "")
-        advice = []
-        if self.precision != "fp32":
-            advice.append("train with --precision fp32")
-        x = self._batch["x"] if player is not None and self._batch is not None else None
-        if x is not None and not bool(torch.isfinite(x).all()):
-            advice.append("the batch itself holds NaN or infinite values: check the data and its scaling (--scaling)")
-        elif self._updates == 0 and self.epoch == 0:
-            span = (f"; this batch spans {float(x.min()):.4g} to {float(x.max()):.4g} after scaling"
-                    if x is not None and x.numel() else "")
-            advice.append("the loss was not finite before the first update, so the learning rate is not the cause: "
-                          f"check the data scaling (--scaling{span}) and that the model's options fit the data")
-        else:
-            advice.append(self.objective.divergence_advice(self.config))
-        if x is not None and self.objective.needs_unit_range and x.numel() and \
-                (float(x.min()) < 0 or float(x.max()) > 1):
-            advice.append(f"the loss needs data in [0, 1] but this batch spans {float(x.min()):.4g} to "
-                          f"{float(x.max()):.4g}")
-        return speak(f"the {who}loss became {value} at {where}, {precision}; {kept}. "
-                     + "; or ".join(a[0].upper() + a[1:] if i == 0 else a for i, a in enumerate(advice)) + ".",
-                     self._switches)
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -1,0 +1,129 @@
+"""The two-stage shower surrogate (shower-flow-vae) and its shower-layers scaling, on the project's simulator."""
+
+import numpy as np
+import pytest
+
+import latentforge as lf
+from latentforge.cli.main import main
+from latentforge.data.geometry import builtin_geometry
+from latentforge.data.shower_layers import layer_energies, layer_u
+from latentforge.data.simulators import ShowerSimulator, read_showers, write_showers
+from latentforge.errors import ConfigError
+
+CALOGAN = builtin_geometry("calogan")
+
+
+@pytest.fixture(scope="module")
+def showers(tmp_path_factory):
+    path = tmp_path_factory.mktemp("flow") / "e.h5"
+    write_showers(path, ShowerSimulator(seed=5).simulate(400, "e+"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(showers):
+    return lf.train("shower-flow-vae", showers, cond_key="conditions", epochs=2, progress=False)
+
+
+def numpy_u(e: np.ndarray, e_inc: np.ndarray) -> np.ndarray:
+    """u-space written out term by term: u_0 = E_tot / E_inc, u_k = E_{k-1} / sum_{j >= k-1} E_j."""
+    n, n_layers = e.shape
+    u = np.zeros((n, n_layers))
+    for r in range(n):
+        u[r, 0] = e[r].sum() / e_inc[r]
+        for k in range(1, n_layers):
+            rest = e[r, k - 1:].sum()
+            u[r, k] = e[r, k - 1] / rest if rest > 0 else 0.0
+    return u
+
+
+def test_u_space_matches_numpy_and_inverts_exactly():
+    rng = np.random.default_rng(0)
+    e = rng.gamma(2.0, 3.0, size=(200, 5)) * (rng.random((200, 5)) > 0.1)  # some empty layers
+    e_inc = e.sum(1) / rng.uniform(0.05, 0.9, 200)
+    u = layer_u(e, e_inc)
+    np.testing.assert_allclose(u, numpy_u(e, e_inc), rtol=1e-12)
+    assert u.min() >= 0 and u.max() <= 1
+    np.testing.assert_allclose(layer_energies(u, e_inc), e, rtol=1e-6, atol=1e-9 * e.max())
+
+
+def test_scaling_round_trip_on_simulated_showers(showers):
+    d = read_showers(showers)
+    s = lf.Scaler("shower-layers").fit(d["showers"], cond=d["conditions"], info={"geometry": d["geometry"],
+                                                                                 "energy_unit": d["energy_unit"]})
+    m = s.transform(d["showers"], factors=d["conditions"])
+    assert m.shape == (400, 3 + 504) and s.model_options() == {"layer_cells": (288, 144, 72)}
+    frac = np.concatenate([p / np.maximum(p.sum(1, keepdims=True), 1e-30) for p in CALOGAN.split(d["showers"])], 1)
+    np.testing.assert_allclose(s.log_down(m[:, 3:].astype(np.float64), 0.0), frac, rtol=1e-4, atol=1e-7)
+    back = s.inverse_transform(m, factors=d["conditions"])
+    np.testing.assert_allclose(back, d["showers"], rtol=2e-4, atol=1e-3 * float(d["showers"].min(initial=1, where=d["showers"] > 0)))
+
+
+def test_samples_keep_the_sampled_layer_energies_and_the_threshold(trained, showers):
+    run = trained
+    d = read_showers(showers)
+    scaler = run.preprocess.scaler
+    threshold = float(scaler.params["threshold"])
+    assert threshold == pytest.approx(float(d["showers"][d["showers"] > 0].min()))  # the data's own, by default
+    import torch
+
+    c = run.preprocess.condition_vectors(100, d["conditions"][:100], name=run.name, check=False)
+    with torch.no_grad():
+        model_space = run.model.sample(100, c, torch.Generator().manual_seed(0)).numpy()
+    before = scaler.to_cells(model_space, d["conditions"][:100], threshold=False)
+    sums = np.stack([p.sum(1) for p in CALOGAN.split(before)], 1)
+    np.testing.assert_allclose(sums, scaler.layer_energies(model_space[:, :3], d["conditions"][:100]), rtol=1e-9)
+    x = run.sample(300, d["conditions"][:300], seed=3)
+    assert x.min() >= 0 and not ((x > 0) & (x < threshold)).any() and (x == 0).mean() > 0.5
+
+
+def test_threshold_option_is_used(showers, tmp_path):
+    run = lf.train("shower-flow-vae", showers, cond_key="conditions", epochs=1, progress=False, threshold=2.0)
+    assert float(run.preprocess.scaler.params["threshold"]) == 2.0
+    x = run.sample(200, read_showers(showers)["conditions"][:200], seed=0)
+    assert not ((x > 0) & (x < 2.0)).any() and (x >= 2.0).any()
+
+
+def test_save_load_gives_the_same_samples_and_plausible_energies(trained, showers, tmp_path):
+    run = trained
+    d = read_showers(showers)
+    a = run.sample(400, d["conditions"], seed=7)
+    b = lf.load(run.save(tmp_path / "run")).sample(400, d["conditions"], seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, run.sample(400, d["conditions"], seed=8))
+    assert run.model.prior_sampler.is_fitted()  # codes come from the gmm fitted to the encoded showers
+    ratio_gen = a.sum(1) / d["incident_energies"][:, 0]
+    ratio_sim = d["showers"].sum(1) / d["incident_energies"][:, 0]
+    assert ratio_gen.max() < 1 and abs(np.median(ratio_gen) / np.median(ratio_sim) - 1) < 0.1
+
+
+def test_refuses_another_scaling_and_energy_conditions_with_a_fix(showers):
+    with pytest.raises(ConfigError, match="--scaling shower-layers"):
+        lf.train("shower-flow-vae", showers, cond_key="conditions", epochs=1, progress=False, scaling="fractions")
+    with pytest.raises(ConfigError, match="--cond-key conditions"):
+        lf.train("shower-flow-vae", showers, cond_key="energy", epochs=1, progress=False)
+
+
+@pytest.mark.slow  # writes the run's plots
+def test_cli_trains_and_samples(showers, tmp_path, capsys):
+    run_dir = tmp_path / "flow"
+    assert main(["train", "shower-flow-vae", "--data", str(showers), "--cond-key", "conditions", "--epochs", "1",
+                 "--no-progress", "--out", str(run_dir)]) == 0
+    assert main(["sample", str(run_dir), "-n", "20", "--condition", "1.0,1,0,0", "--out", str(tmp_path / "s.npz")]) == 0
+    arr = np.load(tmp_path / "s.npz")["samples"]
+    assert arr.shape == (20, 504) and arr.min() >= 0
+
+
+def test_challenge_dnn_features_and_auc(showers):
+    from latentforge.analysis.calo_dnn import dnn_auc, low_level_features
+
+    d = read_showers(showers)
+    x, e = d["showers"][:300], d["incident_energies"][:300]
+    f = low_level_features(x, e, "MeV")
+    np.testing.assert_allclose(f[:, 0], np.log10(e[:, 0] / 1000.0), rtol=1e-6)
+    np.testing.assert_allclose(f[:, 1:], x / e, rtol=1e-6)
+    rng = np.random.default_rng(0)  # 20 voxels: two draws of one distribution, and one scaled by 1.5
+    a, b, e = rng.gamma(1.0, 1.0, (150, 20)), rng.gamma(1.0, 1.0, (150, 20)), np.full((150, 1), 100.0)
+    same = dnn_auc(a, b, e, e, folds=3, epochs=3)
+    assert abs(same["auc"] - 0.5) < 0.1 and len(same["fold_aucs"]) == 3 and same["auc_err"] > 0
+    assert dnn_auc(a, 1.5 * a, e, e, folds=3, epochs=20)["auc"] > 0.75
