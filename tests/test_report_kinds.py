@@ -20,7 +20,6 @@ from browser import images_decoded
 from test_figures_per_kind import write_catalogue
 
 
-@pytest.mark.slow  # two shower sets through the whole validation (bootstrap, classifier): about 20 s
 def test_the_shower_validation_in_words_says_its_numbers(tmp_path):
     write_showers(tmp_path / "a.h5", ShowerSimulator(seed=3).simulate(120, "e+", energies=np.geomspace(1, 50, 120)))
     write_showers(tmp_path / "b.h5", ShowerSimulator(seed=4).simulate(120, "pi+", energies=np.geomspace(1, 50, 120)))
