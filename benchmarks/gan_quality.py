@@ -2,7 +2,9 @@
 project's offline metrics (a seeded feature classifier trained on the real digits; see
 ``latentforge.analysis.quality``): every digit class's share of the samples (as read by that classifier), its
 mean confidence, fd_classifier, precision and recall. Each model is trained with the options given (defaults:
-the settings the README's goals are stated for) and its training time (CPU) is printed with the metrics.
+the settings the README's goals are stated for) and its training time (CPU) is printed with the metrics. The
+options are given on top of each model's defaults (``gan`` has its stabilisers on by default; the plain default
+command is measured by ``benchmarks/gan_defaults.py``).
 
 Goals (issue 16): MLP GAN: every class >= 5 % of samples and mean confidence >= 0.8 within a 10-minute CPU run;
 DCGAN: fd_classifier <= 60 at the budget of the earlier measurement (40 epochs, EMA 0.999; it gave 83.9).

@@ -3,7 +3,8 @@
 For each benchmark (ring8, grid25, cs771-ring; see ``latentforge.data.modes``) two MLP GANs with the same
 networks, data, seed and number of epochs are trained:
 
-- ``plain``: the non-saturating game, constant learning rates, nothing else;
+- ``plain``: the non-saturating game, constant learning rates, nothing else (the MLP GAN's default stabilisers
+  turned off: ``PLAIN``);
 - ``stabilised``: the same game with the options given by --stabilisers (default: the minibatch standard
   deviation in the discriminator, an EMA of the generator's weights for sampling and a cosine learning-rate
   decay).
@@ -35,6 +36,9 @@ from latentforge.data.modes import COVER_PER, MODE_BENCHMARKS, mode_statistics
 #: (minmax scaling puts the outermost modes at the edges of [0, 1], where a tanh would have to saturate)
 NETWORKS = dict(g_hidden=(400, 400, 400, 400), d_hidden=(400, 400, 400), latent_dim=2, dropout=0.0, output="linear")
 STABILISED = {"minibatch_std": True, "lr_schedule": "cosine", "ema_decay": 0.999}
+#: the plain game: the stabilisers that ``gan`` has on by default turned off, DCGAN's Adam settings
+PLAIN = {"minibatch_std": False, "spectral_norm": False, "ema_decay": 0.0, "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5,
+         "beta2": 0.999}
 
 
 def cpu_seconds() -> float:
@@ -75,7 +79,7 @@ def main() -> None:
               "stabilisers": stabilisers, "torch": torch.__version__}
     panels = {}
     for name in names:
-        for label, options in (("plain", {}), ("stabilised", stabilisers)):
+        for label, options in (("plain", PLAIN), ("stabilised", {**PLAIN, **stabilisers})):
             r = train_one(name, options, a.epochs, a.seed, out / f"{name}-{label}")
             panels[(name, label)] = r.pop("samples")
             result[f"{name}/{label}"] = {k: r[k] for k in ("modes_covered", "modes_total", "high_quality",

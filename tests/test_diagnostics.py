@@ -1,6 +1,7 @@
 """Diagnostics catch the failure they name, each on a run built to fail: a critic schedule that never reaches the
 generator, a conditional generator that gives one output per condition, a VAE whose posterior collapses."""
 
+import json
 import warnings
 
 import numpy as np
@@ -147,16 +148,36 @@ def test_advice_speaks_the_callers_language(digits, capsys, tmp_path):
     """The same diagnostic names keyword arguments from Python and flags on the command line."""
     from latentforge.cli.main import main
 
-    _, notes = caught(lambda: lf.train("vae", digits, latent_dim=4, hidden=(32,), beta=60.0, epochs=5,
-                                       progress=False))
+    run, notes = caught(lambda: lf.train("vae", digits, latent_dim=4, hidden=(32,), beta=60.0, epochs=5,
+                                         progress=False))
     [note] = [n for n in notes if "posterior collapse" in n]
     assert "a lower beta," in note and "warmup_epochs=10" in note and "--" not in note
+    kept = [w for row in run.history for w in row.get("warnings", [])]  # the log keeps what was said
+    assert kept and all("--" not in w for w in kept) and any("warmup_epochs=10" in w for w in kept)
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         assert main(["train", "vae", "--data", "digits", "--latent-dim", "4", "--hidden", "32", "--beta", "60",
                      "--epochs", "5", "--no-progress", "--out", str(tmp_path / "run")]) == 0
     [cli_note] = [str(x.message) for x in w if "posterior collapse" in str(x.message)]
     assert "a lower --beta," in cli_note and "--warmup-epochs 10" in cli_note
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any("--warmup-epochs 10" in w for row in rows for w in row.get("warnings", []))
+
+
+def test_evaluations_reasons_speak_the_callers_language(tmp_path, capsys):
+    """A validation left out says why, naming keyword arguments from Python and flags from the command line."""
+    from latentforge.cli.main import main
+
+    x = np.random.default_rng(0).normal(size=(200, 6)).astype(np.float32)  # no labels: no sample-quality metrics
+    np.save(tmp_path / "x.npy", x)
+    run = lf.train("gan", x, epochs=1, progress=False, **TINY)
+    reason = run.evaluate(x)["skipped"]["sample_quality"]
+    assert "(labels_key or labels)" in reason and "--" not in reason
+    run.save(tmp_path / "gan")
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path / "gan"), "--data", str(tmp_path / "x.npy"), "--json"]) == 0
+    cli_reason = json.loads(capsys.readouterr().out)["skipped"]["sample_quality"]
+    assert "(--labels-key or --labels)" in cli_reason
 
 
 def test_gan_advice_from_python_names_switches_as_true():
@@ -166,3 +187,17 @@ def test_gan_advice_from_python_names_switches_as_true():
     model, objective = lf.build("gan", (4,))
     text = speak(COLLAPSE_ADVICE, switches(model.config, objective.config))
     assert "minibatch_std=True" in text and "r1_weight=1" in text and "loss='hinge'" in text and "--" not in text
+
+
+def test_gan_collapse_advice_names_only_stabilisers_that_are_off():
+    """The MLP GAN has minibatch std and spectral norm on by default: its collapse advice does not offer them."""
+    from types import SimpleNamespace
+
+    from latentforge.objectives.gan import advice_for_collapse
+
+    on = SimpleNamespace(config=SimpleNamespace(minibatch_std=True, spectral_norm=True))
+    off = SimpleNamespace(config=SimpleNamespace(minibatch_std=False, spectral_norm=False))
+    said = advice_for_collapse(on, SimpleNamespace(r1_weight=0.0))
+    assert "--minibatch-std" not in said and "--spectral-norm" not in said and "--r1-weight 1" in said
+    assert advice_for_collapse(off, SimpleNamespace(r1_weight=1.0)) == (
+        "try --minibatch-std, --loss hinge --spectral-norm, a lower --lr-g, or more epochs")

@@ -130,8 +130,7 @@ def capability_methods() -> dict[str, str]:
     from latentforge.run.capabilities import CAPABILITIES, Capability
 
     return {m: defining_path(f) for _, cap in CAPABILITIES.items() for m, f in vars(cap).items()
-            if callable(f) and not m.startswith("_") and m not in vars(Capability)
-            and m != "over_latent_draws"}  # the shared step of predict and denoise, documented with them
+            if callable(f) and not m.startswith("_") and m not in vars(Capability)}
 
 
 def test_the_api_section_leads_the_reference_and_lists_every_api_page():

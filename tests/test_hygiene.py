@@ -60,6 +60,7 @@ def test_evaluate_counts_held_out_rows_that_copy_training_rows(rng, tmp_path, ca
     with pytest.warns(UserWarning, match=sentence):
         api = run.evaluate(x)
     assert api["n_duplicates_of_training"] == expected
+    assert "split='unseen' leaves them out" in api["duplicates_warning"] and "--" not in api["duplicates_warning"]
 
 
 def test_no_copies_no_warning(rng, recwarn):

@@ -1,6 +1,8 @@
 """Each GAN stabiliser does what its paper says: R1, one-sided label smoothing, instance noise, the minibatch
-standard deviation, separate learning rates (TTUR), DiffAugment; spectral normalisation and the hinge loss are
-tested in test_gan.py."""
+standard deviation, minibatch discrimination, separate learning rates (TTUR), DiffAugment; spectral normalisation
+and the hinge loss are tested in test_gan.py."""
+
+import math
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import torch
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.nn import MinibatchStd
+from latentforge.nn import MinibatchDiscrimination, MinibatchStd
 from latentforge.objectives.stabilisers import annealed, cutout, diff_augment, r1_penalty, translation
 from latentforge.training import Trainer, TrainConfig
 
@@ -46,8 +48,9 @@ def test_r1_keeps_the_discriminator_flat_on_real_data():
     real = 0.5 + 0.02 * torch.randn(256, 2, generator=g)
     norms = {}
     for gamma in (0.0, 10.0):
+        # spectral normalisation (on by default) bounds the slope by itself: off, so R1 alone is measured
         model, obj = lf.build("gan", (2,), g_hidden=(8,), d_hidden=(32, 32), latent_dim=2, dropout=0.0,
-                              r1_weight=gamma, lr_d=1e-3)
+                              r1_weight=gamma, lr_d=1e-3, spectral_norm=False)
         torch.manual_seed(0)
         tr = Trainer(model, obj, TrainConfig(), progress=False)
         obj.freeze(model, train_d=True)
@@ -121,7 +124,7 @@ def test_minibatch_std_feature_is_the_mean_feature_std_of_the_batch():
 def test_minibatch_std_lets_the_discriminator_see_a_collapsed_batch(name, shape, opts):
     torch.manual_seed(0)
     with_std, _ = lf.build(name, shape, minibatch_std=True, **opts)
-    without, _ = lf.build(name, shape, **opts)
+    without, _ = lf.build(name, shape, minibatch_std=False, **opts)  # on by default for gan
     x = torch.rand(16, *shape)
     collapsed = x[:1].expand(16, *shape)
     for model in (with_std, without):
@@ -130,6 +133,26 @@ def test_minibatch_std_lets_the_discriminator_see_a_collapsed_batch(name, shape,
     a, b = with_std.discriminate(x)[0], with_std.discriminate(collapsed)[0]
     assert abs(a - b) > 1e-4
     assert torch.allclose(without.discriminate(x)[0], without.discriminate(collapsed)[0], atol=1e-6)
+
+
+def test_minibatch_discrimination_sums_each_kernels_closeness_to_the_other_examples():
+    """o_i[b] = sum_{j != i} exp(-||M_i[b] - M_j[b]||_1) with M = h T (Salimans et al. 2016), here with one
+    dimension per kernel: kernel 0 reads feature 0, kernel 1 feature 1."""
+    layer = MinibatchDiscrimination(3, 2, dims=1)
+    with torch.no_grad():
+        layer.T.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+    h = torch.tensor([[0.0, 0.0, 5.0], [1.0, 0.0, 7.0], [0.0, 2.0, 9.0]])
+    e = math.exp
+    expected = [[1 + e(-1), 1 + e(-2)], [2 * e(-1), 1 + e(-2)], [1 + e(-1), 2 * e(-2)]]
+    out = layer(h)
+    assert out.shape == (3, 5) and torch.equal(out[:, :3], h)
+    assert torch.allclose(out[:, 3:], torch.tensor(expected), atol=1e-6)
+    model, _ = gan(minibatch_features=6)
+    model.eval()
+    x = torch.rand(16, 1, 8, 8)  # the first example among varied ones, then among copies of itself
+    assert abs(model.discriminate(x)[0] - model.discriminate(x[:1].expand(16, 1, 8, 8))[0]) > 1e-4
+    with pytest.raises(lf.ConfigError, match="minibatch_features must be >= 0"):
+        gan(minibatch_features=-1)
 
 
 # ---------------------------------------------------------------------------------------------------- TTUR

@@ -297,3 +297,24 @@ def test_tcvae_beta_lowers_the_total_correlation(digits, tmp_path, capsys):
     assert main(["evaluate", "--json", str(tmp_path / "tc"), "--data", "digits", "--k", "5"]) == 0
     m = json.loads(capsys.readouterr().out)
     assert {"tc", "mi", "dim_kl", "elbo"} <= set(m) and m["beta"] == 6.0
+
+
+def test_predictive_moments_add_the_decoders_fixed_variance_by_the_law_of_total_variance():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5)).astype(np.float32)
+    sigma = 0.3
+    run = lf.train("vae", x, likelihood="gaussian", sigma=sigma, scaling="none", latent_dim=2, epochs=1, **FAST)
+    mean, std = run.predictive_moments(x[:8], samples=16, seed=3)
+    mean_z, std_z = run.predictive_moments(x[:8], samples=16, seed=3,
+                                           combine=lambda b, p: (p.mean, torch.zeros_like(p.mean)))
+    np.testing.assert_allclose(mean, mean_z)
+    # a fixed-sigma decoder in unscaled units: Var = Var_k[mean_k] + sigma^2, the same draws in both calls
+    np.testing.assert_allclose(std ** 2, std_z ** 2 + sigma ** 2, rtol=1e-4)
+    one_mean, one_std = run.predictive_moments(x[:8], samples=1, seed=3,
+                                               combine=lambda b, p: (p.mean, torch.zeros_like(p.mean)))
+    assert np.all(one_std == 0) and one_mean.shape == (8, 5)
+    np.testing.assert_array_equal(run.predict(x[:8], samples=16, seed=3, calibrated=False)[1], std)
+    c = float(run.model.predictive_scale)  # predict's std is the mixture's, times the calibrated scale
+    np.testing.assert_allclose(run.predict(x[:8], samples=16, seed=3)[1], c * std, rtol=1e-5)
+    with pytest.raises(lf.ConfigError, match="samples must be at least 1, got 0"):
+        run.predictive_moments(x[:8], samples=0)

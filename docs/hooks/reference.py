@@ -244,7 +244,7 @@ def capability_table() -> str:
     from latentforge.run.capabilities import CAPABILITIES, Capability
 
     methods = {name: [m for m, f in vars(cap).items() if callable(f) and not m.startswith("_")
-                      and m not in vars(Capability) and m != "over_latent_draws"]
+                      and m not in vars(Capability)]
                for name, cap in CAPABILITIES.items()}
     lines = ["| model | methods beyond `evaluate`, `save`, `info` |", "|---|---|"]
     for name, spec in MODELS.items():

@@ -15,6 +15,8 @@ from .config import Config
 from .errors import ConfigError
 from .models import (DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, CycleGAN, LinearAutoencoder, MLPAutoencoder, MLPVAE,
                      ShowerFlowVAE, SpectrumVAE, TiedAutoencoder)
+from .data.conditions import NO_CONDITION
+from .models.own import NETWORK_ROLES, OWN_FAMILIES, own_model
 from .objectives import (CycleGANObjective, DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective,
                          SparseObjective)
 from .objectives.shower_flow import ShowerFlowObjective
@@ -74,9 +76,12 @@ class ModelSpec:
             m["input_shape"] = tuple(int(s) for s in input_shape)
         return self.model_config_class(**m), self.objective_config_class(**o)
 
-    def build(self, model_config, objective_config):
-        """(network, objective) from their configs; the objective checks that it can train the network."""
-        model = self.model_class(model_config)
+    def build(self, model_config, objective_config, networks: dict[str, Any] | None = None):
+        """(network, objective) from their configs; the objective checks that it can train the network.
+        ``networks``: your own ``nn.Module`` networks by role (encoder, decoder, generator, discriminator) in place
+        of the built-in ones (``models.own``)."""
+        model = (own_model(self.name, self.model_class, model_config, networks, takes_own_networks()) if networks
+                 else self.model_class(model_config))
         objective = self.objective_class(objective_config)
         objective.check_model(model)
         return model, objective
@@ -84,6 +89,12 @@ class ModelSpec:
 
 MODELS: Registry[ModelSpec] = Registry("model")
 WGAN_GP = {"loss": "wgan-gp", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.9}
+#: the MLP GAN's stabilisers, on by default: without them its samples drop digit classes on MNIST (the README's
+#: GAN section and benchmarks/gan_defaults.py give the figures): an EMA of the generator for sampling, the
+#: minibatch standard deviation and spectral normalisation in a discriminator without dropout, and TTUR with
+#: Adam betas (0, 0.9)
+MLP_GAN_MODEL = {"ema_decay": 0.999, "minibatch_std": True, "spectral_norm": True, "dropout": 0.0}
+MLP_GAN_GAME = {"lr_g": 2e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9}
 
 for _spec in [
     ModelSpec("ae", MLPAutoencoder, ReconstructionObjective,
@@ -122,7 +133,8 @@ for _spec in [
               "cells below the readout threshold are exactly 0",
               train_defaults={"scaling": "shower-layers", "lr": 1e-3}),
     ModelSpec("gan", MLPGAN, GANObjective,
-              "MLP generator and MLP discriminator with dropout; non-saturating or minimax game"),
+              "MLP generator and MLP discriminator (spectral norm, minibatch std; EMA generator for sampling); "
+              "non-saturating or minimax game", model_defaults=MLP_GAN_MODEL, objective_defaults=MLP_GAN_GAME),
     ModelSpec("dcgan", DCGAN, GANObjective,
               "DCGAN: transposed-conv generator, strided-conv discriminator, batch norm where DCGAN puts it"),
     ModelSpec("wgan-gp", MLPGAN, GANObjective,
@@ -141,11 +153,22 @@ for _spec in [
     MODELS.register(_spec.name, _spec)
 
 
+def takes_own_networks() -> list[str]:
+    """The catalogue models that take your own networks: unconditional ones built on a class of ``OWN_FAMILIES``."""
+    return [n for n, s in MODELS.items() if s.model_class in OWN_FAMILIES
+            and s.model_defaults.get("condition", NO_CONDITION) == NO_CONDITION]
+
+
 def build(name: str, input_shape, **options):
-    """Build (model, objective) for a catalogue name with options routed to their configs.
+    """Build (model, objective) for a catalogue name with options routed to their configs; ``encoder=``,
+    ``decoder=``, ``generator=`` and ``discriminator=`` put your own ``nn.Module`` networks in place of the
+    built-in ones (``models.own`` gives their shapes). Raises ConfigError for an unknown name or option, or a
+    network of the wrong shapes.
 
     Examples:
         >>> model, objective = build("vae", (1, 28, 28), latent_dim=2)
     """
     spec = MODELS.get(name)
-    return spec.build(*spec.configs(input_shape, **options))
+    networks = {k: options.pop(k) for k in NETWORK_ROLES if k in options}
+    model_config, objective_config = spec.configs(input_shape, **options)
+    return spec.build(model_config, objective_config, networks)

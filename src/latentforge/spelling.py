@@ -13,6 +13,7 @@ import re
 import typing
 from collections.abc import Iterator
 
+T = typing.TypeVar("T")
 _COMMAND_LINE = contextvars.ContextVar("latentforge_command_line", default=False)
 
 _STOP_WORDS = {"or", "and", "a", "an", "the", "to", "for", "with", "of", "in", "on", "is", "if"}
@@ -59,3 +60,15 @@ def speak(text: str, switch_names: frozenset[str] = frozenset()) -> str:
         return f"{name}={value}" if value[0].isdigit() else f"{name}={value!r}"
 
     return _FLAG.sub(keyword, text)
+
+
+def speak_all(value: T, switch_names: frozenset[str] = frozenset()) -> T:
+    """``speak`` applied to every string inside ``value`` (a string, or dicts, lists and tuples of them, as a
+    result dict holds its notes and reasons); other values are returned as they are."""
+    if isinstance(value, str):
+        return speak(value, switch_names)  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {k: speak_all(v, switch_names) for k, v in value.items()}  # type: ignore[return-value]
+    if isinstance(value, (list, tuple)):
+        return type(value)(speak_all(v, switch_names) for v in value)  # type: ignore[return-value]
+    return value

@@ -8,7 +8,9 @@
   a quarter of their fair share; ``class_histogram`` gives the fractions themselves, ``min_class_share`` the
   smallest of them;
 - ``mean_confidence``: the classifier's mean probability of the class it assigns to each generated example
-  (near 1 for clear examples of some class, low for ambiguous or malformed ones).
+  (near 1 for clear examples of some class, low for ambiguous or malformed ones);
+- ``mode_collapse``: a sentence naming the classes generated at less than a quarter of their share of the real
+  data (``class_histogram_real``, the real examples as read by the same classifier); absent when none is.
 
 Every one of them is measured on samples: each comes with its standard error ``<name>_err`` (a bootstrap over the
 rows of both sets, Efron 1979: the features and predictions are resampled, nothing is generated again), with
@@ -36,6 +38,7 @@ from torch.nn import functional as F
 from ..errors import ArtifactError, DataError
 from ..io import load_tensors, read_json, save_tensors, write_json
 from .metrics import BOOTSTRAP, bootstrap_error, mean_with_error
+from .modes import mode_collapse_note
 
 FEATURES = 128
 #: the classifier's architecture; a kept classifier of another version is trained anew
@@ -270,11 +273,12 @@ def precision_recall_bootstrap(real: np.ndarray, fake: np.ndarray, k: int = 3, *
 
 
 def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray, fake: np.ndarray, *,
-                    n_boot: int = BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
+                    n_boot: int = BOOTSTRAP, seed: int = 0, collapse_advice: str = "") -> dict[str, Any]:
     """All sample-quality numbers for real (N, ...) and generated (M, ...) examples in model space, each with its
     bootstrap standard error ``<name>_err`` (``n_boot`` resamples of the rows' features and predictions; the
     classifier and the samples are kept), ``n_real`` and ``n_generated``, and ``fd_classifier_bias``: the
-    bootstrap estimate of the Fréchet distance's finite-N bias. DataError below ``MIN_ROWS`` rows."""
+    bootstrap estimate of the Fréchet distance's finite-N bias; ``mode_collapse`` (ending in
+    ``collapse_advice``) when classes are dropped. DataError below ``MIN_ROWS`` rows."""
     check_rows(len(real), len(fake))
     rt, ft = torch.from_numpy(np.ascontiguousarray(real, np.float32)), torch.from_numpy(np.ascontiguousarray(fake, np.float32))
     real_f = _batches(classifier.features, rt).numpy().astype(np.float64)
@@ -284,6 +288,8 @@ def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray,
     confidence = probs.max(1).values.numpy().astype(np.float64)
     n_classes = len(info["classes"])
     hist = np.bincount(pred, minlength=n_classes) / len(pred)
+    real_pred = classifier.head(torch.from_numpy(real_f).float()).argmax(1).numpy()
+    real_hist = np.bincount(real_pred, minlength=n_classes) / len(real_pred)
 
     def shares(rows):
         return np.bincount(pred[rows], minlength=n_classes) / len(rows)
@@ -305,6 +311,7 @@ def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray,
         "min_class_share": smallest(everyone), "min_class_share_err": bootstrap_error(smallest, len(pred), **boot),
         "mean_confidence": confidence_mean, "mean_confidence_err": confidence_err,
         "class_histogram": {str(c): round(float(h), 4) for c, h in zip(info["classes"], hist)},
+        "class_histogram_real": {str(c): round(float(h), 4) for c, h in zip(info["classes"], real_hist)},
         "n_real": int(len(real)), "n_generated": int(len(fake)),
         "uncertainty": f"_err: bootstrap standard error over rows ({n_boot} resamples; mean_confidence: std / sqrt(n))",
         "sample_size_note": (f"measured on {len(real)} real and {len(fake)} generated examples: fd_classifier, "
@@ -312,6 +319,9 @@ def quality_metrics(classifier: FeatureClassifier, info: dict, real: np.ndarray,
                              f"by about {fd['bias']:.3g} here by the bootstrap); compare runs only at equal sizes"),
         "classifier_val_accuracy": info.get("val_accuracy"),
     }
+    collapse = mode_collapse_note(out["class_histogram"], out["class_histogram_real"], advice=collapse_advice)
+    if collapse:
+        out["mode_collapse"] = collapse
     warning = classifier_warning(info.get("val_accuracy"), n_classes)
     if warning:
         out["classifier_warning"] = warning
@@ -366,4 +376,10 @@ def sample_quality(run, data: Any, split: str = "all", *, n: int | None = None, 
     cond = run.conditioner.values_of(ds)[pick] if run.conditional else None
     fake = run.preprocess.scale(run.sample(n, cond, seed=seed, layout="model"), cond)
     clf, info = feature_classifier(run, full)
-    return quality_metrics(clf, info, real["x"].numpy(), fake, seed=seed)
+    return quality_metrics(clf, info, real["x"].numpy(), fake, seed=seed, collapse_advice=GAN_COLLAPSE_ADVICE)
+
+
+#: what the mode-collapse sentence of a generator's samples suggests
+GAN_COLLAPSE_ADVICE = ("train longer, or turn on the stabilisers the MLP GAN has by default: an EMA of the generator "
+                       "(ema_decay 0.999), minibatch_std, spectral_norm and a discriminator learning rate twice the "
+                       "generator's")

@@ -51,6 +51,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
 HIDDEN = {"model", "data", "split", "n", "split_reason", "K", "likelihood", "beta", "corruption", "noise_level",
           "elbo_scaled", "nll_iwae_scaled", "log_jacobian", "likelihood_units",
           "psnr_peak", "active_threshold", "n_real", "n_generated", "class_histogram", "classifier_val_accuracy",
+          "class_histogram_real", "mode_collapse",
           "loss_elbo", "loss_kl", "n_duplicates_of_training", "fd_classifier_bias"}
 
 
@@ -131,11 +132,13 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
         lines.append(f"  {words}: {value}" + (f" {unit}" if unit else "") + (f"  ({better})" if better else ""))
     for k in others(metrics):
         lines.append(f"  {k}: {with_error(metrics, k)}")
+    if metrics.get("mode_collapse"):  # a sentence that starts with its own name
+        lines.append(f"  warning: {metrics['mode_collapse']}")
     for k, v in metrics.items():
         if isinstance(v, dict) and isinstance(v.get("in_words"), list):  # a validation that speaks for itself
             lines += [f"  {k}: {line}" for line in v["in_words"]]
         elif k == "skipped" and isinstance(v, dict):
             lines += [f"  not measured, {name}: {reason}" for name, reason in v.items()]
-        elif isinstance(v, dict) and k not in ("class_histogram", "recon_error_by_column"):
+        elif isinstance(v, dict) and k not in ("class_histogram", "class_histogram_real", "recon_error_by_column"):
             lines.append(f"  {k}: see --json")
     return lines

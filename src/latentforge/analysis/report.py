@@ -19,6 +19,7 @@ import numpy as np
 
 from ..data import as_dataset
 from ..io import RunLayout, atomic_write_bytes
+from ..spelling import speak
 from . import latent as lt
 from .figures import sample_grid_figure
 from .quality import feature_classifier
@@ -94,9 +95,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
     metrics = run.evaluate(full, split, seed=seed, k=k)
     parts.append(_header(run, full, split, len(test), metrics["split_reason"]))
     parts.append("<h2>Metrics</h2>" + _metrics_table(metrics))
-    if "class_histogram" in metrics:
-        parts.append("<p>Share of generated samples the feature classifier puts in each class: " +
-                     html.escape(", ".join(f"{c} {v:.3f}" for c, v in metrics["class_histogram"].items())) + "</p>")
+    parts += class_sections(metrics)
     parts += fidelity_sections(metrics)
     bar.update()
 
@@ -142,7 +141,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
             notes = "".join(f"<p class='note'>{html.escape(line)}</p>" for line in baseline_notes(table, run.name))
             parts.append("<h2>Classical baselines</h2>" + BASELINES_HELP + table_html(table) + notes)
         except Exception as e:  # a baseline that cannot be fitted is reported, not hidden
-            parts.append(f"<h2>Classical baselines</h2><p class='muted'>not computed: {html.escape(str(e))}</p>")
+            parts.append(f"<h2>Classical baselines</h2><p class='muted'>not computed: {html.escape(speak(str(e)))}</p>")
     bar.update()
     bar.close()
 
@@ -163,6 +162,18 @@ BASELINES_HELP = (
     "median distance of a sample to its nearest training example over the same for held-out real examples: near 1 "
     "is healthy; well below 1 means the samples sit on training examples, as a kernel density estimate's do, which "
     "flatters FD and precision without being new data).</p>")
+
+
+def class_sections(metrics: dict[str, Any]) -> list[str]:
+    """The report's paragraphs on the classes of the samples: each class's share, and the mode-collapse warning
+    in words when the generator drops classes (``evaluate``'s ``mode_collapse``)."""
+    parts = []
+    if "class_histogram" in metrics:
+        parts.append("<p>Share of generated samples the feature classifier puts in each class: " +
+                     html.escape(", ".join(f"{c} {v:.3f}" for c, v in metrics["class_histogram"].items())) + "</p>")
+    if metrics.get("mode_collapse"):
+        parts.append(f"<p class='warn'><b>Warning:</b> {html.escape(metrics['mode_collapse'])}</p>")
+    return parts
 
 
 def fidelity_sections(metrics: dict[str, Any]) -> list[str]:

@@ -19,7 +19,7 @@ table { border-collapse: collapse; font-size: .9em; } td, th { border: 1px solid
 th { background: #f3f3f3; } td.num { text-align: right; font-family: monospace; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: .8em; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: .9em; } img { max-width: 100%; }
-.muted { color: #777; } .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .5em 1em; }
+.muted { color: #777; } .warn { color: #a40; } .note { background: #fff8e1; border-left: 4px solid #f0b400; padding: .5em 1em; }
 """
 
 

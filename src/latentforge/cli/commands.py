@@ -216,6 +216,8 @@ def cmd_evaluate(a) -> int:
     emit(a, out, "", summary_lines(out))
     for name, reason in out.get("skipped", {}).items():
         print(f"latentforge: skipped {name}: {reason}", file=sys.stderr)
+    if a.json and out.get("mode_collapse"):  # the samples' own warning, on stderr beside the --json output
+        print(f"latentforge: warning: {out['mode_collapse']}", file=sys.stderr)
     for name, v in out.items():  # a validation's warning, one line on stderr beside the --json output
         if a.json and isinstance(v, dict) and v.get("warning"):
             print(f"latentforge: warning: {name}: {v['warning']}", file=sys.stderr)

@@ -187,3 +187,35 @@ def label_list(text: str | None):
         return None
     parts = [t.strip() for t in text.split(",")]
     return [int(t) for t in parts] if all(t.lstrip("-").isdigit() for t in parts) else parts
+
+
+#: the most CPU threads a command takes by default: every core of a large shared machine would oversubscribe it
+DEFAULT_MAX_THREADS = 4
+
+
+def threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"CPU threads for torch (default: the usable cores, at most {DEFAULT_MAX_THREADS}; "
+                        "0: torch's own default, every core)")
+
+
+def default_threads() -> int:
+    """The CPU threads a command uses when ``--threads`` is not given: the cores this process may run on, at most
+    ``DEFAULT_MAX_THREADS``. Fixed for a machine (never read from its load), so one command gives the same
+    numbers each time."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(DEFAULT_MAX_THREADS, cores))
+
+
+def apply_threads(n: int | None) -> None:
+    """Set torch's CPU threads for this command: ``n`` (0: leave torch's default), or the default above.
+    LatentforgeError for a negative count."""
+    if n is not None and n < 0:
+        raise LatentforgeError(f"--threads {n}: give a count >= 1, or 0 for torch's own default (every core)")
+    if n == 0:
+        return
+    import torch
+
+    torch.set_num_threads(default_threads() if n is None else n)

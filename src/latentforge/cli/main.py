@@ -13,7 +13,7 @@ from ..spelling import command_line
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
                        cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
                        cmd_translate)
-from .flags import data_flags, json_flag, split_flag
+from .flags import DEFAULT_MAX_THREADS, apply_threads, data_flags, json_flag, split_flag, threads_flag  # noqa: F401
 from .train import cmd_train, train_parser
 
 #: the output formats, by name ending, for the --out help
@@ -208,19 +208,9 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     return p
 
 
-#: the commands that run a network (``train`` takes ``--threads`` from its configuration)
+#: the commands that run a network (``train`` takes ``--threads`` from its configuration, with the same default)
 NETWORK_COMMANDS = ("encode", "reconstruct", "sample", "denoise", "score", "evaluate", "inpaint", "translate",
                     "explore", "report", "demo", "compare")
-#: the most CPU threads a command takes by default: every core of a large shared machine would oversubscribe it
-DEFAULT_MAX_THREADS = 4
-
-
-def threads_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help=f"CPU threads for torch (default: the usable cores, at most {DEFAULT_MAX_THREADS}; "
-                        "0: torch's own default, every core)")
-
-
 #: where a command runs its network unless told: the CPU, as ``train`` does (the same numbers as the Python API's
 #: default, no GPU taken from others on a shared machine, no seconds of GPU start-up for a small job)
 DEFAULT_DEVICE = "cpu"
@@ -239,28 +229,6 @@ def apply_device(name: str) -> None:
     from ..training.runtime import resolve_device
 
     resolve_device(name)
-
-
-def default_threads() -> int:
-    """The CPU threads a command uses when ``--threads`` is not given: the cores this process may run on, at most
-    ``DEFAULT_MAX_THREADS``. Fixed for a machine (never read from its load), so one command gives the same
-    numbers each time."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(DEFAULT_MAX_THREADS, cores))
-
-
-def apply_threads(n: int | None) -> None:
-    """Set torch's CPU threads for this command: ``n`` (0: leave torch's default), or the default above.
-    LatentforgeError for a negative count."""
-    if n is not None and n < 0:
-        raise LatentforgeError(f"--threads {n}: give a count >= 1, or 0 for torch's own default (every core)")
-    if n == 0:
-        return
-    import torch
-
-    torch.set_num_threads(default_threads() if n is None else n)
 
 
 def completion_parser() -> argparse.ArgumentParser:

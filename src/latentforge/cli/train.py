@@ -16,7 +16,7 @@ from typing import Sequence
 
 from ..catalog import MODELS
 from ..training import TrainConfig, runtime
-from .flags import SKIP_FIELDS, add_config_flags, data_flags, data_kw
+from .flags import DEFAULT_MAX_THREADS, SKIP_FIELDS, add_config_flags, apply_threads, data_flags, data_kw
 
 
 def add_run_flags(p: argparse.ArgumentParser) -> None:
@@ -51,7 +51,8 @@ def train_parser(p: argparse.ArgumentParser | None = None) -> argparse.ArgumentP
         spec = MODELS.get(name)
         sp = sub.add_parser(name, help=spec.summary, description=f"Train {name}: {spec.summary}.")
         add_run_flags(sp)
-        add_config_flags(sp, TrainConfig, "training", spec.train_defaults)
+        add_config_flags(sp, TrainConfig, "training",  # the threads default of every command
+                         {**spec.train_defaults, "threads": f"the usable cores, at most {DEFAULT_MAX_THREADS}"})
         add_config_flags(sp, spec.model_config_class, f"model options ({name})", spec.model_defaults)
         add_config_flags(sp, spec.objective_config_class, f"objective options ({name})", spec.objective_defaults)
     return p
@@ -118,7 +119,13 @@ def _cmd_train(argv: Sequence[str]) -> int:
     file_model, file_data, file_options = None, None, {}
     path = config_argument(argv)
     if path:
-        file_model, file_data, file_options = options_from_config(read_config(path))
+        saved = read_config(path)
+        if saved.get("own_networks"):
+            raise ConfigError(f"{path} is the configuration of a run of your own networks "
+                              f"({', '.join(saved['own_networks'].values())}), which are Python code the command "
+                              "line cannot build; train it from Python with lf.train(..., "
+                              f"{', '.join(r + '=...' for r in saved['own_networks'])})")
+        file_model, file_data, file_options = options_from_config(saved)
         if file_model and not any(tok in MODELS for tok in argv):
             argv = [file_model, *argv]
     a = train_parser().parse_args(model_first(argv))
@@ -128,6 +135,8 @@ def _cmd_train(argv: Sequence[str]) -> int:
     flags = {n: getattr(a, n) for n in names if getattr(a, n, None) is not None}
     flags.update({k: v for k, v in data_kw(a).items() if v is not None and v is not False or k == "channels_last" and v is False})
     options = {**file_options, **flags}
+    if options.get("threads") is None:
+        apply_threads(None)  # as every command: the usable cores, at most DEFAULT_MAX_THREADS (a shared machine)
     data = a.data or file_data
     if data is None and a.resume and a.out:  # resume: the data the run was trained on, where training found it
         from ..io import RunLayout, read_json

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from ..config import Config, option, positive, widths
 from ..data.conditions import CONDITION_CHOICES, NO_CONDITION
 from ..errors import ConfigError
-from ..nn import ACTIVATIONS, MLP, MinibatchStd, activation, conv_sizes, draws
+from ..nn import ACTIVATIONS, MLP, MinibatchDiscrimination, MinibatchStd, activation, conv_sizes, draws
 from ..registry import Registry
 from .base import ConfiguredModel, Decodes, Discriminates, HasPrior, with_condition
 
@@ -62,9 +62,15 @@ class MLPGANConfig(Config):
                                  "each layer's largest singular value held at 1, so the critic is 1-Lipschitz")
     minibatch_std: bool = option(False, "minibatch standard deviation (Karras et al. 2018): the discriminator's last "
                                  "layer also sees the batch's mean feature std, so a collapsed batch looks fake")
+    minibatch_features: int = option(0, "minibatch discrimination (Salimans et al. 2016): the discriminator's last "
+                                     "layer also sees this many kernels' measures of how close each example is "
+                                     "to the others in its batch, so a batch that repeats a few modes looks fake "
+                                     "(0: off)")
 
     def validate(self) -> None:
         positive(self, "latent_dim")
+        if self.minibatch_features < 0:
+            raise ConfigError(f"minibatch_features must be >= 0 (0: off), got {self.minibatch_features}")
         widths(self, "g_hidden")
         widths(self, "d_hidden")
         widths(self, "input_shape")
@@ -185,6 +191,9 @@ class MLPGAN(GAN):
         for w in config.d_hidden:
             layers += [nn.Linear(width, w), activation(config.activation), nn.Dropout(config.dropout)]
             width = w
+        if config.minibatch_features:
+            layers.append(MinibatchDiscrimination(width, config.minibatch_features))  # (B, width) -> (B, width + K)
+            width += config.minibatch_features
         if config.minibatch_std:
             layers.append(MinibatchStd())  # (B, width) -> (B, width + 1)
             width += 1

@@ -234,3 +234,13 @@ class ConvVAE(VAE):
 
     def _decode(self, z, c):
         return self.decoder(z)  # (B, factor * C, H, W): loc channels first, then log_sigma
+
+
+def upgrade_state_dict(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Weights written by earlier versions under their old names: a VAE's ``log_sigma`` now belongs to its
+    likelihood (``likelihood.log_sigma``); a VAE without ``predictive_scale`` gets 1 (its predictive as it was)."""
+    if "log_sigma" in tensors and "likelihood.log_sigma" in model.state_dict():
+        tensors = {("likelihood.log_sigma" if k == "log_sigma" else k): v for k, v in tensors.items()}
+    if "predictive_scale" in model.state_dict() and "predictive_scale" not in tensors:  # runs before calibration
+        tensors = {**tensors, "predictive_scale": torch.ones(())}
+    return tensors

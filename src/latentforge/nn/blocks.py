@@ -53,6 +53,25 @@ class MinibatchStd(nn.Module):
         return torch.cat([h, extra], dim=1)
 
 
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, "Improved techniques for training GANs", section 3.2): each
+    example's features h_i (F,) are projected by a learned tensor T to ``kernels`` rows M_i (kernels, dims); for
+    every kernel b, o_i[b] = sum over the other examples j of exp(-||M_i[b] - M_j[b]||_1). These ``kernels``
+    numbers are appended to h_i: (B, F) -> (B, F + kernels). An example with many near copies in its batch gets
+    large o_i, so the discriminator can tell a batch that repeats a few modes from a varied real one."""
+
+    def __init__(self, in_features: int, kernels: int, dims: int = 5):
+        super().__init__()
+        self.kernels, self.dims = kernels, dims
+        self.T = nn.Parameter(torch.randn(in_features, kernels * dims) * (1.0 / math.sqrt(in_features)))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        m = (h @ self.T.to(h.dtype)).view(h.shape[0], self.kernels, self.dims)  # (B, K, D)
+        l1 = (m[:, None] - m[None]).abs().sum(-1)  # (B, B, K)
+        o = torch.exp(-l1).sum(1) - 1.0  # the example itself (distance 0) left out
+        return torch.cat([h, o], dim=1)
+
+
 def conv_sizes(h: int, w: int, levels: int) -> list[tuple[int, int]]:
     """Spatial sizes after each 2x2 max-pool with ceil mode: [(H, W), (ceil(H/2), ceil(W/2)), ...]."""
     sizes = [(h, w)]

@@ -41,6 +41,23 @@ COLLAPSE_RATIO = 0.35
 COLLAPSE_ADVICE = "try --minibatch-std, --r1-weight 1, --loss hinge --spectral-norm, or a lower --lr-g"
 
 
+def advice_for_collapse(model: Any, objective_config: Any) -> str:
+    """COLLAPSE_ADVICE without the stabilisers the run already has on (the MLP GAN's defaults turn on the
+    minibatch-std feature and spectral norm: advising them would name a cure already taken). --minibatch-std
+    is a layer of the built-in discriminator: your own discriminator would have to add it."""
+    cfg = getattr(model, "config", None)
+    steps = []
+    if getattr(model, "own_networks", None):
+        steps.append("a minibatch-std feature in your discriminator")
+    elif not getattr(cfg, "minibatch_std", False):
+        steps.append("--minibatch-std")
+    if not getattr(objective_config, "r1_weight", 0.0):
+        steps.append("--r1-weight 1")
+    if not getattr(cfg, "spectral_norm", False):
+        steps.append("--loss hinge --spectral-norm")
+    return "try " + ", ".join(steps + ["a lower --lr-g", "or more epochs"])
+
+
 @dataclass(frozen=True)
 class GANConfig(Config):
     loss: str = option("ns", "the game: ns (non-saturating generator, maximise log D(G(z))), minimax (minimise "
@@ -283,16 +300,17 @@ class GANObjective(Objective):
                          f"({self.critic_steps // max(row['epoch'], 1)} batches per epoch); its weights are still "
                          "the initial ones. Train more epochs, or lower --n-critic or --batch-size")
             return notes
+        collapse_advice = advice_for_collapse(model, self.config)
         if row["diversity"] < COLLAPSE_RATIO * self.real_diversity:
             notes.append(f"possible mode collapse: samples are {row['diversity'] / self.real_diversity:.2f}x as "
-                         f"diverse as real data; {COLLAPSE_ADVICE}")
+                         f"diverse as real data; {collapse_advice}")
         low = sorted(((name, r) for name, r in zip(self.probe.labels() if self.probe else [], ratios)
                       if r < COLLAPSE_RATIO), key=lambda item: round(item[1], 2))  # the most collapsed first
         if low:
             shown = ", ".join(f"{name} ({r:.2f}x)" for name, r in low[:6]) + (", ..." if len(low) > 6 else "")
             notes.append(f"possible mode collapse within {len(low)} of {len(ratios)} conditions: samples at one "
                          f"condition are far less diverse than the real examples of that condition: {shown}; "
-                         f"{COLLAPSE_ADVICE}")
+                         f"{collapse_advice}")
         return notes
 
     def _val_real(self, ctx, val) -> float:

@@ -54,8 +54,9 @@ class Capability:
 
         def _from_codes(self, z: torch.Tensor, condition: Any, fn: Callable, check: bool = True) -> np.ndarray: ...
 
-        def over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
-                              combine: Callable, *, axes: str | None = ...) -> tuple[np.ndarray, np.ndarray]: ...
+        def predictive_moments(self, data: Any, samples: int = ..., *, seed: int = ..., condition: Any = ...,
+                               combine: Callable | None = ..., axes: str | None = ...,
+                               scale: float = ...) -> tuple[np.ndarray, np.ndarray]: ...
 
         def sample_chunks(self, n: int, condition: Any = None, *, seed: int = 0,
                           chunk: int = ..., layout: str = ...) -> Iterator[np.ndarray]: ...
@@ -211,15 +212,21 @@ class Posterior(Capability):
     def applies(model, objective) -> bool:
         return isinstance(model, HasPosterior)
 
-    def over_latent_draws(self, data: Any, samples: int, seed: int, condition: Any,
-                          combine: Callable, *, axes: str | None = "caller",
-                          scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-        """z_k ~ q(z|x), k = 1..samples, decoded to p(x|z_k); ``combine(batch, p_k)`` gives each draw's
-        (mean_k, var_k); returns the mixture's mean E_k[mean_k] and standard deviation
-        scale * sqrt(Var_k[mean_k] + E_k[var_k]) in raw units, in the layout ``axes`` ("caller": that of
-        ``data``)."""
+    def predictive_moments(self, data: Any, samples: int = 100, *, seed: int = 0, condition: Any = None,
+                           combine: Callable | None = None, axes: str | None = "caller",
+                           scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of the posterior predictive distribution of each example of ``data``
+        (N, *input_shape), a mixture over latent draws (Kingma & Welling 2014; the moments of a mixture): codes
+        z_k ~ q(z|x), k = 1..``samples``, are decoded to p(x|z_k), whose mean and variance ``combine(batch, p_k)``
+        gives per draw, (mean_k, var_k) each (K, B, ...) in the model's scaled space (default: the decoder's own
+        mean and variance, ``p_k.mean`` and ``p_k.stddev ** 2``). Returns (mean, std), float32 arrays in the data's
+        raw units (the scaling undone) and in the layout ``axes`` ("caller": that of ``data``; ``"model"``: (N, D)
+        or (N, C, H, W)): mean = E_k[mean_k], std = ``scale`` * sqrt(Var_k[mean_k] + E_k[var_k]) (law of total
+        variance; ``predict`` passes the model's calibrated ``predictive_scale``). ``seed`` seeds the latent draws
+        on the model's device. ``predict`` and ``denoise`` are built on it. Raises ConfigError for ``samples`` < 1."""
         if samples < 1:
-            raise ConfigError("samples must be >= 1")
+            raise ConfigError(f"samples must be at least 1, got {samples}")
+        moments = combine or decoder_moments
         g = torch.Generator(device=self.model.device).manual_seed(seed)  # draws where the network runs
 
         def one(b):
@@ -227,7 +234,7 @@ class Posterior(Capability):
             z = q.sample(g, n=samples)  # (K, B, latent)
             k, nb, d = z.shape
             p = self.model.decode_dist(z.reshape(k * nb, d), repeat_condition(b.get("c"), k)).unflatten(k)
-            mean_k, var_k = combine(b, p)
+            mean_k, var_k = moments(b, p)
             var = mean_k.var(0, unbiased=False) + var_k.mean(0)
             return torch.stack([mean_k.mean(0), scale * var.sqrt()], 1)  # (B, 2, ...)
 
@@ -253,9 +260,9 @@ class Posterior(Capability):
         model's own mixture (c = 1), which over-covers whenever the codes carry most of the variance.
         """
         c = float(getattr(self.model, "predictive_scale", 1.0)) if calibrated else 1.0
-        return self.over_latent_draws(
-            data, samples, seed, condition,
-            lambda b, p: (p.mean, p.stddev.pow(2) if include_decoder_noise else torch.zeros_like(p.mean)), scale=c)
+        return self.predictive_moments(
+            data, samples, seed=seed, condition=condition, scale=c,
+            combine=lambda b, p: (p.mean, p.stddev.pow(2) if include_decoder_noise else torch.zeros_like(p.mean)))
 
     def denoise(self, data: Any, samples: int = 100, *, seed: int = 0,
                 condition: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -277,8 +284,8 @@ class Posterior(Capability):
         if ds.sigma is None:
             raise ConfigError("denoise needs each point's measurement sigma; pass data with sigma (or ivar), "
                               "e.g. a spectra file or as_dataset(x, sigma=...)")
-        return self.over_latent_draws(
-            ds, samples, seed, condition, axes=caller_axes(data, ds),
+        return self.predictive_moments(
+            ds, samples, seed=seed, condition=condition, axes=caller_axes(data, ds),
             combine=lambda b, p: p.signal_posterior(b["x"].unsqueeze(0), b["sigma"].unsqueeze(0),
                                             b["mask"].unsqueeze(0) if "mask" in b else None))
 
@@ -294,6 +301,11 @@ class Posterior(Capability):
         ds = self.dataset(data)
         ll = importance_sampled(self.model, self.batch(ds, condition), k, seed=seed, batch_size=batch_size)
         return in_data_units(self, ds, ll)
+
+
+def decoder_moments(batch: dict, p) -> tuple[torch.Tensor, torch.Tensor]:
+    """The decoder's own mean and variance per latent draw, p.mean and p.stddev ** 2 (what ``predict`` combines)."""
+    return p.mean, p.stddev.pow(2)
 
 
 class Scoring(Capability):

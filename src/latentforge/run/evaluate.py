@@ -19,6 +19,7 @@ from ..data.arrays import row_hashes
 from ..errors import ConfigError, LatentforgeError
 from ..objectives.elbo import model_input
 from ..objectives.measures import mse, psnr
+from ..spelling import speak, speak_all
 from .likelihood import data_unit_likelihoods
 
 
@@ -43,7 +44,8 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
       training row had), also given once as a ``ConditionOutsideTraining`` warning.
     """
     with run.preprocess.flagging_once():  # conditions beyond the training range: one warning, not one per step
-        return _measure(run, data, split, seed=seed, k=k, calibrate=calibrate, **data_kw)
+        # every note and reason in the caller's language: flags on the command line, keyword arguments from Python
+        return speak_all(_measure(run, data, split, seed=seed, k=k, calibrate=calibrate, **data_kw))
 
 
 def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | None = None,
@@ -71,7 +73,7 @@ def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | 
         note = duplicates_warning(int(duplicates.sum()), len(part))
         if note:
             out["duplicates_warning"] = note
-            warnings.warn(note, stacklevel=4)
+            warnings.warn(speak(note), stacklevel=4)
     if run.conditional:
         note = run.preprocess.flag_conditions(run.conditioner.values_of(ds))
         if note:
@@ -162,7 +164,7 @@ def duplicates_warning(n_dup: int, n: int) -> str | None:
     if n_dup == 0:
         return None
     return (f"{n_dup} of {n} evaluated rows duplicate training rows (equal values); scores on them are optimistic; "
-            "--split unseen (Python: split='unseen') leaves them out")
+            "--split unseen leaves them out")
 
 
 def split_reason(run, full, split: str) -> str:

@@ -15,6 +15,7 @@ import torch
 from ..catalog import MODELS, ModelSpec
 from ..data import ArrayDataset, DATA_KEYWORDS, Conditioner, Scaler, as_dataset
 from ..errors import ConfigError
+from ..models.own import ARCHITECTURE_OPTIONS, NETWORK_ROLES, check_own_networks
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, save_tensors, write_json,
                   write_jsonl)
 from ..training import Trainer, distributed
@@ -52,12 +53,18 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
     With ``out`` the run directory gets config.json, transform.json, metrics.jsonl, a checkpoint each epoch,
     model.safetensors and plots. ``resume=True`` continues from the checkpoint there. ``callbacks``: a list of
     ``latentforge.Callback`` objects (or functions ``fn(trainer, row)`` run after each epoch), e.g. the trackers
-    of ``latentforge.run.tracking``; their hooks run on rank 0.
+    of ``latentforge.run.tracking``; their hooks run on rank 0. ``encoder=`` / ``decoder=`` (autoencoders, VAEs)
+    and ``generator=`` / ``discriminator=`` (GANs): your own ``nn.Module`` networks in place of the built-in ones,
+    trained in place (shapes: ``latentforge.models.own``; load the run with the same modules passed again).
 
     Raises ConfigError (bad or inconsistent options), DataError (unusable data), ArtifactError (a run directory
     that would be overwritten, or cannot be resumed) and TrainingDiverged (a loss became NaN or infinite).
     """
     spec = MODELS.get(model)
+    networks = own_networks(options)
+    if resume and out is not None and RunLayout(out).config.exists():  # the networks the run was trained with
+        saved_networks = read_json(RunLayout(out).config, "run configuration").get("own_networks") or {}
+        check_own_networks(out, saved_networks, networks, resume=True)
     if resume and out is not None and train_config is None:
         options = {**saved_options(model, out), **options}  # the run's own options, unless given anew
     tc_fields = TrainConfig.field_names()
@@ -76,14 +83,15 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
         with contextlib.ExitStack() as cleanup:
             return _fit(spec, data, data_kw, tc, options, dist, out=out, progress=progress, resume=resume,
                         overwrite=overwrite, cleanup=cleanup, given=given, user_callbacks=user_callbacks,
-                        plan_only=_plan, data_b=data_b)
+                        plan_only=_plan, data_b=data_b, networks=networks)
     finally:
         distributed.teardown_distributed()
 
 
 def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: dict, dist: distributed.Dist, *, out,
          progress: bool, resume: bool, overwrite: bool, cleanup: contextlib.ExitStack, given: set,
-         user_callbacks: Sequence[Callback] = (), plan_only: bool = False, data_b: Any = None) -> TrainedModel:
+         user_callbacks: Sequence[Callback] = (), plan_only: bool = False, data_b: Any = None,
+         networks: dict | None = None) -> TrainedModel:
     ds_b, idx_b = second_dataset(spec, data_b, data_kw, tc)  # a CycleGAN's domain B, else (None, None)
     source = (StreamedData.open(spec, data, data_kw, options, tc, cleanup) if tc.stream else
               InMemoryData(as_dataset(data, **data_kw), tc, read_here=lambda ds: read_here(data, ds), ds_b=ds_b,
@@ -92,7 +100,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
                                               whole_numbers=source.ds.whole_numbers)
     options, tc = {**auto_options, **options}, tc.replace(**auto_train)
     scaler, conditioner = source.fit_transform(spec, options, tc)
-    run = compose_run(spec, source, scaler, conditioner, options, tc, data_kw, out=out)
+    run = compose_run(spec, source, scaler, conditioner, options, tc, data_kw, out=out, networks=networks)
     # the layout outputs come back in: the caller's array or file; an ArrayDataset's own (N, D) / (N, C, H, W)
     run.data_info["axes"] = source.ds.info.get("axes") if not isinstance(data, ArrayDataset) else None
     if chosen:
@@ -148,6 +156,17 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
             write_run_plots(run, plot_ds, layout, held_out=held_out)
         dist.barrier()
     return run
+
+
+def own_networks(options: dict[str, Any]) -> dict[str, Any]:
+    """Your own networks (``encoder=``, ``decoder=``, ``generator=``, ``discriminator=``) taken out of ``options``;
+    ConfigError for an option given with them that shapes only the built-in networks (it would do nothing)."""
+    networks = {k: options.pop(k) for k in NETWORK_ROLES if k in options}
+    idle = sorted(ARCHITECTURE_OPTIONS & set(options)) if networks else []
+    if idle:
+        raise ConfigError(f"{', '.join(idle)} shape(s) the built-in networks, which your own networks replace; "
+                          f"drop {', '.join(k + '=' for k in idle)}")
+    return networks
 
 
 def start_trainer(run: TrainedModel, tc: TrainConfig, layout: RunLayout | None, dist: distributed.Dist, *, resume: bool,
@@ -218,7 +237,7 @@ def loader_batch_size(data: Any, data_b: Any = None, *, asked: int | None = None
 
 
 def compose_run(spec: ModelSpec, source: "TrainingData", scaler: Scaler, conditioner: Conditioner | None,
-                options: dict, tc: TrainConfig, data_kw: dict, *, out) -> TrainedModel:
+                options: dict, tc: TrainConfig, data_kw: dict, *, out, networks: dict | None = None) -> TrainedModel:
     """The untrained run: the model and objective built for the data's shape in model space (options the data
     fills in added: condition length, a spectral grid, the training-set size), its preprocessing, and the
     description of the training data config.json records."""
@@ -236,8 +255,8 @@ def compose_run(spec: ModelSpec, source: "TrainingData", scaler: Scaler, conditi
                               streamed=source.streamed)
     if source.ds_b is not None:
         data_info["data_b"] = describe_second(source.ds_b)
-    torch.manual_seed(tc.seed)  # initialisation
-    net, objective = spec.build(mcfg, ocfg)
+    torch.manual_seed(tc.seed)  # initialisation (of the built-in networks; your own come initialised)
+    net, objective = spec.build(mcfg, ocfg, networks)
     preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
                               test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range,
                               wavelength=wavelength)

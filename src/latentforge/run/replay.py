@@ -33,7 +33,7 @@ from ..training.config import TrainConfig
 
 SECTIONS = ("model_config", "objective_config", "train_config")
 #: entries of a run's config.json that describe it but are not options
-RECORDS = ("format", "version", "latentforge_version", "family", "runtime")
+RECORDS = ("format", "version", "latentforge_version", "family", "runtime", "own_networks")
 
 
 def read_config(path: str | os.PathLike) -> dict[str, Any]:

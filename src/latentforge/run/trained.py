@@ -20,6 +20,8 @@ from ..data import ArrayDataset, as_dataset
 from ..data.batches import take, to_device
 from ..errors import ArtifactError, CapabilityError, ConfigError, LatentforgeError
 from ..models.base import ConfiguredModel
+from ..models.own import check_own_networks
+from ..models.vae import upgrade_state_dict
 from ..io import RunLayout, check_run_config, load_tensors, read_json, read_metrics, save_tensors, write_json
 from ..training.config import TrainConfig
 from ..data.axes import to_axes
@@ -150,6 +152,8 @@ class TrainedModel:
             "model_config": self.model.config.to_dict(), "objective_config": self.objective.config.to_dict(),
             "train_config": self.train_config.to_dict(), "data": self.data_info,
             **({"runtime": self.runtime} if self.runtime else {}),
+            # your own networks: their class names only (a run never holds code); loading needs them passed again
+            **({"own_networks": self.model.own_networks} if getattr(self.model, "own_networks", None) else {}),
         }
 
     def info(self) -> dict[str, Any]:
@@ -319,15 +323,18 @@ class TrainedModel:
         return run_dir
 
     @classmethod
-    def load(cls, run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> "TrainedModel":
-        """Rebuild a run from its directory, its network on ``device`` (see ``to``); a missing, damaged or foreign
-        run raises ArtifactError, a device that is not there ConfigError."""
+    def load(cls, run_dir: str | os.PathLike, device: str | torch.device = "cpu",
+             networks: dict[str, torch.nn.Module] | None = None) -> "TrainedModel":
+        """Rebuild a run from its directory, its network on ``device`` (see ``to``); ``networks``: the modules of a
+        run trained with your own networks (role -> fresh ``nn.Module`` of the same classes; their weights are
+        read from the run). A missing, damaged or foreign run, or own networks whose weights do not fit, raise
+        ArtifactError; a device that is not there, or own networks missing or not wanted, ConfigError."""
         if not isinstance(device, torch.device):
             from ..training.runtime import resolve_device
 
             device = resolve_device(str(device))  # before any file is read: a wrong device fails fast
         try:
-            run = cls._load(Path(run_dir))
+            run = cls._load(Path(run_dir), networks or {})
         except LatentforgeError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
@@ -336,7 +343,7 @@ class TrainedModel:
         return run.to(device)
 
     @classmethod
-    def _load(cls, run_dir: Path) -> "TrainedModel":
+    def _load(cls, run_dir: Path, networks: dict[str, torch.nn.Module]) -> "TrainedModel":
         if not run_dir.is_dir():
             raise ArtifactError(f"{run_dir}: no such run directory")
         layout = RunLayout(run_dir)
@@ -348,11 +355,16 @@ class TrainedModel:
             tcfg = TrainConfig.from_dict(cfg.get("train_config", {}))
         except ConfigError as e:
             raise ArtifactError(f"{layout.config}: {e}") from None
-        model, objective = spec.build(mcfg, ocfg)
+        check_own_networks(run_dir, cfg.get("own_networks") or {}, networks)
+        model, objective = spec.build(mcfg, ocfg, networks)
         tensors, _ = load_tensors(layout.model, "model file")
         try:
             model.load_state_dict(upgrade_state_dict(tensors, model))
         except RuntimeError as e:
+            if networks:
+                said = " ".join(str(e).split())
+                raise ArtifactError(f"{layout.model}: the weights do not fit the networks passed ({said[:300]}); "
+                                    "pass modules built as in training") from None
             raise ArtifactError(f"{layout.model}: weights do not match config.json ({e})") from None
         state = read_json(layout.transform, "transform state")
         try:
@@ -366,23 +378,21 @@ class TrainedModel:
                            run_dir=run_dir, history=read_metrics(layout.metrics), runtime=cfg.get("runtime"))
 
 
-def upgrade_state_dict(tensors: dict[str, torch.Tensor], model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """Weights written by earlier versions under their old names: a VAE's ``log_sigma`` now belongs to its
-    likelihood (``likelihood.log_sigma``); a VAE without ``predictive_scale`` gets 1 (its predictive as it was)."""
-    if "log_sigma" in tensors and "likelihood.log_sigma" in model.state_dict():
-        tensors = {("likelihood.log_sigma" if k == "log_sigma" else k): v for k, v in tensors.items()}
-    if "predictive_scale" in model.state_dict() and "predictive_scale" not in tensors:  # runs before calibration
-        tensors = {**tensors, "predictive_scale": torch.ones(())}
-    return tensors
-
-
 def rebuild(name, model, objective, preprocess, train_config) -> TrainedModel:
     """A TrainedModel from its parts (what ``TrainedModel.__reduce__`` gives pickle)."""
     return TrainedModel.compose(name, model, objective, preprocess, train_config)
 
 
-def load(run_dir: str | os.PathLike, device: str | torch.device = "cpu") -> TrainedModel:
+def load(run_dir: str | os.PathLike, device: str | torch.device = "cpu", *, encoder: torch.nn.Module | None = None,
+         decoder: torch.nn.Module | None = None, generator: torch.nn.Module | None = None,
+         discriminator: torch.nn.Module | None = None) -> TrainedModel:
     """Rebuild a trained model from its run directory (JSON config, then safetensors weights), its network on
     ``device``: ``cpu`` (the default), ``cuda``, ``mps`` or ``auto`` (see ``TrainedModel.to``). Results come back
-    as numpy arrays on the CPU whatever the device."""
-    return TrainedModel.load(run_dir, device)
+    as numpy arrays on the CPU whatever the device.
+
+    A run trained with your own networks (``lf.train(..., encoder=..., decoder=...)``) holds their weights but
+    not their code (a run directory never runs code): pass the same roles again, modules built as in training;
+    their weights are replaced by the run's. ConfigError when they are missing (naming the classes), or given
+    for a run of built-in networks; ArtifactError when their weights do not fit."""
+    given = {"encoder": encoder, "decoder": decoder, "generator": generator, "discriminator": discriminator}
+    return TrainedModel.load(run_dir, device, {k: v for k, v in given.items() if v is not None})

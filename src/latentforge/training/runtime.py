@@ -18,6 +18,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import ConfigError
+from ..spelling import speak
 
 
 def prefetch_optimizer_imports() -> threading.Thread | None:
@@ -194,7 +195,8 @@ def choose_precision(precision: str, device: torch.device, *, risk: str | None,
     needs a gradient scaler and loses small values of scientific data.
     """
     if precision != "auto":
-        return PrecisionChoice(resolve_precision(precision, device), f"--precision {precision} was asked for", {})
+        asked = speak(f"--precision {precision} was asked for")  # a keyword argument from Python
+        return PrecisionChoice(resolve_precision(precision, device), asked, {})
     if risk:
         return PrecisionChoice("fp32", f"auto: fp32, since {risk}", {})
     if not native_bf16(device):
@@ -308,9 +310,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
             import warnings
 
             why = " (no native bfloat16 instructions)" if not native_bf16(device) else ""
-            warnings.warn(f"bf16 on this {device.type} is slower than fp32{why}: a matrix product takes {cost:.1f}x "
-                          f"its fp32 time here (measured now); --precision auto (the default) or fp32 would be "
-                          "faster", stacklevel=3)
+            warnings.warn(speak(f"bf16 on this {device.type} is slower than fp32{why}: a matrix product takes "
+                                f"{cost:.1f}x its fp32 time here (measured now); --precision auto (the default) or "
+                                "--precision fp32 would be faster"), stacklevel=3)
     return precision
 
 

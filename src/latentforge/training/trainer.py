@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from ..data.batches import Batch, as_batch, device_scope, noise_generator, prefetch, take, to_device
 from ..errors import ArtifactError, ConfigError, TrainingDiverged
 from ..objectives.base import Objective, Player, evaluate_objective
-from ..spelling import speak, switches
+from ..spelling import speak, speak_all, switches
 from . import distributed, runtime
 from .compiled import CompiledSteps
 from .config import TrainConfig, lr_factor
@@ -263,11 +263,15 @@ class Trainer:
             row[f"grad_norm_{name}"] = gnorm[name] / max(1.0, steps[name])
         if self.objective.ranks_epochs:
             self._validate(row, val, epoch)
-        notes = self.objective.end_epoch(self, row, val)
+        # the epoch's diagnostics and warnings, kept in the row (metrics.jsonl, the report) as they are said: with
+        # flags on the command line, keyword arguments from Python
+        notes = [speak(note, self._switches) for note in self.objective.end_epoch(self, row, val) or []]
+        if "diagnostics" in row:
+            row["diagnostics"] = speak_all(row["diagnostics"], self._switches)
         if notes:
             row["warnings"] = notes
             for note in notes:
-                warnings.warn(f"epoch {epoch}: {speak(note, self._switches)}", stacklevel=2)
+                warnings.warn(f"epoch {epoch}: {note}", stacklevel=2)
         row["precision"] = self.precision
         row["seconds"] = round(time.perf_counter() - t0, 4)
         row["samples_per_s"] = round(n / max(row["seconds"], 1e-9), 1)
