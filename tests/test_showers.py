@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import latentforge as lf
+from latentforge.analysis.readable import fmt
 from latentforge.analysis.showers import classifier_auc, observables, response, separation_power
 from latentforge.cli.main import main
 from latentforge.data.geometry import builtin_geometry
@@ -152,6 +153,7 @@ def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
     sh = m["showers"]
     assert 0.5 <= sh["auc"] <= 1.0 and 0 <= sh["S_E_total_over_E_inc"] <= 1
     assert "E_layer1" in sh["separation_power"] and "voxel_energy" in sh["separation_power"]
+    assert f"held-out AUC {fmt(sh['auc'])}" in sh["in_words"][0]  # the physics in words, for the summary and report
     run = lf.load(run_dir)
     gen = run.sample(10, np.tile([[1.0, 1, 0, 0]], (10, 1)))
     assert gen.shape == (10, 504) and gen.min() >= 0 and (gen == 0).any()  # draws: sparse like the data

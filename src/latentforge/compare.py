@@ -69,8 +69,8 @@ def compare(data: Any, out: str | Path, *, budget_minutes: float = 10.0, seed: i
     first = runs["ae"]
     idx = split_for(len(ds), first.train_config)
     train_ds, test_ds = ds.subset(idx["train"]), ds.subset(idx["test"] if len(idx["test"]) else idx["val"])
-    xtr = first.scaler.transform(train_ds.x).reshape(len(train_ds), -1)
-    xte = first.scaler.transform(test_ds.x).reshape(len(test_ds), -1)
+    xtr = first.to_model_space(train_ds).numpy().reshape(len(train_ds), -1)
+    xte = first.to_model_space(test_ds).numpy().reshape(len(test_ds), -1)
     rows = {"pca": _pca_row(xtr, xte, train_ds, test_ds, first, latent, seed), **rows}
     clf = None
     if ds.y is not None and is_categorical(ds.y):
@@ -94,7 +94,8 @@ def _pca_row(xtr, xte, train_ds, test_ds, run, k: int, seed: int) -> dict[str, A
     pca = PCA(n_components=min(k, xtr.shape[1], len(xtr)), random_state=seed).fit(xtr)
     seconds = time.perf_counter() - t0
     recon = pca_reconstruction(xtr, xte, k)
-    raw = run.scaler.inverse_transform(recon.reshape(len(recon), *run.preprocess.model_shape))
+    raw = run.preprocess.to_raw(recon.reshape(len(recon), *run.preprocess.model_shape),
+                                run.preprocess.factors(test_ds))
     row = {"train_seconds": round(seconds, 2), "recon_mse": mse(recon, xte), "recon_mse_raw": mse(raw, test_ds.x)}
     codes = pca.transform(xtr)  # samples: a Gaussian in the PCA codes, decoded (probabilistic PCA without noise)
     t0 = time.perf_counter()
@@ -116,9 +117,9 @@ def _measure(run, ds, train_ds, test_ds, clf, seed: int) -> dict[str, Any]:
         cond = run.conditioner.values_of(test_ds) if run.conditional else None
         samples = run.sample(len(test_ds), cond, seed=seed, layout="model")
         row["sample_ms"] = round(1000 * (time.perf_counter() - t0) / len(test_ds), 4)
-        flat = run.scaler.transform(samples).reshape(len(samples), -1)
-        xtr = run.scaler.transform(train_ds.x).reshape(len(train_ds), -1)
-        xte = run.scaler.transform(test_ds.x).reshape(len(test_ds), -1)
+        flat = run.preprocess.scale(samples, cond).reshape(len(samples), -1)
+        xtr = run.to_model_space(train_ds).numpy().reshape(len(train_ds), -1)
+        xte = run.to_model_space(test_ds).numpy().reshape(len(test_ds), -1)
         row["copying"] = copying(flat, xtr, xte, seed=seed)
         if clf is not None and "fd_classifier" not in row:
             from .analysis.quality import TooFewRows, quality_metrics
@@ -169,7 +170,7 @@ def markdown(table: dict[str, Any]) -> str:
 def page(table: dict[str, Any], runs: dict, images: bool) -> str:
     """A self-contained HTML page: the table, what each column means, and samples of each generative model."""
     from .analysis.figures import sample_grid_figure
-    from .analysis.report import CHECK_SCRIPT, STYLE, figure_html
+    from .analysis.report_html import STYLE, figure_html
 
     cols = [c for c in COLUMNS if any(c in r for r in table["models"].values())]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["model", *cols])
@@ -182,9 +183,8 @@ def page(table: dict[str, Any], runs: dict, images: bool) -> str:
         for run in runs.values():
             if run.can("sampling"):
                 parts.append(f"<h2>{html.escape(run.name)}: samples</h2>" + figure_html(sample_grid_figure(run), "samples"))
-    parts.append("<span id='image-check'>images not checked</span>")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>latentforge compare</title><style>{STYLE}"
-            "</style></head><body>" + "\n".join(parts) + CHECK_SCRIPT + "</body></html>")
+            "</style></head><body>" + "\n".join(parts) + "</body></html>")
 
 
 HELP = ("<p>train_seconds: training time within the budget. recon_mse: reconstruction error of held-out rows (model "

@@ -54,7 +54,7 @@ def run_demo(out: str = "latentforge-demo", data: str = "mnist", epochs: int = 3
         words = [f"reconstruction MSE {m['recon_mse']:.4f}", f"PSNR {m['psnr_recon']:.1f} dB"]
         if "elbo" in m:
             bpd = f" ({m['bits_per_dim']:.3f} bits per pixel)" if m.get("bits_per_dim") is not None else ""
-            words += [f"ELBO {m['elbo']:.1f} nats per digit in data units",
+            words += [f"-ELBO {-m['elbo']:.1f} nats per digit in data units",
                       f"NLL (IWAE, K = {m['K']}) {m['nll_iwae']:.1f} nats{bpd}", f"KL {m['kl']:.1f} nats"]
         print(f"  {name:8s}", ", ".join(words))
     print("writing the VAE's report (metrics, baselines, latent pictures) ...")

@@ -66,12 +66,13 @@ def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 
     from .quality import quality_metrics
 
     shape = tuple(run.input_shape)
-    xtr = run.scaler.transform(train_ds.x).reshape(len(train_ds), -1)
-    xte = run.scaler.transform(test_ds.x).reshape(len(test_ds), -1)
+    # each row with its own factors: a condition-aware scaling (showers' fractions-response) needs the rows' conditions
+    xtr = run.to_model_space(train_ds).numpy().reshape(len(train_ds), -1)
+    xte = run.to_model_space(test_ds).numpy().reshape(len(test_ds), -1)
     lo, hi = float(xtr.min()), float(xtr.max())
     rows: dict[str, dict[str, float]] = {}
     if run.can("encoding"):
-        model_recon = run.scaler.transform(run.reconstruct(test_ds)).reshape(len(test_ds), -1)
+        model_recon = run.preprocess.scale(run.reconstruct(test_ds), like=test_ds).reshape(len(test_ds), -1)
         rows[run.name] = {"recon_mse": mse(model_recon, xte)}
         rows[f"pca (k={run.model.latent_dim})"] = {"recon_mse": mse(pca_reconstruction(xtr, xte,
                                                                                         run.model.latent_dim), xte)}
@@ -82,7 +83,7 @@ def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 
         if run.conditional:
             pick = np.random.default_rng(seed).integers(0, len(test_ds), n)
             cond = run.conditioner.values_of(test_ds)[pick]
-        fake = run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
+        fake = run.preprocess.scale(run.sample(n, cond, seed=seed, layout="model"), cond)
         q = quality_metrics(clf, info, xte.reshape(-1, *shape), fake)
         rows.setdefault(run.name, {}).update({k: q[k] for k in SAMPLE_COLUMNS})
         rows[run.name]["copying"] = copying(fake.reshape(len(fake), -1), xtr, xte, seed=seed)

@@ -162,7 +162,7 @@ def generated_like(run, ds, n: int, *, seed: int = 0, decoder_noise: bool = Fals
     pick = np.random.default_rng(seed).integers(0, len(ds), size=n)
     cond = run.conditioner.values_of(ds)[pick] if run.conditional else None
     if not run.can("posterior"):
-        return run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
+        return run.preprocess.scale(run.sample(n, cond, seed=seed, layout="model"), cond)
     g = torch.Generator().manual_seed(seed)
     z = (torch.randn(n, run.model.latent_dim, generator=g) if sampler == "normal"
          else run.model.draw_codes(n, g).cpu())
@@ -229,7 +229,8 @@ def _per_condition(run, ds, real: np.ndarray, *, seed: int) -> dict[str, Any]:
         if sel.sum() < 40:
             continue
         sub = ds.subset(np.flatnonzero(sel))
-        gen = run.scaler.transform(run.sample(len(sub), run.conditioner.values_of(sub), seed=seed, layout="model"))
+        c = run.conditioner.values_of(sub)
+        gen = run.preprocess.scale(run.sample(len(sub), c, seed=seed, layout="model"), c)
         r = two_sample_test(real[sel], gen, folds=3, seed=seed)
         out[name] = {k: r[k] for k in ("auc", "auc_error", "auc_floor", "auc_floor_error", "n_per_side")}
     return out

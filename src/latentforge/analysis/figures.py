@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..data.conditions import LabelConditioner
-from .plots import image_grid, mosaic, profile_grid
+from .plots import image_grid, mosaic
 
 
 def grid_samples(run, n: int = 64, *, seed: int = 0, condition: Any = None) -> tuple[np.ndarray, int | None, str]:
@@ -31,15 +31,18 @@ def grid_samples(run, n: int = 64, *, seed: int = 0, condition: Any = None) -> t
     return run.sample(n, condition, seed=seed, layout="model"), per, what
 
 
-def sample_grid_figure(run, n: int = 64, *, seed: int = 0, condition: Any = None, title_suffix: str = ""):
-    """Prior samples as a picture: an image grid (a label-conditional model: one row per class), or for
-    vectors the first examples as curves. A parameter-conditional model without ``condition`` is shown at
-    the training set's mean parameters."""
+def sample_grid_figure(run, n: int = 64, *, seed: int = 0, condition: Any = None, title_suffix: str = "",
+                       data: Any = None):
+    """Prior samples as a picture: an image grid (a label-conditional model: one row per class); for other data
+    the picture of their kind (``kind_figures.samples_picture``: a table's columns against the rows of ``data``,
+    spectra against wavelength). A parameter-conditional model without ``condition`` is shown at the training
+    set's mean parameters. The title says how many samples are shown."""
     x, per, what = grid_samples(run, n, seed=seed, condition=condition)
-    title = f"{run.name}: {what}{title_suffix}"
     if x.ndim == 4:
-        return image_grid(x, ncols=per, title=title)
-    return profile_grid(x[:16], title=title)
+        return image_grid(x, ncols=per, title=f"{run.name}: {len(x)} {what}{title_suffix}")
+    from .kind_figures import samples_picture
+
+    return samples_picture(run, x, f"{run.name}{title_suffix}, {what}", data)
 
 
 def sample_grid_image(run, n: int = 64, *, seed: int = 0) -> np.ndarray | None:

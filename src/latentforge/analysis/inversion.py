@@ -32,7 +32,7 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
     """
     ds = run.dataset(data)
     axes = caller_axes(data, ds)
-    x = torch.from_numpy(run.scaler.transform(ds.x))
+    x = run.to_model_space(ds)
     if mask is None:
         observed = torch.ones_like(x, dtype=torch.bool)
     else:
@@ -77,7 +77,7 @@ def invert(run, data: Any, mask: np.ndarray | None = None, *, steps: int = 300, 
         for p in model.parameters():
             p.requires_grad_(True)
     z, recon, final, start = (torch.cat(parts[k]) for k in ("z", "recon", "final", "start"))
-    return {"z": z.numpy(), "reconstruction": to_axes(run.scaler.inverse_transform(recon.numpy()), axes),
+    return {"z": z.numpy(), "reconstruction": to_axes(run.preprocess.to_raw(recon, run.preprocess.factors(ds)), axes),
             "error": final.numpy(), "error_start": start.numpy()}
 
 

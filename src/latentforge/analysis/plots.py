@@ -23,15 +23,16 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def loss_curve(history: list[dict]):
-    """Per-epoch training (and validation) loss per example against the epoch."""
+def loss_curve(history: list[dict], ylabel: str = "loss per example"):
+    """Per-epoch training (and validation) loss per example against the epoch; ``ylabel`` says what the loss is
+    (``run_plots.loss_axis_label``: -ELBO in nats per example for a VAE)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     epochs = [r["epoch"] for r in history]
     for key, label in (("train_loss", "train"), ("val_loss", "validation")):
         if history and key in history[0]:
             ax.plot(epochs, [r[key] for r in history], marker="o", ms=3, label=label)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss per example")
+    ax.set_ylabel(ylabel)
     ax.set_title("training curve")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -86,16 +87,17 @@ def image_grid(x: np.ndarray, ncols: int | None = None, title: str = "", *, row_
     lo, hi = value_range if value_range is not None else (float(np.min(x)), float(np.max(x)))
     m = np.clip(mosaic((np.asarray(x, np.float32) - lo) / max(hi - lo, 1e-12), ncols), 0, 1)  # gaps stay NaN
     rows = int(np.ceil(n / ncols))
-    extra = 1.6 if row_labels is not None else 0.0
-    fig, ax = plt.subplots(figsize=(min(0.55 * ncols + 0.6 + extra, 16), min(0.55 * rows + 0.8, 14)))
+    extra = 2.0 if row_labels is not None else 0.0
+    scale = 0.75 if row_labels is not None or col_labels is not None else 0.55  # room for 9-point labels
+    fig, ax = plt.subplots(figsize=(min(scale * ncols + 0.6 + extra, 16), min(scale * rows + 0.8, 14)))
     cmap = plt.get_cmap("gray").with_extremes(bad="#d8d8d8")
     ax.imshow(m, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     ax.axis("off")
     h, w = x.shape[-2] + 1, x.shape[-1] + 1  # cell size with its one-pixel gap
     for r, label in enumerate(row_labels or []):
-        ax.text(-1, r * h + h / 2, label, ha="right", va="center", fontsize=7)
+        ax.text(-1, r * h + h / 2, label, ha="right", va="center", fontsize=9)
     for c, label in enumerate(col_labels or []):
-        ax.text(c * w + w / 2, rows * h + 1, label, ha="center", va="top", fontsize=6)
+        ax.text(c * w + w / 2, rows * h + 1, label, ha="center", va="top", fontsize=9)
     if title:
         ax.set_title(title, fontsize=9)
     return fig
@@ -155,7 +157,7 @@ def latent_scatter(z: np.ndarray, labels: np.ndarray | None = None, title: str =
             ax.scatter(z[sel, 0], z[sel, 1], s=6, alpha=0.8, color=cmap(i % cmap.N),
                        label=str(lab) if i < 20 else None)
         ax.legend(title=label_name + ("" if len(classes) <= 20 else f" (first 20 of {len(classes)})"),
-                  markerscale=3, fontsize=7, loc="best")
+                  markerscale=3, fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     elif labels is not None:
         sc = ax.scatter(z[:, 0], z[:, 1], c=labels.astype(np.float64), cmap="viridis", s=6, alpha=0.8)
         fig.colorbar(sc, ax=ax, label=label_name)

@@ -357,7 +357,7 @@ def feature_classifier(run, data: Any, **data_kw: Any) -> tuple[FeatureClassifie
     train_part = run.select(full, "train")
     where = RunLayout(run.run_dir).classifier if run.run_dir else Path(tempfile.mkdtemp(prefix="lf-classifier-"))
     # the kept classifier is recognised by the data's values, not by how their path was spelled
-    return classifier_for(where, run.scaler.transform(train_part.x), train_part.y,
+    return classifier_for(where, run.to_model_space(train_part).numpy(), train_part.y,
                           source=full.fingerprint()["sha256"], seed=run.train_config.seed)
 
 
@@ -374,7 +374,7 @@ def sample_quality(run, data: Any, split: str = "all", *, n: int | None = None, 
     real = run.batch(ds)
     pick = np.random.default_rng(seed).integers(0, len(ds), size=n)  # conditions follow the real set's
     cond = run.conditioner.values_of(ds)[pick] if run.conditional else None
-    fake = run.scaler.transform(run.sample(n, cond, seed=seed, layout="model"))
+    fake = run.preprocess.scale(run.sample(n, cond, seed=seed, layout="model"), cond)
     clf, info = feature_classifier(run, full)
     return quality_metrics(clf, info, real["x"].numpy(), fake, seed=seed, collapse_advice=GAN_COLLAPSE_ADVICE)
 

@@ -1,8 +1,9 @@
 """Metric names in words, with units and which direction is better, for reports and command summaries.
 
 ``describe(metrics)`` turns the flat dict ``evaluate`` returns into rows (label, value, unit, better) and drops
-the duplicates a reader would trip over (the one-draw ``loss_elbo`` beside the importance-sampled ``elbo``,
-``loss_kl`` beside ``kl``); numbers keep four significant digits.
+the duplicates a reader would trip over (the one-draw training objective ``loss`` / ``loss_elbo`` beside the
+importance-sampled ELBO, ``loss_kl`` beside ``kl``); the ELBO is shown as -ELBO, the quantity training
+minimises and its curves show; numbers keep four significant digits.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ HIGHER, LOWER = "higher is better", "lower is better"
 METRICS: dict[str, tuple[str, str, str]] = {
     "recon_mse": ("reconstruction error, mean squared", "model units", LOWER),
     "recon_mse_raw": ("reconstruction error, mean squared", "data units", LOWER),
+    "recon_error_by_column": ("reconstruction error, root mean square", "", LOWER),
     "psnr_recon": ("reconstruction PSNR", "dB", HIGHER),
     "loss": ("training loss on these data", "per example, scaled space", LOWER),
     "loss_recon": ("reconstruction term of the loss", "per example, scaled space", LOWER),
-    "elbo": ("evidence lower bound (ELBO)", "nats per example in data units", HIGHER),
+    "elbo": ("-ELBO (negative evidence lower bound, K draws)", "nats per example in data units", LOWER),
     "nll_iwae": ("negative log-likelihood, importance-weighted bound", "nats per example in data units", LOWER),
     "nll_iwae_per_dim": ("negative log-likelihood per dimension", "nats per observed point in data units", LOWER),
     "bits_per_dim": ("negative log-likelihood per dimension, 8-bit pixel scale", "bits per dimension", LOWER),
@@ -84,6 +86,12 @@ def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     (a name such as the GAN's game is shown as text)."""
     rows = []
     for name, (words, unit, better) in METRICS.items():
+        if name == "recon_error_by_column" and isinstance(metrics.get(name), dict):
+            rows += [(f"{words}: {column}", with_error(e, "rmse"), e["unit"], better)
+                     for column, e in metrics[name].items()]
+            continue
+        if name == "loss" and "elbo" in metrics:
+            continue  # a VAE's one-draw training objective: the K-draw -ELBO above says it better
         if name in metrics and not isinstance(metrics[name], (dict, list)):
             if not isinstance(metrics[name], (int, float)) or isinstance(metrics[name], bool):
                 rows.append((words, fmt(metrics[name]), "", ""))
@@ -92,12 +100,17 @@ def describe(metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 unit = GAME_UNITS[metrics["game"]]
             if name == "nll_iwae" and "K" in metrics:
                 words = f"{words} (K = {metrics['K']})"
+            sign = -1 if name == "elbo" else 1  # shown as -ELBO
             if name in ("elbo", "nll_iwae") and metrics[name] is None:  # no log-Jacobian for this scaling
-                rows.append((words, fmt(metrics.get(f"{name}_scaled")), "nats per example in scaled space "
-                             f"({metrics.get('likelihood_units', '')})", better))
+                scaled = metrics.get(f"{name}_scaled")
+                rows.append((words, fmt(None if scaled is None else sign * scaled), "nats per example in scaled "
+                             f"space ({metrics.get('likelihood_units', '')})", better))
                 continue
             if name in ("elbo", "nll_iwae") and metrics.get(f"{name}_scaled") is not None:
-                unit = f"{unit} (scaled space: {fmt(metrics[f'{name}_scaled'])})"
+                unit = f"{unit} (scaled space: {fmt(sign * metrics[f'{name}_scaled'])})"
+            if name == "elbo":
+                rows.append((words, with_error({**metrics, name: -metrics[name]}, name), unit, better))
+                continue
             if name == "bits_per_dim":
                 unit = f"{unit} (pixel values 0..255, continuous density, no dequantisation)"
             if name == "loss_recon" and "elbo" in metrics:
@@ -124,6 +137,8 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
     for k, v in metrics.items():
         if isinstance(v, dict) and isinstance(v.get("in_words"), list):  # a validation that speaks for itself
             lines += [f"  {k}: {line}" for line in v["in_words"]]
-        elif isinstance(v, dict) and k not in ("class_histogram", "class_histogram_real"):
+        elif k == "skipped" and isinstance(v, dict):
+            lines += [f"  not measured, {name}: {reason}" for name, reason in v.items()]
+        elif isinstance(v, dict) and k not in ("class_histogram", "class_histogram_real", "recon_error_by_column"):
             lines.append(f"  {k}: see --json")
     return lines

@@ -1,21 +1,20 @@
 """A run report as one self-contained HTML page: every image is embedded, nothing is fetched.
 
-Sections: the configuration, training curves, metrics, reconstructions, samples, the latent scatter,
-a traversal grid, an interpolation strip and the table of classical baselines. The page counts its own
-images once loaded and writes the result into the element ``#image-check`` (used by the browser test).
+Sections: the configuration, training curves, metrics, reconstructions and samples drawn for the data's kind
+(``kind_figures``: a table's columns with their units, spectra against wavelength, showers as layer images),
+each domain validation in words (calibration, two-sample test, the showers' physics), the latent scatter, a
+traversal grid, an interpolation strip and the table of classical baselines, with a note where a baseline beats
+the model.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 
 from ..data import as_dataset
@@ -24,53 +23,15 @@ from ..spelling import speak
 from . import latent as lt
 from .figures import sample_grid_figure
 from .quality import feature_classifier
-from .plots import comparison_grid, gan_curves, image_grid, latent_scatter, loss_curve
+from .kind_figures import reconstruction_figures
+from .plots import gan_curves, image_grid, latent_scatter, loss_curve
+from .report_notes import baseline_notes
+from .run_plots import loss_axis_label
 from .readable import describe, others, with_error
+from .report_html import STYLE, figure_html, table_html
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
-h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.8em; }
-table { border-collapse: collapse; font-size: .9em; } td, th { border: 1px solid #ccc; padding: .25em .6em; }
-th { background: #f3f3f3; } td.num { text-align: right; font-family: monospace; }
-pre { background: #f7f7f7; padding: 1em; overflow-x: auto; font-size: .8em; }
-figure { margin: 1em 0; } figcaption { color: #555; font-size: .9em; } img { max-width: 100%; }
-.muted { color: #777; } .warn { color: #a40; }
-"""
-
-CHECK_SCRIPT = """
-<script>
-window.addEventListener('load', function () {
-  var imgs = Array.prototype.slice.call(document.images);
-  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
-  document.getElementById('image-check').textContent = 'images loaded: ' + ok + ' of ' + imgs.length;
-});
-</script>
-"""
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def figure_html(fig, caption: str) -> str:
-    """A matplotlib figure as a self-contained HTML <figure> (PNG inlined as base64) with ``caption``."""
-    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{_png(fig)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-
-
-def _table(rows: dict[str, dict[str, Any]]) -> str:
-    """Rows of numbers as a table; a ``<name>_err`` goes into its number's cell as "± error"."""
-    cols: list[str] = []
-    for r in rows.values():
-        cols += [c for c in r if c not in cols and not (c.endswith("_err") and c[:-4] in r)]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["", *cols])
-    body = "".join("<tr><th>" + html.escape(name) + "</th>" + "".join(
-        f'<td class="num">{html.escape(with_error(r, c)) if c in r else ""}</td>' for c in cols) + "</tr>"
-        for name, r in rows.items())
-    return f"<table><tr>{head}</tr>{body}</table>"
+# the page's pieces, kept importable from here
+__all__ = ["STYLE", "build_report", "figure_html", "table_html", "write_report"]
 
 
 def _header(run, full, split: str, n_test: int, reason: str) -> str:
@@ -140,19 +101,24 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
 
     bar.set_postfix_str("curves")
     if run.history:
-        fig = gan_curves(run.history) if "d_loss" in run.history[0] else loss_curve(run.history)
+        fig = (gan_curves(run.history) if "d_loss" in run.history[0]
+               else loss_curve(run.history, ylabel=loss_axis_label(run)))
         parts.append("<h2>Training</h2>" + figure_html(fig, f"per-epoch curves over {len(run.history)} epochs"))
     bar.update()
 
     bar.set_postfix_str("pictures")
-    pick = np.unique(np.linspace(0, len(test) - 1, min(10, len(test))).astype(int))
-    shown = test.subset(pick)
+    shown_as = "held-out" if split in ("test", "unseen") else f"{split}-split"
     if not gan:
-        rows = {"input": shown.x, "reconstruction": run.reconstruct(shown)}
-        parts.append("<h2>Reconstructions</h2>" + figure_html(comparison_grid(rows, n=len(pick)),
-                                                           "held-out inputs (top) and their reconstructions"))
-    if run.can("sampling") and images:
-        parts.append("<h2>Samples</h2>" + figure_html(sample_grid_figure(run, seed=seed), "generated from z ~ N(0, I)"))
+        parts.append("<h2>Reconstructions</h2>" + "".join(
+            figure_html(fig, caption) for fig, caption in reconstruction_figures(run, test, seed=seed, what=shown_as)))
+    if run.can("sampling"):
+        parts.append("<h2>Samples</h2>" + figure_html(sample_grid_figure(run, seed=seed, data=test),
+                                                      "generated from the model's prior, beside the data where the "
+                                                      "data's kind allows"))
+    if isinstance(metrics.get("showers"), dict) and "auc" in metrics["showers"]:
+        from .shower_report import shower_sections
+
+        parts += shower_sections(run, test, metrics["showers"], seed=seed)
     bar.update()
 
     bar.set_postfix_str("latent space")
@@ -172,18 +138,18 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
         try:
             clf = feature_classifier(run, full) if run.can("sampling") and full.y is not None else None
             table = lt_baselines(run, run.training_rows(full), test, clf, seed)  # fitted on training rows only
-            parts.append("<h2>Classical baselines</h2>" + BASELINES_HELP + _table(table))
+            notes = "".join(f"<p class='note'>{html.escape(line)}</p>" for line in baseline_notes(table, run.name))
+            parts.append("<h2>Classical baselines</h2>" + BASELINES_HELP + table_html(table) + notes)
         except Exception as e:  # a baseline that cannot be fitted is reported, not hidden
             parts.append(f"<h2>Classical baselines</h2><p class='muted'>not computed: {html.escape(speak(str(e)))}</p>")
     bar.update()
     bar.close()
 
     parts.append("<h2>Configuration</h2><pre>" + html.escape(json.dumps(run.config_dict(), indent=2)) + "</pre>")
-    parts.append(f"<p class='muted'>Written by latentforge in {time.perf_counter() - t0:.1f} s. "
-                 "<span id='image-check'>images not checked</span></p>")
+    parts.append(f"<p class='muted'>Written by latentforge in {time.perf_counter() - t0:.1f} s.</p>")
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>latentforge report: "
             f"{html.escape(run.name)}</title><style>{STYLE}</style></head><body>" + "\n".join(parts)
-            + CHECK_SCRIPT + "</body></html>")
+            + "</body></html>")
 
 
 BASELINES_HELP = (

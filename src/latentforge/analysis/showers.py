@@ -186,7 +186,7 @@ def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
     auc, auc_err, kind = classifier_auc_with_error(ref["showers"], gen["showers"], ref["incident_energies"],
                                                    gen["incident_energies"], geometry, seed=seed)
     worst = max((k for k in sep if k != "E_total/E_inc"), key=sep.get)
-    return {"geometry": geometry.name, "n_cells": geometry.n_cells, "energy_unit": ref.get("energy_unit", "GeV"),
+    out = {"geometry": geometry.name, "n_cells": geometry.n_cells, "energy_unit": ref.get("energy_unit", "GeV"),
             "n_reference": int(len(ref["showers"])), "n_generated": int(len(gen["showers"])),
             "separation_power": sep, "separation_power_err": sep_err, "auc": auc, "auc_err": auc_err,
             "auc_features": kind, "S_E_total_over_E_inc": sep["E_total/E_inc"],
@@ -196,6 +196,10 @@ def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
                             "classifier kept; separation powers' with the histogram edges kept); the voxel-energy "
                             "spectrum's S has none"),
             "response_reference": response(ref), "response_generated": response(gen)}
+    from .shower_words import shower_words
+
+    out["in_words"] = shower_words(out)
+    return out
 
 
 def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:

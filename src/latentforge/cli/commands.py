@@ -59,7 +59,7 @@ def cmd_sample(a) -> int:
     from pathlib import Path
 
     from ..analysis import image_grid, save_figure
-    from ..analysis.plots import profile_grid
+    from ..analysis.kind_figures import samples_picture
     from ..io import write_npz_streamed
     from ..io.writers import output_format
     from ..run import load
@@ -101,10 +101,13 @@ def cmd_sample(a) -> int:
     print(f"wrote {a.out} (samples: {a.n} x {given}, {human_bytes(need)})", file=sys.stderr)
     out = Path(a.out.rstrip("/"))
     png = str(out.with_suffix(".png") if kind != "png" else out.parent / f"{out.name}.png")
-    title = (f"{run.name}: {'the first ' + str(len(shown)) + ' of ' if a.n > len(shown) else ''}{a.n} samples"
-             + (f" given condition {a.condition}" if a.condition else ""))
     x = np.stack(shown)
-    save_figure(image_grid(x, title=title) if x.ndim == 4 else profile_grid(x[:16], title=title), png)
+    at = f" given condition {a.condition}" if a.condition else ""
+    if x.ndim == 4:  # the picture says how many of the samples it shows
+        title = f"{run.name}: {'the first ' + str(len(x)) + ' of ' if a.n > len(x) else ''}{a.n} samples{at}"
+        save_figure(image_grid(x, title=title), png)
+    else:
+        save_figure(samples_picture(run, x, f"{run.name}{at} ({a.n} drawn, the first shown)"), png)
     print(f"wrote {png}", file=sys.stderr)
     return 0
 

@@ -40,6 +40,7 @@ class RunLayout:
     checkpoint = property(lambda self: self.root / "checkpoint.safetensors")
     loss_plot = property(lambda self: self.root / "loss.png")
     reconstructions_plot = property(lambda self: self.root / "reconstructions.png")
+    residuals_plot = property(lambda self: self.root / "residuals.png")
     latent_plot = property(lambda self: self.root / "latent.png")
     samples_plot = property(lambda self: self.root / "samples.png")
     generator_losses_plot = property(lambda self: self.root / "generator_losses.png")

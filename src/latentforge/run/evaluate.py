@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.columns import per_column_errors, table_columns
 from ..analysis.metrics import bootstrap_error
 from ..analysis.quality import TooFewRows
 from ..analysis.validations import VALIDATIONS
@@ -27,7 +28,9 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
     """Metrics of ``run`` on the ``split`` of ``data`` as a flat dict (model space unless named ``_raw``):
 
     - ``recon_mse``, ``recon_mse_raw``, ``psnr_recon``: models with an encoder, each with its standard error over
-      the examples (``_err``);
+      the examples (``_err``); the PSNR (and a denoiser's ``psnr_*``) for images only; for a table of named
+      columns ``recon_error_by_column`` (name -> RMSE in the column's unit ...) instead of the pooled
+      ``recon_mse_raw``, which is kept only where every column states the same unit;
     - the objective's terms and metrics (VAE: ``elbo``, ``nll_iwae`` with ``K`` in nats per example in data
       units, ``nll_iwae_per_dim`` per observed point, ``bits_per_dim`` for 8-bit images, the scaled-space
       ``elbo_scaled`` / ``nll_iwae_scaled`` and the ``log_jacobian`` between them (``run.likelihood``); ``kl``;
@@ -78,6 +81,9 @@ def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | 
     if run.can("encoding"):
         out.update(reconstruction_metrics(run, ds, b, peak, seed=seed))
     out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
+    if len(run.input_shape) != 3:  # a peak signal-to-noise ratio is a picture's measure: not for tables or spectra
+        for name in [m for m in out if m.startswith("psnr")]:
+            del out[name]
     out.update(data_unit_likelihoods(run, ds, out))  # a VAE's likelihoods: scaled space -> data units
     skipped = {}
     for name, validation in VALIDATIONS.items():
@@ -99,22 +105,31 @@ def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | 
     return out
 
 
-def reconstruction_metrics(run, ds, b: dict, peak: float, *, seed: int = 0) -> dict[str, float]:
+def reconstruction_metrics(run, ds, b: dict, peak: float, *, seed: int = 0) -> dict[str, Any]:
     """Mean squared reconstruction error in model space and in the data's own units (unmasked points), and
     the PSNR of the reconstruction (dB, ``peak``: 1 for data scaled to [0, 1], else the data's range); each with
-    its standard error ``_err`` over the examples (a bootstrap of examples; the PSNR's by the delta method)."""
+    its standard error ``_err`` over the examples (a bootstrap of examples; the PSNR's by the delta method). For a
+    table of named columns also ``recon_error_by_column`` (``analysis.columns.per_column_errors``: RMSE in each
+    column's unit with its bootstrap error, rows measured on); the pooled ``recon_mse_raw`` is then dropped unless
+    every column states the same unit (a mean over kelvin and dex has no unit)."""
     recon = run.infer(lambda s: run.model.decode(run.model.encode(model_input(s), s.get("c")), s.get("c")), b).numpy()
     xs = b["x"].numpy()
     keep = ~ds.mask if ds.mask is not None else np.ones(xs.shape, bool)  # raw and model shapes agree here
     keep_raw = ~ds.mask if ds.mask is not None else np.ones(ds.x.shape, bool)
     raw = run.preprocess.to_raw(recon, run.preprocess.factors(ds))
     model_err = per_example_mse_error(recon, xs, keep, seed=seed)
-    out = {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_err": model_err,
+    out: dict[str, Any] = {"recon_mse": mse(recon[keep], xs[keep]), "recon_mse_err": model_err,
            "recon_mse_raw": mse(raw[keep_raw], ds.x[keep_raw]),
            "recon_mse_raw_err": per_example_mse_error(raw, ds.x, keep_raw, seed=seed),
            "psnr_recon": psnr(xs[keep], recon[keep], peak)}
     if out["recon_mse"] > 0:  # d(10 log10(peak^2 / m)) = -10 / ln 10 dm / m
         out["psnr_recon_err"] = float(10 / np.log(10) * model_err / out["recon_mse"])
+    columns = table_columns(run, ds)
+    if columns is not None and raw.shape == ds.x.shape:  # columns in their own units: one error each, not pooled
+        out["recon_error_by_column"] = per_column_errors(ds.x, raw, keep_raw, columns, seed=seed)
+        units = {u for _, u in columns}
+        if len(units) != 1 or "" in units:
+            del out["recon_mse_raw"], out["recon_mse_raw_err"]
     return out
 
 

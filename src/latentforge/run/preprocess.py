@@ -162,8 +162,23 @@ class Preprocessor:
         return np.asarray(self.conditioner.broadcast(condition, n), np.float64)
 
     def to_model_space(self, data: Any) -> torch.Tensor:
-        """Raw examples -> scaled float tensor of the model's input shape."""
-        return torch.from_numpy(self.scaler.transform(self.dataset(data).x))
+        """Raw examples -> scaled float tensor of the model's input shape (each example with its own factors under
+        a per-example or condition-aware scaling: ``factors``)."""
+        ds = self.dataset(data)
+        return torch.from_numpy(self.scaler.transform(ds.x, factors=self.factors(ds)))
+
+    def scale(self, x: np.ndarray, condition: Any = None, like: ArrayDataset | None = None) -> np.ndarray:
+        """Raw examples ``x`` (N, ...) in the model's layout (generated or reconstructed) -> model space, float32.
+        A condition-aware scaling (fractions-response) maps each row with its raw condition: ``condition`` (one, or
+        one per row) or the conditions of ``like`` (the N rows ``x`` stands for); a per-example scaling takes the
+        factors of ``like`` where given, else computes them from ``x``. Raises ConfigError for a condition-aware
+        scaling without conditions."""
+        factors = None
+        if self.scaler.uses_condition:
+            factors = self.condition_factors(len(x), condition, like)
+        elif like is not None and self.scaler.per_example:
+            factors = self.factors(like)
+        return self.scaler.transform(x, factors=factors)
 
     def flag_conditions(self, values: Any, *, warn: bool = True) -> str | None:
         """The sentence naming conditions among ``values`` (raw labels / parameter vectors) beyond what the training
