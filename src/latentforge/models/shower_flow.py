@@ -234,3 +234,11 @@ class _Draws:
     @property
     def stddev(self) -> torch.Tensor:
         return self.flat.stddev.unflatten(0, (self.k, -1))
+
+    def log_prob(self, x: torch.Tensor, sigma: torch.Tensor | None = None,
+                 mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(K, B): log p(x | z_k) of the B showers x (B, L + D) under each of the K draws."""
+        def rep(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.unsqueeze(0).expand(self.k, *t.shape).reshape(-1, *t.shape[1:])
+
+        return self.flat.log_prob(rep(x), rep(sigma), rep(mask)).unflatten(0, (self.k, -1))
