@@ -187,3 +187,19 @@ def test_fractions_response_scaling_models_the_total_relative_to_the_condition(t
     gen = lf.load(tmp_path / "run").sample(5, [1.5, 0, 0, 1])  # 31.6 GeV pions, in the file's MeV
     assert gen.shape == (5, 504) and np.isfinite(gen).all() and (gen.sum(1) < 31623).all()
     np.testing.assert_array_equal(gen, run.sample(5, [1.5, 0, 0, 1]))
+
+
+def test_negative_generated_cells_are_read_out_as_zero_and_counted():
+    """A Gaussian decoder draws negative cells, which have no observable (log of a negative share): the
+    validation reads them out as zero, as a calorimeter would, and says what share of the cells they were."""
+    from latentforge.analysis.showers import validate
+
+    ref = ShowerSimulator(seed=4).simulate(300, "e+")
+    gen = ShowerSimulator(seed=5).simulate(300, "e+")
+    noisy = gen["showers"] + np.random.default_rng(0).normal(0, 0.02 * gen["showers"].max(), gen["showers"].shape)
+    out = validate({**ref, "geometry": CALOGAN}, {**gen, "showers": noisy})
+    assert out["negative_cells_fraction"] == pytest.approx(np.mean(noisy < 0))
+    assert np.isfinite(out["auc"]) and all(np.isfinite(v) for v in out["separation_power"].values())
+    clipped = validate({**ref, "geometry": CALOGAN}, {**gen, "showers": np.clip(noisy, 0, None)})
+    assert clipped["auc"] == out["auc"] and clipped["negative_cells_fraction"] == 0.0
+    assert any("were negative and were read out as zero" in line for line in out["in_words"])

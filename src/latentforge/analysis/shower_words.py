@@ -35,4 +35,8 @@ def shower_words(v: dict[str, Any]) -> list[str]:
                      f"{fmt(g['response'] / r['response'])} at worst (incident energy {fmt(r['E_low'])} to "
                      f"{fmt(r['E_high'])} {r['unit']}: {fmt(g['response'])} against {fmt(r['response'])}, "
                      f"resolution {fmt(g['resolution'])} against {fmt(r['resolution'])}).")
+    if v.get("negative_cells_fraction"):
+        lines.append(f"{100 * v['negative_cells_fraction']:.1f} % of the generated cells were negative and were read "
+                     "out as zero before these numbers (a cell deposits no negative energy; a non-negative "
+                     "likelihood or the fractions-response scaling avoids them).")
     return lines
