@@ -29,9 +29,17 @@ def test_gmm_sampler_draws_from_the_fitted_mixture():
     assert z.mean(0) == pytest.approx([mean, mean], abs=0.03)
     assert z.var(0) == pytest.approx([var, var], rel=0.03)
     f = FlowSampler(2, components=4)
-    f.fit(codes, steps=300)
+    assert not f.is_fitted()
+    f.fit(codes + 6.0, steps=300)  # far from N(0, I): draws of an unfitted sampler would sit near 0
     zf = f.sample(4000, torch.Generator().manual_seed(0)).numpy()
-    assert np.all(np.isfinite(zf)) and abs(zf.mean() - mean) < 0.4
+    assert f.is_fitted() and np.all(np.isfinite(zf)) and abs(zf.mean() - (mean + 6.0)) < 0.4
+    for fitted in (s, f):  # the weights alone carry whether a sampler is fitted
+        back = type(fitted)(2, components=fitted.weights.shape[0] if hasattr(fitted, "weights") else 4)
+        assert not back.is_fitted()
+        back.load_state_dict(fitted.state_dict())
+        assert back.is_fitted()
+        np.testing.assert_array_equal(back.sample(5, torch.Generator().manual_seed(1)).numpy(),
+                                      fitted.sample(5, torch.Generator().manual_seed(1)).numpy())
 
 
 @pytest.mark.parametrize("sampler", ["gmm", "flow"])

@@ -166,6 +166,7 @@ class FlowSampler(PriorSampler):
         with torch.no_grad():
             self.fitted.fill_(True)
             ll = float(self.log_prob(z).mean())
+        self._fitted = True
         return (f"flow prior sampler: {len(self.couplings)} coupling layers fitted to {len(codes64)} encoded "
                 f"training means (mean log-likelihood {ll:.3g} nats per code)")
 
