@@ -19,7 +19,9 @@ from .data.conditions import NO_CONDITION
 from .models.own import NETWORK_ROLES, OWN_FAMILIES, own_model
 from .objectives import (CycleGANObjective, DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective,
                          SparseObjective)
+from .models.shower_gan import CaloGAN
 from .objectives.shower_flow import ShowerFlowObjective
+from .objectives.shower_gan import CaloGANObjective
 from .objectives.tcvae import TCVAEObjective
 from .registry import Registry
 
@@ -146,6 +148,11 @@ for _spec in [
     ModelSpec("cgan", MLPGAN, GANObjective,
               "conditional GAN: generator and discriminator both see a class label or a parameter vector",
               model_defaults={"condition": "label"}),
+    ModelSpec("calogan", CaloGAN, CaloGANObjective,
+              "CaloGAN's calorimeter-shower GAN (Paganini et al. 2018) as a WGAN-GP: per-layer generator heads with "
+              "a ReLU output (exact zeros) on the layer-log scaling, a critic with energy features and minibatch "
+              "discrimination, an energy-regression term on E_total / E_inc; conditioned on E_inc and particle",
+              objective_defaults={**WGAN_GP, "sample_every": 0}, train_defaults={"scaling": "layer-log"}),
     ModelSpec("cyclegan", CycleGAN, CycleGANObjective,
               "CycleGAN: unpaired translation between two data sets (--data and --data-b): two generators, two "
               "discriminators, cycle-consistency and identity losses (Zhu et al. 2017)"),

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from .layer_log import THRESHOLD_RTOL
 from .scaling_base import SCALINGS, LogMap, float_dtype_of
 from .shower_units import ENERGY_UNITS
 
@@ -195,7 +196,7 @@ class ShowerLayersScaling(LogMap):
         frac = np.where(self._per_cell(s) > 0, frac / np.where(self._per_cell(s) > 0, self._per_cell(s), 1.0), even)
         cells = frac * self._per_cell(e_layer)
         if threshold:
-            cells = np.where(cells < float(self.params["threshold"]), 0.0, cells)
+            cells = np.where(cells < float(self.params["threshold"]) * (1 - THRESHOLD_RTOL), 0.0, cells)
         return cells
 
     def inverse_transform(self, x, factors=None):

@@ -49,11 +49,11 @@ def advice_for_collapse(model: Any, objective_config: Any) -> str:
     steps = []
     if getattr(model, "own_networks", None):
         steps.append("a minibatch-std feature in your discriminator")
-    elif not getattr(cfg, "minibatch_std", False):
+    elif getattr(cfg, "minibatch_std", None) is False and not getattr(cfg, "minibatch_features", 0):
         steps.append("--minibatch-std")
     if not getattr(objective_config, "r1_weight", 0.0):
         steps.append("--r1-weight 1")
-    if not getattr(cfg, "spectral_norm", False):
+    if getattr(cfg, "spectral_norm", None) is False:  # a model without the option is not told to use it
         steps.append("--loss hinge --spectral-norm")
     return "try " + ", ".join(steps + ["a lower --lr-g", "or more epochs"])
 
