@@ -98,7 +98,7 @@ def test_energy_regression_against_numpy():
     model = small_model()
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 1, (400, 5)) * (rng.random((400, 5)) > 0.3)
-    c = np.stack([rng.normal(size=400), np.ones(400)], 1)
+    c = np.stack([rng.normal(size=400), np.zeros(400)], 1)  # one particle: its standardised one-hot column is 0
     eps_cell, hi_cell = np.array([0.01] * 3 + [0.02] * 2), np.array([2.0] * 3 + [3.0] * 2)
     u = (eps_cell * np.expm1(hi_cell * x)).sum(1)  # E_tot / E_inc of every shower
     model.fit_energy_reference(torch.tensor(x, dtype=torch.float32), torch.tensor(c, dtype=torch.float32))

@@ -5,7 +5,7 @@ layer into [0, 1]).
 Generator: noise z (B, latent_dim) and the condition c (B, P: log incident energy and one-hot particle,
 standardised) -> a shared trunk -> one generator head per layer, each seeing the trunk's features, c and the
 cells the previous layer's head produced (CaloGAN's per-layer generators passing information down the stack) ->
-a ReLU, so empty cells are exactly 0.
+a ReLU bounded by a tanh (``bounded_relu``), so empty cells are exactly 0 and no cell exceeds the training range.
 
 Critic: the cells, c, and CaloGAN's energy features computed from the cells through the scaling's exact inverse
 (differentiable; soft-clipped to +- 4 standard deviations; the gradient penalty treats the cells and these features as the critic's input, so that it stays
@@ -44,6 +44,13 @@ FEATURE_CLAMP = 2.0
 #: the standardised energy features are soft-clipped to +- this (b tanh(f / b)): a layer a generated shower leaves
 #: empty (log share -20 sigma off, and no gradient through the ReLU's zeros) cannot run the critic's scores away
 SOFT_CLIP = 4.0
+
+
+def bounded_relu(raw: torch.Tensor) -> torch.Tensor:
+    """The generator's output: relu(tanh(raw)), exactly 0 for raw <= 0 and below 1 (the largest training cell of
+    every layer under the layer-log scaling): an unbounded ReLU in log space lets one cell at 1.3 carry several
+    times the shower's energy (eps_l expm1(hi_l v) grows as e^(10 v))."""
+    return torch.relu(torch.tanh(raw))
 
 
 @dataclass(frozen=True)
@@ -144,8 +151,8 @@ class CaloGAN(GAN):
     log_share_std: torch.Tensor  # (L,)
 
     def __init__(self, config: CaloGANConfig):
-        ConfiguredModel.__init__(self, config)  # GAN's output map is replaced by the ReLU
-        self.output_map = torch.relu
+        ConfiguredModel.__init__(self, config)  # GAN's output map is replaced by a bounded ReLU
+        self.output_map = bounded_relu
         sizes = tuple(config.layer_cells)
         self.n_layers = len(sizes)
         if self.input_shape != (sum(sizes),):
@@ -231,9 +238,10 @@ class CaloGAN(GAN):
         share = self.layer_shares(x.double())
         u = share.sum(1)
         d = self.design(c.double())
-        w = torch.linalg.lstsq(d, u.unsqueeze(1)).solution[:, 0]
+        pinv = torch.linalg.pinv(d)  # minimum-norm least squares (SVD): a constant one-hot column is rank-deficient
+        w = pinv @ u
         resid = (u - d @ w).abs().clamp_min(1e-12)
-        v = torch.linalg.lstsq(d, resid.log().unsqueeze(1)).solution[:, 0]
+        v = pinv @ resid.log()
         v[-1] += LOG_ABS_NORMAL_OFFSET
         logs = torch.log(share + TINY_SHARE)
         self.response_w.copy_(w.to(self.response_w.dtype))
