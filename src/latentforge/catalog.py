@@ -150,7 +150,7 @@ for _spec in [
               model_defaults={"condition": "label"}),
     ModelSpec("calogan", CaloGAN, CaloGANObjective,
               "CaloGAN's calorimeter-shower GAN (Paganini et al. 2018) as a WGAN-GP: per-layer generator heads with "
-              "a ReLU output (exact zeros) on the layer-log scaling, a critic with energy features and minibatch "
+              "a tanh-bounded ReLU output (exact zeros) on the layer-log scaling, a critic with energy features and minibatch "
               "discrimination, an energy-regression term on E_total / E_inc; conditioned on E_inc and particle",
               objective_defaults={**WGAN_GP, "sample_every": 0}, train_defaults={"scaling": "layer-log"}),
     ModelSpec("cyclegan", CycleGAN, CycleGANObjective,

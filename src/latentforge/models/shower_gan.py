@@ -89,6 +89,9 @@ class CaloGANConfig(Config):
                                      == len(self.layer_cells)):
             raise ConfigError("calogan needs the layer-log scaling (--scaling layer-log), which fills in the cells "
                               "and the log scale of each layer")
+        if self.input_shape and tuple(self.input_shape) != (sum(self.layer_cells),):
+            raise ConfigError(f"calogan expects showers of {sum(self.layer_cells)} cells, got shape "
+                              f"{tuple(self.input_shape)}; use --scaling layer-log")
 
 
 class LayerGenerator(nn.Module):
