@@ -4,7 +4,7 @@ and S(E_total / E_inc) <= 0.05.
 The same data as ``shower_timing.py``: 20000 e+ training showers and 5000 separate reference showers from the
 project's simulator (1-100 GeV, CaloGAN's geometry), the energy- and particle-conditioned ``calogan`` (per-layer
 generator heads with a ReLU output on the layer-log scaling, energy features and minibatch discrimination in the
-critic, the energy-regression term, WGAN-GP with n_critic 5) with its defaults; ``--model cgan`` runs the earlier
+critic, the energy-regression term, WGAN-GP with 2 critic steps per generator step) with its defaults; ``--model cgan`` runs the earlier
 surrogate (``cgan`` with ``--loss wgan-gp`` on ``--scaling fractions``, the recipe ``BEFORE``). Any option of the
 model can be given as JSON. Prints one JSON object (training seconds, the project's classifier AUC with its
 bootstrap error, every separation power, response); the observable histograms go to --figure.

@@ -26,7 +26,7 @@ from .stabilisers import r1_penalty
 
 @dataclass(frozen=True)
 class CaloGANGameConfig(GANConfig):
-    energy_weight: float = option(0.1, "weight of CaloGAN's energy-regression term mean |E_tot / E_inc - r(c)| / "
+    energy_weight: float = option(1.0, "weight of CaloGAN's energy-regression term mean |E_tot / E_inc - r(c)| / "
                                   "s(c) in the generator's loss (0: off)")
 
     def validate(self) -> None:
