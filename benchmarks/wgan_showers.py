@@ -2,12 +2,13 @@
 and S(E_total / E_inc) <= 0.05.
 
 The same data as ``shower_timing.py``: 20000 e+ training showers and 5000 separate reference showers from the
-project's simulator (1-100 GeV, CaloGAN's geometry), the energy- and particle-conditioned ``calogan`` (per-layer
-generator heads with a ReLU output on the layer-log scaling, energy features and minibatch discrimination in the
-critic, the energy-regression term, WGAN-GP with 2 critic steps per generator step) with its defaults; ``--model cgan`` runs the earlier
-surrogate (``cgan`` with ``--loss wgan-gp`` on ``--scaling fractions``, the recipe ``BEFORE``). Any option of the
-model can be given as JSON. Prints one JSON object (training seconds, the project's classifier AUC with its
-bootstrap error, every separation power, response); the observable histograms go to --figure.
+project's simulator (1-100 GeV, CaloGAN's geometry), the energy- and particle-conditioned ``calogan`` with its
+defaults (per-layer generator heads with a tanh-bounded ReLU output on the layer-log scaling, energy features and
+minibatch discrimination in the critic, the energy-regression term, WGAN-GP with 2 critic steps per generator
+step); ``--model cgan`` runs the earlier surrogate (``cgan`` with ``--loss wgan-gp`` on ``--scaling fractions``,
+the recipe ``BEFORE``). Any option of the model or of training (e.g. ``time_limit``) can be given as JSON. Prints
+one JSON object (training seconds, the project's classifier AUC with its bootstrap error, every separation power,
+the share of exact zeros, response and resolution per energy bin); the observable histograms go to --figure.
 
 Usage:
     python benchmarks/wgan_showers.py [--train 20000] [--reference 5000] [--epochs 100] [--options JSON]
@@ -90,7 +91,8 @@ def main() -> None:
            "incident_energies": ref["incident_energies"]}
     with threadpool_limits(1, "openmp"):  # the tree classifier's OpenMP threads crawl on a shared, busy CPU
         v = validate(ref, gen, seed=a.seed)
-    result = {"benchmark": "wgan_showers", "model": a.model, "particle": a.particle, "units": a.units, "train_showers": a.train,
+    result = {"benchmark": "wgan_showers", "model": a.model, "particle": a.particle, "units": a.units,
+              "train_showers": a.train,
               "reference_showers": a.reference, "threads": a.threads, "train_seconds": round(seconds, 1),
               "train_cpu_seconds": round(cpu, 1),
               "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},

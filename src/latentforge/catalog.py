@@ -154,8 +154,9 @@ for _spec in [
               model_defaults={"condition": "label"}),
     ModelSpec("calogan", CaloGAN, CaloGANObjective,
               "CaloGAN's calorimeter-shower GAN (Paganini et al. 2018) as a WGAN-GP: per-layer generator heads with "
-              "a tanh-bounded ReLU output (exact zeros) on the layer-log scaling, a critic with energy features and minibatch "
-              "discrimination, an energy-regression term on E_total / E_inc; conditioned on E_inc and particle",
+              "a tanh-bounded ReLU output (exact zeros) on the layer-log scaling, a critic with energy features and "
+              "minibatch discrimination, an energy-regression term on E_total / E_inc; conditioned on E_inc and "
+              "particle",
               objective_defaults=CALOGAN_GAME, train_defaults={"scaling": "layer-log"}),
     ModelSpec("cyclegan", CycleGAN, CycleGANObjective,
               "CycleGAN: unpaired translation between two data sets (--data and --data-b): two generators, two "

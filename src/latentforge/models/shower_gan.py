@@ -8,8 +8,9 @@ cells the previous layer's head produced (CaloGAN's per-layer generators passing
 a ReLU bounded by a tanh (``bounded_relu``), so empty cells are exactly 0 and no cell exceeds the training range.
 
 Critic: the cells, c, and CaloGAN's energy features computed from the cells through the scaling's exact inverse
-(differentiable; soft-clipped to +- 4 standard deviations; the gradient penalty treats the cells and these features as the critic's input, so that it stays
-1-Lipschitz in each feature on the scale of its own spread): each layer's log energy share log(E_l / E_inc), the standardised response residual
+(differentiable; soft-clipped to +- 4 standard deviations; the gradient penalty treats the cells and these
+features as the critic's input, so that it stays 1-Lipschitz in each feature on the scale of its own spread): each
+layer's log energy share log(E_l / E_inc), the standardised response residual
 t = (E_tot / E_inc - r(c)) / s(c) and each layer's fraction of non-empty cells; minibatch discrimination
 (Salimans et al. 2016) on its last hidden features and on the energy features, then one score. r(c) and s(c),
 the response's expectation and spread given the condition, are least-squares fits on the training showers
