@@ -176,3 +176,30 @@ def test_cli_trains_and_evaluates_on_the_calogan_layout(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     showers = report["showers"]
     assert 0 <= showers["auc"] <= 1 and "E_total/E_inc" in showers["separation_power"]
+
+
+def test_conditions_on_the_particle_of_a_mixed_challenge_file(tmp_path):
+    """A CaloChallenge-layout file of e+ and pi+ (DS1-pion binning): the energy reference r(c) follows each
+    particle's mean response (pions deposit less: e/h > 1), and showers are drawn for either particle."""
+    path = tmp_path / "mix.h5"
+    write_showers(path, ShowerSimulator(seed=2, geometry="calochallenge-1-pions").simulate_mix(80, ("e+", "pi+")))
+    d = read_showers(path)
+    run = lf.train("calogan", path, epochs=1, batch_size=64, progress=False)
+    c = torch.as_tensor(run.preprocess.condition_vectors(len(d["conditions"]), d["conditions"], name=run.name,
+                                                         check=False), dtype=torch.float32)
+    r, _ = run.model.expected_response(c)
+    response = d["showers"].sum(1) / d["incident_energies"][:, 0]
+    pion = d["particle"] == d["particle"].max()
+    fitted_gap = float(r[~torch.as_tensor(pion)].mean() - r[torch.as_tensor(pion)].mean())
+    assert fitted_gap == pytest.approx(response[~pion].mean() - response[pion].mean(), rel=0.25)
+    x = run.sample(40, d["conditions"][pion][:40], seed=0)
+    assert x.shape == (40, 533) and (x == 0).any() and x.min() >= 0
+
+
+@pytest.mark.slow  # 6480 cells in 45 layers: 45 generator heads
+def test_trains_on_the_calochallenge_2_geometry(tmp_path):
+    path = tmp_path / "ds2.h5"
+    write_showers(path, ShowerSimulator(seed=1, geometry="calochallenge-2").simulate(150, "e+"))
+    run = lf.train("calogan", path, epochs=1, batch_size=64, progress=False)
+    x = run.sample(20, read_showers(path)["conditions"][:20], seed=0)
+    assert x.shape == (20, 6480) and len(run.model.generator.heads) == 45 and (x == 0).any()
