@@ -4,6 +4,7 @@ loss (one latent draw per image, averaged over draws). Imported by peer_vae.py, 
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Iterable
 
 import numpy as np
@@ -31,6 +32,27 @@ def example_loss(recon, x, mu, logvar):
     """BCE summed over the pixels + KL(q(z|x) || N(0, I)), summed over the batch (nats)."""
     bce = F.binary_cross_entropy(recon, x.reshape(-1, 784), reduction="sum")
     return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def train_example(model: nn.Module, loader: Iterable, epochs: int, device: torch.device | None = None) -> list[float]:
+    """The example's training loop: Adam 1e-3 over `loader` (items whose first element is the image batch), each
+    batch moved to `device` as it comes. Returns the wall seconds of every epoch (the device synchronised)."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        model.train()
+        for item in loader:
+            x = item[0] if device is None else item[0].to(device)
+            opt.zero_grad()
+            recon, mu, logvar = model(x)
+            example_loss(recon, x, mu, logvar).backward()
+            opt.step()
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    model.eval()
+    return times
 
 
 def mean_test_loss(forward: Callable, batches: Iterable[torch.Tensor], draws: int) -> float:

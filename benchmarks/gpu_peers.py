@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import latentforge as lf
-from example_vae import ExampleVAE, example_loss as vae_loss  # benchmarks/ is the script's folder
+from example_vae import ExampleVAE, example_loss as vae_loss, train_example  # benchmarks/ is the script's folder
 
 
 def sync(device: torch.device) -> None:
@@ -42,20 +42,8 @@ def epochs_rate(times: list[float], n: int) -> float:
 def example_vae(x: torch.Tensor, device: torch.device, epochs: int) -> float:
     torch.manual_seed(0)
     model = ExampleVAE().to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(x), batch_size=128, shuffle=True)
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        for (data,) in loader:
-            data = data.to(device)
-            opt.zero_grad()
-            recon, mu, logvar = model(data)
-            loss = vae_loss(recon, data, mu, logvar)
-            loss.backward()
-            opt.step()
-        sync(device)
-        times.append(time.perf_counter() - t0)
+    times = train_example(model, loader, epochs, device)
     return epochs_rate(times, len(x))
 
 

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from example_vae import ExampleVAE, example_loss, mean_test_loss  # benchmarks/ is the script's folder
+from example_vae import ExampleVAE, mean_test_loss, train_example  # benchmarks/ is the script's folder
 
 
 class PerSampleImages(Dataset):
@@ -43,19 +43,8 @@ class PerSampleImages(Dataset):
 def run_example(train: np.ndarray, test: np.ndarray, epochs: int) -> dict:
     torch.manual_seed(0)
     model = ExampleVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(PerSampleImages(train), batch_size=128, shuffle=True)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        for x, _ in loader:
-            opt.zero_grad()
-            recon, mu, logvar = model(x)
-            loss = example_loss(recon, x, mu, logvar)
-            loss.backward()
-            opt.step()
-    seconds = time.perf_counter() - t0
-    model.eval()
+    seconds = sum(train_example(model, loader, epochs))
     xt = torch.from_numpy(test).view(-1, 784).float().div(255)
     return {"loop_seconds": seconds, "samples_per_s": epochs * len(train) / seconds,
             "test_loss": mean_test_loss(model, [xt], draws=5)}

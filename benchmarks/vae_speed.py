@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 import latentforge as lf
 from latentforge.data import split_indices
 from latentforge.objectives import evaluate_objective
-from example_vae import ExampleVAE, example_loss, mean_test_loss  # benchmarks/ is the script's folder
+from example_vae import ExampleVAE, mean_test_loss, train_example  # benchmarks/ is the script's folder
 
 
 # ---------------------------------------------------------------- the reference, example style
@@ -56,20 +56,9 @@ class PerSampleImages(Dataset):
 def run_reference(train_x, train_y, test_x, test_y, epochs: int, seed: int) -> dict:
     torch.manual_seed(seed)
     model = ExampleVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(PerSampleImages(train_x, train_y), batch_size=128, shuffle=True)
     test_loader = DataLoader(PerSampleImages(test_x, test_y), batch_size=128, shuffle=False)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        for data, _ in loader:
-            opt.zero_grad()
-            recon, mu, logvar = model(data)
-            loss = example_loss(recon, data, mu, logvar)
-            loss.backward()
-            opt.step()
-    seconds = time.perf_counter() - t0
-    model.eval()
+    seconds = sum(train_example(model, loader, epochs))
     test_loss = mean_test_loss(model, [data for data, _ in test_loader], MC_DRAWS)
     return {"seconds": seconds, "samples_per_s": len(train_x) * epochs / seconds,
             "test_loss": test_loss}
