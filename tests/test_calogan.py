@@ -137,9 +137,9 @@ def test_energy_features_and_minibatch_discrimination_on_a_hand_made_batch():
 
 
 def test_needs_its_scaling_and_conditions_with_a_fix(showers):
-    with pytest.raises(ConfigError, match="--scaling layer-log"):
+    with pytest.raises(ConfigError, match="scaling.*layer-log"):  # spoken as the caller spells it
         lf.train("calogan", showers, epochs=1, progress=False, scaling="fractions")
-    with pytest.raises(ConfigError, match="--cond-key conditions"):
+    with pytest.raises(ConfigError, match="cond.key.*conditions"):
         lf.train("calogan", showers, cond_key="energy", epochs=1, progress=False)
 
 
@@ -182,7 +182,7 @@ def test_conditions_on_the_particle_of_a_mixed_challenge_file(tmp_path):
     """A CaloChallenge-layout file of e+ and pi+ (DS1-pion binning): the energy reference r(c) follows each
     particle's mean response (pions deposit less: e/h > 1), and showers are drawn for either particle."""
     path = tmp_path / "mix.h5"
-    write_showers(path, ShowerSimulator(seed=2, geometry="calochallenge-1-pions").simulate_mix(80, ("e+", "pi+")))
+    write_showers(path, ShowerSimulator(seed=2, geometry="calochallenge-1-pions").simulate_mix(60, ("e+", "pi+")))
     d = read_showers(path)
     run = lf.train("calogan", path, epochs=1, batch_size=64, progress=False)
     c = torch.as_tensor(run.preprocess.condition_vectors(len(d["conditions"]), d["conditions"], name=run.name,
