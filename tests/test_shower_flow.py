@@ -52,7 +52,13 @@ def test_scaling_round_trip_on_simulated_showers(showers):
     s = lf.Scaler("shower-layers").fit(d["showers"], cond=d["conditions"], info={"geometry": d["geometry"],
                                                                                  "energy_unit": d["energy_unit"]})
     m = s.transform(d["showers"], factors=d["conditions"])
-    assert m.shape == (400, 3 + 504) and s.model_options() == {"layer_cells": (288, 144, 72)}
+    opts = s.model_options()
+    assert m.shape == (400, 3 + 504) and opts["layer_cells"] == (288, 144, 72)
+    layers = np.stack([p.sum(1) for p in CALOGAN.split(d["showers"].astype(np.float64))], 1)
+    v = 1e-6 + (1 - 2e-6) * numpy_u(layers, d["incident_energies"][:, 0])  # the logit's epsilon, 1e-6
+    y = np.log(v / (1 - v))
+    np.testing.assert_allclose(opts["u_mean"], y.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(opts["u_std"], y.std(0), rtol=1e-4)
     frac = np.concatenate([p / np.maximum(p.sum(1, keepdims=True), 1e-30) for p in CALOGAN.split(d["showers"])], 1)
     np.testing.assert_allclose(s.log_down(m[:, 3:].astype(np.float64), 0.0), frac, rtol=1e-4, atol=1e-7)
     back = s.inverse_transform(m, factors=d["conditions"])
