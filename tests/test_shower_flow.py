@@ -133,3 +133,26 @@ def test_challenge_dnn_features_and_auc(showers):
     same = dnn_auc(a, b, e, e, folds=3, epochs=3)
     assert abs(same["auc"] - 0.5) < 0.1 and len(same["fold_aucs"]) == 3 and same["auc_err"] > 0
     assert dnn_auc(a, 1.5 * a, e, e, folds=3, epochs=20)["auc"] > 0.75
+
+
+def test_a_layer_drawn_empty_gets_its_most_probable_cell(trained, showers):
+    """Rows whose layer 1 drew nothing: exactly one cell of that layer is set, the one of largest expected share
+    (numpy argmax), at its expected share; other layers and rows are left as drawn."""
+    import torch
+
+    m, d = trained.model, read_showers(showers)
+    c = trained.preprocess.condition_vectors(50, d["conditions"][:50], name=trained.name, check=False)
+    with torch.no_grad():
+        y = m.energy.sample(c, 50, torch.Generator().manual_seed(0))
+        p = m.shape_dist(m.draw_codes(50, torch.Generator().manual_seed(1)), y, c)
+        s = p.sample(torch.Generator().manual_seed(2))
+        s[:10, 288:432] = 0
+        out = m.keep_layers_alive(s, p).numpy()
+    log_p, mean, before = p.log_p.numpy(), p.mean.numpy(), s.numpy()
+    for r in range(10):
+        cells = np.flatnonzero(out[r, 288:432])
+        assert len(cells) == 1 and cells[0] == np.argmax(log_p[r, 288:432])
+        assert out[r, 288 + cells[0]] == pytest.approx(mean[r, 288 + cells[0]])
+    alive_rows = [r for r in range(10, 50) if all((before[r, a:b] > 0).any() for a, b in ((0, 288), (288, 432), (432, 504)))]
+    np.testing.assert_array_equal(out[alive_rows], before[alive_rows])
+    np.testing.assert_array_equal(out[:10, :288], before[:10, :288])

@@ -195,13 +195,12 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
     def keep_layers_alive(self, s: torch.Tensor, p: CellNoise) -> torch.Tensor:
         """A layer whose drawn cells are all 0 gets its largest expected share in its most probable cell, so
         that the layer's sampled energy has a cell to go to (B, D)."""
-        b = s.shape[0]
-        idx = self.layer_of_cell.expand(b, -1)
-        alive = torch.zeros(b, self.n_layers, device=s.device).scatter_add(1, idx, (s > 0).float()) > 0
-        score = p.log_p.masked_fill(alive.gather(1, idx), float("-inf"))
-        best = torch.full((b, self.n_layers), float("-inf"), device=s.device).scatter_reduce(1, idx, score, "amax")
-        pick = (score == best.gather(1, idx)) & torch.isfinite(score)
-        return torch.where(pick, p.mean, s)
+        sizes = list(self.config.layer_cells)
+        alive = torch.stack([t.amax(1) for t in s.split(sizes, 1)], 1) > 0  # (B, L)
+        dead = ~alive.index_select(1, self.layer_of_cell)  # (B, D): the cell's layer drew nothing
+        score = p.log_p.masked_fill(~dead, float("-inf"))
+        best = torch.cat([t.amax(1, keepdim=True).expand_as(t) for t in score.split(sizes, 1)], 1)
+        return torch.where((score == best) & dead, p.mean, s)
 
 
 class TwoStage:
