@@ -20,6 +20,7 @@ set it is about 40 / (2 N) (0.0067 at N = 3000), which the floor row measures.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import tempfile
 import time
@@ -39,7 +40,8 @@ from latentforge.data.simulators import ShowerSimulator, write_showers
 
 def train(model: str, data: Path, out: Path, a, **options) -> tuple[object, float]:
     t0 = time.perf_counter()
-    given = {k: v for k, v in (("epochs", a.epochs), ("batch_size", a.batch_size)) if v is not None}
+    given = {k: v for k, v in (("epochs", a.epochs), ("batch_size", a.batch_size), ("time_limit", a.time_limit))
+             if v is not None}
     run = lf.train(model, data, out=out, cond_key="conditions", lr_schedule="cosine", seed=a.seed, progress=False,
                    overwrite=True, val_fraction=0.05, test_fraction=0.0, patience=0, **given, **options)
     return run, time.perf_counter() - t0
@@ -62,6 +64,8 @@ def main() -> None:
     p.add_argument("--reference", type=int, default=3000)
     p.add_argument("--epochs", type=int, default=None, help="default: each model's catalogue default")
     p.add_argument("--batch-size", type=int, default=None, help="default: each model's catalogue default")
+    p.add_argument("--time-limit", type=float, default=None, help="seconds of training per model (stops after the "
+                   "epoch that passes it)")
     p.add_argument("--models", default="cvae,shower-flow-vae")
     p.add_argument("--dnn-epochs", type=int, default=50, help="epochs of the CaloChallenge DNN classifier (its 50)")
     p.add_argument("--dnn-folds", type=int, default=3)
@@ -121,7 +125,7 @@ def main() -> None:
             "separation_power": {k: round(s, 4) for k, s in v["separation_power"].items()},
             "kl_nats_per_shower_val": round(float(last.get("val_kl", float("nan"))), 3),
             "active_units": last.get("active_units"), "latent_dim": run.model.latent_dim,
-            "train_seconds": round(seconds, 1), "ms_per_shower_batch_1024": round(ms_per_shower(run, ref["conditions"]), 4),
+            "train_seconds": round(seconds, 1), "load_average_after_training": os.getloadavg(), "ms_per_shower_batch_1024": round(ms_per_shower(run, ref["conditions"]), 4),
             "response_reference": v["response_reference"], "response_generated": v["response_generated"]}
     result["dnn"] = {"folds": a.dnn_folds, "epochs": a.dnn_epochs, "features": "log10 E_inc / GeV, voxels / E_inc"}
     result["units"] = ("auc: the project's classifier (reference vs generated, its bootstrap error); dnn_auc: the "

@@ -15,7 +15,7 @@ EPS, HI = 1e-4, 12.0
 
 def noise(p: np.ndarray, m: float, alpha: float) -> CellNoise:
     lp = torch.log(torch.tensor(p, dtype=torch.float64))
-    return CellNoise(lp, torch.full_like(lp, math.log(m)), torch.full_like(lp, math.log(alpha)), EPS, HI)
+    return CellNoise(lp, lp + math.log(m), torch.full_like(lp, math.log(alpha)), EPS, HI)
 
 
 def shares(noise_: CellNoise, s: torch.Tensor) -> np.ndarray:

@@ -1,17 +1,18 @@
 """The cell noise of two-stage shower surrogates: a calorimeter cell's reading as a compound Poisson-Gamma sum.
 
-A cell of a layer that holds energy E_l collects N quanta, N ~ Poisson(lambda), lambda = m_l p_c (p_c the cell's
-expected share of its layer, m_l the layer's expected number of quanta), each quantum Gamma(alpha_l, theta)
-distributed (theta = 1 / (alpha_l m_l) in units of the layer energy, so the shares sum to 1 on average). This
-is the Tweedie compound Poisson-Gamma model of sampling calorimetry (each charged track crossing an active layer
-is one quantum; Jorgensen 1987 for the family): the variance of a share is p_c (1 + 1/alpha) / m_l, so the
-relative noise of a cell shrinks as 1/sqrt(deposit), and a cell is exactly 0 with probability exp(-lambda).
+A cell of a layer collects N quanta, N ~ Poisson(lambda), each quantum Gamma(alpha, theta) distributed with theta
+= p / (alpha lambda) in units of the layer energy, so that the cell's expected share of its layer is p. This is
+the Tweedie compound Poisson-Gamma model of sampling calorimetry (each charged track crossing an active layer is
+one quantum; Jorgensen 1987 for the family): the variance of a share is p^2 (1 + 1/alpha) / lambda, and a cell is
+exactly 0 with probability exp(-lambda). With lambda = m p (m the layer's expected number of quanta) the
+relative noise of a cell shrinks as 1/sqrt(deposit); the shape stage (``models.shower_flow``) takes
+lambda = m p^(1 + gamma), a Tweedie-like power that lets the core and the sparse tail of a layer differ.
 
 Given N >= 1 the share is drawn from the log-normal with the same first two moments as the compound sum given
 N >= 1 (fast: one uniform and one normal draw per cell):
 
     E[f | f > 0]   = p / (1 - e^-lambda)
-    E[f^2 | f > 0] = (p (1 + 1/alpha) / m + p^2) / (1 - e^-lambda)
+    E[f^2 | f > 0] = (p^2 (1 + 1/alpha) / lambda + p^2) / (1 - e^-lambda)
     sigma^2 = log(E[f^2 | f > 0] / E[f | f > 0]^2) = log((1 - e^-lambda) / lambda) + log(lambda + 1 + 1/alpha)
     mu = log E[f | f > 0] - sigma^2 / 2
 
@@ -53,15 +54,15 @@ def layer_shares(y: torch.Tensor, u_mean: torch.Tensor, u_std: torch.Tensor) -> 
 class CellNoise:
     """The compound Poisson-Gamma reading of every cell, as scaled shares s (B, D) (see the module's docstring).
 
-    ``log_p`` (B, D) log expected shares (each layer's shares sum to 1), ``log_m`` (B, D) log expected quanta of
-    the cell's layer, ``log_alpha`` (B, D) log Gamma shape of a quantum, ``eps`` and ``hi`` the scaling's
+    ``log_p`` (B, D) log expected shares (each layer's shares sum to 1), ``log_lam`` (B, D) log expected quanta
+    of the cell, ``log_alpha`` (B, D) log Gamma shape of a quantum, ``eps`` and ``hi`` the scaling's
     log1p(f / eps) / hi constants."""
 
     measurement_errors = False
 
-    def __init__(self, log_p: torch.Tensor, log_m: torch.Tensor, log_alpha: torch.Tensor, eps: float, hi: float):
+    def __init__(self, log_p: torch.Tensor, log_lam: torch.Tensor, log_alpha: torch.Tensor, eps: float, hi: float):
         self.log_p, self.eps, self.hi = log_p, eps, hi
-        self.log_lam = (log_p + log_m).clamp(*LOG_LAMBDA_RANGE)
+        self.log_lam = log_lam.clamp(*LOG_LAMBDA_RANGE)
         self.lam = self.log_lam.exp()
         self.inv_alpha = torch.exp(-log_alpha)
         self.log_hit = torch.log(-torch.expm1(-self.lam))  # log(1 - e^-lambda): the cell reads > 0
@@ -76,7 +77,7 @@ class CellNoise:
 
     @property
     def share_variance(self) -> torch.Tensor:
-        """Var(f) = p (1 + 1/alpha) / m of each cell's share (B, D)."""
+        """Var(f) = p^2 (1 + 1/alpha) / lambda of each cell's share (B, D)."""
         return torch.exp(2 * self.log_p - self.log_lam) * (1 + self.inv_alpha)
 
     def scaled(self, f: torch.Tensor) -> torch.Tensor:

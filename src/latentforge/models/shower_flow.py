@@ -8,9 +8,9 @@ energy and particle, standardised):
 - energy stage: p(y | c), an autoregressive mixture density network (``models.shower_energy``);
 - shape stage: a conditional VAE (Sohn et al. 2015) of s given [c, y]: q(z | s, c, y), and p(s | z, c, y) the
   compound Poisson-Gamma reading of each cell (``models.shower_cells``): the decoder gives each cell's expected
-  share of its layer (a softmax per layer), a linear map of c gives each layer's quanta per unit of its energy
-  and the Gamma shape of a quantum, so the noise scales with the deposit (relative spread 1 / sqrt(quanta)) and
-  cells are exactly 0 with the Poisson probability. Codes for generation come from a Gaussian mixture fitted to
+  share of its layer (a softmax per layer), a linear map of c gives each layer's quanta per unit of its energy,
+  the Gamma shape of a quantum and a power of the share, so the noise scales with the deposit (relative spread
+  1 / sqrt(quanta)) and cells are exactly 0 with the Poisson probability. Codes for generation come from a Gaussian mixture fitted to
   the encoded training showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked otherwise.
 
 ``sample(n, c)`` draws y from the energy stage, z from the prior sampler and s from the cell noise in one
@@ -112,11 +112,12 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         self.encoder = nn.Sequential(MLP([self.n_cells + ctx, *hidden], config.activation), activation(config.activation))
         self.posterior_head = nn.Linear(hidden[-1], 2 * config.latent_dim)
         self.decoder = MLP([config.latent_dim + ctx, *hidden[::-1], self.n_cells], config.activation)
-        # log quanta per unit of E_l / E_inc and log Gamma shape of a quantum, per layer, linear in the condition
-        self.noise = nn.Linear(self.condition_dim, 2 * self.n_layers)
+        # per layer, linear in the condition: log quanta per unit of E_l / E_inc, log Gamma shape of a quantum,
+        # and the power gamma of lambda = m p^(1 + gamma)
+        self.noise = nn.Linear(self.condition_dim, 3 * self.n_layers)
         with torch.no_grad():
             self.noise.weight.zero_()
-            self.noise.bias.copy_(torch.tensor([INITIAL_LOG_QUANTA] * self.n_layers + [0.0] * self.n_layers)
+            self.noise.bias.copy_(torch.tensor([INITIAL_LOG_QUANTA] * self.n_layers + [0.0] * 2 * self.n_layers)
                                   / NOISE_GAIN)
         self.prior_sampler = PRIOR_SAMPLERS.get(config.prior_sampler)(config.latent_dim, config.prior_components)
         dev = torch.get_default_device()
@@ -145,13 +146,15 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         return DiagonalGaussian(mean, logvar)
 
     def shape_dist(self, z: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> CellNoise:
-        """p(s | z, c, y): the compound Poisson-Gamma reading of the D scaled shares (``models.shower_cells``);
-        the expected quanta of layer l are (E_l / E_inc) exp(a_l(c)), its quanta's Gamma shape exp(b_l(c))."""
+        """p(s | z, c, y): the compound Poisson-Gamma reading of the D scaled shares (``models.shower_cells``):
+        each cell expects lambda = m_l p^(1 + gamma_l) quanta with m_l = (E_l / E_inc) exp(a_l(c)), and its
+        quanta have Gamma shape exp(b_l(c)); a, b, gamma linear in the condition."""
         log_p = segment_log_softmax(self.decoder(torch.cat([z, y, c], 1)).float(), self.config.layer_cells)
-        a, b = (NOISE_GAIN * self.noise(c.float())).chunk(2, dim=1)
+        a, b, gamma = (NOISE_GAIN * self.noise(c.float())).chunk(3, dim=1)
         log_m = torch.log(layer_shares(y.float(), self.u_mean, self.u_std).clamp_min(1e-30)) + a
         per_cell = self.layer_of_cell
-        return CellNoise(log_p, log_m[:, per_cell], b[:, per_cell], self.config.share_eps, self.config.share_hi)
+        log_lam = log_p * (1 + gamma.index_select(1, per_cell)) + log_m.index_select(1, per_cell)
+        return CellNoise(log_p, log_lam, b.index_select(1, per_cell), self.config.share_eps, self.config.share_hi)
 
     # -------------------------------------------------------------- the VAE contract
     def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiagonalGaussian:
@@ -273,4 +276,5 @@ class _Draws:
         def rep(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.unsqueeze(0).expand(self.k, *t.shape).reshape(-1, *t.shape[1:])
 
-        return self.flat.log_prob(rep(x), rep(sigma), rep(mask)).unflatten(0, (self.k, -1))
+        xs = x.unsqueeze(0).expand(self.k, *x.shape).reshape(-1, *x.shape[1:])
+        return self.flat.log_prob(xs, rep(sigma), rep(mask)).unflatten(0, (self.k, -1))
