@@ -156,3 +156,14 @@ def test_a_layer_drawn_empty_gets_its_most_probable_cell(trained, showers):
     alive_rows = [r for r in range(10, 50) if all((before[r, a:b] > 0).any() for a, b in ((0, 288), (288, 432), (432, 504)))]
     np.testing.assert_array_equal(out[alive_rows], before[alive_rows])
     np.testing.assert_array_equal(out[:10, :288], before[:10, :288])
+
+
+def test_config_takes_lists_of_numbers_and_refuses_other_values():
+    from latentforge.models.shower_flow import ShowerFlowVAEConfig
+
+    cfg = ShowerFlowVAEConfig(u_mean=(-1, 0.5), u_std=(np.float64(0.25), 2))
+    assert cfg.u_mean == (-1.0, 0.5) and all(type(v) is float for v in cfg.u_mean + cfg.u_std)
+    assert ShowerFlowVAEConfig.from_dict(cfg.to_dict()) == cfg  # JSON gives lists back
+    for bad in (("a",), (float("nan"),), (True,)):
+        with pytest.raises(ConfigError, match="u_mean must be a list of numbers"):
+            ShowerFlowVAEConfig(u_mean=bad)

@@ -207,7 +207,7 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
 
 
 class TwoStage:
-    """Showers given codes: ``generate(generator)`` draws y from the energy stage and s from the hurdle decoder;
+    """Showers given codes: ``generate(generator)`` draws y from the energy stage and s from the cell reading;
     ``mean`` takes the energy stage's most probable y and the expected shares; both (B, L + D) in model space."""
 
     def __init__(self, model: ShowerFlowVAE, z: torch.Tensor, c: torch.Tensor):
