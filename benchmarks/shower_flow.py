@@ -125,7 +125,8 @@ def main() -> None:
             "separation_power": {k: round(s, 4) for k, s in v["separation_power"].items()},
             "kl_nats_per_shower_val": round(float(last.get("val_kl", float("nan"))), 3),
             "active_units": last.get("active_units"), "latent_dim": run.model.latent_dim,
-            "train_seconds": round(seconds, 1), "load_average_after_training": os.getloadavg(), "ms_per_shower_batch_1024": round(ms_per_shower(run, ref["conditions"]), 4),
+            "train_seconds": round(seconds, 1), "load_average_after_training": os.getloadavg(),
+            "ms_per_shower_batch_1024": round(ms_per_shower(run, ref["conditions"]), 4),
             "response_reference": v["response_reference"], "response_generated": v["response_generated"]}
     result["dnn"] = {"folds": a.dnn_folds, "epochs": a.dnn_epochs, "features": "log10 E_inc / GeV, voxels / E_inc"}
     result["units"] = ("auc: the project's classifier (reference vs generated, its bootstrap error); dnn_auc: the "

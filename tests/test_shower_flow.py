@@ -153,7 +153,8 @@ def test_a_layer_drawn_empty_gets_its_most_probable_cell(trained, showers):
         cells = np.flatnonzero(out[r, 288:432])
         assert len(cells) == 1 and cells[0] == np.argmax(log_p[r, 288:432])
         assert out[r, 288 + cells[0]] == pytest.approx(mean[r, 288 + cells[0]])
-    alive_rows = [r for r in range(10, 50) if all((before[r, a:b] > 0).any() for a, b in ((0, 288), (288, 432), (432, 504)))]
+    alive_rows = [r for r in range(10, 50)
+                  if all((before[r, a:b] > 0).any() for a, b in ((0, 288), (288, 432), (432, 504)))]
     np.testing.assert_array_equal(out[alive_rows], before[alive_rows])
     np.testing.assert_array_equal(out[:10, :288], before[:10, :288])
 

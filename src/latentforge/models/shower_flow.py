@@ -10,8 +10,9 @@ energy and particle, standardised):
   compound Poisson-Gamma reading of each cell (``models.shower_cells``): the decoder gives each cell's expected
   share of its layer (a softmax per layer), a linear map of c gives each layer's quanta per unit of its energy,
   the Gamma shape of a quantum and a power of the share, so the noise scales with the deposit (relative spread
-  1 / sqrt(quanta)) and cells are exactly 0 with the Poisson probability. Codes for generation come from a Gaussian mixture fitted to
-  the encoded training showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked otherwise.
+  1 / sqrt(quanta)) and cells are exactly 0 with the Poisson probability. Codes for generation come from a
+  Gaussian mixture fitted to the encoded training showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked
+  otherwise.
 
 ``sample(n, c)`` draws y from the energy stage, z from the prior sampler and s from the cell noise in one
 pass; the scaling's inverse rescales each layer's fractions to the sampled layer energy and applies the readout
