@@ -8,7 +8,7 @@ energy and particle, standardised):
 - energy stage: p(y | c), an autoregressive mixture density network (``models.shower_energy``);
 - shape stage: a conditional VAE (Sohn et al. 2015) of s given [c, y]: q(z | s, c, y), and p(s | z, c, y) the
   compound Poisson-Gamma reading of each cell (``models.shower_cells``): the decoder gives each cell's expected
-  share of its layer (a softmax per layer), a linear map of c gives each layer's quanta per unit of its energy,
+  share of its layer (a softmax per layer), a linear map of [c, y] gives each layer's quanta per unit of its energy,
   the Gamma shape of a quantum and a power of the share, so the noise scales with the deposit (relative spread
   1 / sqrt(quanta)) and cells are exactly 0 with the Poisson probability. Codes for generation come from a
   Gaussian mixture fitted to the encoded training showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked
@@ -113,9 +113,9 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         self.encoder = nn.Sequential(MLP([self.n_cells + ctx, *hidden], config.activation), activation(config.activation))
         self.posterior_head = nn.Linear(hidden[-1], 2 * config.latent_dim)
         self.decoder = MLP([config.latent_dim + ctx, *hidden[::-1], self.n_cells], config.activation)
-        # per layer, linear in the condition: log quanta per unit of E_l / E_inc, log Gamma shape of a quantum,
-        # and the power gamma of lambda = m p^(1 + gamma)
-        self.noise = nn.Linear(self.condition_dim, 3 * self.n_layers)
+        # per layer, linear in the condition and the layer energies y: log quanta per unit of E_l / E_inc, log
+        # Gamma shape of a quantum, and the power gamma of lambda = m p^(1 + gamma)
+        self.noise = nn.Linear(self.condition_dim + self.n_layers, 3 * self.n_layers)
         with torch.no_grad():
             self.noise.weight.zero_()
             self.noise.bias.copy_(torch.tensor([INITIAL_LOG_QUANTA] * self.n_layers + [0.0] * 2 * self.n_layers)
@@ -149,9 +149,10 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
     def shape_dist(self, z: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> CellNoise:
         """p(s | z, c, y): the compound Poisson-Gamma reading of the D scaled shares (``models.shower_cells``):
         each cell expects lambda = m_l p^(1 + gamma_l) quanta with m_l = (E_l / E_inc) exp(a_l(c)), and its
-        quanta have Gamma shape exp(b_l(c)); a, b, gamma linear in the condition."""
+        quanta have Gamma shape exp(b_l); a, b, gamma linear in [c, y] (a shower that crosses as a minimum-ionising
+        track has more quanta per unit energy than one that showers)."""
         log_p = segment_log_softmax(self.decoder(torch.cat([z, y, c], 1)).float(), self.config.layer_cells)
-        a, b, gamma = (NOISE_GAIN * self.noise(c.float())).chunk(3, dim=1)
+        a, b, gamma = (NOISE_GAIN * self.noise(torch.cat([c, y], 1).float())).chunk(3, dim=1)
         log_m = torch.log(layer_shares(y.float(), self.u_mean, self.u_std).clamp_min(1e-30)) + a
         per_cell = self.layer_of_cell
         log_lam = log_p * (1 + gamma.index_select(1, per_cell)) + log_m.index_select(1, per_cell)
