@@ -204,8 +204,10 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         alive = torch.stack([t.amax(1) for t in s.split(sizes, 1)], 1) > 0  # (B, L)
         dead = ~alive.index_select(1, self.layer_of_cell)  # (B, D): the cell's layer drew nothing
         score = p.log_p.masked_fill(~dead, float("-inf"))
-        best = torch.cat([t.amax(1, keepdim=True).expand_as(t) for t in score.split(sizes, 1)], 1)
-        return torch.where((score == best) & dead, p.mean, s)
+        best = torch.cat([t.amax(1, keepdim=True) for t in score.split(sizes, 1)], 1)  # (B, L)
+        best_cell = best.index_select(1, self.layer_of_cell)
+        value = p.scaled(best_cell.exp())  # the expected share of each layer's best cell, scaled
+        return torch.where((score == best_cell) & dead, value, s)
 
 
 class TwoStage:
