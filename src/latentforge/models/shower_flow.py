@@ -8,8 +8,8 @@ energy and particle, standardised):
 - energy stage: p(y | c), an autoregressive mixture density network (``models.shower_energy``);
 - shape stage: a conditional VAE (Sohn et al. 2015) of s given [c, y]: q(z | s, c, y), and p(s | z, c, y) the
   compound Poisson-Gamma reading of each cell (``models.shower_cells``): the decoder gives each cell's expected
-  share of its layer (a softmax per layer), a linear map of [c, y] gives each layer's quanta per unit of its energy,
-  the Gamma shape of a quantum and a power of the share, so the noise scales with the deposit (relative spread
+  share of its layer (a softmax per layer), a linear map of [c, y] gives each layer's quanta per unit of its
+  energy, the Gamma shape of a quantum and a power of the share, so the noise scales with the deposit (relative spread
   1 / sqrt(quanta)) and cells are exactly 0 with the Poisson probability. Codes for generation come from a
   Gaussian mixture fitted to the encoded training showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked
   otherwise.
