@@ -40,8 +40,8 @@ TINY = {
     "calogan": ({"layer_cells": (4, 2), "layer_eps": (0.01, 0.02), "layer_hi": (2.0, 3.0), "g_hidden": (16,),
                  "head_hidden": 8, "d_hidden": (16,), "latent_dim": 4, "minibatch_features": 4, "condition_dim": 3},
                 (6,)),
-    "shower-flow-vae": ({"layer_cells": (4, 2), "hidden": (16,), "energy_hidden": (8,), "latent_dim": 3,
-                         "condition_dim": 3}, (2 + 6,)),
+    "shower-flow-vae": ({"layer_cells": (4, 2), "u_mean": (-1.0, 0.5), "u_std": (0.2, 1.5), "hidden": (16,),
+                         "energy_hidden": (8,), "latent_dim": 3, "condition_dim": 3}, (2 + 6,)),
 }
 B = 5
 

@@ -128,7 +128,7 @@ def check_type(obj: Any, name: str, tp: Any, value: Any) -> None:
     elif tp is str:
         if not isinstance(value, str):
             raise bad("a string")
-    elif is_tuple_type(tp) and typing.get_args(tp)[:1] == (float,):  # tuple[float, ...]: numbers, finite
+    elif is_tuple_type(tp) and typing.get_args(tp)[:1] == (float,):
         if not isinstance(value, tuple) or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v
                                                for v in value):
             raise bad("a list of numbers")
