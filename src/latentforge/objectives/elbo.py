@@ -128,7 +128,9 @@ class ELBOObjective(Objective):
 
     def begin_fit(self, ctx, train) -> None:
         """Keep the first training rows for the collapse diagnostic of runs without validation data."""
-        if hasattr(train, "head"):  # a stream
+        if hasattr(train, "head_batch"):  # a stream (x, and c when conditional)
+            self.activity_rows = train.head_batch(ACTIVITY_ROWS)
+        elif hasattr(train, "head"):
             self.activity_rows = {"x": train.head(ACTIVITY_ROWS)}
         else:
             self.activity_rows = {k: v[:ACTIVITY_ROWS] for k, v in train.items()}
