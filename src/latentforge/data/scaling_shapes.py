@@ -22,9 +22,14 @@ class FractionsScaling(LogMap):
     square_jacobian = False  # D values -> D + 1
     #: margin of the log-total range, as a fraction of its width, on either side
     TOTAL_MARGIN = 0.1
-    #: streamed fit (``fit_chunks``): non-zero fractions sampled for eps, at most; rows per float64 block
+    #: streamed fit (``fit_chunks``): non-zero fractions sampled for eps, at most; values per float64 block of rows
     FIT_SAMPLE = 200_000
-    FIT_BLOCK_ROWS = 64
+    FIT_BLOCK_VALUES = 1 << 19
+
+    @classmethod
+    def fit_block_rows(cls, n_values: int) -> int:
+        """Rows per block of a streamed fit for examples of ``n_values`` values (a float64 block of 4 MiB)."""
+        return max(1, cls.FIT_BLOCK_VALUES // max(n_values, 1))
 
     @staticmethod
     def _check(x) -> np.ndarray:
@@ -62,8 +67,9 @@ class FractionsScaling(LogMap):
         for x in chunks:
             x = self._check(x)
             self.raw_dtype = float_dtype_of(x)
-            for i in range(0, len(x), self.FIT_BLOCK_ROWS):  # float64 fractions of a block of rows at a time
-                block = x[i:i + self.FIT_BLOCK_ROWS]
+            rows = self.fit_block_rows(x.shape[1])
+            for i in range(0, len(x), rows):  # float64 fractions of a block of rows at a time
+                block = x[i:i + rows]
                 total = block.sum(1, dtype=np.float64)
                 pos = total > 0
                 if not pos.any():

@@ -167,7 +167,7 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, seed: int = 0, info: dict | 
     (ddof 0) of the logit u-space layer energies from sums around a first estimate (float64), the largest cell
     fraction and smallest deposit exactly, and eps (the 1st percentile of the non-zero fractions) from a seeded
     sample of at most ``FractionsScaling.FIT_SAMPLE`` of them (all of them when there are fewer, then equal to
-    ``fit``'s). Rows are taken ``FIT_BLOCK_ROWS`` at a time in float64. Errors as ``fit``."""
+    ``fit``'s). Rows are taken a float64 block of 4 MiB at a time (``FractionsScaling.fit_block_rows``). Errors as ``fit``."""
     from .scaling_base import block_quota, float_dtype_of, subsample
     from .scaling_shapes import FractionsScaling
     from .shower_layers import layer_u, logit_u
@@ -176,7 +176,6 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, seed: int = 0, info: dict | 
     info = info or {}
     rng = np.random.default_rng(seed)
     per_chunk = max(1, FractionsScaling.FIT_SAMPLE // max(n_chunks, 1))
-    block_rows = FractionsScaling.FIT_BLOCK_ROWS
     shift = total = total_sq = None
     count, over, worst, nz_max, smallest, sample = 0, 0, 0.0, 0.0, np.inf, []
     for x, cond in chunks:
@@ -187,6 +186,7 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, seed: int = 0, info: dict | 
             sc.raw_dtype = float_dtype_of(x)
             sc.params = {"sizes": sc._sizes_of(info, x.shape[1]).astype(np.float64),
                          "gev_per_unit": np.array(ENERGY_UNITS[info.get("energy_unit") or "GeV"])}
+        block_rows = FractionsScaling.fit_block_rows(x.shape[1])
         for i in range(0, len(x), block_rows):
             x64 = x[i:i + block_rows].astype(np.float64)
             if (x64 < 0).any():

@@ -30,8 +30,8 @@ from .files import DATA_KEYS, h5_datasets, pick_key
 from .records import READERS, file_kind, streamable
 
 TRAIN, VAL, TEST = 1, 2, 3
-#: values per block in which a chunk is scaled (a float64 block of 16 MiB), so a scaling's temporaries stay small
-SCALE_BLOCK_VALUES = 1 << 21
+#: values per block in which a chunk is scaled (a float64 block of 4 MiB), so a scaling's temporaries stay small
+SCALE_BLOCK_VALUES = 1 << 19
 
 
 @dataclass(frozen=True)
@@ -222,19 +222,27 @@ def fit_scaler(f, part: np.ndarray, kind: str, chunk_size: int, *, seed: int = 0
     return scaler.fit_chunks(chunks, n_chunks=n_chunks, seed=seed, **extra)
 
 
-def scale_rows(scaler, x: np.ndarray, factors: np.ndarray | None) -> np.ndarray:
-    """``scaler.transform`` of ``x`` (N, ...) in row blocks of at most SCALE_BLOCK_VALUES values, into one float32
-    array: a scaling's float64 temporaries stay at a block whatever the chunk's size. ``factors``: the raw
-    condition vectors a condition-aware scaling maps with (N, P), else None."""
+def scale_rows(scaler, x: np.ndarray, factors: np.ndarray | None, keep: np.ndarray | None = None) -> np.ndarray:
+    """``scaler.transform`` of the rows ``keep`` (bool (N,), None: all) of ``x`` (N, ...) in row blocks of at most
+    SCALE_BLOCK_VALUES values, into one float32 array: neither a copy of the kept rows nor a scaling's float64
+    temporaries grow beyond a block, whatever the chunk's size. ``factors``: the kept rows' raw condition vectors
+    a condition-aware scaling maps with, else None."""
     per_row = max(1, int(np.prod(x.shape[1:], dtype=np.int64)))
     step = max(1, SCALE_BLOCK_VALUES // per_row)
-    out = None
+    n = len(x) if keep is None else int(np.count_nonzero(keep))
+    out, done = None, 0
     for i in range(0, len(x), step):
-        u = scaler.transform(x[i:i + step], factors=None if factors is None else factors[i:i + step])
+        block = x[i:i + step] if keep is None else x[i:i + step][keep[i:i + step]]
+        if not len(block):
+            continue
+        u = scaler.transform(block, factors=None if factors is None else factors[done:done + len(block)])
         if out is None:
-            out = np.empty((len(x),) + u.shape[1:], np.float32)
-        out[i:i + len(u)] = u
-    return out if out is not None else scaler.transform(x, factors=factors)
+            out = np.empty((n,) + u.shape[1:], np.float32)
+        out[done:done + len(u)] = u
+        done += len(u)
+    if out is None:
+        return scaler.transform(x if keep is None else x[keep], factors=factors)
+    return out
 
 
 class ChunkStream:
@@ -262,8 +270,8 @@ class ChunkStream:
             if raw_c is None:
                 raise ConfigError(f"{self.f.path} holds no condition vectors; train an unconditional model")
             raw_c = raw_c[keep]
-        x = scale_rows(self.scaler, self.f.rows(start, start + self.chunk_size)[keep],
-                       raw_c if self.scaler.uses_condition else None)
+        x = scale_rows(self.scaler, self.f.rows(start, start + self.chunk_size), raw_c if self.scaler.uses_condition
+                       else None, keep=keep)
         if self.unit_range and len(x) and self.which == TRAIN:
             check_unit_range(x, what=f"{self.f.path} rows {start}-{start + len(keep)} after scaling")
         elif self.unit_range:  # held-out rows are clipped into the training range, as at inference

@@ -128,8 +128,8 @@ class ELBOObjective(Objective):
 
     def begin_fit(self, ctx, train) -> None:
         """Keep the first training rows for the collapse diagnostic of runs without validation data."""
-        if hasattr(train, "head_batch"):  # a stream (x, and c when conditional)
-            self.activity_rows = train.head_batch(ACTIVITY_ROWS)
+        if hasattr(train, "head_batch"):  # a stream (x, and c when conditional): at most one chunk's rows held
+            self.activity_rows = train.head_batch(min(ACTIVITY_ROWS, getattr(train, "chunk_size", ACTIVITY_ROWS)))
         elif hasattr(train, "head"):
             self.activity_rows = {"x": train.head(ACTIVITY_ROWS)}
         else:
