@@ -167,7 +167,8 @@ class ShowerLayersScaling(LogMap):
         than memory (``data.shower_stream.fit_layers_chunks``)."""
         from .shower_stream import fit_layers_chunks
 
-        return fit_layers_chunks(self, chunks, n_chunks=n_chunks, seed=seed, info=info, threshold=threshold)
+        return fit_layers_chunks(self, chunks, n_chunks=n_chunks, seed=seed, info=info, threshold=threshold,
+                                 u_space=lambda e_layer, e_inc: logit_u(layer_u(e_layer, e_inc)))
 
     def transform(self, x, factors=None, *, copy=True, mask=None):
         self.need_fit()

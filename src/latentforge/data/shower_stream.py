@@ -160,17 +160,17 @@ class ShowerChunks:
         return np.concatenate(parts) if parts else np.zeros((0,) + (shape or (1,)), np.float32)
 
 
-def fit_layers_chunks(sc, chunks, *, n_chunks: int, seed: int = 0, info: dict | None = None,
+def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info: dict | None = None,
                       threshold: float | None = None):
     """The ``shower-layers`` scaling ``sc`` fitted in one pass over (cells (n, D), raw condition vectors (n, P))
     chunks of the training rows, ``fit``'s statistics without the whole array: the mean and standard deviation
     (ddof 0) of the logit u-space layer energies from sums around a first estimate (float64), the largest cell
     fraction and smallest deposit exactly, and eps (the 1st percentile of the non-zero fractions) from a seeded
     sample of at most ``FractionsScaling.FIT_SAMPLE`` of them (all of them when there are fewer, then equal to
-    ``fit``'s). Rows are taken a float64 block of 4 MiB at a time (``FractionsScaling.fit_block_rows``). Errors as ``fit``."""
+    ``fit``'s). Rows are taken a float64 block of 4 MiB at a time (``FractionsScaling.fit_block_rows``).
+    ``u_space(layer_energies, e_inc)``: the scaling's logit u-space values (N, L) of a block, float64. Errors as ``fit``."""
     from .scaling_base import block_quota, float_dtype_of, subsample
     from .scaling_shapes import FractionsScaling
-    from .shower_layers import layer_u, logit_u
     from .shower_units import ENERGY_UNITS
 
     info = info or {}
@@ -195,7 +195,7 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, seed: int = 0, info: dict | 
             e_inc = sc._e_inc(np.asarray(cond)[i:i + block_rows])
             ratio = e_layer.sum(1) / e_inc
             over, worst = over + int((ratio > 1).sum()), max(worst, float(ratio.max()))
-            y = logit_u(layer_u(e_layer, e_inc))
+            y = u_space(e_layer, e_inc)
             if shift is None:
                 shift = y.mean(0)
                 total, total_sq = np.zeros_like(shift), np.zeros_like(shift)
