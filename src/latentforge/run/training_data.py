@@ -226,6 +226,10 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     return info
 
 
+#: values of a streamed file's preview rows, about
+PREVIEW_VALUES = 1 << 22
+
+
 def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: TrainConfig) -> dict:
     """The chunked reader, the seeded split as a part label per row (1 train, 2 val, 3 test) and a small
     in-memory preview of held-out rows for the plots."""
@@ -249,7 +253,8 @@ def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: Tr
         part = np.zeros(f.n, np.int8)
         part[idx["train"]], part[idx["val"]], part[idx["test"]] = TRAIN, VAL, TEST
         show = idx["test"] if len(idx["test"]) else idx["train"]
-        show = np.sort(show[:200])
+        # at most 200 rows and about 4M values (plots, choices from the data): a preview, not a chunk
+        show = np.sort(show[:max(20, min(200, PREVIEW_VALUES // max(1, int(np.prod(f.example_shape)))))])
         cond = f.take_conditions(show, tc.chunk_size)
         preview = ArrayDataset(f.take(show, tc.chunk_size), name=Path(data).name, source=str(data),
                                info={**f.info, "index": show}, cond=cond)
