@@ -199,9 +199,9 @@ def test_bad_shower_layouts_are_refused_in_one_line_when_streamed(tmp_path, show
     # label conditions, or a condition-aware scaling on a file without conditions: what to use instead
     with pytest.raises(lf.ConfigError) as e:
         lf.train("cvae", str(showers), scaling="fractions-response", **kw)
-    assert "use --condition vector" in one_line(e)
+    assert "use condition='vector'" in one_line(e)  # the caller's words
     assert lf.train("cvae", str(showers), scaling="fractions-response", condition="vector", **kw).history
     np.save(tmp_path / "x.npy", d["showers"])
     with pytest.raises(lf.ConfigError) as e:
         lf.train("cvae", str(tmp_path / "x.npy"), scaling="fractions-response", condition="vector", **kw)
-    assert "use --condition none" in one_line(e)
+    assert "use condition='none'" in one_line(e)
