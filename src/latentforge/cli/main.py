@@ -8,6 +8,7 @@ import warnings
 from typing import Sequence
 
 from ..data.showers import ENERGY_UNITS, SHOWER_LAYOUTS
+from ..data.simulators.showers import SPECTRA
 from ..errors import LatentforgeError
 from ..spelling import command_line
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
@@ -158,6 +159,13 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
                      help="spectra: share of broad-line objects, flagged in broad_line (default: 0)")
     sim.add_argument("--energy-range", type=float, nargs=2, default=(1.0, 100.0), metavar=("LOW", "HIGH"),
                      help="incident energies, log-uniform, in GeV (default: 1 100)")
+    sim.add_argument("--energy-spectrum", choices=SPECTRA, default="log-uniform",
+                     help="showers: incident energies log-uniform over --energy-range (CaloChallenge datasets 2 and "
+                          "3: 1 1000), or powers-of-two: 2^k MeV within it, equally likely (dataset 1: 0.256 4194.304)")
+    sim.add_argument("--chunk-rows", type=int, default=0,
+                     help="showers, calochallenge layout: simulate and write this many showers at a time (memory: "
+                          "one chunk), for files larger than memory; the showers are stored uncompressed "
+                          "(default 0: all at once, gzip-compressed)")
     sim.add_argument("--deposits-per-gev", type=int, default=400, help="Monte-Carlo deposits per GeV (default: 400)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", required=True, help="output .h5 file")

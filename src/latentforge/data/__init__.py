@@ -22,6 +22,7 @@ from .scaling import SCALINGS, Scaler
 from . import shower_scaling  # noqa: F401  (registers the fractions-response scaling of shower surrogates)
 from . import shower_layers  # noqa: F401  (registers the shower-layers scaling of two-stage shower surrogates)
 from . import layer_log  # noqa: F401  (registers the layer-log scaling of CaloGAN-style shower surrogates)
+from . import shower_stream  # noqa: F401  (registers the chunked reader of shower files for --stream)
 from .split import SPLITS, split_for, split_indices
 
 __all__ = ["ArrayDataset", "CORRUPTIONS", "Conditioner", "DATASETS", "DATA_KEYWORDS", "DataRecord", "READERS",

@@ -163,6 +163,14 @@ class ShowerLayersScaling(LogMap):
         self.params.update(u_mean=y.mean(0), u_std=np.maximum(y.std(0), 1e-6), threshold=np.array(float(threshold)))
         return self
 
+    def fit_chunks(self, chunks, *, n_chunks, seed=0, info: dict | None = None, threshold: float | None = None):
+        """``fit`` in one pass over (cells, raw condition vectors) chunks of the training rows, for files larger
+        than memory (``data.shower_stream.fit_layers_chunks``)."""
+        from .shower_stream import fit_layers_chunks
+
+        return fit_layers_chunks(self, chunks, n_chunks=n_chunks, seed=seed, info=info, threshold=threshold,
+                                 u_space=lambda e_layer, e_inc: logit_u(layer_u(e_layer, e_inc)))
+
     def transform(self, x, factors=None, *, copy=True, mask=None):
         self.need_fit()
         x = np.asarray(x, np.float64)

@@ -212,6 +212,8 @@ class GANObjective(Objective):
         seed = ctx.config.seed
         self.fixed_z = torch.randn(DIVERSITY_N, ctx.model.latent_dim, generator=torch.Generator().manual_seed(seed + 3),
                                    device="cpu")  # kept on the CPU (saved with the objective), moved when used
+        if hasattr(train, "head_batch"):  # a stream: its first rows stand in for the training set
+            train = train.head_batch(DIVERSITY_N)
         head = train.head(DIVERSITY_N) if hasattr(train, "head") else train["x"][:DIVERSITY_N]
         if self.real_diversity is None:
             self.real_diversity = diversity(head)
