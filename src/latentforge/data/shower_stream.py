@@ -65,7 +65,7 @@ class ShowerChunks:
         f = self._h5
         names = set(f.keys())
         self.layout = next((name for name, lay in SHOWER_LAYOUTS.items() if lay.matches(names, f.attrs)), None)
-        if self.layout == "calogan":
+        if self.layout is not None and SHOWER_LAYOUTS.get(self.layout) is SHOWER_LAYOUTS.get("calogan"):
             self._cells = [f[f"layer_{k}"] for k in range(3)]
             for k, (ds, shape) in enumerate(zip(self._cells, CALOGAN_SHAPES)):
                 if ds.shape[1:] != shape or ds.shape[0] != self._cells[0].shape[0]:
