@@ -1,5 +1,5 @@
 """The shower validation in tables and in pictures (its words: ``shower_words``) for the run report:
-classifier AUC, separation power S of the observables, response and resolution per incident-energy bin, mean
+the classifiers' AUCs beside their floors, separation power S of the observables, response and resolution per incident-energy bin, mean
 layer images and the observables' histograms (reference against generated)."""
 
 from __future__ import annotations
@@ -21,6 +21,26 @@ def response_rows(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
         rows[f"{fmt(r['E_low'])} to {fmt(r['E_high'])} {r['unit']}"] = {
             "showers": r["n"], "response (reference)": r["response"], "response (generated)": g.get("response", ""),
             "resolution (reference)": r["resolution"], "resolution (generated)": g.get("resolution", "")}
+    return rows
+
+
+def classifier_rows(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rows for a table: per classifier (the project's and the CaloChallenge's two) its k-fold AUC and floor with
+    their standard errors, the fold spread, the showers a side and its input."""
+    from .shower_classifiers import NAMES
+
+    c = v.get("classifiers") or {}
+    rows = {}
+    for name, what in NAMES.items():
+        r = c.get(name)
+        if r is None:
+            rows[what] = {"AUC": "not run", "input": c.get("skipped", {}).get(name, "")}
+            continue
+        floor = "floor (reference vs reference)"
+        rows[what] = {"AUC": r["auc"], "AUC_err": r["auc_err"], floor: r["floor"], f"{floor}_err": r["floor_err"],
+                      "fold spread (AUC / floor)": f"{fmt(r['auc_std'])} / "
+                      f"{fmt(r['floor_std'])}", "folds": c["folds"], "showers a side": c["n_per_side"],
+                      "input": r["features"]}
     return rows
 
 
@@ -88,6 +108,9 @@ def shower_sections(run, test, result: dict[str, Any], *, seed: int = 0) -> list
 
     parts = ["<h2>Showers: generated against reference</h2>"]
     parts += [f"<p>{html.escape(line)}</p>" for line in result.get("in_words") or shower_words(result)]
+    if result.get("classifiers"):
+        parts.append("<h3>Classifiers: generated against reference, beside the floor (reference half against "
+                     "reference half; k-fold mean and standard error)</h3>" + table_html(classifier_rows(result)))
     parts.append("<h3>Response and resolution per incident-energy bin</h3>" + table_html(response_rows(result)))
     parts.append("<h3>Observables told apart best (separation power S, bootstrap standard error)</h3>"
                  + table_html(separation_rows(result)))
