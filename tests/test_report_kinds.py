@@ -33,8 +33,15 @@ def test_the_shower_validation_in_words_says_its_numbers(tmp_path):
                        ("calochallenge_high_level", "high-level DNN")):
         c = v["classifiers"][name]
         line = next(x for x in v["in_words"] if what in x)
-        assert f"AUC {fmt(c['auc'])} ± {fmt(c['auc_err'])}" in line and f"{fmt(c['floor'])} ± {fmt(c['floor_err'])}" in line
+        assert f"AUC {fmt(c['auc'])} ± {fmt(c['auc_err'])}" in line
+        assert f"reference against reference: {fmt(c['floor'])} ± {fmt(c['floor_err'])}" in line
         assert "60 showers a side" in line and "3 folds" in line
+    from latentforge.analysis.report_html import table_html
+    from latentforge.analysis.shower_report import classifier_rows
+
+    table = table_html(classifier_rows(v))  # the report's table: each classifier with its floor
+    for c in (v["classifiers"][k] for k in ("project", "calochallenge_low_level", "calochallenge_high_level")):
+        assert f"{fmt(c['floor'])} ± {fmt(c['floor_err'])}" in table
     assert f"S of E_total/E_inc: {fmt(v['S_E_total_over_E_inc'])}" in words
     assert v["worst_observable"]["name"] in words and "MeV" in words and "bins of incident energy" in words
 

@@ -79,11 +79,11 @@ def test_separation_power_limits():
 
 
 def test_classifier_cannot_tell_two_reference_samples_apart():
-    a = ShowerSimulator(seed=4).simulate(200, "e+")  # five folds of 40 + 40 showers scored
-    b = ShowerSimulator(seed=5).simulate(200, "e+")
+    a = ShowerSimulator(seed=4).simulate(150, "e+")  # five folds of 30 + 30 showers scored
+    b = ShowerSimulator(seed=5).simulate(150, "e+")
     auc, kind = classifier_auc(a["showers"], b["showers"], a["incident_energies"], b["incident_energies"], CALOGAN)
     assert 0.4 < auc < 0.6 and kind == "voxels", auc
-    c = ShowerSimulator(seed=6).simulate(200, "pi+")
+    c = ShowerSimulator(seed=6).simulate(150, "pi+")
     assert classifier_auc(a["showers"], c["showers"], a["incident_energies"], c["incident_energies"], CALOGAN)[0] > 0.95
 
 

@@ -80,7 +80,14 @@ def high_level_features(showers: np.ndarray, incident_energies: np.ndarray, geom
     ``incident_energies`` (N, 1) or (N,), both in ``unit``; DataError when the showers do not fit the geometry."""
     parts = geometry.split(_read_out(showers, unit, threshold))
     e_inc = _mev(incident_energies, unit).reshape(-1, 1)
-    e_layer, cx, cy, wx, wy, sparsity, cr, wr = ([] for _ in range(8))
+    e_layer: list[np.ndarray] = []
+    cx: list[np.ndarray] = []
+    cy: list[np.ndarray] = []
+    wx: list[np.ndarray] = []
+    wy: list[np.ndarray] = []
+    sparsity: list[np.ndarray] = []
+    cr: list[np.ndarray] = []
+    wr: list[np.ndarray] = []
 
     def centre_width(cells: np.ndarray, coord: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = cells @ coord / total

@@ -1,6 +1,6 @@
-"""The shower validation in tables and in pictures (its words: ``shower_words``) for the run report:
-the classifiers' AUCs beside their floors, separation power S of the observables, response and resolution per incident-energy bin, mean
-layer images and the observables' histograms (reference against generated)."""
+"""The shower validation in tables and in pictures (its words: ``shower_words``) for the run report: the
+classifiers' AUCs beside their floors, separation power S of the observables, response and resolution per
+incident-energy bin, mean layer images and the observables' histograms (reference against generated)."""
 
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def reference_and_generated(run, ds, seed: int = 0) -> tuple[dict, dict]:
     showers = run.sample(len(ds), ds.cond if run.conditional else None, seed=seed, layout="model")
     unit = run.data_info.get("energy_unit")
     if unit and unit != ref["energy_unit"]:
-        showers = (showers * (to_gev(1.0, unit) / to_gev(1.0, ref["energy_unit"]))).astype(np.float32)
+        ratio = to_gev(np.asarray(1.0), unit) / to_gev(np.asarray(1.0), ref["energy_unit"])
+        showers = (showers * ratio).astype(np.float32)
     return ref, {"showers": showers, "incident_energies": ref["incident_energies"]}
 
 

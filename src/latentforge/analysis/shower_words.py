@@ -20,8 +20,8 @@ def shower_words(v: dict[str, Any]) -> list[str]:
     say, with their uncertainties and the rows measured on."""
     n = f"{v['n_reference']} reference and {v['n_generated']} generated showers"
     lines = classifier_words(v["classifiers"]) if "classifiers" in v else []
-    lines += [f"Separation power S of E_total/E_inc: {_pm(v['S_E_total_over_E_inc'], v.get('S_E_total_over_E_inc_err'))}"
-              f" (0: identical histograms, 1: disjoint; CaloChallenge; {n}).",
+    s_tot = _pm(v['S_E_total_over_E_inc'], v.get('S_E_total_over_E_inc_err'))
+    lines += [f"Separation power S of E_total/E_inc: {s_tot} (0: identical histograms, 1: disjoint; CaloChallenge; {n}).",
               f"The observable told apart best is {v['worst_observable']['name']} with S = "
               f"{_pm(v['worst_observable']['S'], v['worst_observable'].get('S_err'))}; the median S over "
               f"{len(v['separation_power'])} observables is "

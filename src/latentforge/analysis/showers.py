@@ -4,12 +4,13 @@ Observables per shower, computed from the geometry (``data.geometry``; layer ids
 E_total / E_inc, the energy of each layer, the centre of energy (x, y) and its width per layer in the geometry's
 own transverse coordinates (mm; x = r cos alpha, y = r sin alpha for ring-and-sector layers, the CaloChallenge
 convention), the sparsity per layer (fraction of empty cells), and the voxel-energy spectrum (log10 of the
-non-empty cells, in the file's energy unit). Each is compared as two histograms with the separation power
-S = 1/2 sum (h1 - h2)^2 / (h1 + h2) (0: identical, 1: disjoint; CaloChallenge, arXiv 2410.21611). Classifiers trained
-to tell the two sets apart give their k-fold held-out AUCs beside their floors (0.5: indistinguishable;
+non-empty cells, in the file's energy unit). Each is compared as two histograms with the separation power S = 1/2
+sum (h1 - h2)^2 / (h1 + h2) (0: identical, 1: disjoint; CaloChallenge, arXiv 2410.21611). Classifiers trained to
+tell the two sets apart give their k-fold held-out AUCs beside their floors (0.5: indistinguishable;
 ``shower_classifiers``: the project's gradient-boosted trees on standardised log features, and the CaloChallenge's
-DNN on linear voxels and on its high-level features, ``calo_dnn``). Response and resolution: mean and relative spread of E_total / E_inc in bins of
-incident energy; with a known sampling fraction f_s also the calibrated response E_total / (f_s E_inc).
+DNN on linear voxels and on its high-level features, ``calo_dnn``). Response and resolution: mean and relative
+spread of E_total / E_inc in bins of incident energy; with a known sampling fraction f_s also the calibrated
+response E_total / (f_s E_inc).
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def validate(ref: dict, gen: dict, *, seed: int = 0, folds: int | None = None, d
     classifiers = classifier_comparison(ref, gen, geometry, unit=ref.get("energy_unit") or "GeV", seed=seed,
                                         folds=folds or FOLDS, dnn_epochs=dnn_epochs or EPOCHS, floors=floors)
     project = classifiers.get("project") or {}
-    worst = max((k for k in sep if k != "E_total/E_inc"), key=sep.get)
+    worst = max((k for k in sep if k != "E_total/E_inc"), key=lambda k: sep[k])
     out = {"geometry": geometry.name, "n_cells": geometry.n_cells, "energy_unit": ref.get("energy_unit", "GeV"),
            "n_reference": int(len(ref["showers"])), "n_generated": int(len(gen["showers"])),
            "separation_power": sep, "separation_power_err": sep_err, "auc": project.get("auc", float("nan")),
@@ -252,6 +253,7 @@ def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
     if unit and unit != ref["energy_unit"]:  # a reference in another unit: compare like with like
         from ..data.showers import to_gev
 
-        showers = (showers * (to_gev(1.0, unit) / to_gev(1.0, ref["energy_unit"]))).astype(np.float32)
+        ratio = to_gev(np.asarray(1.0), unit) / to_gev(np.asarray(1.0), ref["energy_unit"])
+        showers = (showers * ratio).astype(np.float32)
     gen = {"showers": showers, "incident_energies": ref["incident_energies"]}
     return validate(ref, gen, seed=seed)
