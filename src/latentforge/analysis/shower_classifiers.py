@@ -20,7 +20,7 @@ rows is reported with its reason under ``skipped``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -53,12 +53,10 @@ def _sides(ref: dict, gen: dict, seed: int) -> tuple[np.ndarray, np.ndarray, np.
     return a, b, g, paired
 
 
-def _run(name: str, one: tuple, two: tuple, geometry, unit, seed, folds, epochs) -> dict[str, Any]:
+def _run(name: str, one: tuple, two: tuple, geometry, unit, seed, folds, epochs, project) -> dict[str, Any]:
     """Classifier ``name`` on sets ``one`` and ``two`` (showers, incident energies): its k-fold dict."""
     if name == "project":
-        from .showers import project_classifier
-
-        return project_classifier(one[0], two[0], one[1], two[1], geometry, seed=seed, folds=folds)
+        return project(one[0], two[0], one[1], two[1], geometry, seed=seed, folds=folds)
     kind = "low" if name == "calochallenge_low_level" else "high"
     return dnn_auc(one[0], two[0], one[1], two[1], unit=unit, features=kind, geometry=geometry, folds=folds,
                    epochs=epochs, seed=seed)
@@ -73,13 +71,16 @@ def _describe(name: str, test: dict, epochs: int) -> dict[str, Any]:
 
 
 def classifier_comparison(ref: dict, gen: dict, geometry: ShowerGeometry, *, unit: str = "MeV", seed: int = 0,
-                          folds: int = FOLDS, dnn_epochs: int = EPOCHS, floors: dict | None = None) -> dict[str, Any]:
+                          folds: int = FOLDS, dnn_epochs: int = EPOCHS, floors: dict | None = None,
+                          project: Callable[..., dict[str, Any]] | None = None) -> dict[str, Any]:
     """The three classifiers of the module docstring on ``ref`` and ``gen`` (dicts with ``showers`` (N, cells)
     and ``incident_energies`` (N, 1), both in ``unit``): {name: {"auc", "auc_err", "auc_std", "fold_aucs",
     "floor", "floor_err", "floor_std", "floor_fold_aucs", "classifier", "features"}, "n_per_side", "folds",
     "pairing", "skipped": {name: reason}}. ``dnn_epochs``: the DNNs' epochs at most (the challenge's 50).
     ``floors``: the result of an earlier call on the same reference with the same seed and folds (another
-    generator's), whose floors are reused instead of measured again (they depend on the reference alone)."""
+    generator's), whose floors are reused instead of measured again (they depend on the reference alone).
+    ``project``: the project's classifier, ``showers.project_classifier`` (``showers.validate`` passes it; None
+    leaves it out)."""
     a, b, g, paired = _sides(ref, gen, seed)
     n = int(min(len(a), len(g)))
     reuse = floors if floors and floors.get("n_per_side") == n and floors.get("folds") == folds else {}
@@ -91,12 +92,14 @@ def classifier_comparison(ref: dict, gen: dict, geometry: ShowerGeometry, *, uni
     s, e, gs, ge = ref["showers"], ref["incident_energies"], gen["showers"], gen["incident_energies"]
     skipped = {}
     for name in NAMES:
+        if name == "project" and project is None:
+            continue
         try:
-            test = _run(name, (s[a], e[a]), (gs[g], ge[g]), geometry, unit, seed, folds, dnn_epochs)
+            test = _run(name, (s[a], e[a]), (gs[g], ge[g]), geometry, unit, seed, folds, dnn_epochs, project)
             if name in reuse:
                 floor = {k: reuse[name][FLOOR[k]] for k in KEEP}
             else:
-                floor = _run(name, (s[a], e[a]), (s[b], e[b]), geometry, unit, seed, folds, dnn_epochs)
+                floor = _run(name, (s[a], e[a]), (s[b], e[b]), geometry, unit, seed, folds, dnn_epochs, project)
         except DataError as err:
             skipped[name] = str(err)
             continue
@@ -118,7 +121,8 @@ def classifier_words(c: dict[str, Any]) -> list[str]:
     for name, what in NAMES.items():
         r = c.get(name)
         if r is None:
-            lines.append(f"{what[0].upper()}{what[1:]}: not run ({c.get('skipped', {}).get(name, 'no reason given')}).")
+            if name in c.get("skipped", {}):
+                lines.append(f"{what[0].upper()}{what[1:]}: not run ({c['skipped'][name]}).")
             continue
         lines.append(f"{what[0].upper()}{what[1:]} tells generated from reference showers with k-fold held-out AUC "
                      f"{pm(r['auc'], r['auc_err'])}; floor, reference against reference: "

@@ -34,7 +34,8 @@ def classifier_rows(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
     for name, what in NAMES.items():
         r = c.get(name)
         if r is None:
-            rows[what] = {"AUC": "not run", "input": c.get("skipped", {}).get(name, "")}
+            if name in c.get("skipped", {}):
+                rows[what] = {"AUC": "not run", "input": c["skipped"][name]}
             continue
         floor = "floor (reference vs reference)"
         rows[what] = {"AUC": r["auc"], "AUC_err": r["auc_err"], floor: r["floor"], f"{floor}_err": r["floor_err"],

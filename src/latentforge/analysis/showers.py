@@ -211,7 +211,8 @@ def validate(ref: dict, gen: dict, *, seed: int = 0, folds: int | None = None, d
     sep = separation_table(ref, gen, geometry)
     sep_err = separation_errors(ref, gen, geometry, seed=seed)
     classifiers = classifier_comparison(ref, gen, geometry, unit=ref.get("energy_unit") or "GeV", seed=seed,
-                                        folds=folds or FOLDS, dnn_epochs=dnn_epochs or EPOCHS, floors=floors)
+                                        folds=folds or FOLDS, dnn_epochs=dnn_epochs or EPOCHS, floors=floors,
+                                        project=project_classifier)
     project = classifiers.get("project") or {}
     worst = max((k for k in sep if k != "E_total/E_inc"), key=lambda k: sep[k])
     out = {"geometry": geometry.name, "n_cells": geometry.n_cells, "energy_unit": ref.get("energy_unit", "GeV"),
