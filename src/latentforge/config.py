@@ -15,6 +15,7 @@ from dataclasses import field
 from typing import Any, Iterable
 
 from .errors import ConfigError
+from .spelling import remember_option_class
 
 
 def option(default: Any, help: str, choices: Iterable[str] | None = None, *, from_data: bool = False) -> Any:
@@ -48,6 +49,10 @@ class Config:
     Raises ConfigError (one line naming the field, the value and what is allowed) for a value of the wrong
     type, a value outside its choices, or values that ``validate`` finds inconsistent.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        remember_option_class(cls)  # its switches (bool fields) read as `name=True` in errors raised from Python
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -123,6 +128,11 @@ def check_type(obj: Any, name: str, tp: Any, value: Any) -> None:
     elif tp is str:
         if not isinstance(value, str):
             raise bad("a string")
+    elif is_tuple_type(tp) and typing.get_args(tp)[:1] == (float,):
+        if not isinstance(value, tuple) or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v
+                                               for v in value):
+            raise bad("a list of numbers")
+        object.__setattr__(obj, name, tuple(float(v) for v in value))
     elif is_tuple_type(tp):
         if not isinstance(value, tuple) or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
                                                for v in value):
@@ -131,7 +141,7 @@ def check_type(obj: Any, name: str, tp: Any, value: Any) -> None:
 
 
 def is_tuple_type(tp: Any) -> bool:
-    """True for ``tuple`` and ``tuple[int, ...]`` annotations."""
+    """True for ``tuple``, ``tuple[int, ...]`` and ``tuple[float, ...]`` annotations."""
     return tp is tuple or typing.get_origin(tp) is tuple
 
 

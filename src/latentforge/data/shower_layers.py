@@ -208,5 +208,9 @@ class ShowerLayersScaling(LogMap):
         return (shape[0] - self.n_layers,)
 
     def model_options(self) -> dict[str, Any]:
-        """What a model of this space is told: the cells of each layer."""
-        return {"layer_cells": tuple(int(s) for s in self.sizes)}
+        """What a model of this space is told: the cells of each layer, the logit u-space means and standard
+        deviations (to read layer energies off y) and the eps and hi of the scaled shares."""
+        return {"layer_cells": tuple(int(s) for s in self.sizes),
+                "u_mean": tuple(float(v) for v in self.params["u_mean"]),
+                "u_std": tuple(float(v) for v in self.params["u_std"]),
+                "share_eps": float(self.params["eps"]), "share_hi": float(self.params["hi"])}

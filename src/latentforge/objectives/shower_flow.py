@@ -26,7 +26,7 @@ from .elbo import ELBOConfig, ELBOObjective
 class ShowerFlowConfig(ELBOConfig):
     """ELBOConfig's beta (of the shape VAE's KL), warmup_epochs and mc_samples, and the free bits."""
 
-    free_bits: float = option(0.5, "nats per latent dimension below which the KL is not penalised (free bits)")
+    free_bits: float = option(1.0, "nats per latent dimension below which the KL is not penalised (free bits)")
 
     def validate(self) -> None:
         super().validate()
