@@ -24,10 +24,24 @@ def test_the_shower_validation_in_words_says_its_numbers(tmp_path):
     write_showers(tmp_path / "a.h5", ShowerSimulator(seed=3).simulate(120, "e+", energies=np.geomspace(1, 50, 120)))
     write_showers(tmp_path / "b.h5", ShowerSimulator(seed=4).simulate(120, "pi+", energies=np.geomspace(1, 50, 120)))
     ref, other = read_showers(tmp_path / "a.h5"), read_showers(tmp_path / "b.h5")
-    v = validate(ref, {"showers": other["showers"], "incident_energies": ref["incident_energies"]})
+    v = validate(ref, {"showers": other["showers"], "incident_energies": ref["incident_energies"]}, folds=3,
+                 dnn_epochs=3)  # the classifiers' length is not what is tested here
     words = " ".join(v["in_words"])
     assert words == " ".join(shower_words(v))
     assert f"held-out AUC {fmt(v['auc'])} ± {fmt(v['auc_err'])}" in words and "120 reference and 120 generated" in words
+    for name, what in (("project", "project's classifier"), ("calochallenge_low_level", "low-level DNN"),
+                       ("calochallenge_high_level", "high-level DNN")):
+        c = v["classifiers"][name]
+        line = next(x for x in v["in_words"] if what in x)
+        assert f"AUC {fmt(c['auc'])} ± {fmt(c['auc_err'])}" in line
+        assert f"reference against reference: {fmt(c['floor'])} ± {fmt(c['floor_err'])}" in line
+        assert "60 showers a side" in line and "3 folds" in line
+    from latentforge.analysis.report_html import table_html
+    from latentforge.analysis.shower_report import classifier_rows
+
+    table = table_html(classifier_rows(v))  # the report's table: each classifier with its floor
+    for c in (v["classifiers"][k] for k in ("project", "calochallenge_low_level", "calochallenge_high_level")):
+        assert f"{fmt(c['floor'])} ± {fmt(c['floor_err'])}" in table
     assert f"S of E_total/E_inc: {fmt(v['S_E_total_over_E_inc'])}" in words
     assert v["worst_observable"]["name"] in words and "MeV" in words and "bins of incident energy" in words
 

@@ -79,11 +79,11 @@ def test_separation_power_limits():
 
 
 def test_classifier_cannot_tell_two_reference_samples_apart():
-    a = ShowerSimulator(seed=4).simulate(600, "e+")
-    b = ShowerSimulator(seed=5).simulate(600, "e+")
+    a = ShowerSimulator(seed=4).simulate(150, "e+")  # five folds of 30 + 30 showers scored
+    b = ShowerSimulator(seed=5).simulate(150, "e+")
     auc, kind = classifier_auc(a["showers"], b["showers"], a["incident_energies"], b["incident_energies"], CALOGAN)
     assert 0.4 < auc < 0.6 and kind == "voxels", auc
-    c = ShowerSimulator(seed=6).simulate(600, "pi+")
+    c = ShowerSimulator(seed=6).simulate(150, "pi+")
     assert classifier_auc(a["showers"], c["showers"], a["incident_energies"], c["incident_energies"], CALOGAN)[0] > 0.95
 
 
@@ -194,12 +194,13 @@ def test_negative_generated_cells_are_read_out_as_zero_and_counted():
     validation reads them out as zero, as a calorimeter would, and says what share of the cells they were."""
     from latentforge.analysis.showers import validate
 
-    ref = ShowerSimulator(seed=4).simulate(300, "e+")
-    gen = ShowerSimulator(seed=5).simulate(300, "e+")
+    ref = ShowerSimulator(seed=4).simulate(120, "e+")
+    gen = ShowerSimulator(seed=5).simulate(120, "e+")
     noisy = gen["showers"] + np.random.default_rng(0).normal(0, 0.02 * gen["showers"].max(), gen["showers"].shape)
-    out = validate({**ref, "geometry": CALOGAN}, {**gen, "showers": noisy})
+    quick = dict(folds=3, dnn_epochs=2)  # the read-out is tested, not the classifiers' training
+    out = validate({**ref, "geometry": CALOGAN}, {**gen, "showers": noisy}, **quick)
     assert out["negative_cells_fraction"] == pytest.approx(np.mean(noisy < 0))
     assert np.isfinite(out["auc"]) and all(np.isfinite(v) for v in out["separation_power"].values())
-    clipped = validate({**ref, "geometry": CALOGAN}, {**gen, "showers": np.clip(noisy, 0, None)})
+    clipped = validate({**ref, "geometry": CALOGAN}, {**gen, "showers": np.clip(noisy, 0, None)}, **quick)
     assert clipped["auc"] == out["auc"] and clipped["negative_cells_fraction"] == 0.0
     assert any("were negative and were read out as zero" in line for line in out["in_words"])

@@ -1,6 +1,6 @@
-"""The shower validation in tables and in pictures (its words: ``shower_words``) for the run report:
-classifier AUC, separation power S of the observables, response and resolution per incident-energy bin, mean
-layer images and the observables' histograms (reference against generated)."""
+"""The shower validation in tables and in pictures (its words: ``shower_words``) for the run report: the
+classifiers' AUCs beside their floors, separation power S of the observables, response and resolution per
+incident-energy bin, mean layer images and the observables' histograms (reference against generated)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,27 @@ def response_rows(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
         rows[f"{fmt(r['E_low'])} to {fmt(r['E_high'])} {r['unit']}"] = {
             "showers": r["n"], "response (reference)": r["response"], "response (generated)": g.get("response", ""),
             "resolution (reference)": r["resolution"], "resolution (generated)": g.get("resolution", "")}
+    return rows
+
+
+def classifier_rows(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rows for a table: per classifier (the project's and the CaloChallenge's two) its k-fold AUC and floor with
+    their standard errors, the fold spread, the showers a side and its input."""
+    from .shower_classifiers import NAMES
+
+    c = v.get("classifiers") or {}
+    rows = {}
+    for name, what in NAMES.items():
+        r = c.get(name)
+        if r is None:
+            if name in c.get("skipped", {}):
+                rows[what] = {"AUC": "not run", "input": c["skipped"][name]}
+            continue
+        floor = "floor (reference vs reference)"
+        rows[what] = {"AUC": r["auc"], "AUC_err": r["auc_err"], floor: r["floor"], f"{floor}_err": r["floor_err"],
+                      "fold spread (AUC / floor)": f"{fmt(r['auc_std'])} / "
+                      f"{fmt(r['floor_std'])}", "folds": c["folds"], "showers a side": c["n_per_side"],
+                      "input": r["features"]}
     return rows
 
 
@@ -74,7 +95,8 @@ def reference_and_generated(run, ds, seed: int = 0) -> tuple[dict, dict]:
     showers = run.sample(len(ds), ds.cond if run.conditional else None, seed=seed, layout="model")
     unit = run.data_info.get("energy_unit")
     if unit and unit != ref["energy_unit"]:
-        showers = (showers * (to_gev(1.0, unit) / to_gev(1.0, ref["energy_unit"]))).astype(np.float32)
+        ratio = to_gev(np.asarray(1.0), unit) / to_gev(np.asarray(1.0), ref["energy_unit"])
+        showers = (showers * ratio).astype(np.float32)
     return ref, {"showers": showers, "incident_energies": ref["incident_energies"]}
 
 
@@ -88,6 +110,9 @@ def shower_sections(run, test, result: dict[str, Any], *, seed: int = 0) -> list
 
     parts = ["<h2>Showers: generated against reference</h2>"]
     parts += [f"<p>{html.escape(line)}</p>" for line in result.get("in_words") or shower_words(result)]
+    if result.get("classifiers"):
+        parts.append("<h3>Classifiers: generated against reference, beside the floor (reference half against "
+                     "reference half; k-fold mean and standard error)</h3>" + table_html(classifier_rows(result)))
     parts.append("<h3>Response and resolution per incident-energy bin</h3>" + table_html(response_rows(result)))
     parts.append("<h3>Observables told apart best (separation power S, bootstrap standard error)</h3>"
                  + table_html(separation_rows(result)))

@@ -1,5 +1,5 @@
-"""The shower validation in words (``showers.validate`` adds them as ``in_words``): what the classifier AUC, the
-separation powers and the response say, with their uncertainties and the rows measured on."""
+"""The shower validation in words (``showers.validate`` adds them as ``in_words``): what the classifiers' AUCs
+beside their floors, the separation powers and the response say, with their uncertainties and the rows measured on."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .readable import fmt
+from .shower_classifiers import classifier_words
 
 
 def _pm(value: Any, err: Any) -> str:
@@ -18,14 +19,13 @@ def shower_words(v: dict[str, Any]) -> list[str]:
     """Sentences for the result of ``showers.validate``: what the AUC, the separation powers and the responses
     say, with their uncertainties and the rows measured on."""
     n = f"{v['n_reference']} reference and {v['n_generated']} generated showers"
-    lines = [f"A classifier (gradient-boosted trees on {v['auc_features']}) tells generated from reference showers "
-             f"with held-out AUC {_pm(v['auc'], v.get('auc_err'))} ({n}; 0.5: indistinguishable, 1: always told "
-             "apart).",
-             f"Separation power S of E_total/E_inc: {_pm(v['S_E_total_over_E_inc'], v.get('S_E_total_over_E_inc_err'))}"
-             " (0: identical histograms, 1: disjoint; CaloChallenge).",
-             f"The observable told apart best is {v['worst_observable']['name']} with S = "
-             f"{_pm(v['worst_observable']['S'], v['worst_observable'].get('S_err'))}; the median S over "
-             f"{len(v['separation_power'])} observables is {fmt(float(np.median(list(v['separation_power'].values()))))}."]
+    lines = classifier_words(v["classifiers"]) if "classifiers" in v else []
+    s_tot = _pm(v['S_E_total_over_E_inc'], v.get('S_E_total_over_E_inc_err'))
+    lines += [f"Separation power S of E_total/E_inc: {s_tot} (0: identical histograms, 1: disjoint; CaloChallenge; {n}).",
+              f"The observable told apart best is {v['worst_observable']['name']} with S = "
+              f"{_pm(v['worst_observable']['S'], v['worst_observable'].get('S_err'))}; the median S over "
+              f"{len(v['separation_power'])} observables is "
+              f"{fmt(float(np.median(list(v['separation_power'].values()))))}."]
     ref, gen = v.get("response_reference") or [], v.get("response_generated") or []
     pairs = [(r, g) for r in ref for g in gen if (r["E_low"], r["E_high"]) == (g["E_low"], g["E_high"])]
     if pairs:

@@ -4,11 +4,13 @@ Observables per shower, computed from the geometry (``data.geometry``; layer ids
 E_total / E_inc, the energy of each layer, the centre of energy (x, y) and its width per layer in the geometry's
 own transverse coordinates (mm; x = r cos alpha, y = r sin alpha for ring-and-sector layers, the CaloChallenge
 convention), the sparsity per layer (fraction of empty cells), and the voxel-energy spectrum (log10 of the
-non-empty cells, in the file's energy unit). Each is compared as two histograms with the separation power
-S = 1/2 sum (h1 - h2)^2 / (h1 + h2) (0: identical, 1: disjoint; CaloChallenge, arXiv 2410.21611). A classifier
-(gradient-boosted trees on standardised features) trained to tell the two sets apart gives its held-out AUC
-(0.5: indistinguishable). Response and resolution: mean and relative spread of E_total / E_inc in bins of
-incident energy; with a known sampling fraction f_s also the calibrated response E_total / (f_s E_inc).
+non-empty cells, in the file's energy unit). Each is compared as two histograms with the separation power S = 1/2
+sum (h1 - h2)^2 / (h1 + h2) (0: identical, 1: disjoint; CaloChallenge, arXiv 2410.21611). Classifiers trained to
+tell the two sets apart give their k-fold held-out AUCs beside their floors (0.5: indistinguishable;
+``shower_classifiers``: the project's gradient-boosted trees on standardised log features, and the CaloChallenge's
+DNN on linear voxels and on its high-level features, ``calo_dnn``). Response and resolution: mean and relative
+spread of E_total / E_inc in bins of incident energy; with a known sampling fraction f_s also the calibrated
+response E_total / (f_s E_inc).
 """
 
 from __future__ import annotations
@@ -108,16 +110,26 @@ def classifier_features(showers: np.ndarray, energies: np.ndarray, geometry: Sho
 
 def classifier_auc(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: np.ndarray,
                    geometry: ShowerGeometry, *, seed: int = 0) -> tuple[float, str]:
-    """Held-out AUC of gradient-boosted trees telling reference from generated showers (0.5 = cannot) and the
-    kind of features used; half of each set trains, the other half is scored."""
+    """Held-out AUC of the project's classifier (``project_classifier``) telling reference from generated showers
+    (0.5 = cannot) and the kind of features used."""
     auc, _, kind = classifier_auc_with_error(ref, gen, ref_e, gen_e, geometry, seed=seed)
     return auc, kind
 
 
 def classifier_auc_with_error(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: np.ndarray,
                               geometry: ShowerGeometry, *, seed: int = 0) -> tuple[float, float, str]:
-    """``classifier_auc`` with the bootstrap standard error of the AUC over the scored showers: (auc, err, kind)."""
-    from .metrics import held_out_auc
+    """``classifier_auc`` with its k-fold standard error: (auc, err, kind)."""
+    r = project_classifier(ref, gen, ref_e, gen_e, geometry, seed=seed)
+    return r["auc"], r["auc_err"], r["kind"]
+
+
+def project_classifier(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: np.ndarray,
+                       geometry: ShowerGeometry, *, seed: int = 0, folds: int | None = None) -> dict[str, Any]:
+    """The project's classifier test: gradient-boosted trees (``metrics.boosted_trees``, 200 trees) on
+    ``classifier_features`` (standardised over both sets) telling ``gen`` (N, cells) from ``ref`` (M, cells) at
+    incident energies ``gen_e`` / ``ref_e`` (one unit), the smaller count of each, by ``metrics.kfold_auc``:
+    its dict (``auc`` the mean of the fold AUCs, ``auc_err`` their standard error, ...) and ``kind``."""
+    from .metrics import FOLDS, boosted_trees, kfold_auc
 
     n = min(len(ref), len(gen))
     fr, kind = classifier_features(ref[:n], ref_e[:n], geometry)
@@ -125,8 +137,8 @@ def classifier_auc_with_error(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarra
     x = np.concatenate([fr, fg])
     x = (x - x.mean(0)) / (x.std(0) + 1e-12)
     y = np.concatenate([np.zeros(n), np.ones(n)])
-    auc, err = held_out_auc(x, y, seed=seed)
-    return auc, err, kind
+    folds = folds or FOLDS
+    return {**kfold_auc(x, y, boosted_trees(seed=seed), folds=folds, seed=seed), "kind": kind}
 
 
 def separation_errors(ref: dict, gen: dict, geometry: ShowerGeometry, *, n_boot: int = 50,
@@ -175,10 +187,19 @@ def response(data: dict, bins: int = 6) -> list[dict[str, Any]]:
     return rows
 
 
-def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
-    """Separation power of every observable, the classifier AUC and the response / resolution of reference and
-    generated showers (dicts with ``showers`` (N, cells) and ``incident_energies`` (N, 1) in one unit; the
-    reference also gives ``geometry``, ``energy_unit`` and optionally ``sampling_fraction``)."""
+def validate(ref: dict, gen: dict, *, seed: int = 0, folds: int | None = None, dnn_epochs: int | None = None,
+             floors: dict | None = None) -> dict[str, Any]:
+    """Separation power of every observable, the classifier tests beside their floors (``shower_classifiers``:
+    the project's boosted trees and the CaloChallenge's low- and high-level DNNs, ``folds`` folds, the DNNs
+    trained ``dnn_epochs`` epochs; the challenge's 5 and 50 by default) and the response / resolution of
+    reference and generated showers (dicts with ``showers`` (N, cells) and ``incident_energies`` (N, 1) in one
+    unit; the reference also gives ``geometry``, ``energy_unit`` and optionally ``sampling_fraction``). ``auc``,
+    ``auc_err`` and ``auc_features`` are the project classifier's (``classifiers["project"]``). ``floors``: the
+    ``classifiers`` of an earlier call on the same reference, whose floors are reused."""
+    from .calo_dnn import EPOCHS
+    from .metrics import FOLDS
+    from .shower_classifiers import classifier_comparison
+
     geometry = ref["geometry"]
     gen = {**{k: ref.get(k) for k in ("energy_unit", "sampling_fraction")}, **gen}
     # a calorimeter cell reads no negative energy: a model with a Gaussian decoder (standard scaling) draws some,
@@ -189,20 +210,25 @@ def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
         gen = {**gen, "showers": np.clip(gen["showers"], 0.0, None)}
     sep = separation_table(ref, gen, geometry)
     sep_err = separation_errors(ref, gen, geometry, seed=seed)
-    auc, auc_err, kind = classifier_auc_with_error(ref["showers"], gen["showers"], ref["incident_energies"],
-                                                   gen["incident_energies"], geometry, seed=seed)
-    worst = max((k for k in sep if k != "E_total/E_inc"), key=sep.get)
+    classifiers = classifier_comparison(ref, gen, geometry, unit=ref.get("energy_unit") or "GeV", seed=seed,
+                                        folds=folds or FOLDS, dnn_epochs=dnn_epochs or EPOCHS, floors=floors,
+                                        project=project_classifier)
+    project = classifiers.get("project") or {}
+    worst = max((k for k in sep if k != "E_total/E_inc"), key=lambda k: sep[k])
     out = {"geometry": geometry.name, "n_cells": geometry.n_cells, "energy_unit": ref.get("energy_unit", "GeV"),
-            "n_reference": int(len(ref["showers"])), "n_generated": int(len(gen["showers"])),
-            "separation_power": sep, "separation_power_err": sep_err, "auc": auc, "auc_err": auc_err,
-            "auc_features": kind, "S_E_total_over_E_inc": sep["E_total/E_inc"],
-            "S_E_total_over_E_inc_err": sep_err["E_total/E_inc"],
-            "worst_observable": {"name": worst, "S": sep[worst], "S_err": sep_err.get(worst, float("nan"))},
-            "uncertainty": ("_err: bootstrap standard errors over showers (the AUC's over the scored half, its "
-                            "classifier kept; separation powers' with the histogram edges kept); the voxel-energy "
-                            "spectrum's S has none"),
-            "response_reference": response(ref), "response_generated": response(gen),
-            "negative_cells_fraction": negative}
+           "n_reference": int(len(ref["showers"])), "n_generated": int(len(gen["showers"])),
+           "separation_power": sep, "separation_power_err": sep_err, "auc": project.get("auc", float("nan")),
+           "auc_err": project.get("auc_err", float("nan")), "auc_floor": project.get("floor", float("nan")),
+           "auc_features": "voxels" if geometry.n_cells <= MAX_VOXEL_FEATURES else "rings",
+           "classifiers": classifiers, "S_E_total_over_E_inc": sep["E_total/E_inc"],
+           "S_E_total_over_E_inc_err": sep_err["E_total/E_inc"],
+           "worst_observable": {"name": worst, "S": sep[worst], "S_err": sep_err.get(worst, float("nan"))},
+           "uncertainty": ("classifiers: mean ± standard error of the AUC over k folds (its spread over folds: "
+                           "_std), beside the floor of reference half A against reference half B; separation "
+                           "powers: bootstrap standard errors over showers with the histogram edges kept; the "
+                           "voxel-energy spectrum's S has none"),
+           "response_reference": response(ref), "response_generated": response(gen),
+           "negative_cells_fraction": negative}
     from .shower_words import shower_words
 
     out["in_words"] = shower_words(out)
@@ -228,6 +254,7 @@ def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
     if unit and unit != ref["energy_unit"]:  # a reference in another unit: compare like with like
         from ..data.showers import to_gev
 
-        showers = (showers * (to_gev(1.0, unit) / to_gev(1.0, ref["energy_unit"]))).astype(np.float32)
+        ratio = to_gev(np.asarray(1.0), unit) / to_gev(np.asarray(1.0), ref["energy_unit"])
+        showers = (showers * ratio).astype(np.float32)
     gen = {"showers": showers, "incident_energies": ref["incident_energies"]}
     return validate(ref, gen, seed=seed)

@@ -2,8 +2,8 @@
 keeps on the way:
 
 - ``auc_before`` / ``auc_after``: held-out AUC of a classifier telling the target domain from the source data as
-  they are, and from their translations (0.5: indistinguishable), each with its bootstrap standard error
-  (``_err``) over the scored rows, beside ``n_source`` and ``n_target``;
+  they are, and from their translations (0.5: indistinguishable): the mean over k folds (``metrics.kfold_auc``)
+  with its standard error (``_err``), beside ``n_source`` and ``n_target``;
 - for calorimeter showers, the separation power S of every CaloChallenge observable (``analysis.showers``)
   between the target domain and the source before and after translation, and the correlation of each shower's
   total energy before and after (1: the translation keeps which shower is which);
@@ -30,8 +30,8 @@ OTHER = {"a_to_b": "b_to_a", "b_to_a": "a_to_b"}
 
 
 def domain_auc(source: np.ndarray, target: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
-    """Held-out AUC of gradient-boosted trees telling ``target`` rows from ``source`` rows (flattened values;
-    half of the rows train, half test) and its bootstrap standard error over the scored rows."""
+    """Held-out AUC of gradient-boosted trees telling ``target`` rows from ``source`` rows (flattened values):
+    the mean over k folds (``metrics.held_out_auc``) and its standard error."""
     from .metrics import held_out_auc
 
     n = min(len(source), len(target))
