@@ -34,9 +34,10 @@ import numpy as np
 import torch
 
 import latentforge as lf
-from latentforge.analysis.showers import validate
-from latentforge.data.showers import PARTICLES, read_showers
-from latentforge.data.simulators import ShowerSimulator, write_showers
+from latentforge.domains.showers.validation import validate
+from latentforge.domains.showers.files import PARTICLES, read_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.files import write_showers
 
 BATCHES = (1, 10, 128, 1024)
 GOALS = {"e+": 0.65, "gamma": 0.65, "pi+": 0.75}
@@ -134,7 +135,7 @@ def main() -> None:
                                                                                 out / f"cvae-{k}", a)
 
     from latentforge.analysis.plots import save_figure
-    from latentforge.analysis.shower_figures import histogram_figure
+    from latentforge.domains.showers.figures import histogram_figure
 
     result = {"benchmark": "shower_timing", "geometry": a.geometry, "particles": list(particles), "device": "cpu",
               "train_showers_per_particle": a.train, "reference_showers_per_particle": a.reference,

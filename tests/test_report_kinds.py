@@ -11,10 +11,12 @@ import pytest
 import latentforge as lf
 from latentforge.analysis.readable import fmt
 from latentforge.analysis.report import write_report
-from latentforge.analysis.shower_words import shower_words
-from latentforge.analysis.showers import validate
-from latentforge.data.showers import read_showers
-from latentforge.data.simulators import ShowerSimulator, SpectrumSimulator, write_showers, write_spectra
+from latentforge.domains.showers.words import shower_words
+from latentforge.domains.showers.validation import validate
+from latentforge.domains.showers.files import read_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.spectra.simulator import SpectrumSimulator, write_spectra
+from latentforge.domains.showers.files import write_showers
 
 from browser import images_decoded
 from test_figures_per_kind import write_catalogue

@@ -9,7 +9,7 @@ import pytest
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.data.resample import common_log_grid, log_grid, resample_spectra
+from latentforge.domains.spectra.resample import common_log_grid, log_grid, resample_spectra
 
 fits = pytest.importorskip("astropy.io.fits")
 pytest.importorskip("spectres")

@@ -5,9 +5,10 @@ import pytest
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.data.geometry import builtin_geometry
-from latentforge.data.shower_layers import layer_energies, layer_u
-from latentforge.data.simulators import ShowerSimulator, read_showers, write_showers
+from latentforge.domains.showers.geometry import builtin_geometry
+from latentforge.domains.showers.layers import layer_energies, layer_u
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.files import read_showers, write_showers
 from latentforge.errors import ConfigError
 
 CALOGAN = builtin_geometry("calogan")
@@ -115,7 +116,7 @@ def test_cli_trains_and_samples(showers, tmp_path, capsys):
 
 
 def test_challenge_dnn_features_and_auc(showers):
-    from latentforge.analysis.calo_dnn import dnn_auc, low_level_features
+    from latentforge.domains.showers.calo_dnn import dnn_auc, low_level_features
 
     d = read_showers(showers)
     x, e = d["showers"][:300], d["incident_energies"][:300]

@@ -14,12 +14,11 @@ from typing import Any
 from .config import Config
 from .errors import ConfigError
 from .models import (DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, CycleGAN, LinearAutoencoder, MLPAutoencoder, MLPVAE,
-                     ShowerFlowVAE, SpectrumVAE, TiedAutoencoder)
+                     TiedAutoencoder)
 from .data.conditions import NO_CONDITION
 from .models.own import NETWORK_ROLES, OWN_FAMILIES, own_model
 from .objectives import (CycleGANObjective, DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective,
                          SparseObjective)
-from .objectives.shower_flow import ShowerFlowObjective
 from .objectives.tcvae import TCVAEObjective
 from .registry import Registry
 
@@ -122,16 +121,6 @@ for _spec in [
     ModelSpec("cvae", MLPVAE, ELBOObjective,
               "conditional VAE: encoder and decoder both see a class label or a parameter vector",
               model_defaults={"condition": "label"}),
-    ModelSpec("spectrum-vae", SpectrumVAE, ELBOObjective,
-              "VAE for 1-D spectra: strided 1-D conv encoder, MLP decoder with its own sigma per pixel; "
-              "likelihood with each pixel's sigma and mask; per-spectrum median normalisation",
-              train_defaults={"scaling": "median", "lr": 1e-3, "batch_size": 64}),
-    ModelSpec("shower-flow-vae", ShowerFlowVAE, ShowerFlowObjective,
-              "two-stage calorimeter-shower surrogate: an autoregressive mixture density network of the layer "
-              "energies (u-space) given the condition, then a free-bits cVAE of the cells as fractions of their "
-              "layer (hurdle decoder, codes from a Gaussian mixture), rescaled to the sampled layer energies; "
-              "cells below the readout threshold are exactly 0",
-              train_defaults={"scaling": "shower-layers", "lr": 1e-3}),
     ModelSpec("gan", MLPGAN, GANObjective,
               "MLP generator and MLP discriminator (spectral norm, minibatch std; EMA generator for sampling); "
               "non-saturating or minimax game", model_defaults=MLP_GAN_MODEL, objective_defaults=MLP_GAN_GAME),

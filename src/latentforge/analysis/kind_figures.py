@@ -171,7 +171,7 @@ def reconstruction_figures(run, ds, *, seed: int = 0, what: str = "held-out") ->
         return [(fig, f"{what} spectra (grey; masked pixels shaded, not drawn) and the model's "
                  + ("predictive mean ± sigma (30 draws of the code)" if sigma is not None else "reconstruction"))]
     if kind == "showers" and ds.info.get("geometry") is not None:
-        from .shower_report import layer_images_figure
+        from ..domains.showers.report import layer_images_figure
 
         shown = ds.subset(np.arange(min(len(ds), 2000)))
         fig = layer_images_figure(shown.x, run.reconstruct(shown), ds.info["geometry"], energy_unit(run, ds),
@@ -195,7 +195,7 @@ def samples_picture(run, x: np.ndarray, title: str, ds=None):
         real = None if ds is None else ds.x.reshape(len(ds), -1)
         return column_histograms_figure(real, x.reshape(len(x), -1), columns, title=title)
     if kind == "showers" and ds is not None and ds.info.get("geometry") is not None:
-        from .shower_report import layer_images_figure
+        from ..domains.showers.report import layer_images_figure
 
         return layer_images_figure(ds.x, x, ds.info["geometry"], energy_unit(run, ds), names=("data", "generated"))
     if kind == "spectra":

@@ -116,7 +116,7 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
                                                       "generated from the model's prior, beside the data where the "
                                                       "data's kind allows"))
     if isinstance(metrics.get("showers"), dict) and "auc" in metrics["showers"]:
-        from .shower_report import shower_sections
+        from ..domains.showers.report import shower_sections
 
         parts += shower_sections(run, test, metrics["showers"], seed=seed)
     bar.update()

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from ..data import ArrayDataset
-from ..data.showers import is_shower_file, read_showers
-from .showers import classifier_auc_with_error, observables, separation_power, separation_table
+from ..domains.showers.files import is_shower_file, read_showers
+from ..domains.showers.validation import classifier_auc_with_error, observables, separation_power, separation_table
 
 #: the observables drawn in the before / after picture of showers
 SHOWN = ("E_total/E_inc", "E_layer1", "sparsity_layer1", "width_x_layer1")
@@ -125,7 +125,7 @@ def translation_figure(source: np.ndarray, moved: np.ndarray, target: np.ndarray
     titled with S before -> after."""
     import matplotlib.pyplot as plt
 
-    from .shower_figures import observable_label
+    from ..domains.showers.figures import observable_label
 
     o_t, o_s, o_m = (observables(s, e, geometry) for s, e in ((target, e_tgt), (source, e_src), (moved, e_src)))
     fig, axes = plt.subplots(1, len(SHOWN), figsize=(3.3 * len(SHOWN), 2.9))

@@ -261,7 +261,7 @@ def cmd_demo(a) -> int:
                          progress=not a.no_progress, device=a.device)
         return 0
     if a.spectra:
-        from ..spectra_demo import run_spectra_demo
+        from ..domains.spectra.demo import run_spectra_demo
 
         run_spectra_demo(out=a.out or "latentforge-demo-spectra", n=a.n, pixels=a.pixels, epochs=a.epochs or 40,
                          seed=a.seed, progress=not a.no_progress, device=a.device)
@@ -277,7 +277,9 @@ def cmd_simulate(a) -> int:
     """``latentforge simulate``."""
     import time
 
-    from ..data.simulators import ShowerSimulator, SpectrumSimulator, write_showers, write_spectra
+    from ..domains.showers.simulator import ShowerSimulator
+    from ..domains.spectra.simulator import SpectrumSimulator, write_spectra
+    from ..domains.showers.files import write_showers
 
     if not a.out.lower().endswith((".h5", ".hdf5")):
         raise LatentforgeError(f"--out {a.out}: give a file name ending in .h5")

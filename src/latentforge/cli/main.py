@@ -7,7 +7,7 @@ import sys
 import warnings
 from typing import Sequence
 
-from ..data.showers import ENERGY_UNITS, SHOWER_LAYOUTS
+from ..domains.showers.files import ENERGY_UNITS, SHOWER_LAYOUTS
 from ..errors import LatentforgeError
 from ..spelling import command_line
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,

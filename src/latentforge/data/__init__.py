@@ -19,8 +19,6 @@ from .corruption import CORRUPTIONS, corrupt
 from .files import read_file, read_record
 from .records import READERS, DataRecord, supported
 from .scaling import SCALINGS, Scaler
-from . import shower_scaling  # noqa: F401  (registers the fractions-response scaling of shower surrogates)
-from . import shower_layers  # noqa: F401  (registers the shower-layers scaling of two-stage shower surrogates)
 from .split import SPLITS, split_for, split_indices
 
 __all__ = ["ArrayDataset", "CORRUPTIONS", "Conditioner", "DATASETS", "DATA_KEYWORDS", "DataRecord", "READERS",

@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .fits import join_records, read_fits_many
 from .images import read_image
-from .records import DataRecord, file_kind, read_one, refuse_unused, supported
+from .records import READERS, DataRecord, file_kind, join_records, read_one, refuse_unused, supported
 
 GLOB_CHARS = "*?["
 
@@ -74,10 +73,10 @@ def read_many(source, files: list[Path], **keys) -> DataRecord:
     if len(kinds) > 1:
         raise DataError(f"{source}: mixes file kinds ({', '.join(sorted(kinds))}); give a folder or pattern of one "
                         "kind (e.g. 'data/*.npy')")
-    if kinds == {"fits"}:
-        many = read_fits_many(files, **keys)
-        if many is not None:
-            return many
+    read_many = READERS.get(next(iter(kinds))).read_many
+    many = read_many(files, **keys) if read_many is not None else None
+    if many is not None:
+        return many
     return _concatenate(files, **keys)
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from . import fits as _fits  # noqa: F401  (registers the FITS reader)
 from . import images as _images  # noqa: F401  (registers the image reader)
 from .collections import expand, read_many
 from .layouts import read_known_layout

@@ -101,6 +101,8 @@ class Reader:
     can_stream: bool = False
     gzip: bool = False
     needs: str = ""
+    #: several files of this kind as one record, None to concatenate them as they are (``data.collections``)
+    read_many: Callable[..., DataRecord | None] | None = None
 
 
 READERS: Registry[Reader] = Registry("file kind", error=DataError)
@@ -188,3 +190,23 @@ def _zip_error() -> type[Exception]:
     import zipfile
 
     return zipfile.BadZipFile
+
+
+def join_records(files, parts: list[DataRecord]) -> DataRecord:
+    """Records of several files as one (concatenated along the first axis): labels, sigma, mask and conditions
+    where every file has them; DataError naming a file without one that others have."""
+    out = DataRecord(values=np.concatenate([np.asarray(part.values) for part in parts]),
+                     files=[str(p) for p in files], columns=parts[0].columns)
+    for name in ("labels", "sigma", "mask", "condition"):
+        have = [getattr(part, name) is not None for part in parts]
+        if all(have):
+            setattr(out, name, np.concatenate([np.asarray(getattr(part, name)) for part in parts]))
+        elif any(have) and name != "mask":
+            missing = next(p for p, h in zip(files, have) if not h)
+            raise DataError(f"{missing}: has no {name} while other files do; give every file its {name}, or none")
+        elif any(have):  # a file without missing points: none masked there
+            out.mask = np.concatenate([np.zeros(np.shape(part.values), bool) if part.mask is None else part.mask
+                                       for part in parts])
+    layouts = {part.layout for part in parts}
+    out.layout = layouts.pop() if len(layouts) == 1 else None
+    return out

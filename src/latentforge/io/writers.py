@@ -185,8 +185,8 @@ def shower_energies(d: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray
     """(incident energies (n, 1) in the run's energy unit, particle codes or None) from the condition vectors the
     showers were made with (``d["cond"]``, raw): [log10(E / GeV), one-hot particle], or the energy itself
     (``cond_key`` energy). ConfigError when they are not known."""
-    from ..data.layouts import ENERGY_NAMES
-    from ..data.shower_units import ENERGY_UNITS, PARTICLES
+    from ..domains.showers.layout import ENERGY_NAMES
+    from ..domains.showers.units import ENERGY_UNITS, PARTICLES
 
     cond, key, unit = d.get("cond"), d.get("cond_key"), d.get("energy_unit", "MeV")
     if cond is None:
@@ -212,8 +212,8 @@ def _write_hdf5(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
     with staged(path) as tmp, h5py.File(tmp, "w") as f:
         rest = dict(arrays)
         if layout and d.get("geometry") is not None and is_data(first_key, first, d, first):
-            from ..data.geometry import ShowerGeometry
-            from ..data.showers import SHOWER_LAYOUTS
+            from ..domains.showers.geometry import ShowerGeometry
+            from ..domains.showers.files import SHOWER_LAYOUTS
 
             energies, particle = shower_energies(d, len(first), path)
             unit = d.get("energy_unit", "MeV")
@@ -246,7 +246,7 @@ def _fits_column(fits, name: str, a: np.ndarray, unit: str = "", dim: tuple | No
 
 
 def _write_fits(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
-    from ..data.fits import astropy_fits
+    from ..domains.spectra.fits import astropy_fits
 
     fits = astropy_fits(path)
     first_key, first = next(iter(arrays.items()))

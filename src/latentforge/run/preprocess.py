@@ -17,7 +17,7 @@ import torch
 from ..data import ArrayDataset, Conditioner, Scaler, as_dataset, split_for
 from ..data.arrays import row_hashes
 from ..data.conditions import ConditionOutsideTraining
-from ..data.resample import resample_spectra, resample_values, same_grid
+from ..domains.spectra.resample import resample_spectra, resample_values, same_grid
 from ..data.split import SPLITS
 from ..errors import ArtifactError, ConfigError, DataError
 

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from ..registry import Registry
-from ..errors import DataError
+from ...registry import Registry
+from ...errors import DataError
 
 #: PacGAN: a mode counts as covered with at least this many high-quality samples out of COVER_PER
 COVER_MIN, COVER_PER = 20, 2500

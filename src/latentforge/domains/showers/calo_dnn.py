@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.shower_units import to_gev
-from ..errors import DataError
+from .units import to_gev
+from ...errors import DataError
 
 #: the challenge's classifier settings (evaluate.py defaults)
 HIDDEN, LAYERS, LR, BATCH, EPOCHS = 512, 2, 2e-4, 1000, 50

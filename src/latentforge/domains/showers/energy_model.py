@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-from ..nn import draws
+from ...nn import draws
 
 #: bounds of a component's log standard deviation (standardised units)
 LOG_SCALE_RANGE = (-7.0, 3.0)

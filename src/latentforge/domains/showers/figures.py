@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .showers import PER_LAYER, hist_pair, observables, separation_power, voxel_values
+from .validation import PER_LAYER, hist_pair, observables, separation_power, voxel_values
 
 #: units of the observables, by name prefix, for axis labels ({unit}: the data's energy unit)
 _UNITS = {"E_total/E_inc": "", "E_layer": "{unit}", "centre": "mm", "width": "mm", "sparsity": "fraction"}

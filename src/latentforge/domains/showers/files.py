@@ -24,11 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import DataError
-from ..registry import Registry
+from ...errors import DataError
+from ...registry import Registry
 from .geometry import GEOMETRIES, GridLayer, ShowerGeometry, geometry_for_cells
 from .root import read_root_showers
-from .shower_units import ENERGY_UNITS, PARTICLES, particle_code, to_gev
+from .units import ENERGY_UNITS, PARTICLES, particle_code, to_gev
 
 SHOWERS_KIND = "calorimeter-showers"
 

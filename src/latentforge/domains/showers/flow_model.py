@@ -23,15 +23,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..config import Config, option, positive, widths
-from ..data.conditions import CONDITION_CHOICES, CONDITIONS, NO_CONDITION
-from ..errors import ConfigError
-from ..nn import ACTIVATIONS, MLP, activation, draws
-from .base import ConfiguredModel, HasPosterior, HasPrior
-from .distributions import DiagonalGaussian, Hurdle
-from .likelihoods import HurdleLikelihood
-from .prior_samplers import PRIOR_SAMPLERS
-from .shower_energy import ConditionalMDN
+from ...config import Config, option, positive, widths
+from ...data.conditions import CONDITION_CHOICES, CONDITIONS, NO_CONDITION
+from ...errors import ConfigError
+from ...nn import ACTIVATIONS, MLP, activation, draws
+from ...models.base import ConfiguredModel, HasPosterior, HasPrior
+from ...models.distributions import DiagonalGaussian, Hurdle
+from ...models.likelihoods import HurdleLikelihood
+from ...models.prior_samplers import PRIOR_SAMPLERS
+from .energy_model import ConditionalMDN
 
 
 @dataclass(frozen=True)

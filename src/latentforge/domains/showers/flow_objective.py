@@ -16,10 +16,10 @@ from typing import Any
 
 import torch
 
-from ..config import option
-from ..errors import ConfigError
-from .base import Objective
-from .elbo import ELBOConfig, ELBOObjective
+from ...config import option
+from ...errors import ConfigError
+from ...objectives.base import Objective
+from ...objectives.elbo import ELBOConfig, ELBOObjective
 
 
 @dataclass(frozen=True)

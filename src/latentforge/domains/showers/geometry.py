@@ -31,8 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import DataError
-from ..registry import Registry
+from ...errors import DataError
+from ...registry import Registry
 
 
 @dataclass(frozen=True)

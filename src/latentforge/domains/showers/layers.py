@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
-from .scaling_base import SCALINGS, LogMap, float_dtype_of
-from .shower_units import ENERGY_UNITS
+from ...errors import ConfigError, DataError
+from ...data.scaling_base import SCALINGS, LogMap, float_dtype_of
+from .units import ENERGY_UNITS
 
 #: the epsilon of the logit in u-space
 U_EPS = 1e-6

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from .readable import fmt
-from .shower_words import shower_words
+from ...analysis.readable import fmt
+from .words import shower_words
 
 
 def response_rows(v: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -38,7 +38,7 @@ def layer_images_figure(ref: np.ndarray, gen: np.ndarray, geometry, unit: str, m
     bar in ``unit``. Grid layers are drawn rows x columns, ring-and-sector layers angular bin x radial bin."""
     import matplotlib.pyplot as plt
 
-    from ..data.geometry import GridLayer
+    from .geometry import GridLayer
 
     layers = geometry.layers
     pick = np.unique(np.linspace(0, len(layers) - 1, min(max_layers, len(layers))).astype(int))
@@ -66,7 +66,7 @@ def layer_images_figure(ref: np.ndarray, gen: np.ndarray, geometry, unit: str, m
 def reference_and_generated(run, ds, seed: int = 0) -> tuple[dict, dict]:
     """The reference rows of the shower file behind ``ds`` and as many generated showers at their conditions
     (the same draws as the validation's), both in the reference's energy unit."""
-    from ..data.showers import read_showers, to_gev
+    from .files import read_showers, to_gev
 
     ref = read_showers(ds.source)
     index = ds.info.get("index", np.arange(len(ds)))
@@ -83,8 +83,8 @@ def shower_sections(run, test, result: dict[str, Any], *, seed: int = 0) -> list
     layer images and the observables' histograms (``result``: ``evaluate``'s ``showers`` entry)."""
     import html
 
-    from .report_html import figure_html, table_html
-    from .shower_figures import histogram_figure
+    from ...analysis.report_html import figure_html, table_html
+    from .figures import histogram_figure
 
     parts = ["<h2>Showers: generated against reference</h2>"]
     parts += [f"<p>{html.escape(line)}</p>" for line in result.get("in_words") or shower_words(result)]

@@ -20,9 +20,9 @@ import os
 
 import numpy as np
 
-from ..errors import DataError
+from ...errors import DataError
 from .geometry import ShowerGeometry, geometry_for_cells, read_binning_xml
-from .shower_units import ENERGY_UNITS, PARTICLES, to_gev
+from .units import ENERGY_UNITS, PARTICLES, to_gev
 
 ROOT_INSTALL = "pip install 'latentforge[root]' (or pip install uproot)"
 CELL_BRANCHES = ("showers", "cells", "cell_energies", "energies", "edep")

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
-from .scaling_base import SCALINGS
-from .scaling_shapes import FractionsScaling
+from ...errors import ConfigError
+from ...data.scaling_base import SCALINGS
+from ...data.scaling_shapes import FractionsScaling
 
 
 @SCALINGS.add("fractions-response")

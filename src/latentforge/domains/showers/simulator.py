@@ -1,5 +1,5 @@
 """A particle-level Monte-Carlo simulator of electromagnetic and hadronic showers in a sampling calorimeter,
-binned into any :class:`~latentforge.data.geometry.ShowerGeometry` (CaloGAN's three layers by default, or a
+binned into any :class:`~latentforge.domains.showers.geometry.ShowerGeometry` (CaloGAN's three layers by default, or a
 CaloChallenge binning).
 
 Energy (all in GeV):
@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...errors import ConfigError
-from ..geometry import ShowerGeometry, resolve_geometry
-from ..showers import PARTICLES
+from .geometry import ShowerGeometry, resolve_geometry
+from .files import PARTICLES
 
 #: minimum ionisation (MeV cm^2 / g) and density (g / cm^3) of lead and liquid argon (PDG, atomic and nuclear
 #: properties of materials); absorber / active thickness (mm) of one layer of CaloGAN's Geant4 detector

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ...errors import DataError
 
 #: the particles the project's simulator and conditioning vectors know, in one-hot order
 PARTICLES = ("e+", "gamma", "pi+")

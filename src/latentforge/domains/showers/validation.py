@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..data.geometry import PolarLayer, ShowerGeometry
-from ..errors import DataError
-from .fidelity import separation_power  # the one formula (CaloChallenge), re-exported for the shower modules
+from .geometry import PolarLayer, ShowerGeometry
+from ...errors import DataError
+from ...analysis.fidelity import separation_power  # the one formula (CaloChallenge), re-exported for the shower modules
 
 BINS = 40
 #: geometries with more cells give the classifier their energy per ring (or per row) and layer, not per voxel
@@ -117,7 +117,7 @@ def classifier_auc(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: n
 def classifier_auc_with_error(ref: np.ndarray, gen: np.ndarray, ref_e: np.ndarray, gen_e: np.ndarray,
                               geometry: ShowerGeometry, *, seed: int = 0) -> tuple[float, float, str]:
     """``classifier_auc`` with the bootstrap standard error of the AUC over the scored showers: (auc, err, kind)."""
-    from .metrics import held_out_auc
+    from ...analysis.metrics import held_out_auc
 
     n = min(len(ref), len(gen))
     fr, kind = classifier_features(ref[:n], ref_e[:n], geometry)
@@ -203,7 +203,7 @@ def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
                             "spectrum's S has none"),
             "response_reference": response(ref), "response_generated": response(gen),
             "negative_cells_fraction": negative}
-    from .shower_words import shower_words
+    from .words import shower_words
 
     out["in_words"] = shower_words(out)
     return out
@@ -212,9 +212,9 @@ def validate(ref: dict, gen: dict, *, seed: int = 0) -> dict[str, Any]:
 def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
     """CaloChallenge-style comparison of ``run``'s generated showers with the reference showers of ``ds`` (rows
     of a shower file in any known layout) at the same incident energies (and particles)."""
-    from ..data.showers import read_showers
+    from .files import read_showers
 
-    from .quality import check_rows
+    from ...analysis.quality import check_rows
 
     check_rows(len(ds), len(ds), "the shower validation", ("reference", "generated"))
     ref = read_showers(ds.source)
@@ -226,7 +226,7 @@ def shower_validation(run, ds, *, seed: int = 0) -> dict[str, Any]:
     showers = run.sample(len(ds), cond, seed=seed, layout="model")
     unit = run.data_info.get("energy_unit")  # the unit the run generates in: its training file's
     if unit and unit != ref["energy_unit"]:  # a reference in another unit: compare like with like
-        from ..data.showers import to_gev
+        from .files import to_gev
 
         showers = (showers * (to_gev(1.0, unit) / to_gev(1.0, ref["energy_unit"]))).astype(np.float32)
     gen = {"showers": showers, "incident_energies": ref["incident_energies"]}

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .readable import fmt
+from ...analysis.readable import fmt
 
 
 def _pm(value: Any, err: Any) -> str:

@@ -15,10 +15,10 @@ import json
 import time
 from pathlib import Path
 
-from .analysis.spectra import analyse_spectra, markdown_summary
-from .run import train
-from .data.simulators import SpectrumSimulator, write_spectra
-from .io import write_json
+from .validation import analyse_spectra, markdown_summary
+from ...run import train
+from .simulator import SpectrumSimulator, write_spectra
+from ...io import write_json
 
 SPECTRA_DEMO_MODEL = dict(latent_dim=8, lr=2e-3, batch_size=32)
 

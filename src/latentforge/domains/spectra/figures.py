@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plots import plt, save_figure
-from .spectra_metrics import SNR_BINS, calibration_curve, snr_bin_labels
+from ...analysis.plots import plt, save_figure
+from .metrics import SNR_BINS, calibration_curve, snr_bin_labels
 
 
 def denoise_figure(wave, noisy, clean, vae, sg, mask, snr, path):

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from .records import READERS, DataRecord, Reader, refuse_unused, suffixes_of
+from ...errors import DataError
+from ...data.records import READERS, DataRecord, Reader, join_records, refuse_unused, suffixes_of
 from .resample import common_log_grid, lattice_offset, resample_spectra, same_grid
-from .tables import assemble
+from ...data.tables import assemble
 
 FITS_INSTALL = "pip install 'latentforge[fits]' (or pip install astropy)"
 #: the pixel columns of spectra: never a per-spectrum catalogue value
@@ -254,26 +254,6 @@ def read_fits_many(files, **options) -> DataRecord | None:
     return join_records(files, parts)
 
 
-def join_records(files, parts: list[DataRecord]) -> DataRecord:
-    """Records of several files as one (concatenated along the first axis): labels, sigma, mask and conditions
-    where every file has them; DataError naming a file without one that others have."""
-    out = DataRecord(values=np.concatenate([np.asarray(part.values) for part in parts]),
-                     files=[str(p) for p in files], columns=parts[0].columns)
-    for name in ("labels", "sigma", "mask", "condition"):
-        have = [getattr(part, name) is not None for part in parts]
-        if all(have):
-            setattr(out, name, np.concatenate([np.asarray(getattr(part, name)) for part in parts]))
-        elif any(have) and name != "mask":
-            missing = next(p for p, h in zip(files, have) if not h)
-            raise DataError(f"{missing}: has no {name} while other files do; give every file its {name}, or none")
-        elif any(have):  # a file without missing points: none masked there
-            out.mask = np.concatenate([np.zeros(np.shape(part.values), bool) if part.mask is None else part.mask
-                                       for part in parts])
-    layouts = {part.layout for part in parts}
-    out.layout = layouts.pop() if len(layouts) == 1 else None
-    return out
-
-
 def holds_spectra(path: str | os.PathLike) -> bool:
     """Whether a FITS file holds SDSS-like spectra (a table with ``flux`` and ``ivar`` columns); False for
     images, cubes, other tables, unreadable files or without astropy (the generic reader then says why)."""
@@ -353,6 +333,7 @@ def read_fits_folder(source: str | os.PathLike | list, *, grid: np.ndarray | Non
 
 
 READERS.register("fits", Reader("FITS spectra, tables and images", (".fits", ".fit", ".fts"), read_fits, gzip=True,
+                                read_many=read_fits_many,
                                 needs=FITS_INSTALL, options=frozenset({"key", "labels_key", "sigma_key", "ivar_key",
                                                                        "mask_key", "cond_key"})))
 #: the FITS file-name endings, as registered

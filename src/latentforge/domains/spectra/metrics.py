@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 
 SNR_BINS = (3.0, 6.0, 12.0, 24.0, 50.0)
 
@@ -78,7 +78,7 @@ def conformal_multipliers(truth, mean, std, keep, levels=(0.68, 0.95)) -> dict[f
     """Split-conformal calibration: for each level the finite-sample quantile of |truth - mean| / std over the
     kept points (``analysis.calibration.conformal_multipliers``), so that mean +- k_level * std covers the level
     on data like these (exchangeable with them)."""
-    from .calibration import conformal_multipliers as split_conformal
+    from ...analysis.calibration import conformal_multipliers as split_conformal
 
     pull = np.abs(np.asarray(truth, np.float64) - mean) / std
     return split_conformal(pull, np.asarray(keep, bool), levels)

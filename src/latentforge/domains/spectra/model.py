@@ -34,12 +34,12 @@ from torch.nn import functional as F
 
 from dataclasses import dataclass
 
-from ..config import Config, option, positive, widths
-from ..errors import ConfigError
-from ..nn import ACTIVATIONS, MLP, Conv1dDecoder, Conv1dEncoder
-from .distributions import DiagonalGaussian
-from .likelihoods import LIKELIHOODS
-from .vae import VAE
+from ...config import Config, option, positive, widths
+from ...errors import ConfigError
+from ...nn import ACTIVATIONS, MLP, Conv1dDecoder, Conv1dEncoder
+from ...models.distributions import DiagonalGaussian
+from ...models.likelihoods import LIKELIHOODS
+from ...models.vae import VAE
 
 #: rest wavelengths (Å) and starting weights of the two templates the redshift search correlates with: the
 #: emission lines, and the stellar absorption features (Ca II K & H, G band, Mg b, Na D) that carry the redshift
@@ -94,7 +94,7 @@ class SpectrumVAEConfig(Config):
         frame = given.get("frame", cls.__dataclass_fields__["frame"].default)
         if frame == "rest" and not np.allclose(step, step.mean(), rtol=1e-3, atol=0):
             raise ConfigError("spectrum-vae with frame rest needs spectra on a grid uniform in log wavelength; these "
-                              "are not (resample them with latentforge.data.resample, or use --frame observed)")
+                              "are not (resample them with latentforge.domains.spectra.resample, or use --frame observed)")
         out = {"wave_min": float(w[0]), "wave_max": float(w[-1])}
         tolerance = 0.5 * float(step.mean()) * np.log(10)  # half a pixel, relative
         for k, v in out.items():

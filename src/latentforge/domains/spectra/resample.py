@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ...errors import DataError
 
 RESAMPLE_INSTALL = "pip install 'latentforge[fits]' (or pip install spectres)"
 

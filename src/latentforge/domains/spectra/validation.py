@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
-from ..errors import ConfigError, DataError
-from .baselines import pca_reconstruction
-from .spectra_figures import (calibration_figure, denoise_figure, inpaint_figure, outlier_figure, probe_figure,
+from ...errors import ConfigError, DataError
+from ...analysis.baselines import pca_reconstruction
+from .figures import (calibration_figure, denoise_figure, inpaint_figure, outlier_figure, probe_figure,
                               table_figure, walk_figure)
-from .spectra_metrics import (SNR_BINS, calibration_curve, chi2_per_pixel, conformal_multipliers, denoising_table,
+from .metrics import (SNR_BINS, calibration_curve, chi2_per_pixel, conformal_multipliers, denoising_table,
                               interpolate_masked, interval_coverage, measured_snr, psnr_per_spectrum, savgol_denoise,
                               snr_bin_labels)
 
@@ -50,7 +50,7 @@ SG_WINDOWS = (5, 9, 15, 21, 31, 45)
 
 # ---------------------------------------------------------------------------------------------- analysis
 def _split_with_truth(run, data: str | os.PathLike, split: str):
-    from ..data.simulators import read_spectra
+    from .simulator import read_spectra
 
     ds = run.select(data, split)
     truth = read_spectra(data)
@@ -63,8 +63,8 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
                     max_test: int | None = None) -> dict[str, Any]:
     """The denoising / calibration / inpainting / probe / outlier story on the run's held-out split of
     ``data`` (an HDF5 file written by ``write_spectra``); PNGs go to ``out_dir``."""
-    from ..data.simulators import SPECTRUM_PARAMETERS as PARAMETERS
-    from ..data.simulators import is_spectra_file
+    from .simulator import SPECTRUM_PARAMETERS as PARAMETERS
+    from .simulator import is_spectra_file
 
     if not is_spectra_file(data):
         raise DataError(f"{data}: the spectra analysis needs a simulated spectra file with clean truth "
@@ -202,7 +202,7 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
     if outliers is not None:
         from sklearn.metrics import roc_auc_score
 
-        from ..data.simulators import read_spectra
+        from .simulator import read_spectra
 
         o = run.select(outliers, "all")
         flags = read_spectra(outliers)["broad_line"].astype(bool)

@@ -1,0 +1,46 @@
+"""What the shower domain adds to the core's registries (``register`` is called once, by ``domains.load``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...analysis.validations import VALIDATIONS, Validation
+from ...catalog import MODELS, ModelSpec
+
+
+def _applies(run, ds) -> str | None:
+    from .files import is_shower_file
+
+    if not is_shower_file(ds.source):
+        return ""
+    if not run.can("sampling"):
+        return "the shower validation compares generated with reference showers; this model cannot generate"
+    if "geometry" not in ds.info:
+        from .files import unknown_geometry
+
+        return unknown_geometry(int(np.prod(ds.example_shape)))
+    return None
+
+
+def _measure(run, full, split, *, seed=0):
+    from .validation import shower_validation
+
+    return shower_validation(run, run.select(full, split), seed=seed)
+
+
+def register() -> None:
+    """Register the layout and scalings (at import of their modules), the model, the validation, the figures,
+    the report sections, the writers and the simulator."""
+    from . import layers, layout, scaling  # noqa: F401  (each registers itself in its core registry)
+    from .flow_model import ShowerFlowVAE
+    from .flow_objective import ShowerFlowObjective
+
+    MODELS.register("shower-flow-vae", ModelSpec(
+        "shower-flow-vae", ShowerFlowVAE, ShowerFlowObjective,
+        "two-stage calorimeter-shower surrogate: an autoregressive mixture density network of the layer "
+        "energies (u-space) given the condition, then a free-bits cVAE of the cells as fractions of their "
+        "layer (hurdle decoder, codes from a Gaussian mixture), rescaled to the sampled layer energies; "
+        "cells below the readout threshold are exactly 0",
+        train_defaults={"scaling": "shower-layers", "lr": 1e-3}))
+    VALIDATIONS.register("showers", Validation(
+        "CaloChallenge-style observables, separation power, classifier AUC, response", _applies, _measure))
