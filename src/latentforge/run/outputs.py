@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data import ArrayDataset
 from ..data.axes import to_axes
+from ..data.grids import GRIDS
 from ..errors import ConfigError
 from ..io.writers import output_format, write_outputs
 
@@ -51,8 +52,7 @@ def describe_outputs(like: Any) -> dict[str, Any]:
             out["cond_key"] = info.get("cond_key")
         if info.get("geometry") is not None:
             out["geometry"] = info["geometry"].to_dict()
-        if info.get("wavelength") is not None:
-            out["wavelength"] = np.asarray(info["wavelength"], np.float64)
+        out.update({k: np.asarray(info[k], np.float64) for k in GRIDS if info.get(k) is not None})
         out["example_shape"] = tuple(to_axes(like.x[:1], info.get("axes")).shape[1:])
         out["model_shape"] = tuple(like.x.shape[1:])
         if len(like) and "value_range" not in out:
@@ -63,9 +63,7 @@ def describe_outputs(like: Any) -> dict[str, Any]:
         raise ConfigError(f"like= takes a TrainedModel, an ArrayDataset, a dict, a list of them or None, not "
                           f"{type(like).__name__}")
     out = {k: data_info[k] for k in (*DESCRIBED, "geometry") if data_info.get(k) is not None}
-    wavelength = getattr(like.preprocess, "wavelength", None)
-    if wavelength is not None:
-        out["wavelength"] = np.asarray(wavelength, np.float64)
+    out.update({k: np.asarray(v, np.float64) for k, v in getattr(like.preprocess, "grids", {}).items()})
     out["example_shape"] = tuple(like.in_layout(np.zeros((1, *like.input_shape), np.float32)).shape[1:])
     out["model_shape"] = tuple(like.input_shape)
     return out

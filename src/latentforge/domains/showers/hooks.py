@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...analysis.hooks import DATA_KINDS, REPORT_SECTIONS, DataKind
 from ...analysis.validations import VALIDATIONS, Validation
 from ...catalog import MODELS, ModelSpec
+from ...io.writers import LAYOUT_WRITERS, VALUE_NAMES
 
 
 def _applies(run, ds) -> str | None:
@@ -28,10 +30,19 @@ def _measure(run, full, split, *, seed=0):
     return shower_validation(run, run.select(full, split), seed=seed)
 
 
+def _report(run, test, metrics: dict, *, seed: int = 0) -> list[str]:
+    result = metrics.get("showers")
+    if not (isinstance(result, dict) and "auc" in result):
+        return []
+    from .report import shower_sections
+
+    return shower_sections(run, test, result, seed=seed)
+
+
 def register() -> None:
     """Register the layout and scalings (at import of their modules), the model, the validation, the figures,
     the report sections, the writers and the simulator."""
-    from . import layers, layout, scaling  # noqa: F401  (each registers itself in its core registry)
+    from . import kind, layers, layout, scaling, writers  # noqa: F401  (layers, layout, scaling register themselves)
     from .flow_model import ShowerFlowVAE
     from .flow_objective import ShowerFlowObjective
 
@@ -44,3 +55,7 @@ def register() -> None:
         train_defaults={"scaling": "shower-layers", "lr": 1e-3}))
     VALIDATIONS.register("showers", Validation(
         "CaloChallenge-style observables, separation power, classifier AUC, response", _applies, _measure))
+    DATA_KINDS.register("showers", DataKind(kind.detects, kind.reconstructions, kind.samples, kind.energy_unit))
+    REPORT_SECTIONS.register("showers", _report)
+    VALUE_NAMES.register("showers", writers.cell_names)
+    LAYOUT_WRITERS.register("showers", writers.write_layout)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from ...analysis.hooks import DATA_KINDS, DataKind
 from ...catalog import MODELS, ModelSpec
+from ...data.grids import GRIDS, Grid
+from ...io.writers import VALUE_NAMES, register_output
 from ...objectives import ELBOObjective
 
 
 def register() -> None:
     """Register the FITS reader and the spectra layouts (at import of their modules), the model, resampling onto
     the model's grid, the figures, the writers and the simulator."""
-    from . import fits, layouts  # noqa: F401  (each registers itself in its core registry)
+    from . import fits, kind, layouts, writers  # noqa: F401  (fits and layouts register themselves)
     from .model import SpectrumVAE
+    from .resample import resample_spectra, resample_values, same_grid
 
     MODELS.register("spectrum-vae", ModelSpec(
         "spectrum-vae", SpectrumVAE, ELBOObjective,
         "VAE for 1-D spectra: strided 1-D conv encoder, MLP decoder with its own sigma per pixel; "
         "likelihood with each pixel's sigma and mask; per-spectrum median normalisation",
         train_defaults={"scaling": "median", "lr": 1e-3, "batch_size": 64}))
+    DATA_KINDS.register("spectra", DataKind(kind.detects, kind.reconstructions, kind.samples, kind.flux_unit))
+    GRIDS.register("wavelength", Grid(
+        same_grid, resample_spectra, resample_values,
+        "the model was trained on data without a wavelength grid, so spectra on another grid cannot be resampled "
+        "for it (train on FITS or simulated spectra files)", unit="Angstrom"))
+    VALUE_NAMES.register("spectra", writers.flux_names)
+    register_output("fits", (".fits", ".fit", ".fts"), writers.write_fits)
