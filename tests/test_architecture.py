@@ -23,7 +23,7 @@ from latentforge.objectives import GAN_LOSSES
 SRC = Path(lf.__file__).parent
 #: the data flow, lowest first; a module may import from its own layer and the layers before it
 LAYERS = [
-    {"errors", "registry", "config", "version", "spelling"},
+    {"errors", "registry", "config", "version", "spelling", "hooks"},
     {"data"},
     {"nn"},
     {"models"},

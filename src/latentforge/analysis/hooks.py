@@ -7,6 +7,7 @@ code, so registering costs nothing at import.
                    caption)] or None, ``samples(run, x, ds)`` -> a figure or None
 ``REPORT_SECTIONS`` ``section(run, test, metrics, seed=...) -> [markdown parts]``: [] when the metrics hold
                    nothing of the domain's
+``TRANSLATION_MEASURES`` a ``TranslationMeasure``: a domain's own numbers and picture of a translator's work
 """
 
 from __future__ import annotations
@@ -35,3 +36,18 @@ class DataKind:
 DATA_KINDS: Registry[DataKind] = Registry("data kind")
 
 REPORT_SECTIONS: Registry[Callable[..., list[str]]] = Registry("report section")
+
+
+@dataclass(frozen=True)
+class TranslationMeasure:
+    """A domain's measures of a translation (``analysis.translation``): ``concerns(source, target)`` -> bool (both
+    data sets are the domain's); ``measure(source, target, moved, seed=...)`` -> a dict with at least
+    ``auc_before`` / ``auc_before_err`` / ``auc_after`` / ``auc_after_err``; ``figure(source, target, moved,
+    title=...)`` -> the before / after picture."""
+
+    concerns: Callable[[Any, Any], bool]
+    measure: Callable[..., dict[str, Any]]
+    figure: Callable[..., Any]
+
+
+TRANSLATION_MEASURES: Registry[TranslationMeasure] = Registry("translation measure")

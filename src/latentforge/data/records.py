@@ -39,15 +39,13 @@ class DataRecord:
     ``mask``     True where a point is missing (a null value, NaN, ivar = 0, a bad-pixel flag), shape of values
     ``labels``   (N,) class labels or None; ``condition`` (N, P) per-example parameters or None
     ``sigma``    per-point standard deviations in the units of ``values`` (shape of values) or None
-    ``units``    the unit of ``values`` where the file says it (showers: ``MeV`` / ``GeV``), else None
     ``columns``  the names of the feature columns of a table; ``column_units`` their units where the file gives
-                 them (FITS TUNIT, "" where absent); ``column_values`` their values when the header is numeric (e.g.
-                 a wavelength grid written as the column names)
+                 them ("" where absent); ``column_values`` their values when the header is numeric (e.g. a grid
+                 written as the column names)
     ``header``   how a text table's first row was taken (``names``, ``numeric names`` or ``none``)
     ``layout``   ``last`` for images stored channels last, else None
-    ``file_layout`` the published layout of a shower file (``calogan``, ``calochallenge``), so outputs can be
-                 written in it
-    ``wavelength`` (P,) in Å, ``flux_unit`` (spectra's flux unit where the file says it), ``geometry``,
+    ``described`` what a known layout says of the whole set (a domain's grid, unit, geometry, published file
+                 layout ...), kept in ``ArrayDataset.info`` under its keys
     ``parameters`` / ``classes`` (name -> (N,) catalogue values),
     ``files`` (the file of each example) and ``resampled``: what a known layout adds
     ``source``   the path read.
@@ -58,16 +56,12 @@ class DataRecord:
     labels: np.ndarray | None = None
     condition: np.ndarray | None = None
     sigma: np.ndarray | None = None
-    units: str | None = None
     columns: list[str] | None = None
     column_units: list[str] | None = None
     column_values: np.ndarray | None = None
     header: str | None = None
     layout: str | None = None
-    file_layout: str | None = None
-    wavelength: np.ndarray | None = None
-    flux_unit: str | None = None
-    geometry: Any = None
+    described: dict[str, Any] = field(default_factory=dict)
     parameters: dict = field(default_factory=dict)
     classes: dict = field(default_factory=dict)
     files: list[str] | None = None
@@ -79,8 +73,8 @@ class DataRecord:
         """The record as the dict of earlier versions of ``read_file`` (x, y, sigma, mask, cond, layout, ...)."""
         out = {"x": self.values, "y": self.labels, "sigma": self.sigma, "mask": self.mask, "cond": self.condition,
                "layout": self.layout}
-        for name, value in (("wavelength", self.wavelength), ("geometry", self.geometry),
-                            ("energy_unit", self.units), ("columns", self.columns), ("files", self.files)):
+        out.update({k: v for k, v in self.described.items() if v is not None})
+        for name, value in (("columns", self.columns), ("files", self.files)):
             if value is not None:
                 out[name] = value
         if self.parameters or self.classes:
@@ -106,6 +100,19 @@ class Reader:
 
 
 READERS: Registry[Reader] = Registry("file kind", error=DataError)
+
+
+@dataclass(frozen=True)
+class InfoKey:
+    """A key of ``ArrayDataset.info`` a domain's layout fills in (``DataRecord.described``) that a run records in
+    its config.json and outputs are named with: ``to_json(value)`` -> what is recorded; ``names_only``: it only
+    names outputs, so a run resumed on data that lack it (an earlier version's) is the same run."""
+
+    to_json: Callable[[Any], Any] = lambda value: value
+    names_only: bool = True
+
+
+INFO_KEYS: Registry[InfoKey] = Registry("described value")
 
 
 def suffixes_of(kind: str) -> tuple[str, ...]:

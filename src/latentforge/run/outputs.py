@@ -17,12 +17,12 @@ import numpy as np
 from ..data import ArrayDataset
 from ..data.axes import to_axes
 from ..data.grids import GRIDS
+from ..data.records import INFO_KEYS
 from ..errors import ConfigError
 from ..io.writers import output_format, write_outputs
 
 #: what a description of outputs may hold (see ``io.writers``)
-DESCRIBED = ("columns", "column_units", "energy_unit", "flux_unit", "file_layout", "cond_key", "axes",
-             "value_range")
+DESCRIBED = ("columns", "column_units", "cond_key", "axes", "value_range")
 
 
 def value_range(ds: ArrayDataset) -> list[float]:
@@ -50,8 +50,7 @@ def describe_outputs(like: Any) -> dict[str, Any]:
         out = {k: info[k] for k in DESCRIBED if info.get(k) is not None}
         if like.cond is not None:  # read without cond_key: a shower file's default [log10 E, particle]
             out["cond_key"] = info.get("cond_key")
-        if info.get("geometry") is not None:
-            out["geometry"] = info["geometry"].to_dict()
+        out.update({k: key.to_json(info[k]) for k, key in INFO_KEYS.items() if info.get(k) is not None})
         out.update({k: np.asarray(info[k], np.float64) for k in GRIDS if info.get(k) is not None})
         out["example_shape"] = tuple(to_axes(like.x[:1], info.get("axes")).shape[1:])
         out["model_shape"] = tuple(like.x.shape[1:])
@@ -62,7 +61,7 @@ def describe_outputs(like: Any) -> dict[str, Any]:
     if data_info is None:
         raise ConfigError(f"like= takes a TrainedModel, an ArrayDataset, a dict, a list of them or None, not "
                           f"{type(like).__name__}")
-    out = {k: data_info[k] for k in (*DESCRIBED, "geometry") if data_info.get(k) is not None}
+    out = {k: data_info[k] for k in (*DESCRIBED, *INFO_KEYS) if data_info.get(k) is not None}
     out.update({k: np.asarray(v, np.float64) for k, v in getattr(like.preprocess, "grids", {}).items()})
     out["example_shape"] = tuple(like.in_layout(np.zeros((1, *like.input_shape), np.float32)).shape[1:])
     out["model_shape"] = tuple(like.input_shape)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..catalog import ModelSpec
 from ..data.conditions import NO_CONDITION
+from ..data.records import INFO_KEYS
 from ..data import DATA_KEYWORDS, DATASETS, ArrayDataset, Conditioner, Scaler, check_unit_range, split_for
 from ..errors import ConfigError, DataError
 from ..training.config import TrainConfig
@@ -192,13 +193,12 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     info.update({f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None})
     if ds.y is not None:
         info["labels_kind"] = "text" if ds.y.dtype.kind == "U" else str(ds.y.dtype)
-    # energy_unit: showers' cells are generated in the training file's unit; columns and their units, the shower
-    # file's layout and geometry: what an output file in the user's own format names its values with
-    for k in ("layout", "energy_unit", "columns", "column_units", "file_layout", "flux_unit"):
+    # columns and their units, and what a domain's layout describes (data.records.INFO_KEYS: a unit the model
+    # generates in, a published layout, a geometry): what an output file in the user's own format names its values with
+    for k in ("layout", "columns", "column_units"):
         if ds.info.get(k) is not None:
             info[k] = list(ds.info[k]) if isinstance(ds.info[k], (list, tuple)) else ds.info[k]
-    if ds.info.get("geometry") is not None:
-        info["geometry"] = ds.info["geometry"].to_dict()
+    info.update({k: key.to_json(ds.info[k]) for k, key in INFO_KEYS.items() if ds.info.get(k) is not None})
     if len(ds) and not streamed:  # the range of the values, data units: what an 8-bit PNG output spans (0 ... 255)
         from .outputs import value_range
 

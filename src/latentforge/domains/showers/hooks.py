@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...analysis.hooks import DATA_KINDS, REPORT_SECTIONS, DataKind
+from ...analysis.hooks import DATA_KINDS, REPORT_SECTIONS, TRANSLATION_MEASURES, DataKind, TranslationMeasure
 from ...analysis.validations import VALIDATIONS, Validation
 from ...catalog import MODELS, ModelSpec
+from ...hooks import SIMULATORS, Simulator
+from ...data.records import INFO_KEYS, InfoKey
 from ...io.writers import LAYOUT_WRITERS, VALUE_NAMES
 
 
@@ -42,7 +44,7 @@ def _report(run, test, metrics: dict, *, seed: int = 0) -> list[str]:
 def register() -> None:
     """Register the layout and scalings (at import of their modules), the model, the validation, the figures,
     the report sections, the writers and the simulator."""
-    from . import kind, layers, layout, scaling, writers  # noqa: F401  (layers, layout, scaling register themselves)
+    from . import commands, kind, layers, layout, scaling, writers  # noqa: F401  (layers, layout, scaling register themselves)
     from .flow_model import ShowerFlowVAE
     from .flow_objective import ShowerFlowObjective
 
@@ -59,3 +61,18 @@ def register() -> None:
     REPORT_SECTIONS.register("showers", _report)
     VALUE_NAMES.register("showers", writers.cell_names)
     LAYOUT_WRITERS.register("showers", writers.write_layout)
+    INFO_KEYS.register("energy_unit", InfoKey(names_only=False))  # the unit the cells are generated in
+    INFO_KEYS.register("file_layout", InfoKey())
+    INFO_KEYS.register("geometry", InfoKey(to_json=lambda g: g.to_dict()))
+
+    def _translation(name: str):
+        def call(*args, **kw):
+            from . import translation
+
+            return getattr(translation, name)(*args, **kw)
+        return call
+
+    TRANSLATION_MEASURES.register("showers", TranslationMeasure(
+        _translation("concerns"), _translation("measure"), _translation("figure")))
+    SIMULATORS.register("showers", Simulator(
+        "writes calorimeter showers (CaloChallenge-style HDF5)", commands.add_flags, commands.simulate))

@@ -59,9 +59,9 @@ def _showers_read(s: str, **keys) -> DataRecord | None:
             raise DataError(f"{s}: the file does not say which particle made each shower; drop labels_key")
         y = np.array(PARTICLES)[d["particle"]]
     if layer is not None:  # one layer's cells as stored, with the layout's conditions and labels
-        return DataRecord(values=layer, labels=y, condition=cond, units=d["energy_unit"])
-    return DataRecord(values=d["showers"], labels=y, condition=cond, geometry=d["geometry"], units=d["energy_unit"],
-                      file_layout=d.get("layout"))
+        return DataRecord(values=layer, labels=y, condition=cond, described={"energy_unit": d["energy_unit"]})
+    return DataRecord(values=d["showers"], labels=y, condition=cond, described={
+        "geometry": d["geometry"], "energy_unit": d["energy_unit"], "file_layout": d.get("layout")})
 
 
 LAYOUTS.register("showers", FileLayout(

@@ -151,9 +151,8 @@ def read_fits(path: str | os.PathLike, *, key: str | None = None, labels_key: st
     refuse_unused(path, f"FITS {kind}", options, set())  # spectra with catalogue keys: the sdss-spectra layout
     if kind == "spectra":
         d = read_fits_spectra(path)
-        return DataRecord(values=d["x"], sigma=d["sigma"], mask=d["mask"], wavelength=d["wavelength"],
-                          flux_unit=d["flux_unit"],
-                          parameters=d["parameters"], classes=d["classes"])
+        return DataRecord(values=d["x"], sigma=d["sigma"], mask=d["mask"], parameters=d["parameters"],
+                          classes=d["classes"], described={"wavelength": d["wavelength"], "flux_unit": d["flux_unit"]})
     return DataRecord(values=read_fits_image(path))
 
 
@@ -244,7 +243,7 @@ def read_fits_many(files, **options) -> DataRecord | None:
     concatenated; None for spectra (their wavelength grids need resampling, which the spectra layout does), so
     that the caller concatenates them as they are."""
     parts = [read_fits(p, **options) for p in files]
-    if any(part.wavelength is not None for part in parts):
+    if any(part.described.get("wavelength") is not None for part in parts):
         return None
     first = np.asarray(parts[0].values)
     for p, part in zip(files, parts):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from ...analysis.hooks import DATA_KINDS, DataKind
 from ...catalog import MODELS, ModelSpec
+from ...hooks import DEMOS, SIMULATORS, Demo, Simulator
+from ...data.records import INFO_KEYS, InfoKey
 from ...data.grids import GRIDS, Grid
 from ...io.writers import VALUE_NAMES, register_output
 from ...objectives import ELBOObjective
@@ -12,7 +14,7 @@ from ...objectives import ELBOObjective
 def register() -> None:
     """Register the FITS reader and the spectra layouts (at import of their modules), the model, resampling onto
     the model's grid, the figures, the writers and the simulator."""
-    from . import fits, kind, layouts, writers  # noqa: F401  (fits and layouts register themselves)
+    from . import commands, fits, kind, layouts, writers  # noqa: F401  (fits and layouts register themselves)
     from .model import SpectrumVAE
     from .resample import resample_spectra, resample_values, same_grid
 
@@ -28,3 +30,11 @@ def register() -> None:
         "for it (train on FITS or simulated spectra files)", unit="Angstrom"))
     VALUE_NAMES.register("spectra", writers.flux_names)
     register_output("fits", (".fits", ".fit", ".fts"), writers.write_fits)
+    INFO_KEYS.register("flux_unit", InfoKey())
+    SIMULATORS.register("spectra", Simulator(
+        "galaxy spectra with per-pixel sigma, masks, clean truth and parameters", commands.add_simulate_flags,
+        commands.simulate))
+    DEMOS.register("spectra", Demo(
+        "the spectra story instead: simulate galaxy spectra, train spectrum-vae, measure denoising, calibration, "
+        "inpainting, latent probes and outlier detection; summary.md + plots", commands.add_demo_flags,
+        commands.demo))

@@ -51,7 +51,7 @@ def _fits_read(s: str, **keys) -> DataRecord:
         cond = np.asarray(_column(d, keys["cond_key"], s), np.float64).reshape(-1, 1)
     y = _column(d, keys["labels_key"], s) if keys["labels_key"] else None
     return DataRecord(values=d["x"], labels=y, sigma=d["sigma"], mask=d["mask"], condition=cond,
-                      wavelength=d["wavelength"], flux_unit=d["flux_unit"], parameters=d["parameters"],
+                      described={"wavelength": d["wavelength"], "flux_unit": d["flux_unit"]}, parameters=d["parameters"],
                       classes=d["classes"],
                       files=list(d["files"]), resampled=d["resampled"])
 
@@ -82,7 +82,7 @@ def _sim_read(s: str, **keys) -> DataRecord | None:
         y = f[keys["labels_key"]][()] if keys["labels_key"] else None
     mask = np.asarray(d["mask"], bool) | (np.asarray(d["ivar"]) == 0)
     return DataRecord(values=d["flux"], labels=y, sigma=d["sigma"], mask=mask, condition=cond,
-                      wavelength=np.asarray(d["wavelength"], np.float64),
+                      described={"wavelength": np.asarray(d["wavelength"], np.float64)},
                       parameters={k: np.asarray(d[k], np.float64) for k in PARAMETERS if k in d})
 
 
