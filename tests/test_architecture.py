@@ -254,7 +254,7 @@ def test_the_import_graph_finds_a_cycle_hidden_in_a_function():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
     found = module_graph()
     assert "latentforge.data.records" in found["latentforge.data.files"]  # a top-level import
-    assert "latentforge.domains.spectra.fits" in found["latentforge.data.files"]  # `from . import fits`
+    assert "latentforge.data.images" in found["latentforge.data.files"]  # `from . import images`
     assert "latentforge.data.scaling" in found["latentforge.data.stream"]  # an import inside a function
 
 

@@ -2,20 +2,20 @@
 separation power of the features that separate most.
 
 - Classifier two-sample test (Lopez-Paz & Oquab 2017, "Revisiting classifier two-sample tests"; the
-  CaloChallenge's classifier metric, Krause et al. 2024): scikit-learn's ``HistGradientBoostingClassifier`` is
+  classifier metric of Krause et al. 2024, arXiv:2410.21611): scikit-learn's ``HistGradientBoostingClassifier`` is
   trained to tell real rows from generated ones; the ROC AUC of its out-of-fold probabilities (k-fold cross
   validation) is 0.5 when the two sets cannot be told apart and 1 when they always can. The error is the standard
   deviation of the per-fold AUCs over sqrt(k). The **floor** is the same classifier on two halves of the real
   rows: what a perfect generator would score with this many rows (near 0.5; its distance from 0.5 is the test's
   own noise). Real-vs-generated uses one half of the real rows against as many generated ones, so that the
   floor and the test see the same number of rows.
-- Separation power (the CaloChallenge's triangular discrimination, Krause et al. 2024):
+- Separation power (the triangular discrimination of Krause et al. 2024):
   S = 1/2 sum_i (h1_i - h2_i)^2 / (h1_i + h2_i) over normalised histograms: 0 for identical histograms, 1 for
   disjoint ones; measured per feature, with the same on the two real halves as its floor.
 
 Features: the model's scaled data, flattened and standardised with the mean and standard deviation of the rows
 compared (float64): a table's columns as they are; an example of more than ``MAX_FEATURES`` values (images,
-spectra) is reduced to its leading ``PCA_COMPONENTS`` principal components. The map is fitted on the real halves
+long vectors) is reduced to its leading ``PCA_COMPONENTS`` principal components. The map is fitted on the real halves
 and the generated rows pooled, so that no set is in-sample alone (a PCA fitted on one set tells it apart).
 """
 
@@ -45,7 +45,7 @@ TWO_SAMPLE_MIN_ROWS = 20
 
 def separation_power(h1: np.ndarray, h2: np.ndarray) -> float:
     """S = 1/2 sum_i (h1_i - h2_i)^2 / (h1_i + h2_i) over the two histograms normalised to unit sum (bins empty
-    in both skipped): 0 identical, 1 disjoint (Krause et al. 2024, CaloChallenge)."""
+    in both skipped): 0 identical, 1 disjoint (Krause et al. 2024)."""
     h1 = np.asarray(h1, np.float64)
     h2 = np.asarray(h2, np.float64)
     h1, h2 = h1 / h1.sum(), h2 / h2.sum()

@@ -77,7 +77,7 @@ VALIDATIONS.register("sample_quality", Validation(
     "FD in a classifier's features, precision / recall, mode coverage (labelled data)", _quality_applies, _quality,
     flat=True))
 VALIDATIONS.register("translation", Validation(
-    "translators: classifier AUC and (showers) observables' separation power before / after, cycle error",
+    "translators: classifier AUC and a domain's observables before / after, cycle error",
     _translation_applies, _translation))
 
 

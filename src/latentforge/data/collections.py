@@ -2,10 +2,10 @@
 
 ``expand(source)`` lists the files a folder (recursively, hidden files left out) or a glob pattern names.
 ``read_many`` reads them: image files stack into one array (one size for all), with the names of their class
-sub-folders as labels when the folder has them; other files (npy, npz, HDF5, FITS, tables) concatenate along
+sub-folders as labels when the folder has them; other files (npy, npz, HDF5, tables, a domain's) concatenate along
 their first axis, with labels, sigma, mask and conditions where every file has them. Files must agree in their
-example shape; the first that does not is named in the error. Folders of FITS spectra on different wavelength
-grids are resampled by ``data.fits`` instead.
+example shape; the first that does not is named in the error. A reader with its own ``read_many`` (a domain's
+files on different sample grids, resampled onto one) reads its files itself.
 """
 
 from __future__ import annotations

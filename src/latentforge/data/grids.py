@@ -1,4 +1,4 @@
-"""Sample grids of the examples' axis (a science domain's, e.g. the wavelength of each pixel): a model remembers
+"""Sample grids of the examples' axis (a science domain's, e.g. the position of each pixel on a physical axis): a model remembers
 the grid of its training data, and data on another grid are brought onto it before they go in, and answers
 back onto theirs after. A domain registers its grid here under the ``ArrayDataset.info`` key that holds it.
 """

@@ -2,11 +2,11 @@
 
 Every file kind registers one :class:`Reader` (its name, the file-name endings it reads, the options it uses,
 whether ``--stream`` can read it chunk by chunk, and its ``read``); every list of supported formats (the error
-for an unknown file, the ``--data`` help, the FITS and image endings) is made here from the registry. A reader
+for an unknown file, the ``--data`` help, the image endings) is made here from the registry. A reader
 returns one :class:`DataRecord`; an option a reader does not list is refused in one line before it reads, so an
 option that is accepted is always used.
 
-The readers register themselves in their own modules (``data.files``, ``data.fits``, ``data.tables``,
+The readers register themselves in their own modules (``data.files``, ``data.tables``, a domain's package,
 ``data.images``); the ``latentforge.data`` package imports all of them before anything is read.
 """
 

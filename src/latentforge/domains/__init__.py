@@ -3,7 +3,16 @@ validations, figures, report sections, output writers, models and catalogue entr
 function that adds them to the core's registries; the core calls what is registered and never names a domain.
 
 Adding a domain: write its package (under ``latentforge.domains`` or anywhere importable) and add its name to
-``DOMAINS`` below, or load it at run time with ``load("my_package")``.
+``DOMAINS`` below, or load it at run time with ``load("my_package")``. The registries a domain adds to:
+
+- data: ``data.records.READERS`` (file kinds), ``data.layouts.LAYOUTS`` (known layouts), ``data.records.INFO_KEYS``
+  (what a layout describes and a run records), ``data.files.add_data_keys``, ``data.scaling.SCALINGS``,
+  ``data.builtin.DATASETS`` (built-in sets), ``data.grids.GRIDS`` (sample grids data are resampled on);
+- models: ``catalog.MODELS`` (catalogue entries of its model and objective classes);
+- outputs: ``io.writers.register_output``, ``VALUE_NAMES``, ``LAYOUT_WRITERS``;
+- analysis: ``analysis.validations.VALIDATIONS``, ``analysis.hooks.DATA_KINDS`` (figures per kind),
+  ``REPORT_SECTIONS``, ``RUN_PLOTS``, ``TRANSLATION_MEASURES``;
+- commands: ``hooks.SIMULATORS`` (``latentforge simulate NAME``) and ``hooks.DEMOS`` (``latentforge demo --NAME``).
 """
 
 from __future__ import annotations
@@ -27,6 +36,15 @@ def load(name: str) -> ModuleType:
         module.register()
         _LOADED[full] = module
     return _LOADED[full]
+
+
+def unload(name: str) -> None:
+    """Take the domain ``name`` out again: its ``unregister()`` (where it has one) removes what ``register()``
+    added; KeyError when it is not loaded."""
+    full = f"{__name__}.{name}" if name in DOMAINS else name
+    module = _LOADED.pop(full)
+    if hasattr(module, "unregister"):
+        module.unregister()
 
 
 def loaded() -> list[str]:

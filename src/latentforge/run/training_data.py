@@ -268,7 +268,7 @@ def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | No
                 options: dict | None = None) -> Scaler:
     """The scaling fitted on the training rows ``train_ds``; a condition-aware one (fractions-response) also on
     their condition vectors, which the model must then be conditioned on (ConfigError otherwise); one that reads
-    the data's description (shower-layers) also on ``train_ds.info`` and the model's ``threshold`` option."""
+    the data's description (e.g. a domain's layer scaling) also on ``train_ds.info`` and the model's ``threshold`` option."""
     scaler = Scaler(kind)
     if not scaler.uses_condition:
         return scaler.fit(train_ds.x, train_ds.mask)

@@ -34,7 +34,7 @@ class TrainConfig(Config):
                           "log (non-negative data such as energies), fractions (non-negative deposits: shape as "
                           "log-scaled fractions of the total, plus the total as one more feature), fractions-response "
                           "(fractions with the total taken relative to a fit on the condition vector; conditional "
-                          "shower surrogates), median (each example divided by its own median, e.g. spectra; sigma "
+                          "conditional surrogates), median (each example divided by its own median, e.g. a flux; sigma "
                           "scaled the same)", SCALINGS)
     lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
                               "a hundredth of it at the last epoch; finer fits at the end)", LR_SCHEDULES)

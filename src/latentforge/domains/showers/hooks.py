@@ -8,6 +8,7 @@ from ...analysis.hooks import DATA_KINDS, REPORT_SECTIONS, TRANSLATION_MEASURES,
 from ...analysis.validations import VALIDATIONS, Validation
 from ...catalog import MODELS, ModelSpec
 from ...hooks import SIMULATORS, Simulator
+from ...data.files import add_data_keys
 from ...data.records import INFO_KEYS, InfoKey
 from ...io.writers import LAYOUT_WRITERS, VALUE_NAMES
 
@@ -76,3 +77,4 @@ def register() -> None:
         _translation("concerns"), _translation("measure"), _translation("figure")))
     SIMULATORS.register("showers", Simulator(
         "writes calorimeter showers (CaloChallenge-style HDF5)", commands.add_flags, commands.simulate))
+    add_data_keys("showers")

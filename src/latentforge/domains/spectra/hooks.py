@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...analysis.hooks import DATA_KINDS, DataKind
 from ...catalog import MODELS, ModelSpec
 from ...hooks import DEMOS, SIMULATORS, Demo, Simulator
+from ...data.files import add_data_keys
 from ...data.records import INFO_KEYS, InfoKey
 from ...data.grids import GRIDS, Grid
 from ...io.writers import VALUE_NAMES, register_output
@@ -38,3 +39,4 @@ def register() -> None:
         "the spectra story instead: simulate galaxy spectra, train spectrum-vae, measure denoising, calibration, "
         "inpainting, latent probes and outlier detection; summary.md + plots", commands.add_demo_flags,
         commands.demo))
+    add_data_keys("flux")
