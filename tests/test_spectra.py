@@ -13,7 +13,8 @@ import torch
 import latentforge as lf
 from latentforge.domains.spectra.validation import calibration_curve, interpolate_masked, interval_coverage
 from latentforge.data import Scaler, read_file
-from latentforge.domains.spectra.simulator import PARAMETERS as SPECTRUM_PARAMETERS, SpectrumSimulator, read_spectra, write_spectra
+from latentforge.domains.spectra.simulator import PARAMETERS as SPECTRUM_PARAMETERS
+from latentforge.domains.spectra.simulator import SpectrumSimulator, read_spectra, write_spectra
 from latentforge.domains.spectra.simulator import EMISSION_LINES
 from latentforge.errors import DataError
 from latentforge.models.distributions import gaussian_log_likelihood

@@ -63,7 +63,7 @@ def analyse_spectra(run, data: str | os.PathLike, out_dir: str | os.PathLike | N
                     max_test: int | None = None) -> dict[str, Any]:
     """The denoising / calibration / inpainting / probe / outlier story on the run's held-out split of
     ``data`` (an HDF5 file written by ``write_spectra``); PNGs go to ``out_dir``."""
-    from .simulator import SPECTRUM_PARAMETERS as PARAMETERS
+    from .simulator import PARAMETERS
     from .simulator import is_spectra_file
 
     if not is_spectra_file(data):
