@@ -9,7 +9,7 @@ Layouts (``SHOWER_LAYOUTS``), each with its own units:
 ``calogan``        CaloGAN (Paganini, de Oliveira, Nachman 2018): ``layer_0`` (N, 3, 96), ``layer_1`` (N, 12, 12),
                    ``layer_2`` (N, 12, 6) in MeV, ``energy`` (N, 1) the incident energy in GeV, ``overflow`` (N, 3)
                    the energy outside each layer's window in MeV.
-ROOT TTrees of per-cell energies are read by ``data.root`` (the optional ``root`` extra).
+ROOT TTrees of per-cell energies are read by ``root`` (the optional ``root`` extra).
 
 Whatever the layout, :func:`read_showers` returns the cells and the incident energies in one unit (the cells'
 own: MeV for both published layouts), the unit's name, the geometry (stored in the file, else the built-in one

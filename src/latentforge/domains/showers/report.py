@@ -1,4 +1,4 @@
-"""The shower validation in tables and in pictures (its words: ``shower_words``) for the run report:
+"""The shower validation in tables and in pictures (its words: ``words``) for the run report:
 classifier AUC, separation power S of the observables, response and resolution per incident-energy bin, mean
 layer images and the observables' histograms (reference against generated)."""
 

@@ -68,7 +68,7 @@ def _geometry(f, n_cells: int, path) -> ShowerGeometry | None:
 
 
 def read_root_showers(path: str | os.PathLike, *, tree: str | None = None, energy_unit: str | None = None) -> dict:
-    """Showers from a ROOT file, as ``data.showers.read_showers`` returns them (cells and incident
+    """Showers from a ROOT file, as ``files.read_showers`` returns them (cells and incident
     energies in the cells' unit). Raises DataError when uproot is missing, the file is unreadable, or no tree
     holds cell energies and an incident energy."""
     uproot = _uproot(path)

@@ -1,5 +1,5 @@
-"""The particles and energy units of calorimeter showers, shared by the shower readers (``data.showers``,
-``data.root``) and the simulator."""
+"""The particles and energy units of calorimeter showers, shared by the shower readers (``files``,
+``root``) and the simulator."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ file's units (SDSS: 1e-17 erg / s / cm^2 / Å), wavelengths in Å (vacuum for SD
 
 Several files (a folder, a glob such as ``'spectra/*.fits'``, or a list) are read by :func:`read_fits_folder`:
 spectra on different grids are brought onto one log-wavelength grid by flux-conserving resampling
-(``data.resample``), which carries the inverse variance and the masks; catalogue values stay per spectrum.
+(``resample``), which carries the inverse variance and the masks; catalogue values stay per spectrum.
 """
 
 from __future__ import annotations
