@@ -7,9 +7,9 @@ import numpy as np
 from ...analysis.hooks import DATA_KINDS, REPORT_SECTIONS, TRANSLATION_MEASURES, DataKind, TranslationMeasure
 from ...analysis.validations import VALIDATIONS, Validation
 from ...catalog import MODELS, ModelSpec
-from ...hooks import SIMULATORS, Simulator
 from ...data.files import add_data_keys
 from ...data.records import INFO_KEYS, InfoKey
+from ...hooks import SIMULATORS, Simulator
 from ...io.writers import LAYOUT_WRITERS, VALUE_NAMES
 
 
@@ -45,7 +45,8 @@ def _report(run, test, metrics: dict, *, seed: int = 0) -> list[str]:
 def register() -> None:
     """Register the layout and scalings (at import of their modules), the model, the validation, the figures,
     the report sections, the writers and the simulator."""
-    from . import commands, kind, layers, layout, scaling, writers  # noqa: F401  (layers, layout, scaling register themselves)
+    # layers, layout and scaling register themselves at import
+    from . import commands, kind, layers, layout, scaling, translation, writers  # noqa: F401
     from .flow_model import ShowerFlowVAE
     from .flow_objective import ShowerFlowObjective
 
@@ -65,16 +66,8 @@ def register() -> None:
     INFO_KEYS.register("energy_unit", InfoKey(names_only=False))  # the unit the cells are generated in
     INFO_KEYS.register("file_layout", InfoKey())
     INFO_KEYS.register("geometry", InfoKey(to_json=lambda g: g.to_dict()))
-
-    def _translation(name: str):
-        def call(*args, **kw):
-            from . import translation
-
-            return getattr(translation, name)(*args, **kw)
-        return call
-
     TRANSLATION_MEASURES.register("showers", TranslationMeasure(
-        _translation("concerns"), _translation("measure"), _translation("figure")))
+        translation.concerns, translation.measure, translation.figure))
     SIMULATORS.register("showers", Simulator(
         "writes calorimeter showers (CaloChallenge-style HDF5)", commands.add_flags, commands.simulate))
     add_data_keys("showers")
