@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 import latentforge as lf
+from example_vae import ExampleVAE, example_loss as vae_loss, train_example  # benchmarks/ is the script's folder
 
 
 def sync(device: torch.device) -> None:
@@ -33,26 +34,6 @@ def sync(device: torch.device) -> None:
 
 
 # ---------------------------------------------------------------- the examples' loops
-class ExampleVAE(nn.Module):
-    """784-400-20 MLP VAE as in pytorch/examples/vae."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
-        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
-
-    def forward(self, x):
-        h = F.relu(self.fc1(x.view(-1, 784)))
-        mu, logvar = self.fc21(h), self.fc22(h)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
-
-
-def vae_loss(recon, x, mu, logvar):
-    bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
-    return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-
-
 def epochs_rate(times: list[float], n: int) -> float:
     """Samples per second: the median epoch after the first (which warms up)."""
     return round(n / float(np.median(times[1:] if len(times) > 1 else times)), 1)
@@ -61,20 +42,8 @@ def epochs_rate(times: list[float], n: int) -> float:
 def example_vae(x: torch.Tensor, device: torch.device, epochs: int) -> float:
     torch.manual_seed(0)
     model = ExampleVAE().to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(TensorDataset(x), batch_size=128, shuffle=True)
-    times = []
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        for (data,) in loader:
-            data = data.to(device)
-            opt.zero_grad()
-            recon, mu, logvar = model(data)
-            loss = vae_loss(recon, data, mu, logvar)
-            loss.backward()
-            opt.step()
-        sync(device)
-        times.append(time.perf_counter() - t0)
+    times = train_example(model, loader, epochs, device)
     return epochs_rate(times, len(x))
 
 

@@ -26,6 +26,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from example_vae import ExampleVAE, mean_test_loss, train_example  # benchmarks/ is the script's folder
+
 
 class PerSampleImages(Dataset):
     def __init__(self, images: np.ndarray):
@@ -38,47 +40,14 @@ class PerSampleImages(Dataset):
         return self.images[i].view(1, 28, 28).float().div(255), 0
 
 
-class ExampleVAE(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc21, self.fc22 = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
-        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
-
-    def forward(self, x):
-        h = F.relu(self.fc1(x.view(-1, 784)))
-        mu, logvar = self.fc21(h), self.fc22(h)
-        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        return torch.sigmoid(self.fc4(F.relu(self.fc3(z)))), mu, logvar
-
-
-def example_loss(recon, x, mu, logvar):
-    bce = F.binary_cross_entropy(recon, x.view(-1, 784), reduction="sum")
-    return bce - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-
-
 def run_example(train: np.ndarray, test: np.ndarray, epochs: int) -> dict:
     torch.manual_seed(0)
     model = ExampleVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(PerSampleImages(train), batch_size=128, shuffle=True)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        for x, _ in loader:
-            opt.zero_grad()
-            recon, mu, logvar = model(x)
-            loss = example_loss(recon, x, mu, logvar)
-            loss.backward()
-            opt.step()
-    seconds = time.perf_counter() - t0
-    model.eval()
+    seconds = sum(train_example(model, loader, epochs))
     xt = torch.from_numpy(test).view(-1, 784).float().div(255)
-    with torch.no_grad():
-        losses = []
-        for _ in range(5):
-            recon, mu, logvar = model(xt)
-            losses.append(float(example_loss(recon, xt, mu, logvar)) / len(xt))
-    return {"loop_seconds": seconds, "samples_per_s": epochs * len(train) / seconds, "test_loss": float(np.mean(losses))}
+    return {"loop_seconds": seconds, "samples_per_s": epochs * len(train) / seconds,
+            "test_loss": mean_test_loss(model, [xt], draws=5)}
 
 
 def run_pythae(train: np.ndarray, test: np.ndarray, epochs: int) -> dict:
@@ -120,15 +89,15 @@ def run_pythae(train: np.ndarray, test: np.ndarray, epochs: int) -> dict:
     seconds = time.perf_counter() - t0
     model.eval()
     xt = torch.from_numpy(test).view(-1, 784).float().div(255)
-    with torch.no_grad():
-        losses = []
-        for _ in range(5):
-            enc = model.encoder(xt)
-            mu, logvar = enc.embedding, enc.log_covariance
-            z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-            recon = model.decoder(z).reconstruction.reshape(-1, 784)
-            losses.append(float(example_loss(recon, xt, mu, logvar)) / len(xt))
-    return {"loop_seconds": seconds, "samples_per_s": epochs * len(train) / seconds, "test_loss": float(np.mean(losses))}
+
+    def forward(x):
+        enc = model.encoder(x)
+        mu, logvar = enc.embedding, enc.log_covariance
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        return model.decoder(z).reconstruction.reshape(-1, 784), mu, logvar
+
+    return {"loop_seconds": seconds, "samples_per_s": epochs * len(train) / seconds,
+            "test_loss": mean_test_loss(forward, [xt], draws=5)}
 
 
 def main() -> None:

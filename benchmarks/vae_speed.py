@@ -27,13 +27,12 @@ import time
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
-from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
 import latentforge as lf
 from latentforge.data import split_indices
 from latentforge.objectives import evaluate_objective
+from example_vae import ExampleVAE, mean_test_loss, train_example  # benchmarks/ is the script's folder
 
 
 # ---------------------------------------------------------------- the reference, example style
@@ -54,63 +53,15 @@ class PerSampleImages(Dataset):
         return img.float().div(255), int(self.labels[i])
 
 
-class ReferenceVAE(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(784, 400)
-        self.fc21 = nn.Linear(400, 20)
-        self.fc22 = nn.Linear(400, 20)
-        self.fc3 = nn.Linear(20, 400)
-        self.fc4 = nn.Linear(400, 784)
-
-    def encode(self, x):
-        h1 = F.relu(self.fc1(x))
-        return self.fc21(h1), self.fc22(h1)
-
-    def reparameterize(self, mu, logvar):
-        std = torch.exp(0.5 * logvar)
-        return mu + torch.randn_like(std) * std
-
-    def decode(self, z):
-        return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
-
-    def forward(self, x):
-        mu, logvar = self.encode(x.view(-1, 784))
-        z = self.reparameterize(mu, logvar)
-        return self.decode(z), mu, logvar
-
-
-def reference_loss(recon_x, x, mu, logvar):
-    bce = F.binary_cross_entropy(recon_x, x.view(-1, 784), reduction="sum")
-    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-    return bce + kld
-
-
 def run_reference(train_x, train_y, test_x, test_y, epochs: int, seed: int) -> dict:
     torch.manual_seed(seed)
-    model = ReferenceVAE()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model = ExampleVAE()
     loader = DataLoader(PerSampleImages(train_x, train_y), batch_size=128, shuffle=True)
     test_loader = DataLoader(PerSampleImages(test_x, test_y), batch_size=128, shuffle=False)
-    t0 = time.perf_counter()
-    for _ in range(epochs):
-        model.train()
-        for data, _ in loader:
-            opt.zero_grad()
-            recon, mu, logvar = model(data)
-            loss = reference_loss(recon, data, mu, logvar)
-            loss.backward()
-            opt.step()
-    seconds = time.perf_counter() - t0
-    model.eval()
-    total = 0.0
-    with torch.no_grad():
-        for _ in range(MC_DRAWS):
-            for data, _ in test_loader:
-                recon, mu, logvar = model(data)
-                total += reference_loss(recon, data, mu, logvar).item()
+    seconds = sum(train_example(model, loader, epochs))
+    test_loss = mean_test_loss(model, [data for data, _ in test_loader], MC_DRAWS)
     return {"seconds": seconds, "samples_per_s": len(train_x) * epochs / seconds,
-            "test_loss": total / len(test_x) / MC_DRAWS}
+            "test_loss": test_loss}
 
 
 # ---------------------------------------------------------------- latentforge

@@ -42,7 +42,7 @@ def test_compile_without_a_compiler_is_one_line_whose_fix_works(monkeypatch):
     real_which = shutil.which
     monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)
     monkeypatch.delenv("CXX", raising=False)
-    with pytest.raises(lf.ConfigError, match=r"--compile needs a C\+\+ compiler.*or train without --compile") as e:
+    with pytest.raises(lf.ConfigError, match=r"compile=True needs a C\+\+ compiler.*or train without compile=True") as e:
         lf.train("ae", _data(), epochs=1, compile=True, **OPTS)
     assert "\n" not in str(e.value)
     monkeypatch.setattr(shutil, "which", real_which)

@@ -188,7 +188,7 @@ def test_damaged_files_give_clear_errors(tmp_path, rng):
 
 def test_unit_range_check_names_the_fix():
     check_unit_range(np.array([0.0, 1.0]))
-    with pytest.raises(DataError, match=r"\[-0.5, 1\].*--scaling minmax"):
+    with pytest.raises(DataError, match=r"\[-0.5, 1\].*scaling='minmax'"):
         check_unit_range(np.array([-0.5, 1.0]))
 
 

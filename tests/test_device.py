@@ -17,9 +17,9 @@ no_cuda = not torch.cuda.is_available()
 
 @pytest.mark.skipif(not no_cuda, reason="a GPU is visible here")
 def test_cuda_asked_without_a_gpu_is_a_clear_config_error(digits, tmp_path, capsys):
-    with pytest.raises(lf.ConfigError, match="no CUDA GPU.*--device cpu or --device auto"):
+    with pytest.raises(lf.ConfigError, match="no CUDA GPU.*device='cpu' or device='auto'"):
         lf.train("ae", digits, epochs=1, device="cuda", **COMMON)
-    with pytest.raises(lf.ConfigError, match="fp16 needs a CUDA GPU"):
+    with pytest.raises(lf.ConfigError, match="precision=.fp16. needs a CUDA GPU"):
         lf.train("ae", digits, epochs=1, precision="fp16", **COMMON)
     code = main(["train", "ae", "--data", "digits", "--device", "cuda", "--out", str(tmp_path / "r"), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
@@ -248,7 +248,7 @@ def test_auto_finds_apples_gpu_when_there_is_no_cuda(monkeypatch):
     assert runtime.resolve_device("cpu") == torch.device("cpu")
     monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun: torch.distributed has no MPS backend
     assert runtime.resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(lf.ConfigError, match="torchrun.*--device cpu"):
+    with pytest.raises(lf.ConfigError, match="torchrun.*device='cpu'"):
         runtime.resolve_device("mps")
 
 
@@ -263,7 +263,7 @@ def test_mps_without_an_apple_gpu_is_a_clear_config_error(monkeypatch, tmp_path,
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert runtime.resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(lf.ConfigError, match="no Apple GPU.*--device cpu"):
+    with pytest.raises(lf.ConfigError, match="no Apple GPU.*device='cpu'"):
         runtime.resolve_device("mps")
     with pytest.raises(lf.ConfigError, match="choose cpu, cuda, mps or auto"):
         runtime.resolve_device("metal")

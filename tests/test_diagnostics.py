@@ -201,3 +201,27 @@ def test_gan_collapse_advice_names_only_stabilisers_that_are_off():
     assert "--minibatch-std" not in said and "--spectral-norm" not in said and "--r1-weight 1" in said
     assert advice_for_collapse(off, SimpleNamespace(r1_weight=1.0)) == (
         "try --minibatch-std, --loss hinge --spectral-norm, a lower --lr-g, or more epochs")
+
+
+def test_errors_raised_from_python_name_keyword_arguments_and_from_the_cli_flags(tmp_path, capsys):
+    """One error message, two spellings: keyword arguments from Python, flags on the command line."""
+    from latentforge.cli.main import main
+
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    with pytest.raises(lf.ConfigError) as e:
+        lf.train("vae", x, device="cuda", progress=False)
+    assert "use device='cpu' or device='auto'" in str(e.value) and "--" not in str(e.value)
+    assert main(["train", "vae", "--data", str(tmp_path / "x.npy"), "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+    assert "use --device cpu or --device auto" in capsys.readouterr().err
+    # a word after a flag is its value only where the option takes that value
+    cases = {
+        "only --epochs, --patience and --threads may change": "only epochs, patience and threads may change",
+        "--data-b gives a second set; drop --data-b": "data_b gives a second set; drop data_b",
+        "use --overwrite, or --resume": "use overwrite=True, or resume=True",
+        "use --scaling minmax, or --loss mse --epochs 4": "use scaling='minmax', or loss='mse' epochs=4",
+        "use --scaling nonsense": "use scaling nonsense",  # not one of the scaling's choices: not read as its value
+        "give --cond-key energy": "give cond_key='energy'",
+        "name both (CLI: --key flux)": "name both (CLI: --key flux)",  # already in both languages: kept
+    }
+    assert {text: str(lf.ConfigError(text)) for text in cases} == cases

@@ -88,7 +88,7 @@ def test_frozen_network_is_untouched_in_the_other_phase(name):
 
 
 def test_wgan_critic_refuses_batch_norm():
-    with pytest.raises(lf.ConfigError, match="must not use batch norm.*--norm none"):
+    with pytest.raises(lf.ConfigError, match="must not use batch norm.*norm='none'"):
         lf.build("conv-wgan-gp", (1, 28, 28), norm="batch")
 
 

@@ -149,7 +149,7 @@ def test_load_takes_a_device_and_results_come_back_as_numpy(runs):
 
 @pytest.mark.skipif(not no_cuda, reason="a GPU is visible here")
 def test_load_on_a_missing_gpu_is_a_config_error_naming_the_fix(runs):
-    with pytest.raises(lf.ConfigError, match=r"no CUDA GPU.*use --device cpu or --device auto"):
+    with pytest.raises(lf.ConfigError, match=r"no CUDA GPU.*use device='cpu' or device='auto'"):
         lf.load(runs / "vae", device="cuda")
     with pytest.raises(lf.ConfigError, match="choose cpu, cuda, mps or auto"):
         lf.load(runs / "vae", device="gpu")

@@ -312,7 +312,7 @@ def test_the_format_lists_come_from_the_registry(tmp_path):
 def test_channels_last_for_data_that_are_not_images_is_refused(tmp_path, rng):
     np.save(tmp_path / "t.npy", rng.random((10, 4)))
     for value, flag in ((True, "--channels-last"), (False, "--channels-first")):
-        with pytest.raises(lf.DataError, match=f"{flag}.*shape \\(10, 4\\); drop it"):
+        with pytest.raises(lf.DataError, match=f"channels_last={value} \\(CLI: {flag}\\).*shape \\(10, 4\\); drop it"):
             lf.load_dataset(tmp_path / "t.npy", channels_last=value)
         with pytest.raises(lf.DataError, match="drop it"):
             lf.as_dataset(rng.random((10, 4)), channels_last=value)

@@ -99,9 +99,9 @@ def test_save_load_gives_the_same_samples_and_plausible_energies(trained, shower
 
 
 def test_refuses_another_scaling_and_energy_conditions_with_a_fix(showers):
-    with pytest.raises(ConfigError, match="--scaling shower-layers"):
+    with pytest.raises(ConfigError, match="scaling='shower-layers'"):
         lf.train("shower-flow-vae", showers, cond_key="conditions", epochs=1, progress=False, scaling="fractions")
-    with pytest.raises(ConfigError, match="--cond-key conditions"):
+    with pytest.raises(ConfigError, match="cond_key='conditions'"):
         lf.train("shower-flow-vae", showers, cond_key="energy", epochs=1, progress=False)
 
 

@@ -215,7 +215,7 @@ def test_diffaugment_is_differentiable_seeded_and_applied_to_real_and_fake_in_bo
 def test_diffaugment_policies_are_checked():
     with pytest.raises(lf.ConfigError, match="unknown augmentation 'rotate'"):
         lf.build("gan", (1, 8, 8), diffaugment="rotate")
-    with pytest.raises(lf.ConfigError, match="vectors: use --diffaugment color"):
+    with pytest.raises(lf.ConfigError, match="vectors: use diffaugment='color'"):
         lf.build("gan", (5,), diffaugment="translation")
     lf.build("gan", (5,), diffaugment="color")  # colour works on any shape
 

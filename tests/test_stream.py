@@ -106,7 +106,7 @@ def test_stream_refuses_what_it_cannot_read(tmp_path, vectors):
     np.save(tmp_path / "f.npy", np.asfortranarray(vectors))
     with pytest.raises(lf.DataError, match="Fortran order"):
         lf.train("ae", str(tmp_path / "f.npy"), epochs=1, stream=True, **COMMON)
-    with pytest.raises(lf.ConfigError, match="--stream reads a file"):
+    with pytest.raises(lf.ConfigError, match="stream=True reads a file"):
         lf.train("ae", vectors, epochs=1, stream=True, **COMMON)
     np.save(tmp_path / "x.npy", vectors)
     with pytest.raises(lf.ConfigError, match="drop cond_key"):

@@ -36,7 +36,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(digits, tmp_path,
 
 def test_resume_refuses_changed_options_and_missing_checkpoint(digits, tmp_path):
     lf.train("ae", digits, out=tmp_path / "r", epochs=1, **COMMON)
-    with pytest.raises(lf.ConfigError, match="model_config.*only --epochs"):
+    with pytest.raises(lf.ConfigError, match="model_config.*only epochs, patience and threads may"):
         lf.train("ae", digits, out=tmp_path / "r", epochs=2, resume=True, **{**COMMON, "latent_dim": 5})
     with pytest.raises(lf.ConfigError, match=r"train_config \(lr\)"):
         lf.train("ae", digits, out=tmp_path / "r", epochs=2, resume=True, lr=0.1, **COMMON)
@@ -57,7 +57,7 @@ def test_existing_run_is_not_overwritten_without_asking(digits, tmp_path):
     out = tmp_path / "run"
     lf.train("ae", digits, out=out, epochs=1, **COMMON)
     before = (out / "model.safetensors").read_bytes()
-    with pytest.raises(lf.ArtifactError, match="already holds files.*--overwrite"):
+    with pytest.raises(lf.ArtifactError, match="already holds files.*overwrite=True"):
         lf.train("ae", digits, out=out, epochs=1, **{**COMMON, "seed": 9})
     assert (out / "model.safetensors").read_bytes() == before
     lf.train("ae", digits, out=out, epochs=1, overwrite=True, **{**COMMON, "seed": 9})
@@ -150,8 +150,8 @@ def test_early_stopping_restores_the_best_epoch(digits):
 
 def test_bce_needs_unit_range(tmp_path, rng):
     np.save(tmp_path / "x.npy", rng.normal(size=(50, 6)))
-    with pytest.raises(lf.DataError, match="BCE likelihood needs data in \\[0, 1\\]; use --scaling minmax .*, or "
-                                           "--loss mse --output identity"):
+    with pytest.raises(lf.DataError, match="BCE likelihood needs data in \\[0, 1\\]; use scaling='minmax' .*, or "
+                                           "loss='mse' output='identity'"):
         lf.train("ae", tmp_path / "x.npy", scaling="standard", loss="bce", epochs=1, progress=False)
     # min-max with BCE on real-valued data: the training rows span [0, 1]; held-out rows beyond the training range
     # are clipped into it (as MinMaxScaler(clip=True)), so validation and evaluation never refuse them

@@ -15,6 +15,7 @@ from dataclasses import field
 from typing import Any, Iterable
 
 from .errors import ConfigError
+from .spelling import remember_option_class
 
 
 def option(default: Any, help: str, choices: Iterable[str] | None = None, *, from_data: bool = False) -> Any:
@@ -48,6 +49,10 @@ class Config:
     Raises ConfigError (one line naming the field, the value and what is allowed) for a value of the wrong
     type, a value outside its choices, or values that ``validate`` finds inconsistent.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        remember_option_class(cls)  # its switches (bool fields) read as `name=True` in errors raised from Python
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))

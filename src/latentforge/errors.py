@@ -4,9 +4,21 @@ Every error a user can cause (bad data, bad config, a damaged artifact) is raise
 with a message that names the problem and the fix.
 """
 
+from .spelling import speak_error
+
 
 class LatentforgeError(Exception):
-    """Base class of every error latentforge raises on purpose."""
+    """Base class of every error latentforge raises on purpose.
+
+    The message is written once in the command line's spelling (``--device cpu``); raised from Python it reads in
+    keyword arguments (``device='cpu'``), see :func:`latentforge.spelling.speak_error`. A message that already names
+    both (``... (CLI: --key flux)``, ``(Python: train(..., data_b=...))``) is kept as written.
+    """
+
+    def __init__(self, *args: object):
+        if args and isinstance(args[0], str) and not ("CLI:" in args[0] or "Python:" in args[0]):
+            args = (speak_error(args[0]), *args[1:])
+        super().__init__(*args)
 
 
 class DataError(LatentforgeError, ValueError):

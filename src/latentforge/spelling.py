@@ -30,6 +30,21 @@ def command_line() -> Iterator[None]:
         _COMMAND_LINE.reset(token)
 
 
+_OPTION_CLASSES: list[type] = []
+_KEYWORD_KINDS: dict[str, str] = {}
+
+
+def remember_keywords(switches: tuple[str, ...] = (), words: tuple[str, ...] = ()) -> None:
+    """Keyword arguments of the Python API outside the configuration classes: switches (``overwrite``:
+    ``--overwrite`` on the command line) and free-text options (``cond_key``: ``--cond-key NAME``)."""
+    _KEYWORD_KINDS.update({n: "switch" for n in switches} | {n: "word" for n in words})
+
+
+def remember_option_class(cls: type) -> None:
+    """Keep a configuration dataclass so that :func:`speak_error` knows its options."""
+    _OPTION_CLASSES.append(cls)
+
+
 def switches(*configs: object) -> frozenset[str]:
     """The option names among the fields of these configuration dataclasses (or instances) whose flag takes no
     value (booleans)."""
@@ -60,6 +75,46 @@ def speak(text: str, switch_names: frozenset[str] = frozenset()) -> str:
         return f"{name}={value}" if value[0].isdigit() else f"{name}={value!r}"
 
     return _FLAG.sub(keyword, text)
+
+
+def speak_error(text: str) -> str:
+    """An error message as the caller should read it: :func:`speak`, stricter about values. From Python a word
+    after ``--flag`` is read as the option's value only where the option takes such a value: a number for a
+    numeric option, one of its choices where it has choices, any word but a stop word for a free text option; a
+    switch becomes ``flag=True`` and any other flag its bare name (``--data-b gives`` -> ``data_b gives``)."""
+    if _COMMAND_LINE.get():
+        return text
+    table = _option_table()
+
+    def keyword(m: re.Match) -> str:
+        name, value = m.group(1).replace("-", "_"), m.group(2)
+        kind, choices = table.get(name, (_KEYWORD_KINDS.get(name, "other"), None))
+        numeric = value is not None and value[0].isdigit()
+        if kind == "switch":
+            return f"{name}=True" + (f" {value}" if value else "")
+        if value is not None and ((kind == "number" and numeric) or (kind == "word" and not numeric and (
+                value in choices if choices is not None else value not in _STOP_WORDS))):
+            return f"{name}={value}" if numeric else f"{name}={value!r}"
+        return name + (f" {value}" if value else "")
+
+    return _FLAG.sub(keyword, text)
+
+
+def _option_table() -> dict[str, tuple[str, list[str] | None]]:
+    """Every remembered option: its kind (switch, number, word, other) and its choices (None: any value)."""
+    import dataclasses
+
+    table: dict[str, tuple[str, list[str] | None]] = {}
+    for cls in _OPTION_CLASSES:
+        if not dataclasses.is_dataclass(cls):
+            continue
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints.get(f.name)
+            choices = f.metadata.get("choices")
+            kind = {bool: "switch", int: "number", float: "number", str: "word"}.get(tp, "other")  # type: ignore[arg-type]
+            table.setdefault(f.name, (kind, None if choices is None else [str(c) for c in choices]))
+    return table
 
 
 def speak_all(value: T, switch_names: frozenset[str] = frozenset()) -> T:

@@ -155,7 +155,7 @@ def refuse_layout_option(shape: tuple[int, ...], channels_last: bool | None, wha
     have no effect (an option that is accepted is used)."""
     if channels_last is not None and len(shape) != 4:
         flag = "--channels-last" if channels_last else "--channels-first"
-        raise DataError(f"{what}: channels_last={channels_last} ({flag}) says where the channels of images (N, H, W, C) "
+        raise DataError(f"{what}: channels_last={channels_last} (CLI: {flag}) says where the channels of images (N, H, W, C) "
                         f"/ (N, C, H, W) are; these data have shape {tuple(shape)}; drop it")
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import sys
 from typing import Any, Sequence
@@ -16,6 +17,7 @@ from ..catalog import MODELS, ModelSpec
 from ..data import ArrayDataset, DATA_KEYWORDS, Conditioner, Scaler, as_dataset
 from ..data.grids import GRIDS
 from ..errors import ConfigError
+from ..spelling import remember_keywords
 from ..models.own import ARCHITECTURE_OPTIONS, NETWORK_ROLES, check_own_networks
 from ..io import (RunLayout, append_jsonl, load_tensors, read_json, save_tensors, write_json,
                   write_jsonl)
@@ -87,6 +89,12 @@ def train(model: str, data: Any, *, out: str | os.PathLike | None = None, train_
                         plan_only=_plan, data_b=data_b, networks=networks)
     finally:
         distributed.teardown_distributed()
+
+
+# train's own switches and data keywords, as errors raised from Python spell them (`overwrite=True`, `cond_key='x'`)
+remember_keywords(switches=tuple(n for n, p in inspect.signature(train).parameters.items()
+                                  if p.annotation in (bool, "bool") and not n.startswith("_")),
+                  words=tuple(k for k in DATA_KEYWORDS if k != "channels_last"))
 
 
 def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: dict, dist: distributed.Dist, *, out,

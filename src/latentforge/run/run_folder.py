@@ -64,7 +64,8 @@ def run_folder(layout: RunLayout, *, resume: bool, overwrite: bool, enabled: boo
             _remove(out)
             left = f"nothing was written ({out} is removed)"
         if isinstance(e, LatentforgeError) and e.args and isinstance(e.args[0], str):
-            e.args = (f"{e.args[0].rstrip()} {left[0].upper()}{left[1:]}.", *e.args[1:])
+            said = e.args[0].rstrip()
+            e.args = (f"{said}{'' if said.endswith(('.', '!', '?')) else '.'} {left[0].upper()}{left[1:]}.", *e.args[1:])
         raise
     _remove(aside)
 

@@ -208,8 +208,8 @@ def _fits_table(path, table, options: dict) -> DataRecord:
         arrays = [n for n in names if n not in used and shape(n)[0] > 1 and shape(n)[1] in "biuf"]
         if arrays:  # a vector column beside scalars: which to use is the user's choice, never a silent drop
             sizes = ", ".join(f"{n} ({int(np.prod(np.asarray(table.data[n]).shape[1:]))} values)" for n in arrays)
-            raise DataError(f"{path}: the table has array columns {sizes}; name the features with key= (--key "
-                            f"{arrays[0]}, or --key a,b,c for scalar columns)")
+            raise DataError(f"{path}: the table has array columns {sizes}; name the features with key={arrays[0]!r}, "
+                            f"or key='a,b,c' for scalar columns (CLI: --key {arrays[0]})")
         found = numeric_scalars(used)
         if not found:
             raise DataError(f"{path}: the table has no numeric columns; name the feature columns with key= (--key)")
