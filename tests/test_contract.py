@@ -37,8 +37,8 @@ TINY = {
     "conv-wgan-gp": ({"g_channels": 4, "d_channels": 4, "latent_dim": 4}, IMG),
     "cgan": ({"g_hidden": (16,), "d_hidden": (16,), "latent_dim": 4, "condition_dim": 3}, IMG),
     "cyclegan": ({"g_hidden": (16,), "d_hidden": (16,)}, IMG),
-    "shower-flow-vae": ({"layer_cells": (4, 2), "hidden": (16,), "energy_hidden": (8,), "latent_dim": 3,
-                         "condition_dim": 3}, (2 + 6,)),
+    "shower-flow-vae": ({"layer_cells": (4, 2), "u_mean": (-1.0, 0.5), "u_std": (0.2, 1.5), "hidden": (16,),
+                         "energy_hidden": (8,), "latent_dim": 3, "condition_dim": 3}, (2 + 6,)),
 }
 B = 5
 

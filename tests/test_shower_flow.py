@@ -53,7 +53,13 @@ def test_scaling_round_trip_on_simulated_showers(showers):
     s = lf.Scaler("shower-layers").fit(d["showers"], cond=d["conditions"], info={"geometry": d["geometry"],
                                                                                  "energy_unit": d["energy_unit"]})
     m = s.transform(d["showers"], factors=d["conditions"])
-    assert m.shape == (400, 3 + 504) and s.model_options() == {"layer_cells": (288, 144, 72)}
+    opts = s.model_options()
+    assert m.shape == (400, 3 + 504) and opts["layer_cells"] == (288, 144, 72)
+    layers = np.stack([p.sum(1) for p in CALOGAN.split(d["showers"].astype(np.float64))], 1)
+    v = 1e-6 + (1 - 2e-6) * numpy_u(layers, d["incident_energies"][:, 0])  # the logit's epsilon, 1e-6
+    y = np.log(v / (1 - v))
+    np.testing.assert_allclose(opts["u_mean"], y.mean(0), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(opts["u_std"], y.std(0), rtol=1e-4)
     frac = np.concatenate([p / np.maximum(p.sum(1, keepdims=True), 1e-30) for p in CALOGAN.split(d["showers"])], 1)
     np.testing.assert_allclose(s.log_down(m[:, 3:].astype(np.float64), 0.0), frac, rtol=1e-4, atol=1e-7)
     back = s.inverse_transform(m, factors=d["conditions"])
@@ -128,3 +134,38 @@ def test_challenge_dnn_features_and_auc(showers):
     same = dnn_auc(a, b, e, e, folds=3, epochs=3)
     assert abs(same["auc"] - 0.5) < 0.1 and len(same["fold_aucs"]) == 3 and same["auc_err"] > 0
     assert dnn_auc(a, 1.5 * a, e, e, folds=3, epochs=20)["auc"] > 0.75
+
+
+def test_a_layer_drawn_empty_gets_its_most_probable_cell(trained, showers):
+    """Rows whose layer 1 drew nothing: exactly one cell of that layer is set, the one of largest expected share
+    (numpy argmax), at its expected share; other layers and rows are left as drawn."""
+    import torch
+
+    m, d = trained.model, read_showers(showers)
+    c = trained.preprocess.condition_vectors(50, d["conditions"][:50], name=trained.name, check=False)
+    with torch.no_grad():
+        y = m.energy.sample(c, 50, torch.Generator().manual_seed(0))
+        p = m.shape_dist(m.draw_codes(50, torch.Generator().manual_seed(1)), y, c)
+        s = p.sample(torch.Generator().manual_seed(2))
+        s[:10, 288:432] = 0
+        out = m.keep_layers_alive(s, p).numpy()
+    log_p, mean, before = p.log_p.numpy(), p.mean.numpy(), s.numpy()
+    for r in range(10):
+        cells = np.flatnonzero(out[r, 288:432])
+        assert len(cells) == 1 and cells[0] == np.argmax(log_p[r, 288:432])
+        assert out[r, 288 + cells[0]] == pytest.approx(mean[r, 288 + cells[0]])
+    alive_rows = [r for r in range(10, 50)
+                  if all((before[r, a:b] > 0).any() for a, b in ((0, 288), (288, 432), (432, 504)))]
+    np.testing.assert_array_equal(out[alive_rows], before[alive_rows])
+    np.testing.assert_array_equal(out[:10, :288], before[:10, :288])
+
+
+def test_config_takes_lists_of_numbers_and_refuses_other_values():
+    from latentforge.domains.showers.flow_model import ShowerFlowVAEConfig
+
+    cfg = ShowerFlowVAEConfig(u_mean=(-1, 0.5), u_std=(np.float64(0.25), 2))
+    assert cfg.u_mean == (-1.0, 0.5) and all(type(v) is float for v in cfg.u_mean + cfg.u_std)
+    assert ShowerFlowVAEConfig.from_dict(cfg.to_dict()) == cfg  # JSON gives lists back
+    for bad in (("a",), (float("nan"),), (True,)):
+        with pytest.raises(ConfigError, match="u_mean must be a list of numbers"):
+            ShowerFlowVAEConfig(u_mean=bad)

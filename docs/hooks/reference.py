@@ -229,6 +229,8 @@ def example_shape(spec) -> tuple[tuple[int, ...], dict]:
     kw = {"condition_dim": 2} if "condition_dim" in spec.option_names() and spec.default("condition") != "none" else {}
     if "layer_cells" in spec.option_names():  # a shower model: 2 layer energies and 2 layers of 9 cells
         kw["layer_cells"] = (9, 9)
+        kw.update({k: (1.0, 1.0) if k == "u_std" else (0.0, 0.0) for k in ("u_mean", "u_std")
+                   if k in spec.option_names()})
     for shape in ((20,), (1, 16, 16)):
         try:
             spec.configs(shape, **kw)

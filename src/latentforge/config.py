@@ -128,6 +128,11 @@ def check_type(obj: Any, name: str, tp: Any, value: Any) -> None:
     elif tp is str:
         if not isinstance(value, str):
             raise bad("a string")
+    elif is_tuple_type(tp) and typing.get_args(tp)[:1] == (float,):
+        if not isinstance(value, tuple) or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or v != v
+                                               for v in value):
+            raise bad("a list of numbers")
+        object.__setattr__(obj, name, tuple(float(v) for v in value))
     elif is_tuple_type(tp):
         if not isinstance(value, tuple) or any(isinstance(v, bool) or not isinstance(v, numbers.Integral)
                                                for v in value):
@@ -136,7 +141,7 @@ def check_type(obj: Any, name: str, tp: Any, value: Any) -> None:
 
 
 def is_tuple_type(tp: Any) -> bool:
-    """True for ``tuple`` and ``tuple[int, ...]`` annotations."""
+    """True for ``tuple``, ``tuple[int, ...]`` and ``tuple[float, ...]`` annotations."""
     return tp is tuple or typing.get_origin(tp) is tuple
 
 

@@ -1,5 +1,5 @@
 """The energy stage of two-stage shower surrogates: a conditional autoregressive mixture density network over the
-standardised u-space layer energies (``data.shower_layers``) given the condition vector.
+standardised u-space layer energies (``layers``) given the condition vector.
 
 p(y | c) = prod_k p(y_k | y_<k, c), each factor a Gaussian mixture of ``components`` components whose weights,
 means and log standard deviations come from one masked MLP (MADE, Germain et al. 2015) with the condition fed to

@@ -1,17 +1,20 @@
 """A two-stage shower surrogate: layer energies first, normalised shapes second (the recipe of CaloFlow, Krause &
 Shih 2021, and of the CaloChallenge 2022 entries that reach a classifier AUC below 0.65, arXiv 2410.21611).
 
-Model space (``data.shower_layers``): x = [y (B, L), s (B, D)], y the standardised logit u-space layer energies,
+Model space (``layers``): x = [y (B, L), s (B, D)], y the standardised logit u-space layer energies,
 s each cell's fraction of its layer's energy, log-scaled. Given the condition vector c (B, P: log incident
 energy and particle, standardised):
 
-- energy stage: p(y | c), an autoregressive mixture density network (``models.shower_energy``);
-- shape stage: a conditional VAE (Sohn et al. 2015) of s given [c, y]: q(z | s, c, y), and p(s | z, c, y) a
-  hurdle distribution per cell (zero or a Gaussian of the log-scaled fraction: multiplicative noise, so it scales
-  with the deposit). Codes for generation come from a Gaussian mixture fitted to the encoded training showers
-  (``prior_sampler gmm``, Dai & Wipf 2019) unless asked otherwise.
+- energy stage: p(y | c), an autoregressive mixture density network (``energy_model``);
+- shape stage: a conditional VAE (Sohn et al. 2015) of s given [c, y]: q(z | s, c, y), and p(s | z, c, y) the
+  compound Poisson-Gamma reading of each cell (``cells_model``): the decoder gives each cell's expected
+  share of its layer (a softmax per layer), a linear map of [c, y] gives each layer's quanta per unit of its
+  energy, the Gamma shape of a quantum and a power of the share, so the noise scales with the deposit (relative spread
+  1 / sqrt(quanta)) and cells are exactly 0 with the Poisson probability. Codes for generation come from a
+  Gaussian mixture fitted to the encoded training showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked
+  otherwise.
 
-``sample(n, c)`` draws y from the energy stage, z from the prior sampler and s from the hurdle decoder in one
+``sample(n, c)`` draws y from the energy stage, z from the prior sampler and s from the cell noise in one
 pass; the scaling's inverse rescales each layer's fractions to the sampled layer energy and applies the readout
 threshold (exact zeros). ``decode(z, c)`` uses the energy stage's most probable y.
 """
@@ -26,12 +29,18 @@ from torch import nn
 from ...config import Config, option, positive, widths
 from ...data.conditions import CONDITION_CHOICES, CONDITIONS, NO_CONDITION
 from ...errors import ConfigError
-from ...nn import ACTIVATIONS, MLP, activation, draws
 from ...models.base import ConfiguredModel, HasPosterior, HasPrior
-from ...models.distributions import DiagonalGaussian, Hurdle
-from ...models.likelihoods import HurdleLikelihood
+from ...models.distributions import DiagonalGaussian
 from ...models.prior_samplers import PRIOR_SAMPLERS
+from ...nn import ACTIVATIONS, MLP, activation, draws
+from .cells_model import CellNoise, layer_shares, segment_log_softmax
 from .energy_model import ConditionalMDN
+
+#: initial log quanta per unit of E_l / E_inc (learned; a few hundred quanta in a layer)
+INITIAL_LOG_QUANTA = 7.0
+#: the noise map's parameters are stored divided by this gain, so that they move this much faster than the
+#: networks' weights under one learning rate (a handful of numbers that travel several units of log quanta)
+NOISE_GAIN = 30.0
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,14 @@ class ShowerFlowVAEConfig(Config):
                                           from_data=True)
     layer_cells: tuple[int, ...] = option((), "cells of each calorimeter layer (filled in by the shower-layers "
                                           "scaling from the geometry)", from_data=True)
+    u_mean: tuple[float, ...] = option((), "training mean of each logit u-space layer energy (filled in by the "
+                                       "shower-layers scaling)", from_data=True)
+    u_std: tuple[float, ...] = option((), "training standard deviation of each logit u-space layer energy (filled "
+                                      "in by the shower-layers scaling)", from_data=True)
+    share_eps: float = option(1e-4, "eps of the scaled shares log1p(f / eps) / hi (filled in by the shower-layers "
+                              "scaling)", from_data=True)
+    share_hi: float = option(1.0, "hi of the scaled shares log1p(f / eps) / hi (filled in by the shower-layers "
+                             "scaling)", from_data=True)
     latent_dim: int = option(16, "latent dimensions of the shape VAE")
     hidden: tuple[int, ...] = option((512, 256), "shape encoder hidden widths; the decoder mirrors them")
     energy_hidden: tuple[int, ...] = option((64, 64), "hidden widths of the energy stage (masked MLP)")
@@ -63,19 +80,23 @@ class ShowerFlowVAEConfig(Config):
         if self.input_shape and (self.condition == NO_CONDITION or CONDITIONS.get(self.condition).source != "cond"):
             raise ConfigError("shower-flow-vae is conditioned on each shower's condition vector; use --condition "
                               "vector --cond-key conditions")
-        if self.input_shape and not self.layer_cells:
+        told = self.layer_cells and len(self.u_mean) == len(self.u_std) == len(self.layer_cells)
+        if self.input_shape and not told:
             raise ConfigError("shower-flow-vae needs the shower-layers scaling (--scaling shower-layers), which "
                               "fills in the cells of each layer")
 
 
 class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
-    """Energy stage (``ConditionalMDN``) and shape cVAE with a hurdle decoder; see the module's docstring.
+    """Energy stage (``ConditionalMDN``) and shape cVAE with a compound Poisson-Gamma cell reading; see the
+    module's docstring.
     Shapes: x (B, L + D), c (B, P), z (B, latent_dim). ConfigError for an input shape that is not L + D."""
 
     config_class = ShowerFlowVAEConfig
     scales_from_data = False
     layer_of_cell: torch.Tensor  # (D,) the layer of each cell
     layer_start: torch.Tensor  # (L,) the first cell of each layer
+    u_mean: torch.Tensor  # (L,) the scaling's logit u-space means
+    u_std: torch.Tensor  # (L,) and standard deviations
 
     def __init__(self, config: ShowerFlowVAEConfig):
         super().__init__(config)
@@ -91,17 +112,26 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         hidden = list(config.hidden)
         self.encoder = nn.Sequential(MLP([self.n_cells + ctx, *hidden], config.activation), activation(config.activation))
         self.posterior_head = nn.Linear(hidden[-1], 2 * config.latent_dim)
-        self.likelihood = HurdleLikelihood()
-        self.decoder = MLP([config.latent_dim + ctx, *hidden[::-1], 3 * self.n_cells], config.activation)
+        self.decoder = MLP([config.latent_dim + ctx, *hidden[::-1], self.n_cells], config.activation)
+        # per layer, linear in the condition and the layer energies y: log quanta per unit of E_l / E_inc, log
+        # Gamma shape of a quantum, and the power gamma of lambda = m p^(1 + gamma)
+        self.noise = nn.Linear(self.condition_dim + self.n_layers, 3 * self.n_layers)
+        with torch.no_grad():
+            self.noise.weight.zero_()
+            self.noise.bias.copy_(torch.tensor([INITIAL_LOG_QUANTA] * self.n_layers + [0.0] * 2 * self.n_layers)
+                                  / NOISE_GAIN)
         self.prior_sampler = PRIOR_SAMPLERS.get(config.prior_sampler)(config.latent_dim, config.prior_components)
         dev = torch.get_default_device()
         starts = torch.cumsum(torch.tensor((0, *config.layer_cells[:-1]), device=dev), 0)
         self.register_buffer("layer_of_cell", torch.repeat_interleave(torch.arange(self.n_layers, device=dev),
                                                                       torch.tensor(config.layer_cells, device=dev)))
         self.register_buffer("layer_start", starts)
+        self.register_buffer("u_mean", torch.tensor(config.u_mean, dtype=torch.float32, device=dev))
+        self.register_buffer("u_std", torch.tensor(config.u_std, dtype=torch.float32, device=dev))
 
     def reduced_precision_risk(self) -> str | None:
-        return self.likelihood.bf16_risk
+        return "the cell reading exponentiates expected quanta and log-normal parameters (bf16 keeps about 3 " \
+               "significant digits)"
 
     # -------------------------------------------------------------- parts
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,9 +146,17 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         mean, logvar = self.posterior_head(self.encoder(torch.cat([s, y, c], 1))).float().chunk(2, dim=1)
         return DiagonalGaussian(mean, logvar)
 
-    def shape_dist(self, z: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> Hurdle:
-        """p(s | z, c, y): a hurdle distribution over the D scaled fractions."""
-        return self.likelihood.distribution(self.decoder(torch.cat([z, y, c], 1)).float(), (z.shape[0], self.n_cells))
+    def shape_dist(self, z: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> CellNoise:
+        """p(s | z, c, y): the compound Poisson-Gamma reading of the D scaled shares (``cells_model``):
+        each cell expects lambda = m_l p^(1 + gamma_l) quanta with m_l = (E_l / E_inc) exp(a_l(c)), and its
+        quanta have Gamma shape exp(b_l); a, b, gamma linear in [c, y] (a shower that crosses as a minimum-ionising
+        track has more quanta per unit energy than one that showers)."""
+        log_p = segment_log_softmax(self.decoder(torch.cat([z, y, c], 1)).float(), self.config.layer_cells)
+        a, b, gamma = (NOISE_GAIN * self.noise(torch.cat([c, y], 1).float())).chunk(3, dim=1)
+        log_m = torch.log(layer_shares(y.float(), self.u_mean, self.u_std).clamp_min(1e-30)) + a
+        per_cell = self.layer_of_cell
+        log_lam = log_p * (1 + gamma.index_select(1, per_cell)) + log_m.index_select(1, per_cell)
+        return CellNoise(log_p, log_lam, b.index_select(1, per_cell), self.config.share_eps, self.config.share_hi)
 
     # -------------------------------------------------------------- the VAE contract
     def encode_dist(self, x: torch.Tensor, c: torch.Tensor | None = None) -> DiagonalGaussian:
@@ -159,21 +197,22 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
         """Fit the prior sampler to encoded training means ``codes`` (N, latent_dim)."""
         return self.prior_sampler.fit(codes, seed=seed)
 
-    def keep_layers_alive(self, s: torch.Tensor, p: Hurdle) -> torch.Tensor:
-        """A layer whose drawn cells are all 0 gets its most probable cell at its predicted value, so that the
-        layer's sampled energy has cells to go to (B, D)."""
-        b = s.shape[0]
-        idx = self.layer_of_cell.expand(b, -1)
-        alive = torch.zeros(b, self.n_layers, device=s.device).scatter_add(1, idx, (s > 0).float()) > 0
-        score = p.logit.masked_fill(alive.gather(1, idx), float("-inf"))
-        best = torch.full((b, self.n_layers), float("-inf"), device=s.device).scatter_reduce(1, idx, score, "amax")
-        pick = (score == best.gather(1, idx)) & torch.isfinite(score)
-        return torch.where(pick, p.loc.clamp_min(1e-6), s)
+    def keep_layers_alive(self, s: torch.Tensor, p: CellNoise) -> torch.Tensor:
+        """A layer whose drawn cells are all 0 gets its largest expected share in its most probable cell, so
+        that the layer's sampled energy has a cell to go to (B, D)."""
+        sizes = list(self.config.layer_cells)
+        alive = torch.stack([t.amax(1) for t in s.split(sizes, 1)], 1) > 0  # (B, L)
+        dead = ~alive.index_select(1, self.layer_of_cell)  # (B, D): the cell's layer drew nothing
+        score = p.log_p.masked_fill(~dead, float("-inf"))
+        best = torch.cat([t.amax(1, keepdim=True) for t in score.split(sizes, 1)], 1)  # (B, L)
+        best_cell = best.index_select(1, self.layer_of_cell)
+        value = p.scaled(best_cell.exp())  # the expected share of each layer's best cell, scaled
+        return torch.where((score == best_cell) & dead, value, s)
 
 
 class TwoStage:
-    """Showers given codes: ``generate(generator)`` draws y from the energy stage and s from the hurdle decoder;
-    ``mean`` takes the energy stage's most probable y and the decoder's mean; both (B, L + D) in model space."""
+    """Showers given codes: ``generate(generator)`` draws y from the energy stage and s from the cell reading;
+    ``mean`` takes the energy stage's most probable y and the expected shares; both (B, L + D) in model space."""
 
     def __init__(self, model: ShowerFlowVAE, z: torch.Tensor, c: torch.Tensor):
         self.model, self.z, self.c = model, z, c
@@ -198,7 +237,7 @@ class TwoStage:
     @property
     def stddev(self) -> torch.Tensor:
         """(B, L + D): each layer energy's mixture standard deviation given the most probable earlier ones, and
-        the hurdle's standard deviation of each cell given them."""
+        the cell reading's standard deviation (scaled, to first order) given them."""
         y = self._mode_y()
         logw, mean, log_scale = self.model.energy.params(y, self.c)
         w = logw.exp()
@@ -241,4 +280,5 @@ class _Draws:
         def rep(t: torch.Tensor | None) -> torch.Tensor | None:
             return None if t is None else t.unsqueeze(0).expand(self.k, *t.shape).reshape(-1, *t.shape[1:])
 
-        return self.flat.log_prob(rep(x), rep(sigma), rep(mask)).unflatten(0, (self.k, -1))
+        xs = x.unsqueeze(0).expand(self.k, *x.shape).reshape(-1, *x.shape[1:])
+        return self.flat.log_prob(xs, rep(sigma), rep(mask)).unflatten(0, (self.k, -1))

@@ -1,4 +1,4 @@
-"""The objective of the two-stage shower surrogate (``models.shower_flow``): the energy stage's negative log
+"""The objective of the two-stage shower surrogate (``flow_model``): the energy stage's negative log
 likelihood plus the shape cVAE's negative ELBO with free bits (Kingma et al. 2016, "Improved variational inference
 with inverse autoregressive flow", section C.8), so that the shape posterior does not collapse.
 
@@ -26,7 +26,7 @@ from ...objectives.elbo import ELBOConfig, ELBOObjective
 class ShowerFlowConfig(ELBOConfig):
     """ELBOConfig's beta (of the shape VAE's KL), warmup_epochs and mc_samples, and the free bits."""
 
-    free_bits: float = option(0.5, "nats per latent dimension below which the KL is not penalised (free bits)")
+    free_bits: float = option(1.0, "nats per latent dimension below which the KL is not penalised (free bits)")
 
     def validate(self) -> None:
         super().validate()

@@ -54,9 +54,11 @@ def register() -> None:
         "shower-flow-vae", ShowerFlowVAE, ShowerFlowObjective,
         "two-stage calorimeter-shower surrogate: an autoregressive mixture density network of the layer "
         "energies (u-space) given the condition, then a free-bits cVAE of the cells as fractions of their "
-        "layer (hurdle decoder, codes from a Gaussian mixture), rescaled to the sampled layer energies; "
+        "layer (each cell a compound Poisson-Gamma reading whose noise scales with the deposit; codes from "
+        "a Gaussian mixture), rescaled to the sampled layer energies; "
         "cells below the readout threshold are exactly 0",
-        train_defaults={"scaling": "shower-layers", "lr": 1e-3}))
+        train_defaults={"scaling": "shower-layers", "lr": 1e-3, "batch_size": 256, "epochs": 100,
+                        "lr_schedule": "cosine"}))
     VALIDATIONS.register("showers", Validation(
         "CaloChallenge-style observables, separation power, classifier AUC, response", _applies, _measure))
     DATA_KINDS.register("showers", DataKind(kind.detects, kind.reconstructions, kind.samples, kind.energy_unit))

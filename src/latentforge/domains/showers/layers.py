@@ -19,7 +19,7 @@ applies the readout threshold: cells below it become exactly 0 (the threshold is
 data's energy unit, else the smallest non-zero deposit of the training rows; CaloChallenge files give 15.15 keV).
 
 The map needs each shower's raw condition vector, whose first entry is log10(E_inc / GeV) (the project's
-convention, ``data.showers.shower_conditions``), the energy unit of the cells and the layer sizes (the
+convention, ``files.shower_conditions``), the energy unit of the cells and the layer sizes (the
 geometry); the run's preprocessing passes them.
 """
 
@@ -208,5 +208,9 @@ class ShowerLayersScaling(LogMap):
         return (shape[0] - self.n_layers,)
 
     def model_options(self) -> dict[str, Any]:
-        """What a model of this space is told: the cells of each layer."""
-        return {"layer_cells": tuple(int(s) for s in self.sizes)}
+        """What a model of this space is told: the cells of each layer, the logit u-space means and standard
+        deviations (to read layer energies off y) and the eps and hi of the scaled shares."""
+        return {"layer_cells": tuple(int(s) for s in self.sizes),
+                "u_mean": tuple(float(v) for v in self.params["u_mean"]),
+                "u_std": tuple(float(v) for v in self.params["u_std"]),
+                "share_eps": float(self.params["eps"]), "share_hi": float(self.params["hi"])}

@@ -1,6 +1,6 @@
 """CaloChallenge-style validation of generated calorimeter showers against reference ones, for any geometry.
 
-Observables per shower, computed from the geometry (``data.geometry``; layer ids are those of the geometry):
+Observables per shower, computed from the geometry (``geometry``; layer ids are those of the geometry):
 E_total / E_inc, the energy of each layer, the centre of energy (x, y) and its width per layer in the geometry's
 own transverse coordinates (mm; x = r cos alpha, y = r sin alpha for ring-and-sector layers, the CaloChallenge
 convention), the sparsity per layer (fraction of empty cells), and the voxel-energy spectrum (log10 of the

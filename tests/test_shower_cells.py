@@ -1,0 +1,91 @@
+"""The compound Poisson-Gamma cell reading of the two-stage shower surrogate, against numpy and scipy."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, stats
+
+from latentforge.domains.showers.layers import layer_energies, layer_u, logit_u
+from latentforge.domains.showers.cells_model import CellNoise, layer_shares, segment_log_softmax
+
+EPS, HI = 1e-4, 12.0
+
+
+def noise(p: np.ndarray, m: float, alpha: float) -> CellNoise:
+    lp = torch.log(torch.tensor(p, dtype=torch.float64))
+    return CellNoise(lp, lp + math.log(m), torch.full_like(lp, math.log(alpha)), EPS, HI)
+
+
+def shares(noise_: CellNoise, s: torch.Tensor) -> np.ndarray:
+    return (EPS * torch.expm1(HI * s)).numpy()
+
+
+@pytest.mark.parametrize("p, m, alpha", [(0.3, 2000.0, 2.0), (0.01, 300.0, 2.0), (2e-4, 400.0, 1.5)])
+def test_draws_have_the_compound_poisson_gamma_moments(p, m, alpha):
+    """Zero fraction, mean and variance of the drawn shares against a numpy compound Poisson-Gamma simulation
+    (N ~ Poisson(m p) quanta of Gamma(alpha, 1 / (alpha m)) each)."""
+    n = 200_000
+    d = noise(np.full((n, 1), p), m, alpha)
+    f = shares(d, d.sample(torch.Generator().manual_seed(0)))[:, 0]
+    rng = np.random.default_rng(1)
+    counts = rng.poisson(m * p, n)
+    ref = np.where(counts > 0, rng.gamma(np.maximum(alpha * counts, 1e-12), 1 / (alpha * m)), 0.0)
+    assert (f == 0).mean() == pytest.approx(math.exp(-m * p), abs=4e-3)
+    assert (f == 0).mean() == pytest.approx((ref == 0).mean(), abs=4e-3)
+    assert f.mean() == pytest.approx(ref.mean(), rel=0.02)
+    assert f.var() == pytest.approx(ref.var(), rel=0.05)
+    assert f.var() == pytest.approx(p * (1 + 1 / alpha) / m, rel=0.05)  # the formula the module states
+    np.testing.assert_allclose(d.share_variance.numpy()[0, 0], p * (1 + 1 / alpha) / m, rtol=1e-9)
+
+
+def test_relative_noise_shrinks_as_one_over_sqrt_deposit():
+    """One cell with a share of 0.2 of layers holding 100x more quanta: relative spread 10x smaller."""
+    spreads = []
+    for m in (500.0, 50_000.0):
+        d = noise(np.full((100_000, 1), 0.2), m, 2.0)
+        f = shares(d, d.sample(torch.Generator().manual_seed(2)))[:, 0]
+        spreads.append(f.std() / f.mean())
+    np.testing.assert_allclose(spreads, [math.sqrt(1.5 / (500 * 0.2)), math.sqrt(1.5 / (50_000 * 0.2))], rtol=0.05)
+
+
+@pytest.mark.parametrize("p, m", [(0.05, 100.0), (1e-3, 200.0)])
+def test_log_prob_is_a_normalised_density_of_the_scaled_share(p, m):
+    """The point mass at 0 plus the integral of exp(log_prob) over s > 0 (scipy quadrature) is 1, and the mass
+    at 0 is exp(-m p)."""
+    d = noise(np.array([[p]]), m, 2.0)
+    zero = math.exp(float(d.log_prob(torch.zeros(1, 1, dtype=torch.float64))))
+    assert zero == pytest.approx(math.exp(-m * p), rel=1e-9)
+
+    def dens(s: float) -> float:
+        return math.exp(float(d.log_prob(torch.tensor([[s]], dtype=torch.float64))))
+
+    mode = math.log1p(p / EPS) / HI
+    total = sum(integrate.quad(dens, a, b, limit=200)[0] for a, b in ((1e-12, mode), (mode, 1.5 * mode + 0.2)))
+    assert zero + total == pytest.approx(1.0, abs=2e-3)
+    # a reading given that the cell fired is log-normal in f: compare with scipy at one point
+    s = torch.tensor([[mode]], dtype=torch.float64)
+    f = p
+    sigma = math.sqrt(float(d.sigma2[0, 0]))
+    expect = (math.log(-math.expm1(-m * p)) + stats.lognorm(sigma, scale=math.exp(float(d.mu[0, 0]))).logpdf(f)
+              + math.log(EPS * HI) + HI * mode)
+    assert float(d.log_prob(s)) == pytest.approx(expect, rel=1e-9)
+
+
+def test_layer_shares_match_the_scalings_inverse():
+    rng = np.random.default_rng(3)
+    e = rng.gamma(2.0, 3.0, size=(50, 4))
+    e_inc = e.sum(1) / rng.uniform(0.1, 0.9, 50)
+    y = logit_u(layer_u(e, e_inc))
+    mean, std = y.mean(0), y.std(0)
+    got = layer_shares(torch.tensor((y - mean) / std), torch.tensor(mean), torch.tensor(std)).numpy()
+    np.testing.assert_allclose(got, layer_energies(layer_u(e, e_inc), e_inc) / e_inc[:, None], rtol=1e-4)
+
+
+def test_segment_log_softmax_sums_to_one_per_layer():
+    logits = torch.randn(5, 9, dtype=torch.float64)
+    p = segment_log_softmax(logits, (4, 3, 2)).exp().numpy()
+    np.testing.assert_allclose(np.add.reduceat(p, [0, 4, 7], axis=1), 1.0, rtol=1e-12)
+    mid = np.exp(logits[:, 4:7].numpy())
+    np.testing.assert_allclose(p[:, 4:7], mid / mid.sum(1, keepdims=True))
