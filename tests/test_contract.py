@@ -37,6 +37,9 @@ TINY = {
     "conv-wgan-gp": ({"g_channels": 4, "d_channels": 4, "latent_dim": 4}, IMG),
     "cgan": ({"g_hidden": (16,), "d_hidden": (16,), "latent_dim": 4, "condition_dim": 3}, IMG),
     "cyclegan": ({"g_hidden": (16,), "d_hidden": (16,)}, IMG),
+    "calogan": ({"layer_cells": (4, 2), "layer_eps": (0.01, 0.02), "layer_hi": (2.0, 3.0), "g_hidden": (16,),
+                 "head_hidden": 8, "d_hidden": (16,), "latent_dim": 4, "minibatch_features": 4, "condition_dim": 3},
+                (6,)),
     "shower-flow-vae": ({"layer_cells": (4, 2), "u_mean": (-1.0, 0.5), "u_std": (0.2, 1.5), "hidden": (16,),
                          "energy_hidden": (8,), "latent_dim": 3, "condition_dim": 3}, (2 + 6,)),
 }

@@ -231,7 +231,9 @@ def example_shape(spec) -> tuple[tuple[int, ...], dict]:
         kw["layer_cells"] = (9, 9)
         kw.update({k: (1.0, 1.0) if k == "u_std" else (0.0, 0.0) for k in ("u_mean", "u_std")
                    if k in spec.option_names()})
-    for shape in ((20,), (1, 16, 16)):
+    if "layer_eps" in spec.option_names():  # a model of per-layer log-scaled cells: 2 layers of 9 cells
+        kw.update(layer_eps=(1e-3, 1e-3), layer_hi=(5.0, 5.0))
+    for shape in ((20,), (18,), (1, 16, 16)):
         try:
             spec.configs(shape, **kw)
             return shape, kw

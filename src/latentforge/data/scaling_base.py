@@ -117,6 +117,18 @@ def float_dtype_of(x: np.ndarray) -> type:
     return np.float64 if np.asarray(x).dtype == np.float64 else np.float32
 
 
+def subsample(rng: np.random.Generator, values: np.ndarray, k: int) -> np.ndarray:
+    """``values`` (1-D) when there are at most ``k`` of them, else ``k`` of them drawn without replacement from
+    ``rng``: what a streamed fit keeps of a block of rows for a percentile (exact when nothing is dropped)."""
+    return values if values.size <= k else rng.choice(values, size=k, replace=False)
+
+
+def block_quota(per_chunk: int, block_rows: int, chunk_rows: int) -> int:
+    """The share of a chunk's sample quota ``per_chunk`` that a block of ``block_rows`` of its ``chunk_rows``
+    rows may keep (at least 1)."""
+    return max(1, -(-per_chunk * block_rows // max(chunk_rows, 1)))
+
+
 class Scaler:
     """Base class and factory: ``Scaler("minmax")`` returns a :class:`MinMaxScaling`.
 

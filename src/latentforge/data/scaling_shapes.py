@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from ..errors import ConfigError
-from .scaling_base import SCALINGS, LogMap, Scaler, float_dtype_of, valid_points
+from .scaling_base import SCALINGS, LogMap, Scaler, block_quota, float_dtype_of, subsample, valid_points
 
 
 @SCALINGS.add("fractions")
@@ -22,6 +22,14 @@ class FractionsScaling(LogMap):
     square_jacobian = False  # D values -> D + 1
     #: margin of the log-total range, as a fraction of its width, on either side
     TOTAL_MARGIN = 0.1
+    #: streamed fit (``fit_chunks``): non-zero fractions sampled for eps, at most; values per float64 block of rows
+    FIT_SAMPLE = 200_000
+    FIT_BLOCK_VALUES = 1 << 19
+
+    @classmethod
+    def fit_block_rows(cls, n_values: int) -> int:
+        """Rows per block of a streamed fit for examples of ``n_values`` values (a float64 block of 4 MiB)."""
+        return max(1, cls.FIT_BLOCK_VALUES // max(n_values, 1))
 
     @staticmethod
     def _check(x) -> np.ndarray:
@@ -45,11 +53,44 @@ class FractionsScaling(LogMap):
         frac = x[total > 0] / total[total > 0, None]
         nz = frac[frac > 0]
         log_total = np.log(total[total > 0])
-        lo, hi = float(log_total.min()), float(log_total.max())
-        pad = self.TOTAL_MARGIN * max(hi - lo, 1e-3)
-        self.params = {**self.log_params(float(np.percentile(nz, 1)), float(nz.max())),
-                       "total_lo": np.array(lo - pad), "total_hi": np.array(hi + pad)}
+        self.set_fractions(float(np.percentile(nz, 1)), float(nz.max()), float(log_total.min()),
+                           float(log_total.max()))
         return self
+
+    def fit_chunks(self, chunks, *, n_chunks, seed=0):
+        """One pass over the training rows: the largest fraction and the log-total range exactly, eps (the 1st
+        percentile of the non-zero fractions) from a seeded sample of at most FIT_SAMPLE of them (all of them
+        when there are fewer)."""
+        rng = np.random.default_rng(seed)
+        per_chunk = max(1, self.FIT_SAMPLE // max(n_chunks, 1))
+        sample, nz_max, lo, hi = [], 0.0, np.inf, -np.inf
+        for x in chunks:
+            x = self._check(x)
+            self.raw_dtype = float_dtype_of(x)
+            rows = self.fit_block_rows(x.shape[1])
+            for i in range(0, len(x), rows):  # float64 fractions of a block of rows at a time
+                block = x[i:i + rows]
+                total = block.sum(1, dtype=np.float64)
+                pos = total > 0
+                if not pos.any():
+                    continue
+                frac = block[pos] / total[pos, None]
+                nz = frac[frac > 0]
+                nz_max = max(nz_max, float(nz.max(initial=0.0)))
+                sample.append(subsample(rng, nz, block_quota(per_chunk, len(block), len(x))))
+                log_total = np.log(total[pos])
+                lo, hi = min(lo, float(log_total.min())), max(hi, float(log_total.max()))
+        if not sample:
+            raise ConfigError("fractions scaling needs examples with a positive total")
+        self.set_fractions(float(np.percentile(np.concatenate(sample), 1)), nz_max, lo, hi)
+        return self
+
+    def set_fractions(self, eps: float, largest: float, lo: float, hi: float) -> None:
+        """eps and the largest fraction (the log map), and the range [lo, hi] of the log totals, widened by
+        TOTAL_MARGIN of its width on either side."""
+        pad = self.TOTAL_MARGIN * max(hi - lo, 1e-3)
+        self.params = {**self.log_params(eps, largest), "total_lo": np.array(lo - pad),
+                       "total_hi": np.array(hi + pad)}
 
     def transform(self, x, factors=None, *, copy=True, mask=None):
         return self.transform64(x).astype(np.float32)

@@ -111,6 +111,7 @@ class ELBOObjective(Objective):
         self.beta_now = self.config.beta
         self.unit_range = False
         self.activity_rows: dict[str, torch.Tensor] | None = None
+        self.activity_stream: Any = None  # a stream of training rows, read for the diagnostic when needed
         self.collapse_streak = 0  # consecutive collapsed epochs after the warm-up (saved with the checkpoint)
 
     @property
@@ -128,7 +129,10 @@ class ELBOObjective(Objective):
 
     def begin_fit(self, ctx, train) -> None:
         """Keep the first training rows for the collapse diagnostic of runs without validation data."""
-        if hasattr(train, "head"):  # a stream
+        self.activity_stream = None
+        if hasattr(train, "head_batch"):  # a stream: its first rows are read when needed (no validation rows)
+            self.activity_rows, self.activity_stream = None, train
+        elif hasattr(train, "head"):
             self.activity_rows = {"x": train.head(ACTIVITY_ROWS)}
         else:
             self.activity_rows = {k: v[:ACTIVITY_ROWS] for k, v in train.items()}
@@ -139,9 +143,12 @@ class ELBOObjective(Objective):
         from ..data.batches import to_device
 
         batch = self.activity_rows
+        stream = self.activity_stream
         if val is not None and len(val if hasattr(val, "ordered") else val["x"]):
             batch = next(iter(val.ordered(ACTIVITY_ROWS))) if hasattr(val, "ordered") else \
                 {k: v[:ACTIVITY_ROWS] for k, v in val.items()}
+        elif stream is not None:  # at most one chunk's rows, read now and let go after
+            batch = stream.head_batch(min(ACTIVITY_ROWS, getattr(stream, "chunk_size", ACTIVITY_ROWS)))
         if batch is None or batch["x"].shape[0] < 2:
             return []
         was_training = ctx.model.training

@@ -49,11 +49,11 @@ def advice_for_collapse(model: Any, objective_config: Any) -> str:
     steps = []
     if getattr(model, "own_networks", None):
         steps.append("a minibatch-std feature in your discriminator")
-    elif not getattr(cfg, "minibatch_std", False):
+    elif getattr(cfg, "minibatch_std", None) is False and not getattr(cfg, "minibatch_features", 0):
         steps.append("--minibatch-std")
     if not getattr(objective_config, "r1_weight", 0.0):
         steps.append("--r1-weight 1")
-    if not getattr(cfg, "spectral_norm", False):
+    if getattr(cfg, "spectral_norm", None) is False:  # a model without the option is not told to use it
         steps.append("--loss hinge --spectral-norm")
     return "try " + ", ".join(steps + ["a lower --lr-g", "or more epochs"])
 
@@ -212,6 +212,8 @@ class GANObjective(Objective):
         seed = ctx.config.seed
         self.fixed_z = torch.randn(DIVERSITY_N, ctx.model.latent_dim, generator=torch.Generator().manual_seed(seed + 3),
                                    device="cpu")  # kept on the CPU (saved with the objective), moved when used
+        if hasattr(train, "head_batch"):  # a stream: its first rows stand in for the training set
+            train = train.head_batch(DIVERSITY_N)
         head = train.head(DIVERSITY_N) if hasattr(train, "head") else train["x"][:DIVERSITY_N]
         if self.real_diversity is None:
             self.real_diversity = diversity(head)

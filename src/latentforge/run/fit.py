@@ -152,7 +152,7 @@ def _fit(spec: ModelSpec, data: Any, data_kw: dict, tc: TrainConfig, options: di
         fitted.append(fit_predictive_scale(run, *((val_b, "the validation rows") if isinstance(val_b, dict) else
                                                   (rows, "training rows (the run has no validation split)"))))
     if getattr(getattr(run.model, "prior_sampler", None), "learned", False):  # two-stage sampling: fitted to the codes
-        fitted.append(fit_prior_sampler(run, rows, seed=tc.seed))
+        fitted.append(fit_prior_sampler(run, train_b if tc.stream else rows, seed=tc.seed))
     for said in filter(None, fitted):
         run.data_info.setdefault("chosen_from_data", []).append(said)
         if progress and dist.is_main:

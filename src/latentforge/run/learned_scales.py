@@ -37,12 +37,24 @@ def scale_callback(net, first: dict, notes: list):
     return set_scales
 
 
-def fit_prior_sampler(run: TrainedModel, batch: dict, *, seed: int) -> str:
-    """Fit a VAE's prior sampler (gmm / flow) to the posterior means of the training rows in ``batch``."""
+#: training rows a streamed run encodes for its prior sampler, about (from chunks spread over the file)
+STREAM_PRIOR_ROWS = 20000
+
+
+def fit_prior_sampler(run: TrainedModel, batch: Any, *, seed: int) -> str:
+    """Fit a VAE's prior sampler (gmm / flow) to the posterior means of the training rows in ``batch`` (a batch
+    dict; or a stream of training rows, of which about STREAM_PRIOR_ROWS from chunks spread over the file are
+    encoded a batch at a time)."""
+    import numpy as np
+
     from ..objectives.elbo import model_input
 
     net: Any = run.model  # a VAE (checked by the caller through its prior_sampler)
-    codes = run.infer(lambda s: net.encode(model_input(s), s.get("c")), batch).numpy()
+    if hasattr(batch, "spread"):
+        codes = np.concatenate([run.infer(lambda s: net.encode(model_input(s), s.get("c")), b).numpy()
+                                for b in batch.spread(1024, STREAM_PRIOR_ROWS)])
+    else:
+        codes = run.infer(lambda s: net.encode(model_input(s), s.get("c")), batch).numpy()
     return net.fit_prior_sampler(codes, seed=seed)
 
 

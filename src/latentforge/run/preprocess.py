@@ -19,6 +19,7 @@ from ..data.arrays import row_hashes
 from ..data.conditions import ConditionOutsideTraining
 from ..data.grids import GRIDS
 from ..data.split import SPLITS
+from ..data.stream import scale_rows
 from ..errors import ArtifactError, ConfigError, DataError
 
 
@@ -241,7 +242,9 @@ class Preprocessor:
         unfit for a loss is refused instead. ``owned``: ``data``'s arrays are the caller's own copy, scaled in place."""
         ds = self.dataset(data)
         f = self.factors(ds)  # per-example scale factors (median scaling), else None
-        x = self.scaler.transform(ds.x, factors=f, copy=not owned)
+        # the caller's own copy is scaled in place; other data row block by row block (a shape-changing scaling's
+        # float64 temporaries stay at a block)
+        x = self.scaler.transform(ds.x, factors=f, copy=False) if owned else scale_rows(self.scaler, ds.x, f)
         if self.clip if clip is None else clip:
             np.clip(x, 0.0, 1.0, out=x)
         b = {"x": torch.from_numpy(x)}

@@ -139,10 +139,26 @@ class StreamedData(TrainingData):
         return cls(stream)
 
     def fit_transform(self, spec: ModelSpec, options: dict, tc: TrainConfig) -> tuple[Scaler, Conditioner | None]:
-        from ..data.stream import fit_scaler
+        """The conditioner (on the training rows' condition vectors, read chunk by chunk: P numbers a row) and the
+        scaling, both fitted on the training rows in streamed passes."""
+        from ..data.stream import fit_scaler, training_conditions
 
-        self._scaler = fit_scaler(self.file, self.part, tc.scaling, tc.chunk_size, seed=tc.seed)
-        return self._scaler, None
+        conditioner = None
+        kind = condition_kind(spec, options)
+        if kind != NO_CONDITION:
+            conditioner = Conditioner(kind)
+            values = training_conditions(self.file, self.part, tc.chunk_size)
+            if conditioner.source != "cond" or values is None:
+                raise ConfigError(f"--stream conditions on the condition vectors of files that hold them (known "
+                                  f"layouts); {self.file.path} with --condition {kind} cannot: use --condition "
+                                  f"{'vector' if values is not None else 'none'}, or train without --stream")
+            conditioner.fit(values).remember_training(values)
+        if Scaler(tc.scaling).uses_condition and conditioner is None:
+            raise ConfigError(f"{tc.scaling} scaling maps each example with its condition vector; condition the "
+                              "model on it (--condition vector)")
+        self._scaler = fit_scaler(self.file, self.part, tc.scaling, tc.chunk_size, seed=tc.seed,
+                                  threshold=options.get("threshold"))
+        return self._scaler, conditioner
 
     def plot_rows(self, limit: int) -> tuple[ArrayDataset, bool]:
         return self.ds.subset(np.arange(len(self.ds))[:limit]), True
@@ -151,7 +167,7 @@ class StreamedData(TrainingData):
         from ..data.stream import TRAIN, VAL, ChunkStream
 
         kw = dict(chunk_size=tc.chunk_size, buffer_chunks=tc.buffer_chunks,
-                  unit_range=run.objective.needs_unit_range)
+                  unit_range=run.objective.needs_unit_range, conditioner=run.preprocess.conditioner)
         train_b = ChunkStream(self.file, self.part, TRAIN, run.preprocess.scaler, **kw)
         val_b = ChunkStream(self.file, self.part, VAL, run.preprocess.scaler, **kw) if len(self.idx["val"]) else None
         return train_b, val_b
@@ -210,29 +226,38 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     return info
 
 
+#: values of a streamed file's preview rows, about
+PREVIEW_VALUES = 1 << 22
+
+
 def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: TrainConfig) -> dict:
     """The chunked reader, the seeded split as a part label per row (1 train, 2 val, 3 test) and a small
     in-memory preview of held-out rows for the plots."""
-    from ..data.stream import TEST, TRAIN, VAL, ChunkedFile
+    from ..data.stream import TEST, TRAIN, VAL, open_chunked
 
     if not isinstance(data, (str, os.PathLike)):
         raise ConfigError("--stream reads a file (.npy or HDF5); give its path, or train without --stream")
-    # every reader option but the array's key and its layout: a streamed file is one array (header="auto" is no
-    # request)
-    extra = [k for k in DATA_KEYWORDS if k not in ("key", "channels_last") and data_kw.get(k) not in (None, "", "auto")]
+    # every reader option but the array's key, its layout and a condition key (a file of a known layout gives its
+    # condition vectors per chunk): a streamed file is one array (header="auto" is no request)
+    extra = [k for k in DATA_KEYWORDS if k not in ("key", "channels_last", "cond_key")
+             and data_kw.get(k) not in (None, "", "auto")]
     if extra:
         raise ConfigError(f"--stream takes the data array only; drop {', '.join(extra)} or train without --stream")
-    if condition_kind(spec, options) != NO_CONDITION:
-        raise ConfigError("--stream trains unconditional models only; use --condition none or train without --stream")
-    f = ChunkedFile(data, key=data_kw.get("key"), channels_last=data_kw.get("channels_last"))
+    f = open_chunked(data, key=data_kw.get("key"), channels_last=data_kw.get("channels_last"),
+                     cond_key=data_kw.get("cond_key"))
     try:
+        if condition_kind(spec, options) != NO_CONDITION and f.conditions(0, 1) is None:
+            raise ConfigError("--stream trains conditional models on files that hold condition vectors (known "
+                              "layouts); use --condition none or train without --stream")
         idx = split_for(f.n, tc)
         part = np.zeros(f.n, np.int8)
         part[idx["train"]], part[idx["val"]], part[idx["test"]] = TRAIN, VAL, TEST
         show = idx["test"] if len(idx["test"]) else idx["train"]
-        show = np.sort(show[:200])
+        # at most 200 rows and about 4M values (plots, choices from the data): a preview, not a chunk
+        show = np.sort(show[:max(20, min(200, PREVIEW_VALUES // max(1, int(np.prod(f.example_shape)))))])
+        cond = f.take_conditions(show, tc.chunk_size)
         preview = ArrayDataset(f.take(show, tc.chunk_size), name=Path(data).name, source=str(data),
-                               info={"index": show})
+                               info={**f.info, "index": show}, cond=cond)
     except BaseException:
         f.close()
         raise

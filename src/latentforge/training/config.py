@@ -57,7 +57,8 @@ class TrainConfig(Config):
                            "replayed as a CUDA graph; CPU: C++ kernels, needs a C++ compiler); the last, partial "
                            "batch of an epoch runs uncompiled; the first steps take longer (compiling)")
     stream: bool = option(False, "stream the training data from an .npy or HDF5 file in shuffled chunks instead "
-                          "of loading it (for data larger than memory; unconditional models, no sigma / mask)")
+                          "of loading it (for data larger than memory; no sigma / mask; conditional models on files of "
+                          "a known layout, whose condition vectors are read per chunk)")
     chunk_size: int = option(8192, "--stream: rows per chunk read from the file")
     buffer_chunks: int = option(4, "--stream: chunks held and shuffled together (memory ~ buffer_chunks * "
                                 "chunk_size rows)")

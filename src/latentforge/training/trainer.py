@@ -216,7 +216,8 @@ class Trainer:
         """One training batch (the first rows, at most batch_size), on the device, without touching the
         shuffling stream."""
         if is_stream(train):
-            head = train.head(self.config.batch_size) if hasattr(train, "head") else None
+            head = (train.head_batch(self.config.batch_size) if hasattr(train, "head_batch") else
+                    train.head(self.config.batch_size) if hasattr(train, "head") else None)
             return None if head is None else to_device(as_batch(head), self.device)
         n = min(self.config.batch_size, train["x"].shape[0])
         return to_device(take(train, torch.arange(n, device=train["x"].device)), self.device) if n else None

@@ -134,17 +134,24 @@ def _attr_float(attrs, name: str) -> float | None:
     return float(attrs[name]) if name in attrs else None
 
 
+def challenge_unit(attrs) -> str:
+    """The energy unit of a CaloChallenge-layout file: its ``energy_unit`` attribute, else MeV as the challenge
+    stores it (GeV for the project's first files: ``kind`` set, no unit). DataError for an unknown unit."""
+    if "energy_unit" in attrs:
+        unit = _text(attrs["energy_unit"])
+    else:
+        unit = "GeV" if _text(attrs.get("kind", "")) == SHOWERS_KIND else "MeV"
+    to_gev(1.0, unit)  # refuses an unknown unit
+    return unit
+
+
 def _read_challenge(f, path) -> dict:
     showers = np.asarray(f["showers"][()], np.float32)
     energies = np.asarray(f["incident_energies"][()], np.float64).reshape(-1, 1)
     if showers.ndim != 2 or len(energies) != len(showers):
         raise DataError(f"{path}: showers {showers.shape} and incident_energies {energies.shape} do not fit; the "
                         "CaloChallenge layout has showers (N, voxels) and incident_energies (N, 1)")
-    if "energy_unit" in f.attrs:
-        unit = _text(f.attrs["energy_unit"])
-    else:  # the challenge stores MeV; the project's first files (kind set, no unit) held GeV
-        unit = "GeV" if _text(f.attrs.get("kind", "")) == SHOWERS_KIND else "MeV"
-    to_gev(1.0, unit)  # refuses an unknown unit
+    unit = challenge_unit(f.attrs)
     geometry = _geometry_from(f.attrs, showers.shape[1], path)
     particle = np.asarray(f["particle"][()], np.int64).reshape(-1) if "particle" in f else None
     if particle is None and geometry is not None and geometry.particle in PARTICLES:

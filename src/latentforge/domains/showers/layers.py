@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import ConfigError, DataError
 from ...data.scaling_base import SCALINGS, LogMap, float_dtype_of
+from ...errors import ConfigError, DataError
+from .layer_log import THRESHOLD_RTOL
 from .units import ENERGY_UNITS
 
 #: the epsilon of the logit in u-space
@@ -162,6 +163,14 @@ class ShowerLayersScaling(LogMap):
         self.params.update(u_mean=y.mean(0), u_std=np.maximum(y.std(0), 1e-6), threshold=np.array(float(threshold)))
         return self
 
+    def fit_chunks(self, chunks, *, n_chunks, seed=0, info: dict | None = None, threshold: float | None = None):
+        """``fit`` in one pass over (cells, raw condition vectors) chunks of the training rows, for files larger
+        than memory (``data.shower_stream.fit_layers_chunks``)."""
+        from .stream import fit_layers_chunks
+
+        return fit_layers_chunks(self, chunks, n_chunks=n_chunks, seed=seed, info=info, threshold=threshold,
+                                 u_space=lambda e_layer, e_inc: logit_u(layer_u(e_layer, e_inc)))
+
     def transform(self, x, factors=None, *, copy=True, mask=None):
         self.need_fit()
         x = np.asarray(x, np.float64)
@@ -195,7 +204,7 @@ class ShowerLayersScaling(LogMap):
         frac = np.where(self._per_cell(s) > 0, frac / np.where(self._per_cell(s) > 0, self._per_cell(s), 1.0), even)
         cells = frac * self._per_cell(e_layer)
         if threshold:
-            cells = np.where(cells < float(self.params["threshold"]), 0.0, cells)
+            cells = np.where(cells < float(self.params["threshold"]) * (1 - THRESHOLD_RTOL), 0.0, cells)
         return cells
 
     def inverse_transform(self, x, factors=None):

@@ -43,7 +43,27 @@ class ResponseFractionsScaling(FractionsScaling):
     def fit(self, x, mask=None, cond=None):
         design = self._design(cond)
         super().fit(x, mask)
-        total = np.asarray(x, np.float64).sum(1)
+        self._fit_response(np.asarray(x).sum(1, dtype=np.float64), design)
+        return self
+
+    def fit_chunks(self, chunks, *, n_chunks, seed=0):
+        """One pass over (cells, raw condition vectors) chunks of the training rows: ``fractions``' streamed fit
+        of the cells, and the least-squares fit of the log totals on the conditions, exact (it needs one total
+        and one condition vector per row, not the cells)."""
+        totals, designs = [], []
+
+        def cells():
+            for x, cond in chunks:
+                totals.append(np.asarray(x).sum(1, dtype=np.float64))
+                designs.append(self._design(cond))
+                yield x
+
+        super().fit_chunks(cells(), n_chunks=n_chunks, seed=seed)
+        self._fit_response(np.concatenate(totals), np.concatenate(designs))
+        return self
+
+    def _fit_response(self, total: np.ndarray, design: np.ndarray) -> None:
+        """w of log total ~ design . w on the showers with a deposit, and the mapped range of the residuals."""
         if len(design) != len(total):
             raise ConfigError(f"{len(design)} condition vectors for {len(total)} examples")
         keep = total > 0
@@ -52,7 +72,6 @@ class ResponseFractionsScaling(FractionsScaling):
         lo, hi = float(resid.min()), float(resid.max())
         pad = self.TOTAL_MARGIN * max(hi - lo, 1e-3)
         self.params.update(w=w, total_lo=np.array(lo - pad), total_hi=np.array(hi + pad))
-        return self
 
     def _shift(self, factors) -> np.ndarray:
         """The fitted log total of each example, in units of the mapped range."""

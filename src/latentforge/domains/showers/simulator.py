@@ -57,6 +57,30 @@ LAMBDA_X0 = 25.0  # nuclear interaction length in X0
 MIP_GEV_PER_X0 = 0.012
 
 
+#: deposits simulated at once, at most (about 100 bytes each while a batch is binned)
+MAX_BATCH_DEPOSITS = 8_000_000
+#: incident-energy spectra ``draw_energies`` knows
+SPECTRA = ("log-uniform", "powers-of-two")
+
+
+def draw_energies(rng: np.random.Generator, n: int, energy_range: tuple[float, float],
+                  spectrum: str = "log-uniform") -> np.ndarray:
+    """``n`` incident energies (GeV, float64) over ``energy_range`` (GeV): ``log-uniform`` (CaloChallenge datasets 2
+    and 3: 1 GeV - 1 TeV), or ``powers-of-two``: 2^k MeV within the range, each equally likely (CaloChallenge
+    dataset 1: 256 MeV ... 4 TeV, k = 8 ... 22). ConfigError for an unknown spectrum or a range holding no power
+    of two."""
+    lo, hi = energy_range
+    if spectrum == "log-uniform":
+        return np.exp(rng.uniform(np.log(lo), np.log(hi), size=n))
+    if spectrum == "powers-of-two":
+        k = np.arange(math.ceil(math.log2(lo * 1e3) - 1e-9), math.floor(math.log2(hi * 1e3) + 1e-9) + 1)
+        if not len(k):
+            raise ConfigError(f"no power of two MeV lies in {lo:g}-{hi:g} GeV; widen the energy range "
+                              "(CaloChallenge dataset 1: 0.256 4194.304)")
+        return 2.0 ** rng.choice(k, size=n) / 1e3
+    raise ConfigError(f"unknown energy spectrum {spectrum!r}; choose one of {', '.join(SPECTRA)}")
+
+
 def pion_response(e_gev: np.ndarray) -> np.ndarray:
     """pi/e = f_em + (h/e)(1 - f_em) with f_em = 1 - (E / E0)^(k - 1) (Groom, PDG "Calorimetry"), f_em >= 0."""
     f_em = np.clip(1 - (np.asarray(e_gev, np.float64) / GROOM_E0) ** (GROOM_K - 1), 0.0, 1.0)
@@ -96,8 +120,12 @@ class ShowerSimulator:
         self.depth_x0 = max(layer.depth[1] for layer in self.geometry.layers)
 
     def simulate(self, n: int, particle: str = "e+", energy_range: tuple[float, float] = (1.0, 100.0),
-                 energies: np.ndarray | None = None, batch: int = 256, return_deposits: bool = False) -> dict:
-        """``n`` showers; incident energies log-uniform in ``energy_range`` (GeV) unless ``energies`` are given.
+                 energies: np.ndarray | None = None, batch: int = 256, return_deposits: bool = False,
+                 spectrum: str = "log-uniform") -> dict:
+        """``n`` showers; incident energies drawn from ``spectrum`` over ``energy_range`` (GeV; ``draw_energies``:
+        log-uniform as CaloChallenge datasets 2 and 3, or ``powers-of-two`` MeV as dataset 1) unless ``energies``
+        are given. Showers are simulated ``batch`` at a time, fewer when a batch would exceed
+        ``MAX_BATCH_DEPOSITS`` deposits (TeV showers), so memory stays bounded at any energy.
 
         Returns a dict (energies in GeV, ``energy_unit`` says so): ``showers`` (n, n_cells) deposited energy per
         cell, ``incident_energies`` (n, 1), ``particle`` (n,) codes into PARTICLES, ``deposited`` (n,) the
@@ -111,7 +139,7 @@ class ShowerSimulator:
         if energies is None and not 0 < lo <= hi:
             raise ConfigError(f"energy range must satisfy 0 < low <= high (GeV), got {energy_range}")
         if energies is None:
-            energies = np.exp(self.rng.uniform(np.log(lo), np.log(hi), size=n))
+            energies = draw_energies(self.rng, n, energy_range, spectrum)
         energies = np.asarray(energies, np.float64).reshape(-1)
         if not (np.isfinite(energies).all() and (energies > 0).all()):
             raise ConfigError("incident energies must be finite and > 0 (GeV)")
@@ -120,10 +148,9 @@ class ShowerSimulator:
         overflow = np.zeros((len(energies), len(g.layers)), np.float32)
         deposited = np.zeros(len(energies))
         deposits = None
-        for s in range(0, len(energies), batch):
-            e = energies[s:s + batch]
-            cells, over, dep, deposits = self._batch(e, PARTICLES.index(particle))
-            out[s:s + len(e)], overflow[s:s + len(e)], deposited[s:s + len(e)] = cells, over, dep
+        for s, t in self._batches(energies, batch):
+            cells, over, dep, deposits = self._batch(energies[s:t], PARTICLES.index(particle))
+            out[s:t], overflow[s:t], deposited[s:t] = cells, over, dep
         a, b = RESOLUTION_HADRONIC if particle == PARTICLES[2] else RESOLUTION_EM
         result = {"showers": out, "incident_energies": energies[:, None], "energy_unit": "GeV",
                   "particle": np.full(len(energies), PARTICLES.index(particle), np.int64), "deposited": deposited,
@@ -134,15 +161,27 @@ class ShowerSimulator:
         return result
 
     def simulate_mix(self, n_each: int, particles: tuple[str, ...] = PARTICLES,
-                     energy_range: tuple[float, float] = (1.0, 100.0), batch: int = 256) -> dict:
+                     energy_range: tuple[float, float] = (1.0, 100.0), batch: int = 256,
+                     spectrum: str = "log-uniform") -> dict:
         """``n_each`` showers of every particle in ``particles``, rows shuffled (seeded) so that any split mixes
         them; the same keys as :meth:`simulate`."""
-        parts = [self.simulate(n_each, p, energy_range, batch=batch) for p in particles]
+        parts = [self.simulate(n_each, p, energy_range, batch=batch, spectrum=spectrum) for p in particles]
         order = self.rng.permutation(n_each * len(parts))
         out = {k: np.concatenate([d[k] for d in parts])[order]
                for k in ("showers", "incident_energies", "particle", "deposited", "overflow")}
         res = sorted({d["resolution"] for d in parts})
         return {**parts[0], **out, "resolution": "; ".join(res)}
+
+    def _batches(self, energies: np.ndarray, batch: int):
+        """(start, stop) of consecutive batches: at most ``batch`` showers and about MAX_BATCH_DEPOSITS deposits."""
+        cost = np.maximum(20.0, self.deposits_per_gev * energies)
+        s = 0
+        while s < len(energies):
+            t = min(s + batch, len(energies))
+            over = np.flatnonzero(np.cumsum(cost[s:t]) > MAX_BATCH_DEPOSITS)
+            t = s + max(1, int(over[0])) if len(over) else t
+            yield s, t
+            s = t
 
     # ------------------------------------------------------------------ one batch, vectorised over deposits
     def _batch(self, e: np.ndarray, kind: int):
@@ -196,16 +235,29 @@ class ShowerSimulator:
         return cells, over, e_dep, {"owner": owner, "depth": depth, "x": x, "y": y, "energy": energy}
 
     def _bin(self, owner, depth, x, y, energy, b) -> tuple[np.ndarray, np.ndarray]:
+        """Deposits -> cells (b, n_cells) and per-layer overflow (b, n_layers), float32: each layer finds the cells
+        of its own deposits, then one weighted count over all (the cost follows the deposits, not b x n_cells per
+        layer)."""
         g = self.geometry
-        n = g.n_cells
-        out = np.zeros(b * n)
-        over = np.zeros((b, len(g.layers)))
+        n, n_layers = g.n_cells, len(g.layers)
+        flat, flat_w, out_idx, out_w = [], [], [], []
+        # each deposit's layer (sorted by front; -1 in none), then the deposits grouped by layer in their order
+        fronts = np.array([layer.depth[0] for layer in g.layers])
+        backs = np.array([layer.depth[1] for layer in g.layers])
+        by_front = np.argsort(fronts, kind="stable")
+        pos = np.searchsorted(fronts[by_front], depth, side="right") - 1
+        k_of = np.where(pos >= 0, by_front[np.maximum(pos, 0)], -1)
+        k_of = np.where((k_of >= 0) & (depth < backs[np.maximum(k_of, 0)]), k_of, -1)
+        order = np.argsort(k_of, kind="stable")
+        bounds = np.searchsorted(k_of[order], np.arange(n_layers + 1), side="left")
         for k, (layer, sl) in enumerate(zip(g.layers, g.layer_slices())):
-            front, back = layer.depth
-            inside = (depth >= front) & (depth < back)
+            inside = order[bounds[k]:bounds[k + 1]]
             cell = layer.cell_of(x[inside], y[inside])
-            o, en = owner[inside], energy[inside]
             hit = cell >= 0
-            out += np.bincount(o[hit] * n + sl.start + cell[hit], weights=en[hit], minlength=b * n)
-            over[:, k] = np.bincount(o[~hit], weights=en[~hit], minlength=b)
-        return out.reshape(b, n).astype(np.float32), over.astype(np.float32)
+            flat.append(owner[inside[hit]] * n + sl.start + cell[hit])
+            flat_w.append(energy[inside[hit]])
+            out_idx.append(owner[inside[~hit]] * n_layers + k)
+            out_w.append(energy[inside[~hit]])
+        cells = np.bincount(np.concatenate(flat), weights=np.concatenate(flat_w), minlength=b * n)
+        over = np.bincount(np.concatenate(out_idx), weights=np.concatenate(out_w), minlength=b * n_layers)
+        return cells.reshape(b, n).astype(np.float32), over.reshape(b, n_layers).astype(np.float32)
