@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from latentforge.analysis.plots import save_figure
-from latentforge.analysis.shower_figures import histogram_figure, layer_profile_figure
-from latentforge.analysis.showers import PER_LAYER
+from latentforge.domains.showers.figures import histogram_figure, layer_profile_figure
+from latentforge.domains.showers.validation import PER_LAYER
 from latentforge.cli.main import main as cli
-from latentforge.data.showers import read_showers
+from latentforge.domains.showers.files import read_showers
 from latentforge.run import load
 
 

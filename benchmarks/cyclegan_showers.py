@@ -31,7 +31,8 @@ from pathlib import Path
 import torch
 
 import latentforge as lf
-from latentforge.data.simulators import ShowerSimulator, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.files import write_showers
 
 SAMPLING_FRACTION_B, DEPOSITS_B = 0.5, 50
 RECIPE = dict(scaling="log", g_hidden=(512, 512), d_hidden=(512, 256), lr_g=5e-4, lr_d=5e-4, lr_schedule="cosine",

@@ -114,7 +114,7 @@ def case(name: str, a, tmp: Path) -> dict:
         run, s, c = timed_train("vae", catalogue(4000, 0))
         return row(name, run, run.evaluate(catalogue(2000, 7), "all", k=200), s, c)
     if name == "spectra":
-        from latentforge.data.simulators.spectra import SpectrumSimulator, write_spectra
+        from latentforge.domains.spectra.simulator import SpectrumSimulator, write_spectra
 
         path = tmp / "spectra.h5"
         write_spectra(path, SpectrumSimulator(n_pix=512, seed=0).simulate(3000))

@@ -168,8 +168,8 @@ def latentforge_vae(x: np.ndarray, device: str, epochs: int, compile: bool) -> f
 def shower_ms(device: str, batches: tuple[int, ...], seconds: float) -> dict[str, float]:
     """ms per shower of a hurdle cVAE shower surrogate's ``model.sample`` on the device (trained 1 epoch on 2000
     simulated e+ showers: the time does not depend on how well it is trained)."""
-    from latentforge.data.showers import shower_conditions
-    from latentforge.data.simulators import ShowerSimulator
+    from latentforge.domains.showers.files import shower_conditions
+    from latentforge.domains.showers.simulator import ShowerSimulator
 
     sim = ShowerSimulator(seed=0).simulate(2000, "e+", (1, 100))
     x, cond = sim["showers"], shower_conditions(sim["incident_energies"], "GeV", sim["particle"])

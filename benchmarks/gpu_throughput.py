@@ -21,8 +21,8 @@ def throughput(model: str, data, epochs: int, precision: str, **options) -> floa
 
 
 def shower_ms(batch: int) -> float:
-    from latentforge.data.showers import shower_conditions
-    from latentforge.data.simulators import ShowerSimulator
+    from latentforge.domains.showers.files import shower_conditions
+    from latentforge.domains.showers.simulator import ShowerSimulator
 
     sim = ShowerSimulator(seed=0).simulate(2000, "e+", (1, 100))
     x, cond = sim["showers"], shower_conditions(sim["incident_energies"], "GeV", sim["particle"])

@@ -1,6 +1,6 @@
 """Mode collapse on the 2-D benchmarks: the plain non-saturating GAN against the same GAN with its stabilisers.
 
-For each benchmark (ring8, grid25, cs771-ring; see ``latentforge.data.modes``) two MLP GANs with the same
+For each benchmark (ring8, grid25, cs771-ring; see ``latentforge.domains.modes.benchmarks``) two MLP GANs with the same
 networks, data, seed and number of epochs are trained:
 
 - ``plain``: the non-saturating game, constant learning rates, nothing else (the MLP GAN's default stabilisers
@@ -28,9 +28,9 @@ from pathlib import Path
 import torch
 
 import latentforge as lf
-from latentforge.analysis.modes import modes_figure
+from latentforge.domains.modes.validation import modes_figure
 from latentforge.analysis.plots import save_figure
-from latentforge.data.modes import COVER_PER, MODE_BENCHMARKS, mode_statistics
+from latentforge.domains.modes.benchmarks import COVER_PER, MODE_BENCHMARKS, mode_statistics
 
 #: both runs: PacGAN's sizes (generator 4 x 400, discriminator 3 x 400), 2-d noise, a linear generator output
 #: (minmax scaling puts the outermost modes at the edges of [0, 1], where a tanh would have to saturate)

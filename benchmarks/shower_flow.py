@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 import latentforge as lf
-from latentforge.analysis.calo_dnn import dnn_auc
-from latentforge.analysis.showers import validate
-from latentforge.data.shower_units import ENERGY_UNITS
-from latentforge.data.showers import read_showers
-from latentforge.data.simulators import ShowerSimulator, write_showers
+from latentforge.domains.showers.calo_dnn import dnn_auc
+from latentforge.domains.showers.files import read_showers, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.units import ENERGY_UNITS
+from latentforge.domains.showers.validation import validate
 
 
 def train(model: str, data: Path, out: Path, a, **options) -> tuple[object, float]:

@@ -10,7 +10,7 @@ separate seed). Per set and model of ``--models`` (the two-stage ``shower-flow-v
 the one-stage conditional VAE of the earlier benchmark, for reference), trained ``--epochs`` epochs on the CPU:
 
 1. generate as many showers as the reference set at its conditions (incident energy, particle);
-2. ``analysis.showers.validate``: the project's classifier (boosted trees on log features) and the
+2. ``domains.showers.validation.validate``: the project's classifier (boosted trees on log features) and the
    CaloChallenge's low-level (linear voxels) and high-level DNN classifiers, each AUC the mean over ``--folds``
    folds with its standard error, beside its floor (reference half against reference half: the simulator
    against itself); the separation power S of every observable (bootstrap errors); response E_total / E_inc
@@ -41,10 +41,11 @@ import numpy as np
 import torch
 
 import latentforge as lf
-from latentforge.analysis.shower_classifiers import NAMES
-from latentforge.analysis.showers import validate
-from latentforge.data.showers import read_showers, to_gev
-from latentforge.data.simulators import ShowerSimulator, write_showers
+from latentforge.domains.showers.classifiers import NAMES
+from latentforge.domains.showers.files import read_showers, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.units import to_gev
+from latentforge.domains.showers.validation import validate
 
 GOALS = {"e+": 0.65, "gamma": 0.65, "pi+": 0.75, "ds2": 0.85}
 SHORT = {"project": "project (trees)", "calochallenge_low_level": "DNN low-level",

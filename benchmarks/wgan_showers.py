@@ -30,10 +30,11 @@ from threadpoolctl import threadpool_limits
 
 import latentforge as lf
 from latentforge.analysis.plots import save_figure
-from latentforge.analysis.shower_figures import histogram_figure
-from latentforge.analysis.showers import validate
-from latentforge.data.showers import shower_conditions
-from latentforge.data.simulators import ShowerSimulator, write_showers
+from latentforge.domains.showers.figures import histogram_figure
+from latentforge.domains.showers.validation import validate
+from latentforge.domains.showers.files import shower_conditions
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.files import write_showers
 
 #: the earlier recipe of shower_timing.py (cgan on fractions, 100 epochs: AUC 0.9999, S(E_total/E_inc) 0.62)
 BEFORE = dict(loss="wgan-gp", n_critic=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, dropout=0.0, output="sigmoid",

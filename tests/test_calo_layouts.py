@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import latentforge as lf
-from latentforge.analysis.showers import observables
+from latentforge.domains.showers.validation import observables
 from latentforge.cli.main import main
 from latentforge.data import read_file
-from latentforge.data.geometry import (GEOMETRIES, ShowerGeometry, builtin_geometry, geometry_for_cells,
+from latentforge.domains.showers.geometry import (GEOMETRIES, ShowerGeometry, builtin_geometry, geometry_for_cells,
                                        read_binning_xml)
-from latentforge.data.showers import read_showers, write_showers
-from latentforge.data.simulators import ShowerSimulator
+from latentforge.domains.showers.files import read_showers, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
 
 # the layer lines of CaloChallenge's binning_dataset_1_photons.xml, in its format
 DS1_PHOTONS_XML = """<Bins>
@@ -284,8 +284,8 @@ def test_damaged_shower_files_are_refused_by_name(tmp_path):
 
 def test_shower_figures_label_their_axes_with_units(tmp_path):
     from latentforge.analysis.plots import save_figure
-    from latentforge.analysis.shower_figures import histogram_figure, layer_profile_figure
-    from latentforge.analysis.showers import separation_table
+    from latentforge.domains.showers.figures import histogram_figure, layer_profile_figure
+    from latentforge.domains.showers.validation import separation_table
 
     g = builtin_geometry("calochallenge-1-pions")
     ref = read_showers_of(ShowerSimulator(seed=8, geometry=g).simulate(60, "pi+"), tmp_path / "r.h5")

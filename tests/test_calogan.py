@@ -8,11 +8,12 @@ import torch
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.data.geometry import builtin_geometry
-from latentforge.data.simulators import ShowerSimulator, read_showers, write_showers
+from latentforge.domains.showers.geometry import builtin_geometry
+from latentforge.domains.showers.files import read_showers, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
 from latentforge.errors import ConfigError
-from latentforge.models.shower_gan import CaloGAN, CaloGANConfig
-from latentforge.objectives.shower_gan import energy_regression
+from latentforge.domains.showers.gan_model import CaloGAN, CaloGANConfig
+from latentforge.domains.showers.gan_objective import energy_regression
 
 CALOGAN = builtin_geometry("calogan")
 

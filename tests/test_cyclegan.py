@@ -68,7 +68,8 @@ def test_two_data_sets_are_asked_for_and_refused_clearly():
 
 
 def test_cli_train_translate_evaluate_on_shower_files(tmp_path, capsys):
-    from latentforge.data.simulators import ShowerSimulator, write_showers
+    from latentforge.domains.showers.simulator import ShowerSimulator
+    from latentforge.domains.showers.files import write_showers
 
     write_showers(tmp_path / "a.h5", ShowerSimulator(seed=0).simulate(300, energy_range=(1, 10)))
     low = ShowerSimulator(seed=1, deposits_per_gev=50).simulate(300, energy_range=(1, 10))

@@ -11,7 +11,9 @@ from latentforge.analysis.figures import sample_grid_figure
 from latentforge.analysis.kind_figures import reconstruction_figures
 from latentforge.analysis.plots import image_grid, latent_scatter
 from latentforge.analysis.run_plots import loss_axis_label
-from latentforge.data.simulators import ShowerSimulator, SpectrumSimulator, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.spectra.simulator import SpectrumSimulator
+from latentforge.domains.showers.files import write_showers
 
 TINY = dict(epochs=1, progress=False, hidden=(16,), latent_dim=2)
 FLUX_UNIT = "1e-17 erg/(s cm2 Angstrom)"

@@ -100,7 +100,7 @@ def test_demo_and_compare_refuse_a_missing_gpu_before_any_work(command, capsys, 
 
 
 @pytest.mark.parametrize("flags,module,fn", [([], "latentforge.demo", "run_demo"),
-                                             (["--spectra"], "latentforge.spectra_demo", "run_spectra_demo"),
+                                             (["--spectra"], "latentforge.domains.spectra.demo", "run_spectra_demo"),
                                              (["--filters"], "latentforge.demo", "run_filters_demo")])
 def test_demo_hands_the_device_to_training(flags, module, fn, monkeypatch, tmp_path):
     import importlib

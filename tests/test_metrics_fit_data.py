@@ -12,7 +12,8 @@ from latentforge.analysis.baselines import baseline_table
 from latentforge.analysis.readable import summary_lines
 from latentforge.analysis.report_notes import baseline_notes
 from latentforge.cli.main import main
-from latentforge.data.simulators import ShowerSimulator, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.files import write_showers
 
 from test_figures_per_kind import TINY, write_catalogue
 

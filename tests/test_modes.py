@@ -8,7 +8,7 @@ import pytest
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.data.modes import MODE_BENCHMARKS, mode_statistics
+from latentforge.domains.modes.benchmarks import MODE_BENCHMARKS, mode_statistics
 
 
 @pytest.mark.parametrize("name,modes", [("ring8", 8), ("grid25", 25), ("cs771-ring", 16)])
@@ -63,7 +63,7 @@ def test_a_model_that_cannot_generate_is_told_why_it_is_not_scored_for_modes():
 
 
 def test_the_dropped_classes_are_named_with_their_shares_in_percent():
-    from latentforge.analysis.modes import dropped_classes, mode_collapse_note
+    from latentforge.analysis.collapse import dropped_classes, mode_collapse_note
 
     real = {str(c): 0.1 for c in range(10)} | {"0": 0.098, "6": 0.102, "7": 0.100}
     fake = {"0": 0.001, "1": 0.12, "2": 0.11, "3": 0.11, "4": 0.11, "5": 0.11, "6": 0.003, "7": 0.15, "8": 0.14,
@@ -110,7 +110,7 @@ def test_sample_quality_names_the_classes_a_generator_drops():
 
 
 def test_evaluate_and_the_report_say_which_classes_a_collapsed_gan_drops(tmp_path, capsys):
-    from latentforge.analysis.modes import dropped_classes
+    from latentforge.analysis.collapse import dropped_classes
     from latentforge.analysis.readable import summary_lines
     from latentforge.analysis.report import class_sections
 

@@ -12,8 +12,8 @@ import pytest
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.data.showers import read_showers, write_showers
-from latentforge.data.simulators import ShowerSimulator
+from latentforge.domains.showers.files import read_showers, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
 
 fits = pytest.importorskip("astropy.io.fits")
 

@@ -189,8 +189,8 @@ def test_an_hdf5_compound_table_is_read_by_field_and_the_python_advice_works(tmp
 
 # ------------------------------------------------------------------ keys naming parts of a known layout
 def test_a_calogan_file_takes_cond_key_energy(tmp_path):
-    from latentforge.data.showers import write_showers
-    from latentforge.data.simulators import ShowerSimulator
+    from latentforge.domains.showers.files import write_showers
+    from latentforge.domains.showers.simulator import ShowerSimulator
 
     d = ShowerSimulator(seed=1, geometry="calogan").simulate(25, "e+", energy_range=(2, 50))
     write_showers(tmp_path / "eplus.hdf5", d, layout="calogan")
@@ -278,8 +278,8 @@ def test_fortran_order_stream_advice_runs(tmp_path, rng):
 
 
 def test_shower_labels_key_advice_runs(tmp_path):
-    from latentforge.data.showers import write_showers
-    from latentforge.data.simulators import ShowerSimulator
+    from latentforge.domains.showers.files import write_showers
+    from latentforge.domains.showers.simulator import ShowerSimulator
 
     d = ShowerSimulator(seed=3, geometry="calogan").simulate(10, "gamma", energy_range=(2, 20))
     write_showers(tmp_path / "g.hdf5", d, layout="calochallenge")
@@ -293,7 +293,7 @@ def test_the_format_lists_come_from_the_registry(tmp_path):
 
     from latentforge.cli.flags import data_flags
     from latentforge.data import READERS, supported
-    from latentforge.data.fits import FITS_SUFFIXES
+    from latentforge.domains.spectra.fits import FITS_SUFFIXES
     from latentforge.data.images import IMAGE_SUFFIXES
 
     assert set(IMAGE_SUFFIXES) == set(READERS.get("image").suffixes)

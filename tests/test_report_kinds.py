@@ -11,10 +11,12 @@ import pytest
 import latentforge as lf
 from latentforge.analysis.readable import fmt
 from latentforge.analysis.report import write_report
-from latentforge.analysis.shower_words import shower_words
-from latentforge.analysis.showers import validate
-from latentforge.data.showers import read_showers
-from latentforge.data.simulators import ShowerSimulator, SpectrumSimulator, write_showers, write_spectra
+from latentforge.domains.showers.words import shower_words
+from latentforge.domains.showers.validation import validate
+from latentforge.domains.showers.files import read_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.spectra.simulator import SpectrumSimulator, write_spectra
+from latentforge.domains.showers.files import write_showers
 
 from browser import images_decoded
 from test_figures_per_kind import write_catalogue
@@ -37,7 +39,7 @@ def test_the_shower_validation_in_words_says_its_numbers(tmp_path):
         assert f"reference against reference: {fmt(c['floor'])} ± {fmt(c['floor_err'])}" in line
         assert "60 showers a side" in line and "3 folds" in line
     from latentforge.analysis.report_html import table_html
-    from latentforge.analysis.shower_report import classifier_rows
+    from latentforge.domains.showers.report import classifier_rows
 
     table = table_html(classifier_rows(v))  # the report's table: each classifier with its floor
     for c in (v["classifiers"][k] for k in ("project", "calochallenge_low_level", "calochallenge_high_level")):

@@ -9,7 +9,7 @@ import pytest
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.data.resample import common_log_grid, log_grid, resample_spectra
+from latentforge.domains.spectra.resample import common_log_grid, log_grid, resample_spectra
 
 fits = pytest.importorskip("astropy.io.fits")
 pytest.importorskip("spectres")
@@ -131,7 +131,7 @@ def test_spectrum_vae_trains_on_a_glob_and_answers_on_the_inputs_grid(tmp_path, 
     run = lf.load(tmp_path / "run")
     grid = lf.load_dataset(glob).info["wavelength"]
     assert run.model.config.wave_min == pytest.approx(grid[0]) and run.model.config.wave_max == pytest.approx(grid[-1])
-    np.testing.assert_allclose(run.preprocess.wavelength, grid)
+    np.testing.assert_allclose(run.preprocess.grid("wavelength"), grid)
     # another grid: coarser (1.5e-3) and reaching 12 pixels redder than the model's; resampled on the way in,
     # answered on its own pixels (NaN where the model's grid does not reach)
     other = 3.5830 + 1.5e-3 * np.arange(280)

@@ -7,8 +7,8 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from latentforge.data.shower_layers import layer_energies, layer_u, logit_u
-from latentforge.models.shower_cells import CellNoise, layer_shares, segment_log_softmax
+from latentforge.domains.showers.layers import layer_energies, layer_u, logit_u
+from latentforge.domains.showers.cells_model import CellNoise, layer_shares, segment_log_softmax
 
 EPS, HI = 1e-4, 12.0
 

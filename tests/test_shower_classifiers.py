@@ -9,11 +9,12 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from latentforge.analysis.calo_dnn import dnn_auc, high_level_features
+from latentforge.domains.showers.calo_dnn import dnn_auc, high_level_features
 from latentforge.analysis.metrics import kfold_auc
 from latentforge.cli.main import main
-from latentforge.data.geometry import GridLayer, PolarLayer, ShowerGeometry
-from latentforge.data.simulators import ShowerSimulator, write_showers
+from latentforge.domains.showers.geometry import GridLayer, PolarLayer, ShowerGeometry
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.files import write_showers
 from latentforge.errors import DataError
 
 

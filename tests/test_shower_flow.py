@@ -5,9 +5,10 @@ import pytest
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.data.geometry import builtin_geometry
-from latentforge.data.shower_layers import layer_energies, layer_u
-from latentforge.data.simulators import ShowerSimulator, read_showers, write_showers
+from latentforge.domains.showers.geometry import builtin_geometry
+from latentforge.domains.showers.layers import layer_energies, layer_u
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.files import read_showers, write_showers
 from latentforge.errors import ConfigError
 
 CALOGAN = builtin_geometry("calogan")
@@ -121,7 +122,7 @@ def test_cli_trains_and_samples(showers, tmp_path, capsys):
 
 
 def test_challenge_dnn_features_and_auc(showers):
-    from latentforge.analysis.calo_dnn import dnn_auc, low_level_features
+    from latentforge.domains.showers.calo_dnn import dnn_auc, low_level_features
 
     d = read_showers(showers)
     x, e = d["showers"][:300], d["incident_energies"][:300]
@@ -160,7 +161,7 @@ def test_a_layer_drawn_empty_gets_its_most_probable_cell(trained, showers):
 
 
 def test_config_takes_lists_of_numbers_and_refuses_other_values():
-    from latentforge.models.shower_flow import ShowerFlowVAEConfig
+    from latentforge.domains.showers.flow_model import ShowerFlowVAEConfig
 
     cfg = ShowerFlowVAEConfig(u_mean=(-1, 0.5), u_std=(np.float64(0.25), 2))
     assert cfg.u_mean == (-1.0, 0.5) and all(type(v) is float for v in cfg.u_mean + cfg.u_std)

@@ -11,9 +11,9 @@ import pytest
 import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.data import split_indices
-from latentforge.data.showers import read_showers, write_showers
-from latentforge.data.simulators import ShowerSimulator
-from latentforge.data.simulators.shower_files import simulate_shower_file
+from latentforge.domains.showers.files import read_showers, write_showers
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.simulator_files import simulate_shower_file
 from latentforge.data.stream import TRAIN, fit_scaler, open_chunked, training_conditions
 
 

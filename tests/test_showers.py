@@ -6,10 +6,11 @@ import pytest
 
 import latentforge as lf
 from latentforge.analysis.readable import fmt
-from latentforge.analysis.showers import classifier_auc, observables, response, separation_power
+from latentforge.domains.showers.validation import classifier_auc, observables, response, separation_power
 from latentforge.cli.main import main
-from latentforge.data.geometry import builtin_geometry
-from latentforge.data.simulators import ShowerSimulator, read_showers, write_showers
+from latentforge.domains.showers.geometry import builtin_geometry
+from latentforge.domains.showers.simulator import ShowerSimulator
+from latentforge.domains.showers.files import read_showers, write_showers
 
 CALOGAN = builtin_geometry("calogan")
 
@@ -162,7 +163,7 @@ def test_cli_simulate_train_evaluate_showers(tmp_path, capsys):
 
 
 def test_fractions_response_scaling_models_the_total_relative_to_the_condition(tmp_path):
-    from latentforge.data.simulators import read_showers
+    from latentforge.domains.showers.files import read_showers
 
     sim = ShowerSimulator(seed=12)
     write_showers(tmp_path / "mix.h5", sim.simulate_mix(150, energy_range=(1, 100)))
@@ -192,7 +193,7 @@ def test_fractions_response_scaling_models_the_total_relative_to_the_condition(t
 def test_negative_generated_cells_are_read_out_as_zero_and_counted():
     """A Gaussian decoder draws negative cells, which have no observable (log of a negative share): the
     validation reads them out as zero, as a calorimeter would, and says what share of the cells they were."""
-    from latentforge.analysis.showers import validate
+    from latentforge.domains.showers.validation import validate
 
     ref = ShowerSimulator(seed=4).simulate(120, "e+")
     gen = ShowerSimulator(seed=5).simulate(120, "e+")

@@ -11,10 +11,11 @@ import pytest
 import torch
 
 import latentforge as lf
-from latentforge.analysis.spectra import calibration_curve, interpolate_masked, interval_coverage
+from latentforge.domains.spectra.validation import calibration_curve, interpolate_masked, interval_coverage
 from latentforge.data import Scaler, read_file
-from latentforge.data.simulators import SPECTRUM_PARAMETERS, SpectrumSimulator, read_spectra, write_spectra
-from latentforge.data.simulators.spectra import EMISSION_LINES
+from latentforge.domains.spectra.simulator import PARAMETERS as SPECTRUM_PARAMETERS
+from latentforge.domains.spectra.simulator import SpectrumSimulator, read_spectra, write_spectra
+from latentforge.domains.spectra.simulator import EMISSION_LINES
 from latentforge.errors import DataError
 from latentforge.models.distributions import gaussian_log_likelihood
 
@@ -371,7 +372,7 @@ def test_rest_frame_model_finds_redshift_and_shifts_its_rest_spectrum():
 
 
 def test_spectra_demo_writes_its_report(tmp_path, capsys):
-    from latentforge.spectra_demo import run_spectra_demo
+    from latentforge.domains.spectra.demo import run_spectra_demo
 
     torch.set_num_threads(1)
     res = run_spectra_demo(tmp_path / "demo", n=300, pixels=256, epochs=2, n_outliers=80, progress=False, threads=1)
@@ -388,7 +389,7 @@ def test_spectra_demo_writes_its_report(tmp_path, capsys):
 
 
 def test_measured_snr_ignores_masked_pixels():
-    from latentforge.analysis.spectra import measured_snr
+    from latentforge.domains.spectra.validation import measured_snr
 
     sigma = np.full((3, 50), 0.5)
     flux = 5.0 * sigma * np.linspace(0.5, 1.5, 50)  # median flux / sigma = 5
@@ -400,7 +401,7 @@ def test_measured_snr_ignores_masked_pixels():
 
 
 def test_conformal_multipliers_restore_coverage_of_too_narrow_intervals():
-    from latentforge.analysis.spectra import conformal_multipliers
+    from latentforge.domains.spectra.validation import conformal_multipliers
 
     rng = np.random.default_rng(1)
     std = rng.uniform(0.5, 1.5, 200_000)

@@ -37,3 +37,7 @@ def __getattr__(name: str):
 
         return getattr(estimator, name)
     raise AttributeError(f"module 'latentforge' has no attribute {name!r}")
+
+from .domains import load_all as _load_domains  # noqa: E402
+
+_load_domains()  # the science domains register their readers, models, validations ... (latentforge.domains)

@@ -14,14 +14,11 @@ from typing import Any
 from .config import Config
 from .errors import ConfigError
 from .models import (DCGAN, MLPGAN, ConvAutoencoder, ConvVAE, CycleGAN, LinearAutoencoder, MLPAutoencoder, MLPVAE,
-                     ShowerFlowVAE, SpectrumVAE, TiedAutoencoder)
+                     TiedAutoencoder)
 from .data.conditions import NO_CONDITION
 from .models.own import NETWORK_ROLES, OWN_FAMILIES, own_model
 from .objectives import (CycleGANObjective, DenoisingObjective, ELBOObjective, GANObjective, ReconstructionObjective,
                          SparseObjective)
-from .models.shower_gan import CaloGAN
-from .objectives.shower_flow import ShowerFlowObjective
-from .objectives.shower_gan import CaloGANObjective
 from .objectives.tcvae import TCVAEObjective
 from .registry import Registry
 
@@ -97,10 +94,6 @@ WGAN_GP = {"loss": "wgan-gp", "n_critic": 5, "lr_g": 1e-4, "lr_d": 1e-4, "beta1"
 #: Adam betas (0, 0.9)
 MLP_GAN_MODEL = {"ema_decay": 0.999, "minibatch_std": True, "spectral_norm": True, "dropout": 0.0}
 MLP_GAN_GAME = {"lr_g": 2e-4, "lr_d": 4e-4, "beta1": 0.0, "beta2": 0.9}
-#: calogan's game: WGAN-GP with Adam (0, 0.9) at 5e-4 and 2 critic steps per generator step, the energy-regression
-#: term at weight 1 (benchmarks/wgan_showers.py: at 1e-4 and 5 critic steps the response is still 30 of its
-#: standard deviations off after 100 generator steps; at these, within one)
-CALOGAN_GAME = {**WGAN_GP, "lr_g": 5e-4, "lr_d": 5e-4, "n_critic": 2, "energy_weight": 1.0, "sample_every": 0}
 
 for _spec in [
     ModelSpec("ae", MLPAutoencoder, ReconstructionObjective,
@@ -128,18 +121,6 @@ for _spec in [
     ModelSpec("cvae", MLPVAE, ELBOObjective,
               "conditional VAE: encoder and decoder both see a class label or a parameter vector",
               model_defaults={"condition": "label"}),
-    ModelSpec("spectrum-vae", SpectrumVAE, ELBOObjective,
-              "VAE for 1-D spectra: strided 1-D conv encoder, MLP decoder with its own sigma per pixel; "
-              "likelihood with each pixel's sigma and mask; per-spectrum median normalisation",
-              train_defaults={"scaling": "median", "lr": 1e-3, "batch_size": 64}),
-    ModelSpec("shower-flow-vae", ShowerFlowVAE, ShowerFlowObjective,
-              "two-stage calorimeter-shower surrogate: an autoregressive mixture density network of the layer "
-              "energies (u-space) given the condition, then a free-bits cVAE of the cells as fractions of their "
-              "layer (each cell a compound Poisson-Gamma reading whose noise scales with the deposit; codes from "
-              "a Gaussian mixture), rescaled to the sampled layer energies; "
-              "cells below the readout threshold are exactly 0",
-              train_defaults={"scaling": "shower-layers", "lr": 1e-3, "batch_size": 256, "epochs": 100,
-                              "lr_schedule": "cosine"}),
     ModelSpec("gan", MLPGAN, GANObjective,
               "MLP generator and MLP discriminator (spectral norm, minibatch std; EMA generator for sampling); "
               "non-saturating or minimax game", model_defaults=MLP_GAN_MODEL, objective_defaults=MLP_GAN_GAME),
@@ -154,12 +135,6 @@ for _spec in [
     ModelSpec("cgan", MLPGAN, GANObjective,
               "conditional GAN: generator and discriminator both see a class label or a parameter vector",
               model_defaults={"condition": "label"}),
-    ModelSpec("calogan", CaloGAN, CaloGANObjective,
-              "CaloGAN's calorimeter-shower GAN (Paganini et al. 2018) as a WGAN-GP: per-layer generator heads with "
-              "a tanh-bounded ReLU output (exact zeros) on the layer-log scaling, a critic with energy features and "
-              "minibatch discrimination, an energy-regression term on E_total / E_inc; conditioned on E_inc and "
-              "particle",
-              objective_defaults=CALOGAN_GAME, train_defaults={"scaling": "layer-log"}),
     ModelSpec("cyclegan", CycleGAN, CycleGANObjective,
               "CycleGAN: unpaired translation between two data sets (--data and --data-b): two generators, two "
               "discriminators, cycle-consistency and identity losses (Zhu et al. 2017)"),

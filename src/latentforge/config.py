@@ -75,7 +75,7 @@ class Config:
 
     @classmethod
     def data_options(cls, info: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-        """Config values this class takes from what the data describes (``ArrayDataset.info``, e.g. a wavelength
+        """Config values this class takes from what the data describes (``ArrayDataset.info``, e.g. a sample
         grid); ``given``: the user's options, which such values must agree with (ConfigError otherwise)."""
         return {}
 

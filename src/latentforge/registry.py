@@ -31,6 +31,10 @@ class Registry(Generic[T]):
         self._items[name] = item
         return item
 
+    def remove(self, name: str) -> T:
+        """Take ``name`` out again (a plug-in unloaded, a test's own entry); KeyError when it is not there."""
+        return self._items.pop(name)
+
     def add(self, name: str) -> Callable[[T], T]:
         """Decorator form of ``register``: ``@LOSSES.add("hinge")`` above a class."""
         def deco(item: T) -> T:

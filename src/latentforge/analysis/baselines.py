@@ -66,7 +66,7 @@ def baseline_table(run, train_ds, test_ds, *, n: int | None = None, seed: int = 
     from .quality import quality_metrics
 
     shape = tuple(run.input_shape)
-    # each row with its own factors: a condition-aware scaling (showers' fractions-response) needs the rows' conditions
+    # each row with its own factors: a condition-aware scaling (e.g. fractions-response) needs the rows' conditions
     xtr = run.to_model_space(train_ds).numpy().reshape(len(train_ds), -1)
     xte = run.to_model_space(test_ds).numpy().reshape(len(test_ds), -1)
     lo, hi = float(xtr.min()), float(xtr.max())

@@ -1,8 +1,8 @@
 """What a run knows about the axes of its data, for figures and per-column metrics: the data kind (images,
-tables, spectra, showers or plain vectors), a table's column names and units, a spectrum's wavelength grid and
-flux unit, a shower file's energy unit.
+a kind a science domain registers in ``analysis.hooks.DATA_KINDS``, tables or plain vectors) and a table's
+column names and units.
 
-Column units come from the file (FITS ``TUNIT``) or from the column's name written ``name [unit]`` or
+Column units come from the file (a table's unit header) or from the column's name written ``name [unit]`` or
 ``name (unit)`` (a CSV header such as ``teff [K]``); a column without either has no stated unit ("").
 """
 
@@ -42,34 +42,21 @@ def table_columns(run, ds) -> list[tuple[str, str]] | None:
     return [(str(n), str(u).strip() or unit_in_name(n)) for n, u in zip(names, units)]
 
 
-def wavelength_grid(run, ds) -> np.ndarray | None:
-    """The wavelength of each pixel (P,) in Å of spectra (the model's grid), else None."""
-    grid = getattr(run.preprocess, "wavelength", None)
-    if grid is None:
-        grid = _info(run, ds).get("wavelength")
-    return None if grid is None or len(grid) != int(np.prod(run.input_shape)) else np.asarray(grid, np.float64)
-
-
-def flux_unit(run, ds) -> str:
-    """The flux unit the spectra file states, else "flux units of the file (not stated)"."""
-    return str(_info(run, ds).get("flux_unit") or "units of the file, not stated")
-
-
-def energy_unit(run, ds) -> str:
-    """The energy unit of a shower file's cells (the run generates in its training file's unit)."""
-    return str(run.data_info.get("energy_unit") or _info(run, ds).get("energy_unit") or "GeV")
+def data_info(run, ds) -> dict[str, Any]:
+    """What describes the data: ``ds.info`` over what ``run`` recorded of its training data."""
+    return _info(run, ds)
 
 
 def data_kind(run, ds) -> str:
-    """``images`` (examples (C, H, W)), ``showers`` (a calorimeter geometry), ``spectra`` (a wavelength grid),
-    ``table`` (named columns) or ``vectors`` (anything else)."""
+    """``images`` (examples (C, H, W)), the name of the first registered domain kind that detects the data
+    (``analysis.hooks.DATA_KINDS``), ``table`` (named columns) or ``vectors`` (anything else)."""
+    from .hooks import DATA_KINDS
+
     if len(run.input_shape) == 3:
         return "images"
-    info = _info(run, ds)
-    if info.get("geometry") is not None or "energy_unit" in run.data_info:
-        return "showers"
-    if wavelength_grid(run, ds) is not None:
-        return "spectra"
+    for name, kind in DATA_KINDS.items():
+        if kind.detects(run, ds):
+            return name
     if table_columns(run, ds) is not None:
         return "table"
     return "vectors"
@@ -77,7 +64,7 @@ def data_kind(run, ds) -> str:
 
 def vector_columns(run, ds, limit: int = 16) -> list[tuple[str, str]] | None:
     """The columns of a table, or for plain vectors of at most ``limit`` numbers ``x1``, ``x2`` ... in the data's
-    units; None for longer vectors, spectra, showers and images."""
+    units; None for longer vectors, a domain's kinds and images."""
     kind = data_kind(run, ds)
     if kind == "table":
         return table_columns(run, ds)

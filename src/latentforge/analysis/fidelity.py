@@ -15,7 +15,7 @@ separation power of the features that separate most.
 
 Features: the model's scaled data, flattened and standardised with the mean and standard deviation of the rows
 compared (float64): a table's columns as they are; an example of more than ``MAX_FEATURES`` values (images,
-spectra) is reduced to its leading ``PCA_COMPONENTS`` principal components. The map is fitted on the real halves
+long vectors) is reduced to its leading ``PCA_COMPONENTS`` principal components. The map is fitted on the real halves
 and the generated rows pooled, so that no set is in-sample alone (a PCA fitted on one set tells it apart).
 """
 
@@ -44,7 +44,7 @@ TWO_SAMPLE_MIN_ROWS = 20
 
 def separation_power(h1: np.ndarray, h2: np.ndarray) -> float:
     """S = 1/2 sum_i (h1_i - h2_i)^2 / (h1_i + h2_i) over the two histograms normalised to unit sum (bins empty
-    in both skipped): 0 identical, 1 disjoint (Krause et al. 2024, CaloChallenge)."""
+    in both skipped): 0 identical, 1 disjoint (Krause et al. 2024)."""
     h1 = np.asarray(h1, np.float64)
     h2 = np.asarray(h2, np.float64)
     h1, h2 = h1 / h1.sum(), h2 / h2.sum()

@@ -35,7 +35,7 @@ def sample_grid_figure(run, n: int = 64, *, seed: int = 0, condition: Any = None
                        data: Any = None):
     """Prior samples as a picture: an image grid (a label-conditional model: one row per class); for other data
     the picture of their kind (``kind_figures.samples_picture``: a table's columns against the rows of ``data``,
-    spectra against wavelength). A parameter-conditional model without ``condition`` is shown at the training
+    a domain kind's own figure). A parameter-conditional model without ``condition`` is shown at the training
     set's mean parameters. The title says how many samples are shown."""
     x, per, what = grid_samples(run, n, seed=seed, condition=condition)
     if x.ndim == 4:
@@ -49,7 +49,7 @@ def sample_grid_image(run, n: int = 64, *, seed: int = 0) -> np.ndarray | None:
     """Prior samples of an image model as one picture array for experiment trackers: uint8 of shape
     (H', W', 3), the images (N, C, H, W) tiled in a grid with one-pixel gaps, grey levels stretched from the
     samples' minimum to their maximum (grey images repeated on three channels, the first three bands of
-    others). None for models whose examples are not images (vectors, spectra, showers)."""
+    others). None for models whose examples are not images (vectors, a domain's kinds)."""
     if len(run.input_shape) != 3:
         return None
     x, per, _ = grid_samples(run, n, seed=seed)  # (N, C, H, W) raw units

@@ -1,5 +1,5 @@
-"""Figures drawn in the data's own terms: a table's columns by name and unit, spectra against wavelength in Å
-with their masked pixels shaded, showers as layer images in their energy unit; images as pictures.
+"""Figures drawn in the data's own terms: a table's columns by name and unit, images as pictures, and a science
+domain's kinds by the figures it registers (``analysis.hooks.DATA_KINDS``).
 
 Every function returns a matplotlib Figure; ``reconstruction_figures`` and ``sample_figures`` pick those that
 fit a run's data (``columns.data_kind``) and return (figure, caption) pairs.
@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .columns import _UNIT_IN_NAME, data_kind, energy_unit, flux_unit, vector_columns, wavelength_grid
+from .columns import _UNIT_IN_NAME, data_kind, vector_columns
+from .hooks import DATA_KINDS
 from .plots import comparison_grid, image_grid, plt, profile_grid
 
 #: panels of a per-column figure, at most
@@ -110,36 +111,8 @@ def column_histograms_figure(real: np.ndarray | None, fake: np.ndarray, columns:
     return fig
 
 
-def spectra_figure(wave: np.ndarray, flux: np.ndarray | None, unit: str, *, mask: np.ndarray | None = None,
-                   model: np.ndarray | None = None, sigma: np.ndarray | None = None, title: str = "",
-                   model_label: str = "reconstruction"):
-    """One panel per spectrum: observed flux (N, P) against wavelength ``wave`` (P,) in Å with masked pixels
-    (``mask`` True) shaded and not drawn, the model's spectrum (``model``) and, with ``sigma``, its band
-    mean ± sigma. ``flux`` None: the model's spectra alone (samples)."""
-    n = len(model if flux is None else flux)
-    fig, axes = plt.subplots(n, 1, figsize=(10, 2.4 * n), squeeze=False, sharex=True)
-    for i, ax in enumerate(axes[:, 0]):
-        if flux is not None:
-            m = np.zeros(flux.shape[1], bool) if mask is None else mask[i].astype(bool)
-            ax.plot(wave, np.where(m, np.nan, flux[i]), color="0.55", lw=0.6, label="observed flux")
-            if m.any():
-                ax.fill_between(wave, 0, 1, where=m, transform=ax.get_xaxis_transform(), color="tab:orange",
-                                alpha=0.25, step="mid", lw=0, label=f"masked ({int(m.sum())} pixels)")
-        if model is not None and sigma is not None:
-            ax.fill_between(wave, model[i] - sigma[i], model[i] + sigma[i], color="tab:red", alpha=0.2, lw=0,
-                            label="predicted mean ± sigma")
-        if model is not None:
-            ax.plot(wave, model[i], color="tab:red", lw=0.8, label=model_label)
-        ax.set_ylabel(f"flux ({unit})", fontsize=9)
-        ax.tick_params(labelsize=8)
-    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    axes[-1, 0].set_xlabel("wavelength (Å)")
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def _spread(ds, n: int):
+def spread_rows(ds, n: int):
+    """At most ``n`` rows of ``ds`` spread evenly over it (first and last included)."""
     return ds.subset(np.unique(np.linspace(0, len(ds) - 1, min(n, len(ds))).astype(int)))
 
 
@@ -157,35 +130,19 @@ def reconstruction_figures(run, ds, *, seed: int = 0, what: str = "held-out") ->
                 (residuals_figure(x, recon, columns, std, keep, title=f"{run.name}, {what} rows"),
                  "standardised residuals: (reconstruction - input) over the column's standard deviation in these "
                  "rows (no unit), box 25 to 75 %, whiskers 5 to 95 %")]
-    if kind == "spectra":
-        shown = _spread(ds, 3)
-        wave = np.asarray(shown.info.get("wavelength", wavelength_grid(run, ds)), np.float64)
-        sigma = None
-        if run.can("posterior") and getattr(run.model.likelihood, "gaussian", False):
-            model, sigma = run.predict(shown, samples=30, seed=seed)
-            label = "predicted mean"
-        else:
-            model, label = run.reconstruct(shown), "reconstruction"
-        fig = spectra_figure(wave, shown.x, flux_unit(run, ds), mask=shown.mask, model=model, sigma=sigma,
-                             model_label=label, title=f"{run.name}: {len(shown)} {what} spectra of {len(ds)}")
-        return [(fig, f"{what} spectra (grey; masked pixels shaded, not drawn) and the model's "
-                 + ("predictive mean ± sigma (30 draws of the code)" if sigma is not None else "reconstruction"))]
-    if kind == "showers" and ds.info.get("geometry") is not None:
-        from .shower_report import layer_images_figure
-
-        shown = ds.subset(np.arange(min(len(ds), 2000)))
-        fig = layer_images_figure(shown.x, run.reconstruct(shown), ds.info["geometry"], energy_unit(run, ds),
-                                  names=("input", "reconstruction"))
-        return [(fig, f"mean layer images of {len(shown)} {what} showers (top) and of their reconstructions")]
-    shown = _spread(ds, 10)
+    hook = DATA_KINDS.get(kind) if kind in DATA_KINDS else None
+    figures = hook.reconstructions(run, ds, seed=seed, what=what) if hook is not None else None
+    if figures is not None:
+        return figures
+    shown = spread_rows(ds, 10)
     rows = {"input": shown.x, "reconstruction": run.reconstruct(shown)}
     return [(comparison_grid(rows, n=len(shown), title=f"{run.name}: {len(shown)} {what} examples of {len(ds)}"),
              f"{len(shown)} {what} inputs (top) and their reconstructions")]
 
 
 def samples_picture(run, x: np.ndarray, title: str, ds=None):
-    """Generated examples ``x`` (model layout, raw units) as a picture for the data's kind: an image grid, spectra
-    against wavelength, per-column histograms (with ``ds``'s rows beside them), else one small line plot per example
+    """Generated examples ``x`` (model layout, raw units) as a picture for the data's kind: an image grid, a
+    domain kind's own figure, per-column histograms (with ``ds``'s rows beside them), else one small line plot per example
     (at most 16); ``title`` names what is shown and the figure adds how many."""
     kind = data_kind(run, ds)
     if x.ndim == 4:
@@ -194,13 +151,9 @@ def samples_picture(run, x: np.ndarray, title: str, ds=None):
     if columns is not None:
         real = None if ds is None else ds.x.reshape(len(ds), -1)
         return column_histograms_figure(real, x.reshape(len(x), -1), columns, title=title)
-    if kind == "showers" and ds is not None and ds.info.get("geometry") is not None:
-        from .shower_report import layer_images_figure
-
-        return layer_images_figure(ds.x, x, ds.info["geometry"], energy_unit(run, ds), names=("data", "generated"))
-    if kind == "spectra":
-        k = min(len(x), 4)
-        return spectra_figure(wavelength_grid(run, ds), None, flux_unit(run, ds), model=x[:k], model_label="sample",
-                              title=f"{title}: {k} of {len(x)} samples")
+    hook = DATA_KINDS.get(kind) if kind in DATA_KINDS else None
+    figure = hook.samples(run, x, ds, title=title) if hook is not None else None
+    if figure is not None:
+        return figure
     k = min(len(x), 16)
     return profile_grid(x[:k], title=f"{title}: {k} of {len(x)} samples")

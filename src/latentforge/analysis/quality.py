@@ -38,7 +38,7 @@ from torch.nn import functional as F
 from ..errors import ArtifactError, DataError
 from ..io import load_tensors, read_json, save_tensors, write_json
 from .metrics import BOOTSTRAP, bootstrap_error, mean_with_error
-from .modes import mode_collapse_note
+from .collapse import mode_collapse_note
 
 FEATURES = 128
 #: the classifier's architecture; a kept classifier of another version is trained anew

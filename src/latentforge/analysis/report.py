@@ -1,8 +1,8 @@
 """A run report as one self-contained HTML page: every image is embedded, nothing is fetched.
 
 Sections: the configuration, training curves, metrics, reconstructions and samples drawn for the data's kind
-(``kind_figures``: a table's columns with their units, spectra against wavelength, showers as layer images),
-each domain validation in words (calibration, two-sample test, the showers' physics), the latent scatter, a
+(``kind_figures``: a table's columns with their units, a domain kind's own figures), each validation in words
+(calibration, two-sample test), a science domain's own sections (``hooks.REPORT_SECTIONS``), the latent scatter, a
 traversal grid, an interpolation strip and the table of classical baselines, with a note where a baseline beats
 the model.
 """
@@ -22,6 +22,7 @@ from ..io import RunLayout, atomic_write_bytes
 from ..spelling import speak
 from . import latent as lt
 from .figures import sample_grid_figure
+from .hooks import REPORT_SECTIONS
 from .quality import feature_classifier
 from .kind_figures import reconstruction_figures
 from .plots import gan_curves, image_grid, latent_scatter, loss_curve
@@ -115,10 +116,8 @@ def build_report(run, data: Any = None, *, k: int = 200, baselines: bool = True,
         parts.append("<h2>Samples</h2>" + figure_html(sample_grid_figure(run, seed=seed, data=test),
                                                       "generated from the model's prior, beside the data where the "
                                                       "data's kind allows"))
-    if isinstance(metrics.get("showers"), dict) and "auc" in metrics["showers"]:
-        from .shower_report import shower_sections
-
-        parts += shower_sections(run, test, metrics["showers"], seed=seed)
+    for _, section in REPORT_SECTIONS.items():  # a science domain's own sections (analysis.hooks)
+        parts += section(run, test, metrics, seed=seed)
     bar.update()
 
     bar.set_postfix_str("latent space")

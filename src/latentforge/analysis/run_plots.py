@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.modes import MODE_BENCHMARKS
 from ..io import RunLayout
+from .hooks import RUN_PLOTS
 from .figures import sample_grid_figure
 from .kind_figures import reconstruction_figures
 from .plots import gan_curves, generator_loss_curves, latent_scatter, loss_curve, save_figure
@@ -56,10 +56,8 @@ def write_run_plots(run, ds, layout: RunLayout, n: int = 10, *, held_out: bool =
             put(latent_scatter(run.encode(ds), ds.y, title=f"{run.name} codes"), layout.latent_plot)
     if run.can("sampling"):
         put(sample_grid_figure(run, seed=run.train_config.seed, data=ds), layout.samples_plot)
-    if run.can("sampling") and ds.source in MODE_BENCHMARKS:
-        from .modes import mode_validation
-
-        paths.append(Path(mode_validation(run, ds, seed=run.train_config.seed)["figure"]))
+    for _, extra in RUN_PLOTS.items():
+        paths += [Path(p) for p in extra(run, ds)]
     if run.can("scoring") and not run.objective.game.critic:
         put(generator_loss_curves(), layout.generator_losses_plot)
     return paths

@@ -4,9 +4,8 @@ keeps on the way:
 - ``auc_before`` / ``auc_after``: held-out AUC of a classifier telling the target domain from the source data as
   they are, and from their translations (0.5: indistinguishable): the mean over k folds (``metrics.kfold_auc``)
   with its standard error (``_err``), beside ``n_source`` and ``n_target``;
-- for calorimeter showers, the separation power S of every CaloChallenge observable (``analysis.showers``)
-  between the target domain and the source before and after translation, and the correlation of each shower's
-  total energy before and after (1: the translation keeps which shower is which);
+- for a science domain's data, the domain's own measures in place of the generic AUCs
+  (``analysis.hooks.TRANSLATION_MEASURES``: e.g. its observables before and after translation);
 - ``cycle_error``: mean |F(G(x)) - x| in the model's scaled space ([0, 1]) and, relative to the mean |x|, in raw
   units: what the round trip loses;
 - ``two_sample``: the project's classifier two-sample test of every generating model (``analysis.fidelity``:
@@ -21,11 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..data import ArrayDataset
-from ..data.showers import is_shower_file, read_showers
-from .showers import classifier_auc_with_error, observables, separation_power, separation_table
+from .hooks import TRANSLATION_MEASURES
 
-#: the observables drawn in the before / after picture of showers
-SHOWN = ("E_total/E_inc", "E_layer1", "sparsity_layer1", "width_x_layer1")
 OTHER = {"a_to_b": "b_to_a", "b_to_a": "a_to_b"}
 
 
@@ -40,29 +36,11 @@ def domain_auc(source: np.ndarray, target: np.ndarray, *, seed: int = 0) -> tupl
     return held_out_auc(x, y, seed=seed)
 
 
-def _energies(ds: ArrayDataset) -> np.ndarray:
-    """Incident energies (N, 1) of the shower-file rows ``ds`` holds."""
-    e = read_showers(ds.source)["incident_energies"]
-    return e[ds.info["index"]] if "index" in ds.info else e
-
-
-def _geometry(target: ArrayDataset):
-    """The shower geometry of the target domain's file (DataError when it has none)."""
-    from ..errors import DataError
-
-    if target.info.get("geometry") is not None:  # read with the data (data/layouts.py)
-        return target.info["geometry"]
-    found = read_showers(target.source)
-    if found["geometry"] is None:
-        raise DataError(f"{target.source}: {found['geometry_missing']}")
-    return found["geometry"]
-
-
 def translation_report(run, source: ArrayDataset, target: ArrayDataset, *, direction: str = "a_to_b",
                        seed: int = 0) -> dict[str, Any]:
     """Translate ``source`` rows with ``run`` (``a_to_b``: source from the ``--data`` domain, target from the
     ``--data-b`` one) and compare with ``target`` rows (raw units). Returns the numbers described in the module
-    docstring; ``separation_power`` maps each shower observable to {"before", "after"}."""
+    docstring (and a domain's own measures, ``analysis.hooks.TRANSLATION_MEASURES``)."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1, "openmp"):  # the tree classifiers' OpenMP threads crawl on a shared, busy CPU
@@ -83,18 +61,9 @@ def _report(run, source: ArrayDataset, target: ArrayDataset, direction: str, see
         "cycle_error": float(np.abs(scaled(back) - scaled(source)).mean()),
         "cycle_error_raw_relative": float(np.abs(back - source.x).mean() / max(np.abs(source.x).mean(), 1e-30)),
     }
-    if is_shower_file(source.source) and is_shower_file(target.source):
-        e_src, e_tgt = _energies(source), _energies(target)
-        geometry = _geometry(target)
-        ref = {"showers": target.x, "incident_energies": e_tgt}
-        before = separation_table(ref, {"showers": source.x, "incident_energies": e_src}, geometry)
-        after = separation_table(ref, {"showers": moved, "incident_energies": e_src}, geometry)
-        out["separation_power"] = {k: {"before": before[k], "after": after[k]} for k in before}
-        out["auc_before"], out["auc_before_err"], _ = classifier_auc_with_error(target.x, source.x, e_tgt, e_src,
-                                                                                geometry, seed=seed)
-        out["auc_after"], out["auc_after_err"], _ = classifier_auc_with_error(target.x, moved, e_tgt, e_src,
-                                                                              geometry, seed=seed)
-        out["total_energy_correlation"] = float(np.corrcoef(source.x.sum(1), moved.sum(1))[0, 1])
+    own = next((m for _, m in TRANSLATION_MEASURES.items() if m.concerns(source, target)), None)
+    if own is not None:
+        out.update(own.measure(source, target, moved, seed=seed))
     else:
         out["auc_before"], out["auc_before_err"] = domain_auc(source.x, target.x, seed=seed)
         out["auc_after"], out["auc_after_err"] = domain_auc(moved, target.x, seed=seed)
@@ -119,49 +88,19 @@ def _report(run, source: ArrayDataset, target: ArrayDataset, direction: str, see
     return out
 
 
-def translation_figure(source: np.ndarray, moved: np.ndarray, target: np.ndarray, e_src: np.ndarray,
-                       e_tgt: np.ndarray, geometry, title: str = "", unit: str = "GeV"):
-    """Histograms of a few shower observables: target domain, source before and after translation, each panel
-    titled with S before -> after."""
-    import matplotlib.pyplot as plt
-
-    from .shower_figures import observable_label
-
-    o_t, o_s, o_m = (observables(s, e, geometry) for s, e in ((target, e_tgt), (source, e_src), (moved, e_src)))
-    fig, axes = plt.subplots(1, len(SHOWN), figsize=(3.3 * len(SHOWN), 2.9))
-    for ax, name in zip(axes, SHOWN):
-        lo, hi = np.quantile(np.concatenate([o_t[name], o_s[name]]), [0.002, 0.998])
-        edges = np.linspace(lo, hi if hi > lo else lo + 1e-6, 41)
-        hists = [np.histogram(np.clip(o[name], lo, hi), edges)[0] for o in (o_t, o_s, o_m)]
-        for h, label, style in zip(hists, ("target domain", "source", "translated"), ("-", ":", "--")):
-            ax.stairs(h / max(h.sum(), 1), edges, label=label, linestyle=style)
-        ax.set_title(f"{name}\nS {separation_power(hists[0], hists[1]):.3f} -> "
-                     f"{separation_power(hists[0], hists[2]):.3f}", fontsize=8)
-        ax.set_xlabel(observable_label(name, unit), fontsize=7)
-        ax.set_ylabel("fraction of showers", fontsize=7)
-        ax.tick_params(labelsize=6)
-    axes[0].legend(fontsize=6)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 def translation_validation(run, full: ArrayDataset, split: str, *, seed: int = 0) -> dict[str, Any]:
     """``evaluate``'s translation numbers: ``split`` of the evaluated data (domain A) against the same seeded
-    split of the run's second data set (re-read from where training found it); the before / after picture of
-    shower observables goes into the run directory (``translation.png``)."""
+    split of the run's second data set (re-read from where training found it); a domain's before / after picture
+    goes into the run directory (``translation.png``)."""
     from ..io import RunLayout
     from .plots import save_figure
 
     source = run.select(full, split)
     target = run.select(run.data_info["data_b"]["source"], split)
     out = translation_report(run, source, target, seed=seed)
-    if run.run_dir is not None and "separation_power" in out:
+    own = next((m for _, m in TRANSLATION_MEASURES.items() if m.concerns(source, target)), None)
+    if run.run_dir is not None and own is not None:
         path = RunLayout(run.run_dir).translation_plot
-        save_figure(translation_figure(source.x, run.translate(source), target.x, _energies(source),
-                                       _energies(target), _geometry(target), title=f"{run.name}: {split} split",
-                                       unit=target.info.get("energy_unit") or read_showers(target.source)["energy_unit"]),
-                    path)
+        save_figure(own.figure(source, target, run.translate(source), title=f"{run.name}: {split} split"), path)
         out["figure"] = str(path)
     return out

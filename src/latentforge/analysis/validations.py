@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 
 from ..registry import Registry
 
@@ -26,18 +25,23 @@ class Validation:
     flat: bool = False
     #: options of ``evaluate`` this validation takes as keywords of ``measure`` (e.g. ``calibrate``)
     takes: tuple[str, ...] = ()
+    #: validations this one stands in for on the data it concerns (``applies`` not "")
+    supersedes: tuple[str, ...] = ()
 
 
 VALIDATIONS: Registry[Validation] = Registry("validation")
 
 
-def _quality_applies(run, ds) -> str | None:
-    from ..data.modes import MODE_BENCHMARKS
+def superseded(name: str, run, ds) -> bool:
+    """Whether another validation that concerns ``ds`` stands in for the validation ``name``."""
+    return any(name in v.supersedes and v.applies(run, ds) != "" for _, v in VALIDATIONS.items())
 
+
+def _quality_applies(run, ds) -> str | None:
     if not run.can("scoring"):
         return ""  # the GAN's own quality measure; VAEs report NLLs (their baselines table scores samples too)
-    if ds.source in MODE_BENCHMARKS:
-        return ""  # known modes: the modes validation counts them directly
+    if superseded("sample_quality", run, ds):
+        return ""  # e.g. known modes: a domain's validation counts them directly
     if ds.y is None:
         return "the sample-quality metrics need labels to train their feature classifier (--labels-key or --labels)"
     return None
@@ -47,42 +51,6 @@ def _quality(run, full, split, *, seed=0):
     from .quality import sample_quality
 
     return sample_quality(run, full, split, seed=seed)
-
-
-def _showers_applies(run, ds) -> str | None:
-    from ..data.showers import is_shower_file
-
-    if not is_shower_file(ds.source):
-        return ""
-    if not run.can("sampling"):
-        return "the shower validation compares generated with reference showers; this model cannot generate"
-    if "geometry" not in ds.info:
-        from ..data.showers import unknown_geometry
-
-        return unknown_geometry(int(np.prod(ds.example_shape)))
-    return None
-
-
-def _showers(run, full, split, *, seed=0):
-    from .showers import shower_validation
-
-    return shower_validation(run, run.select(full, split), seed=seed)
-
-
-def _modes_applies(run, ds) -> str | None:
-    from ..data.modes import MODE_BENCHMARKS
-
-    if ds.source not in MODE_BENCHMARKS:
-        return ""
-    if not run.can("sampling"):
-        return "the mode-collapse benchmark scores generated points; this model cannot generate"
-    return None
-
-
-def _modes(run, full, split, *, seed=0):
-    from .modes import mode_validation
-
-    return mode_validation(run, full, seed=seed)
 
 
 def _translation_applies(run, ds) -> str | None:
@@ -108,13 +76,8 @@ def _translation(run, full, split, *, seed=0):
 VALIDATIONS.register("sample_quality", Validation(
     "FD in a classifier's features, precision / recall, mode coverage (labelled data)", _quality_applies, _quality,
     flat=True))
-VALIDATIONS.register("showers", Validation(
-    "CaloChallenge-style observables, separation power, classifier AUC, response", _showers_applies, _showers))
-VALIDATIONS.register("modes", Validation(
-    "2-D mode-collapse benchmarks: modes covered, share of high-quality samples, picture over the true density",
-    _modes_applies, _modes))
 VALIDATIONS.register("translation", Validation(
-    "translators: classifier AUC and (showers) observables' separation power before / after, cycle error",
+    "translators: classifier AUC and a domain's observables before / after, cycle error",
     _translation_applies, _translation))
 
 

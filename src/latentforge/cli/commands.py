@@ -248,7 +248,7 @@ def cmd_datasets(a) -> int:
         print(f"{'':<45} licence: {r['licence']}" + (f"; install: {r['install']}" if "install" in r else ""))
     from ..data import supported
 
-    print(f"\nYour own data works too: --data PATH with {supported()}; ROOT shower trees too.")
+    print(f"\nYour own data works too: --data PATH with {supported()}.")
     return 0
 
 
@@ -260,12 +260,12 @@ def cmd_demo(a) -> int:
         run_filters_demo(out=a.out or "latentforge-demo-filters", data=a.data, epochs=a.epochs or 60, seed=a.seed,
                          progress=not a.no_progress, device=a.device)
         return 0
-    if a.spectra:
-        from ..spectra_demo import run_spectra_demo
+    from ..hooks import DEMOS
 
-        run_spectra_demo(out=a.out or "latentforge-demo-spectra", n=a.n, pixels=a.pixels, epochs=a.epochs or 40,
-                         seed=a.seed, progress=not a.no_progress, device=a.device)
-        return 0
+    for name, demo in DEMOS.items():  # a science domain's demo (latentforge.domains)
+        if getattr(a, name.replace("-", "_")):
+            demo.run(a)
+            return 0
     from ..demo import run_demo
 
     run_demo(out=a.out or "latentforge-demo", data=a.data, epochs=a.epochs or 30, progress=not a.no_progress,
@@ -274,57 +274,13 @@ def cmd_demo(a) -> int:
 
 
 def cmd_simulate(a) -> int:
-    """``latentforge simulate``."""
-    import time
+    """``latentforge simulate``: the simulator a science domain registered (``hooks.SIMULATORS``)."""
+    from ..hooks import SIMULATORS
 
-    from ..data.simulators import ShowerSimulator, SpectrumSimulator, write_showers, write_spectra
-
-    if not a.out.lower().endswith((".h5", ".hdf5")):
-        raise LatentforgeError(f"--out {a.out}: give a file name ending in .h5")
     if a.n < 1:
         raise LatentforgeError("-n must be at least 1")
-    t0 = time.perf_counter()
-    if a.what == "spectra":
-        sim = SpectrumSimulator(n_pix=a.pixels, snr_range=tuple(a.snr_range), seed=a.seed)
-        data = sim.simulate(a.n, outlier_fraction=a.outlier_fraction)
-        seconds = time.perf_counter() - t0
-        write_spectra(a.out, data)
-        emit(a, {"file": a.out, "n": a.n, "pixels": a.pixels, "wavelength_range": [
-            round(float(sim.wavelength[0]), 1), round(float(sim.wavelength[-1]), 1)], "snr_range": a.snr_range,
-            "masked_fraction": round(float(data["mask"].mean()), 4), "broad_line": int(data["broad_line"].sum()),
-            "ms_per_spectrum": round(1000 * seconds / a.n, 3)}, f"simulated {a.n} spectra")
-        return 0
-    particles = tuple(p.strip() for p in a.particle.split(",") if p.strip())
-    sim = ShowerSimulator(seed=a.seed, deposits_per_gev=a.deposits_per_gev, geometry=a.geometry)
-    if a.chunk_rows:
-        from ..data.simulators.shower_files import simulate_shower_file
-
-        if a.layout != "calochallenge":
-            raise LatentforgeError(f"--chunk-rows writes the calochallenge layout; drop --layout {a.layout} or "
-                                   "--chunk-rows")
-        done = simulate_shower_file(a.out, sim, a.n * len(particles), particles, tuple(a.energy_range),
-                                    spectrum=a.energy_spectrum, chunk_rows=a.chunk_rows, unit=a.unit)
-        emit(a, {"file": a.out, "particles": list(particles), "geometry": sim.geometry.name, "layout": a.layout,
-                 "energy_unit": a.unit, "energy_range_gev": a.energy_range, "energy_spectrum": a.energy_spectrum,
-                 "ms_per_shower": round(1000 * done["seconds"] / done["n"], 3), **done},
-             f"simulated {done['n']} showers")
-        return 0
-    if len(particles) == 1:
-        data = sim.simulate(a.n, particles[0], tuple(a.energy_range), spectrum=a.energy_spectrum)
-    else:
-        data = sim.simulate_mix(a.n, particles, tuple(a.energy_range), spectrum=a.energy_spectrum)
-    seconds = time.perf_counter() - t0
-    write_showers(a.out, data, layout=a.layout, unit=a.unit)
-    fraction = data["showers"].astype(np.float64).sum(1) / data["incident_energies"][:, 0]
-    emit(a, {"file": a.out, "n": len(fraction), "particles": list(particles), "geometry": sim.geometry.name,
-                      "cells": sim.geometry.n_cells, "layout": a.layout, "energy_unit": a.unit,
-                      "energy_range_gev": a.energy_range, "energy_spectrum": a.energy_spectrum,
-                      "ms_per_shower": round(1000 * seconds / len(fraction), 3),
-                      "sampling_fraction": round(sim.sampling_fraction, 4), "resolution": data["resolution"],
-                      "mean_deposited_fraction": round(float(fraction.mean()), 4),
-                      "max_deposited_fraction": round(float(fraction.max()), 4),
-                      "mean_calibrated_response": round(float(fraction.mean() / sim.sampling_fraction), 4)},
-         f"simulated {len(fraction)} showers")
+    record, summary = SIMULATORS.get(a.what).run(a)
+    emit(a, record, summary)
     return 0
 
 

@@ -76,7 +76,7 @@ def data_flags(p: argparse.ArgumentParser, required: bool = True) -> None:
                                       "default: an array named ivar, if present)")
     g.add_argument("--mask-key", help="per-point mask, True/1 = ignore the point (default: an array named mask)")
     g.add_argument("--cond-key", help="per-example parameters (N, P) for --condition vector models (columns of a "
-                                      "table; energy in a shower file)")
+                                      "table; a domain's own names)")
     g.add_argument("--header", choices=("auto", "yes", "no"), help="whether a CSV / TSV's first row names the "
                    "columns (default: auto, which says what it decided when the first row is numbers)")
     g.add_argument("--missing", help="more markers of a missing cell in a CSV / TSV, comma-separated (e.g. -); "
@@ -164,7 +164,7 @@ def json_default(o: Any):
 
 def save_out(path: str, like: Any = None, cond: Any = None, **arrays: Any) -> None:
     """Write a command's arrays to ``--out`` in the format its ending names (``run.outputs.save_arrays``: .npz,
-    .npy, .csv, .h5, .fits or a folder of PNG images), named with what ``like`` (the data given, then the run)
+    .npy, .csv, .h5, a domain's or a folder of PNG images), named with what ``like`` (the data given, then the run)
     knows."""
     from ..run.outputs import save_arrays
 

@@ -7,9 +7,8 @@ import sys
 import warnings
 from typing import Sequence
 
-from ..data.showers import ENERGY_UNITS, SHOWER_LAYOUTS
-from ..data.simulators.showers import SPECTRA
 from ..errors import LatentforgeError
+from ..hooks import DEMOS, SIMULATORS
 from ..spelling import command_line
 from .commands import (cmd_compare, cmd_datasets, cmd_demo, cmd_denoise, cmd_encode, cmd_evaluate, cmd_explore,
                        cmd_info, cmd_inpaint, cmd_reconstruct, cmd_report, cmd_sample, cmd_score, cmd_simulate,
@@ -18,8 +17,8 @@ from .flags import DEFAULT_MAX_THREADS, apply_threads, data_flags, json_flag, sp
 from .train import cmd_train, train_parser
 
 #: the output formats, by name ending, for the --out help
-OUT_FORMATS = (".npz (arrays by key), .npy, .csv (the data's column names and units), .h5 (showers: in the layout "
-               "read), .fits (a table with TUNIT) or a folder/ of PNG images")
+OUT_FORMATS = (".npz (arrays by key), .npy, .csv (the data's column names and units), .h5 (data in a published "
+               "layout: in the layout read), a science domain's formats or a folder/ of PNG images")
 
 
 def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
@@ -136,39 +135,14 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     rp.add_argument("--no-baselines", action="store_true", help="skip the classical baselines table")
     rp.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     rp.set_defaults(fn=cmd_report)
-    sim = sub.add_parser("simulate", help="run a built-in simulator: `simulate showers` writes calorimeter showers "
-                                          "(CaloChallenge-style HDF5); `simulate spectra` galaxy spectra with "
-                                          "per-pixel sigma, masks, clean truth and parameters")
-    sim.add_argument("what", choices=("showers", "spectra"), help="the simulator")
-    sim.add_argument("-n", type=int, default=10000, help="number of showers or spectra (default: 10000)")
-    sim.add_argument("--particle", default="e+", help="showers: incident particle, e+, gamma or pi+, or a comma list "
-                                                      "(e+,gamma,pi+: -n showers of each, rows shuffled)")
-    sim.add_argument("--geometry", default="calogan",
-                     help="showers: calogan (504 cells), calochallenge-1-photons (368), calochallenge-1-pions (533), "
-                          "calochallenge-2 (6480), calochallenge-3 (40500) or a CaloChallenge binning XML file")
-    sim.add_argument("--layout", choices=SHOWER_LAYOUTS.names(), default="calochallenge",
-                     help="showers: file layout; calochallenge: showers (N, cells) and incident_energies (N, 1) in "
-                          "--unit; calogan: layer_0/1/2 in MeV, energy in GeV, overflow (needs --geometry calogan)")
-    sim.add_argument("--unit", choices=tuple(ENERGY_UNITS), default="MeV",
-                     help="showers, calochallenge layout: energy unit of the file (default: MeV, as the challenge)")
-    sim.add_argument("--pixels", type=int, default=2048,
-                     help="spectra: pixels of the log-wavelength grid, 3800-9200 Å (default: 2048)")
-    sim.add_argument("--snr-range", type=float, nargs=2, default=(3.0, 40.0), metavar=("LOW", "HIGH"),
-                     help="spectra: median S/N per pixel, log-uniform (default: 3 40)")
-    sim.add_argument("--outlier-fraction", type=float, default=0.0,
-                     help="spectra: share of broad-line objects, flagged in broad_line (default: 0)")
-    sim.add_argument("--energy-range", type=float, nargs=2, default=(1.0, 100.0), metavar=("LOW", "HIGH"),
-                     help="incident energies, log-uniform, in GeV (default: 1 100)")
-    sim.add_argument("--energy-spectrum", choices=SPECTRA, default="log-uniform",
-                     help="showers: incident energies log-uniform over --energy-range (CaloChallenge datasets 2 and "
-                          "3: 1 1000), or powers-of-two: 2^k MeV within it, equally likely (dataset 1: 0.256 4194.304)")
-    sim.add_argument("--chunk-rows", type=int, default=0,
-                     help="showers, calochallenge layout: simulate and write this many showers at a time (memory: "
-                          "one chunk), for files larger than memory; the showers are stored uncompressed "
-                          "(default 0: all at once, gzip-compressed)")
-    sim.add_argument("--deposits-per-gev", type=int, default=400, help="Monte-Carlo deposits per GeV (default: 400)")
+    sim = sub.add_parser("simulate", help="run a built-in simulator: " + "; ".join(
+        f"`simulate {name}` {s.summary}" for name, s in SIMULATORS.items()))
+    sim.add_argument("what", choices=SIMULATORS.names(), help="the simulator")
+    sim.add_argument("-n", type=int, default=10000, help="number of examples (default: 10000)")
     sim.add_argument("--seed", type=int, default=0)
     sim.add_argument("--out", required=True, help="output .h5 file")
+    for _, simulator in SIMULATORS.items():
+        simulator.add_flags(sim)
     json_flag(sim)
     sim.set_defaults(fn=cmd_simulate)
     i = sub.add_parser("info", help="describe a run: model, parameters, config, training result")
@@ -180,21 +154,20 @@ def build_parser(train_tree: bool = False) -> argparse.ArgumentParser:
     ds.set_defaults(fn=cmd_datasets)
     dm = sub.add_parser("demo", help="train autoencoders and a VAE on built-in MNIST digits, evaluate them and "
                                      "write their plots")
-    dm.add_argument("--out", help="run directory (default: latentforge-demo, with --spectra "
-                                  "latentforge-demo-spectra, with --filters latentforge-demo-filters)")
+    dm.add_argument("--out", help="run directory (default: latentforge-demo, with --filters "
+                                  "latentforge-demo-filters, with a domain's demo flag its own)")
     dm.add_argument("--data", default="mnist", help="built-in dataset (default: mnist)")
-    dm.add_argument("--epochs", type=int, help="epochs per model (default: 30; with --spectra 40, with --filters 60)")
-    dm.add_argument("--spectra", action="store_true",
-                    help="the spectra story instead: simulate galaxy spectra, train spectrum-vae, measure denoising, "
-                         "calibration, inpainting, latent probes and outlier detection; summary.md + plots")
+    dm.add_argument("--epochs", type=int, help="epochs per model (default: 30; with --filters 60; a domain's demo: "
+                                               "its own)")
     dm.add_argument("--filters", action="store_true",
                     help="the denoising-filters figure instead: train one denoising autoencoder at masking corruption "
                          "0, 25 and 50 %% and draw its first-layer weights side by side with how localised they are "
                          "(filters.png, summary.json)")
-    dm.add_argument("-n", type=int, default=3000, help="--spectra: number of simulated spectra (default: 3000)")
-    dm.add_argument("--pixels", type=int, default=2048, help="--spectra: pixels per spectrum (default: 2048)")
-    dm.add_argument("--seed", type=int, default=0, help="--spectra: seed of the simulation, split and training "
-                                                        "(default: 0)")
+    dm.add_argument("--seed", type=int, default=0, help="seed of the split and training (and of a domain demo's "
+                                                        "simulation) (default: 0)")
+    for name, demo in DEMOS.items():
+        dm.add_argument(f"--{name}", action="store_true", help=demo.help)
+        demo.add_flags(dm)
     dm.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     dm.set_defaults(fn=cmd_demo)
     cp = sub.add_parser("compare", help="which model for my data? PCA, an autoencoder, a VAE and a GAN sized to DATA, "

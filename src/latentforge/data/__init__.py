@@ -19,10 +19,6 @@ from .corruption import CORRUPTIONS, corrupt
 from .files import read_file, read_record
 from .records import READERS, DataRecord, supported
 from .scaling import SCALINGS, Scaler
-from . import shower_scaling  # noqa: F401  (registers the fractions-response scaling of shower surrogates)
-from . import shower_layers  # noqa: F401  (registers the shower-layers scaling of two-stage shower surrogates)
-from . import layer_log  # noqa: F401  (registers the layer-log scaling of CaloGAN-style shower surrogates)
-from . import shower_stream  # noqa: F401  (registers the chunked reader of shower files for --stream)
 from .split import SPLITS, split_for, split_indices
 
 __all__ = ["ArrayDataset", "CORRUPTIONS", "Conditioner", "DATASETS", "DATA_KEYWORDS", "DataRecord", "READERS",
@@ -39,11 +35,11 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
                  sigma_key: str | None = None, ivar_key: str | None = None, mask_key: str | None = None,
                  cond_key: str | None = None, header: str | None = None, missing: str | None = None) -> ArrayDataset:
     """Load a built-in dataset by name, or data files by path: one file of a registered kind
-    (``data.records.supported()``: .npy, .npz, HDF5, idx, FITS, CSV / TSV, images), a folder, or a glob pattern
+    (``data.records.supported()``: .npy, .npz, HDF5, idx, CSV / TSV, images, and a domain's), a folder, or a glob pattern
     (``'runs/*.npy'``).
 
     Containers (.npz, HDF5) may also carry per-point ``sigma`` (or ``ivar``) and ``mask`` arrays and a
-    ``cond`` array of per-example parameters; in tables (CSV, FITS, HDF5 compound datasets) the same keys name
+    ``cond`` array of per-example parameters; in tables (CSV, HDF5 compound datasets, a domain's tables) the same keys name
     columns, ``header`` (auto / yes / no) says whether a CSV's first row names them and ``missing`` adds missing
     markers (``data.tables``). Null values are masked points. Images may be stored channels first or last:
     ``channels_last`` says which, else the file kind or the shape tells (``data.arrays.image_layout``). Raises
@@ -73,16 +69,13 @@ def load_dataset(source: str | os.PathLike, *, key: str | None = None, labels_ke
     info: dict[str, Any] = {"layout": "channels last" if last else "channels first"} if raw.ndim == 4 else {}
     info["axes"] = input_axes(raw.ndim, last)  # the file's own layout, which outputs for these data come back in
     if record.files:
-        info["files"] = len(dict.fromkeys(str(f) for f in record.files))  # a folder's files (spectra: one per row)
-    # what describes the whole set rides along: the wavelength grid, geometry and energy unit, a table's columns
-    for name, value in (("wavelength", record.wavelength), ("geometry", record.geometry),
-                        ("energy_unit", record.units), ("columns", record.columns),
-                        ("column_units", record.column_units),
-                        ("column_values", record.column_values), ("header", record.header),
-                        ("file_layout", record.file_layout), ("flux_unit", record.flux_unit)):
+        info["files"] = len(dict.fromkeys(str(f) for f in record.files))  # a folder's files (e.g. one per row)
+    # what describes the whole set rides along: what a domain's layout says of it, a table's columns
+    for name, value in (*record.described.items(), ("columns", record.columns), ("column_units", record.column_units),
+                        ("column_values", record.column_values), ("header", record.header)):
         if value is not None:
             info[name] = value
-    if cond_key and record.condition is not None:  # what the condition vectors are (showers: energy or log10 E)
+    if cond_key and record.condition is not None:  # what the condition vectors are
         info["cond_key"] = cond_key
     return ArrayDataset(x, record.labels, name=os.path.basename(s.rstrip(os.sep)) or s, source=s,
                         cond=record.condition, info=info, whole_numbers=raw.dtype.kind in "biu", **extra)

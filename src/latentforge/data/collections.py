@@ -2,10 +2,10 @@
 
 ``expand(source)`` lists the files a folder (recursively, hidden files left out) or a glob pattern names.
 ``read_many`` reads them: image files stack into one array (one size for all), with the names of their class
-sub-folders as labels when the folder has them; other files (npy, npz, HDF5, FITS, tables) concatenate along
+sub-folders as labels when the folder has them; other files (npy, npz, HDF5, tables, a domain's) concatenate along
 their first axis, with labels, sigma, mask and conditions where every file has them. Files must agree in their
-example shape; the first that does not is named in the error. Folders of FITS spectra on different wavelength
-grids are resampled by ``data.fits`` instead.
+example shape; the first that does not is named in the error. A reader with its own ``read_many`` (a domain's
+files on different sample grids, resampled onto one) reads its files itself.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .fits import join_records, read_fits_many
 from .images import read_image
-from .records import DataRecord, file_kind, read_one, refuse_unused, supported
+from .records import READERS, DataRecord, file_kind, join_records, read_one, refuse_unused, supported
 
 GLOB_CHARS = "*?["
 
@@ -74,10 +73,10 @@ def read_many(source, files: list[Path], **keys) -> DataRecord:
     if len(kinds) > 1:
         raise DataError(f"{source}: mixes file kinds ({', '.join(sorted(kinds))}); give a folder or pattern of one "
                         "kind (e.g. 'data/*.npy')")
-    if kinds == {"fits"}:
-        many = read_fits_many(files, **keys)
-        if many is not None:
-            return many
+    read_many = READERS.get(next(iter(kinds))).read_many
+    many = read_many(files, **keys) if read_many is not None else None
+    if many is not None:
+        return many
     return _concatenate(files, **keys)
 
 

@@ -1,5 +1,5 @@
 """Readers for user files: .npy, .npz, HDF5 (.h5/.hdf5) and MNIST idx (.idx / *-ubyte, optionally .gz) here,
-FITS in ``data.fits``, CSV / TSV in ``data.tables``, images in ``data.images``; each registered in the one
+CSV / TSV in ``data.tables``, images in ``data.images``, a science domain's own formats in its package; each registered in the one
 registry of ``data.records`` and read into one ``DataRecord``. Known layouts of the sciences (``data.layouts``)
 come first, folders and globs through ``data.collections``.
 
@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from . import fits as _fits  # noqa: F401  (registers the FITS reader)
 from . import images as _images  # noqa: F401  (registers the image reader)
 from .collections import expand, read_many
 from .layouts import read_known_layout
@@ -26,12 +25,20 @@ from .records import (CONTAINER_OPTIONS, READERS, DataRecord, Reader, file_kind,
                       supported)
 from .tables import LABEL_COLUMNS, assemble, read_text
 
-__all__ = ["DATA_KEYS", "LABEL_KEYS", "file_kind", "h5_datasets", "pick_key", "read_file", "read_idx",
+__all__ = ["DATA_KEYS", "LABEL_KEYS", "add_data_keys", "file_kind", "h5_datasets", "pick_key", "read_file", "read_idx",
            "read_record", "sigma_from_ivar", "supported"]
 
-# Names tried, in order, when a container holds several arrays and none was named.
-DATA_KEYS = ("x", "X", "data", "images", "features", "showers", "flux")
+#: names tried, in order, when a container holds several arrays and none was named; a science domain appends
+#: its own (``add_data_keys``)
+DATA_KEYS: list[str] = ["x", "X", "data", "images", "features"]
 LABEL_KEYS = ("y", "labels", "label", "targets", "classes")
+
+
+
+def add_data_keys(*names: str) -> None:
+    """Try ``names`` too (after the others) when a container holds several arrays and none was named."""
+    DATA_KEYS.extend(n for n in names if n not in DATA_KEYS)
+
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -120,11 +127,11 @@ def read_file(path: str | os.PathLike, *, key: str | None = None, labels_key: st
               mask_key: str | None = None, cond_key: str | None = None, header: str | None = None,
               missing: str | None = None) -> dict:
     """:func:`read_record` as a dict with ``x`` and, where present, ``y``, ``sigma``, ``mask``, ``cond``,
-    ``layout`` ("last" when images are stored channels last), ``wavelength``, ``geometry``, ``energy_unit``.
+    ``layout`` ("last" when images are stored channels last) and what a domain's layout describes.
 
     In .npz / HDF5 containers the arrays are picked by name: the ``*_key`` arguments name them; without
     them ``y``/``labels``, ``sigma``, ``ivar`` (inverse variance, turned into sigma; ivar = 0 masks the
-    point) and ``mask`` (True = ignore the point) are used when present. In tables (CSV, FITS, HDF5 compound
+    point) and ``mask`` (True = ignore the point) are used when present. In tables (CSV, a domain's tables, HDF5 compound
     datasets) they name columns (``data.tables``). Raises DataError for a missing, unreadable or ambiguous file,
     and for an option the file's reader does not use.
     """

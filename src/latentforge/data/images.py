@@ -1,5 +1,5 @@
-"""Image files (PNG, JPEG, TIFF, BMP, GIF through Pillow, which matplotlib already needs); FITS images are read
-by ``data.fits``.
+"""Image files (PNG, JPEG, TIFF, BMP, GIF through Pillow, which matplotlib already needs); a science domain's
+image formats are read by its own reader.
 
 One file gives one example: grey levels (H, W), or colour channels last (H, W, C); 16-bit and
 floating-point TIFFs keep their values.

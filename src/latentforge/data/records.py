@@ -2,11 +2,11 @@
 
 Every file kind registers one :class:`Reader` (its name, the file-name endings it reads, the options it uses,
 whether ``--stream`` can read it chunk by chunk, and its ``read``); every list of supported formats (the error
-for an unknown file, the ``--data`` help, the FITS and image endings) is made here from the registry. A reader
+for an unknown file, the ``--data`` help, the image endings) is made here from the registry. A reader
 returns one :class:`DataRecord`; an option a reader does not list is refused in one line before it reads, so an
 option that is accepted is always used.
 
-The readers register themselves in their own modules (``data.files``, ``data.fits``, ``data.tables``,
+The readers register themselves in their own modules (``data.files``, ``data.tables``, a domain's package,
 ``data.images``); the ``latentforge.data`` package imports all of them before anything is read.
 """
 
@@ -39,15 +39,13 @@ class DataRecord:
     ``mask``     True where a point is missing (a null value, NaN, ivar = 0, a bad-pixel flag), shape of values
     ``labels``   (N,) class labels or None; ``condition`` (N, P) per-example parameters or None
     ``sigma``    per-point standard deviations in the units of ``values`` (shape of values) or None
-    ``units``    the unit of ``values`` where the file says it (showers: ``MeV`` / ``GeV``), else None
     ``columns``  the names of the feature columns of a table; ``column_units`` their units where the file gives
-                 them (FITS TUNIT, "" where absent); ``column_values`` their values when the header is numeric (e.g.
-                 a wavelength grid written as the column names)
+                 them ("" where absent); ``column_values`` their values when the header is numeric (e.g. a grid
+                 written as the column names)
     ``header``   how a text table's first row was taken (``names``, ``numeric names`` or ``none``)
     ``layout``   ``last`` for images stored channels last, else None
-    ``file_layout`` the published layout of a shower file (``calogan``, ``calochallenge``), so outputs can be
-                 written in it
-    ``wavelength`` (P,) in Å, ``flux_unit`` (spectra's flux unit where the file says it), ``geometry``,
+    ``described`` what a known layout says of the whole set (a domain's grid, unit, geometry, published file
+                 layout ...), kept in ``ArrayDataset.info`` under its keys
     ``parameters`` / ``classes`` (name -> (N,) catalogue values),
     ``files`` (the file of each example) and ``resampled``: what a known layout adds
     ``source``   the path read.
@@ -58,16 +56,12 @@ class DataRecord:
     labels: np.ndarray | None = None
     condition: np.ndarray | None = None
     sigma: np.ndarray | None = None
-    units: str | None = None
     columns: list[str] | None = None
     column_units: list[str] | None = None
     column_values: np.ndarray | None = None
     header: str | None = None
     layout: str | None = None
-    file_layout: str | None = None
-    wavelength: np.ndarray | None = None
-    flux_unit: str | None = None
-    geometry: Any = None
+    described: dict[str, Any] = field(default_factory=dict)
     parameters: dict = field(default_factory=dict)
     classes: dict = field(default_factory=dict)
     files: list[str] | None = None
@@ -79,8 +73,8 @@ class DataRecord:
         """The record as the dict of earlier versions of ``read_file`` (x, y, sigma, mask, cond, layout, ...)."""
         out = {"x": self.values, "y": self.labels, "sigma": self.sigma, "mask": self.mask, "cond": self.condition,
                "layout": self.layout}
-        for name, value in (("wavelength", self.wavelength), ("geometry", self.geometry),
-                            ("energy_unit", self.units), ("columns", self.columns), ("files", self.files)):
+        out.update({k: v for k, v in self.described.items() if v is not None})
+        for name, value in (("columns", self.columns), ("files", self.files)):
             if value is not None:
                 out[name] = value
         if self.parameters or self.classes:
@@ -101,9 +95,24 @@ class Reader:
     can_stream: bool = False
     gzip: bool = False
     needs: str = ""
+    #: several files of this kind as one record, None to concatenate them as they are (``data.collections``)
+    read_many: Callable[..., DataRecord | None] | None = None
 
 
 READERS: Registry[Reader] = Registry("file kind", error=DataError)
+
+
+@dataclass(frozen=True)
+class InfoKey:
+    """A key of ``ArrayDataset.info`` a domain's layout fills in (``DataRecord.described``) that a run records in
+    its config.json and outputs are named with: ``to_json(value)`` -> what is recorded; ``names_only``: it only
+    names outputs, so a run resumed on data that lack it (an earlier version's) is the same run."""
+
+    to_json: Callable[[Any], Any] = lambda value: value
+    names_only: bool = True
+
+
+INFO_KEYS: Registry[InfoKey] = Registry("described value")
 
 
 def suffixes_of(kind: str) -> tuple[str, ...]:
@@ -188,3 +197,23 @@ def _zip_error() -> type[Exception]:
     import zipfile
 
     return zipfile.BadZipFile
+
+
+def join_records(files, parts: list[DataRecord]) -> DataRecord:
+    """Records of several files as one (concatenated along the first axis): labels, sigma, mask and conditions
+    where every file has them; DataError naming a file without one that others have."""
+    out = DataRecord(values=np.concatenate([np.asarray(part.values) for part in parts]),
+                     files=[str(p) for p in files], columns=parts[0].columns)
+    for name in ("labels", "sigma", "mask", "condition"):
+        have = [getattr(part, name) is not None for part in parts]
+        if all(have):
+            setattr(out, name, np.concatenate([np.asarray(getattr(part, name)) for part in parts]))
+        elif any(have) and name != "mask":
+            missing = next(p for p, h in zip(files, have) if not h)
+            raise DataError(f"{missing}: has no {name} while other files do; give every file its {name}, or none")
+        elif any(have):  # a file without missing points: none masked there
+            out.mask = np.concatenate([np.zeros(np.shape(part.values), bool) if part.mask is None else part.mask
+                                       for part in parts])
+    layouts = {part.layout for part in parts}
+    out.layout = layouts.pop() if len(layouts) == 1 else None
+    return out

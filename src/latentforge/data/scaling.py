@@ -11,7 +11,7 @@ exact. ``Scaler(kind)`` builds the class registered under ``kind``:
                of the non-zero training values; the inverse sets values below eps to exactly 0
 ``fractions``  non-negative (N, D) deposits: D log-scaled fractions of each example's total, plus its log total
                mapped to [0, 1] over the training range (with a margin) as one more feature
-``median``     per example (spectra): each example divided by the median of its unmasked values
+``median``     per example (e.g. a flux): each example divided by the median of its unmasked values
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The scaling contract shared by every scaling module: the ``SCALINGS`` registry, the ``Scaler`` base class, the
 helpers that fit on valid values in float64 and apply a map in float64 row block by row block, and ``LogMap``
 (the log1p map of ``log`` and ``fractions``). The scalings themselves live in ``scaling`` (elementwise ones),
-``scaling_shapes`` (per-example or shape-changing ones) and ``shower_scaling``; all import from here, so imports
+``scaling_shapes`` (per-example or shape-changing ones) and a science domain's; all import from here, so imports
 between them run one way."""
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ class Scaler:
         return None
 
     def model_options(self) -> dict[str, Any]:
-        """Model options this fitted scaling fills in (``shower-layers``: the cells of each layer); {} for most."""
+        """Model options this fitted scaling fills in (e.g. the cells of each layer); {} for most."""
         return {}
 
     def model_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:

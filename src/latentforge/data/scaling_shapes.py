@@ -13,7 +13,7 @@ from .scaling_base import SCALINGS, LogMap, Scaler, block_quota, float_dtype_of,
 
 @SCALINGS.add("fractions")
 class FractionsScaling(LogMap):
-    """Non-negative (N, D) deposits such as calorimeter cells: each example becomes D + 1 numbers, its cells
+    """Non-negative (N, D) deposits such as detector cells: each example becomes D + 1 numbers, its cells
     as fractions of its total, log-scaled like ``log`` (empty cells exactly 0), then its log total mapped to
     [0, 1] over the training range (with a margin). The inverse renormalises the fractions to sum to one and
     multiplies by the decoded total (clipped to the training range and margin): shape and total are learnt apart."""
@@ -126,7 +126,7 @@ class FractionsScaling(LogMap):
 
 @SCALINGS.add("median")
 class MedianScaling(Scaler):
-    """Per example (spectra): each example divided by the median of its unmasked values (at least ``floor``,
+    """Per example (e.g. a flux): each example divided by the median of its unmasked values (at least ``floor``,
     1e-3 of the typical training median), and its sigma by the same factor. The factor belongs to the
     example, so ``inverse_transform`` needs it back (``factors=``); without it the output stays in
     normalised units (what ``decode`` of a bare code gives)."""

@@ -58,7 +58,7 @@ def open_chunked(path: str | os.PathLike, *, key: str | None = None, channels_la
         if os.path.isfile(s) and layout.matches(s, key):
             return layout.open(s, key=key, cond_key=cond_key)
     if cond_key is not None:
-        raise ConfigError("--stream reads conditions from files in a known layout (shower files) only; drop "
+        raise ConfigError("--stream reads conditions from files in a known layout (one a domain streams) only; drop "
                           "cond_key or train without --stream")
     return ChunkedFile(path, key=key, channels_last=channels_last)
 
@@ -205,7 +205,7 @@ def training_conditions(f, part: np.ndarray, chunk_size: int) -> np.ndarray | No
 
 def fit_scaler(f, part: np.ndarray, kind: str, chunk_size: int, *, seed: int = 0, threshold: float | None = None):
     """A Scaler fitted on the training rows in one streamed pass (``Scaler.fit_chunks``). A condition-aware
-    scaling (fractions-response, shower-layers) gets (cells, raw condition vectors) pairs, one that reads the
+    scaling (e.g. fractions-response) gets (cells, raw condition vectors) pairs, one that reads the
     data's description also ``f.info`` and ``threshold``. ConfigError for a scaling without a streamed fit, or a
     condition-aware one on a file without conditions."""
     from .scaling import Scaler
@@ -216,7 +216,7 @@ def fit_scaler(f, part: np.ndarray, kind: str, chunk_size: int, *, seed: int = 0
         return scaler.fit_chunks(training_chunks(f, part, chunk_size), n_chunks=n_chunks, seed=seed)
     if f.conditions(0, 1) is None:
         raise ConfigError(f"{kind} scaling maps each example with its condition vector, which {f.path} does not "
-                          "hold; stream a shower file, or use --scaling log")
+                          "hold; stream a file of a known layout, or use --scaling log")
     chunks = training_chunks(f, part, chunk_size, conditions=True)
     extra = {"info": dict(f.info), "threshold": threshold} if scaler.uses_info else {}
     return scaler.fit_chunks(chunks, n_chunks=n_chunks, seed=seed, **extra)

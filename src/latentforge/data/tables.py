@@ -1,10 +1,10 @@
-"""Tables of numbers: CSV / TSV text files, and the column selection that FITS tables share.
+"""Tables of numbers: CSV / TSV text files, and the column selection that a domain's tables share.
 
 The header (``header=``, CLI ``--header``): ``yes`` takes the first row as the column names, ``no`` as data,
 ``auto`` (the default) decides by one rule and says what it decided on standard error when the first row is all
 numbers: a first row with a cell that is not a number is the header; a first row of numbers is the header when
 (1) the table has at least 3 numeric columns and 2 rows below it, (2) its values are strictly increasing or
-strictly decreasing (a grid, such as wavelengths written as the column names) and (3) every value lies outside the
+strictly decreasing (a grid, such as a domain's sample grid written as the column names) and (3) every value lies outside the
 range its column takes in the rows below. A numeric header is kept as the column values (``column_values``).
 
 Columns: the label column is the one named by ``labels_key``, or else the first of ``label``, ``labels``,

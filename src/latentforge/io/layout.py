@@ -8,7 +8,7 @@
     checkpoint.safetensors  resumable training state (weights, optimisers, RNG, epoch), kept apart
     loss.png, reconstructions.png, latent.png, samples.png, generator_losses.png   plots
     modes.png               samples over the true density of a 2-D mode-collapse benchmark
-    translation.png         a translator's shower observables before / after translation
+    translation.png         a translator's domain observables before / after translation
     samples/epoch_NNNN.png  GAN sample grids during training
     classifier/             the feature classifier of the sample-quality metrics
     report.html             ``latentforge report``

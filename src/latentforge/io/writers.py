@@ -2,24 +2,22 @@
 
 ``.npz``              every array under its key (``np.load``)
 ``.npy``              the first array in the file named; each other array beside it as ``NAME.KEY.npy``
-``.csv``              one row per example: the data's column names (with ``[unit]`` where the unit is known; spectra
-                      ``flux_<wavelength>A``, showers ``cell_<i> [MeV]``, else ``x0 .. xD-1``), other arrays'
-                      columns prefixed with their key (``std_teff``), codes as ``z0 ..``, labels as ``labels``
-``.h5`` / ``.hdf5``   showers in the published layout they were read in (CaloGAN ``layer_0/1/2`` + ``energy``, or
-                      CaloChallenge ``showers`` + ``incident_energies``, ``data.showers``), the other arrays as
-                      datasets beside; other data: one dataset per key with attributes ``columns`` / ``units``, and
-                      spectra's ``wavelength`` (Å) as a dataset
-``.fits`` (.fit .fts) a binary table (EXTNAME = the first key): a table's columns by name with TUNIT, other arrays
-                      as (vector) columns named by key; spectra's wavelength grid in its own table ``WAVELENGTH``
-                      (TUNIT Angstrom)
+``.csv``              one row per example: the data's column names (with ``[unit]`` where the unit is known; a
+                      domain's own names through ``VALUE_NAMES``, else ``x0 .. xD-1``), other arrays' columns
+                      prefixed with their key (``std_teff``), codes as ``z0 ..``, labels as ``labels``
+``.h5`` / ``.hdf5``   data in a published layout they were read in (a domain's ``LAYOUT_WRITERS``), the other
+                      arrays as datasets beside; other data: one dataset per key with attributes ``columns`` /
+                      ``units``, and the data's sample grid (``data.grids``) as a dataset with its unit
 a folder (``out/``    images as 8-bit PNG files ``000000.png`` ... (other image arrays ``KEY_000000.png``), the
 or no ending)         value range (``value_range``, data units) mapped onto 0 ... 255, and ``index.csv`` (each
                       file with the example's labels / codes)
 
-What names the values comes from ``describe`` (``run.outputs.describe_outputs``): ``columns``, ``column_units``,
-``wavelength`` (Å), ``energy_unit``, ``geometry`` / ``file_layout`` / ``cond_key`` / ``cond`` (showers),
-``example_shape`` and ``axes`` (the layout of one example as given), ``value_range``. Every file is written to a
-temporary name in the target folder and renamed when complete: a failure leaves nothing behind.
+A science domain adds formats (``register_output``), names for the values of its examples (``VALUE_NAMES``) and
+HDF5 layouts (``LAYOUT_WRITERS``). What names the values comes from ``describe``
+(``run.outputs.describe_outputs``): ``columns``, ``column_units``, a sample grid, ``example_shape`` and ``axes``
+(the layout of one example as given), ``value_range`` and what a domain records (a layout, a unit, a geometry).
+Every file is written to a temporary name in the target folder and renamed when complete: a failure leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -30,20 +28,37 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..data.grids import GRIDS
 from ..errors import ConfigError, LatentforgeError
+from ..registry import Registry
 from .artifacts import TMP_SUFFIX, _UMASK, write_error, write_npz
 
 #: arrays that never hold examples in data space, whatever their shape
 NOT_DATA = frozenset({"z", "labels", "score"})
 #: output kinds by name ending ("" and "/": a folder of PNG images)
-OUTPUT_FORMATS = {".npz": "npz", ".npy": "npy", ".csv": "csv", ".h5": "hdf5", ".hdf5": "hdf5", ".fits": "fits",
-                  ".fit": "fits", ".fts": "fits"}
-#: the most columns of one FITS table (the standard's TFIELDS limit)
-FITS_MAX_COLUMNS = 999
+OUTPUT_FORMATS = {".npz": "npz", ".npy": "npy", ".csv": "csv", ".h5": "hdf5", ".hdf5": "hdf5"}
+#: ``writer(path, arrays, describe)`` of each output kind a domain adds (``register_output``)
+WRITERS: Registry[Callable[[Path, dict, dict], None]] = Registry("output format")
+#: ``names(describe, size)`` -> (names, units) of the values of one example, or None when not the domain's data
+VALUE_NAMES: Registry[Callable[[dict, int], tuple[list[str], list[str]] | None]] = Registry("value names")
+#: ``write(h5file, first, describe, path)`` -> True when it wrote the main array ``first`` in its published layout
+#: (``describe["file_layout"]``), False when the layout is not its own
+LAYOUT_WRITERS: Registry[Callable[[Any, np.ndarray, dict, Path], bool]] = Registry("HDF5 layout writer")
+
+
+def register_output(kind: str, suffixes: tuple[str, ...], writer: Callable[[Path, dict, dict], None]) -> None:
+    """Add an output kind: files whose name ends in one of ``suffixes`` are written by ``writer``."""
+    WRITERS.register(kind, writer)
+    OUTPUT_FORMATS.update({s: kind for s in suffixes})
+
+
+def file_endings() -> str:
+    """The endings of the output files (for advice to write another one)."""
+    return ", ".join(s for s in OUTPUT_FORMATS if s != ".hdf5")
 
 
 def accepted() -> str:
@@ -52,7 +67,7 @@ def accepted() -> str:
 
 
 def output_format(path: str | os.PathLike) -> str:
-    """The kind of output ``path`` names (``npz``, ``npy``, ``csv``, ``hdf5``, ``fits`` or ``png``); ConfigError
+    """The kind of output ``path`` names (``npz``, ``npy``, ``csv``, ``hdf5``, a domain's or ``png``); ConfigError
     (one line listing the accepted endings) for another ending."""
     s = str(path)
     if s.endswith(("/", os.sep)) or Path(s).suffix == "" or Path(s).is_dir():
@@ -88,8 +103,8 @@ def staged(path: Path) -> Iterator[str]:
 def write_outputs(path: str | os.PathLike, arrays: dict[str, Any], describe: dict | None = None) -> list[str]:
     """Write the arrays that are not None (the first one is the main output: samples, reconstruction, codes ...)
     to ``path`` in the format its ending names (module docstring); returns the keys written. ConfigError for an
-    unknown ending or content the format cannot hold (non-images as PNG; showers in their layout without
-    incident energies); ArtifactError when the file system refuses."""
+    unknown ending or content the format cannot hold (non-images as PNG; a layout without what it stores);
+    ArtifactError when the file system refuses."""
     kind = output_format(path)
     keep = {k: np.asarray(v) for k, v in arrays.items() if v is not None}
     if not keep:
@@ -97,8 +112,8 @@ def write_outputs(path: str | os.PathLike, arrays: dict[str, Any], describe: dic
     d = dict(describe or {})
     if kind == "npz":
         return write_npz(path, **keep)
-    writer = {"npy": _write_npy, "csv": _write_csv, "hdf5": _write_hdf5, "fits": _write_fits,
-              "png": _write_png}[kind]
+    own = {"npy": _write_npy, "csv": _write_csv, "hdf5": _write_hdf5, "png": _write_png}
+    writer = own[kind] if kind in own else WRITERS.get(kind)
     writer(Path(path), keep, d)
     return list(keep)
 
@@ -113,16 +128,15 @@ def is_data(key: str, a: np.ndarray, d: dict, first: np.ndarray) -> bool:
 
 
 def feature_names(d: dict, size: int) -> tuple[list[str], list[str]]:
-    """(names, units) of the ``size`` values of one example: the data's columns, spectra's wavelengths (Å),
-    shower cells (in the energy unit), else x0 ..; units "" where unknown."""
+    """(names, units) of the ``size`` values of one example: the data's columns, a domain's names
+    (``VALUE_NAMES``), else x0 ..; units "" where unknown."""
     columns, units = d.get("columns"), d.get("column_units")
-    wavelength = d.get("wavelength")
     if columns is not None and len(columns) == size:
         return [str(c) for c in columns], [str(u) for u in units] if units and len(units) == size else [""] * size
-    if wavelength is not None and len(wavelength) == size:
-        return [f"flux_{w:.2f}A" for w in np.asarray(wavelength, float)], [d.get("flux_unit", "")] * size
-    if d.get("energy_unit") and d.get("geometry") is not None:
-        return [f"cell_{i}" for i in range(size)], [str(d["energy_unit"])] * size
+    for _, names in VALUE_NAMES.items():
+        found = names(d, size)
+        if found is not None:
+            return found
     return [f"x{i}" for i in range(size)], [""] * size
 
 
@@ -181,29 +195,6 @@ def _write_csv(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
         w.writerows(np.stack(cells, 1).tolist() if cells else [])
 
 
-def shower_energies(d: dict, n: int, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(incident energies (n, 1) in the run's energy unit, particle codes or None) from the condition vectors the
-    showers were made with (``d["cond"]``, raw): [log10(E / GeV), one-hot particle], or the energy itself
-    (``cond_key`` energy). ConfigError when they are not known."""
-    from ..data.layouts import ENERGY_NAMES
-    from ..data.shower_units import ENERGY_UNITS, PARTICLES
-
-    cond, key, unit = d.get("cond"), d.get("cond_key"), d.get("energy_unit", "MeV")
-    if cond is None:
-        raise ConfigError(f"--out {path}: the {d.get('file_layout')} layout stores each shower's incident energy, "
-                          "which this model is not conditioned on; write .npz, .csv or .fits (or train with "
-                          "--condition vector --cond-key energy)")
-    cond = np.asarray(cond, np.float64).reshape(n, -1)
-    if key is not None and key.strip().lower().replace(" ", "_").replace("-", "_") in ENERGY_NAMES:
-        return cond[:, :1], None
-    if key not in (None, "conditions"):
-        raise ConfigError(f"--out {path}: the condition {key!r} is not the incident energy, which the "
-                          f"{d.get('file_layout')} layout stores; write .npz, .csv or .fits")
-    energies = 10 ** cond[:, :1] / ENERGY_UNITS[unit]
-    particle = np.argmax(cond[:, 1:], 1) if cond.shape[1] == 1 + len(PARTICLES) else None
-    return energies, particle
-
-
 def _write_hdf5(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
     import h5py
 
@@ -211,16 +202,8 @@ def _write_hdf5(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
     layout = d.get("file_layout")
     with staged(path) as tmp, h5py.File(tmp, "w") as f:
         rest = dict(arrays)
-        if layout and d.get("geometry") is not None and is_data(first_key, first, d, first):
-            from ..data.geometry import ShowerGeometry
-            from ..data.showers import SHOWER_LAYOUTS
-
-            energies, particle = shower_energies(d, len(first), path)
-            unit = d.get("energy_unit", "MeV")
-            showers = {"showers": first.reshape(len(first), -1), "incident_energies": energies, "energy_unit": unit,
-                       "geometry": ShowerGeometry.from_dict(d["geometry"]), "particle": particle}
-            SHOWER_LAYOUTS.get(layout).write(f, showers, unit)
-            f.attrs["kind"] = "calorimeter-showers"
+        if layout and is_data(first_key, first, d, first) and any(
+                write(f, first, d, path) for _, write in LAYOUT_WRITERS.items()):
             del rest[first_key]
         for key, a in rest.items():
             data = a.astype(h5py.string_dtype()) if a.dtype.kind == "U" else a
@@ -228,51 +211,11 @@ def _write_hdf5(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
             if is_data(key, a, d, first):
                 names, units = feature_names(d, int(np.prod(a.shape[1:])))
                 ds.attrs["columns"], ds.attrs["units"] = names, units
-        if d.get("wavelength") is not None:
-            w = f.create_dataset("wavelength", data=np.asarray(d["wavelength"], np.float64))
-            w.attrs["unit"] = "Angstrom"
-
-
-def _fits_column(fits, name: str, a: np.ndarray, unit: str = "", dim: tuple | None = None):
-    if a.dtype.kind == "U":
-        return fits.Column(name=name, format=f"{max(1, int(np.char.str_len(a).max(initial=1)))}A", array=a)
-    code = {"b": "L", "i": "K", "u": "K"}.get(a.dtype.kind, "D" if a.dtype == np.float64 else "E")
-    width = int(np.prod(a.shape[1:]))
-    kw: dict[str, Any] = {"unit": unit} if unit else {}
-    if dim is not None and len(dim) > 1:
-        kw["dim"] = "(" + ",".join(str(s) for s in reversed(dim)) + ")"  # FITS counts the fastest axis first
-    flat = a.reshape(len(a)) if width == 1 else a.reshape(len(a), -1)
-    return fits.Column(name=name, format=f"{width if width != 1 else ''}{code}", array=flat, **kw)
-
-
-def _write_fits(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
-    from ..data.fits import astropy_fits
-
-    fits = astropy_fits(path)
-    first_key, first = next(iter(arrays.items()))
-    n_data = sum(is_data(k, a, d, first) for k, a in arrays.items())
-    named = (d.get("columns") is not None and d.get("wavelength") is None
-             and len(d["columns"]) * n_data + len(arrays) <= FITS_MAX_COLUMNS)
-    cols = []
-    for key, a in arrays.items():
-        if is_data(key, a, d, first) and named:
-            names, units = feature_names(d, int(np.prod(a.shape[1:])))
-            prefix = "" if key == first_key else f"{key}_"
-            flat = a.reshape(len(a), -1)
-            cols += [_fits_column(fits, prefix + n, flat[:, i], u) for i, (n, u) in enumerate(zip(names, units))]
-        elif is_data(key, a, d, first):
-            unit = feature_names(d, int(np.prod(a.shape[1:])))[1][0]
-            cols.append(_fits_column(fits, key, a, unit, dim=a.shape[1:]))
-        else:
-            cols.append(_fits_column(fits, key, a, dim=a.shape[1:]))
-    hdus = [fits.PrimaryHDU(), fits.BinTableHDU.from_columns(cols, name=first_key.upper())]
-    hdus[0].header["ORIGIN"] = "latentforge"
-    if d.get("wavelength") is not None:
-        hdus.append(fits.BinTableHDU.from_columns([fits.Column(
-            name="WAVELENGTH", format="D", unit="Angstrom", array=np.asarray(d["wavelength"], np.float64))],
-            name="WAVELENGTH"))
-    with staged(path) as tmp:
-        fits.HDUList(hdus).writeto(tmp, overwrite=True)
+        for key, grid in GRIDS.items():
+            if d.get(key) is not None and key not in rest:
+                w = f.create_dataset(key, data=np.asarray(d[key], np.float64))
+                if grid.unit:
+                    w.attrs["unit"] = grid.unit
 
 
 def _write_png(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
@@ -282,7 +225,7 @@ def _write_png(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
     axes = d.get("axes") or {2: "ND", 3: "NHW", 4: "NCHW"}.get(first.ndim, "")
     if axes not in ("NHW", "NCHW", "NHWC") or not is_data(first_key, first, d, first):
         raise ConfigError(f"--out {path}: a folder of PNG files holds images, and these examples are of shape "
-                          f"{tuple(first.shape[1:])} ({axes or 'not images'}); write .npz, .csv, .h5 or .fits")
+                          f"{tuple(first.shape[1:])} ({axes or 'not images'}); write one of {file_endings()}")
     lo, hi = d.get("value_range") or (float(first.min()), float(first.max()))
     target = Path(str(path).rstrip("/" + os.sep))
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -300,7 +243,7 @@ def _write_png(path: Path, arrays: dict[str, np.ndarray], d: dict) -> None:
                 img = img[..., 0]
             if img.ndim == 4 and img.shape[-1] not in (3, 4):
                 raise ConfigError(f"--out {path}: images of {img.shape[-1]} channels cannot be PNG files (1, 3 or 4); "
-                                  "write .npz, .h5 or .fits")
+                                  f"write one of {file_endings()}")
             grey = a.dtype == bool
             scaled = img.astype(np.float64) * 255 if grey else (img - lo) / ((hi - lo) or 1.0) * 255
             pixels = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

@@ -7,12 +7,10 @@ from .cyclegan import CycleGAN, CycleGANConfig
 from .distributions import Bernoulli, DiagonalGaussian, Gaussian, Hurdle, standard_normal_log_prob
 from .gan import DCGAN, GAN, MLPGAN, DCGANConfig, MLPGANConfig
 from .likelihoods import LIKELIHOODS
-from .shower_flow import ShowerFlowVAE, ShowerFlowVAEConfig
-from .spectrum import SpectrumVAE, SpectrumVAEConfig
 from .vae import VAE, ConvVAE, ConvVAEConfig, MLPVAE, VAEConfig
 
 __all__ = ["DCGAN", "GAN", "LIKELIHOODS", "MLPGAN", "MLPVAE", "VAE", "Bernoulli", "ConfiguredModel", "ConvAutoencoder",
            "ConvAutoencoderConfig", "ConvVAE", "ConvVAEConfig", "CycleGAN", "CycleGANConfig", "DCGANConfig", "Decodes",
            "DiagonalGaussian", "Discriminates", "Encodes", "Gaussian", "HasPosterior", "HasPrior", "Hurdle",
-           "LinearAutoencoder", "LinearAutoencoderConfig", "MLPAutoencoder", "MLPAutoencoderConfig", "MLPGANConfig", "ShowerFlowVAE", "ShowerFlowVAEConfig",
-           "SpectrumVAE", "SpectrumVAEConfig", "TiedAutoencoder", "Translates", "VAEConfig", "standard_normal_log_prob"]
+           "LinearAutoencoder", "LinearAutoencoderConfig", "MLPAutoencoder", "MLPAutoencoderConfig", "MLPGANConfig",
+           "TiedAutoencoder", "Translates", "VAEConfig", "standard_normal_log_prob"]

@@ -5,11 +5,11 @@ one shape from two domains that are not paired.
     translate(x, "a_to_b")   -> G(x); ``"b_to_a"`` -> F(x)      (B, *input_shape) in the scaled space [0, 1]
     discriminate_a(x), discriminate_b(x)                        -> (B,) scores
 
-Here the networks are MLPs over the flattened example (vectors such as calorimeter cells or spectra, or small
+Here the networks are MLPs over the flattened example (vectors such as detector cells, or small
 images). A generator is residual: G(x) = clip(x + f(x) / 2, 0, 1) with f an MLP on the networks' [-1, 1] view of
 x whose last layer starts at zero, so each generator starts as the identity (the identity loss is then 0, and
 training moves away from it only as far as the two domains differ). The output is clipped, not squashed: a sigmoid
-or tanh saturates on sparse data (most cells of a shower are exactly 0, and the L1 losses push every mostly-empty
+or tanh saturates on sparse data (most cells of a detector image are exactly 0, and the L1 losses push every mostly-empty
 cell down until its unit saturates and no gradient is left), while a clipped value passes its gradient everywhere
 inside [0, 1], and an exact 0 (an empty cell) stays reachable. Unclipped, a value above 1 would decode beyond the
 largest energy seen. No losses here (see ``objectives.cyclegan``).

@@ -227,7 +227,7 @@ class Hurdle:
         value = (self.loc + torch.exp(self.log_sigma) * eps).clamp_min(1e-6)
         return torch.where(u < torch.sigmoid(self.logit), value, torch.zeros_like(value))
 
-    generate = sample  # the zeros are the data: generated showers are as sparse and noisy as real ones
+    generate = sample  # the zeros are the data: generated examples are as sparse and noisy as real ones
 
     def unflatten(self, k: int) -> "Hurdle":
         return Hurdle(_unflatten(self.loc, k), _unflatten(self.log_sigma, k), _unflatten(self.logit, k))

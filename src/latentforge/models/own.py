@@ -3,7 +3,7 @@ VAE, a generator and a discriminator in a GAN, trained by the model's objective 
 built-in ones.
 
 The contract, for examples of shape S in the model's space (``(C, H, W)`` for images, channels first; ``(D,)``
-for a table or a spectrum; a batch is (B, *S)) and codes of ``latent_dim`` numbers:
+for a table or a 1-D signal; a batch is (B, *S)) and codes of ``latent_dim`` numbers:
 
 ============  ==================================  =====================================================
 role          takes                               gives

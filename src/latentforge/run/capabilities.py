@@ -83,8 +83,8 @@ class Encoding(Capability):
 
     def reconstruct(self, data: Any, condition: Any = None) -> np.ndarray:
         """Raw examples -> raw reconstructions, decode(encode(x)) (a denoising model: the denoised estimate), float32
-        in the shape and layout of ``data`` (so ``reconstruct(x) - x`` compares like with like); spectra on another
-        wavelength grid are answered on their own grid."""
+        in the shape and layout of ``data`` (so ``reconstruct(x) - x`` compares like with like); data on another
+        sample grid (``data.grids``) are answered on their own grid."""
         ds = self.dataset(data)
         out = self.infer(lambda s: self.model.decode(self.model.encode(model_input(s), s.get("c")), s.get("c")),
                          self.batch(ds, condition))
@@ -283,7 +283,7 @@ class Posterior(Capability):
         ds = self.dataset(data)
         if ds.sigma is None:
             raise ConfigError("denoise needs each point's measurement sigma; pass data with sigma (or ivar), "
-                              "e.g. a spectra file or as_dataset(x, sigma=...)")
+                              "e.g. as_dataset(x, sigma=...)")
         return self.predictive_moments(
             ds, samples, seed=seed, condition=condition, axes=caller_axes(data, ds),
             combine=lambda b, p: p.signal_posterior(b["x"].unsqueeze(0), b["sigma"].unsqueeze(0),

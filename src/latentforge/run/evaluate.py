@@ -35,7 +35,7 @@ def evaluate(run, data: Any, split: str = "auto", *, seed: int = 0, k: int = 100
       units, ``nll_iwae_per_dim`` per observed point, ``bits_per_dim`` for 8-bit images, the scaled-space
       ``elbo_scaled`` / ``nll_iwae_scaled`` and the ``log_jacobian`` between them (``run.likelihood``); ``kl``;
       denoising: ``psnr_noisy``, ``psnr_denoised``; GAN: both players' terms);
-    - one entry per applicable validation (sample quality, calorimeter showers, ``calibration`` of a predictive
+    - one entry per applicable validation (sample quality, a science domain's, ``calibration`` of a predictive
       distribution, ``two_sample`` of a generator ...), ``skipped`` for the rest; ``calibrate="conformal"`` adds
       split-conformal intervals to the calibration (ConfigError for a model without a continuous predictive);
     - ``n_duplicates_of_training``: rows of a held-out part whose values equal a row training saw (and, when there
@@ -62,7 +62,7 @@ def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | 
     split = run.resolve_split(full, split)
     part = run.select(full, split)
     duplicates = training_duplicates(run, full, split, part)
-    ds = run.dataset(part)  # spectra on another wavelength grid: measured on the model's
+    ds = run.dataset(part)  # data on another sample grid: measured on the model's
     b = run.batch(ds)
     xs = b["x"].numpy()
     peak = 1.0 if run.scaler.unit_range else float(xs.max() - xs.min())
@@ -81,7 +81,7 @@ def _measure(run, data: Any, split: str, *, seed: int, k: int, calibrate: str | 
     if run.can("encoding"):
         out.update(reconstruction_metrics(run, ds, b, peak, seed=seed))
     out.update(run.objective.metrics(run.model, b, seed=seed, k=k, peak=peak))
-    if len(run.input_shape) != 3:  # a peak signal-to-noise ratio is a picture's measure: not for tables or spectra
+    if len(run.input_shape) != 3:  # a peak signal-to-noise ratio is a picture's measure: not for tables or vectors
         for name in [m for m in out if m.startswith("psnr")]:
             del out[name]
     out.update(data_unit_likelihoods(run, ds, out))  # a VAE's likelihoods: scaled space -> data units

@@ -15,6 +15,7 @@ import torch
 
 from ..catalog import MODELS, ModelSpec
 from ..data import ArrayDataset, DATA_KEYWORDS, Conditioner, Scaler, as_dataset
+from ..data.grids import GRIDS
 from ..errors import ConfigError
 from ..spelling import remember_keywords
 from ..models.own import ARCHITECTURE_OPTIONS, NETWORK_ROLES, check_own_networks
@@ -252,9 +253,8 @@ def compose_run(spec: ModelSpec, source: "TrainingData", scaler: Scaler, conditi
     ds = source.ds
     if conditioner is not None:
         options["condition_dim"] = conditioner.dim
-    wavelength = ds.info.get("wavelength")  # spectra on a known grid: a model may take its grid options from it
-    if wavelength is not None:
-        options.update(spec.model_config_class.data_options(ds.info, options))
+    # what the data describe (a sample grid ...): a model may take options from it
+    options.update(spec.model_config_class.data_options(ds.info, options))
     options.update(spec.objective_class.data_options(source.n_train))
     fields = spec.model_config_class.field_names()
     options.update({k: v for k, v in scaler.model_options().items() if k in fields})
@@ -267,7 +267,7 @@ def compose_run(spec: ModelSpec, source: "TrainingData", scaler: Scaler, conditi
     net, objective = spec.build(mcfg, ocfg, networks)
     preprocess = Preprocessor(scaler, conditioner, net.input_shape, val_fraction=tc.val_fraction,
                               test_fraction=tc.test_fraction, seed=tc.seed, clip=objective.needs_unit_range,
-                              wavelength=wavelength)
+                              grids={k: ds.info[k] for k in GRIDS if ds.info.get(k) is not None})
     return TrainedModel.compose(spec.name, net, objective, preprocess, tc, data_info=data_info, run_dir=out)
 
 

@@ -17,7 +17,7 @@ import torch
 from ..data import ArrayDataset, Conditioner, Scaler, as_dataset, split_for
 from ..data.arrays import row_hashes
 from ..data.conditions import ConditionOutsideTraining
-from ..data.resample import resample_spectra, resample_values, same_grid
+from ..data.grids import GRIDS
 from ..data.split import SPLITS
 from ..data.stream import scale_rows
 from ..errors import ArtifactError, ConfigError, DataError
@@ -29,7 +29,7 @@ class Preprocessor:
 
     def __init__(self, scaler: Scaler, conditioner: Conditioner | None, model_shape: tuple[int, ...], *,
                  val_fraction: float, test_fraction: float, seed: int, clip: bool = False,
-                 wavelength: np.ndarray | None = None):
+                 grids: dict[str, np.ndarray] | None = None):
         self.scaler = scaler
         self.conditioner = conditioner
         self.model_shape = tuple(model_shape)
@@ -42,8 +42,13 @@ class Preprocessor:
         self.clip = clip
         #: inside ``flagging_once``: the condition warnings given so far (None outside)
         self._flagged: list[str] | None = None
-        #: the training data's wavelength grid (Å) when it had one: spectra on another grid are resampled onto it
-        self.wavelength = None if wavelength is None else np.asarray(wavelength, np.float64)
+        #: the training data's sample grids (``data.grids``: info key -> (P,) values) when it had one: data on
+        #: another grid are resampled onto it
+        self.grids = {k: np.asarray(v, np.float64) for k, v in (grids or {}).items()}
+
+    def grid(self, key: str) -> np.ndarray | None:
+        """The training data's sample grid registered as ``key`` in ``data.grids.GRIDS``, else None."""
+        return self.grids.get(key)
 
     # ------------------------------------------------------------------ shapes and the split
     @property
@@ -101,8 +106,8 @@ class Preprocessor:
     # ------------------------------------------------------------------ raw -> model space
     def dataset(self, data: Any) -> ArrayDataset:
         """``data`` (a dataset, an array, a tensor ... of raw examples) checked against the model's example shape;
-        images stored channels last are recognised by the model's (C, H, W); spectra on another wavelength grid
-        than the training data's are first resampled onto it (``on_model_grid``)."""
+        images stored channels last are recognised by the model's (C, H, W); data on another sample grid than
+        the training data's are first resampled onto it (``on_model_grid``)."""
         if isinstance(data, ArrayDataset):
             ds = data
         else:
@@ -116,32 +121,33 @@ class Preprocessor:
                             (False if x is not None and x.ndim == 4 else None))
         ds = self.on_model_grid(ds)
         if tuple(ds.x.shape[1:]) != tuple(self.input_shape):
-            hint = ""
-            if ds.info.get("wavelength") is not None and self.wavelength is None:
-                hint = ("; the model was trained on data without a wavelength grid, so spectra on another grid "
-                        "cannot be resampled for it (train on FITS or simulated spectra files)")
+            hint = "".join(f"; {g.hint}" for key, g in GRIDS.items()
+                           if ds.info.get(key) is not None and key not in self.grids and g.hint)
             raise DataError(f"the model takes examples of shape {tuple(self.input_shape)}, got "
                             f"{tuple(ds.x.shape[1:])}{hint}")
         return ds
 
     def on_model_grid(self, ds: ArrayDataset) -> ArrayDataset:
-        """Spectra whose wavelength grid (``ds.info["wavelength"]``) differs from the training grid, resampled onto
-        it by flux-conserving resampling with their sigma and mask (``data.resample``); pixels the input does not
-        cover are masked. The input grid is kept in ``info["input_wavelength"]`` for ``on_input_grid``."""
-        grid = ds.info.get("wavelength")
-        if self.wavelength is None or grid is None or same_grid(grid, self.wavelength):
-            return ds
-        x, sigma, mask = resample_spectra(self.wavelength, grid, ds.x, ds.sigma, ds.mask)
-        info = {**ds.info, "wavelength": self.wavelength, "input_wavelength": np.asarray(grid, np.float64)}
-        return ArrayDataset(x, ds.y, name=ds.name, source=ds.source, info=info, sigma=sigma, mask=mask, cond=ds.cond)
+        """Data whose sample grid (``ds.info[key]`` of a grid registered in ``data.grids``) differs from the
+        training grid, resampled onto it with their sigma and mask; points the input does not cover are masked.
+        The input grid is kept in ``info["input_" + key]`` for ``on_input_grid``."""
+        for key, grid in GRIDS.items():
+            mine, given = self.grids.get(key), ds.info.get(key)
+            if mine is None or given is None or grid.same(given, mine):
+                continue
+            x, sigma, mask = grid.resample(mine, given, ds.x, ds.sigma, ds.mask)
+            info = {**ds.info, key: mine, "input_" + key: np.asarray(given, np.float64)}
+            ds = ArrayDataset(x, ds.y, name=ds.name, source=ds.source, info=info, sigma=sigma, mask=mask, cond=ds.cond)
+        return ds
 
     def on_input_grid(self, values: np.ndarray, ds: ArrayDataset) -> np.ndarray:
-        """Per-pixel answers (N, P) on the model's grid back on the grid of the spectra ``ds`` came in on (overlap-
-        weighted means; NaN where the model's grid does not reach); unchanged for data that was not resampled."""
-        grid = ds.info.get("input_wavelength")
-        if grid is None or self.wavelength is None:
-            return values
-        return resample_values(grid, self.wavelength, values).astype(np.float32)
+        """Per-point answers (N, P) on the model's grid back on the grid ``ds`` came in on (NaN where the model's
+        grid does not reach); unchanged for data that was not resampled."""
+        for key, grid in GRIDS.items():
+            given, mine = ds.info.get("input_" + key), self.grids.get(key)
+            if given is not None and mine is not None:
+                values = grid.back(np.asarray(given, np.float64), mine, values).astype(np.float32)
+        return values
 
     def factors(self, ds: ArrayDataset) -> np.ndarray | None:
         """Each example's own scale factor under a per-example scaling (median), its raw condition vector under a
@@ -265,7 +271,7 @@ class Preprocessor:
     def state_dict(self) -> dict[str, Any]:
         return {"scaler": self.scaler.state_dict(),
                 "condition": self.conditioner.state_dict() if self.conditioner else None, "clip": self.clip,
-                "wavelength": None if self.wavelength is None else self.wavelength.tolist()}
+                **{key: values.tolist() for key, values in self.grids.items()}}
 
     @classmethod
     def from_state_dict(cls, state: Any, model_shape: tuple[int, ...], train_config) -> "Preprocessor":
@@ -274,9 +280,10 @@ class Preprocessor:
             raise ArtifactError("not a latentforge transform state")
         scaler = Scaler.from_state_dict(state["scaler"])
         conditioner = Conditioner.from_state_dict(state["condition"]) if state.get("condition") else None
-        wavelength = state.get("wavelength")
-        if wavelength is not None and (not isinstance(wavelength, list) or len(wavelength) != model_shape[-1]):
-            raise ArtifactError("the stored wavelength grid does not match the model's pixels")
+        grids = {key: state[key] for key in GRIDS if state.get(key) is not None}
+        for key, values in grids.items():
+            if not isinstance(values, list) or len(values) != model_shape[-1]:
+                raise ArtifactError(f"the stored {key} grid does not match the model's points")
         return cls(scaler, conditioner, model_shape, val_fraction=train_config.val_fraction,
                    test_fraction=train_config.test_fraction, seed=train_config.seed, clip=bool(state.get("clip")),
-                   wavelength=None if wavelength is None else np.asarray(wavelength, np.float64))
+                   grids=grids)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..data.records import INFO_KEYS
 from ..errors import ConfigError
 from ..io import RunLayout, read_json
 from ..training import Trainer
@@ -64,9 +65,10 @@ def resume_compatible(saved: dict, new: dict) -> None:
             diffs.append(section + (f" ({', '.join(keys)})" if keys else ""))
     # the same data under another spelling of its path is the same data; which values were chosen from the data
     # is a record of the first run (a resumed run takes those values as its saved options); what names outputs
-    # (columns, units, layout, geometry, value range) follows from the data, and a run of an earlier version lacks it
-    where = ("source", "path", "chosen_from_data", "columns", "column_units", "file_layout", "flux_unit", "geometry",
-             "value_range")
+    # (columns, units, a domain's names_only INFO_KEYS, value range) follows from the data, and a run of an earlier
+    # version lacks it
+    where = ("source", "path", "chosen_from_data", "columns", "column_units", "value_range",
+             *(k for k, key in INFO_KEYS.items() if key.names_only))
     a_data = {k: v for k, v in saved.get("data", {}).items() if k not in where}
     b_data = {k: v for k, v in new.get("data", {}).items() if k not in where}
     if a_data != b_data or ("fingerprint" not in b_data and saved.get("data") != new.get("data")):

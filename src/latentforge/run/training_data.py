@@ -15,6 +15,7 @@ import numpy as np
 
 from ..catalog import ModelSpec
 from ..data.conditions import NO_CONDITION
+from ..data.records import INFO_KEYS
 from ..data import DATA_KEYWORDS, DATASETS, ArrayDataset, Conditioner, Scaler, check_unit_range, split_for
 from ..errors import ConfigError, DataError
 from ..training.config import TrainConfig
@@ -148,8 +149,8 @@ class StreamedData(TrainingData):
             conditioner = Conditioner(kind)
             values = training_conditions(self.file, self.part, tc.chunk_size)
             if conditioner.source != "cond" or values is None:
-                raise ConfigError(f"--stream conditions on the condition vectors of files that hold them (shower "
-                                  f"files); {self.file.path} with --condition {kind} cannot: use --condition "
+                raise ConfigError(f"--stream conditions on the condition vectors of files that hold them (known "
+                                  f"layouts); {self.file.path} with --condition {kind} cannot: use --condition "
                                   f"{'vector' if values is not None else 'none'}, or train without --stream")
             conditioner.fit(values).remember_training(values)
         if Scaler(tc.scaling).uses_condition and conditioner is None:
@@ -208,13 +209,12 @@ def describe_data(ds: ArrayDataset, data_kw: dict, *, n: int, example_shape, str
     info.update({f"has_{k}": True for k in ("sigma", "mask", "cond") if getattr(ds, k) is not None})
     if ds.y is not None:
         info["labels_kind"] = "text" if ds.y.dtype.kind == "U" else str(ds.y.dtype)
-    # energy_unit: showers' cells are generated in the training file's unit; columns and their units, the shower
-    # file's layout and geometry: what an output file in the user's own format names its values with
-    for k in ("layout", "energy_unit", "columns", "column_units", "file_layout", "flux_unit"):
+    # columns and their units, and what a domain's layout describes (data.records.INFO_KEYS: a unit the model
+    # generates in, a published layout, a geometry): what an output file in the user's own format names its values with
+    for k in ("layout", "columns", "column_units"):
         if ds.info.get(k) is not None:
             info[k] = list(ds.info[k]) if isinstance(ds.info[k], (list, tuple)) else ds.info[k]
-    if ds.info.get("geometry") is not None:
-        info["geometry"] = ds.info["geometry"].to_dict()
+    info.update({k: key.to_json(ds.info[k]) for k, key in INFO_KEYS.items() if ds.info.get(k) is not None})
     if len(ds) and not streamed:  # the range of the values, data units: what an 8-bit PNG output spans (0 ... 255)
         from .outputs import value_range
 
@@ -247,8 +247,8 @@ def open_stream(spec: ModelSpec, data: Any, data_kw: dict, options: dict, tc: Tr
                      cond_key=data_kw.get("cond_key"))
     try:
         if condition_kind(spec, options) != NO_CONDITION and f.conditions(0, 1) is None:
-            raise ConfigError("--stream trains conditional models on files that hold condition vectors (shower "
-                              "files); use --condition none or train without --stream")
+            raise ConfigError("--stream trains conditional models on files that hold condition vectors (known "
+                              "layouts); use --condition none or train without --stream")
         idx = split_for(f.n, tc)
         part = np.zeros(f.n, np.int8)
         part[idx["train"]], part[idx["val"]], part[idx["test"]] = TRAIN, VAL, TEST
@@ -293,7 +293,7 @@ def fit_scaling(kind: str, train_ds: ArrayDataset, conditioner: Conditioner | No
                 options: dict | None = None) -> Scaler:
     """The scaling fitted on the training rows ``train_ds``; a condition-aware one (fractions-response) also on
     their condition vectors, which the model must then be conditioned on (ConfigError otherwise); one that reads
-    the data's description (shower-layers) also on ``train_ds.info`` and the model's ``threshold`` option."""
+    the data's description (e.g. a domain's layer scaling) also on ``train_ds.info`` and the model's ``threshold`` option."""
     scaler = Scaler(kind)
     if not scaler.uses_condition:
         return scaler.fit(train_ds.x, train_ds.mask)

@@ -34,7 +34,7 @@ class TrainConfig(Config):
                           "log (non-negative data such as energies), fractions (non-negative deposits: shape as "
                           "log-scaled fractions of the total, plus the total as one more feature), fractions-response "
                           "(fractions with the total taken relative to a fit on the condition vector; conditional "
-                          "shower surrogates), median (each example divided by its own median, e.g. spectra; sigma "
+                          "conditional surrogates), median (each example divided by its own median, e.g. a flux; sigma "
                           "scaled the same)", SCALINGS)
     lr_schedule: str = option("constant", "learning rate over the epochs: constant, or cosine (from --lr down to "
                               "a hundredth of it at the last epoch; finer fits at the end)", LR_SCHEDULES)
@@ -57,8 +57,8 @@ class TrainConfig(Config):
                            "replayed as a CUDA graph; CPU: C++ kernels, needs a C++ compiler); the last, partial "
                            "batch of an epoch runs uncompiled; the first steps take longer (compiling)")
     stream: bool = option(False, "stream the training data from an .npy or HDF5 file in shuffled chunks instead "
-                          "of loading it (for data larger than memory; no sigma / mask; conditional models on shower "
-                          "files, whose condition vectors are read per chunk)")
+                          "of loading it (for data larger than memory; no sigma / mask; conditional models on files of "
+                          "a known layout, whose condition vectors are read per chunk)")
     chunk_size: int = option(8192, "--stream: rows per chunk read from the file")
     buffer_chunks: int = option(4, "--stream: chunks held and shuffled together (memory ~ buffer_chunks * "
                                 "chunk_size rows)")
