@@ -2,14 +2,14 @@
 separation power of the features that separate most.
 
 - Classifier two-sample test (Lopez-Paz & Oquab 2017, "Revisiting classifier two-sample tests"; the
-  CaloChallenge's classifier metric, Krause et al. 2024): scikit-learn's ``HistGradientBoostingClassifier`` is
+  classifier metric of Krause et al. 2024, arXiv:2410.21611): scikit-learn's ``HistGradientBoostingClassifier`` is
   trained to tell real rows from generated ones; the mean ROC AUC of its k out-of-fold predictions
   (``metrics.kfold_auc``, the loop every classifier test of the project shares) is 0.5 when the two sets cannot be
   told apart and 1 when they always can; its error is the standard deviation of the per-fold AUCs over sqrt(k).
   The **floor** is the same classifier on two halves of the real rows: what a perfect generator would score with
   this many rows (near 0.5; its distance from 0.5 is the test's own noise). Real-vs-generated uses one half of the
   real rows against as many generated ones, so that the floor and the test see the same number of rows.
-- Separation power (the CaloChallenge's triangular discrimination, Krause et al. 2024):
+- Separation power (the triangular discrimination of Krause et al. 2024):
   S = 1/2 sum_i (h1_i - h2_i)^2 / (h1_i + h2_i) over normalised histograms: 0 for identical histograms, 1 for
   disjoint ones; measured per feature, with the same on the two real halves as its floor.
 

@@ -49,7 +49,7 @@ def auc_with_error(y_true: np.ndarray, score: np.ndarray, *, n_boot: int = BOOTS
     return auc, float(np.std(draws, ddof=1))
 
 
-#: folds of every k-fold classifier test (the project's boosted trees, the CaloChallenge's DNN)
+#: folds of every k-fold classifier test (the project's boosted trees and any domain's own classifiers)
 FOLDS = 5
 
 
