@@ -55,7 +55,7 @@ def test_crash_between_temp_write_and_rename_keeps_the_previous_checkpoint(digit
     assert same_weights(tmp_path / "full" / "model.safetensors", run / "model.safetensors")
 
 
-@pytest.mark.parametrize("err,match", [(errno.ENOSPC, "disk .*full.*another --out"),
+@pytest.mark.parametrize("err,match", [(errno.ENOSPC, "disk .*full.*another out"),
                                        (errno.EACCES, "no permission.*writable")])
 def test_disk_full_and_permission_errors_are_artifact_errors(digits, tmp_path, monkeypatch, err, match):
     def fail(fd):

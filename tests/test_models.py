@@ -136,7 +136,7 @@ def test_sparse_penalty_reduces_active_units(digits):
     assert 0 <= m_sparse["active_fraction"] < 0.4 * m_dense["active_fraction"], (m_dense, m_sparse)
     assert m_sparse["loss_recon"] < 1.15 * m_dense["loss_recon"]  # sparse codes still reconstruct
     # the KL variant needs codes in (0, 1)
-    with pytest.raises(lf.ConfigError, match="code-activation sigmoid"):
+    with pytest.raises(lf.ConfigError, match="code_activation=.sigmoid."):
         lf.build("sparse-ae", (64,), penalty="kl")
     kl = lf.train("sparse-ae", digits, penalty="kl", code_activation="sigmoid", sparsity_weight=0.5,
                   **{**common, "epochs": 3})

@@ -13,7 +13,8 @@ import latentforge as lf
 from latentforge.data.scaling import SCALINGS, Scaler
 from latentforge.errors import ConfigError
 
-SQUARE_KINDS = [k for k in SCALINGS.names() if SCALINGS.get(k).square_jacobian]
+# scalings whose map depends on each example's condition vector and a geometry are checked with their domain's data
+SQUARE_KINDS = [k for k in SCALINGS.names() if SCALINGS.get(k).square_jacobian and not SCALINGS.get(k).uses_condition]
 
 
 def _data(kind: str, rng: np.random.Generator, n: int = 6, d: int = 5) -> np.ndarray:

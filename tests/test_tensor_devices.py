@@ -170,7 +170,7 @@ def test_inference_methods_name_the_device_of_every_tensor(name):
         if run.can("posterior"):
             run.predict(x, samples=3, condition=cond)
             run.log_likelihood(x, k=4, condition=cond)
-            if run.model.likelihood.gaussian:
+            if getattr(getattr(run.model, "likelihood", None), "gaussian", False):  # a Gaussian decoder denoises
                 from latentforge.data import ArrayDataset
 
                 run.denoise(ArrayDataset(x, sigma=np.full_like(x, 0.1)), samples=3, condition=cond)

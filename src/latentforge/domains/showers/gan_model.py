@@ -265,7 +265,9 @@ class CaloGAN(GAN):
         logs = (torch.log(share + TINY_SHARE) - self.log_share_mean) / self.log_share_std
         idx = self.layer_of_cell.expand(x.shape[0], -1)
         filled = torch.zeros_like(share).scatter_add(1, idx, (x > 0).to(x.dtype))
-        filled = filled / torch.bincount(self.layer_of_cell, minlength=self.n_layers).to(x.dtype)
+        per_layer = torch.zeros(self.n_layers, device=x.device, dtype=x.dtype).scatter_add(  # no host sync
+            0, self.layer_of_cell, torch.ones_like(self.layer_of_cell, dtype=x.dtype))
+        filled = filled / per_layer
         standard = torch.cat([logs, self.response_residual(x, c).unsqueeze(1)], 1)
         return torch.cat([SOFT_CLIP * torch.tanh(standard / SOFT_CLIP), filled], 1)
 
