@@ -13,6 +13,7 @@ Shapes: x (B, *input_shape), z (B, latent_dim), c (B, condition_dim) for a condi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -90,7 +91,30 @@ class ConvVAEConfig(Config):
             raise ConfigError(f"conv-vae needs images of shape (C, H, W), got {self.input_shape}; use vae for vectors")
 
 
-class VAE(ConfiguredModel, HasPosterior, HasPrior):
+class GeneratesFromPriorSampler:
+    """Generation of a model with a prior sampler: codes from the fitted ``prior_sampler`` (gmm / flow over the
+    encoded training means; N(0, I) until one is fitted) decoded by ``decode_dist``. A mixin for a
+    ``ConfiguredModel`` with ``prior_sampler``, ``latent_dim`` and ``decode_dist``."""
+
+    def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Generate n examples (n, *input_shape) on the model's device: z from the prior sampler through p(x|z)
+        (its mean; a draw for a decoder that generates, e.g. a hurdle). ``generator`` may live on the CPU or on
+        the model's device."""
+        return self.decode_dist(self.draw_codes(n, generator), c).generate(generator)  # type: ignore[attr-defined]
+
+    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n codes (n, latent_dim) on the model's device for generation, from the configured prior sampler."""
+        model: Any = self
+        if not (model.prior_sampler.learned and model.prior_sampler.is_fitted()):
+            return draws.normal((n, model.latent_dim), generator=generator, device=model.device, dtype=model.dtype)
+        return model.prior_sampler.sample(n, generator, model.device).to(model.dtype)
+
+    def fit_prior_sampler(self, codes, *, seed: int = 0) -> str | None:
+        """Fit the prior sampler to encoded training means ``codes`` (N, latent_dim); a sentence, or None for N(0, I)."""
+        return self.prior_sampler.fit(codes, seed=seed)  # type: ignore[attr-defined]
+
+
+class VAE(GeneratesFromPriorSampler, ConfiguredModel, HasPosterior, HasPrior):
     """Base class: the posterior, the likelihood and the shape checks; subclasses give ``_encode`` (to
     2 * latent_dim numbers: mean, then log-variance) and ``_decode`` (to out_factor * the example)."""
 
@@ -168,22 +192,6 @@ class VAE(ConfiguredModel, HasPosterior, HasPrior):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.reconstruct(x, c)
-
-    def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Generate n examples (n, *input_shape) on the model's device: z from the prior sampler (N(0, I) unless a
-        fitted gmm / flow) through p(x|z) (its mean; a draw for a hurdle decoder). ``generator`` may live on the
-        CPU or on the model's device."""
-        return self.decode_dist(self.draw_codes(n, generator), c).generate(generator)
-
-    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n codes (n, latent_dim) on the model's device for generation, from the configured prior sampler."""
-        if not (self.prior_sampler.learned and self.prior_sampler.is_fitted()):
-            return draws.normal((n, self.latent_dim), generator=generator, device=self.device, dtype=self.dtype)
-        return self.prior_sampler.sample(n, generator, self.device).to(self.dtype)
-
-    def fit_prior_sampler(self, codes, *, seed: int = 0) -> str | None:
-        """Fit the prior sampler to encoded training means ``codes`` (N, latent_dim); a sentence, or None for N(0, I)."""
-        return self.prior_sampler.fit(codes, seed=seed)
 
     def _encode(self, x, c):  # pragma: no cover - abstract
         raise NotImplementedError

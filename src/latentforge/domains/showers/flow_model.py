@@ -32,7 +32,8 @@ from ...errors import ConfigError
 from ...models.base import ConfiguredModel, HasPosterior, HasPrior
 from ...models.distributions import DiagonalGaussian
 from ...models.prior_samplers import PRIOR_SAMPLERS
-from ...nn import ACTIVATIONS, MLP, activation, draws
+from ...models.vae import GeneratesFromPriorSampler
+from ...nn import ACTIVATIONS, MLP, activation
 from .cells_model import CellNoise, layer_shares, segment_log_softmax
 from .energy_model import ConditionalMDN
 
@@ -86,7 +87,7 @@ class ShowerFlowVAEConfig(Config):
                               "fills in the cells of each layer")
 
 
-class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
+class ShowerFlowVAE(GeneratesFromPriorSampler, ConfiguredModel, HasPosterior, HasPrior):
     """Energy stage (``ConditionalMDN``) and shape cVAE with a compound Poisson-Gamma cell reading; see the
     module's docstring.
     Shapes: x (B, L + D), c (B, P), z (B, latent_dim). ConfigError for an input shape that is not L + D."""
@@ -182,20 +183,6 @@ class ShowerFlowVAE(ConfiguredModel, HasPosterior, HasPrior):
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, c), c)
-
-    def sample(self, n: int, c: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n showers (n, L + D) in model space, in one pass through both stages."""
-        return self.decode_dist(self.draw_codes(n, generator), c).generate(generator)
-
-    def draw_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n shape codes (n, latent_dim) from the prior sampler (N(0, I) until a learned one is fitted)."""
-        if not (self.prior_sampler.learned and self.prior_sampler.is_fitted()):
-            return draws.normal((n, self.latent_dim), generator=generator, device=self.device, dtype=self.dtype)
-        return self.prior_sampler.sample(n, generator, self.device).to(self.dtype)
-
-    def fit_prior_sampler(self, codes, *, seed: int = 0) -> str | None:
-        """Fit the prior sampler to encoded training means ``codes`` (N, latent_dim)."""
-        return self.prior_sampler.fit(codes, seed=seed)
 
     def keep_layers_alive(self, s: torch.Tensor, p: CellNoise) -> torch.Tensor:
         """A layer whose drawn cells are all 0 gets its largest expected share in its most probable cell, so
