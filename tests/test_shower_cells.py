@@ -89,3 +89,19 @@ def test_segment_log_softmax_sums_to_one_per_layer():
     np.testing.assert_allclose(np.add.reduceat(p, [0, 4, 7], axis=1), 1.0, rtol=1e-12)
     mid = np.exp(logits[:, 4:7].numpy())
     np.testing.assert_allclose(p[:, 4:7], mid / mid.sum(1, keepdims=True))
+
+
+def test_cells_of_many_quanta_keep_a_positive_variance_and_a_finite_density():
+    """sigma^2 = log((1 - e^-lam)(lam + 1 + 1/alpha) / lam), computed in float64 by numpy, for lam up to e^25:
+    in float32 lam + 1 rounds to lam beyond about 1e7, which once made sigma^2 zero and the density NaN."""
+    log_lam = torch.tensor([[-20.0, 0.0, 10.0, 17.0, 20.0, 25.0]])
+    log_alpha = torch.zeros_like(log_lam)
+    log_p = torch.full_like(log_lam, math.log(1 / 6))
+    noise = CellNoise(log_p, log_lam, log_alpha, EPS, HI)
+    lam = np.exp(log_lam.double().numpy())
+    want = np.log(-np.expm1(-lam)) + np.log1p(2.0 / lam)  # 1 + 1/alpha = 2
+    got = noise.sigma2.double().numpy()
+    assert (got > 0).all()
+    np.testing.assert_allclose(got, np.maximum(want, 1e-10), rtol=1e-4)
+    s = noise.mean  # the expected shares, scaled: every cell fired
+    assert torch.isfinite(noise.log_prob(s)).all()

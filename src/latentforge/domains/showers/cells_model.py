@@ -31,6 +31,8 @@ from ...nn import draws
 
 #: bounds of log lambda (expected quanta per cell), so that exp and log stay finite in float32
 LOG_LAMBDA_RANGE = (-30.0, 25.0)
+#: the smallest log-normal variance a cell is read with (a relative spread of 1e-5), so its density stays finite
+SIGMA2_FLOOR = 1e-10
 
 
 def segment_log_softmax(logits: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
@@ -66,7 +68,9 @@ class CellNoise:
         self.lam = self.log_lam.exp()
         self.inv_alpha = torch.exp(-log_alpha)
         self.log_hit = torch.log(-torch.expm1(-self.lam))  # log(1 - e^-lambda): the cell reads > 0
-        self.sigma2 = self.log_hit - self.log_lam + torch.log(self.lam + 1 + self.inv_alpha)
+        # log((1 - e^-lam) (lam + 1 + 1/alpha) / lam) written with log1p: in float32 lam + 1 rounds to lam once lam
+        # exceeds about 1e7, which made sigma^2 exactly 0 (and the density NaN) for cells of many quanta
+        self.sigma2 = (self.log_hit + torch.log1p((1 + self.inv_alpha) / self.lam)).clamp_min(SIGMA2_FLOOR)
         self.mu = log_p - self.log_hit - 0.5 * self.sigma2
 
     # -------------------------------------------------------------- moments
