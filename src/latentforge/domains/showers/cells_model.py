@@ -29,10 +29,21 @@ import torch
 
 from ...nn import draws
 
-#: bounds of log lambda (expected quanta per cell), so that exp and log stay finite in float32
-LOG_LAMBDA_RANGE = (-30.0, 25.0)
+#: bounds of log lambda (expected quanta per cell), applied smoothly (``soft_clamp``): below e^-30 a cell is 0 in
+#: float32 anyway; e^18 (6.6e7 quanta, a relative spread of 1.2e-4) is beyond the quanta of any sampling calorimeter
+#: (a stochastic term of 2 %/sqrt(E) has 2500 quanta per GeV, 2.5e6 in a 1 TeV shower)
+LOG_LAMBDA_RANGE = (-30.0, 18.0)
+#: bounds of log alpha, the Gamma shape of one quantum (smooth): a quantum's relative spread 1/sqrt(alpha) within
+#: 0.1 .. 10; beyond them the likelihood could trade a wrong expected share for an absurd quantum spread
+LOG_ALPHA_RANGE = (math.log(1e-2), math.log(1e2))
 #: the smallest log-normal variance a cell is read with (a relative spread of 1e-5), so its density stays finite
 SIGMA2_FLOOR = 1e-10
+
+
+def soft_clamp(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """x pressed smoothly into (lo, hi): lo + softplus(x - lo) - softplus(x - hi), any shape. Within a few units of
+    both bounds it is x; its gradient never vanishes (a hard clamp stops the gradient of every value beyond it)."""
+    return lo + torch.nn.functional.softplus(x - lo) - torch.nn.functional.softplus(x - hi)
 
 
 def segment_log_softmax(logits: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
@@ -58,15 +69,16 @@ class CellNoise:
 
     ``log_p`` (B, D) log expected shares (each layer's shares sum to 1), ``log_lam`` (B, D) log expected quanta
     of the cell, ``log_alpha`` (B, D) log Gamma shape of a quantum, ``eps`` and ``hi`` the scaling's
-    log1p(f / eps) / hi constants."""
+    log1p(f / eps) / hi constants. log lambda and log alpha are pressed smoothly into ``LOG_LAMBDA_RANGE`` and
+    ``LOG_ALPHA_RANGE`` (``soft_clamp``; the attributes hold the values used)."""
 
     measurement_errors = False
 
     def __init__(self, log_p: torch.Tensor, log_lam: torch.Tensor, log_alpha: torch.Tensor, eps: float, hi: float):
         self.log_p, self.eps, self.hi = log_p, eps, hi
-        self.log_lam = log_lam.clamp(*LOG_LAMBDA_RANGE)
+        self.log_lam = soft_clamp(log_lam, *LOG_LAMBDA_RANGE)
         self.lam = self.log_lam.exp()
-        self.inv_alpha = torch.exp(-log_alpha)
+        self.inv_alpha = torch.exp(-soft_clamp(log_alpha, *LOG_ALPHA_RANGE))
         self.log_hit = torch.log(-torch.expm1(-self.lam))  # log(1 - e^-lambda): the cell reads > 0
         # log((1 - e^-lam) (lam + 1 + 1/alpha) / lam) written with log1p: in float32 lam + 1 rounds to lam once lam
         # exceeds about 1e7, which made sigma^2 exactly 0 (and the density NaN) for cells of many quanta

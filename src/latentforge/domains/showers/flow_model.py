@@ -9,7 +9,7 @@ energy and particle, standardised):
 - shape stage: a conditional VAE (Sohn et al. 2015) of s given [c, y]: q(z | s, c, y), and p(s | z, c, y) the
   compound Poisson-Gamma reading of each cell (``cells_model``): the decoder gives each cell's expected
   share of its layer (a softmax per layer), a linear map of [c, y] gives each layer's quanta per unit of its
-  energy, the Gamma shape of a quantum and a power of the share, so the noise scales with the deposit (relative spread
+  energy, the Gamma shape of a quantum and a power of the share (bounded: no cell expects more quanta than its layer), so the noise scales with the deposit (relative spread
   1 / sqrt(quanta)) and cells are exactly 0 with the Poisson probability. Codes for generation come from a
   Gaussian mixture fitted to the encoded training showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked
   otherwise.
@@ -34,7 +34,7 @@ from ...models.distributions import DiagonalGaussian
 from ...models.prior_samplers import PRIOR_SAMPLERS
 from ...models.vae import GeneratesFromPriorSampler
 from ...nn import ACTIVATIONS, MLP, activation
-from .cells_model import CellNoise, layer_shares, segment_log_softmax
+from .cells_model import LOG_LAMBDA_RANGE, CellNoise, layer_shares, segment_log_softmax
 from .energy_model import ConditionalMDN
 
 #: initial log quanta per unit of E_l / E_inc (learned; a few hundred quanta in a layer)
@@ -42,6 +42,9 @@ INITIAL_LOG_QUANTA = 7.0
 #: the noise map's parameters are stored divided by this gain, so that they move this much faster than the
 #: networks' weights under one learning rate (a handful of numbers that travel several units of log quanta)
 NOISE_GAIN = 30.0
+#: the layer energies y enter the noise map as Y_LIMIT tanh(y / Y_LIMIT): y itself within +-2, saturating beyond
+#: (an empty layer lies 10-20 standard deviations out in logit u-space, where a linear map would give absurd quanta)
+Y_LIMIT = 4.0
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ class ShowerFlowVAE(GeneratesFromPriorSampler, ConfiguredModel, HasPosterior, Ha
         self.posterior_head = nn.Linear(hidden[-1], 2 * config.latent_dim)
         self.decoder = MLP([config.latent_dim + ctx, *hidden[::-1], self.n_cells], config.activation)
         # per layer, linear in the condition and the layer energies y: log quanta per unit of E_l / E_inc, log
-        # Gamma shape of a quantum, and the power gamma of lambda = m p^(1 + gamma)
+        # Gamma shape of a quantum, and g of the power k = 2 sigmoid(g) of lambda = m p^k
         self.noise = nn.Linear(self.condition_dim + self.n_layers, 3 * self.n_layers)
         with torch.no_grad():
             self.noise.weight.zero_()
@@ -149,14 +152,20 @@ class ShowerFlowVAE(GeneratesFromPriorSampler, ConfiguredModel, HasPosterior, Ha
 
     def shape_dist(self, z: torch.Tensor, y: torch.Tensor, c: torch.Tensor) -> CellNoise:
         """p(s | z, c, y): the compound Poisson-Gamma reading of the D scaled shares (``cells_model``):
-        each cell expects lambda = m_l p^(1 + gamma_l) quanta with m_l = (E_l / E_inc) exp(a_l(c)), and its
-        quanta have Gamma shape exp(b_l); a, b, gamma linear in [c, y] (a shower that crosses as a minimum-ionising
-        track has more quanta per unit energy than one that showers)."""
+        each cell expects lambda = m_l p^k_l quanta with m_l = (E_l / E_inc) exp(a_l) the layer's expected quanta
+        and k_l = 2 sigmoid(g_l) in (0, 2) (1 at the start), and its quanta have Gamma shape exp(b_l); a, b, g
+        linear in [c, Y_LIMIT tanh(y / Y_LIMIT)] (a shower that crosses as a minimum-ionising track has more quanta
+        per unit energy than one that showers). Bounds that hold for any parameters: k > 0, so a cell (share
+        p <= 1) never expects more quanta than its layer, and log m_l stays below LOG_LAMBDA_RANGE's top (smoothly)."""
         log_p = segment_log_softmax(self.decoder(torch.cat([z, y, c], 1)).float(), self.config.layer_cells)
-        a, b, gamma = (NOISE_GAIN * self.noise(torch.cat([c, y], 1).float())).chunk(3, dim=1)
+        y_noise = Y_LIMIT * torch.tanh(y.float() / Y_LIMIT)
+        a, b, g = (NOISE_GAIN * self.noise(torch.cat([c.float(), y_noise], 1))).chunk(3, dim=1)
+        top = LOG_LAMBDA_RANGE[1]
         log_m = torch.log(layer_shares(y.float(), self.u_mean, self.u_std).clamp_min(1e-30)) + a
+        log_m = top - torch.nn.functional.softplus(top - log_m)
         per_cell = self.layer_of_cell
-        log_lam = log_p * (1 + gamma.index_select(1, per_cell)) + log_m.index_select(1, per_cell)
+        k = 2 * torch.sigmoid(g)
+        log_lam = log_p * k.index_select(1, per_cell) + log_m.index_select(1, per_cell)
         return CellNoise(log_p, log_lam, b.index_select(1, per_cell), self.config.share_eps, self.config.share_hi)
 
     # -------------------------------------------------------------- the VAE contract
