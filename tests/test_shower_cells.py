@@ -8,7 +8,8 @@ import torch
 from scipy import integrate, stats
 
 from latentforge.domains.showers.layers import layer_energies, layer_u, logit_u
-from latentforge.domains.showers.cells_model import CellNoise, layer_shares, segment_log_softmax
+from latentforge.domains.showers.cells_model import (LOG_ALPHA_RANGE, LOG_LAMBDA_RANGE, CellNoise, layer_shares,
+                                                     segment_log_softmax, soft_clamp)
 
 EPS, HI = 1e-4, 12.0
 
@@ -91,17 +92,96 @@ def test_segment_log_softmax_sums_to_one_per_layer():
     np.testing.assert_allclose(p[:, 4:7], mid / mid.sum(1, keepdims=True))
 
 
+def numpy_soft_clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """The documented bound in float64: x within [lo + 1, hi - 1], beyond it hi - 1 + (1 - e^-(x - hi + 1)) (and
+    the mirror image below lo + 1)."""
+    x = np.asarray(x, np.float64)
+    with np.errstate(over="ignore"):  # both branches are evaluated everywhere
+        return np.where(x > hi - 1, hi - np.exp(-(x - hi + 1)), np.where(x < lo + 1, lo + np.exp(x - lo - 1), x))
+
+
+def test_soft_clamp_keeps_values_inside_and_passes_a_gradient():
+    x = torch.tensor([-1e4, -40.0, -30.0, -28.0, 0.0, 10.0, 17.5, 18.0, 30.0, 1e4], dtype=torch.float64,
+                     requires_grad=True)
+    y = soft_clamp(x, *LOG_LAMBDA_RANGE)
+    y.sum().backward()
+    lo, hi = LOG_LAMBDA_RANGE
+    assert (y >= lo).all() and (y <= hi).all()
+    np.testing.assert_allclose(y.detach().numpy(), numpy_soft_clamp(x.detach().numpy(), lo, hi), rtol=1e-12)
+    inside = (x > lo + 1) & (x < hi - 1)
+    assert (y[inside] == x[inside]).all() and inside.sum() == 3  # inside: the value itself
+    assert (x.grad[1:-1] > 0).all()  # a hard clamp gives 0 beyond its bounds
+
+
 def test_cells_of_many_quanta_keep_a_positive_variance_and_a_finite_density():
-    """sigma^2 = log((1 - e^-lam)(lam + 1 + 1/alpha) / lam), computed in float64 by numpy, for lam up to e^25:
-    in float32 lam + 1 rounds to lam beyond about 1e7, which once made sigma^2 zero and the density NaN."""
+    """sigma^2 = log((1 - e^-lam)(lam + 1 + 1/alpha) / lam), computed in float64 by numpy, for lam up to e^25
+    (pressed below e^18): in float32 lam + 1 rounds to lam beyond about 1e7, which once made sigma^2 zero and the
+    density NaN."""
     log_lam = torch.tensor([[-20.0, 0.0, 10.0, 17.0, 20.0, 25.0]])
     log_alpha = torch.zeros_like(log_lam)
     log_p = torch.full_like(log_lam, math.log(1 / 6))
     noise = CellNoise(log_p, log_lam, log_alpha, EPS, HI)
-    lam = np.exp(log_lam.double().numpy())
+    lam = np.exp(numpy_soft_clamp(log_lam.double().numpy(), *LOG_LAMBDA_RANGE))
     want = np.log(-np.expm1(-lam)) + np.log1p(2.0 / lam)  # 1 + 1/alpha = 2
     got = noise.sigma2.double().numpy()
     assert (got > 0).all()
     np.testing.assert_allclose(got, np.maximum(want, 1e-10), rtol=1e-4)
     s = noise.mean  # the expected shares, scaled: every cell fired
     assert torch.isfinite(noise.log_prob(s)).all()
+
+
+def numpy_log_density(log_p, log_lam, log_alpha, s, eps, hi):
+    """Per-cell log density (B, D) of scaled shares s in float64, from the compound sum's first two moments given
+    a reading (E[f | f > 0] = p / (1 - e^-lam), E[f^2 | f > 0] = p^2 ((1 + 1/alpha) / lam + 1) / (1 - e^-lam)),
+    scipy's log-normal log density of f = eps expm1(hi s) and the Jacobian log(df / ds) = log(eps hi) + hi s."""
+    lam = np.exp(numpy_soft_clamp(log_lam, *LOG_LAMBDA_RANGE))
+    alpha = np.exp(numpy_soft_clamp(log_alpha, *LOG_ALPHA_RANGE))
+    p, hit = np.exp(log_p), -np.expm1(-lam)
+    m1 = p / hit
+    m2 = p ** 2 * ((1 + 1 / alpha) / lam + 1) / hit
+    sigma2 = np.log(m2 / m1 ** 2)
+    mu = np.log(m1) - sigma2 / 2
+    f = eps * np.expm1(hi * s)
+    with np.errstate(divide="ignore"):
+        read = (np.log(hit) + stats.lognorm(np.sqrt(sigma2), scale=np.exp(mu)).logpdf(np.where(s > 0, f, 1.0))
+                + np.log(eps * hi) + hi * s)
+    return np.where(s > 0, read, -lam)
+
+
+def ds2_cells(n_showers: int, seed: int):
+    """Showers shaped like the CaloChallenge dataset-2 geometry (45 layers of 16 x 9 = 144 cells): per layer a
+    softmax of random logits as the expected shares, layer quanta log-uniform in 1e6 .. 1e10 (a TeV shower read
+    finely; the top is beyond e^18 on purpose), alpha 0.5 .. 3, and readings drawn with relative spread
+    sqrt((1 + 1/alpha) / lam), zeros with probability e^-lam; s stored in float32 like the data."""
+    rng = np.random.default_rng(seed)
+    sizes = (144,) * 45
+    logits = rng.normal(0.0, 3.0, (n_showers, sum(sizes)))
+    log_p = np.concatenate([lg - np.logaddexp.reduce(lg, axis=1, keepdims=True)
+                            for lg in np.split(logits, np.cumsum(sizes)[:-1], axis=1)], 1)
+    log_m = np.repeat(rng.uniform(np.log(1e6), np.log(1e10), (n_showers, 45)), 144, axis=1)
+    log_lam = log_m + log_p
+    log_alpha = np.log(rng.uniform(0.5, 3.0, log_p.shape))
+    lam = np.exp(log_lam)
+    rel = np.sqrt((1 + np.exp(-log_alpha)) / lam)
+    f = np.exp(log_p) * np.exp(rng.normal(0.0, np.minimum(rel, 1.0)))
+    f = np.where(rng.random(f.shape) < np.exp(-lam), 0.0, f)
+    s = (np.log1p(f / EPS) / HI).astype(np.float32).astype(np.float64)
+    return sizes, log_p, log_lam, log_alpha, s
+
+
+def test_dataset_2_shaped_density_is_finite_and_matches_float64():
+    """6480 cells per shower with 1e6 .. 1e10 quanta per layer: the float32 density per shower agrees with the
+    float64 numpy / scipy computation to 1e-4 of its size, and its gradient is finite."""
+    sizes, log_p, log_lam, log_alpha, s = ds2_cells(4, seed=7)
+    t32 = [torch.tensor(v, dtype=torch.float32) for v in (log_p, log_lam, log_alpha, s)]
+    t32[1].requires_grad_(True)
+    noise = CellNoise(t32[0], t32[1], t32[2], EPS, HI)
+    got = noise.log_prob(t32[3])
+    want = numpy_log_density(log_p, log_lam, log_alpha, s, EPS, HI)
+    assert np.isfinite(want).all() and torch.isfinite(got).all()
+    np.testing.assert_allclose(got.detach().double().numpy(), want.sum(1), rtol=1e-4)
+    got.sum().backward()
+    assert torch.isfinite(t32[1].grad).all()
+    # cell by cell in float64 the two computations agree to rounding
+    t64 = CellNoise(*[torch.tensor(v) for v in (log_p, log_lam, log_alpha)], EPS, HI)
+    np.testing.assert_allclose(t64.log_prob(torch.tensor(s)).numpy(), want.sum(1), rtol=1e-9)

@@ -29,7 +29,7 @@ import torch
 
 from ...nn import draws
 
-#: bounds of log lambda (expected quanta per cell), applied smoothly (``soft_clamp``): below e^-30 a cell is 0 in
+#: bounds of log lambda (expected quanta per cell), applied smoothly (``soft_clamp``: exact inside, bent within 1 of them): below e^-30 a cell is 0 in
 #: float32 anyway; e^18 (6.6e7 quanta, a relative spread of 1.2e-4) is beyond the quanta of any sampling calorimeter
 #: (a stochastic term of 2 %/sqrt(E) has 2500 quanta per GeV, 2.5e6 in a 1 TeV shower)
 LOG_LAMBDA_RANGE = (-30.0, 18.0)
@@ -40,10 +40,14 @@ LOG_ALPHA_RANGE = (math.log(1e-2), math.log(1e2))
 SIGMA2_FLOOR = 1e-10
 
 
-def soft_clamp(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
-    """x pressed smoothly into (lo, hi): lo + softplus(x - lo) - softplus(x - hi), any shape. Within a few units of
-    both bounds it is x; its gradient never vanishes (a hard clamp stops the gradient of every value beyond it)."""
-    return lo + torch.nn.functional.softplus(x - lo) - torch.nn.functional.softplus(x - hi)
+def soft_clamp(x: torch.Tensor, lo: float, hi: float, knee: float = 1.0) -> torch.Tensor:
+    """x kept inside (lo, hi), any shape: x itself within [lo + knee, hi - knee]; beyond, it bends smoothly (value
+    and slope continuous) towards the bound, hi - knee + knee (1 - exp(-(x - hi + knee) / knee)) above (and the
+    mirror image below), so the gradient stays positive where a hard clamp gives 0. lo or hi may be infinite."""
+    top, bottom = hi - knee, lo + knee
+    over = (x - top).clamp_min(0.0)
+    under = (bottom - x).clamp_min(0.0)
+    return x.clamp(bottom, top) - knee * torch.expm1(-over / knee) + knee * torch.expm1(-under / knee)
 
 
 def segment_log_softmax(logits: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
