@@ -9,6 +9,7 @@ from scipy import integrate, stats
 
 from latentforge.domains.showers.layers import layer_energies, layer_u, logit_u
 from latentforge.domains.showers.cells_model import (LOG_ALPHA_RANGE, LOG_LAMBDA_RANGE, CellNoise, layer_shares,
+                                                     log_layer_shares,
                                                      segment_log_softmax, soft_clamp)
 
 EPS, HI = 1e-4, 12.0
@@ -82,6 +83,27 @@ def test_layer_shares_match_the_scalings_inverse():
     mean, std = y.mean(0), y.std(0)
     got = layer_shares(torch.tensor((y - mean) / std), torch.tensor(mean), torch.tensor(std)).numpy()
     np.testing.assert_allclose(got, layer_energies(layer_u(e, e_inc), e_inc) / e_inc[:, None], rtol=1e-4)
+
+
+def test_log_layer_shares_of_extreme_layer_energies_match_float64():
+    """Logits v = y std + mean up to +-30 (a layer that takes all that is left, or nothing): in float32 1 - sigmoid(v)
+    rounds to 0 beyond v = 17; the float32 log shares agree with the float64 product u_0 prod_{0<j<=k} (1 - u_j)
+    u_{k+1} written out."""
+    rng = np.random.default_rng(4)
+    v = rng.uniform(-30.0, 30.0, (64, 45))
+    mean, std = rng.normal(0.0, 2.0, 45), rng.uniform(0.5, 3.0, 45)
+    y = (v - mean) / std
+    u, rest = 1.0 / (1.0 + np.exp(-v)), 1.0 / (1.0 + np.exp(v))  # u and 1 - u, each without a difference
+    want = np.empty_like(v)
+    for r in range(64):
+        for k in range(45):
+            e = u[r, 0] * np.prod(rest[r, 1:k + 1]) * (u[r, k + 1] if k < 44 else 1.0)  # E_k / E_inc
+            want[r, k] = np.log(e) if e > 0 else -np.inf
+    got = log_layer_shares(*(torch.tensor(a, dtype=torch.float32) for a in (y, mean, std))).double().numpy()
+    assert np.isfinite(got).all()
+    ok = np.isfinite(want)  # float64 itself underflows for shares below 1e-308
+    assert ok.mean() > 0.5
+    np.testing.assert_allclose(got[ok], want[ok], rtol=1e-5, atol=1e-4)
 
 
 def test_segment_log_softmax_sums_to_one_per_layer():

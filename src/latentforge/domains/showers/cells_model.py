@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from ...nn import draws
 
@@ -55,17 +56,22 @@ def segment_log_softmax(logits: torch.Tensor, sizes: tuple[int, ...]) -> torch.T
     return torch.cat([t.log_softmax(1) for t in logits.split(list(sizes), 1)], 1)
 
 
+def log_layer_shares(y: torch.Tensor, u_mean: torch.Tensor, u_std: torch.Tensor) -> torch.Tensor:
+    """log(E_l / E_inc) (B, L) of standardised u-space layer energies y (B, L) (``layers``: u_0 = E_tot / E_inc,
+    u_k = E_{k-1} / sum_{j >= k-1} E_j), the logit's epsilon neglected: log u_0 + sum_{0 < j <= l} log(1 - u_j)
+    + log u_{l+1} (no last factor for the last layer), each term a log-sigmoid of the logit v = y u_std + u_mean,
+    log(1 - u) = logsigmoid(-v). Written in logs because in float32 1 - u rounds to 0 for v beyond about 17 and
+    products of 45 layers' factors underflow."""
+    v = y * u_std + u_mean
+    log_u, log_rest = F.logsigmoid(v), F.logsigmoid(-v)
+    # energy left before layer l's factor: log u_0 + sum_{1 <= j <= l} log(1 - u_j)
+    left = log_u[:, :1] + torch.cat([torch.zeros_like(v[:, :1]), log_rest[:, 1:].cumsum(1)], 1)
+    return torch.cat([left[:, :-1] + log_u[:, 1:], left[:, -1:]], 1)
+
+
 def layer_shares(y: torch.Tensor, u_mean: torch.Tensor, u_std: torch.Tensor) -> torch.Tensor:
-    """E_l / E_inc (B, L) of standardised u-space layer energies y (B, L) (``layers``: u_0 = E_tot /
-    E_inc, u_k = E_{k-1} / sum_{j >= k-1} E_j), the logit's epsilon neglected."""
-    u = torch.sigmoid(y * u_std + u_mean)
-    left = u[:, 0]
-    out = []
-    for k in range(1, y.shape[1]):
-        out.append(u[:, k] * left)
-        left = left * (1 - u[:, k])
-    out.append(left)
-    return torch.stack(out, 1)
+    """E_l / E_inc (B, L) of standardised u-space layer energies y (B, L): exp of ``log_layer_shares``."""
+    return log_layer_shares(y, u_mean, u_std).exp()
 
 
 class CellNoise:

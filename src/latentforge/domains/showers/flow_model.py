@@ -35,7 +35,7 @@ from ...models.distributions import DiagonalGaussian
 from ...models.prior_samplers import PRIOR_SAMPLERS
 from ...models.vae import GeneratesFromPriorSampler
 from ...nn import ACTIVATIONS, MLP, activation
-from .cells_model import LOG_LAMBDA_RANGE, CellNoise, layer_shares, segment_log_softmax, soft_clamp
+from .cells_model import LOG_LAMBDA_RANGE, CellNoise, log_layer_shares, segment_log_softmax, soft_clamp
 from .energy_model import ConditionalMDN
 
 #: initial log quanta per unit of E_l / E_inc (learned; a few hundred quanta in a layer)
@@ -161,7 +161,7 @@ class ShowerFlowVAE(GeneratesFromPriorSampler, ConfiguredModel, HasPosterior, Ha
         log_p = segment_log_softmax(self.decoder(torch.cat([z, y, c], 1)).float(), self.config.layer_cells)
         y_noise = Y_LIMIT * torch.tanh(y.float() / Y_LIMIT)
         a, b, g = (NOISE_GAIN * self.noise(torch.cat([c.float(), y_noise], 1))).chunk(3, dim=1)
-        log_m = torch.log(layer_shares(y.float(), self.u_mean, self.u_std).clamp_min(1e-30)) + a
+        log_m = log_layer_shares(y.float(), self.u_mean, self.u_std) + a
         log_m = soft_clamp(log_m, -math.inf, LOG_LAMBDA_RANGE[1])
         per_cell = self.layer_of_cell
         k = 2 * torch.sigmoid(g)
