@@ -7,18 +7,15 @@ import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.domains.showers.geometry import builtin_geometry
 from latentforge.domains.showers.layers import layer_energies, layer_u
-from latentforge.domains.showers.simulator import ShowerSimulator
-from latentforge.domains.showers.files import read_showers, write_showers
+from latentforge.domains.showers.files import read_showers
 from latentforge.errors import ConfigError
 
 CALOGAN = builtin_geometry("calogan")
 
 
 @pytest.fixture(scope="module")
-def showers(tmp_path_factory):
-    path = tmp_path_factory.mktemp("flow") / "e.h5"
-    write_showers(path, ShowerSimulator(seed=5).simulate(400, "e+"))
-    return path
+def showers(shower_file):
+    return shower_file(400, seed=5)
 
 
 @pytest.fixture(scope="module")
