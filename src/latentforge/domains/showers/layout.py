@@ -40,23 +40,24 @@ def _showers_read(s: str, **keys) -> DataRecord | None:
     layer = _layer(s, keys["key"])
     if keys["key"] not in (None, "showers") and layer is None:
         if s.lower().endswith(".root"):
-            raise DataError(f"{s}: a ROOT file of showers gives the cells (no key), the conditions (cond_key "
-                            f"conditions or energy) and the particle (labels_key particle); drop key={keys['key']!r}")
+            raise DataError(f"{s}: a ROOT file of showers gives the cells without --key (and the conditions with "
+                            "--cond-key conditions or --cond-key energy, the particle with --labels-key particle); "
+                            "drop --key")
         return None  # another dataset named by the user: the generic HDF5 reader
     cond_key = keys["cond_key"]
     if cond_key not in (None, "conditions") and not _energy_name(cond_key):
-        raise DataError(f"{s}: a shower file gives cond_key 'conditions' (log10 E / GeV and the one-hot particle) "
-                        f"or 'energy' (the incident energy); {cond_key!r} is neither (CLI: --cond-key energy)")
+        raise DataError(f"{s}: a shower file has no --cond-key {cond_key}; give --cond-key conditions (log10 E / "
+                        "GeV and the one-hot particle) or --cond-key energy (the incident energy alone)")
     if keys["labels_key"] not in (None, "particle"):
-        raise DataError(f"{s}: a shower file gives labels_key 'particle' only; drop labels_key="
-                        f"{keys['labels_key']!r} (CLI: --labels-key particle)")
+        raise DataError(f"{s}: a shower file has no --labels-key {keys['labels_key']}; give --labels-key particle "
+                        "or drop --labels-key")
     refuse_unused(s, "shower", keys, {"key", "cond_key", "labels_key"})
     d = read_showers(s)
     cond = d["incident_energies"] if _energy_name(cond_key) else d["conditions"]
     y = None
     if keys["labels_key"]:
         if d["particle"] is None:
-            raise DataError(f"{s}: the file does not say which particle made each shower; drop labels_key")
+            raise DataError(f"{s}: the file does not say which particle made each shower; drop --labels-key")
         y = np.array(PARTICLES)[d["particle"]]
     if layer is not None:  # one layer's cells as stored, with the layout's conditions and labels
         return DataRecord(values=layer, labels=y, condition=cond, described={"energy_unit": d["energy_unit"]})
