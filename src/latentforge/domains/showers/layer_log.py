@@ -56,9 +56,9 @@ def refuse_negative_deposits(x: np.ndarray, kind: str) -> None:
     if not neg.any():
         return
     raise DataError(f"{kind} scaling needs non-negative deposits, and {int(neg.sum())} cell value(s) in "
-                    f"{int(neg.any(1).sum())} shower(s) are negative (smallest {float(x[neg].min()):.4g}): set them to 0 "
-                    "in the data (np.maximum(showers, 0)), as a readout does, or train a model that takes them, e.g. "
-                    "cvae with --scaling standard")
+                    f"{int(neg.any(1).sum())} shower(s) are negative (smallest {float(x[neg].min()):.4g}): set them "
+                    "to 0 in the data (np.maximum(showers, 0)), as a readout does, or train a model that takes "
+                    "them, e.g. cvae with --scaling standard")
 
 
 def layer_sizes(info: dict, n_cells: int, kind: str) -> np.ndarray:

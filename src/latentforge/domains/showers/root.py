@@ -111,8 +111,8 @@ def read_root_showers(path: str | os.PathLike, *, tree: str | None = None, energ
             unknown = sorted(set(pdg.tolist()) - set(PDG_TO_PARTICLE))
             if unknown:
                 raise DataError(f"{path}: PDG codes {unknown[:5]} are not among the known particles "
-                                f"({', '.join(PARTICLES)}); keep only the showers of those, or drop the pdg branch to condition on "
-                                "the incident energy alone")
+                                f"({', '.join(PARTICLES)}); keep only the showers of those, or drop the pdg "
+                                "branch to condition on the incident energy alone")
             particle = np.array([PARTICLES.index(PDG_TO_PARTICLE[p]) for p in pdg], np.int64)
         geometry = _geometry(f, showers.shape[1], path)
     e_inc = to_gev(e_inc, e_unit) / ENERGY_UNITS[cell_unit]  # in the cells' unit
