@@ -102,3 +102,24 @@ def test_epochs_0_names_the_flag_on_the_command_line_and_the_keyword_in_python(s
     with pytest.raises(lf.ConfigError, match="^epochs must be > 0, got 0"):
         lf.TrainConfig(epochs=0)
     assert not (tmp_path / "run").exists()
+
+
+def test_cells_under_another_name_beside_incident_energies_are_named_with_the_rename_fix(small, tmp_path, capsys):
+    """A CaloChallenge-like file whose cells are called 'voxels': the layout is named and renaming them is the fix
+    (it used to say: holds several arrays, choose key='incident_energies')."""
+    d = read_showers(small)
+    path = tmp_path / "voxels.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("voxels", data=d["showers"])
+        f.create_dataset("incident_energies", data=d["incident_energies"])
+    code, err = cli(capsys, "train", "shower-flow-vae", "--data", path, "--cond-key", "conditions", "--epochs", 1,
+                    "--out", tmp_path / "run")
+    assert code == 2 and err.endswith("holds the CaloChallenge layout's incident_energies but no showers dataset; "
+                                      "rename the cells' dataset to showers (h5py: f.move('voxels', 'showers')), or "
+                                      "read it as plain data with --key voxels"), err
+    assert lf.as_dataset(path, key="voxels").x.shape == (12, 504)  # named, it is plain data
+    with h5py.File(path, "a") as f:
+        f.move("voxels", "showers")  # the fix
+    ds = lf.as_dataset(path, cond_key="conditions")
+    np.testing.assert_array_equal(ds.x, d["showers"])
+    np.testing.assert_allclose(ds.cond[:, 0], np.log10(d["incident_energies"][:, 0] / 1e3), rtol=1e-6)  # MeV -> GeV
