@@ -123,3 +123,27 @@ def test_cells_under_another_name_beside_incident_energies_are_named_with_the_re
     ds = lf.as_dataset(path, cond_key="conditions")
     np.testing.assert_array_equal(ds.x, d["showers"])
     np.testing.assert_allclose(ds.cond[:, 0], np.log10(d["incident_energies"][:, 0] / 1e3), rtol=1e-6)  # MeV -> GeV
+
+
+def test_conditions_of_another_width_than_the_training_ones_are_named_with_both_widths(small):
+    """Showers without the particle (conditions: log10 E alone) for a model trained with it (4 values each)."""
+    from latentforge.data.conditions import VectorConditioner
+
+    trained_on = VectorConditioner().fit(read_showers(small)["conditions"])
+    _set_particle(small, None)
+    cond = lf.as_dataset(small, cond_key="conditions").cond
+    with pytest.raises(lf.ConfigError, match=r"^the model was trained on conditions of 4 value\(s\) each; got 12 "
+                                             r"value\(s\) for 12 example\(s\), 1 per example: give one vector of 4"):
+        trained_on.broadcast(cond, 12)
+    assert trained_on.broadcast(np.array([0.5, 0, 0, 1]), 12).shape == (12, 4)  # the fix: one vector of 4
+
+
+def test_a_negative_comma_list_after_a_flag_is_its_value():
+    """`--condition -0.2,0,0,1` (log10 E below 1 GeV) was refused by argparse as an unknown flag."""
+    from latentforge.cli.main import build_parser, glue_negative_lists
+
+    argv = ["sample", "run", "-n", "5", "--condition", "-0.2,0,0,1", "--out", "s.npz"]
+    a = build_parser().parse_args(glue_negative_lists(argv))
+    assert a.condition == "-0.2,0,0,1" and a.n == 5 and a.out == "s.npz"
+    for kept in (["--energy-range", "-1", "100"], ["--condition=-1,2"], ["-n", "5"]):  # argparse reads these itself
+        assert glue_negative_lists(kept) == kept
