@@ -132,8 +132,8 @@ def test_conditions_of_another_width_than_the_training_ones_are_named_with_both_
     trained_on = VectorConditioner().fit(read_showers(small)["conditions"])
     _set_particle(small, None)
     cond = lf.as_dataset(small, cond_key="conditions").cond
-    with pytest.raises(lf.ConfigError, match=r"^the model was trained on conditions of 4 value\(s\) each; got 12 "
-                                             r"value\(s\) for 12 example\(s\), 1 per example: give one vector of 4"):
+    with pytest.raises(lf.ConfigError, match=r"^a condition is a vector of 4 value\(s\) as in training \(one, or one "
+                                             r"per example\); got 12 value\(s\) for 12 example\(s\), 1 per example"):
         trained_on.broadcast(cond, 12)
     assert trained_on.broadcast(np.array([0.5, 0, 0, 1]), 12).shape == (12, 4)  # the fix: one vector of 4
 

@@ -183,9 +183,9 @@ class VectorConditioner(Conditioner):
         values = to_numpy(values)
         if values.size not in (self.dim, n * self.dim):
             each = f", {values.shape[-1]} per example" if values.ndim == 2 and len(values) == n else ""
-            raise ConfigError(f"the model was trained on conditions of {self.dim} value(s) each; got {values.size} "
-                              f"value(s) for {n} example(s){each}: give one vector of {self.dim}, or one per example, "
-                              "as the training data's (the same --cond-key, from data holding the same quantities)")
+            raise ConfigError(f"a condition is a vector of {self.dim} value(s) as in training (one, or one per "
+                              f"example); got {values.size} value(s) for {n} example(s){each}: give conditions like the "
+                              "training data's (the same --cond-key, from data holding the same quantities)")
         values = values.reshape(-1, self.dim)
         return np.broadcast_to(values, (n, self.dim)) if len(values) == 1 else values
 
