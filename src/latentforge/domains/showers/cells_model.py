@@ -6,7 +6,7 @@ the Tweedie compound Poisson-Gamma model of sampling calorimetry (each charged t
 one quantum; Jorgensen 1987 for the family): the variance of a share is p^2 (1 + 1/alpha) / lambda, and a cell is
 exactly 0 with probability exp(-lambda). With lambda = m p (m the layer's expected number of quanta) the
 relative noise of a cell shrinks as 1/sqrt(deposit); the shape stage (``flow_model``) takes
-lambda = m p^(1 + gamma), a Tweedie-like power that lets the core and the sparse tail of a layer differ.
+lambda = m p^k, 0 < k < 2, a Tweedie-like power that lets the core and the sparse tail of a layer differ.
 
 Given N >= 1 the share is drawn from the log-normal with the same first two moments as the compound sum given
 N >= 1 (fast: one uniform and one normal draw per cell):
@@ -30,9 +30,10 @@ import torch.nn.functional as F
 
 from ...nn import draws
 
-#: bounds of log lambda (expected quanta per cell), applied smoothly (``soft_clamp``: exact inside, bent within 1 of them): below e^-30 a cell is 0 in
-#: float32 anyway; e^18 (6.6e7 quanta, a relative spread of 1.2e-4) is beyond the quanta of any sampling calorimeter
-#: (a stochastic term of 2 %/sqrt(E) has 2500 quanta per GeV, 2.5e6 in a 1 TeV shower)
+#: bounds of log lambda (expected quanta per cell), applied smoothly (``soft_clamp``: exact inside, bent within 1 of
+#: them): below e^-30 a cell is 0 in float32 anyway; e^18 (6.6e7 quanta, a relative spread of 1.2e-4) is beyond
+#: the quanta of any sampling calorimeter (a stochastic term of 2 %/sqrt(E) has 2500 quanta per GeV, 2.5e6 in a
+#: 1 TeV shower)
 LOG_LAMBDA_RANGE = (-30.0, 18.0)
 #: bounds of log alpha, the Gamma shape of one quantum (smooth): a quantum's relative spread 1/sqrt(alpha) within
 #: 0.1 .. 10; beyond them the likelihood could trade a wrong expected share for an absurd quantum spread

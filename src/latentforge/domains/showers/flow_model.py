@@ -9,10 +9,10 @@ energy and particle, standardised):
 - shape stage: a conditional VAE (Sohn et al. 2015) of s given [c, y]: q(z | s, c, y), and p(s | z, c, y) the
   compound Poisson-Gamma reading of each cell (``cells_model``): the decoder gives each cell's expected
   share of its layer (a softmax per layer), a linear map of [c, y] gives each layer's quanta per unit of its
-  energy, the Gamma shape of a quantum and a power of the share (bounded: no cell expects more quanta than its layer), so the noise scales with the deposit (relative spread
-  1 / sqrt(quanta)) and cells are exactly 0 with the Poisson probability. Codes for generation come from a
-  Gaussian mixture fitted to the encoded training showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked
-  otherwise.
+  energy, the Gamma shape of a quantum and a power of the share (bounded: no cell expects more quanta than its
+  layer), so the noise scales with the deposit (relative spread 1 / sqrt(quanta)) and cells are exactly 0 with
+  the Poisson probability. Codes for generation come from a Gaussian mixture fitted to the encoded training
+  showers (``prior_sampler gmm``, Dai & Wipf 2019) unless asked otherwise.
 
 ``sample(n, c)`` draws y from the energy stage, z from the prior sampler and s from the cell noise in one
 pass; the scaling's inverse rescales each layer's fractions to the sampled layer energy and applies the readout
@@ -43,7 +43,7 @@ INITIAL_LOG_QUANTA = 7.0
 #: the noise map's parameters are stored divided by this gain, so that they move this much faster than the
 #: networks' weights under one learning rate (a handful of numbers that travel several units of log quanta)
 NOISE_GAIN = 30.0
-#: the layer energies y enter the noise map as Y_LIMIT tanh(y / Y_LIMIT): y itself within +-2, saturating beyond
+#: the layer energies y enter the noise map as Y_LIMIT tanh(y / Y_LIMIT): close to y within +-2, saturating beyond
 #: (an empty layer lies 10-20 standard deviations out in logit u-space, where a linear map would give absurd quanta)
 Y_LIMIT = 4.0
 
