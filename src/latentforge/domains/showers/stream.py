@@ -21,6 +21,7 @@ from .layout import ENERGY_NAMES
 from .files import (CALOGAN_SHAPES, SHOWER_LAYOUTS, _geometry_from, _text, challenge_unit, is_shower_file,
                       shower_conditions)
 from .units import PARTICLES, particle_code
+from ...data.chunks import RowReader, gather_rows
 from ...data.stream import CHUNKED_LAYOUTS, ChunkedLayout
 
 
@@ -28,7 +29,7 @@ def _energy_key(name: str | None) -> bool:
     return name is not None and name.strip().lower().replace(" ", "_").replace("-", "_") in ENERGY_NAMES
 
 
-class ShowerChunks:
+class ShowerChunks(RowReader):
     """Rows of an HDF5 shower file, chunk by chunk: ``rows(start, stop)`` the cells (float32, the file's unit),
     ``conditions(start, stop)`` the raw condition vectors, ``info`` the geometry, energy unit and layout.
 
@@ -101,20 +102,21 @@ class ShowerChunks:
         self.example_shape = (n_cells,)
         self.info = {"geometry": self.geometry, "energy_unit": self.unit, "file_layout": self.layout}
 
-    def close(self) -> None:
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
-
     def rows(self, start: int, stop: int) -> np.ndarray:
         """The cells of showers [start, stop), float32 (n, n_cells) in the file's unit; DataError for NaN / Inf."""
-        stop = min(stop, self.n)
-        try:
-            parts = [np.asarray(ds[start:stop], np.float32).reshape(stop - start, -1) for ds in self._cells]
-        except (OSError, ValueError) as e:
-            raise DataError(f"{self.path}: cannot read rows {start}-{stop} ({e}); the file may be damaged") from None
-        x = parts[0] if len(parts) == 1 else np.concatenate(parts, 1)
-        return check_arrays(x, None, what=f"{self.path} rows {start}-{stop}")[0]
+        x = self.read(self._cells_of, start, stop)
+        return check_arrays(x, None, what=f"{self.path} rows {start}-{start + len(x)}")[0]
+
+    def _cells_of(self, start: int, stop: int) -> np.ndarray:
+        if len(self._cells) == 1:  # read straight into one float32 array (no second copy of the chunk)
+            return np.asarray(self._cells[0][start:stop], np.float32).reshape(stop - start, -1)
+        out = np.empty((stop - start,) + self.example_shape, np.float32)
+        at = 0
+        for ds in self._cells:  # CaloGAN's layers side by side, each read into its columns
+            part = np.asarray(ds[start:stop], np.float32).reshape(stop - start, -1)
+            out[:, at:at + part.shape[1]] = part
+            at += part.shape[1]
+        return out
 
     def energies(self, start: int, stop: int) -> np.ndarray:
         """Incident energies of showers [start, stop), (n, 1) float64 in the file's cell unit; DataError unless
@@ -144,20 +146,11 @@ class ShowerChunks:
 
     def take(self, index: np.ndarray, chunk_size: int) -> np.ndarray:
         """Cells of the showers at ``index`` (sorted on the way), read chunk by chunk."""
-        return self._gather(np.sort(np.asarray(index)), chunk_size, self.rows, self.example_shape)
+        return gather_rows(index, chunk_size, self.rows, self.example_shape)
 
     def take_conditions(self, index: np.ndarray, chunk_size: int) -> np.ndarray:
         """Raw condition vectors of the showers at ``index`` (sorted on the way)."""
-        return self._gather(np.sort(np.asarray(index)), chunk_size, self.conditions, None)
-
-    @staticmethod
-    def _gather(index: np.ndarray, chunk_size: int, read, shape) -> np.ndarray:
-        parts = []
-        for c in np.unique(index // chunk_size):
-            lo = c * chunk_size
-            sel = index[(index >= lo) & (index < lo + chunk_size)] - lo
-            parts.append(read(lo, lo + chunk_size)[sel])
-        return np.concatenate(parts) if parts else np.zeros((0,) + (shape or (1,)), np.float32)
+        return gather_rows(index, chunk_size, self.conditions, (1,))
 
 
 def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info: dict | None = None,
