@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -47,13 +47,13 @@ def release_freed_memory() -> bool:
 class RowReader:
     """Base of the chunked readers: ``close`` of the HDF5 handle ``_h5`` and ``read`` of a slab of rows."""
 
-    path: object
+    path: Any
     n: int
-    _h5: object | None = None
+    _h5: Any = None
 
     def close(self) -> None:
         if self._h5 is not None:
-            self._h5.close()  # type: ignore[attr-defined]
+            self._h5.close()
             self._h5 = None
 
     def read(self, read: Callable[[int, int], np.ndarray], start: int, stop: int) -> np.ndarray:

@@ -157,25 +157,26 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info
                       threshold: float | None = None):
     """The ``shower-layers`` scaling ``sc`` fitted in one pass over (cells (n, D), raw condition vectors (n, P))
     chunks of the training rows, ``fit``'s statistics without the whole array: the mean and standard deviation
-    (ddof 0) of the logit u-space layer energies from sums around a first estimate (float64), the largest cell
+    (ddof 0) of the logit u-space layer energies (``RunningMoments``, float64), the largest cell
     fraction and smallest deposit exactly, and eps (the 1st percentile of the non-zero fractions) from a seeded
     sample of at most ``FractionsScaling.FIT_SAMPLE`` of them (all of them when there are fewer, then equal to
     ``fit``'s). Rows are taken a float64 block of 4 MiB at a time (``FractionsScaling.fit_block_rows``).
     ``u_space(layer_energies, e_inc)``: the scaling's logit u-space values (N, L) of a block, float64. Errors as ``fit``."""
-    from ...data.scaling_base import block_quota, float_dtype_of, subsample
+    from ...data.scaling_base import RunningMoments, block_quota, float_dtype_of, subsample
     from ...data.scaling_shapes import FractionsScaling
     from .units import ENERGY_UNITS
 
     info = info or {}
     rng = np.random.default_rng(seed)
     per_chunk = max(1, FractionsScaling.FIT_SAMPLE // max(n_chunks, 1))
-    shift = total = total_sq = None
-    count, over, worst, nz_max, smallest, sample = 0, 0, 0.0, 0.0, np.inf, []
+    moments, started = RunningMoments(), False
+    over, worst, nz_max, smallest, sample = 0, 0, 0.0, 0.0, np.inf, []
     for x, cond in chunks:
         x = np.asarray(x)
         if x.ndim != 2:
             raise DataError(f"shower-layers scaling needs flat showers (N, D), got shape {x.shape}")
-        if shift is None:
+        if not started:
+            started = True
             sc.raw_dtype = float_dtype_of(x)
             sc.params = {"sizes": sc._sizes_of(info, x.shape[1]).astype(np.float64),
                          "gev_per_unit": np.array(ENERGY_UNITS[info.get("energy_unit") or "GeV"])}
@@ -188,14 +189,7 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info
             e_inc = sc._e_inc(np.asarray(cond)[i:i + block_rows])
             ratio = e_layer.sum(1) / e_inc
             over, worst = over + int((ratio > 1).sum()), max(worst, float(ratio.max()))
-            y = u_space(e_layer, e_inc)
-            if shift is None:
-                shift = y.mean(0)
-                total, total_sq = np.zeros_like(shift), np.zeros_like(shift)
-            d = y - shift
-            total += d.sum(0)
-            total_sq += (d * d).sum(0)
-            count += len(y)
+            moments.update(u_space(e_layer, e_inc))
             per = sc._per_cell(e_layer)
             frac = x64 / np.where(per > 0, per, 1.0)
             nz = frac[frac > 0]
@@ -211,10 +205,8 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info
         raise DataError("shower-layers scaling needs showers with deposits")
     if threshold is None or threshold < 0:
         threshold = info.get("threshold") or smallest
-    mean_d = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0))
     sc.params.update(sc.log_params(float(np.percentile(np.concatenate(sample), 1)), nz_max))
-    sc.params.update(u_mean=shift + mean_d, u_std=np.maximum(std, 1e-6), threshold=np.array(float(threshold)))
+    sc.params.update(u_mean=moments.mean, u_std=np.maximum(moments.std, 1e-6), threshold=np.array(float(threshold)))
     return sc
 
 
