@@ -170,7 +170,7 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info
     rng = np.random.default_rng(seed)
     per_chunk = max(1, FractionsScaling.FIT_SAMPLE // max(n_chunks, 1))
     moments, started = RunningMoments(), False
-    over, worst, nz_max, smallest, sample = 0, 0, 0.0, 0.0, np.inf, []
+    over, worst, nz_max, smallest, sample = 0, 0.0, 0.0, np.inf, []
     for x, cond in chunks:
         x = np.asarray(x)
         if x.ndim != 2:
