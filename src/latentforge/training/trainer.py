@@ -42,8 +42,9 @@ class Trainer:
     """Fits ``model`` with ``objective`` under ``config``; ``callbacks(trainer, row)`` run after each epoch.
 
     Raises TrainingDiverged (naming the epoch and batch, the precision and what to try) when a loss becomes NaN
-    or infinite. The losses are checked on the device and read every ``check_every`` steps and at each epoch's
-    end (``watch.LossWatch``): no step waits for the GPU, and no step after the first bad one changes a weight.
+    or infinite. The losses are checked on the device and read every ``check_every`` steps (sooner when the
+    streamed batches kept to name a bad step reach ``LossWatch.RECALL_BYTES``) and at each epoch's end
+    (``watch.LossWatch``): no step waits for the GPU, and no step after the first bad one changes a weight.
     """
 
     #: optimiser steps between two reads of the losses' finiteness (each read waits for the device)
