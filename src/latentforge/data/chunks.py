@@ -7,8 +7,9 @@ the buffers of a few MiB that scaling and training a chunk make (float64 blocks,
 autograd temporaries over thousands of cells) come from its heap once its dynamic mmap threshold has risen past
 them (glibc: up to 32 MiB). Freed, they stay with the process: glibc trims only the top of a heap, so pages
 behind a live allocation remain resident and a streamed run holds its past peak of such buffers besides the next
-chunk. ``malloc_trim(0)`` (glibc) gives back every free page of every arena; it walks the heap (about a
-millisecond for hundreds of MB), small beside reading a chunk. Other C libraries lack it and nothing is done.
+chunk. ``malloc_trim(0)`` (glibc) gives back every free page of every arena; it walks the heap (5 ms to give
+back 690 MB freed in 4.8 MB blocks on this project's test machine), small beside reading a chunk. Other C libraries
+lack it and nothing is done.
 """
 
 from __future__ import annotations
