@@ -18,6 +18,7 @@ from ...errors import DataError
 from ...data.arrays import check_arrays
 from .geometry import GEOMETRIES
 from .layout import ENERGY_NAMES
+from .layer_log import refuse_negative_deposits
 from .files import (CALOGAN_SHAPES, SHOWER_LAYOUTS, _geometry_from, _text, challenge_unit, is_shower_file,
                       shower_conditions)
 from .units import PARTICLES, particle_code
@@ -183,8 +184,7 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info
         block_rows = FractionsScaling.fit_block_rows(x.shape[1])
         for i in range(0, len(x), block_rows):
             x64 = x[i:i + block_rows].astype(np.float64)
-            if (x64 < 0).any():
-                raise DataError("shower-layers scaling needs non-negative deposits; use --scaling standard")
+            refuse_negative_deposits(x64, "shower-layers")
             e_layer = sc._layers(x64)
             e_inc = sc._e_inc(np.asarray(cond)[i:i + block_rows])
             ratio = e_layer.sum(1) / e_inc
