@@ -75,16 +75,22 @@ def test_particle_values_are_codes_or_names_and_others_are_refused_with_the_fix(
     assert d["particle"] is None and d["conditions"].shape == (12, 1)
 
 
-@pytest.mark.parametrize("kind", ["shower-layers", "layer-log"])
-def test_negative_cells_name_their_count_and_clipping_them_is_the_fix(small, kind):
+@pytest.mark.parametrize("kind, streamed", [("shower-layers", False), ("layer-log", False), ("shower-layers", True)])
+def test_negative_cells_name_their_count_and_clipping_them_is_the_fix(small, kind, streamed):
     d = read_showers(small)
     x = d["showers"].copy()
     x[2, 5], x[3, 9] = -3.0, -0.5
     info = {"geometry": d["geometry"], "energy_unit": d["energy_unit"]}
+
+    def fit(cells):
+        if streamed:  # the pass over a file larger than memory, in two chunks
+            chunks = [(cells[:6], d["conditions"][:6]), (cells[6:], d["conditions"][6:])]
+            return lf.Scaler(kind).fit_chunks(iter(chunks), n_chunks=2, info=info)
+        return lf.Scaler(kind).fit(cells, cond=d["conditions"], info=info)
     with pytest.raises(lf.DataError, match=rf"{kind} scaling needs non-negative deposits, and 2 cell value\(s\) in 2 "
                                            r"shower\(s\) are negative \(smallest -3\): set them to 0"):
-        lf.Scaler(kind).fit(x, cond=d["conditions"], info=info)
-    lf.Scaler(kind).fit(np.maximum(x, 0), cond=d["conditions"], info=info)
+        fit(x)
+    fit(np.maximum(x, 0))
 
 
 def test_an_unknown_cond_key_of_a_shower_file_names_the_two_it_has_in_either_spelling(small, capsys, tmp_path):
