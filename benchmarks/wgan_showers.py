@@ -85,6 +85,8 @@ def main() -> None:
                        seed=a.seed, progress=False, overwrite=True, val_fraction=0.05, test_fraction=0.0, patience=0,
                        **options)
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    last = json.loads((out / a.model / "metrics.jsonl").read_text().strip().splitlines()[-1])
+    steps = {k: last.get(k) for k in ("epoch", "critic_steps", "generator_steps")}
     # [log10 E / GeV, one-hot particle], as the training file stores them
     cond = shower_conditions(ref["incident_energies"], ref.get("energy_unit", "GeV"), ref["particle"])
     showers = run.sample(a.reference, cond, seed=a.seed)
@@ -95,9 +97,10 @@ def main() -> None:
     result = {"benchmark": "wgan_showers", "model": a.model, "particle": a.particle, "units": a.units,
               "train_showers": a.train,
               "reference_showers": a.reference, "threads": a.threads, "train_seconds": round(seconds, 1),
-              "train_cpu_seconds": round(cpu, 1),
+              "train_cpu_seconds": round(cpu, 1), "steps": steps,
               "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
               "auc": round(v["auc"], 4), "auc_err": round(v["auc_err"], 4),
+              "classifiers": v.get("classifiers"),
               "S_E_total_over_E_inc": round(v["S_E_total_over_E_inc"], 5),
               "S_E_total_over_E_inc_err": round(v["S_E_total_over_E_inc_err"], 5),
               "exact_zero_fraction": {"reference": round(float((ref["showers"] == 0).mean()), 4),

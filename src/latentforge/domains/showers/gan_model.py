@@ -5,13 +5,15 @@ layer into [0, 1]).
 Generator: noise z (B, latent_dim) and the condition c (B, P: log incident energy and one-hot particle,
 standardised) -> a shared trunk -> one generator head per layer, each seeing the trunk's features, c and the
 cells the previous layer's head produced (CaloGAN's per-layer generators passing information down the stack) ->
-a ReLU bounded by a tanh (``bounded_relu``), so empty cells are exactly 0 and no cell exceeds the training range.
+a learned offset and gain per cell (a mean image plus a scaled residual, set at the start to the training cells'
+occupancy and mean, ``init_output_bias``) -> a ReLU bounded by a tanh (``bounded_relu``), so empty cells are exactly 0 and no cell exceeds the training range.
 
 Critic: the cells, c, and CaloGAN's energy features computed from the cells through the scaling's exact inverse
-(differentiable; soft-clipped to +- 4 standard deviations; the gradient penalty treats the cells and these
+(differentiable; compressed beyond 4 standard deviations; the gradient penalty treats the cells and these
 features as the critic's input, so that it stays 1-Lipschitz in each feature on the scale of its own spread): each
 layer's log energy share log(E_l / E_inc), the standardised response residual
-t = (E_tot / E_inc - r(c)) / s(c) and each layer's fraction of non-empty cells; minibatch discrimination
+t = (E_tot / E_inc - r(c)) / s(c), each layer's centre and width of energy in x and y (when the scaling gives the
+cells' centres) and each layer's fraction of non-empty cells; minibatch discrimination
 (Salimans et al. 2016) on its last hidden features and on the energy features, then one score. r(c) and s(c),
 the response's expectation and spread given the condition, are least-squares fits on the training showers
 (``fit_energy_reference``): r on [c, c_0^2, 1], log s on the same design from log |E_tot / E_inc - r| (+ 0.635,
@@ -42,8 +44,10 @@ TINY_SHARE = 1e-9
 #: model-space values above this are held there inside the energy features (the training cells reach 1): a
 #: wild generator output cannot overflow expm1
 FEATURE_CLAMP = 2.0
-#: the standardised energy features are soft-clipped to +- this (b tanh(f / b)): a layer a generated shower leaves
-#: empty (log share -20 sigma off, and no gradient through the ReLU's zeros) cannot run the critic's scores away
+#: the standardised energy features are compressed beyond this (b asinh(f / b), logarithmic growth): a layer a
+#: generated shower leaves empty (log share -20 sigma off, and no gradient through the ReLU's zeros) cannot run
+#: the critic's scores away, while a feature far off (a centre of energy 20 of its spreads away) keeps a gradient
+#: (b / |f|), which b tanh(f / b) flattens to nothing
 SOFT_CLIP = 4.0
 
 
@@ -70,8 +74,10 @@ class CaloGANConfig(Config):
     head_hidden: int = option(256, "hidden width of each layer's generator head")
     d_hidden: tuple[int, ...] = option((512, 256), "critic hidden widths")
     activation: str = option("leaky_relu", "hidden-layer nonlinearity of both networks", ACTIVATIONS)
-    minibatch_features: int = option(32, "minibatch-discrimination kernels on the critic's last hidden features "
-                                     "(Salimans et al. 2016; CaloGAN); as many again / 4 on the energy features")
+    minibatch_features: int = option(8, "minibatch-discrimination kernels on the critic's last hidden features "
+                                     "(Salimans et al. 2016; CaloGAN); as many again / 4 on the energy features "
+                                     "(its cost grows with batch^2 x kernels: 32 kernels take 2.5x the time of "
+                                     "a critic step at batch 128)")
     ema_decay: float = option(0.999, "exponential moving average of the generator's weights for sampling (0: off)")
     threshold: float = option(-1.0, "readout threshold in the data's energy unit: generated cells below it are "
                               "exactly 0; < 0: the geometry's, else the smallest non-zero training deposit")
@@ -334,8 +340,8 @@ class CaloGAN(GAN):
 
     def energy_features(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """CaloGAN's energy features (B, 2 L + 1 (+ 4 L)): the standardised log(E_l / E_inc), the response
-        residual and (given the cells' centres) the standardised ``shape_features``, each soft-clipped to
-        +- SOFT_CLIP, then the fraction of non-empty cells of each layer."""
+        residual and (given the cells' centres) the standardised ``shape_features``, each compressed as
+        SOFT_CLIP asinh(f / SOFT_CLIP), then the fraction of non-empty cells of each layer."""
         share = self.layer_shares(x)
         logs = (torch.log(share + TINY_SHARE) - self.log_share_mean) / self.log_share_std
         idx = self.layer_of_cell.expand(x.shape[0], -1)
@@ -347,7 +353,7 @@ class CaloGAN(GAN):
         if self.n_shape:
             parts.append((self.shape_features(x) - self.shape_mean) / self.shape_std)
         standard = torch.cat(parts, 1)
-        return torch.cat([SOFT_CLIP * torch.tanh(standard / SOFT_CLIP), filled], 1)
+        return torch.cat([SOFT_CLIP * torch.asinh(standard / SOFT_CLIP), filled], 1)
 
     # ------------------------------------------------------------------ the GAN contract
     def _generate(self, net, z, c):
