@@ -2,10 +2,12 @@
 bounded-ReLU output starts with the training occupancy and mean (its mean image), checked against scipy."""
 
 import numpy as np
+import pytest
 import torch
 from scipy import stats
 
 from latentforge.domains.showers.gan_model import CaloGAN, CaloGANConfig, bounded_relu
+from latentforge.errors import ConfigError
 
 SIZES = (24, 16)
 
@@ -107,3 +109,26 @@ def test_critic_sees_each_layers_centre_and_width_as_the_validation_measures_the
     assert f.shape == (len(u), model.n_energy)
     standard = (got - got.mean(0)) / got.std(0, ddof=1)  # the critic's view: standardised on the training showers
     np.testing.assert_allclose(f[:, 4:16].numpy(), 4 * np.arcsinh(standard / 4), rtol=1e-3, atol=1e-3)
+
+
+def test_soft_occupancy_counts_each_layers_hit_cells_against_numpy():
+    model, x, c = model_and_showers(n=200)
+    model = CaloGAN(CaloGANConfig(**{**model.config.to_dict(), "soft_occupancy": 0.05}))
+    assert model.n_energy == 2 * 2 + 1 + 2
+    xt = torch.tensor(x)
+    got = model.soft_occupancy(xt).numpy()
+    soft = x / (x + 0.05)
+    want = np.stack([soft[:, :24].sum(1), soft[:, 24:].sum(1)], 1)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    hard = np.stack([(x[:, :24] > 0).sum(1), (x[:, 24:] > 0).sum(1)], 1)
+    assert (got <= hard).all() and (got[hard == 0] == 0).all()  # an empty cell counts exactly 0
+    model.fit_energy_reference(xt.float(), torch.tensor(c, dtype=torch.float32))
+    f = model.energy_features(xt.float(), torch.tensor(c, dtype=torch.float32)).numpy()
+    standard = (want - want.mean(0)) / want.std(0, ddof=1)
+    np.testing.assert_allclose(f[:, 3:5], 4 * np.arcsinh(standard / 4), rtol=1e-3, atol=1e-3)
+
+
+def test_cell_centres_must_cover_every_cell():
+    with pytest.raises(ConfigError, match="centre for every cell.*layer-log"):
+        CaloGANConfig(input_shape=(40,), layer_cells=SIZES, layer_eps=(0.01, 0.02), layer_hi=(2.0, 3.0),
+                      condition_dim=2, cell_x=(0.0,) * 3, cell_y=(0.0,) * 3).validate()

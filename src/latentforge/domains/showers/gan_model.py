@@ -78,6 +78,9 @@ class CaloGANConfig(Config):
                                      "(Salimans et al. 2016; CaloGAN); as many again / 4 on the energy features "
                                      "(its cost grows with batch^2 x kernels: 32 kernels take 2.5x the time of "
                                      "a critic step at batch 128)")
+    soft_occupancy: float = option(0.0, "tau (model-space units) of a differentiable count of each layer's "
+                                   "non-empty cells, sum of x / (x + tau), standardised, among the critic's energy "
+                                   "features: the generator gets a gradient towards the showers' sparsity (0: off)")
     ema_decay: float = option(0.999, "exponential moving average of the generator's weights for sampling (0: off)")
     threshold: float = option(-1.0, "readout threshold in the data's energy unit: generated cells below it are "
                               "exactly 0; < 0: the geometry's, else the smallest non-zero training deposit")
@@ -90,8 +93,8 @@ class CaloGANConfig(Config):
         widths(self, "g_hidden")
         widths(self, "d_hidden")
         widths(self, "input_shape")
-        if self.minibatch_features < 0 or not 0 <= self.ema_decay < 1:
-            raise ConfigError("minibatch_features must be >= 0 and ema_decay in [0, 1)")
+        if self.minibatch_features < 0 or not 0 <= self.ema_decay < 1 or self.soft_occupancy < 0:
+            raise ConfigError("minibatch_features and soft_occupancy must be >= 0 and ema_decay in [0, 1)")
         if self.input_shape and (self.condition == NO_CONDITION or CONDITIONS.get(self.condition).source != "cond"):
             raise ConfigError("calogan is conditioned on each shower's condition vector; use --condition vector "
                               "--cond-key conditions")
@@ -175,6 +178,8 @@ class CaloGAN(GAN):
     cell_y: torch.Tensor  # (D,)
     shape_mean: torch.Tensor  # (4 L,) training mean of the centres and widths (``shape_features``); (0,) without
     shape_std: torch.Tensor  # (4 L,)
+    occupancy_mean: torch.Tensor  # (L,) training mean of ``soft_occupancy``; (0,) when off
+    occupancy_std: torch.Tensor  # (L,)
 
     def __init__(self, config: CaloGANConfig):
         ConfiguredModel.__init__(self, config)  # GAN's output map is replaced by a bounded ReLU
@@ -191,7 +196,8 @@ class CaloGAN(GAN):
                                         config.activation)
         # with the cells' centres: each layer's centre and width of energy in x and y, as the classifier sees them
         self.n_shape = 4 * self.n_layers if config.cell_x else 0
-        self.n_energy = 2 * self.n_layers + 1 + self.n_shape
+        self.n_occupancy = self.n_layers if config.soft_occupancy > 0 else 0
+        self.n_energy = 2 * self.n_layers + 1 + self.n_shape + self.n_occupancy
         self.discriminator = ShowerCritic(self.n_features, self.n_energy, cdim, tuple(config.d_hidden),
                                           config.minibatch_features, config.activation)
         dev = torch.get_default_device()
@@ -206,8 +212,9 @@ class CaloGAN(GAN):
         self.register_buffer("log_share_std", torch.ones(self.n_layers, device=dev))
         self.register_buffer("cell_x", torch.tensor(config.cell_x or [0.0] * sum(sizes), device=dev))
         self.register_buffer("cell_y", torch.tensor(config.cell_y or [0.0] * sum(sizes), device=dev))
-        self.register_buffer("shape_mean", torch.zeros(self.n_shape, device=dev))
-        self.register_buffer("shape_std", torch.ones(self.n_shape, device=dev))
+        for name, n in (("shape", self.n_shape), ("occupancy", self.n_occupancy)):
+            self.register_buffer(f"{name}_mean", torch.zeros(n, device=dev))
+            self.register_buffer(f"{name}_std", torch.ones(n, device=dev))
         # the averaged generator that samples (GAN.update_ema), or None
         self.generator_ema = (copy.deepcopy(self.generator).requires_grad_(False)  # type: ignore[assignment]
                               if config.ema_decay > 0 else None)
@@ -257,9 +264,8 @@ class CaloGAN(GAN):
         a = torch.atanh(x.clamp(0, 0.999))
         count = hit.sum(0)
         t = a.sum(0) / count.clamp_min(1)
-        idx = self.layer_of_cell
-        layer_sum = torch.zeros(self.n_layers, dtype=x.dtype, device=x.device).scatter_add(0, idx, a.sum(0))
-        layer_count = torch.zeros(self.n_layers, dtype=x.dtype, device=x.device).scatter_add(0, idx, count.double())
+        idx, zeros = self.layer_of_cell, torch.zeros(self.n_layers, dtype=x.dtype, device=x.device)
+        layer_sum, layer_count = zeros.scatter_add(0, idx, a.sum(0)), zeros.scatter_add(0, idx, count.double())
         layer_mean = (layer_sum / layer_count.clamp_min(1)).clamp_min(1e-3)
         t = torch.where(count > 0, t, layer_mean[idx]).clamp_min(1e-3)
         q = torch.special.ndtri(p)
@@ -310,6 +316,19 @@ class CaloGAN(GAN):
             shape = self.shape_features(x.double())
             self.shape_mean.copy_(shape.mean(0).float())
             self.shape_std.copy_(shape.std(0).clamp_min(1e-3).float())
+        if self.n_occupancy:
+            occupancy = self.soft_occupancy(x.double())
+            self.occupancy_mean.copy_(occupancy.mean(0).float())
+            self.occupancy_std.copy_(occupancy.std(0).clamp_min(1e-3).float())
+
+    def soft_occupancy(self, x: torch.Tensor) -> torch.Tensor:
+        """A differentiable count of each layer's non-empty cells (B, L): sum over the layer's cells of x / (x +
+        tau), tau = ``config.soft_occupancy``, of model-space cells x (B, D) (an empty cell counts 0, a cell
+        far above tau about 1)."""
+        tau = self.config.soft_occupancy
+        idx = self.layer_of_cell.expand(x.shape[0], -1)
+        soft = x.clamp_min(0) / (x.clamp_min(0) + tau)
+        return torch.zeros(x.shape[0], self.n_layers, device=x.device, dtype=x.dtype).scatter_add(1, idx, soft)
 
     def shape_features(self, x: torch.Tensor) -> torch.Tensor:
         """Each layer's centre of energy and width in x and y (B, 4 L), mm: [centre_x (L), centre_y (L), width_x
@@ -329,8 +348,7 @@ class CaloGAN(GAN):
         mx, my = per_layer(e * cx) / safe, per_layer(e * cy) / safe
         wx = torch.sqrt((per_layer(e * cx ** 2) / safe - mx ** 2).clamp_min(1e-6))
         wy = torch.sqrt((per_layer(e * cy ** 2) / safe - my ** 2).clamp_min(1e-6))
-        empty = total <= 0
-        wx, wy = wx.masked_fill(empty, 0.0), wy.masked_fill(empty, 0.0)
+        wx, wy = wx.masked_fill(total <= 0, 0.0), wy.masked_fill(total <= 0, 0.0)
         return torch.cat([mx, my, wx, wy], 1)
 
     def response_residual(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -339,8 +357,9 @@ class CaloGAN(GAN):
         return (self.layer_shares(x).sum(1) - r) / s
 
     def energy_features(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """CaloGAN's energy features (B, 2 L + 1 (+ 4 L)): the standardised log(E_l / E_inc), the response
-        residual and (given the cells' centres) the standardised ``shape_features``, each compressed as
+        """CaloGAN's energy features (B, 2 L + 1 (+ 4 L) (+ L)): the standardised log(E_l / E_inc), the response
+        residual, (given the cells' centres) the standardised ``shape_features`` and (``soft_occupancy`` > 0)
+        the standardised ``soft_occupancy``, each compressed as
         SOFT_CLIP asinh(f / SOFT_CLIP), then the fraction of non-empty cells of each layer."""
         share = self.layer_shares(x)
         logs = (torch.log(share + TINY_SHARE) - self.log_share_mean) / self.log_share_std
@@ -352,6 +371,8 @@ class CaloGAN(GAN):
         parts = [logs, self.response_residual(x, c).unsqueeze(1)]
         if self.n_shape:
             parts.append((self.shape_features(x) - self.shape_mean) / self.shape_std)
+        if self.n_occupancy:
+            parts.append((self.soft_occupancy(x) - self.occupancy_mean) / self.occupancy_std)
         standard = torch.cat(parts, 1)
         return torch.cat([SOFT_CLIP * torch.asinh(standard / SOFT_CLIP), filled], 1)
 
