@@ -3,11 +3,13 @@ and S(E_total / E_inc) <= 0.05.
 
 The same data as ``shower_timing.py``: 20000 e+ training showers and 5000 separate reference showers from the
 project's simulator (1-100 GeV, CaloGAN's geometry), the energy- and particle-conditioned ``calogan`` with its
-defaults (per-layer generator heads with a tanh-bounded ReLU output on the layer-log scaling, energy features and
-minibatch discrimination in the critic, the energy-regression term, WGAN-GP with 2 critic steps per generator
+defaults (per-layer generator heads with a per-cell offset and gain started at the training cells' occupancy and
+mean, a tanh-bounded ReLU output on the layer-log scaling, energy, centre and width features and minibatch
+discrimination in the critic, the energy-regression term, WGAN-GP with 2 critic steps per generator
 step); ``--model cgan`` runs the earlier surrogate (``cgan`` with ``--loss wgan-gp`` on ``--scaling fractions``,
 the recipe ``BEFORE``). Any option of the model or of training (e.g. ``time_limit``) can be given as JSON. Prints
-one JSON object (training seconds, the project's classifier AUC with its bootstrap error, every separation power,
+one JSON object (training seconds, epochs and critic / generator steps reached, the project's classifier AUC
+and every classifier with its floor (``classifiers``), with its bootstrap error, every separation power,
 the share of exact zeros, response and resolution per energy bin); the observable histograms go to --figure.
 
 Usage:
