@@ -11,7 +11,8 @@ For a dataset-2-sized file (100 000 e+ showers x 6480 voxels, float32: 2.6 GB) a
    of the file, only the network's steps are fewer;
 3. peak RSS (ru_maxrss from os.wait4) against the goal 2 x one chunk + 400 MB, where one chunk is
    chunk_size showers in float32 as stored.
-The files go to a temporary folder, deleted at the end. Prints one JSON object. ``--ds2-showers`` /
+The files go to a temporary folder, deleted at the end (``--files DIR`` keeps them there, and a later run with
+the same sizes trains on them again without writing them). Prints one JSON object. ``--ds2-showers`` /
 ``--ds3-showers`` run smaller files (the sizes run are printed); ``--deposits-per-gev`` sets the simulator's
 Monte-Carlo sampling (the default 400 takes about 20 ms per shower at these energies; fewer deposits make
 grainier showers of the same size and energy, which is all a memory measurement needs).
@@ -69,15 +70,22 @@ def run_child(args: list[str], threads: int) -> tuple[str, float, float]:
 
 
 def one(name: str, geometry: str, n: int, chunk: int, batch: int, a, folder: Path, idle: float) -> dict:
-    path = folder / f"{name}.h5"
-    out, write_rss, write_s = run_child(
-        ["-m", "latentforge", "simulate", "showers", "--json", "-n", str(n), "--geometry", geometry,
-         "--particle", "e+", "--energy-range", "1", "1000", "--deposits-per-gev", str(a.deposits_per_gev),
-         "--chunk-rows", str(a.write_chunk), "--seed", "0", "--out", str(path)], a.threads)
-    written = json.loads(out)
-    cells = written["cells"]
     import h5py
     import numpy as np
+
+    path = folder / f"{name}-{n}-{a.deposits_per_gev}.h5"
+    written = None
+    if a.files and path.exists():  # written by an earlier run with these settings: train on it again
+        with h5py.File(path, "r") as f:
+            cells = int(f["showers"].shape[1])
+        write_rss = write_s = None
+    else:
+        out, write_rss, write_s = run_child(
+            ["-m", "latentforge", "simulate", "showers", "--json", "-n", str(n), "--geometry", geometry,
+             "--particle", "e+", "--energy-range", "1", "1000", "--deposits-per-gev", str(a.deposits_per_gev),
+             "--chunk-rows", str(a.write_chunk), "--seed", "0", "--out", str(path)], a.threads)
+        written = json.loads(out)
+        cells = written["cells"]
 
     with h5py.File(path, "r") as f:
         e = np.asarray(f["incident_energies"][()], np.float64)
@@ -89,13 +97,15 @@ def one(name: str, geometry: str, n: int, chunk: int, batch: int, a, folder: Pat
     chunk_mb = chunk * cells * 4 / 2 ** 20
     goal = 2 * chunk_mb + 400
     size = path.stat().st_size
-    path.unlink()
+    if not a.files:
+        path.unlink()
     return {"geometry": geometry, "showers": n, "voxels": cells, "file_gb": round(size / 1e9, 3),
             "file_gib": round(size / 2 ** 30, 3), "incident_energy_mev": [round(float(e.min()), 1),
                                                                        round(float(e.max()), 1)],
-            "write": {"seconds": write_s, "peak_rss_mb": write_rss, "chunk_rows": a.write_chunk,
-                      "ms_per_shower": written["ms_per_shower"], "deposits_per_gev": a.deposits_per_gev,
-                      "mean_deposited_fraction": written["mean_deposited_fraction"]},
+            "write": None if written is None else {
+                "seconds": write_s, "peak_rss_mb": write_rss, "chunk_rows": a.write_chunk,
+                "ms_per_shower": written["ms_per_shower"], "deposits_per_gev": a.deposits_per_gev,
+                "mean_deposited_fraction": written["mean_deposited_fraction"]},
             "train": {"model": a.model, "hidden": a.hidden, "batch_size": batch,
                       "training_rows": int(a.train_fraction * n),
                       "chunk_size": chunk, "buffer_chunks": 1, "chunk_mb": round(chunk_mb, 1),
@@ -121,16 +131,20 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", choices=("ds2", "ds3"), default=None)
     ap.add_argument("--dir", default="/tmp", help="where the temporary folder of the files goes")
+    ap.add_argument("--files", default=None, help="keep the files in this folder (not deleted) and train on one "
+                    "written there before with the same showers and deposits instead of writing it again")
     a = ap.parse_args()
     _, idle, _ = run_child(["-c", "import torch, latentforge, latentforge.run"], a.threads)
     result = {"python_torch_latentforge_idle_rss_mb": idle, "threads": a.threads,
               "goal": "peak RSS <= 2 x one chunk + 400 MB", "energy_range_gev": [1, 1000],
               "energy_spectrum": "log-uniform"}
     with tempfile.TemporaryDirectory(dir=a.dir, prefix="calo-stream-") as d:
+        folder = Path(a.files or d)
+        folder.mkdir(parents=True, exist_ok=True)
         if a.only in (None, "ds2"):
-            result["ds2"] = one("ds2", "calochallenge-2", a.ds2_showers, a.ds2_chunk, a.ds2_batch, a, Path(d), idle)
+            result["ds2"] = one("ds2", "calochallenge-2", a.ds2_showers, a.ds2_chunk, a.ds2_batch, a, folder, idle)
         if a.only in (None, "ds3"):
-            result["ds3"] = one("ds3", "calochallenge-3", a.ds3_showers, a.ds3_chunk, a.ds3_batch, a, Path(d), idle)
+            result["ds3"] = one("ds3", "calochallenge-3", a.ds3_showers, a.ds3_chunk, a.ds3_batch, a, folder, idle)
     print(json.dumps(result, indent=2))
 
 

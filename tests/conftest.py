@@ -33,3 +33,19 @@ def mnist():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def shower_file(tmp_path_factory):
+    """``make(n, particle="e+", *, seed)``: writes ``n`` showers of ``particle`` from the project's simulator (its
+    default calogan geometry, the calochallenge layout in MeV, as ``latentforge simulate showers`` writes) to an HDF5
+    file in a folder of its own and returns the file's path."""
+    from latentforge.domains.showers.files import write_showers
+    from latentforge.domains.showers.simulator import ShowerSimulator
+
+    def make(n: int, particle: str = "e+", *, seed: int):
+        path = tmp_path_factory.mktemp("showers") / "e.h5"
+        write_showers(path, ShowerSimulator(seed=seed).simulate(n, particle))
+        return path
+
+    return make

@@ -8,21 +8,15 @@ import torch
 
 import latentforge as lf
 from latentforge.cli.main import main
-from latentforge.domains.showers.geometry import builtin_geometry
 from latentforge.domains.showers.files import read_showers, write_showers
 from latentforge.domains.showers.simulator import ShowerSimulator
 from latentforge.errors import ConfigError
 from latentforge.domains.showers.gan_model import CaloGAN, CaloGANConfig
 from latentforge.domains.showers.gan_objective import energy_regression
 
-CALOGAN = builtin_geometry("calogan")
-
-
 @pytest.fixture(scope="module")
-def showers(tmp_path_factory):
-    path = tmp_path_factory.mktemp("calogan") / "e.h5"
-    write_showers(path, ShowerSimulator(seed=7).simulate(300, "e+"))
-    return path
+def showers(shower_file):
+    return shower_file(300, seed=7)
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,12 @@
+import re
+
 import numpy as np
 import pytest
 import torch
 from scipy.linalg import subspace_angles
 
 import latentforge as lf
+from latentforge.cli.main import main
 from latentforge.models import Discriminates
 from latentforge.objectives import evaluate_objective
 
@@ -150,6 +153,22 @@ def test_denoising_ae_beats_the_noisy_input(digits):
     m = run.evaluate(digits, "test")
     assert m["psnr_denoised"] > m["psnr_noisy"] + 3, m
     assert m["corruption"] == "gaussian" and m["noise_level"] == 0.3
+
+
+@pytest.mark.parametrize("model, flag, value, says", [
+    ("conv-vae", "--kernel-size", 4, "must be odd to keep sizes, got 4"),
+    ("conv-ae", "--channels", "", "needs at least one level, e.g. 16,32"),
+    ("vae", "--latent-dim", 0, "must be > 0, got 0; give a positive value"),
+])
+def test_a_bad_model_option_is_named_as_the_caller_gives_it(tmp_path, capsys, model, flag, value, says):
+    """The flag on the command line (--kernel-size), the keyword from Python (kernel_size), never the class."""
+    code = main(["train", model, "--data", "digits", flag, str(value), "--epochs", "1", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.endswith(f"{flag} {says}") and "Config" not in err, err
+    keyword = flag[2:].replace("-", "_")
+    with pytest.raises(lf.ConfigError, match="^" + re.escape(f"{keyword} {says}")):
+        lf.build(model, (1, 8, 8), **{keyword: () if value == "" else value})
+    assert not (tmp_path / "r").exists()
 
 
 def test_unknown_options_and_bad_values_are_refused():

@@ -203,8 +203,8 @@ def test_a_calogan_file_takes_cond_key_energy(tmp_path):
     layer = lf.load_dataset(tmp_path / "eplus.hdf5", key="layer_1", cond_key="incident energy")  # a part of it
     assert layer.x.shape == (25, 1, 12, 12)
     np.testing.assert_allclose(layer.cond[:, 0], np.asarray(d["incident_energies"]).reshape(-1) * 1e3, rtol=1e-5)
-    with pytest.raises(lf.DataError, match="--cond-key energy"):
-        lf.load_dataset(tmp_path / "eplus.hdf5", cond_key="momentum")
+    with pytest.raises(lf.DataError, match="no cond_key='momentum'; give cond_key='conditions' .* or cond_key='energy'"):
+        lf.load_dataset(tmp_path / "eplus.hdf5", cond_key="momentum")  # from Python, in keywords
     with pytest.raises(lf.DataError, match="does not use sigma_key="):
         lf.load_dataset(tmp_path / "eplus.hdf5", sigma_key="layer_0")
 
@@ -283,7 +283,7 @@ def test_shower_labels_key_advice_runs(tmp_path):
 
     d = ShowerSimulator(seed=3, geometry="calogan").simulate(10, "gamma", energy_range=(2, 20))
     write_showers(tmp_path / "g.hdf5", d, layout="calochallenge")
-    with pytest.raises(lf.DataError, match=r"--labels-key particle"):
+    with pytest.raises(lf.DataError, match=r"no labels_key='species'; give labels_key='particle'"):
         lf.load_dataset(tmp_path / "g.hdf5", labels_key="species")
     assert set(lf.load_dataset(tmp_path / "g.hdf5", labels_key="particle").y) == {"gamma"}
 

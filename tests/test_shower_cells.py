@@ -105,3 +105,38 @@ def test_cells_of_many_quanta_keep_a_positive_variance_and_a_finite_density():
     np.testing.assert_allclose(got, np.maximum(want, 1e-10), rtol=1e-4)
     s = noise.mean  # the expected shares, scaled: every cell fired
     assert torch.isfinite(noise.log_prob(s)).all()
+
+
+def test_likelihood_in_checkpointed_blocks_has_the_numpy_value_and_the_whole_batch_gradient(monkeypatch):
+    """log_prob under autograd runs in blocks of cells (activation checkpointing); its value equals a float64
+    numpy evaluation of the hurdle log-normal density, and its gradient the gradient of one unblocked pass."""
+    import latentforge.domains.showers.cells_model as cells_model
+
+    g = torch.Generator().manual_seed(3)
+    b, d = 5, 37
+    raw = [torch.randn(b, d, generator=g, dtype=torch.float64) for _ in range(3)]
+    s = (torch.rand(b, d, generator=g, dtype=torch.float64) * 0.6) * (torch.rand(b, d, generator=g) > 0.4)
+
+    def run(block: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        monkeypatch.setattr(cells_model, "LOG_PROB_BLOCK_VALUES", block)
+        ins = [t.clone().requires_grad_(True) for t in raw]
+        lp = CellNoise(ins[0], ins[1] + 4.0, ins[2], EPS, HI).log_prob(s)
+        lp.sum().backward()
+        return lp.detach().numpy(), [t.grad.numpy() for t in ins]
+
+    blocked, g_blocked = run(b * 6)  # 7 blocks of 6 cells (the last of 1)
+    whole, g_whole = run(10 ** 9)
+    log_p, log_lam, log_alpha = raw[0].numpy(), np.clip(raw[1].numpy() + 4.0, -30, 25), raw[2].numpy()
+    lam = np.exp(log_lam)
+    log_hit = np.log(-np.expm1(-lam))
+    sigma2 = np.maximum(log_hit + np.log1p((1 + np.exp(-log_alpha)) / lam), 1e-10)
+    mu = log_p - log_hit - sigma2 / 2
+    sv = s.numpy()
+    f = EPS * np.expm1(HI * sv)
+    with np.errstate(divide="ignore"):
+        dens = (log_hit + stats.norm.logpdf(np.log(f), mu, np.sqrt(sigma2)) - np.log(f) + np.log(EPS * HI) + HI * sv)
+    want = np.where(sv > 0, dens, -lam).sum(1)
+    np.testing.assert_allclose(blocked, want, rtol=1e-10)
+    np.testing.assert_allclose(whole, want, rtol=1e-10)
+    for a, w in zip(g_blocked, g_whole):
+        np.testing.assert_allclose(a, w, rtol=1e-10, atol=1e-12)

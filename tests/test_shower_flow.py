@@ -7,18 +7,15 @@ import latentforge as lf
 from latentforge.cli.main import main
 from latentforge.domains.showers.geometry import builtin_geometry
 from latentforge.domains.showers.layers import layer_energies, layer_u
-from latentforge.domains.showers.simulator import ShowerSimulator
-from latentforge.domains.showers.files import read_showers, write_showers
+from latentforge.domains.showers.files import read_showers
 from latentforge.errors import ConfigError
 
 CALOGAN = builtin_geometry("calogan")
 
 
 @pytest.fixture(scope="module")
-def showers(tmp_path_factory):
-    path = tmp_path_factory.mktemp("flow") / "e.h5"
-    write_showers(path, ShowerSimulator(seed=5).simulate(400, "e+"))
-    return path
+def showers(shower_file):
+    return shower_file(400, seed=5)
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +166,27 @@ def test_config_takes_lists_of_numbers_and_refuses_other_values():
     for bad in (("a",), (float("nan"),), (True,)):
         with pytest.raises(ConfigError, match="u_mean must be a list of numbers"):
             ShowerFlowVAEConfig(u_mean=bad)
+
+
+
+def test_calibration_and_denoise_say_the_cell_reading_is_no_gaussian_decoder(trained, showers):
+    """The cells are read by a law of the surrogate's own, not a VAE decoder likelihood: evaluate names calibration
+    as skipped with that reason, --calibrate conformal and denoise refuse in one line (each stopped with an
+    AttributeError on config.likelihood)."""
+    from latentforge.analysis.validations import VALIDATIONS
+
+    reason = VALIDATIONS.get("calibration").applies(trained, trained.dataset(showers))
+    assert reason == ("calibration needs a continuous (Gaussian) predictive distribution and shower-flow-vae has "
+                      "none: it has no decoder likelihood (a vae trained with --likelihood gaussian-hetero or "
+                      "--likelihood gaussian-shared has one)")
+    with pytest.raises(ConfigError, match="calibrate conformal: calibration needs a continuous"):
+        trained.evaluate(showers, calibrate="conformal")
+    with pytest.raises(ConfigError, match="denoise needs a Gaussian decoder and 'shower-flow-vae' has none: it has no "
+                                          "decoder likelihood"):
+        trained.denoise(read_showers(showers)["showers"][:5])
+
+
+@pytest.mark.slow  # the shower validation's classifiers: half a minute
+def test_evaluate_measures_the_rest_and_names_calibration_skipped(trained, showers):
+    out = trained.evaluate(showers)
+    assert "showers" in out and "it has no decoder likelihood" in out["skipped"]["calibration"], out.get("skipped")

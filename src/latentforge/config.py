@@ -145,16 +145,25 @@ def is_tuple_type(tp: Any) -> bool:
     return tp is tuple or typing.get_origin(tp) is tuple
 
 
+def _named(obj: Any, name: str) -> str:
+    """A field as the user gives it: its flag (``--latent-dim``, read ``latent_dim`` from Python), or
+    ``Class.field`` for a field filled in from the data, which no flag offers."""
+    f = {f.name: f for f in dataclasses.fields(obj)}.get(name)
+    if f is None or f.metadata.get("from_data"):
+        return f"{type(obj).__name__}.{name}"
+    return "--" + name.replace("_", "-")
+
+
 def positive(obj: Any, *names: str) -> None:
-    """ConfigError unless every named field of ``obj`` is > 0."""
+    """ConfigError unless every named field of ``obj`` is > 0; the message names the flag."""
     for n in names:
         v = getattr(obj, n)
         if not v > 0:
-            raise ConfigError(f"{type(obj).__name__}.{n} must be > 0, got {v!r}")
+            raise ConfigError(f"{_named(obj, n)} must be > 0, got {v!r}; give a positive value")
 
 
 def widths(obj: Any, name: str) -> None:
     """ConfigError unless the named tuple field holds positive integers."""
     v = getattr(obj, name)
     if any((not isinstance(w, int)) or w <= 0 for w in v):
-        raise ConfigError(f"{type(obj).__name__}.{name} must be positive integers (e.g. 256,64), got {v!r}")
+        raise ConfigError(f"{_named(obj, name)} must be positive integers (e.g. 256,64), got {v!r}")

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..models.likelihoods import gaussian_decoder_missing
 
 #: the central interval levels measured
 LEVELS = (0.68, 0.95)
@@ -44,10 +45,10 @@ def applies(run) -> str | None:
     """None when ``run`` has a continuous predictive distribution; else a one-line reason."""
     if not run.can("posterior"):
         return ""
-    lik = getattr(run.model, "likelihood", None)
-    if lik is None or not lik.gaussian:
-        return (f"calibration needs a continuous predictive distribution; the {run.model.config.likelihood} decoder's "
-                "is discrete (train with --likelihood gaussian-shared or gaussian-hetero)")
+    missing = gaussian_decoder_missing(run.model)
+    if missing is not None:
+        return (f"calibration needs a continuous (Gaussian) predictive distribution and {run.name} has none: {missing} "
+                "(a vae trained with --likelihood gaussian-hetero or --likelihood gaussian-shared has one)")
     return None
 
 

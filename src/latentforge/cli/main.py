@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from typing import Sequence
@@ -244,8 +245,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _main(list(sys.argv[1:] if argv is None else argv))
 
 
+#: a comma list of numbers that starts with a minus sign (-2,0,0,1), which argparse would read as a flag
+_NEGATIVE_LIST = re.compile(r"^-[0-9.][0-9.eE+-]*(,[-+0-9.eE]+)+$")
+
+
+def glue_negative_lists(argv: list[str]) -> list[str]:
+    """``--condition -2,0,0,1`` as ``--condition=-2,0,0,1``: argparse takes a value that starts with a minus sign
+    for a flag unless it is a single number, so a comma list of numbers after a ``--flag`` is glued to it."""
+    out: list[str] = []
+    for tok in argv:
+        if out and _NEGATIVE_LIST.match(tok) and out[-1].startswith("--") and "=" not in out[-1]:
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
 def _main(argv: list[str]) -> int:
     warnings.formatwarning = _one_line_warning
+    argv = glue_negative_lists(argv)
     try:
         if argv and argv[0] == "train":
             return cmd_train(argv[1:])

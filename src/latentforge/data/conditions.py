@@ -182,8 +182,10 @@ class VectorConditioner(Conditioner):
         """One parameter vector, or one per example, as (n, dim). ConfigError for another number of values."""
         values = to_numpy(values)
         if values.size not in (self.dim, n * self.dim):
-            raise ConfigError(f"a condition is a vector of {self.dim} value(s) (one, or one per example); got "
-                              f"{values.size} value(s)")
+            each = f", {values.shape[-1]} per example" if values.ndim == 2 and len(values) == n else ""
+            raise ConfigError(f"a condition is a vector of {self.dim} value(s) as in training (one, or one per "
+                              f"example); got {values.size} value(s) for {n} example(s){each}: give conditions like the "
+                              "training data's (the same --cond-key, from data holding the same quantities)")
         values = values.reshape(-1, self.dim)
         return np.broadcast_to(values, (n, self.dim)) if len(values) == 1 else values
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .scaling_base import (SCALINGS, LogMap, Scaler, column_moments, column_range, constant_features,
-                           float_dtype_of, map_rows, split_offset, valid_points)
+from .scaling_base import (SCALINGS, LogMap, RunningMoments, Scaler, column_moments, column_range,
+                           constant_features, float_dtype_of, map_rows, split_offset, valid_points)
 from . import scaling_shapes  # registers fractions and median (scaling_shapes imports scaling_base, not this file)
 
 __all__ = ["SCALINGS", "Scaler", "LogMap", "MinMaxScaling", "FeatureMinMaxScaling", "StandardScaling", "NoScaling",
@@ -125,18 +125,12 @@ class StandardScaling(Scaler):
         return self
 
     def fit_chunks(self, chunks, *, n_chunks, seed=0):
-        count, shift, total, total_sq = 0, None, None, None
+        """Each feature's mean and std (ddof 0) over the chunks (``RunningMoments``: float64 row blocks merged by
+        Chan et al.'s update); DataError when no chunk holds a row."""
+        moments = RunningMoments()
         for x in chunks:
-            x64 = x.astype(np.float64)
-            if shift is None:  # sums around a first estimate of the mean keep the variance accurate
-                shift = x64.mean(0)
-                total, total_sq = np.zeros_like(shift), np.zeros_like(shift)
-            d = x64 - shift
-            total += d.sum(0)
-            total_sq += (d * d).sum(0)
-            count += len(x)
-        mean_d = total / count
-        self.set_moments(shift + mean_d, np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0)))
+            moments.update(x)
+        self.set_moments(moments.mean, moments.std)
         return self
 
     def set_moments(self, mean: np.ndarray, std: np.ndarray) -> None:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Iterable
 
 import numpy as np
 
-from ..errors import ArtifactError, ConfigError
+from ..errors import ArtifactError, ConfigError, DataError
 from ..registry import Registry
 
 SCALINGS: Registry[type["Scaler"]] = Registry("scaling")
@@ -127,6 +127,49 @@ def block_quota(per_chunk: int, block_rows: int, chunk_rows: int) -> int:
     """The share of a chunk's sample quota ``per_chunk`` that a block of ``block_rows`` of its ``chunk_rows``
     rows may keep (at least 1)."""
     return max(1, -(-per_chunk * block_rows // max(chunk_rows, 1)))
+
+
+class RunningMoments:
+    """Per-column mean and variance (ddof 0) of rows given a chunk at a time, without holding them: each row block
+    of at most BLOCK_VALUES values is taken in float64 (count, mean, sum of squared deviations from its own
+    mean) and merged by the parallel update of Chan, Golub & LeVeque (1979), M2 = M2_a + M2_b + delta^2 n_a n_b
+    / n, so neither a float64 copy of a whole chunk nor a sum of squares around 0 (which cancels for data far
+    from 0, and underflows for values near 1e-17 squared in float32) is ever made. Chunks of 0 rows change
+    nothing. ``update(x)`` with x (N, *S); ``count``, ``mean`` (*S,), ``var`` (*S,), ``std`` (*S,) float64;
+    ``mean``/``var`` raise DataError before any row."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._mean: np.ndarray | None = None
+        self._m2: np.ndarray | None = None
+
+    def update(self, x: np.ndarray) -> "RunningMoments":
+        x = np.asarray(x)
+        step = max(1, BLOCK_VALUES // max(1, int(np.prod(x.shape[1:], dtype=np.int64))))
+        for i in range(0, len(x), step):
+            block = x[i:i + step].astype(np.float64)
+            n = len(block)
+            mean = block.mean(0)
+            block -= mean
+            m2 = np.einsum("i...,i...->...", block, block)
+            if self._mean is None or self._m2 is None:
+                self.count, self._mean, self._m2 = n, mean, m2
+                continue
+            total = self.count + n
+            delta = mean - self._mean
+            self._mean = self._mean + delta * (n / total)
+            self._m2 = self._m2 + m2 + delta * delta * (self.count * n / total)
+            self.count = total
+        return self
+
+    def _need(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._mean is None or self._m2 is None:
+            raise DataError("no rows to take a mean and variance of: every chunk was empty")
+        return self._mean, self._m2
+
+    mean = property(lambda self: self._need()[0], doc="per-column mean (*S,), float64")
+    var = property(lambda self: self._need()[1] / self.count, doc="per-column variance, ddof 0 (*S,), float64")
+    std = property(lambda self: np.sqrt(self.var), doc="per-column standard deviation, ddof 0 (*S,), float64")
 
 
 class Scaler:

@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from ..errors import ConfigError, DataError
 from ..registry import Registry
+from .chunks import RowReader, gather_rows
 from .arrays import as_examples, check_arrays, check_unit_range, refuse_layout_option, resolve_layout
 from .files import DATA_KEYS, h5_datasets, pick_key
 from .records import READERS, file_kind, streamable
@@ -63,7 +64,7 @@ def open_chunked(path: str | os.PathLike, *, key: str | None = None, channels_la
     return ChunkedFile(path, key=key, channels_last=channels_last)
 
 
-class ChunkedFile:
+class ChunkedFile(RowReader):
     """Rows [start, stop) of a large .npy or HDF5 array, converted to float32 examples on the way out. A plain
     array carries no condition vectors (``conditions`` gives None) and no description (``info`` is empty)."""
 
@@ -138,24 +139,18 @@ class ChunkedFile:
         if self.dtype.hasobject or not (np.issubdtype(self.dtype, np.number) or self.dtype == bool):
             raise DataError(f"{self.path}: dataset {k!r} holds dtype {self.dtype}; streaming needs numbers")
 
-    def close(self) -> None:
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
-
     def raw(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) as stored (a copy; nothing stays mapped)."""
-        stop = min(stop, self.n)
-        try:
-            if self.kind == "npy":
-                m = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset + start * self.row_bytes,
-                              shape=(stop - start,) + self.shape[1:])
-                out = np.array(m)
-                del m
-                return out
-            return self._ds[start:stop]
-        except (OSError, ValueError) as e:
-            raise DataError(f"{self.path}: cannot read rows {start}-{stop} ({e}); the file may be damaged") from None
+        return self.read(self._raw, start, stop)
+
+    def _raw(self, start: int, stop: int) -> np.ndarray:
+        if self.kind == "npy":
+            m = np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset + start * self.row_bytes,
+                          shape=(stop - start,) + self.shape[1:])
+            out = np.array(m)
+            del m
+            return out
+        return self._ds[start:stop]
 
     def rows(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) as float32 examples, checked for NaN / Inf."""
@@ -172,13 +167,7 @@ class ChunkedFile:
 
     def take(self, index: np.ndarray, chunk_size: int) -> np.ndarray:
         """Rows at sorted ``index`` (read chunk by chunk)."""
-        index = np.sort(np.asarray(index))
-        parts = []
-        for c in np.unique(index // chunk_size):
-            lo = c * chunk_size
-            sel = index[(index >= lo) & (index < lo + chunk_size)] - lo
-            parts.append(self.rows(lo, lo + chunk_size)[sel])
-        return np.concatenate(parts) if parts else np.zeros((0,) + self.example_shape, np.float32)
+        return gather_rows(index, chunk_size, self.rows, self.example_shape)
 
 
 def training_chunks(f, part: np.ndarray, chunk_size: int, *, cells: bool = True,

@@ -5,13 +5,14 @@ The files of a run directory are named in ``io.layout``.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -30,16 +31,28 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-def _abandon(tmp: str | os.PathLike, path: str | os.PathLike, e: BaseException) -> ArtifactError | None:
-    """Remove the half-written temporary ``tmp`` of ``path``; a filesystem error ``e`` becomes the one-line
-    ArtifactError to raise instead (None: re-raise ``e`` itself)."""
+@contextlib.contextmanager
+def staged(path: Path) -> Iterator[str]:
+    """A temporary file name beside ``path`` (its folder made if need be), given the usual permissions (mkstemp
+    makes 0600 files) and renamed to ``path`` when the block ends without error, removed when it fails (a crash
+    leaves the old file or none, never a half-written one); file-system errors become an ArtifactError naming the
+    path and the fix."""
     try:
-        os.unlink(tmp)
-    except OSError:
-        pass
-    if isinstance(e, OSError) and not isinstance(e, ArtifactError):
-        return write_error(path, e)
-    return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise write_error(path, e) from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError) and not isinstance(e, ArtifactError):
+            raise write_error(path, e) from None
+        raise
 
 
 def write_error(path: str | os.PathLike, e: OSError, what: str = "write") -> ArtifactError:
@@ -57,24 +70,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file in the same directory, fsync, then rename over the target: a crash at any
     point leaves the old file (or none), never a half-written one. File system errors (disk full, no
     permission) become an ArtifactError naming the path and the fix."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    except OSError as e:
-        raise write_error(path, e) from None
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        error = _abandon(tmp, path, e)
-        if error is not None:
-            raise error from None
-        raise
+    with staged(Path(path)) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
@@ -191,11 +190,8 @@ def write_npz_streamed(path: str | os.PathLike, key: str, shape: tuple[int, ...]
     import zipfile
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    os.close(fd)
     rows = 0
-    try:
+    with staged(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
             with zf.open(f"{key}.npy", "w", force_zip64=True) as f:
                 np.lib.format.write_array_header_2_0(
@@ -207,11 +203,4 @@ def write_npz_streamed(path: str | os.PathLike, key: str, shape: tuple[int, ...]
                     rows += len(chunk)
         if rows != shape[0]:
             raise ArtifactError(f"{path}: {rows} rows written for an array of {shape[0]}")
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException as e:
-        error = _abandon(tmp, path, e)
-        if error is not None:
-            raise error from None
-        raise
     return rows

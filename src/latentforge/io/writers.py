@@ -28,14 +28,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from ..data.grids import GRIDS
 from ..errors import ConfigError, LatentforgeError
 from ..registry import Registry
-from .artifacts import TMP_SUFFIX, _UMASK, write_error, write_npz
+from .artifacts import TMP_SUFFIX, _UMASK, staged, write_error, write_npz
 
 #: arrays that never hold examples in data space, whatever their shape
 NOT_DATA = frozenset({"z", "labels", "score"})
@@ -76,28 +76,6 @@ def output_format(path: str | os.PathLike) -> str:
     if suffix not in OUTPUT_FORMATS:
         raise ConfigError(f"--out {s}: unknown output ending {suffix!r}; give one of {accepted()}")
     return OUTPUT_FORMATS[suffix]
-
-
-@contextlib.contextmanager
-def staged(path: Path) -> Iterator[str]:
-    """A temporary file name beside ``path``, renamed to ``path`` when the block ends without error and removed
-    when it fails; file-system errors become an ArtifactError naming the path and the fix."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-        os.close(fd)
-    except OSError as e:
-        raise write_error(path, e) from None
-    try:
-        yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, LatentforgeError):
-            raise write_error(path, e) from None
-        raise
 
 
 def write_outputs(path: str | os.PathLike, arrays: dict[str, Any], describe: dict | None = None) -> list[str]:

@@ -91,9 +91,9 @@ class ConvAutoencoderConfig(Config):
         widths(self, "channels")
         widths(self, "input_shape")
         if self.kernel_size % 2 == 0:
-            raise ConfigError(f"ConvAutoencoderConfig.kernel_size must be odd to keep sizes, got {self.kernel_size}")
+            raise ConfigError(f"--kernel-size must be odd to keep sizes, got {self.kernel_size}")
         if not self.channels:
-            raise ConfigError("ConvAutoencoderConfig.channels needs at least one level, e.g. 16,32")
+            raise ConfigError("--channels needs at least one level, e.g. 16,32")
         if self.input_shape and len(self.input_shape) != 3:
             raise ConfigError(
                 f"conv models need images of shape (C, H, W), got {self.input_shape}; "

@@ -30,6 +30,12 @@ from .prior_samplers import PRIOR_SAMPLERS
 
 #: latent draws per row when a learned sigma is set from the decoder's residual
 RESIDUAL_DRAWS = 8
+#: help of the options the VAE configurations share
+SIGMA_HELP = ("gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when given (by default "
+              "it is set to the decoder's residual after the last epoch)")
+PRIOR_SAMPLER_HELP = ("where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian mixture fitted to the "
+                      "encoded training data after training, Dai & Wipf 2019); flow (a small RealNVP fitted to them)")
+PRIOR_COMPONENTS_HELP = "gmm: mixture components; flow: coupling layers (at most 8)"
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,9 @@ class VAEConfig(Config):
         "learned sigma); gaussian-hetero (the decoder predicts a sigma per output); hurdle (sparse non-negative "
         "data such as log-scaled energies: per output a probability of being non-zero and a Gaussian for the "
         "non-zero value; samples are drawn from it, so they are as sparse and noisy as the data)", LIKELIHOODS)
-    sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
-                          "given (by default it is set to the decoder's residual after the last epoch)")
-    prior_sampler: str = option("normal", "where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian "
-                                "mixture fitted to the encoded training data after training, Dai & Wipf 2019); flow "
-                                "(a small RealNVP fitted to them)", PRIOR_SAMPLERS)
-    prior_components: int = option(10, "gmm: mixture components; flow: coupling layers (at most 8)")
+    sigma: float = option(0.1, SIGMA_HELP)
+    prior_sampler: str = option("normal", PRIOR_SAMPLER_HELP, PRIOR_SAMPLERS)
+    prior_components: int = option(10, PRIOR_COMPONENTS_HELP)
     condition: str = option("none", "what the model is conditioned on: none, label (one-hot class) or vector "
                             "(continuous parameters from --cond-key)", CONDITION_CHOICES)
     condition_dim: int = option(0, "length of the condition vector (filled in from the data)", from_data=True)
@@ -72,21 +75,18 @@ class ConvVAEConfig(Config):
     activation: str = option("relu", "nonlinearity", ACTIVATIONS)
     upsample: str = option("nearest", "decoder up-sampling: nearest (UpSampling + conv) or transpose (ConvTranspose)",
                            ("nearest", "transpose"))
-    prior_sampler: str = option("normal", "where generation draws codes: normal (the prior N(0, I)); gmm (a Gaussian "
-                                "mixture fitted to the encoded training data after training, Dai & Wipf 2019); flow "
-                                "(a small RealNVP fitted to them)", PRIOR_SAMPLERS)
-    prior_components: int = option(10, "gmm: mixture components; flow: coupling layers (at most 8)")
+    prior_sampler: str = option("normal", PRIOR_SAMPLER_HELP, PRIOR_SAMPLERS)
+    prior_components: int = option(10, PRIOR_COMPONENTS_HELP)
     likelihood: str = option("bernoulli", "p(x|z): bernoulli, gaussian, gaussian-shared, gaussian-hetero or "
                              "hurdle (zero or Gaussian per output)", LIKELIHOODS)
-    sigma: float = option(0.1, "gaussian: the fixed sigma (scaled units); gaussian-shared: its starting value when "
-                          "given (by default it is set to the decoder's residual after the last epoch)")
+    sigma: float = option(0.1, SIGMA_HELP)
 
     def validate(self) -> None:
         positive(self, "latent_dim", "kernel_size", "sigma", "prior_components")
         widths(self, "channels")
         widths(self, "input_shape")
         if self.kernel_size % 2 == 0:
-            raise ConfigError(f"ConvVAEConfig.kernel_size must be odd to keep sizes, got {self.kernel_size}")
+            raise ConfigError(f"--kernel-size must be odd to keep sizes, got {self.kernel_size}")
         if self.input_shape and len(self.input_shape) != 3:
             raise ConfigError(f"conv-vae needs images of shape (C, H, W), got {self.input_shape}; use vae for vectors")
 

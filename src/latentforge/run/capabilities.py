@@ -25,6 +25,7 @@ from ..models.base import Decodes, Discriminates, Encodes, HasPosterior, HasPrio
 from ..objectives.autoencoder import DenoisingObjective
 from ..objectives.elbo import importance_sampled, model_input
 from ..models.base import repeat_condition
+from ..models.likelihoods import gaussian_decoder_missing
 from ..registry import Registry
 from ..data.axes import caller_axes, check_axes, to_axes
 
@@ -277,9 +278,10 @@ class Posterior(Capability):
         one measured worse follows the decoder; masked points get mu and sigma_model. Over z_k ~ q(z|x):
         mean = E_k[mean_k], var = Var_k[mean_k] + E_k[var_k]. ``reconstruct`` gives mu(z) at the posterior
         mean code alone, without the data. Raises ConfigError without a Gaussian decoder or without sigma."""
-        if not self.model.likelihood.gaussian:
-            raise ConfigError(f"denoise needs a Gaussian decoder; {self.name!r} has likelihood "
-                              f"{self.model.config.likelihood!r} (train with --likelihood gaussian-hetero)")
+        missing = gaussian_decoder_missing(self.model)
+        if missing is not None:
+            raise ConfigError(f"denoise needs a Gaussian decoder and {self.name!r} has none: {missing} (train a vae "
+                              "with --likelihood gaussian-hetero)")
         ds = self.dataset(data)
         if ds.sigma is None:
             raise ConfigError("denoise needs each point's measurement sigma; pass data with sigma (or ivar), "

@@ -42,8 +42,9 @@ class Trainer:
     """Fits ``model`` with ``objective`` under ``config``; ``callbacks(trainer, row)`` run after each epoch.
 
     Raises TrainingDiverged (naming the epoch and batch, the precision and what to try) when a loss becomes NaN
-    or infinite. The losses are checked on the device and read every ``check_every`` steps and at each epoch's
-    end (``watch.LossWatch``): no step waits for the GPU, and no step after the first bad one changes a weight.
+    or infinite. The losses are checked on the device and read every ``check_every`` steps (sooner when the
+    streamed batches kept to name a bad step reach ``LossWatch.RECALL_BYTES``) and at each epoch's end
+    (``watch.LossWatch``): no step waits for the GPU, and no step after the first bad one changes a weight.
     """
 
     #: optimiser steps between two reads of the losses' finiteness (each read waits for the device)
@@ -236,9 +237,9 @@ class Trainer:
         self._epoch_now = epoch
         seen = 0
         noise = self._epoch_noise()
-        for b, (batch, recall) in enumerate(self._batches(train)):
+        for b, (batch, recall, held) in enumerate(self._batches(train)):
             self.batch_index = b
-            self.watch.batch(epoch, b, recall)
+            self.watch.batch(epoch, b, recall, held)
             batch = to_device(batch, self.device)  # each (B, ...)
             self._full_batch = batch["x"].shape[0] == cfg.batch_size
             self.objective.train_step(self, batch, noise)
@@ -314,13 +315,13 @@ class Trainer:
 
     def _batches(self, train):
         """This rank's shuffled batches for one epoch, each with a function that gives its ``x`` again (for a
-        divergence message): its slice of one seeded permutation (in memory), or its share of the chunks (a
-        stream)."""
+        divergence message) and the bytes that function keeps alive: its slice of one seeded permutation (in
+        memory: nothing held), or its share of the chunks (a stream: the host batch is held)."""
         if is_stream(train):
             # the next batch is copied to the device while this one trains (a no-op on a CPU)
             for host, batch in prefetch(train.batches(self.generator, self.config.batch_size, self.dist.rank,
                                                       self.dist.world, min_batch=self.min_batch), self.device):
-                yield batch, (lambda x=host["x"]: x)
+                yield batch, (lambda x=host["x"]: x), host["x"].nbytes
             return
         perm = self.dist.shard(torch.randperm(train["x"].shape[0], generator=self.generator))
         if perm.shape[0] < self.min_batch:
@@ -332,7 +333,7 @@ class Trainer:
         perm = perm.to(train["x"].device)
         for start in range(0, perm.shape[0], self.config.batch_size):
             index = perm[start:start + self.config.batch_size]
-            yield take(train, index), (lambda i=index: train["x"][i])
+            yield take(train, index), (lambda i=index: train["x"][i]), 0
 
     def _run_callbacks(self, row: dict) -> None:
         """Callbacks write files: rank 0 runs them, the other ranks wait for it."""

@@ -45,6 +45,10 @@ class LossWatch:
     """Losses of the steps since the last read, their non-finite flag on ``device``, and a way back to each
     step's batch. ``every``: steps between reads of the flag (the trainer reads at each epoch's end too)."""
 
+    #: bytes of recalled batches (streamed data: host copies, not slices of a permutation) a window holds at most
+    #: before it is read: the memory of the window stays this small whatever the batch and the row size
+    RECALL_BYTES = 16 << 20
+
     def __init__(self, device: torch.device, every: int = 50):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
@@ -58,11 +62,15 @@ class LossWatch:
         self._losses: list[torch.Tensor] = []
         self._steps: list[Step] = []
         self._recall: dict[tuple[int, int], Callable[[], torch.Tensor]] = {}
+        self._held = 0
 
-    def batch(self, epoch: int, index: int, recall: Callable[[], torch.Tensor]) -> None:
+    def batch(self, epoch: int, index: int, recall: Callable[[], torch.Tensor], held_bytes: int = 0) -> None:
         """Register how to get batch ``index`` of ``epoch`` back (its ``x``) should one of its losses be bad:
-        a closure over a slice of the permutation or over the host batch, so nothing is copied or computed."""
+        a closure over a slice of the permutation or over the host batch, so nothing is copied or computed.
+        ``held_bytes``: what the closure keeps alive (a host batch: its size; a slice: 0), counted towards
+        RECALL_BYTES."""
         self._recall[(epoch, index)] = recall
+        self._held += held_bytes
 
     def record(self, loss: torch.Tensor, step: Step) -> torch.Tensor:
         """Add the loss of ``step`` (a scalar tensor on the device) to the window without reading it; returns
@@ -76,15 +84,15 @@ class LossWatch:
 
     @property
     def due(self) -> bool:
-        """Whether the window holds ``every`` steps: time to read it."""
-        return len(self._losses) >= self.every
+        """Whether the window holds ``every`` steps, or recalled batches of RECALL_BYTES: time to read it."""
+        return len(self._losses) >= self.every or self._held >= self.RECALL_BYTES
 
     def first_bad(self, dist=None) -> BadStep | None:
         """Read the window (one host read; under torchrun first one all-reduce, so that every process learns the
         earliest step at which any of them saw a loss that was not finite) and empty it. Returns None when every
         loss was finite, else the first bad step. ``dist``: the trainer's ``distributed.Dist``, or None."""
         losses, steps, recall = self._losses, self._steps, self._recall
-        self._losses, self._steps, self._recall = [], [], {}
+        self._losses, self._steps, self._recall, self._held = [], [], {}, 0
         if not losses:
             return None
         n = len(losses)

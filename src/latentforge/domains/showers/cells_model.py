@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from ...nn import draws
 
@@ -33,6 +34,34 @@ from ...nn import draws
 LOG_LAMBDA_RANGE = (-30.0, 25.0)
 #: the smallest log-normal variance a cell is read with (a relative spread of 1e-5), so its density stays finite
 SIGMA2_FLOOR = 1e-10
+#: values (rows x cells) per block of the training likelihood: under autograd each block keeps only its inputs and
+#: recomputes its ~30 temporaries in the backward pass (activation checkpointing, Chen et al. 2016), so a batch's
+#: likelihood over tens of thousands of cells holds ~4 (B, D) tensors, not ~30
+LOG_PROB_BLOCK_VALUES = 1 << 17
+
+
+def _reading(log_p: torch.Tensor, log_lam: torch.Tensor, log_alpha: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(lam, 1 / alpha, log(1 - e^-lam), sigma^2, mu) of the log-normal reading given N >= 1 (module docstring)."""
+    lam = log_lam.exp()
+    inv_alpha = torch.exp(-log_alpha)
+    log_hit = torch.log(-torch.expm1(-lam))
+    sigma2 = (log_hit + torch.log1p((1 + inv_alpha) / lam)).clamp_min(SIGMA2_FLOOR)
+    return lam, inv_alpha, log_hit, sigma2, log_p - log_hit - 0.5 * sigma2
+
+
+def _cell_log_prob(s: torch.Tensor, log_p: torch.Tensor, log_lam: torch.Tensor, log_alpha: torch.Tensor,
+                   mask: torch.Tensor | None, eps: float, hi: float) -> torch.Tensor:
+    """Summed log density (B,) of the scaled shares s of a block of cells (``CellNoise.log_prob``)."""
+    lam, _, log_hit, sigma2, mu = _reading(log_p, log_lam, log_alpha)
+    hit = s > 0
+    f = eps * torch.expm1(hi * s.clamp_min(0))
+    log_f = torch.log(f.clamp_min(1e-30))
+    z2 = (log_f - mu).pow(2) / sigma2
+    dens = (log_hit - 0.5 * z2 - 0.5 * torch.log(2 * math.pi * sigma2) - log_f + math.log(eps * hi) + hi * s)
+    per_cell = torch.where(hit, dens, -lam)
+    if mask is not None:
+        per_cell = torch.where(mask, torch.zeros_like(per_cell), per_cell)
+    return per_cell.sum(1)
 
 
 def segment_log_softmax(logits: torch.Tensor, sizes: tuple[int, ...]) -> torch.Tensor:
@@ -63,17 +92,23 @@ class CellNoise:
     measurement_errors = False
 
     def __init__(self, log_p: torch.Tensor, log_lam: torch.Tensor, log_alpha: torch.Tensor, eps: float, hi: float):
-        self.log_p, self.eps, self.hi = log_p, eps, hi
+        self.log_p, self.log_alpha, self.eps, self.hi = log_p, log_alpha, eps, hi
         self.log_lam = log_lam.clamp(*LOG_LAMBDA_RANGE)
-        self.lam = self.log_lam.exp()
-        self.inv_alpha = torch.exp(-log_alpha)
-        self.log_hit = torch.log(-torch.expm1(-self.lam))  # log(1 - e^-lambda): the cell reads > 0
-        # log((1 - e^-lam) (lam + 1 + 1/alpha) / lam) written with log1p: in float32 lam + 1 rounds to lam once lam
-        # exceeds about 1e7, which made sigma^2 exactly 0 (and the density NaN) for cells of many quanta
-        self.sigma2 = (self.log_hit + torch.log1p((1 + self.inv_alpha) / self.lam)).clamp_min(SIGMA2_FLOOR)
-        self.mu = log_p - self.log_hit - 0.5 * self.sigma2
+        self._moments: tuple[torch.Tensor, ...] | None = None
 
-    # -------------------------------------------------------------- moments
+    def _reading(self) -> tuple[torch.Tensor, ...]:
+        """(lam, inv_alpha, log_hit, sigma2, mu), each (B, D), computed when first asked for (``log_prob`` asks
+        for none of them)."""
+        if self._moments is None:
+            self._moments = _reading(self.log_p, self.log_lam, self.log_alpha)
+        return self._moments
+
+    lam = property(lambda self: self._reading()[0], doc="expected quanta of each cell (B, D)")
+    inv_alpha = property(lambda self: self._reading()[1], doc="1 / Gamma shape of a quantum (B, D)")
+    log_hit = property(lambda self: self._reading()[2], doc="log(1 - e^-lambda): the cell reads > 0 (B, D)")
+    sigma2 = property(lambda self: self._reading()[3], doc="log-normal sigma^2 of a reading (B, D)")
+    mu = property(lambda self: self._reading()[4], doc="log-normal mu of a reading (B, D)")
+
     @property
     def hit_probability(self) -> torch.Tensor:
         """P(cell > 0) = 1 - exp(-lambda), (B, D)."""
@@ -102,16 +137,20 @@ class CellNoise:
     def log_prob(self, s: torch.Tensor, sigma=None, mask: torch.Tensor | None = None) -> torch.Tensor:
         """log density of scaled shares s (B, D) per shower (B,): -lambda for a 0, else log(1 - e^-lambda) + the
         log-normal log density of f = eps expm1(hi s) + log(df / ds); cells where ``mask`` is True are left out."""
-        hit = s > 0
-        f = self.eps * torch.expm1(self.hi * s.clamp_min(0))
-        log_f = torch.log(f.clamp_min(1e-30))
-        z2 = (log_f - self.mu).pow(2) / self.sigma2
-        dens = (self.log_hit - 0.5 * z2 - 0.5 * torch.log(2 * math.pi * self.sigma2) - log_f
-                + math.log(self.eps * self.hi) + self.hi * s)
-        per_cell = torch.where(hit, dens, -self.lam)
-        if mask is not None:
-            per_cell = torch.where(mask.reshape(per_cell.shape), torch.zeros_like(per_cell), per_cell)
-        return per_cell.sum(1)
+        cols = self.log_p.shape[1]
+        step = max(1, LOG_PROB_BLOCK_VALUES // max(1, len(s)))
+        grad = torch.is_grad_enabled() and any(t.requires_grad for t in (self.log_p, self.log_lam, self.log_alpha))
+        total = None
+        for a in range(0, cols, step):
+            args = (s[:, a:a + step], self.log_p[:, a:a + step], self.log_lam[:, a:a + step],
+                    self.log_alpha[:, a:a + step], None if mask is None else mask.reshape(s.shape)[:, a:a + step])
+            if grad and cols > step:  # keep only the block's inputs for backward; its temporaries are recomputed
+                part = checkpoint(_cell_log_prob, *args, self.eps, self.hi, use_reentrant=False)
+            else:
+                part = _cell_log_prob(*args, self.eps, self.hi)
+            total = part if total is None else total + part
+        assert total is not None
+        return total
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """Scaled shares (B, D): 0 with probability exp(-lambda), else a log-normal draw."""

@@ -42,22 +42,23 @@ def simulate(a) -> tuple[dict, str]:
     from .files import write_showers
     from .simulator import ShowerSimulator
 
-    if not a.out.lower().endswith((".h5", ".hdf5")):
-        raise LatentforgeError(f"--out {a.out}: give a file name ending in .h5")
+    if a.chunk_rows < 0:
+        raise LatentforgeError(f"--chunk-rows {a.chunk_rows}: give 0 (all at once, the default) or the showers to "
+                               "simulate and write at a time, e.g. --chunk-rows 10000")
+    if a.chunk_rows and a.layout != "calochallenge":
+        raise LatentforgeError(f"--chunk-rows writes the calochallenge layout; drop --layout {a.layout} or "
+                               "--chunk-rows")
     t0 = time.perf_counter()
     particles = tuple(p.strip() for p in a.particle.split(",") if p.strip())
     sim = ShowerSimulator(seed=a.seed, deposits_per_gev=a.deposits_per_gev, geometry=a.geometry)
+    record = {"file": a.out, "particles": list(particles), "geometry": sim.geometry.name, "layout": a.layout,
+              "energy_unit": a.unit, "energy_range_gev": a.energy_range, "energy_spectrum": a.energy_spectrum}
     if a.chunk_rows:
         from .simulator_files import simulate_shower_file
 
-        if a.layout != "calochallenge":
-            raise LatentforgeError(f"--chunk-rows writes the calochallenge layout; drop --layout {a.layout} or "
-                                   "--chunk-rows")
         done = simulate_shower_file(a.out, sim, a.n * len(particles), particles, tuple(a.energy_range),
                                     spectrum=a.energy_spectrum, chunk_rows=a.chunk_rows, unit=a.unit)
-        return ({"file": a.out, "particles": list(particles), "geometry": sim.geometry.name, "layout": a.layout,
-                 "energy_unit": a.unit, "energy_range_gev": a.energy_range, "energy_spectrum": a.energy_spectrum,
-                 "ms_per_shower": round(1000 * done["seconds"] / done["n"], 3), **done},
+        return ({**record, "ms_per_shower": round(1000 * done["seconds"] / done["n"], 3), **done},
                 f"simulated {done['n']} showers")
     if len(particles) == 1:
         data = sim.simulate(a.n, particles[0], tuple(a.energy_range), spectrum=a.energy_spectrum)
@@ -66,9 +67,7 @@ def simulate(a) -> tuple[dict, str]:
     seconds = time.perf_counter() - t0
     write_showers(a.out, data, layout=a.layout, unit=a.unit)
     fraction = data["showers"].astype(np.float64).sum(1) / data["incident_energies"][:, 0]
-    return ({"file": a.out, "n": len(fraction), "particles": list(particles), "geometry": sim.geometry.name,
-             "cells": sim.geometry.n_cells, "layout": a.layout, "energy_unit": a.unit,
-             "energy_range_gev": a.energy_range, "energy_spectrum": a.energy_spectrum,
+    return ({**record, "n": len(fraction), "cells": sim.geometry.n_cells,
              "ms_per_shower": round(1000 * seconds / len(fraction), 3),
              "sampling_fraction": round(sim.sampling_fraction, 4), "resolution": data["resolution"],
              "mean_deposited_fraction": round(float(fraction.mean()), 4),

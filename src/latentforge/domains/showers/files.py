@@ -28,7 +28,7 @@ from ...errors import DataError
 from ...registry import Registry
 from .geometry import GEOMETRIES, GridLayer, ShowerGeometry, geometry_for_cells
 from .root import read_root_showers
-from .units import ENERGY_UNITS, PARTICLES, particle_code, to_gev
+from .units import ENERGY_UNITS, PARTICLES, particle_code, particle_codes, to_gev
 
 SHOWERS_KIND = "calorimeter-showers"
 
@@ -111,7 +111,7 @@ def _write_calogan(f, data: dict, unit: str) -> None:
     shapes = tuple(layer.shape for layer in g.layers if isinstance(layer, GridLayer))
     if shapes != CALOGAN_SHAPES or len(g.layers) != 3:
         raise DataError(f"CaloGAN's layout holds 3x96, 12x12 and 12x6 cells; geometry {g.name!r} is not that one "
-                        "(simulate with geometry='calogan' or write the calochallenge layout)")
+                        "(simulate with --geometry calogan, or write --layout calochallenge)")
     mev = to_gev(data["showers"], data.get("energy_unit", "GeV")) * 1e3
     for k, (part, shape) in enumerate(zip(g.split(mev), CALOGAN_SHAPES)):
         f.create_dataset(f"layer_{k}", data=part.reshape(-1, *shape).astype(np.float32), compression="gzip")
@@ -153,7 +153,10 @@ def _read_challenge(f, path) -> dict:
                         "CaloChallenge layout has showers (N, voxels) and incident_energies (N, 1)")
     unit = challenge_unit(f.attrs)
     geometry = _geometry_from(f.attrs, showers.shape[1], path)
-    particle = np.asarray(f["particle"][()], np.int64).reshape(-1) if "particle" in f else None
+    particle = particle_codes(f["particle"][()], path) if "particle" in f else None
+    if particle is not None and len(particle) != len(showers):
+        raise DataError(f"{path}: {len(particle)} particle values for {len(showers)} showers; give one per shower "
+                        "or delete the particle dataset")
     if particle is None and geometry is not None and geometry.particle in PARTICLES:
         particle = np.full(len(showers), PARTICLES.index(geometry.particle), np.int64)
     return {"showers": showers, "incident_energies": energies, "energy_unit": unit, "particle": particle,

@@ -49,6 +49,18 @@ def incident_energy(cond, gev_per_unit: float, kind: str) -> np.ndarray:
     return 10.0 ** first / gev_per_unit
 
 
+def refuse_negative_deposits(x: np.ndarray, kind: str) -> None:
+    """DataError when showers ``x`` (N, cells) hold a negative cell value: the message counts them and the showers
+    holding them, gives the smallest, and the fix (clip at 0, or a model that takes them)."""
+    neg = x < 0
+    if not neg.any():
+        return
+    raise DataError(f"{kind} scaling needs non-negative deposits, and {int(neg.sum())} cell value(s) in "
+                    f"{int(neg.any(1).sum())} shower(s) are negative (smallest {float(x[neg].min()):.4g}): set them "
+                    "to 0 in the data (np.maximum(showers, 0)), as a readout does, or train a model that takes "
+                    "them, e.g. cvae with --scaling standard")
+
+
 def layer_sizes(info: dict, n_cells: int, kind: str) -> np.ndarray:
     """The cells of each non-empty layer (L,) of the data's geometry (stored, else the built-in one with that
     many cells); ConfigError when none is known or it does not fit."""
@@ -108,8 +120,7 @@ class LayerLogScaling(Scaler):
             raise ConfigError(f"layer-log scaling needs flat showers (N, D), got shape {x.shape}")
         if mask is not None and np.asarray(mask, bool).any():
             raise ConfigError("layer-log scaling needs every cell of a shower; use --scaling log with masks")
-        if (x < 0).any():
-            raise DataError("layer-log scaling needs non-negative deposits; use --scaling standard")
+        refuse_negative_deposits(x, "layer-log")
         info = info or {}
         unit = info.get("energy_unit") or "GeV"
         self.raw_dtype = float_dtype_of(x)

@@ -31,7 +31,7 @@ import numpy as np
 
 from ...data.scaling_base import SCALINGS, LogMap, float_dtype_of
 from ...errors import ConfigError, DataError
-from .layer_log import THRESHOLD_RTOL
+from .layer_log import THRESHOLD_RTOL, refuse_negative_deposits
 from .units import ENERGY_UNITS
 
 #: the epsilon of the logit in u-space
@@ -136,8 +136,7 @@ class ShowerLayersScaling(LogMap):
         if mask is not None and np.asarray(mask, bool).any():
             raise ConfigError("shower-layers scaling divides cells by their layer's energy, which masked cells "
                               "leave unknown; use --scaling log with masks")
-        if (x < 0).any():
-            raise DataError("shower-layers scaling needs non-negative deposits; use --scaling standard")
+        refuse_negative_deposits(x, "shower-layers")
         info = info or {}
         unit = info.get("energy_unit") or "GeV"
         self.raw_dtype = float_dtype_of(x)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ...errors import DataError
 from .geometry import ShowerGeometry, geometry_for_cells, read_binning_xml
-from .units import ENERGY_UNITS, PARTICLES, to_gev
+from .units import ENERGY_UNITS, PARTICLES, particle_codes, to_gev
 
 ROOT_INSTALL = "pip install 'latentforge[root]' (or pip install uproot)"
 CELL_BRANCHES = ("showers", "cells", "cell_energies", "energies", "edep")
@@ -105,16 +105,15 @@ def read_root_showers(path: str | os.PathLike, *, tree: str | None = None, energ
             raise DataError(f"{path}: {len(e_inc)} incident energies for {len(showers)} showers")
         particle = None
         if "particle" in arrays:
-            particle = np.asarray(arrays["particle"], np.int64)
+            particle = particle_codes(arrays["particle"], path)
         elif "pdg" in arrays or "pdgid" in arrays:
             pdg = np.asarray(arrays.get("pdg", arrays.get("pdgid")), np.int64)
             unknown = sorted(set(pdg.tolist()) - set(PDG_TO_PARTICLE))
             if unknown:
                 raise DataError(f"{path}: PDG codes {unknown[:5]} are not among the known particles "
-                                f"({', '.join(PARTICLES)})")
+                                f"({', '.join(PARTICLES)}); keep only the showers of those, or drop the pdg "
+                                "branch to condition on the incident energy alone")
             particle = np.array([PARTICLES.index(PDG_TO_PARTICLE[p]) for p in pdg], np.int64)
-        if particle is not None and ((particle < 0) | (particle >= len(PARTICLES))).any():
-            raise DataError(f"{path}: particle codes must index {', '.join(PARTICLES)} (0-{len(PARTICLES) - 1})")
         geometry = _geometry(f, showers.shape[1], path)
     e_inc = to_gev(e_inc, e_unit) / ENERGY_UNITS[cell_unit]  # in the cells' unit
     if not (np.isfinite(showers).all() and np.isfinite(e_inc).all() and (e_inc > 0).all()):

@@ -68,8 +68,11 @@ def draw_energies(rng: np.random.Generator, n: int, energy_range: tuple[float, f
     """``n`` incident energies (GeV, float64) over ``energy_range`` (GeV): ``log-uniform`` (CaloChallenge datasets 2
     and 3: 1 GeV - 1 TeV), or ``powers-of-two``: 2^k MeV within the range, each equally likely (CaloChallenge
     dataset 1: 256 MeV ... 4 TeV, k = 8 ... 22). ConfigError for an unknown spectrum or a range holding no power
-    of two."""
+    of two, or a range outside 0 < low <= high."""
     lo, hi = energy_range
+    if not 0 < lo <= hi < math.inf:
+        raise ConfigError(f"--energy-range {lo:g} {hi:g}: incident energies need 0 < LOW <= HIGH in GeV; give e.g. "
+                          "--energy-range 1 100")
     if spectrum == "log-uniform":
         return np.exp(rng.uniform(np.log(lo), np.log(hi), size=n))
     if spectrum == "powers-of-two":
@@ -113,6 +116,10 @@ class ShowerSimulator:
     rng: np.random.Generator = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.deposits_per_gev, bool) or not isinstance(self.deposits_per_gev, (int, np.integer)) \
+                or self.deposits_per_gev < 1:
+            raise ConfigError(f"--deposits-per-gev {self.deposits_per_gev}: give a whole number of at least 1 "
+                              "(default: 400)")
         self.rng = np.random.default_rng(self.seed)
         self.geometry = resolve_geometry(self.geometry).with_depths(DEPTH_X0)
         if not 0 < self.sampling_fraction < 1:
@@ -135,9 +142,6 @@ class ShowerSimulator:
         """
         if particle not in PARTICLES:
             raise ConfigError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
-        lo, hi = energy_range
-        if energies is None and not 0 < lo <= hi:
-            raise ConfigError(f"energy range must satisfy 0 < low <= high (GeV), got {energy_range}")
         if energies is None:
             energies = draw_energies(self.rng, n, energy_range, spectrum)
         energies = np.asarray(energies, np.float64).reshape(-1)

@@ -18,9 +18,11 @@ from ...errors import DataError
 from ...data.arrays import check_arrays
 from .geometry import GEOMETRIES
 from .layout import ENERGY_NAMES
+from .layer_log import refuse_negative_deposits
 from .files import (CALOGAN_SHAPES, SHOWER_LAYOUTS, _geometry_from, _text, challenge_unit, is_shower_file,
                       shower_conditions)
 from .units import PARTICLES, particle_code
+from ...data.chunks import RowReader, gather_rows
 from ...data.stream import CHUNKED_LAYOUTS, ChunkedLayout
 
 
@@ -28,7 +30,7 @@ def _energy_key(name: str | None) -> bool:
     return name is not None and name.strip().lower().replace(" ", "_").replace("-", "_") in ENERGY_NAMES
 
 
-class ShowerChunks:
+class ShowerChunks(RowReader):
     """Rows of an HDF5 shower file, chunk by chunk: ``rows(start, stop)`` the cells (float32, the file's unit),
     ``conditions(start, stop)`` the raw condition vectors, ``info`` the geometry, energy unit and layout.
 
@@ -101,20 +103,21 @@ class ShowerChunks:
         self.example_shape = (n_cells,)
         self.info = {"geometry": self.geometry, "energy_unit": self.unit, "file_layout": self.layout}
 
-    def close(self) -> None:
-        if self._h5 is not None:
-            self._h5.close()
-            self._h5 = None
-
     def rows(self, start: int, stop: int) -> np.ndarray:
         """The cells of showers [start, stop), float32 (n, n_cells) in the file's unit; DataError for NaN / Inf."""
-        stop = min(stop, self.n)
-        try:
-            parts = [np.asarray(ds[start:stop], np.float32).reshape(stop - start, -1) for ds in self._cells]
-        except (OSError, ValueError) as e:
-            raise DataError(f"{self.path}: cannot read rows {start}-{stop} ({e}); the file may be damaged") from None
-        x = parts[0] if len(parts) == 1 else np.concatenate(parts, 1)
-        return check_arrays(x, None, what=f"{self.path} rows {start}-{stop}")[0]
+        x = self.read(self._cells_of, start, stop)
+        return check_arrays(x, None, what=f"{self.path} rows {start}-{start + len(x)}")[0]
+
+    def _cells_of(self, start: int, stop: int) -> np.ndarray:
+        if len(self._cells) == 1:  # read straight into one float32 array (no second copy of the chunk)
+            return np.asarray(self._cells[0][start:stop], np.float32).reshape(stop - start, -1)
+        out = np.empty((stop - start,) + self.example_shape, np.float32)
+        at = 0
+        for ds in self._cells:  # CaloGAN's layers side by side, each read into its columns
+            part = np.asarray(ds[start:stop], np.float32).reshape(stop - start, -1)
+            out[:, at:at + part.shape[1]] = part
+            at += part.shape[1]
+        return out
 
     def energies(self, start: int, stop: int) -> np.ndarray:
         """Incident energies of showers [start, stop), (n, 1) float64 in the file's cell unit; DataError unless
@@ -144,65 +147,49 @@ class ShowerChunks:
 
     def take(self, index: np.ndarray, chunk_size: int) -> np.ndarray:
         """Cells of the showers at ``index`` (sorted on the way), read chunk by chunk."""
-        return self._gather(np.sort(np.asarray(index)), chunk_size, self.rows, self.example_shape)
+        return gather_rows(index, chunk_size, self.rows, self.example_shape)
 
     def take_conditions(self, index: np.ndarray, chunk_size: int) -> np.ndarray:
         """Raw condition vectors of the showers at ``index`` (sorted on the way)."""
-        return self._gather(np.sort(np.asarray(index)), chunk_size, self.conditions, None)
-
-    @staticmethod
-    def _gather(index: np.ndarray, chunk_size: int, read, shape) -> np.ndarray:
-        parts = []
-        for c in np.unique(index // chunk_size):
-            lo = c * chunk_size
-            sel = index[(index >= lo) & (index < lo + chunk_size)] - lo
-            parts.append(read(lo, lo + chunk_size)[sel])
-        return np.concatenate(parts) if parts else np.zeros((0,) + (shape or (1,)), np.float32)
+        return gather_rows(index, chunk_size, self.conditions, (1,))
 
 
 def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info: dict | None = None,
                       threshold: float | None = None):
     """The ``shower-layers`` scaling ``sc`` fitted in one pass over (cells (n, D), raw condition vectors (n, P))
     chunks of the training rows, ``fit``'s statistics without the whole array: the mean and standard deviation
-    (ddof 0) of the logit u-space layer energies from sums around a first estimate (float64), the largest cell
+    (ddof 0) of the logit u-space layer energies (``RunningMoments``, float64), the largest cell
     fraction and smallest deposit exactly, and eps (the 1st percentile of the non-zero fractions) from a seeded
     sample of at most ``FractionsScaling.FIT_SAMPLE`` of them (all of them when there are fewer, then equal to
     ``fit``'s). Rows are taken a float64 block of 4 MiB at a time (``FractionsScaling.fit_block_rows``).
     ``u_space(layer_energies, e_inc)``: the scaling's logit u-space values (N, L) of a block, float64. Errors as ``fit``."""
-    from ...data.scaling_base import block_quota, float_dtype_of, subsample
+    from ...data.scaling_base import RunningMoments, block_quota, float_dtype_of, subsample
     from ...data.scaling_shapes import FractionsScaling
     from .units import ENERGY_UNITS
 
     info = info or {}
     rng = np.random.default_rng(seed)
     per_chunk = max(1, FractionsScaling.FIT_SAMPLE // max(n_chunks, 1))
-    shift = total = total_sq = None
-    count, over, worst, nz_max, smallest, sample = 0, 0, 0.0, 0.0, np.inf, []
+    moments, started = RunningMoments(), False
+    over, worst, nz_max, smallest, sample = 0, 0.0, 0.0, np.inf, []
     for x, cond in chunks:
         x = np.asarray(x)
         if x.ndim != 2:
             raise DataError(f"shower-layers scaling needs flat showers (N, D), got shape {x.shape}")
-        if shift is None:
+        if not started:
+            started = True
             sc.raw_dtype = float_dtype_of(x)
             sc.params = {"sizes": sc._sizes_of(info, x.shape[1]).astype(np.float64),
                          "gev_per_unit": np.array(ENERGY_UNITS[info.get("energy_unit") or "GeV"])}
         block_rows = FractionsScaling.fit_block_rows(x.shape[1])
         for i in range(0, len(x), block_rows):
             x64 = x[i:i + block_rows].astype(np.float64)
-            if (x64 < 0).any():
-                raise DataError("shower-layers scaling needs non-negative deposits; use --scaling standard")
+            refuse_negative_deposits(x64, "shower-layers")
             e_layer = sc._layers(x64)
             e_inc = sc._e_inc(np.asarray(cond)[i:i + block_rows])
             ratio = e_layer.sum(1) / e_inc
             over, worst = over + int((ratio > 1).sum()), max(worst, float(ratio.max()))
-            y = u_space(e_layer, e_inc)
-            if shift is None:
-                shift = y.mean(0)
-                total, total_sq = np.zeros_like(shift), np.zeros_like(shift)
-            d = y - shift
-            total += d.sum(0)
-            total_sq += (d * d).sum(0)
-            count += len(y)
+            moments.update(u_space(e_layer, e_inc))
             per = sc._per_cell(e_layer)
             frac = x64 / np.where(per > 0, per, 1.0)
             nz = frac[frac > 0]
@@ -218,10 +205,8 @@ def fit_layers_chunks(sc, chunks, *, n_chunks: int, u_space, seed: int = 0, info
         raise DataError("shower-layers scaling needs showers with deposits")
     if threshold is None or threshold < 0:
         threshold = info.get("threshold") or smallest
-    mean_d = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean_d ** 2, 0.0))
     sc.params.update(sc.log_params(float(np.percentile(np.concatenate(sample), 1)), nz_max))
-    sc.params.update(u_mean=shift + mean_d, u_std=np.maximum(std, 1e-6), threshold=np.array(float(threshold)))
+    sc.params.update(u_mean=moments.mean, u_std=np.maximum(moments.std, 1e-6), threshold=np.array(float(threshold)))
     return sc
 
 

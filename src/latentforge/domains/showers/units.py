@@ -25,3 +25,26 @@ def particle_code(particle: str) -> int:
     if particle not in PARTICLES:
         raise DataError(f"unknown particle {particle!r}; choose one of {', '.join(PARTICLES)}")
     return PARTICLES.index(particle)
+
+
+def particle_codes(values, source) -> np.ndarray:
+    """The particle of each shower as codes into PARTICLES, int64 (N,), from codes (whole numbers 0 to
+    len(PARTICLES) - 1) or names as PARTICLES spells them (str or bytes). DataError naming ``source`` and the
+    values that are neither, with the fix."""
+    v = np.asarray(values).reshape(-1)
+    if v.dtype.kind in "SUO":
+        names = [x.decode() if isinstance(x, bytes) else str(x) for x in v.tolist()]
+        bad = sorted(set(names) - set(PARTICLES))
+        if not bad:
+            return np.array([PARTICLES.index(n) for n in names], np.int64)
+    elif v.dtype.kind in "iuf" and np.isfinite(v).all() and (v == np.round(v)).all():
+        codes = v.astype(np.int64)
+        bad = sorted(set(codes[(codes < 0) | (codes >= len(PARTICLES))].tolist()))
+        if not bad:
+            return codes
+    else:
+        bad = sorted({str(x) for x in v.tolist() if not (isinstance(x, float) and x == round(x))})
+    known = ", ".join(f"{k}: {p}" for k, p in enumerate(PARTICLES))
+    raise DataError(f"{source}: particle values {bad[:5]} are neither codes nor names of the known particles "
+                    f"({known}); rewrite the particle dataset with those, or delete it to condition on the "
+                    "incident energy alone")

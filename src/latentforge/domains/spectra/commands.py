@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import time
 
-from ...errors import LatentforgeError
-
 
 def add_simulate_flags(sim) -> None:
     """The spectrum simulator's flags."""
@@ -22,8 +20,6 @@ def simulate(a) -> tuple[dict, str]:
     """Simulate ``a.n`` spectra and write ``a.out``; (record, summary)."""
     from .simulator import SpectrumSimulator, write_spectra
 
-    if not a.out.lower().endswith((".h5", ".hdf5")):
-        raise LatentforgeError(f"--out {a.out}: give a file name ending in .h5")
     t0 = time.perf_counter()
     sim = SpectrumSimulator(n_pix=a.pixels, snr_range=tuple(a.snr_range), seed=a.seed)
     data = sim.simulate(a.n, outlier_fraction=a.outlier_fraction)

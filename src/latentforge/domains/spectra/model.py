@@ -110,9 +110,9 @@ class SpectrumVAEConfig(Config):
         widths(self, "hidden")
         widths(self, "input_shape")
         if not self.hidden:
-            raise ConfigError("SpectrumVAEConfig.hidden needs at least one width, e.g. 256,512")
+            raise ConfigError("--hidden needs at least one width, e.g. 256,512")
         if self.kernel_size % 2 == 0:
-            raise ConfigError(f"SpectrumVAEConfig.kernel_size must be odd, got {self.kernel_size}")
+            raise ConfigError(f"--kernel-size must be odd, got {self.kernel_size}")
         if self.input_shape and len(self.input_shape) != 1:
             raise ConfigError(f"spectrum-vae takes spectra as vectors (N, D); got example shape {self.input_shape}; "
                               "flatten each spectrum to one row of pixels")
