@@ -3,11 +3,13 @@ and S(E_total / E_inc) <= 0.05.
 
 The same data as ``shower_timing.py``: 20000 e+ training showers and 5000 separate reference showers from the
 project's simulator (1-100 GeV, CaloGAN's geometry), the energy- and particle-conditioned ``calogan`` with its
-defaults (per-layer generator heads with a tanh-bounded ReLU output on the layer-log scaling, energy features and
-minibatch discrimination in the critic, the energy-regression term, WGAN-GP with 2 critic steps per generator
+defaults (per-layer generator heads with a per-cell offset and gain started at the training cells' occupancy and
+mean, a tanh-bounded ReLU output on the layer-log scaling, energy, centre and width features and minibatch
+discrimination in the critic, the energy-regression term, WGAN-GP with 2 critic steps per generator
 step); ``--model cgan`` runs the earlier surrogate (``cgan`` with ``--loss wgan-gp`` on ``--scaling fractions``,
 the recipe ``BEFORE``). Any option of the model or of training (e.g. ``time_limit``) can be given as JSON. Prints
-one JSON object (training seconds, the project's classifier AUC with its bootstrap error, every separation power,
+one JSON object (training seconds, epochs and critic / generator steps reached, the project's classifier AUC
+and every classifier with its floor (``classifiers``), with its bootstrap error, every separation power,
 the share of exact zeros, response and resolution per energy bin); the observable histograms go to --figure.
 
 Usage:
@@ -85,6 +87,8 @@ def main() -> None:
                        seed=a.seed, progress=False, overwrite=True, val_fraction=0.05, test_fraction=0.0, patience=0,
                        **options)
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+    last = json.loads((out / a.model / "metrics.jsonl").read_text().strip().splitlines()[-1])
+    steps = {k: last.get(k) for k in ("epoch", "critic_steps", "generator_steps")}
     # [log10 E / GeV, one-hot particle], as the training file stores them
     cond = shower_conditions(ref["incident_energies"], ref.get("energy_unit", "GeV"), ref["particle"])
     showers = run.sample(a.reference, cond, seed=a.seed)
@@ -95,9 +99,10 @@ def main() -> None:
     result = {"benchmark": "wgan_showers", "model": a.model, "particle": a.particle, "units": a.units,
               "train_showers": a.train,
               "reference_showers": a.reference, "threads": a.threads, "train_seconds": round(seconds, 1),
-              "train_cpu_seconds": round(cpu, 1),
+              "train_cpu_seconds": round(cpu, 1), "steps": steps,
               "options": {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()},
               "auc": round(v["auc"], 4), "auc_err": round(v["auc_err"], 4),
+              "classifiers": v.get("classifiers"),
               "S_E_total_over_E_inc": round(v["S_E_total_over_E_inc"], 5),
               "S_E_total_over_E_inc_err": round(v["S_E_total_over_E_inc_err"], 5),
               "exact_zero_fraction": {"reference": round(float((ref["showers"] == 0).mean()), 4),

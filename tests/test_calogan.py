@@ -134,7 +134,7 @@ def test_energy_features_and_minibatch_discrimination_on_a_hand_made_batch():
     assert f.shape == (3, 2 * 2 + 1)
     np.testing.assert_allclose(f[:, 3:].numpy(), [[1 / 3, 1 / 2], [1.0, 0.0], [0.0, 1 / 2]])  # non-empty fractions
     share0 = np.array([0.01 * np.expm1(2.0 * 0.5), 3 * 0.01 * np.expm1(2.0 * 0.2), 0.0])  # layer 0's E_0 / E_inc
-    want = 4.0 * np.tanh(np.log(share0 + 1e-9) / 4.0)  # reference not fitted: mean 0, std 1; soft-clipped to +-4
+    want = 4.0 * np.arcsinh(np.log(share0 + 1e-9) / 4.0)  # reference not fitted: mean 0, std 1; compressed
     np.testing.assert_allclose(f[:, 0].numpy(), want, rtol=1e-5)
     mbd = model.discriminator.energy_mbd  # minibatch discrimination on the energy features: kernels // 4 = 1
     with torch.no_grad():

@@ -52,7 +52,8 @@ class CaloGANObjective(GANObjective):
 
     def begin_fit(self, ctx, train) -> None:
         """Fit the model's energy reference r(c), s(c) on the training showers and (a fresh run) set the
-        generator's output biases to the cells' occupancy (``CaloGAN.init_output_bias``), then the GAN's set-up."""
+        generator's per-cell offsets and gains to the cells' occupancy and mean (``CaloGAN.init_output_bias``),
+        then the GAN's set-up."""
         if hasattr(train, "head") or "c" not in train:
             raise ConfigError("calogan fits its energy reference on the training showers in memory with their "
                               "conditions; train without --stream, with --cond-key conditions")

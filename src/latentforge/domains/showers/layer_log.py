@@ -76,6 +76,18 @@ def layer_sizes(info: dict, n_cells: int, kind: str) -> np.ndarray:
     return sizes
 
 
+def cell_centres(info: dict, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) (D,) each in mm: the centre of every cell of the data's geometry, layer after layer (the order of
+    the showers' cells); ConfigError as ``layer_sizes``."""
+    from .geometry import geometry_for_cells
+
+    layer_sizes(info, n_cells, "layer-log")  # the one-line errors
+    g = info.get("geometry") or geometry_for_cells(n_cells)
+    assert g is not None
+    xy = [layer.centres() for layer in g.layers]
+    return np.concatenate([x for x, _ in xy]), np.concatenate([y for _, y in xy])
+
+
 @SCALINGS.add("layer-log")
 class LayerLogScaling(Scaler):
     """Showers (N, D) -> (N, D): each cell's share of E_inc, log-scaled per layer into [0, 1] (see the module).
@@ -113,7 +125,9 @@ class LayerLogScaling(Scaler):
         unit = info.get("energy_unit") or "GeV"
         self.raw_dtype = float_dtype_of(x)
         sizes = layer_sizes(info, x.shape[1], self.kind)
-        self.params = {"sizes": sizes.astype(np.float64), "gev_per_unit": np.array(ENERGY_UNITS[unit])}
+        cell_x, cell_y = cell_centres(info, x.shape[1])
+        self.params = {"sizes": sizes.astype(np.float64), "gev_per_unit": np.array(ENERGY_UNITS[unit]),
+                       "cell_x": cell_x, "cell_y": cell_y}
         share = x.astype(np.float64) / self.e_inc(cond)
         eps, hi = [], []
         for k, part in enumerate(np.split(share, np.cumsum(sizes)[:-1], axis=1)):
@@ -173,7 +187,10 @@ class LayerLogScaling(Scaler):
 
     def model_options(self) -> dict[str, Any]:
         """What a model of this space is told: the cells of each layer and each layer's eps and hi (the model
-        turns its cells back into shares of E_inc with them)."""
-        return {"layer_cells": tuple(int(s) for s in self.sizes),
+        turns its cells back into shares of E_inc with them), and each cell's centre (mm; where the scaling was
+        fitted with them)."""
+        centres: dict[str, Any] = {k: tuple(float(v) for v in self.params[k]) for k in ("cell_x", "cell_y")
+                                   if k in self.params}
+        return {**centres, "layer_cells": tuple(int(s) for s in self.sizes),
                 "layer_eps": tuple(float(v) for v in self.params["eps"]),
                 "layer_hi": tuple(float(v) for v in self.params["hi"])}
