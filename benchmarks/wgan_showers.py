@@ -13,7 +13,7 @@ and every classifier with its floor (``classifiers``), with its bootstrap error,
 the share of exact zeros, response and resolution per energy bin); the observable histograms go to --figure.
 
 Usage:
-    python benchmarks/wgan_showers.py [--train 20000] [--reference 5000] [--epochs 100] [--options JSON]
+    python benchmarks/wgan_showers.py [--train 20000] [--reference 5000] [--epochs N] [--options JSON]
                                       [--model calogan|cgan] [--figure PNG]
 """
 
@@ -41,7 +41,7 @@ from latentforge.domains.showers.files import write_showers
 #: the earlier recipe of shower_timing.py (cgan on fractions, 100 epochs: AUC 0.9999, S(E_total/E_inc) 0.62)
 BEFORE = dict(loss="wgan-gp", n_critic=5, lr_g=1e-4, lr_d=1e-4, beta1=0.0, beta2=0.9, dropout=0.0, output="sigmoid",
               latent_dim=32, g_hidden=(256, 512), d_hidden=(512, 256), condition="vector", scaling="fractions",
-              sample_every=0)
+              sample_every=0, epochs=100, batch_size=128, lr_schedule="cosine")
 #: each model's options beyond its catalogue defaults
 RECIPES = {"calogan": {}, "cgan": BEFORE}
 
@@ -58,8 +58,8 @@ def main() -> None:
     p.add_argument("--train", type=int, default=20000)
     p.add_argument("--reference", type=int, default=5000)
     p.add_argument("--model", default="calogan", choices=tuple(RECIPES))
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=None, help="default: the model's catalogue recipe")
+    p.add_argument("--batch-size", type=int, default=None, help="default: the model's catalogue recipe")
     p.add_argument("--options", default=None, help="JSON of model options replacing the recipe's")
     p.add_argument("--units", choices=("gev", "incident"), default="gev",
                    help="cell energies as simulated (GeV) or in units of the shower's incident energy (the model "
@@ -78,12 +78,12 @@ def main() -> None:
     if per:
         train = {**train, "showers": train["showers"] / train["incident_energies"]}
     write_showers(out / "train.h5", train, unit="GeV")  # the reference below is in GeV: one unit for both
-    options = {**RECIPES[a.model], "epochs": a.epochs, "batch_size": a.batch_size,
-               **(json.loads(a.options) if a.options else {})}
+    given = {k: v for k, v in (("epochs", a.epochs), ("batch_size", a.batch_size)) if v is not None}
+    options = {**RECIPES[a.model], **given, **(json.loads(a.options) if a.options else {})}
     t0, c0 = time.perf_counter(), cpu_seconds()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        run = lf.train(a.model, out / "train.h5", out=out / a.model, cond_key="conditions", lr_schedule="cosine",
+        run = lf.train(a.model, out / "train.h5", out=out / a.model, cond_key="conditions",
                        seed=a.seed, progress=False, overwrite=True, val_fraction=0.05, test_fraction=0.0, patience=0,
                        **options)
     seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
