@@ -96,7 +96,7 @@ def main() -> None:
            "incident_energies": ref["incident_energies"]}
     with threadpool_limits(1, "openmp"):  # the tree classifier's OpenMP threads crawl on a shared, busy CPU
         v = validate(ref, gen, seed=a.seed)
-    result = {"benchmark": "wgan_showers", "model": a.model, "particle": a.particle, "units": a.units,
+    result = {"benchmark": "wgan_showers", "model": a.model, "particle": a.particle, "cell_units": a.units,
               "train_showers": a.train,
               "reference_showers": a.reference, "threads": a.threads, "train_seconds": round(seconds, 1),
               "train_cpu_seconds": round(cpu, 1), "steps": steps,
