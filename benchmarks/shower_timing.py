@@ -186,7 +186,7 @@ def print_tables(result: dict) -> None:
                   f"{r['S_E_total_over_E_inc_err']:.4f} | {w['S']:.3f} ({w['name']}) | {r['median_S']:.3f} | "
                   f"{r['train_seconds']:.0f} s | {r['ms_per_shower_batch_1024']:.4f} "
                   f"({s['simulator_ms_per_shower_batch_1024']:.3f}) |")
-    print(f"\nGoal of the low-level DNN AUC: " + ", ".join(f"{k} <= {v}" for k, v in GOALS.items()))
+    print("\nGoal of the low-level DNN AUC: " + ", ".join(f"{k} <= {v}" for k, v in GOALS.items()))
     print("\n| set / model | E_inc (GeV) | n | response ref / gen (ratio) | resolution ref / gen (ratio) |")
     print("|---|---|---|---|---|")
     for key, s in result["sets"].items():
