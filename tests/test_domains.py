@@ -99,13 +99,16 @@ def toy(monkeypatch):
     sys.modules.pop("toy_domain", None)
 
 
-def test_a_domain_registered_from_outside_is_usable_with_one_call(toy, tmp_path):
+def test_a_domain_registered_from_outside_is_usable_with_one_call(toy, tmp_path, capsys):
     from latentforge.cli.main import main
     from latentforge.data import READERS, supported
 
     assert "toy" in READERS and ".toy" in supported() and "toy-ae" in lf.MODELS
     assert domains.load("toy_domain") is toy  # loaded once
     out = tmp_path / "points.toy"
+    wrong = tmp_path / "points.h5"  # the simulator names its own file endings
+    assert main(["simulate", "toy", "-n", "40", "--out", str(wrong)]) == 2 and not wrong.exists()
+    assert capsys.readouterr().err.strip().endswith("give a file name ending in .toy")
     assert main(["simulate", "toy", "-n", "40", "--seed", "3", "--toy-spread", "2", "--out", str(out)]) == 0
     ds = lf.load_dataset(out)  # the domain's reader, and what it describes kept in info
     x, _ = toy.blobs(40, 3)

@@ -47,7 +47,7 @@ def register() -> None:
     DATASETS.register("toy-blobs", BuiltinDataset("toy-blobs", 200, (3,), "generated: two blobs", "none", blobs))
     MODELS.register("toy-ae", ModelSpec("toy-ae", MLPAutoencoder, ReconstructionObjective, "toy autoencoder",
                                         model_defaults={"latent_dim": 2}))
-    SIMULATORS.register("toy", Simulator("toy blobs", add_flags, simulate))
+    SIMULATORS.register("toy", Simulator("toy blobs", add_flags, simulate, suffixes=(".toy",)))
 
 
 def unregister() -> None:

@@ -15,11 +15,13 @@ from .registry import Registry
 class Simulator:
     """``latentforge simulate NAME``: ``summary`` for the help; ``add_flags(parser)`` adds the simulator's own
     flags (``-n``, ``--seed``, ``--out`` and ``--json`` are the command's); ``run(args)`` simulates, writes
-    ``args.out`` and returns (the record printed with ``--json``, the one-line summary)."""
+    ``args.out`` and returns (the record printed with ``--json``, the one-line summary); ``suffixes``: the file
+    name endings it writes (the command refuses another ``--out`` before simulating)."""
 
     summary: str
     add_flags: Callable[[Any], None]
     run: Callable[[Any], tuple[dict, str]]
+    suffixes: tuple[str, ...] = (".h5", ".hdf5")
 
 
 @dataclass(frozen=True)

@@ -279,9 +279,10 @@ def cmd_simulate(a) -> int:
 
     if a.n < 1:
         raise LatentforgeError("-n must be at least 1")
-    if not a.out.lower().endswith((".h5", ".hdf5")):  # every simulator writes HDF5
-        raise LatentforgeError(f"--out {a.out}: give a file name ending in .h5")
-    record, summary = SIMULATORS.get(a.what).run(a)
+    sim = SIMULATORS.get(a.what)
+    if not a.out.lower().endswith(sim.suffixes):
+        raise LatentforgeError(f"--out {a.out}: give a file name ending in {sim.suffixes[0]}")
+    record, summary = sim.run(a)
     emit(a, record, summary)
     return 0
 

@@ -175,8 +175,7 @@ def last_biased_layer(module: nn.Module) -> nn.Module | None:
 def gaussian_decoder_missing(model: nn.Module) -> str | None:
     """None when ``model`` decodes through a Gaussian likelihood (``model.likelihood.gaussian``); else, in words,
     what it has instead: "its decoder likelihood is bernoulli" for a VAE-family model with another likelihood,
-    "it has no decoder likelihood" for a model without one (a GAN, or a surrogate with a law of its own such as the
-    shower cell reading)."""
+    "it has no decoder likelihood" for a model without one (a GAN, or a surrogate whose data law is its own)."""
     lik = getattr(model, "likelihood", None)
     if not isinstance(lik, Likelihood):
         return "it has no decoder likelihood"

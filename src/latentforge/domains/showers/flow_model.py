@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from ...config import Config, option, positive, widths
-from ...data.conditions import CONDITION_CHOICES, CONDITIONS, NO_CONDITION
 from ...errors import ConfigError
+from .options import condition_option, require_condition_vector, threshold_option
 from ...models.base import ConfiguredModel, HasPosterior, HasPrior
 from ...models.distributions import DiagonalGaussian
 from ...models.prior_samplers import PRIOR_SAMPLERS
@@ -71,10 +71,8 @@ class ShowerFlowVAEConfig(Config):
                                 "encoded training showers), flow (a small RealNVP) or normal (N(0, I))",
                                 PRIOR_SAMPLERS)
     prior_components: int = option(10, "gmm: mixture components; flow: coupling layers (at most 8)")
-    threshold: float = option(-1.0, "readout threshold in the data's energy unit: generated cells below it are "
-                              "exactly 0; < 0: the geometry's, else the smallest non-zero training deposit")
-    condition: str = option("vector", "what the model is conditioned on: vector (the shower's condition vector, "
-                            "[log10(E_inc / GeV), one-hot particle], from --cond-key)", CONDITION_CHOICES)
+    threshold: float = threshold_option()
+    condition: str = condition_option("the model is")
     condition_dim: int = option(0, "length of the condition vector (filled in from the data)", from_data=True)
 
     def validate(self) -> None:
@@ -82,9 +80,7 @@ class ShowerFlowVAEConfig(Config):
         widths(self, "hidden")
         widths(self, "energy_hidden")
         widths(self, "input_shape")
-        if self.input_shape and (self.condition == NO_CONDITION or CONDITIONS.get(self.condition).source != "cond"):
-            raise ConfigError("shower-flow-vae is conditioned on each shower's condition vector; use --condition "
-                              "vector --cond-key conditions")
+        require_condition_vector(self, "shower-flow-vae")
         told = self.layer_cells and len(self.u_mean) == len(self.u_std) == len(self.layer_cells)
         if self.input_shape and not told:
             raise ConfigError("shower-flow-vae needs the shower-layers scaling (--scaling shower-layers), which "

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from ...config import Config, option, positive, widths
-from ...data.conditions import CONDITION_CHOICES, CONDITIONS, NO_CONDITION
 from ...errors import ConfigError
+from .options import condition_option, require_condition_vector, threshold_option
 from ...nn import ACTIVATIONS, MLP, MinibatchDiscrimination, activation
 from ...models.base import ConfiguredModel
 from ...models.gan import GAN
@@ -82,10 +82,8 @@ class CaloGANConfig(Config):
                                    "non-empty cells, sum of x / (x + tau), standardised, among the critic's energy "
                                    "features: the generator gets a gradient towards the showers' sparsity (0: off)")
     ema_decay: float = option(0.999, "exponential moving average of the generator's weights for sampling (0: off)")
-    threshold: float = option(-1.0, "readout threshold in the data's energy unit: generated cells below it are "
-                              "exactly 0; < 0: the geometry's, else the smallest non-zero training deposit")
-    condition: str = option("vector", "what both networks are conditioned on: vector (the shower's condition "
-                            "vector, [log10(E_inc / GeV), one-hot particle], from --cond-key)", CONDITION_CHOICES)
+    threshold: float = threshold_option()
+    condition: str = condition_option("both networks are")
     condition_dim: int = option(0, "length of the condition vector (filled in from the data)", from_data=True)
 
     def validate(self) -> None:
@@ -95,9 +93,7 @@ class CaloGANConfig(Config):
         widths(self, "input_shape")
         if self.minibatch_features < 0 or not 0 <= self.ema_decay < 1 or self.soft_occupancy < 0:
             raise ConfigError("minibatch_features and soft_occupancy must be >= 0 and ema_decay in [0, 1)")
-        if self.input_shape and (self.condition == NO_CONDITION or CONDITIONS.get(self.condition).source != "cond"):
-            raise ConfigError("calogan is conditioned on each shower's condition vector; use --condition vector "
-                              "--cond-key conditions")
+        require_condition_vector(self, "calogan")
         if self.input_shape and not (self.layer_cells and len(self.layer_eps) == len(self.layer_hi)
                                      == len(self.layer_cells)):
             raise ConfigError("calogan needs the layer-log scaling (--scaling layer-log), which fills in the cells "
