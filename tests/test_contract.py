@@ -156,6 +156,8 @@ def trained_model(name) -> TrainedModel:
 @pytest.mark.parametrize("name", sorted(TINY))
 def test_save_load_gives_identical_outputs(name, tmp_path):
     run = trained_model(name)
+    # the oldest safetensors the project supports (0.4.0) cannot read a tensor of no elements back
+    assert not [k for k, v in run.model.state_dict().items() if v.numel() == 0]
     run.save(tmp_path / name)
     back = lf.load(tmp_path / name)
     assert back.methods() == run.methods()

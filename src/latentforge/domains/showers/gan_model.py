@@ -174,7 +174,7 @@ class CaloGAN(GAN):
     cell_y: torch.Tensor  # (D,)
     shape_mean: torch.Tensor  # (4 L,) training mean of the centres and widths (``shape_features``); (0,) without
     shape_std: torch.Tensor  # (4 L,)
-    occupancy_mean: torch.Tensor  # (L,) training mean of ``soft_occupancy``; (0,) when off
+    occupancy_mean: torch.Tensor  # (L,) training mean of ``soft_occupancy``; absent when off
     occupancy_std: torch.Tensor  # (L,)
 
     def __init__(self, config: CaloGANConfig):
@@ -208,7 +208,8 @@ class CaloGAN(GAN):
         self.register_buffer("log_share_std", torch.ones(self.n_layers, device=dev))
         self.register_buffer("cell_x", torch.tensor(config.cell_x or [0.0] * sum(sizes), device=dev))
         self.register_buffer("cell_y", torch.tensor(config.cell_y or [0.0] * sum(sizes), device=dev))
-        for name, n in (("shape", self.n_shape), ("occupancy", self.n_occupancy)):
+        for name, n in ((k, n) for k, n in (("shape", self.n_shape), ("occupancy", self.n_occupancy)) if n):
+            # none when off: an empty tensor in the saved file is unreadable to safetensors 0.4.0 (our floor)
             self.register_buffer(f"{name}_mean", torch.zeros(n, device=dev))
             self.register_buffer(f"{name}_std", torch.ones(n, device=dev))
         # the averaged generator that samples (GAN.update_ema), or None
